@@ -1,0 +1,252 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_pgacct_global_optspecs
+    string join \n registry= config= format= y/yes dry-run ticket= q/quiet v/verbose no-color h/help V/version
+end
+
+function __fish_pgacct_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_pgacct_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_pgacct_using_subcommand
+    set -l cmd (__fish_pgacct_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c pgacct -n "__fish_pgacct_needs_command" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_needs_command" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_needs_command" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_needs_command" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_needs_command" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_needs_command" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_needs_command" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_needs_command" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_needs_command" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_needs_command" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "registry" -d 'Manage the inventory of target databases'
+complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "generate-assets" -d 'Write the shell completions and man pages into a directory'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "add" -d 'Register a target database'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "list" -d 'List registered targets'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "show" -d 'Show one target'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "update" -d 'Change a target\'s settings'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "activate" -d 'Mark a target active again'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "deactivate" -d 'Mark a target inactive: kept, but skipped by `--all`'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "remove" -d 'Remove a target from the registry (nothing on the server changes)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "import" -d 'Add the targets of a CSV, TOML or JSON file'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export" -f -a "export" -d 'Print every target in a form `registry import` reads back'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l env -d 'Environment name, e.g. dev, qa, prod' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l host -d 'Host name, IP address, or Unix-socket directory (starting with /)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l port -d 'Port' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslmode -d 'libpq sslmode [default: $PGSSLMODE, else prefer]' -r -f -a "disable\t''
+allow\t''
+prefer\t''
+require\t''
+verify-ca\t''
+verify-full\t''"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslrootcert -d 'CA certificates (PEM file) to verify the server with, or `system`' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslcert -d 'Client certificate (PEM file), with --sslkey' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslkey -d 'Client private key (PEM file), with --sslcert' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l admin-user -d 'Role pgacct logs in as [default: $PGACCT_ADMIN_USER, $PG_ADMIN_USER, $PGUSER, the OS user]' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l notes -d 'Free text kept with the entry' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l inactive -d 'Register the target as inactive'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l env -d 'Only this environment' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l active-only -d 'Only active targets'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l env -d 'Environment name, e.g. dev, qa, prod' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l env -d 'Environment name, e.g. dev, qa, prod' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l host -d 'New host name, IP address, or Unix-socket directory' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l port -d 'New port' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslmode -d 'libpq sslmode [default: $PGSSLMODE, else prefer]' -r -f -a "disable\t''
+allow\t''
+prefer\t''
+require\t''
+verify-ca\t''
+verify-full\t''"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslrootcert -d 'CA certificates (PEM file) to verify the server with, or `system`' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslcert -d 'Client certificate (PEM file), with --sslkey' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslkey -d 'Client private key (PEM file), with --sslcert' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l admin-user -d 'New admin role' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l notes -d 'New notes' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l unset -d 'Clear an optional setting (repeatable)' -r -f -a "sslmode\t''
+sslrootcert\t''
+sslcert\t''
+sslkey\t''
+admin-user\t''
+notes\t''"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l env -d 'Environment name, e.g. dev, qa, prod' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l env -d 'Environment name, e.g. dev, qa, prod' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l env -d 'Environment name, e.g. dev, qa, prod' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s V -l version -d 'Print version'

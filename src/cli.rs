@@ -1,0 +1,278 @@
+//! The command-line interface: every clap type, and nothing else.
+//!
+//! The first line of each doc comment is the short help; the rest is the
+//! long help (`--help`) and the man page.
+
+// Doc comments here are help text for people, where backticks would show.
+#![allow(clippy::doc_markdown)]
+// Parsed once per run; boxing the big variants would buy nothing.
+#![allow(clippy::large_enum_variant)]
+
+use std::path::{Path, PathBuf};
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+
+use crate::registry::{AdminUser, CertFile, DbName, EnvName, Host, RootCert, SslMode};
+
+/// Provision and manage PostgreSQL login roles across many databases.
+///
+/// pgacct keeps an inventory of target databases (the registry) in a local
+/// SQLite file and connects straight to each target. Data goes to stdout;
+/// progress, warnings and errors go to stderr.
+///
+/// Exit codes: 0 success, 1 failure, 2 usage error or invalid input
+/// (nothing was touched), 3 partial success, 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "pgacct", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after any subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The registry file [default: the platform data directory's pgacct/pgacct.db]
+    #[arg(long, global = true, env = "PGACCT_REGISTRY", value_name = "PATH")]
+    pub registry: Option<PathBuf>,
+
+    /// The configuration file [default: the platform config directory's pgacct/config.toml]
+    #[arg(long, global = true, env = "PGACCT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Output format [default: table; csv for `registry export`]
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// Answer yes to confirmations
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+
+    /// Show what would change, and change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+
+    /// A change reference (ticket) recorded with the operation
+    #[arg(long, global = true, value_name = "TEXT")]
+    pub ticket: Option<String>,
+
+    /// Print only data and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more about what is happening (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Do not use colours (also: the NO_COLOR environment variable)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table for people
+    Table,
+    /// One JSON document, with stable snake_case field names
+    Json,
+    /// CSV with a header row
+    Csv,
+    /// TOML (`registry export` only)
+    Toml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the inventory of target databases
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+
+    /// Write the shell completions and man pages into a directory
+    #[command(hide = true)]
+    GenerateAssets {
+        /// The directory that receives completions/ and man/
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Register a target database
+    ///
+    /// Example: pgacct registry add --env prod --db orders --host db1.example.com --sslmode verify-full --sslrootcert /etc/ssl/pg-ca.pem
+    Add(AddArgs),
+
+    /// List registered targets
+    List(ListArgs),
+
+    /// Show one target
+    Show(TargetKeyArgs),
+
+    /// Change a target's settings
+    ///
+    /// Only the options given change. `--unset FIELD` clears an optional
+    /// setting.
+    Update(UpdateArgs),
+
+    /// Mark a target active again
+    Activate(TargetKeyArgs),
+
+    /// Mark a target inactive: kept, but skipped by `--all`
+    Deactivate(TargetKeyArgs),
+
+    /// Remove a target from the registry (nothing on the server changes)
+    Remove(TargetKeyArgs),
+
+    /// Add the targets of a CSV, TOML or JSON file
+    ///
+    /// CSV needs the header columns env, db and host, and may have port,
+    /// active, notes, sslmode, sslrootcert, sslcert, sslkey and admin_user;
+    /// older inventories' db_name and hostname are accepted too. TOML has one
+    /// [[targets]] table per target. Targets already registered are skipped
+    /// and reported; the rest are added in one transaction. The whole file is
+    /// checked first: one bad row and nothing is imported.
+    Import(ImportArgs),
+
+    /// Print every target in a form `registry import` reads back
+    Export,
+}
+
+/// Which registry entry.
+#[derive(Debug, Args)]
+pub struct TargetKeyArgs {
+    /// Environment name, e.g. dev, qa, prod
+    #[arg(long, value_name = "ENV")]
+    pub env: EnvName,
+
+    /// Database name on the server
+    #[arg(long, value_name = "DB")]
+    pub db: DbName,
+}
+
+/// TLS settings, as libpq names them.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// libpq sslmode [default: $PGSSLMODE, else prefer]
+    #[arg(long, value_name = "MODE", value_parser = sslmode_parser())]
+    pub sslmode: Option<SslMode>,
+
+    /// CA certificates (PEM file) to verify the server with, or `system`
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub sslrootcert: Option<RootCert>,
+
+    /// Client certificate (PEM file), with --sslkey
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath,
+          value_parser = |s: &str| CertFile::parse_in("sslcert", s, Path::new(".")))]
+    pub sslcert: Option<CertFile>,
+
+    /// Client private key (PEM file), with --sslcert
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath,
+          value_parser = |s: &str| CertFile::parse_in("sslkey", s, Path::new(".")))]
+    pub sslkey: Option<CertFile>,
+}
+
+fn sslmode_parser() -> impl TypedValueParser<Value = SslMode> {
+    PossibleValuesParser::new(SslMode::ALL.map(SslMode::as_str)).try_map(|s| s.parse::<SslMode>())
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub key: TargetKeyArgs,
+
+    /// Host name, IP address, or Unix-socket directory (starting with /)
+    #[arg(long, value_name = "HOST")]
+    pub host: Host,
+
+    /// Port
+    #[arg(long, default_value_t = crate::registry::DEFAULT_PORT,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Role pgacct logs in as [default: $PGACCT_ADMIN_USER, $PG_ADMIN_USER, $PGUSER, the OS user]
+    #[arg(long, value_name = "ROLE")]
+    pub admin_user: Option<AdminUser>,
+
+    /// Free text kept with the entry
+    #[arg(long, value_name = "TEXT")]
+    pub notes: Option<String>,
+
+    /// Register the target as inactive
+    #[arg(long)]
+    pub inactive: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub key: TargetKeyArgs,
+
+    /// New host name, IP address, or Unix-socket directory
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<Host>,
+
+    /// New port
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// New admin role
+    #[arg(long, value_name = "ROLE")]
+    pub admin_user: Option<AdminUser>,
+
+    /// New notes
+    #[arg(long, value_name = "TEXT")]
+    pub notes: Option<String>,
+
+    /// Clear an optional setting (repeatable)
+    #[arg(long, value_enum, value_name = "FIELD")]
+    pub unset: Vec<UnsetField>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UnsetField {
+    Sslmode,
+    Sslrootcert,
+    Sslcert,
+    Sslkey,
+    AdminUser,
+    Notes,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this environment
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<EnvName>,
+
+    /// Only active targets
+    #[arg(long)]
+    pub active_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The inventory file (.csv, .toml or .json; `-` for stdin)
+    #[arg(value_hint = ValueHint::FilePath)]
+    pub file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_interface_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

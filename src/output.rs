@@ -1,0 +1,193 @@
+//! Rendering: records as a table, JSON or CSV on stdout ([`Output`]);
+//! status lines and details on stderr ([`Messages`]).
+//!
+//! A record type is described once, by its `Serialize` impl (the JSON
+//! field names) and its [`Record::COLUMNS`] (which of those fields a table
+//! or CSV shows, in what order). Tables and CSV are derived from the JSON
+//! value, so the three formats cannot drift apart.
+
+use std::io::{self, Write};
+
+use anstyle::Style;
+use comfy_table::{ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle, presets};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::cli::Format;
+use crate::registry::inventory::csv_to_io;
+
+/// One column of a record: a JSON field name, and whether the table shows it
+/// (CSV and JSON always carry every column).
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub field: &'static str,
+    pub in_table: bool,
+}
+
+impl Column {
+    pub const fn shown(field: &'static str) -> Self {
+        Self { field, in_table: true }
+    }
+
+    /// A column left out of tables to keep them narrow.
+    pub const fn wide(field: &'static str) -> Self {
+        Self { field, in_table: false }
+    }
+}
+
+/// Something printed as a row of a table.
+pub trait Record: Serialize {
+    const COLUMNS: &'static [Column];
+}
+
+/// A command's results on stdout, in the format the user chose.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    format: Format,
+}
+
+impl Output {
+    pub fn new(format: Format) -> Self {
+        Self { format }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// True when stdout carries a document for a program.
+    pub fn is_machine_readable(&self) -> bool {
+        matches!(self.format, Format::Json | Format::Csv)
+    }
+
+    /// Prints records, one per row.
+    pub fn list<R: Record>(&self, records: &[R]) -> io::Result<()> {
+        let values = to_values(records)?;
+        let mut out = io::stdout().lock();
+        match self.format {
+            Format::Json => write_json(&mut out, &values),
+            Format::Csv => write_csv(&mut out, R::COLUMNS, &values),
+            Format::Table | Format::Toml => {
+                let columns: Vec<_> = R::COLUMNS.iter().filter(|c| c.in_table).collect();
+                let mut table = new_table(PSQL_STYLE);
+                table.set_header(columns.iter().map(|c| c.field));
+                for value in &values {
+                    table.add_row(columns.iter().map(|c| table_cell(&value[c.field])));
+                }
+                writeln!(out, "{}", table.trim_fmt())
+            }
+        }
+    }
+
+    /// Prints one record: in a table, one field per line.
+    pub fn one<R: Record>(&self, record: &R) -> io::Result<()> {
+        let value = serde_json::to_value(record).map_err(io::Error::other)?;
+        let mut out = io::stdout().lock();
+        match self.format {
+            Format::Json => write_json(&mut out, &value),
+            Format::Csv => write_csv(&mut out, R::COLUMNS, std::slice::from_ref(&value)),
+            Format::Table | Format::Toml => {
+                let mut table = new_table(presets::NOTHING);
+                for column in R::COLUMNS {
+                    table.add_row([column.field.to_owned(), table_cell(&value[column.field])]);
+                }
+                writeln!(out, "{}", table.trim_fmt())
+            }
+        }
+    }
+}
+
+/// Messages for people on stderr: never data.
+#[derive(Debug, Clone, Copy)]
+pub struct Messages {
+    quiet: bool,
+    verbose: u8,
+}
+
+impl Messages {
+    pub fn new(quiet: bool, verbose: u8) -> Self {
+        Self { quiet, verbose }
+    }
+
+    /// A line about what happened; `-q` silences it.
+    pub fn status(&self, message: &str) {
+        if !self.quiet {
+            let _ = writeln!(anstream::stderr(), "{message}");
+        }
+    }
+
+    /// A detail shown with `-v`.
+    pub fn detail(&self, message: &str) {
+        if self.verbose > 0 {
+            let dim = Style::new().dimmed();
+            let _ = writeln!(anstream::stderr(), "{dim}{message}{dim:#}");
+        }
+    }
+}
+
+fn to_values<R: Serialize>(records: &[R]) -> io::Result<Vec<Value>> {
+    records.iter().map(|r| serde_json::to_value(r).map_err(io::Error::other)).collect()
+}
+
+/// psql's aligned format, which DBAs read without thinking.
+const PSQL_STYLE: TableStyle = TableStyle::new()
+    .header_lines(ContentLineStyle::none().junction('|'))
+    .header_separator(LineStyle::none().fill('-').junction('+'))
+    .content_lines(ContentLineStyle::none().junction('|'));
+
+fn new_table(style: TableStyle) -> Table {
+    let mut table = Table::new();
+    table.load_style(style).set_content_arrangement(ContentArrangement::Dynamic);
+    table
+}
+
+fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
+}
+
+fn write_csv(out: &mut impl Write, columns: &[Column], values: &[Value]) -> io::Result<()> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(columns.iter().map(|c| c.field)).map_err(csv_to_io)?;
+    for value in values {
+        writer
+            .write_record(columns.iter().map(|c| csv_cell(&value[c.field])))
+            .map_err(csv_to_io)?;
+    }
+    writer.flush()
+}
+
+fn table_cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(true) => "yes".into(),
+        Value::Bool(false) => "no".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(table_cell).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+fn csv_cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(csv_cell).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cells_render_per_format() {
+        assert_eq!(table_cell(&json!(true)), "yes");
+        assert_eq!(csv_cell(&json!(true)), "true");
+        assert_eq!(table_cell(&json!(null)), "");
+        assert_eq!(table_cell(&json!(["a", "b"])), "a, b");
+        assert_eq!(csv_cell(&json!(5432)), "5432");
+    }
+}

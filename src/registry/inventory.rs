@@ -1,0 +1,384 @@
+//! Inventory files: what `registry import` reads and `registry export`
+//! writes, in CSV, TOML or JSON.
+//!
+//! CSV takes the header `env,db,host,port,active,notes` plus the optional
+//! TLS and admin columns, and also the `db_name` / `hostname` spellings of
+//! older inventories. Every row is validated with the same rules as
+//! `registry add`, and the whole file is checked before anything is
+//! imported.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::{AdminUser, CertFile, DEFAULT_PORT, Error, InvalidValue, RootCert, Target, TargetKey};
+
+/// File formats for import and export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InventoryFormat {
+    Csv,
+    Toml,
+    Json,
+}
+
+impl InventoryFormat {
+    /// The format named by a file's extension, else guessed from its text.
+    fn detect(path: &Path, text: &str) -> Self {
+        let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        match extension.as_deref() {
+            Some("csv") => return InventoryFormat::Csv,
+            Some("toml") => return InventoryFormat::Toml,
+            Some("json") => return InventoryFormat::Json,
+            _ => {}
+        }
+        let start = text.trim_start();
+        if start.starts_with('{')
+            || start.strip_prefix('[').is_some_and(|rest| rest.trim_start().starts_with(['{', ']']))
+        {
+            InventoryFormat::Json
+        } else if start.starts_with("[[") || start.starts_with('#') || start.contains("[[targets]]")
+        {
+            InventoryFormat::Toml
+        } else {
+            InventoryFormat::Csv
+        }
+    }
+}
+
+/// The columns of a CSV inventory, in the order `export` writes them.
+const CSV_COLUMNS: [&str; 11] = [
+    "env",
+    "db",
+    "host",
+    "port",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "admin_user",
+    "active",
+    "notes",
+];
+
+/// Other spellings of a column, and columns read but not used.
+const CSV_ALIASES: [(&str, &str); 2] = [("db_name", "db"), ("hostname", "host")];
+const CSV_IGNORED: [&str; 3] = ["id", "created_at", "updated_at"];
+
+/// One entry of an inventory file before validation. TOML and JSON map onto
+/// it directly; CSV rows are converted into it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    env: String,
+    #[serde(alias = "db_name")]
+    db: String,
+    #[serde(alias = "hostname")]
+    host: String,
+    port: Option<i64>,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+    sslcert: Option<String>,
+    sslkey: Option<String>,
+    admin_user: Option<String>,
+    active: Option<bool>,
+    notes: Option<String>,
+    // Bookkeeping that `registry list --format json` prints; not imported.
+    #[serde(default, rename = "id")]
+    _id: Option<IgnoredAny>,
+    #[serde(default, rename = "created_at")]
+    _created_at: Option<IgnoredAny>,
+    #[serde(default, rename = "updated_at")]
+    _updated_at: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlFile {
+    #[serde(default)]
+    targets: Vec<RawEntry>,
+}
+
+/// Reads and validates every target of an inventory file. `-` reads stdin.
+pub fn read(path: &Path) -> Result<Vec<Target>, Error> {
+    let io_err = |source| Error::Io { path: path.to_owned(), source };
+    let (text, base) = if path == Path::new("-") {
+        (std::io::read_to_string(std::io::stdin()).map_err(io_err)?, PathBuf::from("."))
+    } else {
+        let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        (std::fs::read_to_string(path).map_err(io_err)?, base)
+    };
+    let invalid = |message: String| Error::Inventory { path: path.to_owned(), message };
+    let entries: Vec<(String, RawEntry)> = match InventoryFormat::detect(path, &text) {
+        InventoryFormat::Csv => read_csv(&text).map_err(invalid)?,
+        InventoryFormat::Toml => {
+            let file: TomlFile = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+            numbered("[[targets]] entry", file.targets)
+        }
+        InventoryFormat::Json => {
+            let entries: Vec<RawEntry> =
+                serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+            numbered("entry", entries)
+        }
+    };
+    let mut targets = Vec::with_capacity(entries.len());
+    let mut seen: HashMap<TargetKey, String> = HashMap::new();
+    for (location, entry) in entries {
+        let target =
+            entry.into_target(&base).map_err(|err| invalid(format!("{location}: {err}")))?;
+        if let Some(first) = seen.insert(target.key.clone(), location.clone()) {
+            return Err(invalid(format!(
+                "{location}: {} is listed twice (also at {first})",
+                target.key
+            )));
+        }
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
+fn numbered(what: &str, entries: Vec<RawEntry>) -> Vec<(String, RawEntry)> {
+    entries.into_iter().enumerate().map(|(i, e)| (format!("{what} {}", i + 1), e)).collect()
+}
+
+fn read_csv(text: &str) -> Result<Vec<(String, RawEntry)>, String> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    let columns = csv_columns(&headers)?;
+    let mut entries = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| e.to_string())?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let location = format!("line {line}");
+        let mut entry = RawEntry::default();
+        for (value, column) in record.iter().zip(&columns) {
+            if let Some(column) = column {
+                set_csv_field(&mut entry, column, value).map_err(|e| format!("{location}: {e}"))?;
+            }
+        }
+        entries.push((location, entry));
+    }
+    Ok(entries)
+}
+
+/// Maps each header to its canonical column; `None` for ignored columns.
+fn csv_columns(headers: &csv::StringRecord) -> Result<Vec<Option<&'static str>>, String> {
+    let mut columns = Vec::with_capacity(headers.len());
+    for header in headers {
+        let name = header.to_ascii_lowercase();
+        let alias = CSV_ALIASES.iter().find(|(alias, _)| *alias == name).map(|(_, c)| *c);
+        let column = alias.or_else(|| CSV_COLUMNS.iter().copied().find(|c| *c == name));
+        match column {
+            Some(column) if columns.contains(&Some(column)) => {
+                return Err(format!("the header names column '{column}' twice"));
+            }
+            Some(column) => columns.push(Some(column)),
+            None if CSV_IGNORED.contains(&name.as_str()) => columns.push(None),
+            None => {
+                return Err(format!(
+                    "unknown column '{header}' in the header; known columns: {} \
+                     (also db_name, hostname)",
+                    CSV_COLUMNS.join(", ")
+                ));
+            }
+        }
+    }
+    for required in ["env", "db", "host"] {
+        if !columns.contains(&Some(required)) {
+            return Err(format!(
+                "the header has no '{required}' column; expected at least env,db,host"
+            ));
+        }
+    }
+    Ok(columns)
+}
+
+fn set_csv_field(entry: &mut RawEntry, column: &str, value: &str) -> Result<(), String> {
+    let optional = || (!value.is_empty()).then(|| value.to_owned());
+    match column {
+        "env" => value.clone_into(&mut entry.env),
+        "db" => value.clone_into(&mut entry.db),
+        "host" => value.clone_into(&mut entry.host),
+        "port" if value.is_empty() => entry.port = None,
+        "port" => {
+            entry.port = Some(value.parse().map_err(|_| format!("invalid port '{value}'"))?);
+        }
+        "active" => entry.active = parse_bool(value)?,
+        "sslmode" => entry.sslmode = optional(),
+        "sslrootcert" => entry.sslrootcert = optional(),
+        "sslcert" => entry.sslcert = optional(),
+        "sslkey" => entry.sslkey = optional(),
+        "admin_user" => entry.admin_user = optional(),
+        "notes" => entry.notes = optional(),
+        _ => unreachable!("csv_columns only yields known columns"),
+    }
+    Ok(())
+}
+
+/// The spellings of a boolean that inventories exported from SQLite,
+/// PostgreSQL and spreadsheets use. Empty means "not given".
+fn parse_bool(value: &str) -> Result<Option<bool>, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "true" | "t" | "yes" | "y" | "on" | "1" => Ok(Some(true)),
+        "false" | "f" | "no" | "n" | "off" | "0" => Ok(Some(false)),
+        _ => Err(format!("invalid active value '{value}': use true or false")),
+    }
+}
+
+impl RawEntry {
+    fn into_target(self, base: &Path) -> Result<Target, InvalidValue> {
+        let port = match self.port {
+            None => DEFAULT_PORT,
+            Some(port) => u16::try_from(port)
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| InvalidValue::new(format!("invalid port {port}: use 1 to 65535")))?,
+        };
+        let target = Target {
+            key: TargetKey { env: self.env.parse()?, db: self.db.parse()? },
+            host: self.host.parse()?,
+            port,
+            sslmode: self.sslmode.as_deref().map(str::parse).transpose()?,
+            sslrootcert: self.sslrootcert.map(|s| RootCert::parse_in(&s, base)).transpose()?,
+            sslcert: self.sslcert.map(|s| CertFile::parse_in("sslcert", &s, base)).transpose()?,
+            sslkey: self.sslkey.map(|s| CertFile::parse_in("sslkey", &s, base)).transpose()?,
+            admin_user: self.admin_user.as_deref().map(str::parse::<AdminUser>).transpose()?,
+            active: self.active.unwrap_or(true),
+            notes: self.notes.filter(|n| !n.is_empty()),
+        };
+        target.check()?;
+        Ok(target)
+    }
+}
+
+/// Writes `targets` in a form `read` accepts.
+pub fn write(
+    targets: &[Target],
+    format: InventoryFormat,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    match format {
+        InventoryFormat::Csv => {
+            let mut writer = csv::Writer::from_writer(out);
+            writer.write_record(CSV_COLUMNS).map_err(csv_to_io)?;
+            for t in targets {
+                writer
+                    .write_record([
+                        t.key.env.as_str(),
+                        t.key.db.as_str(),
+                        t.host.as_str(),
+                        &t.port.to_string(),
+                        t.sslmode.map_or("", |m| m.as_str()),
+                        &t.sslrootcert.as_ref().map(ToString::to_string).unwrap_or_default(),
+                        &t.sslcert.as_ref().map(ToString::to_string).unwrap_or_default(),
+                        &t.sslkey.as_ref().map(ToString::to_string).unwrap_or_default(),
+                        t.admin_user.as_ref().map_or("", AdminUser::as_str),
+                        if t.active { "true" } else { "false" },
+                        t.notes.as_deref().unwrap_or(""),
+                    ])
+                    .map_err(csv_to_io)?;
+            }
+            writer.flush()?;
+        }
+        InventoryFormat::Toml => {
+            #[derive(serde::Serialize)]
+            struct File<'a> {
+                targets: &'a [Target],
+            }
+            let text = toml::to_string(&File { targets }).map_err(std::io::Error::other)?;
+            out.write_all(text.as_bytes())?;
+        }
+        InventoryFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, targets)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Unwraps the I/O error inside a CSV error, so that a closed pipe stays
+/// recognisable as one.
+pub fn csv_to_io(err: csv::Error) -> std::io::Error {
+    match err.into_kind() {
+        csv::ErrorKind::Io(err) => err,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_text(name: &str, text: &str) -> Result<Vec<Target>, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        read(&path)
+    }
+
+    #[test]
+    fn csv_accepts_both_spellings_of_the_columns() {
+        let new =
+            read_text("a.csv", "env,db,host,port,active,notes\nqa,app,h1,5433,1,x\n").unwrap();
+        let old =
+            read_text("b.csv", "ENV,db_name,hostname,port,active,notes\nqa,app,h1,5433,t,x\n")
+                .unwrap();
+        assert_eq!(new, old);
+        assert_eq!(new[0].port, 5433);
+        assert!(new[0].active);
+    }
+
+    #[test]
+    fn csv_errors_name_the_line() {
+        let err = read_text("a.csv", "env,db,host\nqa,app,h1\nQA,app2,h1\n").unwrap_err();
+        assert!(err.to_string().contains("line 3: invalid env name 'QA'"), "{err}");
+        let err = read_text("a.csv", "env,db,host,colour\n").unwrap_err();
+        assert!(err.to_string().contains("unknown column 'colour'"), "{err}");
+        let err = read_text("a.csv", "env,db,hostname,host\n").unwrap_err();
+        assert!(err.to_string().contains("column 'host' twice"), "{err}");
+        let err = read_text("a.csv", "env,db,host,port\nqa,a,h,70000\n").unwrap_err();
+        assert!(err.to_string().contains("invalid port 70000"), "{err}");
+    }
+
+    #[test]
+    fn duplicates_within_a_file_are_refused() {
+        let err = read_text("a.csv", "env,db,host\nqa,app,h1\nqa,app,h2\n").unwrap_err();
+        assert!(
+            err.to_string().contains("line 3: qa/app is listed twice (also at line 2)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_format_is_guessed_when_the_name_does_not_say() {
+        let detect = |text| InventoryFormat::detect(Path::new("inventory"), text);
+        assert_eq!(detect("[{\"env\": \"qa\"}]"), InventoryFormat::Json);
+        assert_eq!(detect("[]"), InventoryFormat::Json);
+        assert_eq!(detect("[[targets]]\nenv = 'qa'"), InventoryFormat::Toml);
+        assert_eq!(detect("env,db,host\n"), InventoryFormat::Csv);
+    }
+
+    #[test]
+    fn every_format_round_trips() {
+        let targets = read_text(
+            "a.csv",
+            "env,db,host,port,sslmode,active,notes,admin_user\n\
+             qa,app,h1,5433,require,false,\"a, b\",dba\n\
+             prod,orders,/var/run/postgresql,5432,,true,,\n",
+        )
+        .unwrap();
+        for (format, name) in [
+            (InventoryFormat::Csv, "x.csv"),
+            (InventoryFormat::Toml, "x.toml"),
+            (InventoryFormat::Json, "x.json"),
+        ] {
+            let mut out = Vec::new();
+            write(&targets, format, &mut out).unwrap();
+            let back = read_text(name, std::str::from_utf8(&out).unwrap()).unwrap();
+            assert_eq!(back, targets, "{format:?}");
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! What a registry entry is: a target database and how to reach it.
+//!
+//! Every field that comes from a user (the command line or an inventory
+//! file) is parsed through the `FromStr` impls here, so both paths share
+//! one set of rules and one set of messages.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Serialize, Serializer};
+
+/// PostgreSQL truncates identifiers longer than this many bytes.
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// A value that breaks a rule; the message says which rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(String);
+
+impl InvalidValue {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+/// An environment name such as `dev`, `qa` or `prod`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EnvName(String);
+
+impl EnvName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for EnvName {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut chars = s.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if first_ok && rest_ok && s.len() <= 32 {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue(format!(
+                "invalid env name '{s}': use 1 to 32 characters from a-z, 0-9, '_' and '-', \
+                 starting with a letter or digit (e.g. 'prod', 'qa-2')"
+            )))
+        }
+    }
+}
+
+/// A database name as the server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DbName(String);
+
+impl DbName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for DbName {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(InvalidValue::new("database name must not be empty"));
+        }
+        check_identifier_length("database name", s)?;
+        if s.contains('\0') {
+            return Err(InvalidValue::new("database name must not contain a NUL byte"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// A host name, an IP address, or a Unix-socket directory (starting with `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host(String);
+
+impl Host {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Host {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(InvalidValue::new("host must not be empty"));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',') {
+            return Err(InvalidValue(format!(
+                "invalid host '{}': one host name, IP address or socket directory, \
+                 without spaces or commas",
+                s.escape_debug()
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// The role pgacct logs in as to administer a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminUser(String);
+
+impl AdminUser {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for AdminUser {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err(InvalidValue::new("admin user must not be empty"));
+        }
+        check_identifier_length("admin user", s)?;
+        if s.chars().any(char::is_control) {
+            return Err(InvalidValue::new("admin user must not contain control characters"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+fn check_identifier_length(what: &str, s: &str) -> Result<(), InvalidValue> {
+    if s.len() > MAX_IDENTIFIER_BYTES {
+        return Err(InvalidValue(format!(
+            "{what} '{s}' is {} bytes long; PostgreSQL allows at most {MAX_IDENTIFIER_BYTES}",
+            s.len()
+        )));
+    }
+    Ok(())
+}
+
+/// libpq's `sslmode`, with libpq's meaning for each value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub const ALL: [SslMode; 6] = [
+        SslMode::Disable,
+        SslMode::Allow,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
+impl FromStr for SslMode {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SslMode::ALL.into_iter().find(|mode| mode.as_str() == s).ok_or_else(|| {
+            InvalidValue(format!(
+                "invalid sslmode '{s}': expected one of disable, allow, prefer, require, \
+                     verify-ca, verify-full"
+            ))
+        })
+    }
+}
+
+impl fmt::Display for SslMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for SslMode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// libpq's `sslrootcert`: a PEM file of trusted CAs, or `system` for the
+/// platform's trust store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootCert {
+    System,
+    File(PathBuf),
+}
+
+impl RootCert {
+    /// Parses a value, resolving a relative file name against `base`.
+    pub fn parse_in(s: &str, base: &Path) -> Result<Self, InvalidValue> {
+        if s == "system" {
+            return Ok(RootCert::System);
+        }
+        existing_file_in("sslrootcert", s, base).map(RootCert::File)
+    }
+}
+
+impl FromStr for RootCert {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RootCert::parse_in(s, Path::new("."))
+    }
+}
+
+impl fmt::Display for RootCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootCert::System => f.write_str("system"),
+            RootCert::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl Serialize for RootCert {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A file that exists, kept as an absolute path so that a cron job started
+/// elsewhere finds it too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct CertFile(PathBuf);
+
+impl CertFile {
+    pub fn parse_in(what: &str, s: &str, base: &Path) -> Result<Self, InvalidValue> {
+        existing_file_in(what, s, base).map(CertFile)
+    }
+
+    /// A path read back from storage; not checked again.
+    pub(crate) fn stored(path: PathBuf) -> Self {
+        CertFile(path)
+    }
+}
+
+impl fmt::Display for CertFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.display())
+    }
+}
+
+fn existing_file_in(what: &str, s: &str, base: &Path) -> Result<PathBuf, InvalidValue> {
+    if s.is_empty() {
+        return Err(InvalidValue(format!("{what} must not be empty")));
+    }
+    let path = base.join(s);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => {
+            std::path::absolute(&path).map_err(|err| InvalidValue(format!("{what} '{s}': {err}")))
+        }
+        Ok(_) => Err(InvalidValue(format!("{what} '{s}' is not a regular file"))),
+        Err(err) => Err(InvalidValue(format!("{what} '{s}': {err}"))),
+    }
+}
+
+/// Which target: the registry's key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetKey {
+    pub env: EnvName,
+    pub db: DbName,
+}
+
+impl fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.env.as_str(), self.db.as_str())
+    }
+}
+
+/// A target database and how to reach it: what `registry add` records and
+/// what `registry export` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub key: TargetKey,
+    pub host: Host,
+    pub port: u16,
+    /// `None`: not set here, so `PGSSLMODE` or libpq's default applies.
+    pub sslmode: Option<SslMode>,
+    pub sslrootcert: Option<RootCert>,
+    pub sslcert: Option<CertFile>,
+    pub sslkey: Option<CertFile>,
+    pub admin_user: Option<AdminUser>,
+    pub active: bool,
+    pub notes: Option<String>,
+}
+
+pub const DEFAULT_PORT: u16 = 5432;
+
+impl Target {
+    /// Rules that involve more than one field.
+    pub fn check(&self) -> Result<(), InvalidValue> {
+        match (&self.sslcert, &self.sslkey) {
+            (Some(_), None) => {
+                Err(InvalidValue::new("sslcert is set but sslkey is not; give both"))
+            }
+            (None, Some(_)) => {
+                Err(InvalidValue::new("sslkey is set but sslcert is not; give both"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The names of the fields in which `other` differs from `self`.
+    pub fn differences(&self, other: &Target) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        let mut note = |differs: bool, name| {
+            if differs {
+                fields.push(name);
+            }
+        };
+        note(self.host != other.host, "host");
+        note(self.port != other.port, "port");
+        note(self.sslmode != other.sslmode, "sslmode");
+        note(self.sslrootcert != other.sslrootcert, "sslrootcert");
+        note(self.sslcert != other.sslcert, "sslcert");
+        note(self.sslkey != other.sslkey, "sslkey");
+        note(self.admin_user != other.admin_user, "admin_user");
+        note(self.active != other.active, "active");
+        note(self.notes != other.notes, "notes");
+        fields
+    }
+
+    /// `host:port`, the cluster this target's database lives in.
+    pub fn cluster(&self) -> String {
+        format!("{}:{}", self.host.as_str(), self.port)
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Target", 11)?;
+        s.serialize_field("env", self.key.env.as_str())?;
+        s.serialize_field("db", self.key.db.as_str())?;
+        s.serialize_field("host", self.host.as_str())?;
+        s.serialize_field("port", &self.port)?;
+        s.serialize_field("sslmode", &self.sslmode)?;
+        s.serialize_field("sslrootcert", &self.sslrootcert)?;
+        s.serialize_field("sslcert", &self.sslcert)?;
+        s.serialize_field("sslkey", &self.sslkey)?;
+        s.serialize_field("admin_user", &self.admin_user.as_ref().map(AdminUser::as_str))?;
+        s.serialize_field("active", &self.active)?;
+        s.serialize_field("notes", &self.notes)?;
+        s.end()
+    }
+}
+
+/// A target as stored, with its bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    #[serde(flatten)]
+    pub target: Target,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The fields `registry update` can clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClearableField {
+    Sslmode,
+    Sslrootcert,
+    Sslcert,
+    Sslkey,
+    AdminUser,
+    Notes,
+}
+
+/// What `registry update` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct TargetChanges {
+    pub host: Option<Host>,
+    pub port: Option<u16>,
+    pub sslmode: Option<SslMode>,
+    pub sslrootcert: Option<RootCert>,
+    pub sslcert: Option<CertFile>,
+    pub sslkey: Option<CertFile>,
+    pub admin_user: Option<AdminUser>,
+    pub notes: Option<String>,
+    pub clear: Vec<ClearableField>,
+}
+
+impl TargetChanges {
+    pub fn is_empty(&self) -> bool {
+        self.host.is_none()
+            && self.port.is_none()
+            && self.sslmode.is_none()
+            && self.sslrootcert.is_none()
+            && self.sslcert.is_none()
+            && self.sslkey.is_none()
+            && self.admin_user.is_none()
+            && self.notes.is_none()
+            && self.clear.is_empty()
+    }
+
+    /// Applies the changes to `target` and checks the result.
+    pub fn apply(&self, target: &mut Target) -> Result<(), InvalidValue> {
+        for field in &self.clear {
+            match field {
+                ClearableField::Sslmode => target.sslmode = None,
+                ClearableField::Sslrootcert => target.sslrootcert = None,
+                ClearableField::Sslcert => target.sslcert = None,
+                ClearableField::Sslkey => target.sslkey = None,
+                ClearableField::AdminUser => target.admin_user = None,
+                ClearableField::Notes => target.notes = None,
+            }
+        }
+        if let Some(host) = &self.host {
+            target.host = host.clone();
+        }
+        target.port = self.port.unwrap_or(target.port);
+        target.sslmode = self.sslmode.or(target.sslmode);
+        replace_if_given(&mut target.sslrootcert, self.sslrootcert.as_ref());
+        replace_if_given(&mut target.sslcert, self.sslcert.as_ref());
+        replace_if_given(&mut target.sslkey, self.sslkey.as_ref());
+        replace_if_given(&mut target.admin_user, self.admin_user.as_ref());
+        replace_if_given(&mut target.notes, self.notes.as_ref());
+        target.check()
+    }
+}
+
+fn replace_if_given<T: Clone>(field: &mut Option<T>, value: Option<&T>) {
+    if let Some(value) = value {
+        *field = Some(value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_follow_the_rule() {
+        for ok in ["prod", "qa", "0", "qa-2", "eu_west_1", &"a".repeat(32)] {
+            assert!(ok.parse::<EnvName>().is_ok(), "{ok} should be valid");
+        }
+        for bad in ["", "Prod", "-qa", "_qa", "q a", "qa;", "é", &"a".repeat(33)] {
+            let err = bad.parse::<EnvName>().unwrap_err();
+            assert!(err.to_string().contains("invalid env name"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn db_names_are_non_empty_and_fit_63_bytes() {
+        assert!("orders".parse::<DbName>().is_ok());
+        assert!("Mixed Case; name".parse::<DbName>().is_ok());
+        assert!("a".repeat(63).parse::<DbName>().is_ok());
+        let long = "a".repeat(64).parse::<DbName>().unwrap_err();
+        assert!(long.to_string().contains("64 bytes"), "{long}");
+        // 32 two-byte characters are 64 bytes: bytes count, not characters.
+        assert!("é".repeat(32).parse::<DbName>().is_err());
+        assert!("".parse::<DbName>().is_err());
+    }
+
+    #[test]
+    fn sslmode_round_trips_through_its_name() {
+        for mode in SslMode::ALL {
+            assert_eq!(mode.as_str().parse::<SslMode>(), Ok(mode));
+        }
+        let err = "verify_full".parse::<SslMode>().unwrap_err();
+        assert!(err.to_string().contains("verify-full"), "{err}");
+    }
+
+    #[test]
+    fn hosts_reject_spaces_and_lists() {
+        assert!("db1.example.com".parse::<Host>().is_ok());
+        assert!("/var/run/postgresql".parse::<Host>().is_ok());
+        assert!("::1".parse::<Host>().is_ok());
+        assert!("".parse::<Host>().is_err());
+        assert!("db1,db2".parse::<Host>().is_err());
+        assert!("db1 ".parse::<Host>().is_err());
+    }
+
+    fn target() -> Target {
+        Target {
+            key: TargetKey { env: "dev".parse().unwrap(), db: "app".parse().unwrap() },
+            host: "localhost".parse().unwrap(),
+            port: DEFAULT_PORT,
+            sslmode: None,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
+            admin_user: None,
+            active: true,
+            notes: Some("first".into()),
+        }
+    }
+
+    #[test]
+    fn changes_apply_set_and_clear() {
+        let mut t = target();
+        let changes = TargetChanges {
+            port: Some(6432),
+            sslmode: Some(SslMode::Require),
+            clear: vec![ClearableField::Notes],
+            ..TargetChanges::default()
+        };
+        changes.apply(&mut t).unwrap();
+        assert_eq!(t.port, 6432);
+        assert_eq!(t.sslmode, Some(SslMode::Require));
+        assert_eq!(t.notes, None);
+        assert_eq!(target().differences(&t), ["port", "sslmode", "notes"]);
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        let mut t = target();
+        t.sslcert = Some(CertFile(PathBuf::from("/tmp/cert.pem")));
+        assert!(t.check().unwrap_err().to_string().contains("sslkey"));
+    }
+}

@@ -1,0 +1,360 @@
+//! Throwaway PostgreSQL clusters for integration tests.
+//!
+//! Each [`Cluster`] is a fresh `initdb` in its own temporary directory,
+//! listening on a free loopback port and on a Unix socket in that
+//! directory, with scram-sha-256 for host connections, trust for local
+//! ones, and `log_statement = all` so tests can read what the server saw.
+//! Dropping it stops the server and removes the directory, also when the
+//! test panics. As root, the server runs as the `postgres` OS user.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+use std::{env, fs};
+
+/// The superuser every test cluster has.
+pub const SUPERUSER: &str = "postgres";
+
+/// Where PostgreSQL's server binaries are.
+#[derive(Debug, Clone)]
+pub struct PgBin {
+    dir: PathBuf,
+}
+
+impl PgBin {
+    /// `PG_BIN_DIR`, else `pg_config --bindir`, else the newest
+    /// `/usr/lib/postgresql/*/bin`; only directories that hold `initdb`.
+    pub fn find() -> Option<PgBin> {
+        let has_initdb = |dir: &Path| dir.join("initdb").is_file();
+        if let Some(dir) = env::var_os("PG_BIN_DIR") {
+            let dir = PathBuf::from(dir);
+            assert!(has_initdb(&dir), "PG_BIN_DIR={} has no initdb", dir.display());
+            return Some(PgBin { dir });
+        }
+        let from_pg_config = Command::new("pg_config")
+            .arg("--bindir")
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        if let Some(dir) = from_pg_config.filter(|dir| has_initdb(dir)) {
+            return Some(PgBin { dir });
+        }
+        let mut installed: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let major = entry.file_name().to_str()?.parse().ok()?;
+                let dir = entry.path().join("bin");
+                has_initdb(&dir).then_some((major, dir))
+            })
+            .collect();
+        installed.sort();
+        installed.pop().map(|(_, dir)| PgBin { dir })
+    }
+
+    pub fn path(&self, program: &str) -> PathBuf {
+        self.dir.join(program)
+    }
+}
+
+/// How to set up a cluster before it starts.
+#[derive(Debug, Default)]
+pub struct ClusterBuilder {
+    settings: Vec<String>,
+}
+
+impl ClusterBuilder {
+    /// Adds a line to postgresql.conf.
+    #[allow(dead_code)]
+    pub fn setting(mut self, line: impl Into<String>) -> Self {
+        self.settings.push(line.into());
+        self
+    }
+
+    /// Creates and starts the cluster; `None` when there are no server
+    /// binaries on this machine and `CI` is not set (the test is skipped).
+    pub fn start(self) -> Option<Cluster> {
+        let Some(bin) = PgBin::find() else {
+            assert!(
+                env::var_os("CI").is_none(),
+                "no PostgreSQL server binaries found and CI is set: install PostgreSQL \
+                 (apt-get install -y postgresql) or set PG_BIN_DIR"
+            );
+            #[allow(clippy::print_stderr)] // the one line a skipped test leaves
+            {
+                eprintln!("skipping: no PostgreSQL server binaries found (set PG_BIN_DIR)");
+            }
+            return None;
+        };
+        Some(Cluster::create(bin, &self.settings))
+    }
+}
+
+/// A running throwaway cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    bin: PgBin,
+    dir: tempfile::TempDir,
+    port: u16,
+    password: String,
+}
+
+impl Cluster {
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// A cluster with the default settings; `None` when skipped (see
+    /// [`ClusterBuilder::start`]).
+    pub fn start() -> Option<Cluster> {
+        Self::builder().start()
+    }
+
+    fn create(bin: PgBin, settings: &[String]) -> Cluster {
+        let dir = tempfile::Builder::new().prefix("pgacct-pg-").tempdir().expect("temp dir");
+        if let Some(owner) = ServerUser::get() {
+            std::os::unix::fs::chown(dir.path(), Some(owner.uid), Some(owner.gid))
+                .expect("chown the cluster directory to postgres");
+        }
+        let password = format!("pw-{}", random_suffix());
+        let mut cluster = Cluster { bin, dir, port: 0, password };
+        cluster.init(settings);
+        cluster.start_on_a_free_port();
+        cluster
+    }
+
+    fn init(&self, settings: &[String]) {
+        let pwfile = self.dir.path().join("pwfile");
+        fs::write(&pwfile, &self.password).expect("write pwfile");
+        self.run_as_server(
+            Command::new(self.bin.path("initdb"))
+                .arg("--pgdata")
+                .arg(self.data_dir())
+                .args(["--username", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256"])
+                .args(["--encoding=UTF8", "--locale=C", "--no-sync"])
+                .arg(format!("--pwfile={}", pwfile.display())),
+        );
+        fs::remove_file(&pwfile).expect("remove pwfile");
+
+        let mut conf = format!(
+            "\n# pgacct test cluster\n\
+             listen_addresses = '127.0.0.1'\n\
+             unix_socket_directories = '{}'\n\
+             password_encryption = 'scram-sha-256'\n\
+             log_statement = 'all'\n\
+             log_connections = on\n\
+             log_line_prefix = '%m [%p] %q%u@%d '\n\
+             fsync = off\n\
+             synchronous_commit = off\n\
+             full_page_writes = off\n\
+             shared_buffers = 16MB\n\
+             max_connections = 60\n",
+            self.socket_dir().display()
+        );
+        for line in settings {
+            conf.push_str(line);
+            conf.push('\n');
+        }
+        append(&self.data_dir().join("postgresql.conf"), &conf);
+    }
+
+    fn start_on_a_free_port(&mut self) {
+        // Another test may take the port between our probe and the server's
+        // bind; then try the next one.
+        for _ in 0..5 {
+            self.port = free_port();
+            if self.pg_ctl_start().status.success() {
+                return;
+            }
+        }
+        panic!("could not start a test cluster; server log:\n{}", self.log());
+    }
+
+    fn pg_ctl_start(&self) -> Output {
+        Command::new(self.bin.path("pg_ctl"))
+            .arg("--pgdata")
+            .arg(self.data_dir())
+            .arg("--log")
+            .arg(self.log_path())
+            .args(["--wait", "--timeout=60", "-o"])
+            .arg(format!("-p {}", self.port))
+            .arg("start")
+            .as_server(self.dir.path())
+            .output()
+            .expect("run pg_ctl")
+    }
+
+    /// Starts the server again after [`Cluster::stop`], on the same port.
+    #[allow(dead_code)]
+    pub fn restart(&self) {
+        let out = self.pg_ctl_start();
+        assert!(out.status.success(), "pg_ctl start failed: {}", self.log());
+    }
+
+    /// Stops the server (fast shutdown); the data directory stays.
+    #[allow(dead_code)]
+    pub fn stop(&self) {
+        self.pg_ctl_stop("fast");
+    }
+
+    fn pg_ctl_stop(&self, mode: &str) -> bool {
+        Command::new(self.bin.path("pg_ctl"))
+            .arg("--pgdata")
+            .arg(self.data_dir())
+            .args(["--mode", mode, "--wait", "stop"])
+            .as_server(self.dir.path())
+            .output()
+            .is_ok_and(|out| out.status.success())
+    }
+
+    fn run_as_server(&self, command: &mut Command) {
+        let out = command.as_server(self.dir.path()).output().expect("run a server program");
+        assert!(
+            out.status.success(),
+            "{:?} failed:\n{}{}",
+            command,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[allow(clippy::unused_self)] // a method, so tests read `pg.host()` like `pg.port()`
+    pub fn host(&self) -> &'static str {
+        "127.0.0.1"
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory of the server's Unix socket.
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The superuser's password.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Everything the server has logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The postmaster's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        let pidfile = fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
+        pidfile.lines().next()?.trim().parse().ok()
+    }
+
+    /// Connection settings for the superuser over TCP (scram).
+    pub fn config(&self, dbname: &str) -> postgres::Config {
+        let mut config = postgres::Config::new();
+        config
+            .host(self.host())
+            .port(self.port)
+            .user(SUPERUSER)
+            .password(&self.password)
+            .dbname(dbname)
+            .connect_timeout(Duration::from_secs(10));
+        config
+    }
+
+    /// A superuser session on database `postgres`.
+    pub fn client(&self) -> postgres::Client {
+        self.client_to("postgres")
+    }
+
+    pub fn client_to(&self, dbname: &str) -> postgres::Client {
+        self.config(dbname).connect(postgres::NoTls).expect("connect to the test cluster")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Never panic here: this may run while a failed test unwinds.
+        if self.pid().is_some()
+            && !self.pg_ctl_stop("immediate")
+            && let Some(pid) = self.pid()
+        {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+}
+
+/// The OS user that runs servers when the tests run as root.
+struct ServerUser {
+    uid: u32,
+    gid: u32,
+}
+
+impl ServerUser {
+    fn get() -> Option<ServerUser> {
+        if !running_as_root() {
+            return None;
+        }
+        let id = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, "postgres"]).output().expect("run id");
+            assert!(
+                out.status.success(),
+                "tests run as root need a 'postgres' OS user to run the server"
+            );
+            String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
+        };
+        Some(ServerUser { uid: id("-u"), gid: id("-g") })
+    }
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+trait AsServer {
+    /// Runs the command as the server's OS user, from `dir`.
+    fn as_server(&mut self, dir: &Path) -> &mut Self;
+}
+
+impl AsServer for Command {
+    fn as_server(&mut self, dir: &Path) -> &mut Self {
+        if running_as_root() {
+            let program = self.get_program().to_owned();
+            let args: Vec<_> = self.get_args().map(ToOwned::to_owned).collect();
+            *self = Command::new("runuser");
+            self.args(["-u", "postgres", "--"]).arg(program).args(args);
+        }
+        self.current_dir(dir).env("LC_ALL", "C")
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new().append(true).open(path).expect("open for append");
+    file.write_all(text.as_bytes()).expect("append");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// Enough randomness for test passwords and names; not for real secrets.
+pub fn random_suffix() -> String {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher as _};
+    // Each RandomState is seeded afresh, so each call gives another value.
+    format!("{:016x}", RandomState::new().build_hasher().finish())
+}
