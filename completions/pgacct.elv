@@ -63,6 +63,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand remove 'Remove a target from the registry (nothing on the server changes)'
             cand import 'Add the targets of a CSV, TOML or JSON file'
             cand export 'Print every target in a form `registry import` reads back'
+            cand check 'Connect to targets and report what pgacct finds there'
         }
         &'pgacct;registry;add'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
@@ -241,6 +242,28 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --version 'Print version'
         }
         &'pgacct;registry;export'= {
+            cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
+            cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
+            cand --format 'Output format [default: table; csv for `registry export`]'
+            cand --ticket 'A change reference (ticket) recorded with the operation'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --dry-run 'Show what would change, and change nothing'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more about what is happening (repeat for more)'
+            cand --verbose 'Print more about what is happening (repeat for more)'
+            cand --no-color 'Do not use colours (also: the NO_COLOR environment variable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'pgacct;registry;check'= {
+            cand --env 'Only this environment'
+            cand --db 'Only this database (repeatable; needs --env)'
+            cand -j 'Work on at most N targets at once'
+            cand --jobs 'Work on at most N targets at once'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`]'

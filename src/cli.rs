@@ -140,6 +140,15 @@ pub enum RegistryCommand {
 
     /// Print every target in a form `registry import` reads back
     Export,
+
+    /// Connect to targets and report what pgacct finds there
+    ///
+    /// For each selected active target (all of them by default): reachable,
+    /// latency, server version, TLS in use, whether it is in recovery, the
+    /// admin role's powers, password_encryption and scram_iterations.
+    /// Targets are checked concurrently. Exit 0 when all are reachable, 3
+    /// when some are, 1 when none.
+    Check(CheckArgs),
 }
 
 /// Which registry entry.
@@ -258,6 +267,29 @@ pub struct ListArgs {
     /// Only active targets
     #[arg(long)]
     pub active_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only this environment
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<EnvName>,
+
+    /// Only this database (repeatable; needs --env)
+    #[arg(long = "db", value_name = "DB", requires = "env")]
+    pub dbs: Vec<DbName>,
+
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+}
+
+/// How many targets to work on at once.
+#[derive(Debug, Args)]
+pub struct JobsArgs {
+    /// Work on at most N targets at once
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,8 @@ use std::io::Write as _;
 
 use anstyle::{AnsiColor, Style};
 
+use crate::config::ConfigError;
+use crate::pg::{ConnectError, InvalidEnvironment};
 use crate::registry;
 
 /// pgacct's exit codes (DESIGN.md §2).
@@ -53,8 +55,14 @@ impl UsageError {
 /// The exit code for `err`, from the first error in its chain that says.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
-        if cause.is::<UsageError>() {
+        if cause.is::<UsageError>() || cause.is::<InvalidEnvironment>() {
             return Exit::Usage;
+        }
+        if let Some(err) = cause.downcast_ref::<ConfigError>() {
+            return match err {
+                ConfigError::Read { .. } => Exit::Failure,
+                ConfigError::Missing(_) | ConfigError::Invalid { .. } => Exit::Usage,
+            };
         }
         if let Some(err) = cause.downcast_ref::<registry::Error>() {
             return if err.is_invalid_input() { Exit::Usage } else { Exit::Failure };
@@ -76,6 +84,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
     err.chain().find_map(|cause| {
         if let Some(usage) = cause.downcast_ref::<UsageError>() {
             return usage.hint.clone();
+        }
+        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
+            return connect.hint();
         }
         cause.downcast_ref::<registry::Error>().and_then(registry::Error::hint)
     })

@@ -6,9 +6,12 @@
 
 mod cli;
 mod commands;
+mod config;
 mod error;
 mod output;
+mod pg;
 mod registry;
+mod secret;
 mod time;
 
 use std::process::ExitCode;

@@ -8,7 +8,7 @@
 
 use std::io::{self, Write};
 
-use anstyle::Style;
+use anstyle::{AnsiColor, Style};
 use comfy_table::{ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle, presets};
 use serde::Serialize;
 use serde_json::Value;
@@ -114,6 +114,20 @@ impl Messages {
         if !self.quiet {
             let _ = writeln!(anstream::stderr(), "{message}");
         }
+    }
+
+    /// Something the user should look at; shown even with `-q`.
+    #[allow(clippy::unused_self)] // a method like the others, for one way to speak
+    pub fn warn(&self, message: &str) {
+        let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold();
+        let _ = writeln!(anstream::stderr(), "{yellow}warning:{yellow:#} {message}");
+    }
+
+    /// Advice after a result; shown even with `-q`.
+    #[allow(clippy::unused_self)] // a method like the others, for one way to speak
+    pub fn hint(&self, message: &str) {
+        let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into())).bold();
+        let _ = writeln!(anstream::stderr(), "{cyan}hint:{cyan:#} {message}");
     }
 
     /// A detail shown with `-v`.

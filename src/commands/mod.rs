@@ -3,15 +3,23 @@
 
 mod generate;
 mod registry;
+mod targets;
 
+use std::future::Future;
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures_util::StreamExt;
 
 use crate::cli::{Cli, Command, Format, GlobalArgs};
+use crate::config::Config;
 use crate::error::{Exit, UsageError};
 use crate::output::{Messages, Output};
+use crate::pg::{Connector, LibpqEnv, Prompt};
 use crate::registry::Database;
+use crate::secret::Secret;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -69,6 +77,62 @@ impl Context {
         let path = self.registry_path()?;
         self.messages.detail(&format!("registry: {}", path.display()));
         Database::open_or_create(&path).context("cannot open the registry")
+    }
+
+    /// The configuration: `--config`, else the default file if it exists,
+    /// else the built-in defaults.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let (path, named) = match &self.global.config {
+            Some(path) => (path.clone(), true),
+            None => match crate::config::default_path() {
+                Some(path) => (path, false),
+                None => return Ok(Config::default()),
+            },
+        };
+        self.messages.detail(&format!("config: {}", path.display()));
+        Ok(Config::load(&path, named)?)
+    }
+
+    /// A connector for this run, with a password prompt when stdin is a
+    /// terminal. Problems with the password sources are shown once, here.
+    pub fn connector(&self) -> anyhow::Result<Connector> {
+        let env = LibpqEnv::from_process()?;
+        let config = self.config()?;
+        let prompt =
+            std::io::stdin().is_terminal().then(|| Arc::new(TerminalPrompt) as Arc<dyn Prompt>);
+        let connector = Connector::new(env, config.connection, prompt);
+        for warning in connector.warnings() {
+            self.messages.warn(&warning);
+        }
+        Ok(connector)
+    }
+}
+
+/// Runs `work` on every item, at most `jobs` at a time, and returns the
+/// results in the items' order.
+pub(crate) fn fan_out<'a, T, F, Fut>(
+    jobs: u16,
+    items: &'a [T],
+    work: F,
+) -> anyhow::Result<Vec<Fut::Output>>
+where
+    F: Fn(&'a T) -> Fut,
+    Fut: Future + 'a,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let stream = futures_util::stream::iter(items.iter().map(work)).buffered(usize::from(jobs));
+    Ok(runtime.block_on(stream.collect()))
+}
+
+/// Asks for a password on the terminal (stderr), without echo.
+struct TerminalPrompt;
+
+impl Prompt for TerminalPrompt {
+    fn password(&self, question: &str) -> Option<Secret> {
+        dialoguer::Password::new().with_prompt(question).interact().ok().map(Secret::new)
     }
 }
 

@@ -256,6 +256,10 @@ impl CertFile {
     pub(crate) fn stored(path: PathBuf) -> Self {
         CertFile(path)
     }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
 impl fmt::Display for CertFile {

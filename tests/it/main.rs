@@ -3,10 +3,12 @@
 //! One test binary (fast to link); each file is one area of the product.
 #![allow(clippy::unwrap_used)]
 
+mod connect;
 mod generated;
 mod harness;
 mod registry;
 mod support;
+mod tls;
 
 /// A test file that is not declared above would silently never run.
 #[test]

@@ -574,23 +574,15 @@ fn the_registry_is_private_to_its_owner() {
 #[test]
 fn twenty_concurrent_adds_all_succeed() {
     let sandbox = Sandbox::new();
-    let commands = (0..20)
+    let runs: Vec<Vec<String>> = (0..20)
         .map(|i| {
-            let mut cmd = sandbox.std_command();
-            cmd.args([
-                "registry",
-                "add",
-                "--env",
-                "ci",
-                "--db",
-                &format!("db{i:02}"),
-                "--host",
-                "h",
-            ]);
-            cmd
+            let db = format!("db{i:02}");
+            ["registry", "add", "--env", "ci", "--db", &db, "--host", "h"]
+                .map(String::from)
+                .to_vec()
         })
         .collect();
-    for child in spawn_together(&sandbox, commands) {
+    for child in spawn_together(&sandbox, &runs) {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }

@@ -7,7 +7,9 @@
 //! Dropping it stops the server and removes the directory, also when the
 //! test panics. As root, the server runs as the `postgres` OS user.
 
+use std::fmt::Write as _;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -64,13 +66,35 @@ impl PgBin {
 #[derive(Debug, Default)]
 pub struct ClusterBuilder {
     settings: Vec<String>,
+    hba: Option<String>,
+    tls: Option<ServerTls>,
+}
+
+/// The server's TLS files.
+#[derive(Debug)]
+pub struct ServerTls {
+    pub cert: String,
+    pub key: String,
+    /// CA certificates for client certificates (`ssl_ca_file`).
+    pub client_ca: Option<String>,
 }
 
 impl ClusterBuilder {
     /// Adds a line to postgresql.conf.
-    #[allow(dead_code)]
     pub fn setting(mut self, line: impl Into<String>) -> Self {
         self.settings.push(line.into());
+        self
+    }
+
+    /// Replaces `pg_hba.conf`.
+    pub fn hba(mut self, text: impl Into<String>) -> Self {
+        self.hba = Some(text.into());
+        self
+    }
+
+    /// Turns on TLS with these files.
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -89,7 +113,7 @@ impl ClusterBuilder {
             }
             return None;
         };
-        Some(Cluster::create(bin, &self.settings))
+        Some(Cluster::create(bin, &self))
     }
 }
 
@@ -113,17 +137,64 @@ impl Cluster {
         Self::builder().start()
     }
 
-    fn create(bin: PgBin, settings: &[String]) -> Cluster {
-        let dir = tempfile::Builder::new().prefix("pgacct-pg-").tempdir().expect("temp dir");
-        if let Some(owner) = ServerUser::get() {
-            std::os::unix::fs::chown(dir.path(), Some(owner.uid), Some(owner.gid))
-                .expect("chown the cluster directory to postgres");
-        }
+    fn create(bin: PgBin, builder: &ClusterBuilder) -> Cluster {
         let password = format!("pw-{}", random_suffix());
-        let mut cluster = Cluster { bin, dir, port: 0, password };
-        cluster.init(settings);
+        let mut cluster = Cluster { bin, dir: server_owned_tempdir(), port: 0, password };
+        cluster.init(&builder.settings);
+        if let Some(hba) = &builder.hba {
+            fs::write(cluster.data_dir().join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        }
+        if let Some(tls) = &builder.tls {
+            cluster.install_tls(tls);
+        }
         cluster.start_on_a_free_port();
         cluster
+    }
+
+    /// A streaming standby of `primary`, made with `pg_basebackup -R` and
+    /// started: it is in recovery.
+    pub fn standby_of(primary: &Cluster) -> Cluster {
+        let standby = Cluster {
+            bin: primary.bin.clone(),
+            dir: server_owned_tempdir(),
+            port: 0,
+            password: primary.password.clone(),
+        };
+        standby.run_as_server(
+            Command::new(standby.bin.path("pg_basebackup"))
+                .arg("--pgdata")
+                .arg(standby.data_dir())
+                .arg("--host")
+                .arg(primary.socket_dir())
+                .args(["--port", &primary.port.to_string(), "--username", SUPERUSER])
+                .args(["--write-recovery-conf", "--wal-method=stream", "--no-sync"]),
+        );
+        append(
+            &standby.data_dir().join("postgresql.conf"),
+            &format!("\nunix_socket_directories = '{}'\n", standby.socket_dir().display()),
+        );
+        let mut standby = standby;
+        standby.start_on_a_free_port();
+        standby
+    }
+
+    fn install_tls(&self, tls: &ServerTls) {
+        let mut conf = String::from("ssl = on\n");
+        for (name, text, setting) in [
+            ("server.crt", Some(&tls.cert), "ssl_cert_file"),
+            ("server.key", Some(&tls.key), "ssl_key_file"),
+            ("client-ca.crt", tls.client_ca.as_ref(), "ssl_ca_file"),
+        ] {
+            let Some(text) = text else { continue };
+            let path = self.data_dir().join(name);
+            fs::write(&path, text).expect("write a TLS file");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+            if let Some(owner) = ServerUser::get() {
+                std::os::unix::fs::chown(&path, Some(owner.uid), Some(owner.gid)).expect("chown");
+            }
+            writeln!(conf, "{setting} = '{name}'").unwrap();
+        }
+        append(&self.data_dir().join("postgresql.conf"), &conf);
     }
 
     fn init(&self, settings: &[String]) {
@@ -187,17 +258,9 @@ impl Cluster {
             .expect("run pg_ctl")
     }
 
-    /// Starts the server again after [`Cluster::stop`], on the same port.
-    #[allow(dead_code)]
-    pub fn restart(&self) {
-        let out = self.pg_ctl_start();
-        assert!(out.status.success(), "pg_ctl start failed: {}", self.log());
-    }
-
     /// Stops the server (fast shutdown); the data directory stays.
-    #[allow(dead_code)]
     pub fn stop(&self) {
-        self.pg_ctl_stop("fast");
+        assert!(self.pg_ctl_stop("fast"), "pg_ctl stop failed: {}", self.log());
     }
 
     fn pg_ctl_stop(&self, mode: &str) -> bool {
@@ -280,6 +343,14 @@ impl Cluster {
     pub fn client_to(&self, dbname: &str) -> postgres::Client {
         self.config(dbname).connect(postgres::NoTls).expect("connect to the test cluster")
     }
+
+    /// A superuser session over the Unix socket (trust), for clusters whose
+    /// `pg_hba.conf` turns plain TCP away.
+    pub fn client_over_socket(&self) -> postgres::Client {
+        let mut config = postgres::Config::new();
+        config.host_path(self.socket_dir()).port(self.port).user(SUPERUSER).dbname("postgres");
+        config.connect(postgres::NoTls).expect("connect over the socket")
+    }
 }
 
 impl Drop for Cluster {
@@ -339,6 +410,16 @@ impl AsServer for Command {
         }
         self.current_dir(dir).env("LC_ALL", "C")
     }
+}
+
+/// A temporary directory the server's OS user owns.
+fn server_owned_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("pgacct-pg-").tempdir().expect("temp dir");
+    if let Some(owner) = ServerUser::get() {
+        std::os::unix::fs::chown(dir.path(), Some(owner.uid), Some(owner.gid))
+            .expect("chown the cluster directory to postgres");
+    }
+    dir
 }
 
 fn append(path: &Path, text: &str) {

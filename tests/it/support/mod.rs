@@ -2,6 +2,7 @@
 //! and throwaway PostgreSQL clusters.
 
 pub mod cluster;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,6 +36,26 @@ impl Sandbox {
         self.path().join("registry.db")
     }
 
+    /// Registers `cluster`'s database `db` as target `env/db`, reached over
+    /// TCP as the superuser, with any extra `registry add` options.
+    pub fn register(&self, env: &str, db: &str, cluster: &Cluster, extra: &[&str]) {
+        self.pgacct()
+            .args(["registry", "add", "--env", env, "--db", db, "--host", cluster.host()])
+            .args(["--port", &cluster.port().to_string(), "--admin-user", cluster::SUPERUSER])
+            .args(extra)
+            .assert()
+            .success();
+    }
+
+    /// Writes the configuration where pgacct looks by default (under the
+    /// sandbox's HOME).
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let path = self.path().join("home/.config/pgacct/config.toml");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// Writes a file into the sandbox and returns its path.
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path().join(name);
@@ -49,39 +70,40 @@ impl Sandbox {
 
     /// Like [`Sandbox::pgacct`], for tests that spawn processes themselves.
     pub fn std_command(&self) -> Command {
-        let mut cmd = Command::new(PGACCT);
+        self.command(PGACCT)
+    }
+
+    /// `program` with the sandbox's clean environment, run from the sandbox.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path().join("home"))
             .env("PGACCT_REGISTRY", self.registry())
-            .env("PGACCT_CONFIG", self.path().join("config.toml"))
             .current_dir(self.path());
         cmd
     }
 }
 
-/// Starts `commands` so that they begin at the same moment: each waits in a
-/// shell for a gate file, and the gate opens once all of them are waiting.
-pub fn spawn_together(sandbox: &Sandbox, commands: Vec<Command>) -> Vec<Child> {
+/// Starts one `pgacct` per argument list so that they all begin at the
+/// same moment: each waits in a shell for a gate file, and the gate opens
+/// once all of them are waiting.
+pub fn spawn_together(sandbox: &Sandbox, runs: &[Vec<String>]) -> Vec<Child> {
     let gate = sandbox.path().join(format!("gate-{}", cluster::random_suffix()));
-    let children: Vec<Child> = commands
-        .into_iter()
-        .map(|cmd| {
-            let mut shell = Command::new("sh");
-            shell
+    let children: Vec<Child> = runs
+        .iter()
+        .map(|args| {
+            sandbox
+                .command("sh")
                 .arg("-c")
                 .arg(r#"while [ ! -e "$0" ]; do sleep 0.01; done; exec "$@""#)
                 .arg(&gate)
-                .arg(cmd.get_program())
-                .args(cmd.get_args())
-                .env_clear()
-                .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+                .arg(PGACCT)
+                .args(args)
                 .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            if let Some(dir) = cmd.get_current_dir() {
-                shell.current_dir(dir);
-            }
-            shell.spawn().expect("spawn a gated command")
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn a gated pgacct")
         })
         .collect();
     // Long enough for every shell to reach its loop on a loaded 2-core box.

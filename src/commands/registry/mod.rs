@@ -1,5 +1,7 @@
 //! `pgacct registry ...`: the inventory of target databases.
 
+mod check;
+
 use serde::Serialize;
 
 use super::{Context, RECORD_FORMATS};
@@ -25,6 +27,7 @@ pub fn run(command: RegistryCommand, ctx: &Context) -> anyhow::Result<Exit> {
         RegistryCommand::Remove(args) => remove(args, ctx),
         RegistryCommand::Import(args) => import(&args, ctx),
         RegistryCommand::Export => export(ctx),
+        RegistryCommand::Check(args) => check::run(&args, ctx),
     }
 }
 

@@ -1,0 +1,149 @@
+//! `pgacct registry check`: connect to each target and report what is there.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cli::{CheckArgs, Format};
+use crate::commands::{Context, RECORD_FORMATS, fan_out, targets};
+use crate::error::Exit;
+use crate::output::{Column, Record};
+use crate::pg::{ConnectError, Connector, Session};
+use crate::registry::Target;
+
+/// One target's row.
+#[derive(Debug, Serialize)]
+struct CheckRow {
+    env: String,
+    db: String,
+    cluster: String,
+    reachable: bool,
+    /// Round trip of a trivial query on the open session.
+    latency_ms: Option<f64>,
+    /// From the first packet to a session ready for queries (TLS and
+    /// authentication included).
+    connect_ms: Option<f64>,
+    server_version: Option<String>,
+    /// The TLS protocol, or "no" for an unencrypted session.
+    tls: Option<String>,
+    in_recovery: Option<bool>,
+    admin_user: String,
+    superuser: Option<bool>,
+    createrole: Option<bool>,
+    createdb: Option<bool>,
+    password_encryption: Option<String>,
+    scram_iterations: Option<i32>,
+    /// What every pgacct session on this target runs with.
+    lock_timeout: Option<String>,
+    statement_timeout: Option<String>,
+    error: Option<String>,
+    #[serde(skip)]
+    hint: Option<String>,
+}
+
+impl Record for CheckRow {
+    const COLUMNS: &'static [Column] = &[
+        Column::shown("env"),
+        Column::shown("db"),
+        Column::shown("cluster"),
+        Column::shown("reachable"),
+        Column::shown("latency_ms"),
+        Column::wide("connect_ms"),
+        Column::shown("server_version"),
+        Column::shown("tls"),
+        Column::shown("in_recovery"),
+        Column::wide("admin_user"),
+        Column::shown("superuser"),
+        Column::shown("createrole"),
+        Column::wide("createdb"),
+        Column::shown("password_encryption"),
+        Column::shown("scram_iterations"),
+        Column::wide("lock_timeout"),
+        Column::wide("statement_timeout"),
+        Column::shown("error"),
+    ];
+}
+
+pub fn run(args: &CheckArgs, ctx: &Context) -> anyhow::Result<Exit> {
+    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let store = ctx.registry_to_read()?;
+    let targets = targets::select(&store, args.env.as_ref(), &args.dbs)?;
+    let connector = ctx.connector()?;
+    let rows = fan_out(args.jobs.jobs, &targets, |target| check(&connector, target))?;
+    out.list(&rows)?;
+    let mut hints: Vec<&str> = rows.iter().filter_map(|row| row.hint.as_deref()).collect();
+    hints.dedup();
+    for hint in hints {
+        ctx.messages.hint(hint);
+    }
+    let reachable = rows.iter().filter(|row| row.reachable).count();
+    Ok(match reachable {
+        n if n == rows.len() => Exit::Success,
+        0 => Exit::Failure,
+        _ => Exit::Partial,
+    })
+}
+
+async fn check(connector: &Connector, target: &Target) -> CheckRow {
+    match connector.connect(target).await {
+        Ok(session) => reachable(target, &session).await,
+        Err(err) => unreachable(target, connector, &err),
+    }
+}
+
+async fn reachable(target: &Target, session: &Session) -> CheckRow {
+    let started = Instant::now();
+    let ping = session.client().simple_query("SELECT 1").await;
+    let latency = started.elapsed();
+    let server = &session.server;
+    CheckRow {
+        env: target.key.env.as_str().to_owned(),
+        db: target.key.db.as_str().to_owned(),
+        cluster: target.cluster(),
+        reachable: true,
+        latency_ms: ping.is_ok().then(|| millis(latency)),
+        connect_ms: Some(millis(session.connect_time)),
+        server_version: server.version.split_whitespace().next().map(str::to_owned),
+        tls: Some(server.tls.clone().unwrap_or_else(|| "no".to_owned())),
+        in_recovery: Some(server.in_recovery),
+        admin_user: session.settings.user.clone(),
+        superuser: Some(server.superuser),
+        createrole: Some(server.createrole),
+        createdb: Some(server.createdb),
+        password_encryption: Some(server.password_encryption.clone()),
+        scram_iterations: server.scram_iterations,
+        lock_timeout: Some(server.lock_timeout.clone()),
+        statement_timeout: Some(server.statement_timeout.clone()),
+        error: ping.err().map(|err| format!("connected, but a query failed: {err}")),
+        hint: None,
+    }
+}
+
+fn unreachable(target: &Target, connector: &Connector, err: &ConnectError) -> CheckRow {
+    CheckRow {
+        env: target.key.env.as_str().to_owned(),
+        db: target.key.db.as_str().to_owned(),
+        cluster: target.cluster(),
+        reachable: false,
+        latency_ms: None,
+        connect_ms: None,
+        server_version: None,
+        tls: None,
+        in_recovery: None,
+        admin_user: connector.settings(target).user,
+        superuser: None,
+        createrole: None,
+        createdb: None,
+        password_encryption: None,
+        scram_iterations: None,
+        lock_timeout: None,
+        statement_timeout: None,
+        error: Some(err.failure.to_string()),
+        hint: err.hint().map(|hint| format!("{}: {hint}", target.key)),
+    }
+}
+
+/// Milliseconds, to a tenth.
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 10_000.0).round() / 10.0
+}

@@ -1,0 +1,440 @@
+//! Opening sessions: settings, password, TLS and timeouts together, and
+//! failures explained.
+
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::config::{ChannelBinding, SslMode as WireSslMode};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::credentials::{Credentials, PasswordSource};
+use super::settings::{ConnSettings, LibpqEnv};
+use super::tls;
+use crate::config::ConnectionConfig;
+use crate::registry::{SslMode, Target, TargetKey};
+use crate::secret::Secret;
+
+/// Asks the person at the terminal for a password.
+pub trait Prompt: Send + Sync {
+    /// `None` when no password was given.
+    fn password(&self, question: &str) -> Option<Secret>;
+}
+
+/// Opens admin sessions to targets. One per run: it holds the password
+/// sources and remembers prompted passwords per user and cluster.
+pub struct Connector {
+    env: LibpqEnv,
+    config: ConnectionConfig,
+    credentials: Credentials,
+    prompt: Option<Arc<dyn Prompt>>,
+    prompted: tokio::sync::Mutex<HashMap<String, Secret>>,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector").field("prompt", &self.prompt.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// An open admin session to one target.
+#[derive(Debug)]
+pub struct Session {
+    client: Client,
+    pub settings: ConnSettings,
+    pub server: ServerInfo,
+    /// From the start of the attempt to a session ready for queries.
+    pub connect_time: Duration,
+}
+
+/// What a session learns about its server when it opens.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// `server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)".
+    pub version: String,
+    pub in_recovery: bool,
+    /// The TLS protocol in use, e.g. "TLSv1.3"; `None` when unencrypted.
+    pub tls: Option<String>,
+    pub superuser: bool,
+    pub createrole: bool,
+    pub createdb: bool,
+    pub password_encryption: String,
+    /// `scram_iterations` (PostgreSQL 16+).
+    pub scram_iterations: Option<i32>,
+    /// The session's `lock_timeout` and `statement_timeout`, as the server
+    /// shows them.
+    pub lock_timeout: String,
+    pub statement_timeout: String,
+}
+
+/// Read in the same round trip as the rest of the session's start. The
+/// own row of `pg_stat_ssl` is visible to any role.
+const SERVER_INFO: &str = "\
+SELECT current_setting('server_version'),
+       pg_is_in_recovery(),
+       r.rolsuper, r.rolcreaterole, r.rolcreatedb,
+       current_setting('password_encryption'),
+       current_setting('scram_iterations', true),
+       s.version,
+       current_setting('lock_timeout'),
+       current_setting('statement_timeout')
+  FROM pg_roles r
+  LEFT JOIN pg_stat_ssl s ON s.pid = pg_backend_pid() AND s.ssl
+ WHERE r.rolname = current_user";
+
+impl Session {
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl Connector {
+    pub fn new(env: LibpqEnv, config: ConnectionConfig, prompt: Option<Arc<dyn Prompt>>) -> Self {
+        let credentials = Credentials::load(&env);
+        Connector { env, config, credentials, prompt, prompted: tokio::sync::Mutex::default() }
+    }
+
+    /// Problems with the password sources, to be shown once.
+    pub fn warnings(&self) -> Vec<String> {
+        self.credentials.warnings()
+    }
+
+    pub fn settings(&self, target: &Target) -> ConnSettings {
+        ConnSettings::resolve(target, &self.env, &self.config)
+    }
+
+    /// Opens an admin session to `target`.
+    pub async fn connect(&self, target: &Target) -> Result<Session, ConnectError> {
+        let settings = self.settings(target);
+        let fail = |failure| ConnectError::new(&settings, failure);
+        let tls = tls::connector(&settings).map_err(|err| fail(Failure::Setup(err.to_string())))?;
+        let lookup = self.credentials.find(&settings);
+        let (password, mut source) = lookup.found.unzip();
+        let mut started = Instant::now();
+        let mut result = self.attempt(&settings, &tls, password.as_ref()).await;
+        if let Err(Failure::PasswordMissing) = result {
+            let Some(password) = self.ask(&settings).await else {
+                let mut looked_at = lookup.looked_at;
+                if self.prompt.is_none() {
+                    looked_at.push("no terminal to prompt on".into());
+                }
+                return Err(fail(Failure::NoPassword { looked_at }));
+            };
+            source = Some(PasswordSource::Prompt);
+            started = Instant::now();
+            result = self.attempt(&settings, &tls, Some(&password)).await;
+        }
+        match result {
+            Ok((client, server)) => Ok(Session {
+                client,
+                settings: settings.clone(),
+                server,
+                connect_time: started.elapsed(),
+            }),
+            Err(Failure::AuthFailed { message, .. }) => {
+                Err(fail(Failure::AuthFailed { message, password_from: source }))
+            }
+            Err(failure) => Err(fail(failure)),
+        }
+    }
+
+    /// Asks once per user and cluster, one question at a time.
+    async fn ask(&self, settings: &ConnSettings) -> Option<Secret> {
+        let prompt = self.prompt.clone()?;
+        let key = format!("{}@{}", settings.user, settings.cluster());
+        let mut prompted = self.prompted.lock().await;
+        if let Some(known) = prompted.get(&key) {
+            return Some(known.clone());
+        }
+        let question = format!("Password for {} ({})", key, settings.target);
+        let answer =
+            tokio::task::spawn_blocking(move || prompt.password(&question)).await.ok()??;
+        prompted.insert(key, answer.clone());
+        Some(answer)
+    }
+
+    /// One connection attempt within the connect timeout, through to a
+    /// session that has read its [`ServerInfo`].
+    async fn attempt(
+        &self,
+        settings: &ConnSettings,
+        tls: &MakeRustlsConnect,
+        password: Option<&Secret>,
+    ) -> Result<(Client, ServerInfo), Failure> {
+        let work = async {
+            let modes = wire_modes(settings);
+            let mut result = Err(Failure::Other("no connection attempt was made".into()));
+            for (i, mode) in modes.iter().enumerate() {
+                result = open(settings, tls.clone(), password, *mode).await;
+                // libpq's `allow`: retry with TLS only when the server refused.
+                let server_refused = matches!(result, Err(Failure::Server { .. }));
+                if result.is_ok() || !server_refused || i + 1 == modes.len() {
+                    break;
+                }
+            }
+            result
+        };
+        match settings.connect_timeout {
+            Some(limit) => {
+                tokio::time::timeout(limit, work).await.map_err(|_| Failure::Timeout(limit))?
+            }
+            None => work.await,
+        }
+    }
+}
+
+/// The wire-level TLS modes to try, in order. PostgreSQL never speaks TLS
+/// over a Unix socket, so libpq does not ask there.
+fn wire_modes(settings: &ConnSettings) -> &'static [WireSslMode] {
+    if settings.is_socket() {
+        return &[WireSslMode::Disable];
+    }
+    match settings.sslmode {
+        SslMode::Disable => &[WireSslMode::Disable],
+        SslMode::Allow => &[WireSslMode::Disable, WireSslMode::Require],
+        SslMode::Prefer => &[WireSslMode::Prefer],
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => &[WireSslMode::Require],
+    }
+}
+
+async fn open(
+    settings: &ConnSettings,
+    tls: MakeRustlsConnect,
+    password: Option<&Secret>,
+    mode: WireSslMode,
+) -> Result<(Client, ServerInfo), Failure> {
+    let mut config = Config::new();
+    if settings.is_socket() {
+        config.host_path(&settings.host);
+    } else {
+        config.host(&settings.host);
+    }
+    config
+        .port(settings.port)
+        .dbname(&settings.dbname)
+        .user(&settings.user)
+        .application_name(&settings.application_name)
+        // Startup options: set before the first statement, and not logged as one.
+        .options(format!(
+            "-c lock_timeout={} -c statement_timeout={}",
+            settings.lock_timeout.as_millis(),
+            settings.statement_timeout.as_millis()
+        ))
+        .ssl_mode(mode)
+        .channel_binding(ChannelBinding::Prefer);
+    if let Some(password) = password {
+        config.password(password.expose());
+    }
+    let (client, connection) = config.connect(tls).await.map_err(|err| failure(&err, settings))?;
+    tokio::spawn(connection);
+    let server = server_info(&client).await.map_err(|err| failure(&err, settings))?;
+    let server =
+        server.ok_or_else(|| Failure::Other("the admin role is not in pg_roles".into()))?;
+    Ok((client, server))
+}
+
+async fn server_info(client: &Client) -> Result<Option<ServerInfo>, tokio_postgres::Error> {
+    let Some(row) = client.query_typed(SERVER_INFO, &[]).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let scram_iterations: Option<String> = row.try_get(6)?;
+    Ok(Some(ServerInfo {
+        version: row.try_get(0)?,
+        in_recovery: row.try_get(1)?,
+        superuser: row.try_get(2)?,
+        createrole: row.try_get(3)?,
+        createdb: row.try_get(4)?,
+        password_encryption: row.try_get(5)?,
+        scram_iterations: scram_iterations.and_then(|s| s.parse().ok()),
+        tls: row.try_get(7)?,
+        lock_timeout: row.try_get(8)?,
+        statement_timeout: row.try_get(9)?,
+    }))
+}
+
+/// Why a session could not be opened.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    #[error("no password found (looked at {})", looked_at.join(", "))]
+    NoPassword { looked_at: Vec<String> },
+    /// The server asked for a password and none was given (internal: the
+    /// connector turns it into a prompt or [`Failure::NoPassword`]).
+    #[error("the server asked for a password")]
+    PasswordMissing,
+    #[error("{message}")]
+    AuthFailed { message: String, password_from: Option<PasswordSource> },
+    #[error("{message}")]
+    Server { code: String, message: String },
+    #[error("connection refused")]
+    Refused,
+    #[error("no server socket in {0}")]
+    NoSocket(String),
+    #[error("timed out after {} s", .0.as_secs())]
+    Timeout(Duration),
+    #[error("{0}")]
+    Tls(String),
+    #[error("the server does not accept TLS connections")]
+    TlsUnsupported,
+    #[error("{0}")]
+    Setup(String),
+    #[error("{0}")]
+    Network(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A session to a target could not be opened; says which, where, and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot connect to {target} ({cluster}) as {user}: {failure}")]
+pub struct ConnectError {
+    pub target: TargetKey,
+    pub cluster: String,
+    pub user: String,
+    pub failure: Failure,
+    sslmode: SslMode,
+    socket: bool,
+}
+
+impl ConnectError {
+    fn new(settings: &ConnSettings, failure: Failure) -> Self {
+        ConnectError {
+            target: settings.target.clone(),
+            cluster: settings.cluster(),
+            user: settings.user.clone(),
+            failure,
+            sslmode: settings.sslmode,
+            socket: settings.is_socket(),
+        }
+    }
+
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        let env = self.target.env.as_str();
+        Some(match &self.failure {
+            Failure::NoPassword { .. } => format!(
+                "set {} (or PGACCT_ADMIN_PASSWORD), or add a line \
+                 host:port:database:user:password to ~/.pgpass with mode 0600",
+                LibpqEnv::per_env_password_variable(env)
+            ),
+            Failure::AuthFailed { password_from: Some(source), .. } => {
+                format!("the password came from {source}; check it, and the admin role")
+            }
+            Failure::AuthFailed { password_from: None, .. } => {
+                "check the admin role and how the server authenticates it (pg_hba.conf)".into()
+            }
+            Failure::Server { code, message } => return server_hint(code, message, self),
+            Failure::Refused => format!(
+                "is PostgreSQL running on {}, and does listen_addresses include that address?",
+                self.cluster
+            ),
+            Failure::NoSocket(_) => {
+                "is PostgreSQL running, with this socket directory and port?".into()
+            }
+            Failure::Timeout(_) => "check the network path and firewalls; PGCONNECT_TIMEOUT or \
+                                    [connection] connect_timeout in config.toml set the limit"
+                .into(),
+            Failure::Tls(_) => "check sslrootcert and the server's certificate; sslmode require \
+                                encrypts without verifying"
+                .into(),
+            Failure::TlsUnsupported => format!(
+                "sslmode {} needs TLS; enable ssl on the server or use sslmode prefer",
+                self.sslmode
+            ),
+            Failure::PasswordMissing
+            | Failure::Setup(_)
+            | Failure::Network(_)
+            | Failure::Other(_) => return None,
+        })
+    }
+}
+
+fn server_hint(code: &str, message: &str, err: &ConnectError) -> Option<String> {
+    match code {
+        "28000" if message.contains("no encryption") && !err.socket => Some(format!(
+            "the server accepts only TLS connections from here, but sslmode is {}; use \
+             sslmode require or stronger",
+            err.sslmode
+        )),
+        "28000" => Some("the server's pg_hba.conf does not let this role in from here".into()),
+        "3D000" => Some(format!(
+            "check the database name: pgacct registry show --env {} --db {}",
+            err.target.env.as_str(),
+            err.target.db.as_str()
+        )),
+        "53300" => Some("the server has no free connection slots".into()),
+        "57P03" => Some("the server is starting up or shutting down; try again".into()),
+        _ => None,
+    }
+}
+
+/// Classifies a tokio-postgres error. Its `Display` says little ("db
+/// error"); the cause is further down the chain.
+fn failure(err: &tokio_postgres::Error, settings: &ConnSettings) -> Failure {
+    if let Some(db) = err.as_db_error() {
+        let message = db.message().to_owned();
+        if *db.code() == SqlState::INVALID_PASSWORD {
+            return Failure::AuthFailed { message, password_from: None };
+        }
+        return Failure::Server { code: db.code().code().to_owned(), message };
+    }
+    if let Some(tls) = find_cause::<rustls::Error>(err) {
+        return Failure::Tls(tls::describe(tls, settings));
+    }
+    let text = chain_text(err);
+    if text.contains("password missing") {
+        return Failure::PasswordMissing;
+    }
+    if text.contains("server does not support TLS") {
+        return Failure::TlsUnsupported;
+    }
+    if let Some(io) = find_cause::<std::io::Error>(err) {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => Failure::Refused,
+            std::io::ErrorKind::NotFound if settings.is_socket() => {
+                Failure::NoSocket(settings.host.clone())
+            }
+            _ => Failure::Network(text),
+        };
+    }
+    Failure::Other(text)
+}
+
+/// The first error of type `T` in the chain, looking inside `io::Error`s too
+/// (whose `source()` skips the error they wrap).
+fn find_cause<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(found) = err.downcast_ref::<T>() {
+            return Some(found);
+        }
+        if let Some(inner) = err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            if let Some(found) = inner.downcast_ref::<T>() {
+                return Some(found);
+            }
+            if let Some(found) = find_cause::<T>(inner) {
+                return Some(found);
+            }
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// The error and its causes, joined: tokio-postgres keeps the useful part
+/// in the causes.
+fn chain_text(err: &tokio_postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}

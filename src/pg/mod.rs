@@ -1,0 +1,16 @@
+//! pgacct's own connection layer with libpq's conventions: per-target
+//! settings from the registry and the `PG*` environment, the admin
+//! password from its sources in order, TLS with libpq's sslmodes, and
+//! timeouts on every session.
+//!
+//! tokio-postgres honours none of libpq's environment, password file or
+//! sslmodes, so its `Config` is built here, in code, never from a string.
+
+mod connect;
+mod credentials;
+mod pgpass;
+mod settings;
+mod tls;
+
+pub use connect::{ConnectError, Connector, Prompt, Session};
+pub use settings::{InvalidEnvironment, LibpqEnv};

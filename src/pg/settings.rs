@@ -1,0 +1,278 @@
+//! Connection settings for one target: its registry row first, then the
+//! libpq environment, then libpq's defaults.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::ConnectionConfig;
+use crate::registry::{CertFile, RootCert, SslMode, Target, TargetKey};
+
+/// The environment variables pgacct reads, captured once per run so that
+/// every target sees the same values (and tests can supply their own).
+#[derive(Debug, Clone, Default)]
+pub struct LibpqEnv {
+    vars: BTreeMap<String, String>,
+}
+
+/// Variables read by name; `PGACCT_ADMIN_PASSWORD_<ENV>` is read by prefix.
+const VARIABLES: &[&str] = &[
+    "PGSSLMODE",
+    "PGSSLROOTCERT",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGCONNECT_TIMEOUT",
+    "PGPASSFILE",
+    "PGAPPNAME",
+    "PGUSER",
+    "PGPASSWORD",
+    "PGACCT_ADMIN_USER",
+    "PG_ADMIN_USER",
+    "PGACCT_ADMIN_PASSWORD",
+    "PG_ADMIN_PASS",
+    "HOME",
+];
+
+pub const PER_ENV_PASSWORD_PREFIX: &str = "PGACCT_ADMIN_PASSWORD_";
+
+/// An environment variable with a value pgacct cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}: {message}")]
+pub struct InvalidEnvironment {
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl LibpqEnv {
+    /// Captures the process environment and checks the values that are
+    /// not per target, so a bad one fails before any connection.
+    pub fn from_process() -> Result<LibpqEnv, InvalidEnvironment> {
+        let vars = std::env::vars()
+            .filter(|(name, _)| {
+                VARIABLES.contains(&name.as_str()) || name.starts_with(PER_ENV_PASSWORD_PREFIX)
+            })
+            .collect();
+        let env = LibpqEnv { vars };
+        env.sslmode()?;
+        env.connect_timeout()?;
+        Ok(env)
+    }
+
+    #[cfg(test)]
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> LibpqEnv {
+        LibpqEnv { vars: pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect() }
+    }
+
+    /// A variable's value; unset and empty are the same, as in libpq.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    fn sslmode(&self) -> Result<Option<SslMode>, InvalidEnvironment> {
+        self.get("PGSSLMODE")
+            .map(str::parse)
+            .transpose()
+            .map_err(|err| InvalidEnvironment { name: "PGSSLMODE", message: format!("{err}") })
+    }
+
+    /// `PGCONNECT_TIMEOUT` in seconds, as libpq reads it: 0 waits forever
+    /// (returned as zero), and values below 2 count as 2.
+    fn connect_timeout(&self) -> Result<Option<Duration>, InvalidEnvironment> {
+        let Some(text) = self.get("PGCONNECT_TIMEOUT") else { return Ok(None) };
+        let seconds: u64 = text.trim().parse().map_err(|_| InvalidEnvironment {
+            name: "PGCONNECT_TIMEOUT",
+            message: format!("'{text}' is not a whole number of seconds"),
+        })?;
+        Ok(Some(if seconds == 0 { Duration::ZERO } else { Duration::from_secs(seconds.max(2)) }))
+    }
+
+    fn home(&self) -> Option<&Path> {
+        self.get("HOME").map(Path::new)
+    }
+
+    /// A file in `~/.postgresql/`, where libpq looks for default
+    /// certificates, if it exists.
+    fn dot_postgresql(&self, name: &str) -> Option<PathBuf> {
+        self.home().map(|home| home.join(".postgresql").join(name)).filter(|path| path.is_file())
+    }
+
+    /// The per-environment password variable for `env`: upper-cased, with
+    /// `-` as `_` so that shells can set it.
+    pub fn per_env_password_variable(env: &str) -> String {
+        format!("{PER_ENV_PASSWORD_PREFIX}{}", env.to_ascii_uppercase().replace('-', "_"))
+    }
+}
+
+/// Everything needed to open a session to one target, except the password.
+#[derive(Debug, Clone)]
+pub struct ConnSettings {
+    pub target: TargetKey,
+    /// Host name, IP address, or socket directory.
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub user: String,
+    pub sslmode: SslMode,
+    pub sslrootcert: Option<RootCert>,
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
+    /// `None` waits forever.
+    pub connect_timeout: Option<Duration>,
+    pub application_name: String,
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl ConnSettings {
+    /// Resolves the settings for `target`.
+    pub fn resolve(target: &Target, env: &LibpqEnv, config: &ConnectionConfig) -> ConnSettings {
+        let sslrootcert = match (&target.sslrootcert, env.get("PGSSLROOTCERT")) {
+            (Some(cert), _) => Some(cert.clone()),
+            (None, Some("system")) => Some(RootCert::System),
+            (None, Some(path)) => Some(RootCert::File(PathBuf::from(path))),
+            (None, None) => env.dot_postgresql("root.crt").map(RootCert::File),
+        };
+        // libpq: with sslrootcert=system and no sslmode given, verify-full.
+        let default_mode = match sslrootcert {
+            Some(RootCert::System) => SslMode::VerifyFull,
+            _ => SslMode::Prefer,
+        };
+        let sslmode =
+            target.sslmode.or_else(|| env.sslmode().ok().flatten()).unwrap_or(default_mode);
+        let sslcert = target
+            .sslcert
+            .as_ref()
+            .map(|c| CertFile::path(c).to_owned())
+            .or_else(|| env.get("PGSSLCERT").map(PathBuf::from))
+            .or_else(|| env.dot_postgresql("postgresql.crt"));
+        let sslkey = target
+            .sslkey
+            .as_ref()
+            .map(|k| CertFile::path(k).to_owned())
+            .or_else(|| env.get("PGSSLKEY").map(PathBuf::from))
+            .or_else(|| sslcert.as_ref().and_then(|_| env.dot_postgresql("postgresql.key")));
+        let connect_timeout =
+            env.connect_timeout().ok().flatten().unwrap_or(config.connect_timeout);
+        ConnSettings {
+            target: target.key.clone(),
+            host: target.host.as_str().to_owned(),
+            port: target.port,
+            dbname: target.key.db.as_str().to_owned(),
+            user: admin_user(target, env),
+            sslmode,
+            sslrootcert,
+            sslcert,
+            sslkey,
+            connect_timeout: (!connect_timeout.is_zero()).then_some(connect_timeout),
+            application_name: env.get("PGAPPNAME").unwrap_or("pgacct").to_owned(),
+            lock_timeout: config.lock_timeout,
+            statement_timeout: config.statement_timeout,
+        }
+    }
+
+    /// A host starting with `/` is a Unix-socket directory, as in libpq.
+    pub fn is_socket(&self) -> bool {
+        self.host.starts_with('/')
+    }
+
+    /// `host:port`: the cluster, as messages and the audit trail name it.
+    pub fn cluster(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// The admin role: the row's `admin_user`, else `PGACCT_ADMIN_USER`, else
+/// `PG_ADMIN_USER`, else `PGUSER`, else the OS user.
+pub fn admin_user(target: &Target, env: &LibpqEnv) -> String {
+    if let Some(user) = &target.admin_user {
+        return user.as_str().to_owned();
+    }
+    ["PGACCT_ADMIN_USER", "PG_ADMIN_USER", "PGUSER"]
+        .into_iter()
+        .find_map(|name| env.get(name))
+        .map(str::to_owned)
+        .or_else(|| whoami::username().ok())
+        .unwrap_or_else(|| "postgres".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::DEFAULT_PORT;
+
+    fn target() -> Target {
+        Target {
+            key: TargetKey { env: "prod".parse().unwrap(), db: "orders".parse().unwrap() },
+            host: "db1".parse().unwrap(),
+            port: DEFAULT_PORT,
+            sslmode: None,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
+            admin_user: None,
+            active: true,
+            notes: None,
+        }
+    }
+
+    #[test]
+    fn the_admin_user_comes_from_the_row_then_the_environment() {
+        let all = [("PGACCT_ADMIN_USER", "a"), ("PG_ADMIN_USER", "b"), ("PGUSER", "c")];
+        let mut row = target();
+        row.admin_user = Some("from_row".parse().unwrap());
+        assert_eq!(admin_user(&row, &LibpqEnv::from_pairs(&all)), "from_row");
+        assert_eq!(admin_user(&target(), &LibpqEnv::from_pairs(&all)), "a");
+        assert_eq!(admin_user(&target(), &LibpqEnv::from_pairs(&all[1..])), "b");
+        assert_eq!(admin_user(&target(), &LibpqEnv::from_pairs(&all[2..])), "c");
+        let os_user = whoami::username().unwrap();
+        assert_eq!(admin_user(&target(), &LibpqEnv::from_pairs(&[("PGUSER", "")])), os_user);
+    }
+
+    #[test]
+    fn the_row_wins_over_the_environment_for_tls() {
+        let env =
+            LibpqEnv::from_pairs(&[("PGSSLMODE", "require"), ("PGSSLROOTCERT", "/etc/ca.pem")]);
+        let config = ConnectionConfig::default();
+        let from_env = ConnSettings::resolve(&target(), &env, &config);
+        assert_eq!(from_env.sslmode, SslMode::Require);
+        assert_eq!(from_env.sslrootcert, Some(RootCert::File("/etc/ca.pem".into())));
+
+        let mut row = target();
+        row.sslmode = Some(SslMode::VerifyCa);
+        row.sslrootcert = Some(RootCert::System);
+        let from_row = ConnSettings::resolve(&row, &env, &config);
+        assert_eq!(from_row.sslmode, SslMode::VerifyCa);
+        assert_eq!(from_row.sslrootcert, Some(RootCert::System));
+    }
+
+    #[test]
+    fn libpq_defaults_apply_when_nothing_is_set() {
+        let settings =
+            ConnSettings::resolve(&target(), &LibpqEnv::default(), &ConnectionConfig::default());
+        assert_eq!(settings.sslmode, SslMode::Prefer);
+        assert_eq!(settings.application_name, "pgacct");
+        assert_eq!(settings.connect_timeout, Some(Duration::from_secs(10)));
+
+        let env = LibpqEnv::from_pairs(&[("PGSSLROOTCERT", "system")]);
+        let system = ConnSettings::resolve(&target(), &env, &ConnectionConfig::default());
+        assert_eq!(system.sslmode, SslMode::VerifyFull);
+    }
+
+    #[test]
+    fn pgconnect_timeout_reads_like_libpq() {
+        let timeout = |value| {
+            let env = LibpqEnv::from_pairs(&[("PGCONNECT_TIMEOUT", value)]);
+            ConnSettings::resolve(&target(), &env, &ConnectionConfig::default()).connect_timeout
+        };
+        assert_eq!(timeout("3"), Some(Duration::from_secs(3)));
+        assert_eq!(timeout("1"), Some(Duration::from_secs(2)));
+        assert_eq!(timeout("0"), None);
+        assert!(LibpqEnv::from_pairs(&[("PGCONNECT_TIMEOUT", "soon")]).connect_timeout().is_err());
+    }
+
+    #[test]
+    fn per_env_password_variables_are_shell_friendly() {
+        assert_eq!(LibpqEnv::per_env_password_variable("prod"), "PGACCT_ADMIN_PASSWORD_PROD");
+        assert_eq!(LibpqEnv::per_env_password_variable("qa-2"), "PGACCT_ADMIN_PASSWORD_QA_2");
+    }
+}
