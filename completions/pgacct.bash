@@ -16,11 +16,20 @@ _pgacct() {
             ",$1")
                 cmd="pgacct"
                 ;;
+            pgacct,audit)
+                cmd="pgacct__subcmd__audit"
+                ;;
             pgacct,generate-assets)
                 cmd="pgacct__subcmd__generate__subcmd__assets"
                 ;;
             pgacct,registry)
                 cmd="pgacct__subcmd__registry"
+                ;;
+            pgacct__subcmd__audit,show)
+                cmd="pgacct__subcmd__audit__subcmd__show"
+                ;;
+            pgacct__subcmd__audit,verify)
+                cmd="pgacct__subcmd__audit__subcmd__verify"
                 ;;
             pgacct__subcmd__registry,activate)
                 cmd="pgacct__subcmd__registry__subcmd__activate"
@@ -59,12 +68,138 @@ _pgacct() {
 
     case "${cmd}" in
         pgacct)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version registry generate-assets"
+            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version registry audit generate-assets"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgacct__subcmd__audit)
+            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version show verify"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgacct__subcmd__audit__subcmd__show)
+            opts="-y -q -v -h -V --env --db --user --actor --operation --since --until --failed --incomplete --limit --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --actor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --operation)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgacct__subcmd__audit__subcmd__verify)
+            opts="-y -q -v -h -V --expect --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --expect)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -30,7 +30,7 @@ complete -c pgacct -n "__fish_pgacct_needs_command" -l format -d 'Output format 
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_needs_command" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_needs_command" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_needs_command" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_needs_command" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_needs_command" -s q -l quiet -d 'Print only data and errors'
@@ -39,6 +39,7 @@ complete -c pgacct -n "__fish_pgacct_needs_command" -l no-color -d 'Do not use c
 complete -c pgacct -n "__fish_pgacct_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgacct -n "__fish_pgacct_needs_command" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "registry" -d 'Manage the inventory of target databases'
+complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "audit" -d 'Read and check the audit trail'
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "generate-assets" -d 'Write the shell completions and man pages into a directory'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
@@ -46,7 +47,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_s
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -s q -l quiet -d 'Print only data and errors'
@@ -85,7 +86,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l inactive -d 'Register the target as inactive'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l dry-run -d 'Show what would change, and change nothing'
@@ -101,7 +102,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l active-only -d 'Only active targets'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l dry-run -d 'Show what would change, and change nothing'
@@ -118,7 +119,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
@@ -153,7 +154,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only data and errors'
@@ -169,7 +170,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s q -l quiet -d 'Print only data and errors'
@@ -185,7 +186,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s q -l quiet -d 'Print only data and errors'
@@ -201,7 +202,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
@@ -215,7 +216,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only data and errors'
@@ -229,7 +230,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print only data and errors'
@@ -246,7 +247,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print only data and errors'
@@ -254,13 +255,68 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -f -a "show" -d 'Show operations, newest first'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -f -a "verify" -d 'Check that the trail is intact'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l env -d 'Only this environment' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l db -d 'Only this database' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l user -d 'Only operations on this PostgreSQL role' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l actor -d 'Only operations run by this OS user' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l operation -d 'Only this operation, or a group of them (e.g. registry, registry.add)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l since -d 'From this time: RFC 3339, a date (UTC), or a span before now (24h, 7d)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l until -d 'Up to this time (a date includes the whole day)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l limit -d 'Show at most N operations; 0 shows all' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l failed -d 'Only failed operations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l incomplete -d 'Only operations without an outcome (killed, or still running)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l expect -d 'A head noted earlier (ID:HASH, as `audit verify` prints it) that must still be in the trail, unchanged' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l ticket -d 'A change reference (ticket) recorded with the operation' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s y -l yes -d 'Answer yes to confirmations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s q -l quiet -d 'Print only data and errors'

@@ -56,8 +56,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub dry_run: bool,
 
-    /// A change reference (ticket) recorded with the operation
-    #[arg(long, global = true, value_name = "TEXT")]
+    /// A change reference (ticket) recorded in the audit trail
+    #[arg(long, global = true, value_name = "TEXT", value_parser = parse_ticket)]
     pub ticket: Option<String>,
 
     /// Print only data and errors
@@ -71,6 +71,13 @@ pub struct GlobalArgs {
     /// Do not use colours (also: the NO_COLOR environment variable)
     #[arg(long, global = true)]
     pub no_color: bool,
+}
+
+fn parse_ticket(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() || s.chars().count() > 200 || s.chars().any(char::is_control) {
+        return Err("a ticket is 1 to 200 characters, without control characters".into());
+    }
+    Ok(s.to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -91,6 +98,10 @@ pub enum Command {
     #[command(subcommand)]
     Registry(RegistryCommand),
 
+    /// Read and check the audit trail
+    #[command(subcommand)]
+    Audit(AuditCommand),
+
     /// Write the shell completions and man pages into a directory
     #[command(hide = true)]
     GenerateAssets {
@@ -98,6 +109,78 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Show operations, newest first
+    ///
+    /// One row per operation: its outcome (ok, failed, or incomplete when
+    /// the process ended before recording one), what it concerned, what
+    /// happened, who ran it, where and under which ticket. Times are UTC.
+    ///
+    /// Example: pgacct audit show --env prod --since 7d --failed
+    Show(AuditShowArgs),
+
+    /// Check that the trail is intact
+    ///
+    /// Walks the hash chain from the first record to the last. Exit 0 and
+    /// the number of records and the head (last id and hash) when intact;
+    /// exit 1 naming the first record that was edited, deleted, inserted or
+    /// re-ordered. Note the head somewhere else and pass it to a later
+    /// `--expect` to detect a trail that was cut short or rewritten.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditShowArgs {
+    /// Only this environment
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<EnvName>,
+
+    /// Only this database
+    #[arg(long, value_name = "DB")]
+    pub db: Option<DbName>,
+
+    /// Only operations on this PostgreSQL role
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Only operations run by this OS user
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
+
+    /// Only this operation, or a group of them (e.g. registry, registry.add)
+    #[arg(long, value_name = "OP")]
+    pub operation: Option<String>,
+
+    /// From this time: RFC 3339, a date (UTC), or a span before now (24h, 7d)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Up to this time (a date includes the whole day)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Only failed operations
+    #[arg(long, conflicts_with = "incomplete")]
+    pub failed: bool,
+
+    /// Only operations without an outcome (killed, or still running)
+    #[arg(long)]
+    pub incomplete: bool,
+
+    /// Show at most N operations; 0 shows all
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// A head noted earlier (ID:HASH, as `audit verify` prints it) that must
+    /// still be in the trail, unchanged
+    #[arg(long, value_name = "ID:HASH")]
+    pub expect: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -67,6 +67,9 @@ pub fn exit_code(err: &anyhow::Error) -> Exit {
         if let Some(err) = cause.downcast_ref::<registry::Error>() {
             return if err.is_invalid_input() { Exit::Usage } else { Exit::Failure };
         }
+        if cause.is::<crate::audit::Error>() {
+            return Exit::Failure;
+        }
     }
     Exit::Failure
 }

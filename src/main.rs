@@ -4,6 +4,7 @@
 //! `main` parses the command line, runs one command, reports an error once
 //! and turns the outcome into the exit code. Nothing else exits.
 
+mod audit;
 mod cli;
 mod commands;
 mod config;

@@ -1,6 +1,8 @@
 //! Commands: each turns parsed options into calls into the library and
 //! hands the results to [`Output`].
 
+mod audit;
+mod audited;
 mod generate;
 mod registry;
 mod targets;
@@ -27,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let ctx = Context { global: cli.global, messages };
     match cli.command {
         Command::Registry(command) => registry::run(command, &ctx),
+        Command::Audit(command) => audit::run(command, &ctx),
         Command::GenerateAssets { dir } => generate::run(&dir),
     }
 }
@@ -77,6 +80,11 @@ impl Context {
         let path = self.registry_path()?;
         self.messages.detail(&format!("registry: {}", path.display()));
         Database::open_or_create(&path).context("cannot open the registry")
+    }
+
+    /// Who is running this command, for the audit trail.
+    pub fn invocation(&self) -> crate::audit::Invocation {
+        crate::audit::Invocation::current(self.global.ticket.clone())
     }
 
     /// The configuration: `--config`, else the default file if it exists,

@@ -46,13 +46,48 @@ const MIGRATIONS: &[&str] = &[
         updated_at  TEXT    NOT NULL,
         PRIMARY KEY (env, db)
     ) STRICT;",
+    // 2: the audit trail. Append-only: the triggers refuse changes made by
+    // mistake; the hash chain detects the ones made on purpose.
+    "CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY,
+        ts          TEXT    NOT NULL,
+        outcome     TEXT    NOT NULL CHECK (outcome IN ('started', 'ok', 'failed')),
+        started_id  INTEGER,
+        actor       TEXT    NOT NULL,
+        host        TEXT    NOT NULL,
+        pid         INTEGER NOT NULL,
+        ci_job      TEXT,
+        ticket      TEXT,
+        operation   TEXT    NOT NULL,
+        env         TEXT,
+        db          TEXT,
+        cluster     TEXT,
+        role        TEXT,
+        status      TEXT    NOT NULL,
+        error       TEXT,
+        duration_ms INTEGER,
+        sql         TEXT,
+        prev_hash   TEXT    NOT NULL,
+        hash        TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_started ON audit (started_id) WHERE started_id IS NOT NULL;
+    CREATE INDEX audit_failed ON audit (id) WHERE outcome = 'failed';
+    CREATE INDEX audit_by_time ON audit (ts);
+    CREATE INDEX audit_by_role ON audit (role, ts);
+    CREATE INDEX audit_by_target ON audit (env, db, ts);
+    CREATE INDEX audit_by_operation ON audit (operation, ts);
+    CREATE INDEX audit_by_actor ON audit (actor, ts);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
 ];
 
 /// An open registry file.
 #[derive(Debug)]
 pub struct Database {
-    pub(super) conn: Connection,
-    pub(super) path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
 }
 
 impl Database {

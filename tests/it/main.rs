@@ -3,6 +3,7 @@
 //! One test binary (fast to link); each file is one area of the product.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod connect;
 mod generated;
 mod harness;

@@ -4,7 +4,13 @@ mod check;
 
 use serde::Serialize;
 
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use super::audited::{audited, outcome, pause_after_start};
 use super::{Context, RECORD_FORMATS};
+use crate::audit::{AuditStore, Finish, Operation};
 use crate::cli::{
     AddArgs, Format, ImportArgs, ListArgs, RegistryCommand, TargetKeyArgs, UnsetField, UpdateArgs,
 };
@@ -12,8 +18,8 @@ use crate::error::{Exit, UsageError};
 use crate::output::{Column, Output, Record};
 use crate::registry::inventory::{self, InventoryFormat};
 use crate::registry::{
-    ClearableField, Entry, Error, ImportOutcome, ListFilter, RegistryStore, Target, TargetChanges,
-    TargetKey,
+    ClearableField, Database, Entry, Error, ImportOutcome, ListFilter, RegistryStore, Target,
+    TargetChanges, TargetKey,
 };
 
 pub fn run(command: RegistryCommand, ctx: &Context) -> anyhow::Result<Exit> {
@@ -84,8 +90,27 @@ fn add(args: AddArgs, ctx: &Context) -> anyhow::Result<Exit> {
         }
         return would(ctx, &out, "add", &target);
     }
-    let entry = store.add(&target)?;
+    let operation = operation("registry.add", &target.key, Some(target.cluster()), "add target");
+    let entry = audited(ctx, &mut store, operation, |s| s.add(&target), |_| "target added".into())?;
     changed(ctx, &out, "added", &entry)
+}
+
+/// The audit record of a registry change to `key`.
+fn operation(name: &str, key: &TargetKey, cluster: Option<String>, status: &str) -> Operation {
+    Operation {
+        name: name.to_owned(),
+        env: Some(key.env.as_str().to_owned()),
+        db: Some(key.db.as_str().to_owned()),
+        cluster,
+        role: None,
+        status: status.to_owned(),
+    }
+}
+
+/// The cluster of a registered target, for the audit record of a change
+/// that may yet fail because the target is not there.
+fn cluster_of(store: &Database, key: &TargetKey) -> Option<String> {
+    store.get(key).ok().map(|entry| entry.target.cluster())
 }
 
 fn list(args: &ListArgs, ctx: &Context) -> anyhow::Result<Exit> {
@@ -125,8 +150,37 @@ fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<Exit> {
         changes.apply(&mut target).map_err(Error::from)?;
         return would(ctx, &out, "update", &target);
     }
-    let entry = store.update(&key, &changes)?;
+    let summary = describe(&changes);
+    let operation =
+        operation("registry.update", &key, cluster_of(&store, &key), &format!("update {summary}"));
+    let entry = audited(
+        ctx,
+        &mut store,
+        operation,
+        |s| s.update(&key, &changes),
+        |_| format!("target updated: {summary}"),
+    )?;
     changed(ctx, &out, "updated", &entry)
+}
+
+/// The changes, as the audit trail words them: `port=6432, unset notes`.
+fn describe(changes: &TargetChanges) -> String {
+    let mut parts = Vec::new();
+    let mut set = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            parts.push(format!("{name}={value}"));
+        }
+    };
+    set("host", changes.host.as_ref().map(|h| h.as_str().to_owned()));
+    set("port", changes.port.map(|p| p.to_string()));
+    set("sslmode", changes.sslmode.map(|m| m.to_string()));
+    set("sslrootcert", changes.sslrootcert.as_ref().map(ToString::to_string));
+    set("sslcert", changes.sslcert.as_ref().map(ToString::to_string));
+    set("sslkey", changes.sslkey.as_ref().map(ToString::to_string));
+    set("admin_user", changes.admin_user.as_ref().map(|u| u.as_str().to_owned()));
+    set("notes", changes.notes.as_ref().map(|n| format!("{n:?}")));
+    parts.extend(changes.clear.iter().map(|field| format!("unset {}", option_name(*field))));
+    parts.join(", ")
 }
 
 fn clearable(field: UnsetField) -> ClearableField {
@@ -184,7 +238,14 @@ fn set_active(args: TargetKeyArgs, active: bool, ctx: &Context) -> anyhow::Resul
         let target = Target { active, ..store.get(&key)?.target };
         return would(ctx, &out, verb, &target);
     }
-    let entry = store.set_active(&key, active)?;
+    let operation = operation(&format!("registry.{verb}"), &key, cluster_of(&store, &key), verb);
+    let entry = audited(
+        ctx,
+        &mut store,
+        operation,
+        |s| s.set_active(&key, active),
+        |_| format!("target {verb}d"),
+    )?;
     changed(ctx, &out, &format!("{verb}d"), &entry)
 }
 
@@ -196,7 +257,9 @@ fn remove(args: TargetKeyArgs, ctx: &Context) -> anyhow::Result<Exit> {
         let target = store.get(&key)?.target;
         return would(ctx, &out, "remove", &target);
     }
-    let entry = store.remove(&key)?;
+    let operation = operation("registry.remove", &key, cluster_of(&store, &key), "remove target");
+    let entry =
+        audited(ctx, &mut store, operation, |s| s.remove(&key), |_| "target removed".into())?;
     changed(ctx, &out, "removed", &entry)
 }
 
@@ -227,7 +290,7 @@ fn import(args: &ImportArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let outcomes = if ctx.global.dry_run {
         planned_import(&store, &targets)?
     } else {
-        store.import(&targets)?
+        audited_import(ctx, &mut store, &targets, &args.file)?
     };
     let rows: Vec<ImportRow<'_>> = targets
         .iter()
@@ -243,6 +306,43 @@ fn import(args: &ImportArgs, ctx: &Context) -> anyhow::Result<Exit> {
         if ctx.global.dry_run { " (--dry-run: nothing written)" } else { "" }
     ));
     Ok(Exit::Success)
+}
+
+/// Imports with one audited operation per target of the file.
+fn audited_import(
+    ctx: &Context,
+    store: &mut Database,
+    targets: &[Target],
+    file: &std::path::Path,
+) -> anyhow::Result<Vec<ImportOutcome>> {
+    let who = ctx.invocation();
+    let from = format!("import from {}", file.display());
+    let operations: Vec<Operation> = targets
+        .iter()
+        .map(|t| operation("registry.import", &t.key, Some(t.cluster()), &from))
+        .collect();
+    let started = store.start(&who, &operations).context("cannot write to the audit trail")?;
+    pause_after_start();
+    let clock = Instant::now();
+    let result = store.import(targets);
+    let finishes: Vec<Finish> = started
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let status = match &result {
+                Ok(outcomes) => Ok(match &outcomes[i] {
+                    ImportOutcome::Added => format!("target added ({from})"),
+                    ImportOutcome::Skipped { .. } => "skipped: already registered".to_owned(),
+                }),
+                Err(err) => Err(err.to_string()),
+            };
+            outcome(*id, &from, clock.elapsed(), status)
+        })
+        .collect();
+    store
+        .finish(&who, &finishes)
+        .context("the import was made, but its outcome could not be written to the audit trail")?;
+    Ok(result?)
 }
 
 /// What `import` would do, without writing.

@@ -1,0 +1,171 @@
+//! The audit trail: an append-only, hash-chained record of every change
+//! pgacct makes, including the ones that failed.
+//!
+//! Each operation leaves a `started` record before it touches anything and
+//! an outcome record (`ok` or `failed`) after; a started record without an
+//! outcome (the process was killed) shows as `incomplete`. Every record
+//! holds the hash of the one before it, so `verify` finds edited, deleted,
+//! inserted and re-ordered records. Commands use [`AuditStore`]; the only
+//! backend today is the registry's SQLite file.
+
+mod chain;
+mod sqlite;
+mod when;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use when::{Side, TimeBound, parse_bound};
+
+/// Who ran pgacct, where: the part of every record that describes the
+/// process rather than the operation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The OS user; the one who ran `sudo` when `SUDO_USER` is set.
+    pub actor: String,
+    pub host: String,
+    pub pid: u32,
+    /// `CI_JOB_ID`, `GITHUB_RUN_ID` or `BUILD_ID`, when one is set.
+    pub ci_job: Option<String>,
+    /// `--ticket`.
+    pub ticket: Option<String>,
+}
+
+impl Invocation {
+    /// This process, with the ticket the user gave.
+    pub fn current(ticket: Option<String>) -> Invocation {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Invocation {
+            actor: var("SUDO_USER")
+                .or_else(|| whoami::username().ok())
+                .unwrap_or_else(|| "unknown".into()),
+            host: whoami::hostname().unwrap_or_else(|_| "unknown".into()),
+            pid: std::process::id(),
+            ci_job: ["CI_JOB_ID", "GITHUB_RUN_ID", "BUILD_ID"].into_iter().find_map(var),
+            ticket,
+        }
+    }
+}
+
+/// What an operation is about to do, as its started record says.
+#[derive(Debug, Clone, Default)]
+pub struct Operation {
+    /// e.g. `registry.add`, `user.create`.
+    pub name: String,
+    pub env: Option<String>,
+    pub db: Option<String>,
+    /// `host:port`.
+    pub cluster: Option<String>,
+    /// The PostgreSQL role the operation concerns.
+    pub role: Option<String>,
+    /// What is about to happen, in words.
+    pub status: String,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    /// The id of the operation's started record.
+    pub started: i64,
+    pub ok: bool,
+    /// What happened, e.g. "user created", "user already exists".
+    pub status: String,
+    pub error: Option<String>,
+    pub duration: Duration,
+    /// The SQL that ran, with secrets redacted.
+    pub sql: Option<String>,
+}
+
+/// One row of `audit show`: an operation, by its outcome record, or by its
+/// started record when no outcome arrived.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    /// UTC, milliseconds: when the operation ended (or, if incomplete, began).
+    pub time: String,
+    /// `ok`, `failed` or `incomplete`.
+    pub outcome: String,
+    pub operation: String,
+    pub env: Option<String>,
+    pub db: Option<String>,
+    pub cluster: Option<String>,
+    pub role: Option<String>,
+    pub status: String,
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub actor: String,
+    pub host: String,
+    pub pid: i64,
+    pub ci_job: Option<String>,
+    pub ticket: Option<String>,
+    pub sql: Option<String>,
+    /// The started record of this operation (itself, when incomplete).
+    pub started_id: i64,
+}
+
+/// What `audit show` selects. `None` and `false` select everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub env: Option<String>,
+    pub db: Option<String>,
+    pub role: Option<String>,
+    pub actor: Option<String>,
+    /// An operation name, or a prefix before a dot (`registry` matches
+    /// `registry.add`).
+    pub operation: Option<String>,
+    pub since: Option<TimeBound>,
+    pub until: Option<TimeBound>,
+    pub failed: bool,
+    pub incomplete: bool,
+    /// At most this many rows, newest first; `None` for all.
+    pub limit: Option<u32>,
+}
+
+/// The result of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub records: u64,
+    /// The last record's id and hash: note them somewhere else to detect,
+    /// later, that the trail was cut short.
+    pub head: Option<(i64, String)>,
+    /// The first record at which the chain breaks, and how.
+    pub break_at: Option<Break>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Break {
+    pub id: i64,
+    pub problem: String,
+}
+
+/// A record id and the hash it had, noted earlier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub id: i64,
+    pub hash: String,
+}
+
+/// Storage of the audit trail: append and read, never change.
+pub trait AuditStore {
+    /// Appends one started record per operation, in one transaction;
+    /// returns their ids in order.
+    fn start(&mut self, who: &Invocation, operations: &[Operation]) -> Result<Vec<i64>, Error>;
+    /// Appends one outcome record per finished operation, in one transaction.
+    fn finish(&mut self, who: &Invocation, outcomes: &[Finish]) -> Result<(), Error>;
+    /// Operations, newest first.
+    fn show(&self, filter: &Filter) -> Result<Vec<AuditRow>, Error>;
+    /// Walks the whole chain; with an anchor, also checks that the record
+    /// it names still has that hash.
+    fn verify(&self, anchor: Option<&Anchor>) -> Result<Verification, Error>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("audit trail in {path}")]
+    Sqlite {
+        path: std::path::PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+}

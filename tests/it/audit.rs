@@ -1,0 +1,313 @@
+//! The audit trail as a security reviewer meets it: every registry change
+//! and failure recorded with its fields, filters that select, a chain that
+//! survives concurrency and exposes tampering, and operations cut short.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use predicates::str::contains;
+use serde_json::Value;
+
+use crate::support::{Sandbox, spawn_together};
+
+fn show(sandbox: &Sandbox, args: &[&str]) -> Vec<Value> {
+    let out =
+        sandbox.pgacct().args(["audit", "show", "--format", "json"]).args(args).assert().success();
+    let rows: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    rows.as_array().unwrap().clone()
+}
+
+fn verify(sandbox: &Sandbox, args: &[&str]) -> (Value, i32) {
+    let out =
+        sandbox.pgacct().args(["audit", "verify", "--format", "json"]).args(args).output().unwrap();
+    (serde_json::from_slice(&out.stdout).unwrap(), out.status.code().unwrap())
+}
+
+/// A trail with one of each registry change, and a failed add.
+fn trail(sandbox: &Sandbox) {
+    let pgacct = |args: &[&str]| sandbox.pgacct().args(args).arg("-q").output().unwrap();
+    pgacct(&[
+        "registry", "add", "--env", "prod", "--db", "orders", "--host", "db1", "--ticket", "CHG-1",
+    ]);
+    pgacct(&["registry", "add", "--env", "prod", "--db", "orders", "--host", "db1"]);
+    pgacct(&[
+        "registry", "update", "--env", "prod", "--db", "orders", "--port", "6432", "--unset",
+        "notes",
+    ]);
+    pgacct(&["registry", "deactivate", "--env", "prod", "--db", "orders"]);
+    pgacct(&["registry", "activate", "--env", "prod", "--db", "orders"]);
+    let file = sandbox.write("more.csv", "env,db,host\nqa,billing,qa-db\nprod,orders,db1\n");
+    pgacct(&["registry", "import", file.to_str().unwrap()]);
+    pgacct(&["registry", "remove", "--env", "qa", "--db", "billing"]);
+}
+
+#[test]
+fn every_registry_change_and_failure_is_recorded() {
+    let sandbox = Sandbox::new();
+    trail(&sandbox);
+    let rows = show(&sandbox, &[]);
+    let imported =
+        format!("target added (import from {})", sandbox.path().join("more.csv").display());
+    let summary: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap(),
+                r["db"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("registry.remove", "billing", "ok", "target removed"),
+            ("registry.import", "orders", "ok", "skipped: already registered"),
+            ("registry.import", "billing", "ok", imported.as_str()),
+            ("registry.activate", "orders", "ok", "target activated"),
+            ("registry.deactivate", "orders", "ok", "target deactivated"),
+            ("registry.update", "orders", "ok", "target updated: port=6432, unset notes"),
+            ("registry.add", "orders", "failed", "add target"),
+            ("registry.add", "orders", "ok", "target added"),
+        ]
+    );
+    let failed = &rows[6];
+    assert_eq!(failed["error"], "prod/orders is already registered");
+    let first = &rows[7];
+    assert_eq!(first["ticket"], "CHG-1");
+    assert_eq!(first["env"], "prod");
+    assert_eq!(first["cluster"], "db1:5432");
+    assert_eq!(first["role"], Value::Null);
+    assert!(first["pid"].as_i64().unwrap() > 0);
+    assert!(!first["actor"].as_str().unwrap().is_empty());
+    assert!(!first["host"].as_str().unwrap().is_empty());
+    assert!(first["duration_ms"].as_i64().unwrap() >= 0);
+    let time = first["time"].as_str().unwrap();
+    assert!(time.len() == 24 && time.ends_with('Z') && time.as_bytes()[19] == b'.', "{time}");
+    assert!(first["started_id"].as_i64().unwrap() < first["id"].as_i64().unwrap());
+
+    let table =
+        sandbox.pgacct().args(["audit", "show"]).assert().success().get_output().stdout.clone();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.lines().next().unwrap().contains("outcome"), "{table}");
+    assert!(
+        table.lines().any(|l| l.contains("failed") && l.contains("already registered")),
+        "{table}"
+    );
+
+    let csv = sandbox.pgacct().args(["audit", "show", "--format", "csv"]).assert().success();
+    let mut reader = csv::Reader::from_reader(&csv.get_output().stdout[..]);
+    assert_eq!(reader.headers().unwrap().iter().next(), Some("id"));
+    assert_eq!(reader.records().count(), rows.len());
+}
+
+#[test]
+fn filters_select_the_right_operations() {
+    let sandbox = Sandbox::new();
+    trail(&sandbox);
+    let count = |args: &[&str]| show(&sandbox, args).len();
+    assert_eq!(count(&["--env", "qa"]), 2);
+    assert_eq!(count(&["--env", "prod", "--db", "orders"]), 6);
+    assert_eq!(count(&["--operation", "registry.add"]), 2);
+    assert_eq!(count(&["--operation", "registry"]), 8);
+    assert_eq!(count(&["--operation", "registry.ad"]), 0);
+    assert_eq!(count(&["--failed"]), 1);
+    assert_eq!(count(&["--incomplete"]), 0);
+    assert_eq!(count(&["--limit", "3"]), 3);
+    assert_eq!(count(&["--since", "1h"]), 8);
+    assert_eq!(count(&["--until", "1h"]), 0);
+    assert_eq!(count(&["--since", "2000-01-01", "--until", "2999-12-31"]), 8);
+    assert_eq!(count(&["--since", "2999-01-01T00:00:00Z"]), 0);
+    assert_eq!(count(&["--user", "nobody"]), 0);
+    let actor = show(&sandbox, &[])[0]["actor"].as_str().unwrap().to_owned();
+    assert_eq!(count(&["--actor", &actor]), 8);
+    assert_eq!(count(&["--actor", "mallory"]), 0);
+
+    sandbox
+        .pgacct()
+        .args(["audit", "show", "--since", "yesterday"])
+        .assert()
+        .code(2)
+        .stderr(contains("invalid time 'yesterday'"));
+    sandbox.pgacct().args(["audit", "show", "--failed", "--incomplete"]).assert().code(2);
+}
+
+#[test]
+fn input_errors_and_dry_runs_leave_no_record() {
+    let sandbox = Sandbox::new();
+    trail(&sandbox);
+    let before = show(&sandbox, &["--limit", "0"]).len();
+    sandbox
+        .pgacct()
+        .args(["registry", "add", "--env", "Bad", "--db", "x", "--host", "h"])
+        .assert()
+        .code(2);
+    sandbox
+        .pgacct()
+        .args(["registry", "add", "--env", "qa", "--db", "x", "--host", "h", "--dry-run"])
+        .assert()
+        .success();
+    sandbox
+        .pgacct()
+        .args(["registry", "add", "--env", "qa", "--db", "x", "--host", "h"])
+        .arg("--ticket=")
+        .assert()
+        .code(2);
+    assert_eq!(show(&sandbox, &["--limit", "0"]).len(), before);
+}
+
+#[test]
+fn twenty_concurrent_changes_leave_one_valid_chain() {
+    let sandbox = Sandbox::new();
+    let runs: Vec<Vec<String>> = (0..20)
+        .map(|i| {
+            let db = format!("db{i:02}");
+            ["registry", "add", "--env", "ci", "--db", &db, "--host", "h"]
+                .map(String::from)
+                .to_vec()
+        })
+        .collect();
+    for child in spawn_together(&sandbox, &runs) {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let rows = show(&sandbox, &["--limit", "0"]);
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|r| r["outcome"] == "ok" && r["operation"] == "registry.add"));
+    let (report, code) = verify(&sandbox, &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["records"], 40);
+    assert_eq!(report["intact"], true);
+}
+
+/// Opens the registry as an attacker would, without the triggers that
+/// stop accidents.
+fn tamper(sandbox: &Sandbox, sql: &str) {
+    let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").unwrap();
+    conn.execute_batch(sql).unwrap();
+}
+
+#[test]
+fn edits_deletions_and_swaps_are_found_at_the_right_record() {
+    let cases = [
+        (
+            "UPDATE audit SET status = 'target added' WHERE id = 4;",
+            4,
+            "record #4 does not match its hash (edited)",
+        ),
+        (
+            "UPDATE audit SET ticket = NULL WHERE id = 1;",
+            1,
+            "record #1 does not match its hash (edited)",
+        ),
+        ("DELETE FROM audit WHERE id = 5;", 5, "record #5 is missing (deleted)"),
+        (
+            "UPDATE audit SET id = -1 WHERE id = 5; UPDATE audit SET id = 5 WHERE id = 6;
+             UPDATE audit SET id = 6 WHERE id = -1;",
+            5,
+            "record #5 does not follow record #4 (inserted, replaced or re-ordered)",
+        ),
+    ];
+    for (sql, id, problem) in cases {
+        let sandbox = Sandbox::new();
+        trail(&sandbox);
+        assert_eq!(verify(&sandbox, &[]).1, 0);
+        tamper(&sandbox, sql);
+        let (report, code) = verify(&sandbox, &[]);
+        assert_eq!(code, 1, "{sql}: {report}");
+        assert_eq!(report["broken_at"], id, "{sql}: {report}");
+        assert_eq!(report["problem"], problem, "{sql}");
+        sandbox
+            .pgacct()
+            .args(["audit", "verify"])
+            .assert()
+            .code(1)
+            .stdout(contains(format!("audit trail BROKEN: {problem}")));
+    }
+}
+
+#[test]
+fn a_noted_head_exposes_a_trail_cut_short() {
+    let sandbox = Sandbox::new();
+    trail(&sandbox);
+    let (report, _) = verify(&sandbox, &[]);
+    let head = format!("{}:{}", report["head_id"], report["head_hash"].as_str().unwrap());
+    let out = sandbox.pgacct().args(["audit", "verify"]).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains(&format!("head: {head}")));
+
+    // More operations later: the old head is still there.
+    sandbox
+        .pgacct()
+        .args(["registry", "add", "--env", "qa", "--db", "x", "--host", "h"])
+        .assert()
+        .success();
+    assert_eq!(verify(&sandbox, &["--expect", &head]).1, 0);
+
+    // Cutting the tail leaves a chain that is valid as far as it goes...
+    let last = report["head_id"].as_i64().unwrap();
+    tamper(&sandbox, &format!("DELETE FROM audit WHERE id >= {last};"));
+    assert_eq!(verify(&sandbox, &[]).1, 0);
+    // ...but not one that still holds the noted head.
+    let (report, code) = verify(&sandbox, &["--expect", &head]);
+    assert_eq!(code, 1);
+    assert_eq!(report["problem"], format!("record #{last} is gone: the trail was cut short"));
+    sandbox.pgacct().args(["audit", "verify", "--expect", "12:nothex"]).assert().code(2);
+}
+
+#[test]
+fn an_operation_killed_midway_shows_as_incomplete() {
+    if !cfg!(debug_assertions) {
+        return; // the pause hook exists only in debug builds
+    }
+    let sandbox = Sandbox::new();
+    trail(&sandbox);
+    let mut child = sandbox
+        .std_command()
+        .args(["registry", "add", "--env", "qa", "--db", "killed", "--host", "h"])
+        .env("PGACCT_TEST_PAUSE_AFTER_START", "60")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
+    loop {
+        let started: i64 = conn
+            .query_row("SELECT count(*) FROM audit WHERE db = 'killed'", [], |r| r.get(0))
+            .unwrap();
+        if started == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the started record never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let incomplete = show(&sandbox, &["--incomplete"]);
+    assert_eq!(incomplete.len(), 1);
+    assert_eq!(incomplete[0]["db"], "killed");
+    assert_eq!(incomplete[0]["outcome"], "incomplete");
+    assert_eq!(incomplete[0]["status"], "add target");
+    assert_eq!(show(&sandbox, &[])[0]["outcome"], "incomplete");
+    sandbox
+        .pgacct()
+        .args(["registry", "show", "--env", "qa", "--db", "killed"])
+        .assert()
+        .code(1)
+        .stderr(contains("no registry entry"));
+    assert_eq!(verify(&sandbox, &[]).1, 0);
+}
+
+#[test]
+fn the_trail_refuses_plain_changes() {
+    let sandbox = Sandbox::new();
+    trail(&sandbox);
+    let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
+    for sql in ["DELETE FROM audit WHERE id = 1", "UPDATE audit SET actor = 'mallory'"] {
+        let err = conn.execute(sql, []).unwrap_err();
+        assert!(err.to_string().contains("the audit trail is append-only"), "{sql}: {err}");
+    }
+}
