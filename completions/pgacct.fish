@@ -39,6 +39,7 @@ complete -c pgacct -n "__fish_pgacct_needs_command" -l no-color -d 'Do not use c
 complete -c pgacct -n "__fish_pgacct_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgacct -n "__fish_pgacct_needs_command" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "registry" -d 'Manage the inventory of target databases'
+complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "user" -d 'Create and change PostgreSQL login roles on registered targets'
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "audit" -d 'Read and check the audit trail'
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "generate-assets" -d 'Write the shell completions and man pages into a directory'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
@@ -255,6 +256,152 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "create-vm" -d 'Create a VM service account, named {server}_{service_port}'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "create-k8s" -d 'Create a Kubernetes service account, named {prefix}_{service}'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "create" -d 'Create an account of a type: devqa, devlead, readonly, dba, or one from config.toml'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "reset-password" -d 'Give an existing role a new password'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "set-search-path" -d 'Set an existing role\'s search_path in each target database'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l server -d 'The server the service runs on (lower-cased)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l service-port -d 'The port the service listens on' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
+json\t'One JSON document: user, password, and the targets with their URLs'
+pgpass\t'Password-file lines (host:port:database:user:password)'
+url\t'One postgresql:// URL per target'
+k8s-secret\t'A Kubernetes Secret manifest (stringData) per target'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l password-stdin -d 'Read the password from stdin instead of generating one'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l force -d 'Replace an existing secret file'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l service -d 'The service\'s name (lower-cased)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l prefix -d 'The name prefix [default: per environment]' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
+json\t'One JSON document: user, password, and the targets with their URLs'
+pgpass\t'Password-file lines (host:port:database:user:password)'
+url\t'One postgresql:// URL per target'
+k8s-secret\t'A Kubernetes Secret manifest (stringData) per target'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l password-stdin -d 'Read the password from stdin instead of generating one'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l force -d 'Replace an existing secret file'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l type -d 'The account type' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
+json\t'One JSON document: user, password, and the targets with their URLs'
+pgpass\t'Password-file lines (host:port:database:user:password)'
+url\t'One postgresql:// URL per target'
+k8s-secret\t'A Kubernetes Secret manifest (stringData) per target'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l password-stdin -d 'Read the password from stdin instead of generating one'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l force -d 'Replace an existing secret file'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
+json\t'One JSON document: user, password, and the targets with their URLs'
+pgpass\t'Password-file lines (host:port:database:user:password)'
+url\t'One postgresql:// URL per target'
+k8s-secret\t'A Kubernetes Secret manifest (stringData) per target'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l password-stdin -d 'Read the password from stdin instead of generating one'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l force -d 'Replace an existing secret file'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'

@@ -98,6 +98,10 @@ pub enum Command {
     #[command(subcommand)]
     Registry(RegistryCommand),
 
+    /// Create and change PostgreSQL login roles on registered targets
+    #[command(subcommand)]
+    User(UserCommand),
+
     /// Read and check the audit trail
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -109,6 +113,171 @@ pub enum Command {
         #[arg(default_value = ".")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a VM service account, named {server}_{service_port}
+    ///
+    /// Example: pgacct user create-vm --env prod --all --server web01 --service-port 8080
+    CreateVm(CreateVmArgs),
+
+    /// Create a Kubernetes service account, named {prefix}_{service}
+    ///
+    /// The prefix defaults per environment: dev dv, qa qa, uat ua, prod pd,
+    /// any other the env name; [env.NAME] k8s_prefix in config.toml or
+    /// --prefix change it.
+    ///
+    /// Example: pgacct user create-k8s --env qa --db orders --service gearservice
+    CreateK8s(CreateK8sArgs),
+
+    /// Create an account of a type: devqa, devlead, readonly, dba, or one
+    /// from config.toml
+    ///
+    /// Example: pgacct user create --env dev --all --type readonly reporting
+    Create(CreateArgs),
+
+    /// Give an existing role a new password
+    ResetPassword(ResetPasswordArgs),
+
+    /// Set an existing role's search_path in each target database
+    ///
+    /// Example: pgacct user set-search-path --env qa --all app_user app public
+    SetSearchPath(SetSearchPathArgs),
+}
+
+/// The databases a user command works on.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Environment of the targets
+    #[arg(long, value_name = "ENV")]
+    pub env: EnvName,
+
+    /// A target database (repeatable)
+    #[arg(long = "db", value_name = "DB", required_unless_present = "all", conflicts_with = "all")]
+    pub dbs: Vec<DbName>,
+
+    /// Every active database of the environment
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+}
+
+/// Where a new password comes from and where it goes.
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Read the password from stdin instead of generating one
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Write the password to this file (mode 0600) instead of showing it
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub secret_file: Option<PathBuf>,
+
+    /// Format of the secret file
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "env",
+        requires = "secret_file"
+    )]
+    pub secret_format: SecretFormatArg,
+
+    /// Replace an existing secret file
+    #[arg(long, requires = "secret_file")]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecretFormatArg {
+    /// NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)
+    Env,
+    /// One JSON document: user, password, and the targets with their URLs
+    Json,
+    /// Password-file lines (host:port:database:user:password)
+    Pgpass,
+    /// One postgresql:// URL per target
+    Url,
+    /// A Kubernetes Secret manifest (stringData) per target
+    K8sSecret,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateVmArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// The server the service runs on (lower-cased)
+    #[arg(long, value_name = "NAME")]
+    pub server: String,
+
+    /// The port the service listens on
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub service_port: u16,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateK8sArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// The service's name (lower-cased)
+    #[arg(long, value_name = "NAME")]
+    pub service: String,
+
+    /// The name prefix [default: per environment]
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// The account type
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: String,
+
+    /// The role name, exactly as it is to be (a-z, 0-9, _)
+    pub name: String,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetPasswordArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// The role
+    pub name: String,
+
+    #[command(flatten)]
+    pub password: PasswordArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SetSearchPathArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// The role
+    pub name: String,
+
+    /// Schemas, in order ($user allowed)
+    #[arg(required = true, value_name = "SCHEMA")]
+    pub schemas: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,16 +3,32 @@
 //! An absent file means built-in defaults. Unknown keys are errors, so a
 //! typo is reported (with the file, line and key) instead of ignored.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+use crate::policy::{EnvConfig, Policy, TypeConfig};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub connection: ConnectionConfig,
+    /// `[types.NAME]`: account types, built-in ones changed or new ones.
+    #[serde(default)]
+    pub types: BTreeMap<String, TypeConfig>,
+    /// `[env.NAME]`: per-environment rules.
+    #[serde(default)]
+    pub env: BTreeMap<String, EnvConfig>,
+}
+
+impl Config {
+    /// The account types and environment rules this configuration sets.
+    pub fn policy(&self) -> Policy {
+        Policy::new(&self.types, &self.env)
+    }
 }
 
 /// `[connection]`: how pgacct connects and what every session sets.

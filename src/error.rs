@@ -55,7 +55,11 @@ impl UsageError {
 /// The exit code for `err`, from the first error in its chain that says.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
-        if cause.is::<UsageError>() || cause.is::<InvalidEnvironment>() {
+        if cause.is::<UsageError>()
+            || cause.is::<InvalidEnvironment>()
+            || cause.is::<crate::policy::PolicyError>()
+            || matches!(cause.downcast_ref(), Some(crate::secret::SecretFileError::Exists(_)))
+        {
             return Exit::Usage;
         }
         if let Some(err) = cause.downcast_ref::<ConfigError>() {
@@ -90,6 +94,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         }
         if let Some(connect) = cause.downcast_ref::<ConnectError>() {
             return connect.hint();
+        }
+        if let Some(crate::secret::SecretFileError::Exists(_)) = cause.downcast_ref() {
+            return Some("add --force to replace it, or choose another --secret-file".into());
         }
         cause.downcast_ref::<registry::Error>().and_then(registry::Error::hint)
     })

@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod output;
 mod pg;
+mod policy;
 mod registry;
 mod secret;
 mod time;

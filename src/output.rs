@@ -130,6 +130,17 @@ impl Messages {
         let _ = writeln!(anstream::stderr(), "{cyan}hint:{cyan:#} {message}");
     }
 
+    /// Each distinct hint once, in order.
+    pub fn hints<'a>(&self, hints: impl IntoIterator<Item = &'a str>) {
+        let mut shown: Vec<&str> = Vec::new();
+        for hint in hints {
+            if !shown.contains(&hint) {
+                self.hint(hint);
+                shown.push(hint);
+            }
+        }
+    }
+
     /// A detail shown with `-v`.
     pub fn detail(&self, message: &str) {
         if self.verbose > 0 {

@@ -1,10 +1,21 @@
-//! Secrets: passwords held in memory as briefly and as quietly as possible.
+//! Secrets: passwords held in memory as briefly and quietly as possible,
+//! generated from a CSPRNG, turned into SCRAM-SHA-256 verifiers on the
+//! client, and delivered once.
 //!
 //! A [`Secret`] never prints itself (`Debug` shows `<redacted>`, and there
 //! is no `Display`), and its memory is wiped when it is dropped.
 
 use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, KeyInit, Mac};
+use rand::Rng as _;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// A password or other secret text.
@@ -16,7 +27,7 @@ impl Secret {
         Secret(Zeroizing::new(text))
     }
 
-    /// The secret text itself, for the one place that must send it.
+    /// The secret text itself, for the one place that must use it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -28,14 +39,438 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A new password of `length` URL-safe characters from the thread's CSPRNG
+/// (`ChaCha`, seeded from the OS). 22 characters are 16 random bytes.
+pub fn generate(length: usize) -> Secret {
+    let mut bytes = Zeroizing::new(vec![0u8; (length * 3).div_ceil(4)]);
+    rand::rng().fill_bytes(&mut bytes);
+    let mut text = URL_SAFE_NO_PAD.encode(&*bytes);
+    text.truncate(length);
+    Secret::new(text)
+}
+
+/// PostgreSQL's default `scram_iterations` (and the only value before 16).
+pub const DEFAULT_SCRAM_ITERATIONS: u32 = 4096;
+
+/// The SCRAM-SHA-256 verifier of `password`, in the form PostgreSQL stores
+/// (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`), with a
+/// fresh random salt. Sent instead of the password, it keeps the password
+/// out of the server, its logs and `pg_stat_activity`.
+pub fn scram_verifier(password: &Secret, iterations: u32) -> String {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    scram_verifier_with_salt(password, &salt, iterations)
+}
+
+fn scram_verifier_with_salt(password: &Secret, salt: &[u8], iterations: u32) -> String {
+    let keys = ScramKeys::from_salted(&salted_password(password, salt, iterations));
+    format!(
+        "SCRAM-SHA-256${iterations}:{}${}:{}",
+        STANDARD.encode(salt),
+        STANDARD.encode(keys.stored_key),
+        STANDARD.encode(keys.server_key)
+    )
+}
+
+/// RFC 5802 §3's `SaltedPassword`, with the password normalised as
+/// PostgreSQL does: `SASLprep` when it is valid UTF-8 and `SASLprep` accepts
+/// it, the raw bytes otherwise.
+fn salted_password(password: &Secret, salt: &[u8], iterations: u32) -> Zeroizing<[u8; 32]> {
+    let prepared = stringprep::saslprep(password.expose()).map_or_else(
+        |_| Zeroizing::new(password.expose().to_owned()),
+        |p| Zeroizing::new(p.into_owned()),
+    );
+    let mut salted = Zeroizing::new([0u8; 32]);
+    pbkdf2::pbkdf2_hmac::<Sha256>(prepared.as_bytes(), salt, iterations, &mut *salted);
+    salted
+}
+
+/// The two keys the server keeps.
+struct ScramKeys {
+    stored_key: [u8; 32],
+    server_key: [u8; 32],
+}
+
+impl ScramKeys {
+    fn from_salted(salted: &[u8; 32]) -> ScramKeys {
+        let client_key = Zeroizing::new(hmac(salted, b"Client Key"));
+        ScramKeys {
+            stored_key: Sha256::digest(*client_key).into(),
+            server_key: hmac(salted, b"Server Key"),
+        }
+    }
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// The shapes `--secret-file` can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretFormat {
+    /// Shell-style `NAME=value` lines: PGHOST, PGPORT, PGDATABASE, PGUSER,
+    /// PGPASSWORD, `DATABASE_URL`. One target only.
+    Env,
+    /// `{"user", "password", "targets": [{env, db, host, port, url}]}`.
+    Json,
+    /// libpq password-file lines.
+    Pgpass,
+    /// One `postgresql://` URL per target.
+    Url,
+    /// A Kubernetes Secret manifest per target, with `stringData`.
+    K8sSecret,
+}
+
+impl SecretFormat {
+    /// True when the format holds a single target.
+    pub fn single_target(self) -> bool {
+        matches!(self, SecretFormat::Env)
+    }
+}
+
+/// Where a delivered password works.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub env: String,
+    pub db: String,
+    pub host: String,
+    pub port: u16,
+    /// The target's sslmode, if the registry sets one: carried into URLs.
+    pub sslmode: Option<String>,
+}
+
+impl Endpoint {
+    /// A `postgresql://` URL with the user and password in it.
+    pub fn url(&self, user: &str, password: &Secret) -> String {
+        let credentials = format!("{}:{}", percent_encode(user), percent_encode(password.expose()));
+        let mut query = Vec::new();
+        let authority = if self.host.starts_with('/') {
+            query.push(format!("host={}", percent_encode(&self.host)));
+            query.push(format!("port={}", self.port));
+            format!("{credentials}@")
+        } else if self.host.contains(':') {
+            format!("{credentials}@[{}]:{}", self.host, self.port)
+        } else {
+            format!("{credentials}@{}:{}", self.host, self.port)
+        };
+        if let Some(mode) = &self.sslmode {
+            query.push(format!("sslmode={mode}"));
+        }
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        format!("postgresql://{authority}/{}{query}", percent_encode(&self.db))
+    }
+}
+
+/// `user`'s password for `endpoints`, in `format`.
+pub fn render(
+    format: SecretFormat,
+    user: &str,
+    password: &Secret,
+    endpoints: &[Endpoint],
+) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    match format {
+        SecretFormat::Env => {
+            for e in endpoints.iter().take(1) {
+                for (name, value) in [
+                    ("PGHOST", e.host.clone()),
+                    ("PGPORT", e.port.to_string()),
+                    ("PGDATABASE", e.db.clone()),
+                    ("PGUSER", user.to_owned()),
+                    ("PGPASSWORD", password.expose().to_owned()),
+                    ("DATABASE_URL", e.url(user, password)),
+                ] {
+                    out.push_str(&format!("{name}={}\n", shell_quote(&value)));
+                }
+            }
+        }
+        SecretFormat::Json => {
+            let targets: Vec<serde_json::Value> = endpoints
+                .iter()
+                .map(|e| {
+                    serde_json::json!({
+                        "env": e.env, "db": e.db, "host": e.host, "port": e.port,
+                        "url": e.url(user, password),
+                    })
+                })
+                .collect();
+            let document = serde_json::json!({
+                "user": user, "password": password.expose(), "targets": targets,
+            });
+            out.push_str(&serde_json::to_string_pretty(&document).expect("JSON values serialise"));
+            out.push('\n');
+        }
+        SecretFormat::Pgpass => {
+            for e in endpoints {
+                let host = if e.host.starts_with('/') { "localhost" } else { &e.host };
+                out.push_str(&format!(
+                    "{}:{}:{}:{}:{}\n",
+                    pgpass_escape(host),
+                    e.port,
+                    pgpass_escape(&e.db),
+                    pgpass_escape(user),
+                    pgpass_escape(password.expose())
+                ));
+            }
+        }
+        SecretFormat::Url => {
+            for e in endpoints {
+                out.push_str(&e.url(user, password));
+                out.push('\n');
+            }
+        }
+        SecretFormat::K8sSecret => {
+            for (i, e) in endpoints.iter().enumerate() {
+                if i > 0 {
+                    out.push_str("---\n");
+                }
+                let name = if endpoints.len() == 1 {
+                    k8s_name(user)
+                } else {
+                    k8s_name(&format!("{user}-{}-{}", e.env, e.db))
+                };
+                out.push_str(&format!(
+                    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  labels:\n    \
+                     app.kubernetes.io/managed-by: pgacct\ntype: Opaque\nstringData:\n"
+                ));
+                for (key, value) in [
+                    ("PGHOST", e.host.clone()),
+                    ("PGPORT", e.port.to_string()),
+                    ("PGDATABASE", e.db.clone()),
+                    ("PGUSER", user.to_owned()),
+                    ("PGPASSWORD", password.expose().to_owned()),
+                    ("DATABASE_URL", e.url(user, password)),
+                ] {
+                    // A JSON string is a valid YAML double-quoted scalar.
+                    let quoted = serde_json::to_string(&value).expect("strings serialise");
+                    out.push_str(&format!("  {key}: {quoted}\n"));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A DNS-1123 name for a Kubernetes object: lower case, `-` for anything
+/// else, at most 253 characters, starting and ending alphanumeric.
+fn k8s_name(text: &str) -> String {
+    let mapped: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    let trimmed = mapped.trim_matches('-');
+    let mut name: String = trimmed.chars().take(253).collect();
+    while name.ends_with('-') {
+        name.pop();
+    }
+    if name.is_empty() { "pgacct-credentials".to_owned() } else { name }
+}
+
+fn pgpass_escape(text: &str) -> String {
+    text.replace('\\', r"\\").replace(':', r"\:")
+}
+
+/// Quotes `text` for a POSIX shell when it needs it.
+fn shell_quote(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=,?&".contains(c));
+    if plain { text.to_owned() } else { format!("'{}'", text.replace('\'', r"'\''")) }
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A `--secret-file`, claimed before anything changes (so that a path that
+/// exists, or cannot be written, stops the command first) and filled after.
+#[derive(Debug)]
+pub struct SecretFile {
+    path: PathBuf,
+    /// With `--force`: written here, then renamed over `path`.
+    staging: Option<PathBuf>,
+    file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretFileError {
+    #[error("{} exists; pgacct does not overwrite a secret file without --force", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot write the secret file {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SecretFile {
+    /// Creates the file (mode 0600); with `force`, a staging file beside it.
+    pub fn claim(path: &Path, force: bool) -> Result<SecretFile, SecretFileError> {
+        let io_err = |source| SecretFileError::Io { path: path.to_owned(), source };
+        let create =
+            |at: &Path| OpenOptions::new().write(true).create_new(true).mode(0o600).open(at);
+        if !force {
+            return match create(path) {
+                Ok(file) => Ok(SecretFile { path: path.to_owned(), staging: None, file }),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(SecretFileError::Exists(path.to_owned()))
+                }
+                Err(err) => Err(io_err(err)),
+            };
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let staging = path.with_file_name(format!(".{name}.pgacct-{}", std::process::id()));
+        let file = create(&staging).map_err(io_err)?;
+        Ok(SecretFile { path: path.to_owned(), staging: Some(staging), file })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `contents` and puts the file in place.
+    pub fn fill(mut self, contents: &str) -> Result<(), SecretFileError> {
+        let io_err = |source| SecretFileError::Io { path: self.path.clone(), source };
+        self.file.write_all(contents.as_bytes()).map_err(io_err)?;
+        self.file.sync_all().map_err(io_err)?;
+        if let Some(staging) = &self.staging {
+            fs::rename(staging, &self.path).map_err(io_err)?;
+        }
+        Ok(())
+    }
+
+    /// Gives the claim up: nothing received a password.
+    pub fn abandon(self) {
+        let _ = fs::remove_file(self.staging.as_ref().unwrap_or(&self.path));
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Secret;
+    use super::*;
 
     #[test]
     fn debug_output_hides_the_secret() {
         let secret = Secret::new("hunter2".into());
         assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
-        assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn generated_passwords_are_url_safe_and_fresh() {
+        let a = generate(22);
+        assert_eq!(a.expose().len(), 22);
+        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(a, generate(22));
+        assert_eq!(generate(40).expose().len(), 40);
+    }
+
+    /// RFC 7677 §3: user "user", password "pencil". Our keys must produce the
+    /// client proof and server signature of the RFC's exchange.
+    #[test]
+    fn scram_keys_match_rfc_7677() {
+        let salt = STANDARD.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
+        let salted = salted_password(&Secret::new("pencil".into()), &salt, 4096);
+        let keys = ScramKeys::from_salted(&salted);
+        let client_key = hmac(&*salted, b"Client Key");
+        let auth_message = "n=user,r=rOprNGfwEbeRWgbNEkqO,\
+            r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,\
+            c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+        let client_signature = hmac(&keys.stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(client_signature).map(|(k, s)| k ^ s).collect();
+        assert_eq!(STANDARD.encode(proof), "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=");
+        let server_signature = hmac(&keys.server_key, auth_message.as_bytes());
+        assert_eq!(
+            STANDARD.encode(server_signature),
+            "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+        );
+    }
+
+    #[test]
+    fn verifiers_have_postgres_form_and_iterations() {
+        let verifier = scram_verifier(&Secret::new("pw".into()), 10_000);
+        let (head, keys) = verifier.split_once(':').unwrap();
+        assert_eq!(head, "SCRAM-SHA-256$10000");
+        let (salt, keys) = keys.split_once('$').unwrap();
+        assert_eq!(STANDARD.decode(salt).unwrap().len(), 16);
+        let (stored, server) = keys.split_once(':').unwrap();
+        assert_eq!(STANDARD.decode(stored).unwrap().len(), 32);
+        assert_eq!(STANDARD.decode(server).unwrap().len(), 32);
+        assert_ne!(verifier, scram_verifier(&Secret::new("pw".into()), 10_000), "salted");
+    }
+
+    fn endpoint(host: &str) -> Endpoint {
+        Endpoint {
+            env: "prod".into(),
+            db: "orders".into(),
+            host: host.into(),
+            port: 5432,
+            sslmode: Some("verify-full".into()),
+        }
+    }
+
+    #[test]
+    fn urls_encode_what_needs_it() {
+        let pw = Secret::new("p@ss:w/rd".into());
+        assert_eq!(
+            endpoint("db1").url("app", &pw),
+            "postgresql://app:p%40ss%3Aw%2Frd@db1:5432/orders?sslmode=verify-full"
+        );
+        assert_eq!(
+            endpoint("/var/run/postgresql").url("app", &pw),
+            "postgresql://app:p%40ss%3Aw%2Frd@/orders?host=%2Fvar%2Frun%2Fpostgresql&port=5432&sslmode=verify-full"
+        );
+        assert_eq!(
+            endpoint("::1").url("a", &pw).split('@').nth(1).unwrap(),
+            "[::1]:5432/orders?sslmode=verify-full"
+        );
+    }
+
+    #[test]
+    fn formats_render_every_field() {
+        let pw = Secret::new("it's:secret".into());
+        let one = [endpoint("db1")];
+        let env = render(SecretFormat::Env, "app", &pw, &one);
+        assert!(env.contains("PGPASSWORD='it'\\''s:secret'\n"), "{}", *env);
+        assert!(env.contains("PGHOST=db1\nPGPORT=5432\nPGDATABASE=orders\nPGUSER=app\n"));
+        let pgpass = render(SecretFormat::Pgpass, "app", &pw, &one);
+        assert_eq!(*pgpass, "db1:5432:orders:app:it's\\:secret\n");
+        let json: serde_json::Value =
+            serde_json::from_str(&render(SecretFormat::Json, "app", &pw, &one)).unwrap();
+        assert_eq!(json["password"], "it's:secret");
+        assert_eq!(json["targets"][0]["port"], 5432);
+        let k8s = render(SecretFormat::K8sSecret, "web01_8080", &pw, &one);
+        assert!(k8s.contains("kind: Secret\nmetadata:\n  name: web01-8080\n"), "{}", *k8s);
+        assert!(k8s.contains("  PGPASSWORD: \"it's:secret\"\n"), "{}", *k8s);
+        let two = [endpoint("db1"), endpoint("db2")];
+        let k8s = render(SecretFormat::K8sSecret, "app", &pw, &two);
+        assert_eq!(k8s.matches("kind: Secret").count(), 2);
+        assert!(k8s.contains("name: app-prod-orders"));
+    }
+
+    #[test]
+    fn a_secret_file_is_private_and_never_overwritten_unasked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.env");
+        SecretFile::claim(&path, false).unwrap().fill("A=1\n").unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(matches!(SecretFile::claim(&path, false), Err(SecretFileError::Exists(_))));
+        let forced = SecretFile::claim(&path, true).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "A=1\n", "untouched until filled");
+        forced.fill("A=2\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "A=2\n");
+        SecretFile::claim(&path, true).unwrap().abandon();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "A=2\n");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no staging file left");
     }
 }

@@ -6,6 +6,7 @@ mod audited;
 mod generate;
 mod registry;
 mod targets;
+mod user;
 
 use std::future::Future;
 use std::io::IsTerminal;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Registry(command) => registry::run(command, &ctx),
         Command::Audit(command) => audit::run(command, &ctx),
+        Command::User(command) => user::run(command, &ctx),
         Command::GenerateAssets { dir } => generate::run(&dir),
     }
 }
@@ -133,6 +135,27 @@ where
         .context("cannot start the async runtime")?;
     let stream = futures_util::stream::iter(items.iter().map(work)).buffered(usize::from(jobs));
     Ok(runtime.block_on(stream.collect()))
+}
+
+/// Asks `question` on the terminal; `reason` says why, when there is no
+/// terminal and no `--yes`. A "no" aborts the command (exit 1).
+pub(crate) fn confirm(ctx: &Context, question: &str, reason: &str) -> anyhow::Result<()> {
+    if ctx.global.yes {
+        return Ok(());
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(UsageError::new(format!(
+            "{reason}, and there is no terminal to ask on; nothing was changed"
+        ))
+        .with_hint("add --yes to confirm")
+        .into());
+    }
+    let yes = dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .interact()
+        .context("cannot ask for confirmation")?;
+    if yes { Ok(()) } else { Err(anyhow::anyhow!("aborted; nothing was changed")) }
 }
 
 /// Asks for a password on the terminal (stderr), without echo.

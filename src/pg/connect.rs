@@ -54,6 +54,8 @@ pub struct Session {
 /// What a session learns about its server when it opens.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
+    /// `server_version_num`, e.g. 150018.
+    pub version_num: i32,
     /// `server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)".
     pub version: String,
     pub in_recovery: bool,
@@ -74,7 +76,8 @@ pub struct ServerInfo {
 /// Read in the same round trip as the rest of the session's start. The
 /// own row of `pg_stat_ssl` is visible to any role.
 const SERVER_INFO: &str = "\
-SELECT current_setting('server_version'),
+SELECT current_setting('server_version_num')::int4,
+       current_setting('server_version'),
        pg_is_in_recovery(),
        r.rolsuper, r.rolcreaterole, r.rolcreatedb,
        current_setting('password_encryption'),
@@ -241,18 +244,19 @@ async fn server_info(client: &Client) -> Result<Option<ServerInfo>, tokio_postgr
     let Some(row) = client.query_typed(SERVER_INFO, &[]).await?.into_iter().next() else {
         return Ok(None);
     };
-    let scram_iterations: Option<String> = row.try_get(6)?;
+    let scram_iterations: Option<String> = row.try_get(7)?;
     Ok(Some(ServerInfo {
-        version: row.try_get(0)?,
-        in_recovery: row.try_get(1)?,
-        superuser: row.try_get(2)?,
-        createrole: row.try_get(3)?,
-        createdb: row.try_get(4)?,
-        password_encryption: row.try_get(5)?,
+        version_num: row.try_get(0)?,
+        version: row.try_get(1)?,
+        in_recovery: row.try_get(2)?,
+        superuser: row.try_get(3)?,
+        createrole: row.try_get(4)?,
+        createdb: row.try_get(5)?,
+        password_encryption: row.try_get(6)?,
         scram_iterations: scram_iterations.and_then(|s| s.parse().ok()),
-        tls: row.try_get(7)?,
-        lock_timeout: row.try_get(8)?,
-        statement_timeout: row.try_get(9)?,
+        tls: row.try_get(8)?,
+        lock_timeout: row.try_get(9)?,
+        statement_timeout: row.try_get(10)?,
     }))
 }
 
@@ -354,11 +358,17 @@ impl ConnectError {
 
 fn server_hint(code: &str, message: &str, err: &ConnectError) -> Option<String> {
     match code {
-        "28000" if message.contains("no encryption") && !err.socket => Some(format!(
-            "the server accepts only TLS connections from here, but sslmode is {}; use \
+        // "no encryption" from PostgreSQL 14, "SSL off" before.
+        "28000"
+            if (message.contains("no encryption") || message.contains("SSL off"))
+                && !err.socket =>
+        {
+            Some(format!(
+                "the server accepts only TLS connections from here, but sslmode is {}; use \
              sslmode require or stronger",
-            err.sslmode
-        )),
+                err.sslmode
+            ))
+        }
         "28000" => Some("the server's pg_hba.conf does not let this role in from here".into()),
         "3D000" => Some(format!(
             "check the database name: pgacct registry show --env {} --db {}",
@@ -384,7 +394,7 @@ fn failure(err: &tokio_postgres::Error, settings: &ConnSettings) -> Failure {
     if let Some(tls) = find_cause::<rustls::Error>(err) {
         return Failure::Tls(tls::describe(tls, settings));
     }
-    let text = chain_text(err);
+    let text = describe_error(err);
     if text.contains("password missing") {
         return Failure::PasswordMissing;
     }
@@ -428,7 +438,7 @@ fn find_cause<'a, T: std::error::Error + 'static>(
 
 /// The error and its causes, joined: tokio-postgres keeps the useful part
 /// in the causes.
-fn chain_text(err: &tokio_postgres::Error) -> String {
+pub(super) fn describe_error(err: &tokio_postgres::Error) -> String {
     let mut text = err.to_string();
     let mut next = err.source();
     while let Some(cause) = next {

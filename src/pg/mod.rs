@@ -9,6 +9,7 @@
 mod connect;
 mod credentials;
 mod pgpass;
+pub mod roles;
 mod settings;
 mod tls;
 

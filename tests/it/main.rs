@@ -10,6 +10,7 @@ mod harness;
 mod registry;
 mod support;
 mod tls;
+mod user;
 
 /// A test file that is not declared above would silently never run.
 #[test]

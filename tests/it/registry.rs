@@ -582,7 +582,7 @@ fn twenty_concurrent_adds_all_succeed() {
                 .to_vec()
         })
         .collect();
-    for child in spawn_together(&sandbox, &runs) {
+    for child in spawn_together(&sandbox, &runs, &[]) {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }

@@ -71,11 +71,7 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let connector = ctx.connector()?;
     let rows = fan_out(args.jobs.jobs, &targets, |target| check(&connector, target))?;
     out.list(&rows)?;
-    let mut hints: Vec<&str> = rows.iter().filter_map(|row| row.hint.as_deref()).collect();
-    hints.dedup();
-    for hint in hints {
-        ctx.messages.hint(hint);
-    }
+    ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
     let reachable = rows.iter().filter(|row| row.reachable).count();
     Ok(match reachable {
         n if n == rows.len() => Exit::Success,

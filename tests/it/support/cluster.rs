@@ -57,6 +57,28 @@ impl PgBin {
         installed.pop().map(|(_, dir)| PgBin { dir })
     }
 
+    /// Binaries of PostgreSQL `major`: `PG_BIN_DIR_<major>`, else what
+    /// `scripts/fetch-postgres` put in `target/pg-majors/`, else the
+    /// default binaries if they are that major.
+    pub fn for_major(major: u32) -> Option<PgBin> {
+        if let Some(dir) = env::var_os(format!("PG_BIN_DIR_{major}")) {
+            return Some(PgBin { dir: PathBuf::from(dir) });
+        }
+        let fetched = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("target/pg-majors/{major}/package/native/bin"));
+        if fetched.join("initdb").is_file() {
+            return Some(PgBin { dir: fetched });
+        }
+        PgBin::find().filter(|bin| bin.major() == Some(major))
+    }
+
+    fn major(&self) -> Option<u32> {
+        let out = Command::new(self.path("postgres")).arg("--version").output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text.split_whitespace().nth(2)?;
+        version.split('.').next()?.parse().ok()
+    }
+
     pub fn path(&self, program: &str) -> PathBuf {
         self.dir.join(program)
     }
@@ -65,9 +87,11 @@ impl PgBin {
 /// How to set up a cluster before it starts.
 #[derive(Debug, Default)]
 pub struct ClusterBuilder {
+    major: Option<u32>,
     settings: Vec<String>,
     hba: Option<String>,
     tls: Option<ServerTls>,
+    password: Option<String>,
 }
 
 /// The server's TLS files.
@@ -80,6 +104,12 @@ pub struct ServerTls {
 }
 
 impl ClusterBuilder {
+    /// Runs PostgreSQL `major` instead of the default binaries.
+    pub fn major(mut self, major: u32) -> Self {
+        self.major = Some(major);
+        self
+    }
+
     /// Adds a line to postgresql.conf.
     pub fn setting(mut self, line: impl Into<String>) -> Self {
         self.settings.push(line.into());
@@ -92,24 +122,38 @@ impl ClusterBuilder {
         self
     }
 
+    /// Gives the superuser this password (by default, a random one).
+    pub fn password(mut self, password: &str) -> Self {
+        self.password = Some(password.to_owned());
+        self
+    }
+
     /// Turns on TLS with these files.
     pub fn tls(mut self, tls: ServerTls) -> Self {
         self.tls = Some(tls);
         self
     }
 
-    /// Creates and starts the cluster; `None` when there are no server
-    /// binaries on this machine and `CI` is not set (the test is skipped).
+    /// Creates and starts the cluster; `None` when the binaries are not on
+    /// this machine and `CI` is not set (the test is skipped).
     pub fn start(self) -> Option<Cluster> {
-        let Some(bin) = PgBin::find() else {
-            assert!(
-                env::var_os("CI").is_none(),
-                "no PostgreSQL server binaries found and CI is set: install PostgreSQL \
-                 (apt-get install -y postgresql) or set PG_BIN_DIR"
-            );
+        let (bin, wanted) = match self.major {
+            Some(major) => (
+                PgBin::for_major(major),
+                format!(
+                    "PostgreSQL {major} (scripts/fetch-postgres {major}, or PG_BIN_DIR_{major})"
+                ),
+            ),
+            None => (
+                PgBin::find(),
+                "PostgreSQL server binaries (apt-get install -y postgresql, or PG_BIN_DIR)".into(),
+            ),
+        };
+        let Some(bin) = bin else {
+            assert!(env::var_os("CI").is_none(), "CI is set, and this test needs {wanted}");
             #[allow(clippy::print_stderr)] // the one line a skipped test leaves
             {
-                eprintln!("skipping: no PostgreSQL server binaries found (set PG_BIN_DIR)");
+                eprintln!("skipping: this test needs {wanted}");
             }
             return None;
         };
@@ -138,7 +182,8 @@ impl Cluster {
     }
 
     fn create(bin: PgBin, builder: &ClusterBuilder) -> Cluster {
-        let password = format!("pw-{}", random_suffix());
+        let password =
+            builder.password.clone().unwrap_or_else(|| format!("pw-{}", random_suffix()));
         let mut cluster = Cluster { bin, dir: server_owned_tempdir(), port: 0, password };
         cluster.init(&builder.settings);
         if let Some(hba) = &builder.hba {

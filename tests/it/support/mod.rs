@@ -85,10 +85,14 @@ impl Sandbox {
     }
 }
 
-/// Starts one `pgacct` per argument list so that they all begin at the
-/// same moment: each waits in a shell for a gate file, and the gate opens
-/// once all of them are waiting.
-pub fn spawn_together(sandbox: &Sandbox, runs: &[Vec<String>]) -> Vec<Child> {
+/// Starts one `pgacct` per argument list, with `vars` set, so that they all
+/// begin at the same moment: each waits in a shell for a gate file, and the
+/// gate opens once all of them are waiting.
+pub fn spawn_together(
+    sandbox: &Sandbox,
+    runs: &[Vec<String>],
+    vars: &[(&str, &str)],
+) -> Vec<Child> {
     let gate = sandbox.path().join(format!("gate-{}", cluster::random_suffix()));
     let children: Vec<Child> = runs
         .iter()
@@ -100,6 +104,7 @@ pub fn spawn_together(sandbox: &Sandbox, runs: &[Vec<String>]) -> Vec<Child> {
                 .arg(&gate)
                 .arg(PGACCT)
                 .args(args)
+                .envs(vars.iter().copied())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

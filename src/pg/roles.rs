@@ -1,0 +1,585 @@
+//! Role SQL: creating a role from its account type, resetting its
+//! password, setting its `search_path`, and what an existing role differs in.
+//!
+//! Each change is one transaction on one cluster that first takes an
+//! advisory lock on the role name, so concurrent pgacct runs queue instead
+//! of racing. Identifiers are quoted with `escape_identifier`; the only
+//! literals (the SCRAM verifier, VALID UNTIL) go through `escape_literal`,
+//! as DDL takes no bind parameters.
+
+use std::collections::BTreeMap;
+
+use postgres_protocol::escape::{escape_identifier, escape_literal};
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+use super::Session;
+use crate::policy::{AccountType, Attribute, RoleName, SchemaName, SearchPathScope};
+
+/// Shown wherever the verifier would be.
+pub const REDACTED: &str = "<redacted>";
+
+/// A statement, and the same statement as logs and `--dry-run` show it.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    sql: String,
+    pub shown: String,
+}
+
+impl Statement {
+    fn plain(sql: String) -> Statement {
+        Statement { shown: sql.clone(), sql }
+    }
+}
+
+/// A statement failed; the server's words, and which statement.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct RoleError {
+    pub message: String,
+    pub statement: Option<String>,
+    /// The SQLSTATE, when the server answered with one.
+    pub code: Option<SqlState>,
+}
+
+impl RoleError {
+    fn from_pg(err: &tokio_postgres::Error, statement: Option<&Statement>) -> RoleError {
+        let code = err.code().cloned();
+        let message = match err.as_db_error() {
+            Some(db) => {
+                let mut text = db.message().to_owned();
+                if let Some(detail) = db.detail() {
+                    text.push_str(&format!(" ({detail})"));
+                }
+                text
+            }
+            None => super::connect::describe_error(err),
+        };
+        RoleError { message, statement: statement.map(|s| s.shown.clone()), code }
+    }
+}
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub struct RoleSpec<'a> {
+    pub name: &'a RoleName,
+    pub account: &'a AccountType,
+    /// `VALID UNTIL`, as a timestamp with time zone.
+    pub valid_until: Option<String>,
+}
+
+/// What a create did on one cluster.
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// The statements that ran, as shown.
+    Created(Vec<String>),
+    /// Nothing changed; how the role differs from its policy, per database.
+    AlreadyExists(Drift),
+}
+
+/// How an existing role differs from its type's policy: on the cluster,
+/// and in each target database.
+#[derive(Debug, Clone, Default)]
+pub struct Drift {
+    pub cluster: Vec<String>,
+    pub databases: BTreeMap<String, Vec<String>>,
+}
+
+impl Drift {
+    /// Everything that differs for `db`.
+    pub fn for_database(&self, db: &str) -> Vec<String> {
+        let mut all = self.cluster.clone();
+        all.extend(self.databases.get(db).into_iter().flatten().cloned());
+        all
+    }
+}
+
+/// `pg_read_all_data` exists from PostgreSQL 14.
+pub const READ_ALL_DATA_SINCE: i32 = 140_000;
+
+/// The statements that make `spec` on a server of `version_num`, for the
+/// target databases `dbs`. `verifier` is the SCRAM verifier; `None` writes
+/// the placeholder (for `--dry-run`).
+pub fn create_statements(
+    spec: &RoleSpec<'_>,
+    verifier: Option<&str>,
+    dbs: &[&str],
+    version_num: i32,
+) -> Vec<Statement> {
+    let role = escape_identifier(spec.name.as_str());
+    let account = spec.account;
+    let mut options: Vec<String> =
+        account.attributes.iter().map(|a| a.keyword().to_owned()).collect();
+    if !account.attributes.contains(&Attribute::Login) {
+        options.insert(0, "LOGIN".into());
+    }
+    options.push(format!("CONNECTION LIMIT {}", account.connection_limit));
+    if let Some(until) = &spec.valid_until {
+        options.push(format!("VALID UNTIL {}", escape_literal(until)));
+    }
+    let head = format!("CREATE ROLE {role} WITH {}", options.join(" "));
+    let create = Statement {
+        sql: format!("{head} PASSWORD {}", escape_literal(verifier.unwrap_or(REDACTED))),
+        shown: format!("{head} PASSWORD {}", escape_literal(REDACTED)),
+    };
+    let mut statements = vec![create];
+    for group in &account.member_of {
+        statements.push(Statement::plain(format!(
+            "GRANT {} TO {role}",
+            escape_identifier(group.as_str())
+        )));
+    }
+    if account.read_only && version_num >= READ_ALL_DATA_SINCE {
+        statements.push(Statement::plain(format!("GRANT pg_read_all_data TO {role}")));
+    }
+    if !account.search_path.is_empty() {
+        let path = search_path_value(&account.search_path);
+        match account.search_path_scope {
+            SearchPathScope::AllDatabases => {
+                statements
+                    .push(Statement::plain(format!("ALTER ROLE {role} SET search_path TO {path}")));
+            }
+            SearchPathScope::TargetDatabases => {
+                for db in dbs {
+                    statements.push(Statement::plain(format!(
+                        "ALTER ROLE {role} IN DATABASE {} SET search_path TO {path}",
+                        escape_identifier(db)
+                    )));
+                }
+            }
+        }
+    }
+    if account.read_only {
+        for db in dbs {
+            statements.push(Statement::plain(format!(
+                "ALTER ROLE {role} IN DATABASE {} SET default_transaction_read_only = on",
+                escape_identifier(db)
+            )));
+        }
+    }
+    statements
+}
+
+/// Grants for a read-only role on a server without `pg_read_all_data`, in
+/// the database the client is connected to: every schema but the system's.
+async fn read_only_grants(client: &Client, name: &RoleName) -> Result<Vec<Statement>, RoleError> {
+    let rows = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace
+              WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1",
+            &[],
+        )
+        .await
+        .map_err(|err| RoleError::from_pg(&err, None))?;
+    let role = escape_identifier(name.as_str());
+    let mut statements = Vec::new();
+    for row in rows {
+        let schema = escape_identifier(row.get::<_, &str>(0));
+        statements.push(Statement::plain(format!("GRANT USAGE ON SCHEMA {schema} TO {role}")));
+        statements.push(Statement::plain(format!(
+            "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"
+        )));
+        statements.push(Statement::plain(format!(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}"
+        )));
+    }
+    Ok(statements)
+}
+
+/// Makes a new read-only role able to read in the database `session` is
+/// connected to (servers before 14), in one transaction.
+pub async fn grant_read_only(session: &Session, name: &RoleName) -> Result<Vec<String>, RoleError> {
+    let statements = read_only_grants(session.client(), name).await?;
+    in_transaction(session.client(), name, async |client| {
+        for statement in &statements {
+            client
+                .batch_execute(&statement.sql)
+                .await
+                .map_err(|err| RoleError::from_pg(&err, Some(statement)))?;
+        }
+        Ok(statements.iter().map(|s| s.shown.clone()).collect())
+    })
+    .await
+}
+
+/// Takes back a role that was just created: its privileges in each of
+/// `granted` (sessions to the databases where it got some), then the role.
+pub async fn undo_create(
+    session: &Session,
+    granted: &[Session],
+    name: &RoleName,
+) -> Result<(), RoleError> {
+    let role = escape_identifier(name.as_str());
+    for db in granted {
+        let statement = Statement::plain(format!("DROP OWNED BY {role}"));
+        db.client()
+            .batch_execute(&statement.sql)
+            .await
+            .map_err(|err| RoleError::from_pg(&err, Some(&statement)))?;
+    }
+    let statement = Statement::plain(format!("DROP ROLE {role}"));
+    session
+        .client()
+        .batch_execute(&statement.sql)
+        .await
+        .map_err(|err| RoleError::from_pg(&err, Some(&statement)))
+}
+
+fn search_path_value(schemas: &[SchemaName]) -> String {
+    schemas.iter().map(|s| escape_identifier(s.as_str())).collect::<Vec<_>>().join(", ")
+}
+
+/// Creates the role as `statements` say, unless it exists; all or nothing.
+pub async fn create(
+    session: &Session,
+    spec: &RoleSpec<'_>,
+    statements: &[Statement],
+    dbs: &[&str],
+) -> Result<Created, RoleError> {
+    let client = session.client();
+    let outcome = in_transaction(client, spec.name, async |client| {
+        if exists(client, spec.name).await? {
+            return Ok(None);
+        }
+        for statement in statements {
+            client
+                .batch_execute(&statement.sql)
+                .await
+                .map_err(|err| RoleError::from_pg(&err, Some(statement)))?;
+        }
+        Ok(Some(statements.iter().map(|s| s.shown.clone()).collect()))
+    })
+    .await;
+    match outcome {
+        Ok(Some(shown)) => Ok(Created::Created(shown)),
+        // Found, or created meanwhile by a creator outside pgacct's lock:
+        // the same thing, and nothing was changed.
+        Ok(None) | Err(RoleError { code: Some(SqlState::DUPLICATE_OBJECT), .. }) => {
+            Ok(Created::AlreadyExists(drift(session, spec, dbs).await?))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Whether the role exists, and what `create` would run if it does not:
+/// reads only.
+pub async fn plan_create(
+    session: &Session,
+    spec: &RoleSpec<'_>,
+    dbs: &[&str],
+) -> Result<Created, RoleError> {
+    if exists(session.client(), spec.name).await? {
+        return Ok(Created::AlreadyExists(drift(session, spec, dbs).await?));
+    }
+    let statements = create_statements(spec, None, dbs, session.server.version_num);
+    Ok(Created::Created(statements.into_iter().map(|s| s.shown).collect()))
+}
+
+/// What a change to an existing role did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// The statements that ran, as shown.
+    Done(Vec<String>),
+    NotFound,
+}
+
+/// `ALTER ROLE ... PASSWORD`, if the role exists.
+pub async fn reset_password(
+    session: &Session,
+    name: &RoleName,
+    verifier: Option<&str>,
+) -> Result<Changed, RoleError> {
+    let role = escape_identifier(name.as_str());
+    let statement = Statement {
+        sql: format!(
+            "ALTER ROLE {role} WITH PASSWORD {}",
+            escape_literal(verifier.unwrap_or(REDACTED))
+        ),
+        shown: format!("ALTER ROLE {role} WITH PASSWORD {}", escape_literal(REDACTED)),
+    };
+    change_existing(session, name, &[statement], verifier.is_none()).await
+}
+
+/// `ALTER ROLE ... IN DATABASE ... SET search_path`, for each of `dbs`.
+pub async fn set_search_path(
+    session: &Session,
+    name: &RoleName,
+    dbs: &[&str],
+    schemas: &[SchemaName],
+    dry_run: bool,
+) -> Result<Changed, RoleError> {
+    let role = escape_identifier(name.as_str());
+    let path = search_path_value(schemas);
+    let statements: Vec<Statement> = dbs
+        .iter()
+        .map(|db| {
+            Statement::plain(format!(
+                "ALTER ROLE {role} IN DATABASE {} SET search_path TO {path}",
+                escape_identifier(db)
+            ))
+        })
+        .collect();
+    change_existing(session, name, &statements, dry_run).await
+}
+
+/// Runs `statements` on an existing role in one locked transaction;
+/// with `dry_run`, only checks that the role exists.
+async fn change_existing(
+    session: &Session,
+    name: &RoleName,
+    statements: &[Statement],
+    dry_run: bool,
+) -> Result<Changed, RoleError> {
+    let shown = || statements.iter().map(|s| s.shown.clone()).collect();
+    if dry_run {
+        let found = exists(session.client(), name).await?;
+        return Ok(if found { Changed::Done(shown()) } else { Changed::NotFound });
+    }
+    in_transaction(session.client(), name, async |client| {
+        if !exists(client, name).await? {
+            return Ok(Changed::NotFound);
+        }
+        for statement in statements {
+            client
+                .batch_execute(&statement.sql)
+                .await
+                .map_err(|err| RoleError::from_pg(&err, Some(statement)))?;
+        }
+        Ok(Changed::Done(shown()))
+    })
+    .await
+}
+
+/// Runs `work` in a transaction holding the advisory lock on `name`:
+/// committed when it succeeds, rolled back when it fails.
+async fn in_transaction<T>(
+    client: &Client,
+    name: &RoleName,
+    work: impl AsyncFnOnce(&Client) -> Result<T, RoleError>,
+) -> Result<T, RoleError> {
+    let begin = async {
+        client.batch_execute("BEGIN").await?;
+        client
+            .execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&lock_key(name)])
+            .await
+    };
+    if let Err(err) = begin.await {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(RoleError::from_pg(&err, None));
+    }
+    match work(client).await {
+        Ok(value) => {
+            client.batch_execute("COMMIT").await.map_err(|err| RoleError::from_pg(&err, None))?;
+            Ok(value)
+        }
+        Err(err) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(err)
+        }
+    }
+}
+
+/// The advisory lock key every pgacct process uses for a role name.
+fn lock_key(name: &RoleName) -> String {
+    format!("pgacct role {}", name.as_str())
+}
+
+async fn exists(client: &Client, name: &RoleName) -> Result<bool, RoleError> {
+    client
+        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name.as_str()])
+        .await
+        .map(|row| row.is_some())
+        .map_err(|err| RoleError::from_pg(&err, None))
+}
+
+/// How the existing role differs from `spec`'s account type.
+async fn drift(session: &Session, spec: &RoleSpec<'_>, dbs: &[&str]) -> Result<Drift, RoleError> {
+    let client = session.client();
+    let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
+    let role = client
+        .query_one(
+            "SELECT r.rolconnlimit, r.rolcanlogin, r.rolcreatedb, r.rolcreaterole,
+                    ARRAY(SELECT g.rolname::text FROM pg_auth_members m
+                            JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid)
+               FROM pg_roles r WHERE r.rolname = $1",
+            &[&spec.name.as_str()],
+        )
+        .await
+        .map_err(pg)?;
+    let account = spec.account;
+    let mut drift = Drift::default();
+    let limit: i32 = role.get(0);
+    if limit != account.connection_limit {
+        drift
+            .cluster
+            .push(format!("connection limit {limit} (policy {})", account.connection_limit));
+    }
+    if !role.get::<_, bool>(1) {
+        drift.cluster.push("cannot log in (NOLOGIN)".into());
+    }
+    for (index, attribute) in [(2, Attribute::CreateDb), (3, Attribute::CreateRole)] {
+        let has: bool = role.get(index);
+        let wanted = account.attributes.contains(&attribute);
+        if has != wanted {
+            let (verb, policy) = if has { ("has", "without") } else { ("lacks", "with") };
+            drift.cluster.push(format!("{verb} {} (policy {policy} it)", attribute.keyword()));
+        }
+    }
+    let groups: Vec<String> = role.get(4);
+    let mut wanted: Vec<&str> =
+        account.member_of.iter().map(super::super::policy::MemberOf::as_str).collect();
+    if account.read_only && session.server.version_num >= READ_ALL_DATA_SINCE {
+        wanted.push("pg_read_all_data");
+    }
+    for group in wanted {
+        if !groups.iter().any(|g| g == group) {
+            drift.cluster.push(format!("not a member of {group}"));
+        }
+    }
+
+    let settings = role_settings(client, spec.name).await?;
+    let expected: Vec<&str> = account.search_path.iter().map(SchemaName::as_str).collect();
+    for db in dbs {
+        let mut differs = Vec::new();
+        let in_db = settings.get(*db);
+        let everywhere = settings.get("");
+        let setting = |name: &str| {
+            in_db.and_then(|s| s.get(name)).or_else(|| everywhere.and_then(|s| s.get(name)))
+        };
+        if !expected.is_empty() {
+            match setting("search_path") {
+                Some(actual) if parse_search_path(actual) == expected => {}
+                Some(actual) => {
+                    differs.push(format!("search_path {actual} (policy {})", expected.join(", ")));
+                }
+                None => {
+                    differs.push(format!("search_path not set (policy {})", expected.join(", ")));
+                }
+            }
+        }
+        if account.read_only
+            && setting("default_transaction_read_only").map(String::as_str) != Some("on")
+        {
+            differs.push("default_transaction_read_only is not on".into());
+        }
+        if !differs.is_empty() {
+            drift.databases.insert((*db).to_owned(), differs);
+        }
+    }
+    Ok(drift)
+}
+
+/// The role's settings: database name (`""` for all databases) to
+/// setting name to value.
+async fn role_settings(
+    client: &Client,
+    name: &RoleName,
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, RoleError> {
+    let rows = client
+        .query(
+            "SELECT COALESCE(d.datname::text, ''), s.setconfig
+               FROM pg_db_role_setting s
+               JOIN pg_roles r ON r.oid = s.setrole
+               LEFT JOIN pg_database d ON d.oid = s.setdatabase
+              WHERE r.rolname = $1",
+            &[&name.as_str()],
+        )
+        .await
+        .map_err(|err| RoleError::from_pg(&err, None))?;
+    let mut settings = BTreeMap::new();
+    for row in rows {
+        let config: Vec<String> = row.get(1);
+        let values = config
+            .iter()
+            .filter_map(|entry| entry.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        settings.insert(row.get::<_, String>(0), values);
+    }
+    Ok(settings)
+}
+
+/// A stored `search_path` (`"$user", public`) as a list of schema names.
+fn parse_search_path(value: &str) -> Vec<&str> {
+    value.split(',').map(|s| s.trim().trim_matches('"')).filter(|s| !s.is_empty()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{NameParts, Policy};
+
+    fn spec_for(policy: &Policy, kind: &str) -> (RoleName, AccountType) {
+        let account = policy.account_type(kind).unwrap().clone();
+        let parts = NameParts { name: Some("app".into()), ..NameParts::default() };
+        (account.role_name(&parts, "user create").unwrap(), account)
+    }
+
+    fn shown(statements: &[Statement]) -> Vec<&str> {
+        statements.iter().map(|s| s.shown.as_str()).collect()
+    }
+
+    #[test]
+    fn a_devqa_role_is_made_in_each_target_database() {
+        let policy = Policy::new(&BTreeMap::new(), &BTreeMap::new());
+        let (name, account) = spec_for(&policy, "devqa");
+        let spec = RoleSpec { name: &name, account: &account, valid_until: None };
+        let statements = create_statements(
+            &spec,
+            Some("SCRAM-SHA-256$4096:x$y:z"),
+            &["orders", "my db"],
+            150_000,
+        );
+        assert_eq!(
+            shown(&statements),
+            [
+                r#"CREATE ROLE "app" WITH LOGIN CONNECTION LIMIT 20 PASSWORD '<redacted>'"#,
+                r#"ALTER ROLE "app" IN DATABASE "orders" SET search_path TO "public""#,
+                r#"ALTER ROLE "app" IN DATABASE "my db" SET search_path TO "public""#,
+            ]
+        );
+        assert!(statements[0].sql.ends_with(r"PASSWORD 'SCRAM-SHA-256$4096:x$y:z'"));
+    }
+
+    #[test]
+    fn readonly_and_dba_get_their_extras() {
+        let policy = Policy::new(&BTreeMap::new(), &BTreeMap::new());
+        let (name, account) = spec_for(&policy, "readonly");
+        let spec = RoleSpec {
+            name: &name,
+            account: &account,
+            valid_until: Some("2027-01-01T00:00:00Z".into()),
+        };
+        let statements = create_statements(&spec, None, &["orders"], 150_000);
+        assert_eq!(
+            shown(&statements),
+            [
+                r#"CREATE ROLE "app" WITH LOGIN CONNECTION LIMIT 20 VALID UNTIL '2027-01-01T00:00:00Z' PASSWORD '<redacted>'"#,
+                r#"GRANT pg_read_all_data TO "app""#,
+                r#"ALTER ROLE "app" IN DATABASE "orders" SET search_path TO "public""#,
+                r#"ALTER ROLE "app" IN DATABASE "orders" SET default_transaction_read_only = on"#,
+            ]
+        );
+        assert!(
+            !shown(&create_statements(&spec, None, &["orders"], 130_000))
+                .iter()
+                .any(|s| s.contains("pg_read_all_data"))
+        );
+
+        let (name, account) = spec_for(&policy, "dba");
+        let spec = RoleSpec { name: &name, account: &account, valid_until: None };
+        assert_eq!(
+            shown(&create_statements(&spec, None, &["orders"], 150_000)),
+            [
+                r#"CREATE ROLE "app" WITH LOGIN CREATEDB CREATEROLE CONNECTION LIMIT 20 PASSWORD '<redacted>'"#,
+                r#"ALTER ROLE "app" SET search_path TO "public""#,
+            ]
+        );
+    }
+
+    #[test]
+    fn stored_search_paths_are_read_back_as_lists() {
+        assert_eq!(parse_search_path(r#""$user", public"#), ["$user", "public"]);
+        assert_eq!(parse_search_path("app"), ["app"]);
+    }
+}

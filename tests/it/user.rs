@@ -1,0 +1,825 @@
+//! Provisioning as a DBA runs it: `pgacct user create-vm / create-k8s /
+//! create / reset-password / set-search-path` against real clusters, with
+//! the results checked in the server's catalogs, not only in the output.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::support::{Cluster, Sandbox, spawn_together};
+
+/// A cluster with these databases, each registered as `<env>/<db>`.
+fn cluster_with(sandbox: &Sandbox, env: &str, dbs: &[&str]) -> Option<Cluster> {
+    Some(registered(Cluster::start()?, sandbox, env, dbs))
+}
+
+/// `pg`, with these databases, each registered as `<env>/<db>`.
+fn registered(pg: Cluster, sandbox: &Sandbox, env: &str, dbs: &[&str]) -> Cluster {
+    let mut admin = pg.client();
+    for db in dbs {
+        if *db != "postgres" {
+            admin.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+        }
+        sandbox.register(env, db, &pg, &[]);
+    }
+    pg
+}
+
+/// Runs pgacct with the admin password in the environment.
+fn pgacct(sandbox: &Sandbox, pg: &Cluster, args: &[&str]) -> Output {
+    sandbox.pgacct().env("PGACCT_ADMIN_PASSWORD", pg.password()).args(args).output().unwrap()
+}
+
+/// Runs pgacct with `--format json`; returns the rows and the exit code.
+fn run_json(sandbox: &Sandbox, pg: &Cluster, args: &[&str]) -> (Vec<Value>, i32) {
+    let out = pgacct(sandbox, pg, &[args, &["--format", "json"]].concat());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    (rows.as_array().unwrap().clone(), out.status.code().unwrap())
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Logs in as `user` with `password` over TCP (scram).
+fn login(
+    pg: &Cluster,
+    db: &str,
+    user: &str,
+    password: &str,
+) -> Result<postgres::Client, postgres::Error> {
+    pg.config(db).user(user).password(password).connect(postgres::NoTls)
+}
+
+/// The role's row of `pg_roles`: connection limit, can log in, valid until.
+fn role(pg: &Cluster, name: &str) -> Option<(i32, bool, Option<String>)> {
+    pg.client()
+        .query_opt(
+            "SELECT rolconnlimit, rolcanlogin, rolvaliduntil::text FROM pg_roles WHERE rolname = $1",
+            &[&name],
+        )
+        .unwrap()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+}
+
+/// The role's settings in `db` (or, with `None`, for all databases).
+fn settings(pg: &Cluster, name: &str, db: Option<&str>) -> Vec<String> {
+    pg.client()
+        .query_opt(
+            "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+               LEFT JOIN pg_database d ON d.oid = s.setdatabase
+              WHERE r.rolname = $1 AND d.datname IS NOT DISTINCT FROM $2",
+            &[&name, &db],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+        .unwrap_or_default()
+}
+
+fn memberships(pg: &Cluster, name: &str) -> Vec<String> {
+    pg.client()
+        .query(
+            "SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+               JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = $1 ORDER BY 1",
+            &[&name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn create_vm_on_two_databases_of_one_cluster() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders", "billing"]) else { return };
+    let args = [
+        "user",
+        "create-vm",
+        "--env",
+        "qa",
+        "--all",
+        "--server",
+        "WEB01",
+        "--service-port",
+        "8080",
+    ];
+    let (rows, code) = run_json(&sandbox, &pg, &args);
+    assert_eq!(code, 0, "{rows:?}");
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row["user"], "web01_8080");
+        assert_eq!(row["status"], "user created");
+        assert_eq!(row["outcome"], "ok");
+    }
+    let password = rows[0]["password"].as_str().unwrap();
+    assert_eq!(password.len(), 22);
+    assert_eq!(rows[1]["password"], password, "one password for the role on every target");
+
+    assert_eq!(role(&pg, "web01_8080"), Some((200, true, None)));
+    assert_eq!(settings(&pg, "web01_8080", Some("orders")), ["search_path=public"]);
+    assert_eq!(settings(&pg, "web01_8080", Some("billing")), ["search_path=public"]);
+    let verifier: String = pg
+        .client()
+        .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = 'web01_8080'", &[])
+        .unwrap()
+        .get(0);
+    assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
+    let mut session =
+        login(&pg, "orders", "web01_8080", password).expect("the new password logs in");
+    let path: String = session.query_one("SHOW search_path", &[]).unwrap().get(0);
+    assert_eq!(path, "public");
+
+    // Again: nothing changes, no password is made or shown.
+    let (again, code) = run_json(&sandbox, &pg, &args);
+    assert_eq!(code, 0);
+    for row in &again {
+        assert_eq!(row["status"], "user already exists");
+        assert_eq!(row["password"], Value::Null);
+        assert_eq!(row["drift"], Value::Array(Vec::new()));
+    }
+    assert!(login(&pg, "orders", "web01_8080", password).is_ok(), "the password is unchanged");
+}
+
+#[test]
+fn create_k8s_on_two_clusters_uses_the_env_prefix() {
+    let sandbox = Sandbox::new();
+    let Some(first) = cluster_with(&sandbox, "uat", &["orders"]) else { return };
+    // One admin password (PGACCT_ADMIN_PASSWORD) for both clusters.
+    let second = Cluster::builder().password(first.password()).start().unwrap();
+    second.client().batch_execute("CREATE DATABASE billing").unwrap();
+    sandbox.register("uat", "billing", &second, &[]);
+
+    let (rows, code) = run_json(
+        &sandbox,
+        &first,
+        &["user", "create-k8s", "--env", "uat", "--all", "--service", "GearService"],
+    );
+    assert_eq!(code, 0, "{rows:?}");
+    assert!(rows.iter().all(|r| r["user"] == "ua_gearservice" && r["status"] == "user created"));
+    let password = rows[0]["password"].as_str().unwrap();
+    assert!(login(&first, "orders", "ua_gearservice", password).is_ok());
+    assert!(login(&second, "billing", "ua_gearservice", password).is_ok());
+    assert_eq!(settings(&second, "ua_gearservice", Some("billing")), ["search_path=public"]);
+
+    let (rows, _) = run_json(
+        &sandbox,
+        &first,
+        &[
+            "user",
+            "create-k8s",
+            "--env",
+            "uat",
+            "--db",
+            "orders",
+            "--service",
+            "x",
+            "--prefix",
+            "Blue",
+        ],
+    );
+    assert_eq!(rows[0]["user"], "blue_x");
+}
+
+#[test]
+fn create_reset_and_set_search_path_on_one_target() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    pg.client_to("orders").batch_execute("CREATE SCHEMA app").unwrap();
+    let (created, code) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devlead", "alice"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(role(&pg, "alice"), Some((20, true, None)));
+    let first = created[0]["password"].as_str().unwrap().to_owned();
+
+    let (reset, code) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "reset-password", "--env", "qa", "--db", "orders", "alice"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(reset[0]["status"], "password reset");
+    let second = reset[0]["password"].as_str().unwrap();
+    assert_ne!(second, first);
+    assert!(login(&pg, "orders", "alice", &first).is_err());
+    assert!(login(&pg, "orders", "alice", second).is_ok());
+
+    let (set, code) = run_json(
+        &sandbox,
+        &pg,
+        &[
+            "user",
+            "set-search-path",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "alice",
+            "app",
+            "$user",
+            "public",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(set[0]["status"], "search_path set to app, $user, public");
+    assert_eq!(set[0]["password"], Value::Null);
+    assert_eq!(settings(&pg, "alice", Some("orders")), [r#"search_path=app, "$user", public"#]);
+    let mut session = login(&pg, "orders", "alice", second).unwrap();
+    let path: String = session.query_one("SHOW search_path", &[]).unwrap().get(0);
+    assert_eq!(path, r#"app, "$user", public"#);
+
+    // Now it differs from the devlead policy, and a create says so.
+    pg.client().batch_execute("ALTER ROLE alice CONNECTION LIMIT 3").unwrap();
+    let (again, _) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devlead", "alice"],
+    );
+    assert_eq!(again[0]["status"], "user already exists");
+    let drift: Vec<&str> =
+        again[0]["drift"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    assert_eq!(
+        drift,
+        ["connection limit 3 (policy 20)", r#"search_path app, "$user", public (policy public)"#]
+    );
+}
+
+#[test]
+fn resetting_a_missing_role_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let (rows, code) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "reset-password", "--env", "qa", "--db", "orders", "ghost"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(rows[0]["status"], "user not found");
+    assert_eq!(rows[0]["password"], Value::Null);
+    assert!(role(&pg, "ghost").is_none());
+    let audit = sandbox.pgacct().args(["audit", "show", "--format", "json"]).output().unwrap();
+    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(audit[0]["outcome"], "failed");
+    assert_eq!(audit[0]["status"], "user not found");
+    assert_eq!(audit[0]["role"], "ghost");
+}
+
+#[test]
+fn twenty_concurrent_creators_make_one_role() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let run: Vec<String> =
+        ["user", "create-vm", "--env", "qa", "--db", "orders", "--server", "web01"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(["--service-port", "8080", "--format", "json"].map(String::from))
+            .collect();
+    let runs = vec![run; 20];
+    let mut statuses = Vec::new();
+    for child in spawn_together(&sandbox, &runs, &[("PGACCT_ADMIN_PASSWORD", pg.password())]) {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        statuses.push(rows[0]["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(statuses.iter().filter(|s| *s == "user created").count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "user already exists").count(), 19, "{statuses:?}");
+    let audit = sandbox
+        .pgacct()
+        .args(["audit", "show", "--operation", "user.create", "--limit", "0", "--format", "json"])
+        .output()
+        .unwrap();
+    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let outcomes: Vec<&str> =
+        audit.as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["ok"; 20]);
+    sandbox.pgacct().args(["audit", "verify"]).assert().success();
+}
+
+#[test]
+fn bad_names_are_refused_before_any_connection() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let connections_before = pg.log().matches("connection received").count();
+    let long = "a".repeat(64);
+    for name in [r#"bob"x"#, "bob;drop", "bob smith", "Bob", long.as_str(), "pg_x", "postgres"] {
+        for args in [
+            vec!["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", name],
+            vec!["user", "reset-password", "--env", "qa", "--db", "orders", name],
+            vec!["user", "set-search-path", "--env", "qa", "--db", "orders", name, "public"],
+        ] {
+            let out = pgacct(&sandbox, &pg, &args);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{name}: {stdout}{stderr}");
+            assert!(stderr.contains("error: ") && stderr.contains("role name"), "{name}: {stderr}");
+        }
+    }
+    for args in [
+        vec![
+            "user",
+            "create-vm",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "--server",
+            "web-01",
+            "--service-port",
+            "80",
+        ],
+        vec!["user", "set-search-path", "--env", "qa", "--db", "orders", "alice", "App"],
+        vec!["user", "set-search-path", "--env", "qa", "--db", "orders", "alice", "a;b"],
+        vec!["user", "create", "--env", "qa", "--db", "orders", "--type", "superuser", "alice"],
+        vec!["user", "create", "--env", "qa", "--db", "nope", "--type", "devqa", "alice"],
+        vec!["user", "create", "--env", "qa", "--type", "devqa", "alice"],
+    ] {
+        let out = pgacct(&sandbox, &pg, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", text(&out));
+    }
+    assert_eq!(
+        pg.log().matches("connection received").count(),
+        connections_before,
+        "pgacct connected"
+    );
+    let audit = sandbox
+        .pgacct()
+        .args(["audit", "show", "--operation", "user", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&audit.stdout).trim(), "[]");
+}
+
+#[test]
+fn passwords_never_reach_the_server_log_the_registry_or_the_audit_trail() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let (rows, _) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "carol"],
+    );
+    let generated = rows[0]["password"].as_str().unwrap().to_owned();
+
+    let chosen = "Chosen-Passw0rd-from-stdin";
+    let out = sandbox
+        .pgacct()
+        .env("PGACCT_ADMIN_PASSWORD", pg.password())
+        .args([
+            "user",
+            "reset-password",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "carol",
+            "--password-stdin",
+        ])
+        .args(["--secret-file", "carol.json", "--secret-format", "json"])
+        .write_stdin(format!("{chosen}\n"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(login(&pg, "orders", "carol", chosen).is_ok());
+    let file = std::fs::read_to_string(sandbox.path().join("carol.json")).unwrap();
+    assert!(file.contains(chosen), "the secret file holds the password");
+
+    let registry = std::fs::read(sandbox.registry()).unwrap();
+    let wal = std::fs::read(sandbox.path().join("registry.db-wal")).unwrap_or_default();
+    let audit = sandbox
+        .pgacct()
+        .args(["audit", "show", "--limit", "0", "--format", "json"])
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
+    assert!(
+        audit.contains("PASSWORD '<redacted>'"),
+        "the audit trail keeps the redacted SQL:\n{audit}"
+    );
+    for secret in [generated.as_str(), chosen] {
+        for (place, haystack) in [
+            ("the server log", pg.log().into_bytes()),
+            ("the registry", registry.clone()),
+            ("the registry's WAL", wal.clone()),
+            ("the audit trail", audit.clone().into_bytes()),
+            ("stdout of the --secret-file run", stdout.clone().into_bytes()),
+            ("stderr", stderr.clone().into_bytes()),
+        ] {
+            let found = haystack.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "the password is in {place}");
+        }
+    }
+}
+
+#[test]
+fn a_failure_midway_leaves_no_role_and_a_failed_audit_record() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    sandbox.write_config("[types.app]\nmember_of = [\"app_readers\"]\n");
+    let (rows, code) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "dave"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(rows[0]["outcome"], "failed");
+    assert_eq!(rows[0]["password"], Value::Null);
+    assert_eq!(rows[0]["error"], r#"role "app_readers" does not exist"#);
+    assert!(role(&pg, "dave").is_none(), "the CREATE ROLE was rolled back");
+    let audit = sandbox.pgacct().args(["audit", "show", "--format", "json"]).output().unwrap();
+    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(audit[0]["outcome"], "failed");
+    assert_eq!(audit[0]["error"], r#"role "app_readers" does not exist"#);
+    assert!(audit[0]["sql"].as_str().unwrap().contains(r#"GRANT "app_readers" TO "dave""#));
+
+    // With the group there, the same type works, with all its settings.
+    pg.client()
+        .batch_execute("CREATE ROLE app_readers NOLOGIN; CREATE SCHEMA IF NOT EXISTS app")
+        .unwrap();
+    sandbox.write_config(
+        "[types.app]\ntemplate = \"app_{name}\"\nmember_of = [\"app_readers\"]\nconnection_limit = 7\n\
+         search_path = [\"app\", \"public\"]\nvalid_for_days = 30\npassword_length = 40\n",
+    );
+    let (rows, code) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "dave"],
+    );
+    assert_eq!(code, 0, "{rows:?}");
+    assert_eq!(rows[0]["user"], "app_dave");
+    assert_eq!(rows[0]["password"].as_str().unwrap().len(), 40);
+    let (limit, login_ok, until) = role(&pg, "app_dave").unwrap();
+    assert_eq!((limit, login_ok), (7, true));
+    assert!(until.is_some(), "VALID UNTIL is set");
+    assert_eq!(memberships(&pg, "app_dave"), ["app_readers"]);
+    assert_eq!(settings(&pg, "app_dave", Some("orders")), ["search_path=app, public"]);
+}
+
+#[test]
+fn a_stopped_cluster_fails_alone() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders", "billing"]) else { return };
+    let stopped = Cluster::start().unwrap();
+    sandbox.register("qa", "postgres", &stopped, &[]);
+    stopped.stop();
+    let (rows, code) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "qa", "--all", "--type", "devqa", "erin"],
+    );
+    assert_eq!(code, 3, "{rows:?}");
+    let by_db = |db: &str| rows.iter().find(|r| r["db"] == db).unwrap().clone();
+    assert_eq!(by_db("orders")["status"], "user created");
+    assert_eq!(by_db("billing")["status"], "user created");
+    assert_eq!(by_db("postgres")["outcome"], "failed");
+    assert!(by_db("postgres")["error"].as_str().unwrap().contains("connection refused"));
+    assert!(role(&pg, "erin").is_some());
+}
+
+#[test]
+fn dry_run_shows_the_sql_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let out = pgacct(
+        &sandbox,
+        &pg,
+        &[
+            "user",
+            "create-vm",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "--server",
+            "web02",
+            "--service-port",
+            "80",
+            "--dry-run",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("-- qa/orders ("), "{stdout}");
+    assert!(
+        stdout.contains(
+            r#"CREATE ROLE "web02_80" WITH LOGIN CONNECTION LIMIT 200 PASSWORD '<redacted>';"#
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains(r#"ALTER ROLE "web02_80" IN DATABASE "orders" SET search_path TO "public";"#)
+    );
+    assert!(stderr.contains("--dry-run: nothing was changed"));
+    assert!(role(&pg, "web02_80").is_none());
+    let out = pgacct(
+        &sandbox,
+        &pg,
+        &["user", "reset-password", "--env", "qa", "--db", "orders", "nobody", "--dry-run"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let audit = sandbox
+        .pgacct()
+        .args(["audit", "show", "--operation", "user", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&audit.stdout).trim(),
+        "[]",
+        "dry runs write no audit records"
+    );
+}
+
+#[test]
+fn readonly_reads_and_cannot_write_or_create() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    readonly_scenario(&sandbox, &pg);
+}
+
+/// PostgreSQL 13 has no `pg_read_all_data`: grants and default privileges
+/// in each database do the same.
+#[test]
+fn readonly_on_postgres_13() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = Cluster::builder().major(13).start() else { return };
+    let pg = registered(pg, &sandbox, "qa", &["orders"]);
+    readonly_scenario(&sandbox, &pg);
+}
+
+#[test]
+fn readonly_on_postgres_17() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = Cluster::builder().major(17).start() else { return };
+    let pg = registered(pg, &sandbox, "qa", &["orders"]);
+    readonly_scenario(&sandbox, &pg);
+}
+
+/// A readonly account reads existing and later tables, and cannot write.
+fn readonly_scenario(sandbox: &Sandbox, pg: &Cluster) {
+    pg.client_to("orders")
+        .batch_execute("CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2)")
+        .unwrap();
+    let (rows, code) = run_json(
+        sandbox,
+        pg,
+        &["user", "create", "--env", "qa", "--db", "orders", "--type", "readonly", "reporting"],
+    );
+    assert_eq!(code, 0, "{rows:?}");
+    let version: i32 = pg
+        .client()
+        .query_one("SHOW server_version_num", &[])
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap();
+    if version >= 140_000 {
+        assert!(memberships(pg, "reporting").contains(&"pg_read_all_data".to_owned()));
+    } else {
+        // Before pg_read_all_data: grants and default privileges in the database.
+        let granted: bool = pg
+            .client_to("orders")
+            .query_one("SELECT has_table_privilege('reporting', 'items', 'SELECT')", &[])
+            .unwrap()
+            .get(0);
+        assert!(granted);
+    }
+    assert!(
+        settings(pg, "reporting", Some("orders"))
+            .contains(&"default_transaction_read_only=on".to_owned())
+    );
+    let mut session =
+        login(pg, "orders", "reporting", rows[0]["password"].as_str().unwrap()).unwrap();
+    let count: i64 = session.query_one("SELECT count(*) FROM items", &[]).unwrap().get(0);
+    assert_eq!(count, 2);
+    for sql in ["INSERT INTO items VALUES (3)", "CREATE TABLE mine (id int)", "DELETE FROM items"] {
+        assert!(session.batch_execute(sql).is_err(), "{sql} was allowed");
+    }
+    // Even outside a read-only transaction, there is no privilege to write.
+    session.batch_execute("SET default_transaction_read_only = off").unwrap();
+    let err = session.batch_execute("INSERT INTO items VALUES (3)").unwrap_err();
+    assert!(err.as_db_error().unwrap().message().contains("permission denied"), "{err}");
+    // Tables made later by the admin are readable too (pg_read_all_data, or
+    // the default privileges).
+    pg.client_to("orders")
+        .batch_execute("CREATE TABLE later (id int); INSERT INTO later VALUES (7)")
+        .unwrap();
+    let later: i32 = session.query_one("SELECT id FROM later", &[]).unwrap().get(0);
+    assert_eq!(later, 7);
+}
+
+#[test]
+fn dba_accounts_and_protected_envs_ask_first() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "prod", &["orders"]) else { return };
+    let connections_before = pg.log().matches("connection received").count();
+    let out = pgacct(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "prod", "--db", "orders", "--type", "dba", "frank"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a dba account needs confirmation, and there is no terminal to ask on"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: add --yes to confirm"));
+
+    sandbox.write_config("[env.prod]\nprotected = true\n");
+    let out = pgacct(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "prod", "--db", "orders", "--type", "devqa", "gina"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("prod/orders is protected"));
+    assert_eq!(
+        pg.log().matches("connection received").count(),
+        connections_before,
+        "nothing was touched"
+    );
+    assert!(role(&pg, "frank").is_none() && role(&pg, "gina").is_none());
+
+    let (rows, code) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "prod", "--db", "orders", "--type", "dba", "frank", "--yes"],
+    );
+    assert_eq!(code, 0, "{rows:?}");
+    let created: (bool, bool) = pg
+        .client()
+        .query_one("SELECT rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = 'frank'", &[])
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!(created, (true, true));
+    assert_eq!(settings(&pg, "frank", None), ["search_path=public"], "for all databases");
+}
+
+#[test]
+fn secret_files_are_private_complete_and_never_overwritten_unasked() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let out = pgacct(
+        &sandbox,
+        &pg,
+        &[
+            "user",
+            "create-k8s",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "--service",
+            "gear",
+            "--secret-file",
+            "gear.yaml",
+            "--secret-format",
+            "k8s-secret",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("password for qa_gear written to gear.yaml"), "{stderr}");
+    let path = sandbox.path().join("gear.yaml");
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(
+        manifest.starts_with("apiVersion: v1\nkind: Secret\nmetadata:\n  name: qa-gear\n"),
+        "{manifest}"
+    );
+    let value = |key: &str| -> String {
+        let line =
+            manifest.lines().find(|l| l.trim_start().starts_with(&format!("{key}: "))).unwrap();
+        serde_json::from_str(line.split_once(": ").unwrap().1).unwrap()
+    };
+    assert_eq!(value("PGHOST"), "127.0.0.1");
+    assert_eq!(value("PGPORT"), pg.port().to_string());
+    assert_eq!(value("PGDATABASE"), "orders");
+    assert_eq!(value("PGUSER"), "qa_gear");
+    let password = value("PGPASSWORD");
+    assert!(
+        value("DATABASE_URL").starts_with(&format!("postgresql://qa_gear:{password}@127.0.0.1:"))
+    );
+    assert!(login(&pg, "orders", "qa_gear", &password).is_ok());
+    assert!(!stdout.contains(&password));
+
+    // An existing file is kept, and nothing is touched.
+    let out = pgacct(
+        &sandbox,
+        &pg,
+        &[
+            "user",
+            "reset-password",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "qa_gear",
+            "--secret-file",
+            "gear.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("hint: add --force"));
+    assert!(login(&pg, "orders", "qa_gear", &password).is_ok(), "the password did not change");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), manifest);
+
+    let out = pgacct(
+        &sandbox,
+        &pg,
+        &[
+            "user",
+            "reset-password",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "qa_gear",
+            "--secret-file",
+            "gear.yaml",
+            "--force",
+        ],
+    );
+    assert!(out.status.success());
+    let env = std::fs::read_to_string(&path).unwrap();
+    let new = env.lines().find_map(|l| l.strip_prefix("PGPASSWORD=")).unwrap();
+    assert!(login(&pg, "orders", "qa_gear", new).is_ok());
+}
+
+/// PostgreSQL 16 brought `scram_iterations`; verifiers use the server's count.
+#[test]
+fn the_servers_scram_iterations_are_used() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = Cluster::builder().major(17).setting("scram_iterations = 10000").start() else {
+        return;
+    };
+    let pg = registered(pg, &sandbox, "qa", &["orders"]);
+    let check = pgacct(&sandbox, &pg, &["registry", "check", "--format", "json"]);
+    let check: Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(check[0]["scram_iterations"], 10000);
+    let (rows, code) = run_json(
+        &sandbox,
+        &pg,
+        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "hank"],
+    );
+    assert_eq!(code, 0, "{rows:?}");
+    let verifier: String = pg
+        .client()
+        .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = 'hank'", &[])
+        .unwrap()
+        .get(0);
+    assert!(verifier.starts_with("SCRAM-SHA-256$10000:"), "{verifier}");
+    assert!(login(&pg, "orders", "hank", rows[0]["password"].as_str().unwrap()).is_ok());
+}
+
+/// The main commands on the oldest and a recent supported major.
+#[test]
+fn provisioning_works_on_postgres_13_and_17() {
+    for major in [13, 17] {
+        let sandbox = Sandbox::new();
+        let Some(pg) = Cluster::builder().major(major).start() else { continue };
+        let pg = registered(pg, &sandbox, "qa", &["orders", "billing"]);
+        let (rows, code) = run_json(
+            &sandbox,
+            &pg,
+            &[
+                "user",
+                "create-vm",
+                "--env",
+                "qa",
+                "--all",
+                "--server",
+                "web01",
+                "--service-port",
+                "80",
+            ],
+        );
+        assert_eq!(code, 0, "{major}: {rows:?}");
+        let password = rows[0]["password"].as_str().unwrap();
+        assert!(login(&pg, "billing", "web01_80", password).is_ok(), "{major}");
+        let (rows, code) = run_json(
+            &sandbox,
+            &pg,
+            &["user", "reset-password", "--env", "qa", "--all", "web01_80"],
+        );
+        assert_eq!(code, 0, "{major}: {rows:?}");
+        assert!(login(&pg, "orders", "web01_80", rows[0]["password"].as_str().unwrap()).is_ok());
+        let (_, code) = run_json(
+            &sandbox,
+            &pg,
+            &["user", "set-search-path", "--env", "qa", "--all", "web01_80", "public"],
+        );
+        assert_eq!(code, 0, "{major}");
+        assert_eq!(settings(&pg, "web01_80", Some("billing")), ["search_path=public"], "{major}");
+    }
+}
