@@ -142,6 +142,18 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The libpq variables that reach this endpoint as `user`, and the URL.
+    fn variables(&self, user: &str, password: &Secret) -> [(&'static str, String); 6] {
+        [
+            ("PGHOST", self.host.clone()),
+            ("PGPORT", self.port.to_string()),
+            ("PGDATABASE", self.db.clone()),
+            ("PGUSER", user.to_owned()),
+            ("PGPASSWORD", password.expose().to_owned()),
+            ("DATABASE_URL", self.url(user, password)),
+        ]
+    }
+
     /// A `postgresql://` URL with the user and password in it.
     pub fn url(&self, user: &str, password: &Secret) -> String {
         let credentials = format!("{}:{}", percent_encode(user), percent_encode(password.expose()));
@@ -174,14 +186,7 @@ pub fn render(
     match format {
         SecretFormat::Env => {
             for e in endpoints.iter().take(1) {
-                for (name, value) in [
-                    ("PGHOST", e.host.clone()),
-                    ("PGPORT", e.port.to_string()),
-                    ("PGDATABASE", e.db.clone()),
-                    ("PGUSER", user.to_owned()),
-                    ("PGPASSWORD", password.expose().to_owned()),
-                    ("DATABASE_URL", e.url(user, password)),
-                ] {
+                for (name, value) in e.variables(user, password) {
                     out.push_str(&format!("{name}={}\n", shell_quote(&value)));
                 }
             }
@@ -235,14 +240,7 @@ pub fn render(
                     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  labels:\n    \
                      app.kubernetes.io/managed-by: pgacct\ntype: Opaque\nstringData:\n"
                 ));
-                for (key, value) in [
-                    ("PGHOST", e.host.clone()),
-                    ("PGPORT", e.port.to_string()),
-                    ("PGDATABASE", e.db.clone()),
-                    ("PGUSER", user.to_owned()),
-                    ("PGPASSWORD", password.expose().to_owned()),
-                    ("DATABASE_URL", e.url(user, password)),
-                ] {
+                for (key, value) in e.variables(user, password) {
                     // A JSON string is a valid YAML double-quoted scalar.
                     let quoted = serde_json::to_string(&value).expect("strings serialise");
                     out.push_str(&format!("  {key}: {quoted}\n"));

@@ -130,20 +130,12 @@ mod tests {
 
     use super::*;
     use crate::config::ConnectionConfig;
-    use crate::registry::{DEFAULT_PORT, Target, TargetKey};
+    use crate::registry::Target;
 
     fn settings() -> ConnSettings {
         let target = Target {
-            key: TargetKey { env: "qa-2".parse().unwrap(), db: "orders".parse().unwrap() },
-            host: "db1".parse().unwrap(),
-            port: DEFAULT_PORT,
-            sslmode: None,
-            sslrootcert: None,
-            sslcert: None,
-            sslkey: None,
             admin_user: Some("admin".parse().unwrap()),
-            active: true,
-            notes: None,
+            ..Target::example("qa-2", "orders")
         };
         ConnSettings::resolve(&target, &LibpqEnv::default(), &ConnectionConfig::default())
     }

@@ -198,21 +198,9 @@ pub fn admin_user(target: &Target, env: &LibpqEnv) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::DEFAULT_PORT;
 
     fn target() -> Target {
-        Target {
-            key: TargetKey { env: "prod".parse().unwrap(), db: "orders".parse().unwrap() },
-            host: "db1".parse().unwrap(),
-            port: DEFAULT_PORT,
-            sslmode: None,
-            sslrootcert: None,
-            sslcert: None,
-            sslkey: None,
-            admin_user: None,
-            active: true,
-            notes: None,
-        }
+        Target::example("prod", "orders")
     }
 
     #[test]

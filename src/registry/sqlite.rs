@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, params, params_from_iter,
+};
 
 use super::database::Database;
 use super::{
@@ -134,23 +136,12 @@ fn find(conn: &rusqlite::Connection, key: &TargetKey) -> rusqlite::Result<Option
 }
 
 fn insert(tx: &Transaction<'_>, target: &Target) -> rusqlite::Result<Entry> {
-    let now = crate::time::now();
     tx.execute(
-        &format!("INSERT INTO targets ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"),
-        params![
-            target.key.env,
-            target.key.db,
-            target.host,
-            target.port,
-            target.sslmode,
-            target.sslrootcert,
-            target.sslcert,
-            target.sslkey,
-            target.admin_user,
-            target.active,
-            target.notes,
-            now,
-        ],
+        &format!(
+            "INSERT INTO targets ({COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
+        ),
+        params_from_iter(row_values(target, &crate::time::now())),
     )?;
     Ok(find(tx, &target.key)?.expect("the row was inserted by this transaction"))
 }
@@ -160,22 +151,27 @@ fn save(tx: &Transaction<'_>, target: &Target) -> rusqlite::Result<Entry> {
         "UPDATE targets SET host = ?3, port = ?4, sslmode = ?5, sslrootcert = ?6, sslcert = ?7,
                 sslkey = ?8, admin_user = ?9, active = ?10, notes = ?11, updated_at = ?12
          WHERE env = ?1 AND db = ?2",
-        params![
-            target.key.env,
-            target.key.db,
-            target.host,
-            target.port,
-            target.sslmode,
-            target.sslrootcert,
-            target.sslcert,
-            target.sslkey,
-            target.admin_user,
-            target.active,
-            target.notes,
-            crate::time::now(),
-        ],
+        params_from_iter(row_values(target, &crate::time::now())),
     )?;
     Ok(find(tx, &target.key)?.expect("the row was read by this transaction"))
+}
+
+/// `?1` to `?12` of `insert` and `save`: the target's columns, then a time.
+fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 12] {
+    [
+        &target.key.env,
+        &target.key.db,
+        &target.host,
+        &target.port,
+        &target.sslmode,
+        &target.sslrootcert,
+        &target.sslcert,
+        &target.sslkey,
+        &target.admin_user,
+        &target.active,
+        &target.notes,
+        now,
+    ]
 }
 
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {

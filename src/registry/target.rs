@@ -348,6 +348,26 @@ impl Target {
         fields
     }
 
+    /// A target for unit tests: `env/db` on `db1:5432`, everything else unset.
+    #[cfg(test)]
+    pub fn example(env: &str, db: &str) -> Target {
+        Target {
+            key: TargetKey {
+                env: env.parse().expect("a valid env"),
+                db: db.parse().expect("a valid db"),
+            },
+            host: Host("db1".into()),
+            port: DEFAULT_PORT,
+            sslmode: None,
+            sslrootcert: None,
+            sslcert: None,
+            sslkey: None,
+            admin_user: None,
+            active: true,
+            notes: None,
+        }
+    }
+
     /// `host:port`, the cluster this target's database lives in.
     pub fn cluster(&self) -> String {
         format!("{}:{}", self.host.as_str(), self.port)
@@ -499,18 +519,7 @@ mod tests {
     }
 
     fn target() -> Target {
-        Target {
-            key: TargetKey { env: "dev".parse().unwrap(), db: "app".parse().unwrap() },
-            host: "localhost".parse().unwrap(),
-            port: DEFAULT_PORT,
-            sslmode: None,
-            sslrootcert: None,
-            sslcert: None,
-            sslkey: None,
-            admin_user: None,
-            active: true,
-            notes: Some("first".into()),
-        }
+        Target { notes: Some("first".into()), ..Target::example("dev", "app") }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use predicates::str::contains;
 use serde_json::Value;
 
-use crate::support::{Sandbox, spawn_together};
+use crate::support::{Sandbox, add_twenty_targets_at_once};
 
 fn show(sandbox: &Sandbox, args: &[&str]) -> Vec<Value> {
     let out =
@@ -160,18 +160,7 @@ fn input_errors_and_dry_runs_leave_no_record() {
 #[test]
 fn twenty_concurrent_changes_leave_one_valid_chain() {
     let sandbox = Sandbox::new();
-    let runs: Vec<Vec<String>> = (0..20)
-        .map(|i| {
-            let db = format!("db{i:02}");
-            ["registry", "add", "--env", "ci", "--db", &db, "--host", "h"]
-                .map(String::from)
-                .to_vec()
-        })
-        .collect();
-    for child in spawn_together(&sandbox, &runs, &[]) {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    add_twenty_targets_at_once(&sandbox);
     let rows = show(&sandbox, &["--limit", "0"]);
     assert_eq!(rows.len(), 20);
     assert!(rows.iter().all(|r| r["outcome"] == "ok" && r["operation"] == "registry.add"));

@@ -12,7 +12,7 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::{Value, json};
 
-use crate::support::{Sandbox, spawn_together};
+use crate::support::{Sandbox, add_twenty_targets_at_once};
 
 fn add(sandbox: &Sandbox, env: &str, db: &str, host: &str) {
     sandbox
@@ -574,18 +574,7 @@ fn the_registry_is_private_to_its_owner() {
 #[test]
 fn twenty_concurrent_adds_all_succeed() {
     let sandbox = Sandbox::new();
-    let runs: Vec<Vec<String>> = (0..20)
-        .map(|i| {
-            let db = format!("db{i:02}");
-            ["registry", "add", "--env", "ci", "--db", &db, "--host", "h"]
-                .map(String::from)
-                .to_vec()
-        })
-        .collect();
-    for child in spawn_together(&sandbox, &runs, &[]) {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    add_twenty_targets_at_once(&sandbox);
     let list = json_of(&sandbox, &["registry", "list"]);
     let dbs: Vec<&str> =
         list.as_array().unwrap().iter().map(|e| e["db"].as_str().unwrap()).collect();

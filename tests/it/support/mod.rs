@@ -116,3 +116,20 @@ pub fn spawn_together(
     std::fs::write(&gate, "").expect("open the gate");
     children
 }
+
+/// Twenty `pgacct registry add` processes at the same moment, adding
+/// `ci/db00` to `ci/db19`; each must succeed.
+pub fn add_twenty_targets_at_once(sandbox: &Sandbox) {
+    let runs: Vec<Vec<String>> = (0..20)
+        .map(|i| {
+            let db = format!("db{i:02}");
+            ["registry", "add", "--env", "ci", "--db", &db, "--host", "h"]
+                .map(String::from)
+                .to_vec()
+        })
+        .collect();
+    for child in spawn_together(sandbox, &runs, &[]) {
+        let out = child.wait_with_output().expect("wait for a pgacct");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
