@@ -256,25 +256,30 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
 csv\t'CSV with a header row'
 toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l dry-run -d 'Show what would change, and change nothing'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s q -l quiet -d 'Print only data and errors'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -s V -l version -d 'Print version'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "create-vm" -d 'Create a VM service account, named {server}_{service_port}'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "create-k8s" -d 'Create a Kubernetes service account, named {prefix}_{service}'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "create" -d 'Create an account of a type: devqa, devlead, readonly, dba, or one from config.toml'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "reset-password" -d 'Give an existing role a new password'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path" -f -a "set-search-path" -d 'Set an existing role\'s search_path in each target database'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "create-vm" -d 'Create a VM service account, named {server}_{service_port}'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "create-k8s" -d 'Create a Kubernetes service account, named {prefix}_{service}'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "create" -d 'Create an account of a type: devqa, devlead, readonly, dba, or one from config.toml'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "reset-password" -d 'Give an existing role a new password'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "set-search-path" -d 'Set an existing role\'s search_path in each target database'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "list" -d 'List the roles on the targets\' clusters'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "show" -d 'Show one role in detail: also what it owns, per database, and its sessions'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "lock" -d 'Stop a role from logging in (NOLOGIN)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "unlock" -d 'Let a locked role log in again (LOGIN)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "drop" -d 'Remove a role from the targets\' clusters'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l db -d 'A target database (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s j -l jobs -d 'Work on at most N targets at once' -r
@@ -402,6 +407,99 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l name -d 'Only roles whose name matches (psql-style: * and ?)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l terminate -d 'Also end the role\'s current sessions'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l env -d 'Environment of the targets' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l reassign-to -d 'The role that gets what it owns [default: the admin role]' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l all -d 'Every active database of the environment'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'

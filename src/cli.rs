@@ -144,6 +144,82 @@ pub enum UserCommand {
     ///
     /// Example: pgacct user set-search-path --env qa --all app_user app public
     SetSearchPath(SetSearchPathArgs),
+
+    /// List the roles on the targets' clusters
+    ///
+    /// One row per role and cluster, with the targets that cluster serves:
+    /// whether it can log in, connection limit, VALID UNTIL, attributes,
+    /// memberships, search_path in each target database, and how its
+    /// password is stored (scram, md5, none, or unknown when the admin may
+    /// not read pg_authid).
+    ///
+    /// Example: pgacct user list --env prod --all --name 'web*'
+    List(ListUsersArgs),
+
+    /// Show one role in detail: also what it owns, per database, and its sessions
+    Show(UserNameArgs),
+
+    /// Stop a role from logging in (NOLOGIN)
+    Lock(LockArgs),
+
+    /// Let a locked role log in again (LOGIN)
+    Unlock(UserNameArgs),
+
+    /// Remove a role from the targets' clusters
+    ///
+    /// First a preflight on each cluster (what it owns in each database, its
+    /// sessions, its memberships), shown and confirmed (--yes for scripts).
+    /// Then: NOLOGIN, its sessions ended, in every database of the cluster
+    /// REASSIGN OWNED BY it TO the heir (--reassign-to, default the admin
+    /// role) and DROP OWNED BY it, and DROP ROLE. If a step fails, the role
+    /// stays NOLOGIN and the report names the database and the reason.
+    /// pgacct never drops the admin role it connects as, or a superuser.
+    Drop(DropArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListUsersArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// Only roles whose name matches (psql-style: * and ?)
+    #[arg(long, value_name = "PATTERN")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserNameArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// The role
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// The role
+    pub name: String,
+
+    /// Also end the role's current sessions
+    #[arg(long)]
+    pub terminate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DropArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// The role
+    pub name: String,
+
+    /// The role that gets what it owns [default: the admin role]
+    #[arg(long, value_name = "ROLE")]
+    pub reassign_to: Option<String>,
 }
 
 /// The databases a user command works on.

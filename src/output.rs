@@ -97,6 +97,42 @@ impl Output {
     }
 }
 
+/// A progress bar on stderr for work on several targets. Nothing at all
+/// when stderr is not a terminal, with `-q`, or for a single target.
+#[derive(Debug)]
+pub struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    pub fn new(total: usize, messages: &Messages) -> Progress {
+        use std::io::IsTerminal;
+        if total < 2 || messages.quiet || !io::stderr().is_terminal() {
+            return Progress(indicatif::ProgressBar::hidden());
+        }
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} targets {elapsed}",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> ");
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        )
+        .with_style(style)
+        .with_prefix("pgacct");
+        Progress(bar)
+    }
+
+    /// `done` more targets are finished.
+    pub fn advance(&self, done: usize) {
+        self.0.inc(done as u64);
+    }
+
+    /// Takes the bar off the screen before the results are printed.
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// Messages for people on stderr: never data.
 #[derive(Debug, Clone, Copy)]
 pub struct Messages {
@@ -189,6 +225,11 @@ fn table_cell(value: &Value) -> String {
         Value::Bool(false) => "no".into(),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(table_cell).collect::<Vec<_>>().join(", "),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", table_cell(v)))
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     }
 }
@@ -198,6 +239,9 @@ fn csv_cell(value: &Value) -> String {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         Value::Array(items) => items.iter().map(csv_cell).collect::<Vec<_>>().join(","),
+        Value::Object(map) => {
+            map.iter().map(|(k, v)| format!("{k}={}", csv_cell(v))).collect::<Vec<_>>().join(";")
+        }
         other => other.to_string(),
     }
 }

@@ -67,6 +67,9 @@ pub struct ServerInfo {
     pub password_encryption: String,
     /// `scram_iterations` (PostgreSQL 16+).
     pub scram_iterations: Option<i32>,
+    /// Roles the admin holds ADMIN OPTION on: what a CREATEROLE admin may
+    /// change from PostgreSQL 16.
+    pub admin_option_roles: i64,
     /// The session's `lock_timeout` and `statement_timeout`, as the server
     /// shows them.
     pub lock_timeout: String,
@@ -84,7 +87,8 @@ SELECT current_setting('server_version_num')::int4,
        current_setting('scram_iterations', true),
        s.version,
        current_setting('lock_timeout'),
-       current_setting('statement_timeout')
+       current_setting('statement_timeout'),
+       (SELECT count(*) FROM pg_auth_members a WHERE a.member = r.oid AND a.admin_option)
   FROM pg_roles r
   LEFT JOIN pg_stat_ssl s ON s.pid = pg_backend_pid() AND s.ssl
  WHERE r.rolname = current_user";
@@ -92,6 +96,30 @@ SELECT current_setting('server_version_num')::int4,
 impl Session {
     pub fn client(&self) -> &Client {
         &self.client
+    }
+}
+
+/// PostgreSQL 16 stopped CREATEROLE from changing roles one holds no
+/// ADMIN OPTION on.
+const ADMIN_OPTION_RULE_SINCE: i32 = 160_000;
+
+impl ServerInfo {
+    /// Whether the admin may create roles.
+    pub fn creates_roles(&self) -> bool {
+        self.superuser || self.createrole
+    }
+
+    /// Which existing roles the admin may change, in words.
+    pub fn manages_roles(&self) -> String {
+        if self.superuser {
+            "all".into()
+        } else if !self.createrole {
+            "none".into()
+        } else if self.version_num < ADMIN_OPTION_RULE_SINCE {
+            "all but superusers".into()
+        } else {
+            format!("{} with ADMIN OPTION", self.admin_option_roles)
+        }
     }
 }
 
@@ -257,6 +285,7 @@ async fn server_info(client: &Client) -> Result<Option<ServerInfo>, tokio_postgr
         tls: row.try_get(8)?,
         lock_timeout: row.try_get(9)?,
         statement_timeout: row.try_get(10)?,
+        admin_option_roles: row.try_get(11)?,
     }))
 }
 

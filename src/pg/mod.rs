@@ -8,6 +8,8 @@
 
 mod connect;
 mod credentials;
+pub mod inspect;
+pub mod lifecycle;
 mod pgpass;
 pub mod roles;
 mod settings;

@@ -22,12 +22,12 @@ pub const REDACTED: &str = "<redacted>";
 /// A statement, and the same statement as logs and `--dry-run` show it.
 #[derive(Debug, Clone)]
 pub struct Statement {
-    sql: String,
+    pub(super) sql: String,
     pub shown: String,
 }
 
 impl Statement {
-    fn plain(sql: String) -> Statement {
+    pub(super) fn plain(sql: String) -> Statement {
         Statement { shown: sql.clone(), sql }
     }
 }
@@ -43,13 +43,13 @@ pub struct RoleError {
 }
 
 impl RoleError {
-    fn from_pg(err: &tokio_postgres::Error, statement: Option<&Statement>) -> RoleError {
+    pub(super) fn from_pg(err: &tokio_postgres::Error, statement: Option<&Statement>) -> RoleError {
         let code = err.code().cloned();
         let message = match err.as_db_error() {
             Some(db) => {
                 let mut text = db.message().to_owned();
                 if let Some(detail) = db.detail() {
-                    text.push_str(&format!(" ({detail})"));
+                    text.push_str(&format!(" ({})", detail.replace('\n', "; ")));
                 }
                 text
             }
@@ -324,7 +324,7 @@ pub async fn set_search_path(
 
 /// Runs `statements` on an existing role in one locked transaction;
 /// with `dry_run`, only checks that the role exists.
-async fn change_existing(
+pub(super) async fn change_existing(
     session: &Session,
     name: &RoleName,
     statements: &[Statement],

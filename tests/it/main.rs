@@ -7,6 +7,7 @@ mod audit;
 mod connect;
 mod generated;
 mod harness;
+mod lifecycle;
 mod registry;
 mod support;
 mod tls;

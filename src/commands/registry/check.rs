@@ -31,6 +31,11 @@ struct CheckRow {
     superuser: Option<bool>,
     createrole: Option<bool>,
     createdb: Option<bool>,
+    /// Superuser or CREATEROLE.
+    creates_roles: Option<bool>,
+    /// Which existing roles the admin may change (PostgreSQL 16 limits a
+    /// CREATEROLE admin to roles it holds ADMIN OPTION on).
+    manages_roles: Option<String>,
     password_encryption: Option<String>,
     scram_iterations: Option<i32>,
     /// What every pgacct session on this target runs with.
@@ -54,8 +59,10 @@ impl Record for CheckRow {
         Column::shown("in_recovery"),
         Column::wide("admin_user"),
         Column::shown("superuser"),
-        Column::shown("createrole"),
+        Column::wide("createrole"),
         Column::wide("createdb"),
+        Column::shown("creates_roles"),
+        Column::shown("manages_roles"),
         Column::shown("password_encryption"),
         Column::shown("scram_iterations"),
         Column::wide("lock_timeout"),
@@ -106,6 +113,8 @@ async fn reachable(target: &Target, session: &Session) -> CheckRow {
         superuser: Some(server.superuser),
         createrole: Some(server.createrole),
         createdb: Some(server.createdb),
+        creates_roles: Some(server.creates_roles()),
+        manages_roles: Some(server.manages_roles()),
         password_encryption: Some(server.password_encryption.clone()),
         scram_iterations: server.scram_iterations,
         lock_timeout: Some(server.lock_timeout.clone()),
@@ -130,6 +139,8 @@ fn unreachable(target: &Target, connector: &Connector, err: &ConnectError) -> Ch
         superuser: None,
         createrole: None,
         createdb: None,
+        creates_roles: None,
+        manages_roles: None,
         password_encryption: None,
         scram_iterations: None,
         lock_timeout: None,

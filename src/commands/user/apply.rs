@@ -2,6 +2,7 @@
 //! session and one transaction per cluster, clusters concurrently, an audit
 //! record before and after for every target, one result row per target.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -10,7 +11,8 @@ use serde::Serialize;
 use crate::audit::{AuditStore, Finish, Invocation, Operation};
 use crate::commands::audited::{outcome, pause_after_start};
 use crate::commands::fan_out;
-use crate::output::{Column, Record};
+use crate::output::{Column, Progress, Record};
+use crate::pg::lifecycle;
 use crate::pg::roles::{self, Changed, Created, RoleError, RoleSpec};
 use crate::pg::{ConnectError, Connector, Session};
 use crate::policy::{RoleName, SchemaName};
@@ -20,16 +22,41 @@ use crate::secret::{self, Secret};
 /// What to do to the role on each cluster.
 #[derive(Debug)]
 pub enum Change<'a> {
-    Create { spec: RoleSpec<'a>, kind: &'a str },
-    ResetPassword { name: &'a RoleName },
-    SetSearchPath { name: &'a RoleName, schemas: &'a [SchemaName] },
+    Create {
+        spec: RoleSpec<'a>,
+        kind: &'a str,
+    },
+    ResetPassword {
+        name: &'a RoleName,
+    },
+    SetSearchPath {
+        name: &'a RoleName,
+        schemas: &'a [SchemaName],
+    },
+    Lock {
+        name: &'a RoleName,
+        terminate: bool,
+    },
+    Unlock {
+        name: &'a RoleName,
+    },
+    /// `preflights` holds each cluster's preflight summary.
+    Drop {
+        name: &'a RoleName,
+        heir: Option<&'a str>,
+        preflights: &'a BTreeMap<String, String>,
+    },
 }
 
 impl Change<'_> {
     pub fn role(&self) -> &RoleName {
         match self {
             Change::Create { spec, .. } => spec.name,
-            Change::ResetPassword { name } | Change::SetSearchPath { name, .. } => name,
+            Change::ResetPassword { name }
+            | Change::SetSearchPath { name, .. }
+            | Change::Lock { name, .. }
+            | Change::Unlock { name }
+            | Change::Drop { name, .. } => name,
         }
     }
 
@@ -38,17 +65,27 @@ impl Change<'_> {
             Change::Create { .. } => "user.create",
             Change::ResetPassword { .. } => "user.reset-password",
             Change::SetSearchPath { .. } => "user.set-search-path",
+            Change::Lock { .. } => "user.lock",
+            Change::Unlock { .. } => "user.unlock",
+            Change::Drop { .. } => "user.drop",
         }
     }
 
-    /// What is about to happen, for the started record.
-    fn intent(&self) -> String {
+    /// What is about to happen on `cluster`, for the started record.
+    fn intent(&self, cluster: &str) -> String {
         match self {
             Change::Create { kind, .. } => format!("create {kind} user"),
             Change::ResetPassword { .. } => "reset password".into(),
             Change::SetSearchPath { schemas, .. } => {
                 format!("set search_path to {}", path_text(schemas))
             }
+            Change::Lock { terminate: true, .. } => "lock user and end its sessions".into(),
+            Change::Lock { terminate: false, .. } => "lock user".into(),
+            Change::Unlock { .. } => "unlock user".into(),
+            Change::Drop { preflights, .. } => match preflights.get(cluster) {
+                Some(summary) => format!("drop user (preflight: {summary})"),
+                None => "drop user".into(),
+            },
         }
     }
 }
@@ -106,6 +143,9 @@ pub struct Rollout<'a> {
     pub password: Option<&'a Secret>,
     pub dry_run: bool,
     pub jobs: u16,
+    pub progress: Progress,
+    /// Outcome records that could not be written, for a warning.
+    pub audit_failures: Mutex<Vec<String>>,
 }
 
 /// A cluster and its targets, in the order given.
@@ -117,7 +157,12 @@ impl Rollout<'_> {
     /// Applies the change to every target; rows come back in target order.
     pub fn apply(&self, targets: &[Target]) -> anyhow::Result<Vec<UserRow>> {
         let clusters = by_cluster(targets);
-        let per_cluster = fan_out(self.jobs, &clusters, |cluster| self.on_cluster(cluster))?;
+        let per_cluster = fan_out(self.jobs, &clusters, |cluster| async {
+            let rows = self.on_cluster(cluster).await;
+            self.progress.advance(rows.len());
+            rows
+        })?;
+        self.progress.finish();
         let mut rows: Vec<UserRow> = per_cluster.into_iter().flatten().collect();
         rows.sort_by_key(|row| {
             targets
@@ -159,7 +204,7 @@ impl Rollout<'_> {
                 db: Some(t.key.db.as_str().into()),
                 cluster: Some(t.cluster()),
                 role: Some(self.change.role().as_str().into()),
-                status: self.change.intent(),
+                status: self.change.intent(&t.cluster()),
             })
             .collect();
         let mut audit = self.audit.lock().expect("a panic elsewhere poisoned the audit lock");
@@ -187,9 +232,12 @@ impl Rollout<'_> {
             })
             .collect();
         let mut audit = self.audit.lock().expect("a panic elsewhere poisoned the audit lock");
-        // The result rows still say what happened; the failure to record it
-        // is reported by the next write, or by `audit show --incomplete`.
-        let _ = audit.finish(&self.who, &finishes);
+        if let Err(err) = audit.finish(&self.who, &finishes) {
+            // The rows still say what happened; the trail shows these
+            // operations as incomplete, and the user is told why.
+            let mut failures = self.audit_failures.lock().expect("not poisoned");
+            failures.push(format!("{:#}", anyhow::Error::from(err)));
+        }
     }
 
     async fn change_cluster(&self, session: &Session, targets: &[&Target]) -> Vec<UserRow> {
@@ -237,6 +285,28 @@ impl Rollout<'_> {
                     format!("search_path set to {path}")
                 };
                 targets.iter().map(|t| self.changed_row(t, &result, &done, false)).collect()
+            }
+            Change::Lock { name, terminate } => {
+                let result = lifecycle::set_login(session, name, false, self.dry_run).await;
+                let mut done =
+                    if self.dry_run { "would lock user" } else { "user locked" }.to_owned();
+                if matches!(result, Ok(Changed::Done(_))) && *terminate && !self.dry_run {
+                    done = match lifecycle::terminate_sessions(session, name).await {
+                        Ok(ended) => with_sessions(&done, &ended),
+                        Err(err) => format!("{done}; could not end its sessions: {err}"),
+                    };
+                }
+                targets.iter().map(|t| self.changed_row(t, &result, &done, false)).collect()
+            }
+            Change::Unlock { name } => {
+                let result = lifecycle::set_login(session, name, true, self.dry_run).await;
+                let done = if self.dry_run { "would unlock user" } else { "user unlocked" };
+                targets.iter().map(|t| self.changed_row(t, &result, done, false)).collect()
+            }
+            Change::Drop { name, heir, .. } => {
+                let result = self.drop(session, targets[0], name, *heir).await;
+                let done = if self.dry_run { "would drop user" } else { "user dropped" };
+                targets.iter().map(|t| self.changed_row(t, &result, done, false)).collect()
             }
         }
     }
@@ -327,7 +397,7 @@ impl Rollout<'_> {
 
     fn role_error(&self, row: &mut UserRow, err: &RoleError) {
         row.outcome = "failed";
-        row.status = self.change.intent();
+        row.status = self.change.intent(&row.cluster);
         row.error = Some(err.message.clone());
         row.sql.extend(err.statement.clone());
     }
@@ -355,7 +425,7 @@ impl Rollout<'_> {
             .map(|t| {
                 let mut row = self.row(t);
                 row.outcome = "failed";
-                row.status = self.change.intent();
+                row.status = self.change.intent(&t.cluster());
                 row.error = Some(error.to_owned());
                 row.hint = hint.map(str::to_owned);
                 row
@@ -367,6 +437,19 @@ impl Rollout<'_> {
         let error = format!("cannot connect as {}: {}", err.user, err.failure);
         self.rows_failed(targets, &error, err.hint().as_deref())
     }
+}
+
+/// A status followed by what ending sessions did.
+fn with_sessions(status: &str, ended: &lifecycle::Terminated) -> String {
+    let mut text = format!("{status}; {} session(s) ended", ended.ended);
+    if !ended.refused.is_empty() {
+        text.push_str(&format!(
+            "; could not end {} (the admin needs pg_signal_backend): {}",
+            ended.refused.len(),
+            ended.refused.join("; ")
+        ));
+    }
+    text
 }
 
 /// The status with any drift after it, for the audit trail.

@@ -6,7 +6,10 @@
 //! [`apply`]).
 
 mod apply;
+mod drop;
+mod list;
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
 use std::sync::Mutex;
 
@@ -15,11 +18,11 @@ use anyhow::Context as _;
 use self::apply::{Change, Rollout, UserRow};
 use super::{Context, RECORD_FORMATS, targets};
 use crate::cli::{
-    CreateArgs, CreateK8sArgs, Format, PasswordArgs, ResetPasswordArgs, SecretFormatArg,
+    CreateArgs, CreateK8sArgs, DropArgs, Format, PasswordArgs, ResetPasswordArgs, SecretFormatArg,
     SetSearchPathArgs, TargetArgs, UserCommand,
 };
 use crate::error::{Exit, UsageError};
-use crate::output::Output;
+use crate::output::{Output, Progress};
 use crate::pg::roles::RoleSpec;
 use crate::policy::{NameParts, Policy, RoleName, SchemaName};
 use crate::registry::Target;
@@ -39,7 +42,62 @@ pub fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<Exit> {
         UserCommand::Create(args) => create_typed(ctx, args),
         UserCommand::ResetPassword(args) => reset_password(ctx, &args),
         UserCommand::SetSearchPath(args) => set_search_path(ctx, &args),
+        UserCommand::List(args) => list::list(ctx, &args),
+        UserCommand::Show(args) => list::show(ctx, &args),
+        UserCommand::Lock(args) => {
+            let name = RoleName::parse(&args.name)?;
+            let change = Change::Lock { name: &name, terminate: args.terminate };
+            plain_change(ctx, &args.targets, change)
+        }
+        UserCommand::Unlock(args) => {
+            let name = RoleName::parse(&args.name)?;
+            plain_change(ctx, &args.targets, Change::Unlock { name: &name })
+        }
+        UserCommand::Drop(args) => drop_user(ctx, &args),
     }
+}
+
+/// A change that makes no password.
+fn plain_change(ctx: &Context, targets: &TargetArgs, change: Change<'_>) -> anyhow::Result<Exit> {
+    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let policy = ctx.config()?.policy();
+    execute(ctx, &out, &policy, targets, change, None)
+}
+
+/// `user drop`: the preflight of every cluster is shown before the one
+/// confirmation, and kept in the audit trail.
+fn drop_user(ctx: &Context, args: &DropArgs) -> anyhow::Result<Exit> {
+    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let policy = ctx.config()?.policy();
+    let name = RoleName::parse(&args.name)?;
+    let store = ctx.registry_to_read()?;
+    let targets = targets::select(&store, Some(&args.targets.env), &args.targets.dbs)?;
+    drop(store);
+    let connector = ctx.connector()?;
+    if let Some(target) = targets.iter().find(|t| connector.settings(t).user == name.as_str()) {
+        return Err(UsageError::new(format!(
+            "refusing to drop {name}: it is the admin role pgacct connects to {} as",
+            target.key
+        ))
+        .into());
+    }
+    let mut summaries = BTreeMap::new();
+    for (cluster, preflight) in
+        drop::preflights(&connector, args.targets.jobs.jobs, &targets, &name)?
+    {
+        let line = match &preflight {
+            Ok(Some(p)) => p.refusal().map_or_else(|| p.summary(), |why| format!("refused: {why}")),
+            Ok(None) => "not there".to_owned(),
+            Err(err) => format!("preflight failed: {err}"),
+        };
+        ctx.messages.status(&format!("{name} on {cluster}: {line}"));
+        if let Ok(Some(p)) = preflight {
+            summaries.insert(cluster, p.summary());
+        }
+    }
+    let change =
+        Change::Drop { name: &name, heir: args.reassign_to.as_deref(), preflights: &summaries };
+    execute(ctx, &out, &policy, &args.targets, change, None)
 }
 
 fn create_k8s(ctx: &Context, args: CreateK8sArgs) -> anyhow::Result<Exit> {
@@ -133,8 +191,13 @@ fn execute(
         password: if dry_run { None } else { secret.as_ref() },
         dry_run,
         jobs: target_args.jobs.jobs,
+        progress: Progress::new(targets.len(), &ctx.messages),
+        audit_failures: Mutex::default(),
     };
     let mut rows = run.apply(&targets)?;
+    for failure in run.audit_failures.lock().expect("not poisoned").iter() {
+        ctx.messages.warn(&format!("the outcome was not recorded in the audit trail: {failure}"));
+    }
     if let (Some(secret), Some(delivery)) = (&secret, &delivery) {
         deliver(ctx, delivery, secret_file, secret, run.change.role(), &targets, &mut rows)?;
     }
@@ -233,25 +296,27 @@ fn confirm(
         Change::Create { spec, .. } => Some(spec.account).filter(|account| account.confirm),
         _ => None,
     };
-    if ctx.global.yes || (protected.is_empty() && confirmed_type.is_none()) {
+    let dropping = matches!(change, Change::Drop { .. });
+    if ctx.global.yes || (protected.is_empty() && confirmed_type.is_none() && !dropping) {
         return Ok(());
     }
     let reason = if let Some(account) = confirmed_type {
         format!("a {} account needs confirmation", account.name)
+    } else if dropping {
+        "dropping a role needs confirmation".to_owned()
     } else {
         format!("{} is protected", protected.join(", "))
     };
     let list: Vec<String> = targets.iter().map(|t| t.key.to_string()).collect();
+    let role = change.role();
+    let on = list.join(", ");
     let question = match change {
-        Change::Create { kind, .. } => {
-            format!("Create {kind} user {} on {}?", change.role(), list.join(", "))
-        }
-        Change::ResetPassword { .. } => {
-            format!("Reset the password of {} on {}?", change.role(), list.join(", "))
-        }
-        Change::SetSearchPath { .. } => {
-            format!("Set the search_path of {} on {}?", change.role(), list.join(", "))
-        }
+        Change::Create { kind, .. } => format!("Create {kind} user {role} on {on}?"),
+        Change::ResetPassword { .. } => format!("Reset the password of {role} on {on}?"),
+        Change::SetSearchPath { .. } => format!("Set the search_path of {role} on {on}?"),
+        Change::Lock { .. } => format!("Lock {role} on {on}?"),
+        Change::Unlock { .. } => format!("Unlock {role} on {on}?"),
+        Change::Drop { .. } => format!("Drop {role} from the clusters of {on}?"),
     };
     super::confirm(ctx, &question, &reason)
 }

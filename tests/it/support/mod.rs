@@ -37,14 +37,16 @@ impl Sandbox {
     }
 
     /// Registers `cluster`'s database `db` as target `env/db`, reached over
-    /// TCP as the superuser, with any extra `registry add` options.
+    /// TCP as the superuser unless `extra` names another `--admin-user`,
+    /// with any extra `registry add` options.
     pub fn register(&self, env: &str, db: &str, cluster: &Cluster, extra: &[&str]) {
-        self.pgacct()
-            .args(["registry", "add", "--env", env, "--db", db, "--host", cluster.host()])
-            .args(["--port", &cluster.port().to_string(), "--admin-user", cluster::SUPERUSER])
-            .args(extra)
-            .assert()
-            .success();
+        let mut cmd = self.pgacct();
+        cmd.args(["registry", "add", "--env", env, "--db", db, "--host", cluster.host()])
+            .args(["--port", &cluster.port().to_string()]);
+        if !extra.contains(&"--admin-user") {
+            cmd.args(["--admin-user", cluster::SUPERUSER]);
+        }
+        cmd.args(extra).assert().success();
     }
 
     /// Writes the configuration where pgacct looks by default (under the

@@ -1,0 +1,257 @@
+//! `pgacct user list` and `pgacct user show`: what the catalogs hold, one
+//! row per role and cluster. Read only: nothing is audited.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::cli::{Format, ListUsersArgs, UserNameArgs};
+use crate::commands::{Context, RECORD_FORMATS, fan_out, targets};
+use crate::error::Exit;
+use crate::output::{Column, Progress, Record};
+use crate::pg::inspect::{self, PasswordKind, RoleDetail, RoleInfo};
+use crate::pg::{Connector, Session};
+use crate::policy::RoleName;
+use crate::registry::Target;
+
+/// A role on one cluster.
+#[derive(Debug, Serialize)]
+struct RoleRow {
+    cluster: String,
+    /// The selected targets on this cluster.
+    targets: Vec<String>,
+    role: Option<String>,
+    can_login: Option<bool>,
+    connection_limit: Option<i32>,
+    valid_until: Option<String>,
+    attributes: Vec<&'static str>,
+    member_of: Vec<String>,
+    search_path: BTreeMap<String, String>,
+    password: Option<PasswordKind>,
+    error: Option<String>,
+}
+
+impl Record for RoleRow {
+    const COLUMNS: &'static [Column] = &[
+        Column::shown("cluster"),
+        Column::wide("targets"),
+        Column::shown("role"),
+        Column::shown("can_login"),
+        Column::shown("connection_limit"),
+        Column::shown("valid_until"),
+        Column::shown("attributes"),
+        Column::shown("member_of"),
+        Column::shown("search_path"),
+        Column::shown("password"),
+        Column::shown("error"),
+    ];
+}
+
+impl RoleRow {
+    fn new(cluster: &Cluster<'_>, info: Option<RoleInfo>, error: Option<String>) -> RoleRow {
+        let (
+            role,
+            can_login,
+            connection_limit,
+            valid_until,
+            attributes,
+            member_of,
+            search_path,
+            password,
+        ) = match info {
+            Some(i) => (
+                Some(i.name),
+                Some(i.can_login),
+                Some(i.connection_limit),
+                i.valid_until,
+                i.attributes,
+                i.member_of,
+                i.search_path,
+                Some(i.password),
+            ),
+            None => Default::default(),
+        };
+        RoleRow {
+            cluster: cluster.name.clone(),
+            targets: cluster.targets.iter().map(|t| t.key.to_string()).collect(),
+            role,
+            can_login,
+            connection_limit,
+            valid_until,
+            attributes,
+            member_of,
+            search_path,
+            password,
+            error,
+        }
+    }
+}
+
+/// One role on one cluster, in detail.
+#[derive(Debug, Serialize)]
+struct DetailRow {
+    cluster: String,
+    targets: Vec<String>,
+    #[serde(flatten)]
+    detail: Option<RoleDetail>,
+    error: Option<String>,
+}
+
+impl Record for DetailRow {
+    const COLUMNS: &'static [Column] = &[
+        Column::shown("cluster"),
+        Column::shown("targets"),
+        Column::shown("name"),
+        Column::shown("can_login"),
+        Column::shown("connection_limit"),
+        Column::shown("valid_until"),
+        Column::shown("attributes"),
+        Column::shown("member_of"),
+        Column::shown("search_path"),
+        Column::shown("password"),
+        Column::shown("owns"),
+        Column::shown("privileges"),
+        Column::shown("members"),
+        Column::shown("sessions"),
+        Column::shown("error"),
+    ];
+}
+
+/// The targets of one cluster.
+struct Cluster<'t> {
+    name: String,
+    targets: Vec<&'t Target>,
+}
+
+fn clusters(targets: &[Target]) -> Vec<Cluster<'_>> {
+    let mut clusters: Vec<Cluster<'_>> = Vec::new();
+    for target in targets {
+        let name = target.cluster();
+        match clusters.iter_mut().find(|c| c.name == name) {
+            Some(cluster) => cluster.targets.push(target),
+            None => clusters.push(Cluster { name, targets: vec![target] }),
+        }
+    }
+    clusters
+}
+
+/// Connects to each cluster (through its first target) and runs `read`.
+fn on_each_cluster<'t, T, F>(
+    ctx: &Context,
+    connector: &Connector,
+    jobs: u16,
+    clusters: &'t [Cluster<'t>],
+    read: &F,
+) -> anyhow::Result<Vec<Result<T, String>>>
+where
+    F: AsyncFn(&Session, &Cluster<'t>) -> Result<T, String>,
+{
+    let progress = Progress::new(clusters.iter().map(|c| c.targets.len()).sum(), &ctx.messages);
+    let results = fan_out(jobs, clusters, |cluster| async {
+        let result = match connector.connect(cluster.targets[0]).await {
+            Ok(session) => read(&session, cluster).await,
+            Err(err) => Err(format!("cannot connect as {}: {}", err.user, err.failure)),
+        };
+        progress.advance(cluster.targets.len());
+        result
+    })?;
+    progress.finish();
+    Ok(results)
+}
+
+fn dbs<'t>(cluster: &Cluster<'t>) -> Vec<&'t str> {
+    cluster.targets.iter().map(|t| t.key.db.as_str()).collect()
+}
+
+pub fn list(ctx: &Context, args: &ListUsersArgs) -> anyhow::Result<Exit> {
+    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let store = ctx.registry_to_read()?;
+    let targets = targets::select(&store, Some(&args.targets.env), &args.targets.dbs)?;
+    let connector = ctx.connector()?;
+    let clusters = clusters(&targets);
+    let pattern = args.name.as_deref();
+    let results = on_each_cluster(
+        ctx,
+        &connector,
+        args.targets.jobs.jobs,
+        &clusters,
+        &async |session, cluster| {
+            inspect::list(session, pattern, &dbs(cluster)).await.map_err(|err| err.to_string())
+        },
+    )?;
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    for (cluster, result) in clusters.iter().zip(results) {
+        match result {
+            Ok(roles) => {
+                rows.extend(roles.into_iter().map(|info| RoleRow::new(cluster, Some(info), None)));
+            }
+            Err(error) => {
+                failed += 1;
+                rows.push(RoleRow::new(cluster, None, Some(error)));
+            }
+        }
+    }
+    out.list(&rows)?;
+    Ok(exit_code(failed, clusters.len()))
+}
+
+pub fn show(ctx: &Context, args: &UserNameArgs) -> anyhow::Result<Exit> {
+    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let name = RoleName::parse(&args.name)?;
+    let store = ctx.registry_to_read()?;
+    let targets = targets::select(&store, Some(&args.targets.env), &args.targets.dbs)?;
+    let connector = ctx.connector()?;
+    let clusters = clusters(&targets);
+    let results = on_each_cluster(
+        ctx,
+        &connector,
+        args.targets.jobs.jobs,
+        &clusters,
+        &async |session, cluster| match inspect::show(session, name.as_str(), &dbs(cluster)).await {
+            Ok(Some(detail)) => Ok(detail),
+            Ok(None) => Err(format!("role {name} does not exist on {}", cluster.name)),
+            Err(err) => Err(err.to_string()),
+        },
+    )?;
+    let mut failed = 0;
+    let rows: Vec<DetailRow> = clusters
+        .iter()
+        .zip(results)
+        .map(|(cluster, result)| {
+            let (detail, error) = match result {
+                Ok(detail) => (Some(detail), None),
+                Err(error) => {
+                    failed += 1;
+                    (None, Some(error))
+                }
+            };
+            DetailRow {
+                cluster: cluster.name.clone(),
+                targets: cluster.targets.iter().map(|t| t.key.to_string()).collect(),
+                detail,
+                error,
+            }
+        })
+        .collect();
+    if out.format() == Format::Table {
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                use std::io::Write as _;
+                writeln!(std::io::stdout())?;
+            }
+            out.one(row)?;
+        }
+    } else {
+        out.list(&rows)?;
+    }
+    Ok(exit_code(failed, clusters.len()))
+}
+
+fn exit_code(failed: usize, of: usize) -> Exit {
+    match failed {
+        0 => Exit::Success,
+        n if n == of => Exit::Failure,
+        _ => Exit::Partial,
+    }
+}

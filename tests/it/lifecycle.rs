@@ -1,0 +1,525 @@
+//! Accounts across their life: list, show, lock, unlock and drop, each run
+//! with a superuser admin and with a least-privilege CREATEROLE admin (the
+//! shape managed clouds give), on the system's PostgreSQL and on 17, where
+//! changing a role takes ADMIN OPTION on it.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::support::cluster::SUPERUSER;
+use crate::support::{Cluster, Sandbox};
+
+/// Who pgacct logs in as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admin {
+    Superuser,
+    /// LOGIN CREATEROLE CREATEDB, with `pg_signal_backend`, and on 16+ ADMIN
+    /// OPTION on `pg_read_all_data`, as a cloud's admin role has.
+    CreateRole,
+}
+
+const ADMIN_ROLE: &str = "pgacct_admin";
+const ADMIN_PASSWORD: &str = "admin-Pw-4711";
+
+/// A cluster (of `major`, or the system's), with databases registered as
+/// `qa/<db>`, and pgacct set to log in as `admin`.
+struct Fleet {
+    pg: Cluster,
+    sandbox: Sandbox,
+    admin: Admin,
+}
+
+impl Fleet {
+    fn new(admin: Admin, major: Option<u32>, dbs: &[&str]) -> Option<Fleet> {
+        let builder = Cluster::builder();
+        let pg = match major {
+            Some(major) => builder.major(major),
+            None => builder,
+        }
+        .start()?;
+        let sandbox = Sandbox::new();
+        let mut su = pg.client();
+        for db in dbs.iter().filter(|db| **db != "postgres") {
+            su.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+        }
+        let admin_user = match admin {
+            Admin::Superuser => SUPERUSER,
+            Admin::CreateRole => {
+                su.batch_execute(&format!(
+                    "CREATE ROLE {ADMIN_ROLE} LOGIN CREATEROLE CREATEDB PASSWORD '{ADMIN_PASSWORD}';
+                     GRANT pg_signal_backend TO {ADMIN_ROLE};"
+                ))
+                .unwrap();
+                if version(&pg) >= 160_000 {
+                    // May grant it, without holding its power itself.
+                    su.batch_execute(&format!(
+                        "GRANT pg_read_all_data TO {ADMIN_ROLE} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE"
+                    ))
+                    .unwrap();
+                }
+                ADMIN_ROLE
+            }
+        };
+        for db in dbs {
+            sandbox.register("qa", db, &pg, &["--admin-user", admin_user]);
+        }
+        Some(Fleet { pg, sandbox, admin })
+    }
+
+    fn password(&self) -> &str {
+        match self.admin {
+            Admin::Superuser => self.pg.password(),
+            Admin::CreateRole => ADMIN_PASSWORD,
+        }
+    }
+
+    fn admin_role(&self) -> &str {
+        match self.admin {
+            Admin::Superuser => SUPERUSER,
+            Admin::CreateRole => ADMIN_ROLE,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.sandbox
+            .pgacct()
+            .env("PGACCT_ADMIN_PASSWORD", self.password())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs with `--format json`; the rows and the exit code.
+    fn json(&self, args: &[&str]) -> (Vec<Value>, i32) {
+        let out = self.run(&[args, &["--format", "json"]].concat());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let rows: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+            panic!("not JSON: {stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+        });
+        (rows.as_array().unwrap().clone(), out.status.code().unwrap())
+    }
+
+    /// Creates a devqa account through pgacct, as this admin; its password.
+    fn create(&self, name: &str) -> String {
+        let (rows, code) = self
+            .json(&["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", name]);
+        assert_eq!(code, 0, "{:?} could not create {name}: {rows:?}", self.admin);
+        rows[0]["password"].as_str().unwrap().to_owned()
+    }
+
+    fn login(
+        &self,
+        db: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<postgres::Client, postgres::Error> {
+        self.pg.config(db).user(user).password(password).connect(postgres::NoTls)
+    }
+}
+
+fn version(pg: &Cluster) -> i32 {
+    pg.client()
+        .query_one("SHOW server_version_num", &[])
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap()
+}
+
+fn every_setup() -> Vec<(Admin, Option<u32>)> {
+    vec![
+        (Admin::Superuser, None),
+        (Admin::CreateRole, None),
+        (Admin::Superuser, Some(17)),
+        (Admin::CreateRole, Some(17)),
+    ]
+}
+
+#[test]
+fn list_and_show_report_what_the_catalogs_hold() {
+    for (admin, major) in every_setup() {
+        let Some(fleet) = Fleet::new(admin, major, &["orders", "billing"]) else { continue };
+        let alice = fleet.create("alice");
+        fleet
+            .pg
+            .client()
+            .batch_execute(
+                "SET password_encryption = 'md5';
+                 CREATE ROLE legacy LOGIN CONNECTION LIMIT 3 PASSWORD 'old-secret';
+                 CREATE ROLE app_readers NOLOGIN;
+                 GRANT app_readers TO alice;
+                 ALTER ROLE alice IN DATABASE billing SET search_path TO app, public;",
+            )
+            .unwrap();
+        let (rows, code) = fleet.json(&["user", "list", "--env", "qa", "--all"]);
+        assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
+        let role = |name: &str| {
+            rows.iter()
+                .find(|r| r["role"] == name)
+                .unwrap_or_else(|| panic!("{name} missing: {rows:?}"))
+                .clone()
+        };
+        let unknown = admin == Admin::CreateRole;
+        let alice_row = role("alice");
+        assert_eq!(alice_row["cluster"], format!("127.0.0.1:{}", fleet.pg.port()));
+        assert_eq!(
+            alice_row["targets"],
+            serde_json::json!(["qa/billing", "qa/orders"]),
+            "one row per cluster"
+        );
+        assert_eq!(alice_row["can_login"], true);
+        assert_eq!(alice_row["connection_limit"], 20);
+        assert_eq!(alice_row["member_of"], serde_json::json!(["app_readers"]));
+        assert_eq!(
+            alice_row["search_path"],
+            serde_json::json!({"billing": "app, public", "orders": "public"})
+        );
+        assert_eq!(alice_row["password"], if unknown { "unknown" } else { "scram" }, "{admin:?}");
+        let legacy = role("legacy");
+        assert_eq!(legacy["password"], if unknown { "unknown" } else { "md5" }, "{admin:?}");
+        assert_eq!(legacy["connection_limit"], 3);
+        assert_eq!(role("app_readers")["can_login"], false);
+        assert_eq!(role("app_readers")["password"], if unknown { "unknown" } else { "none" });
+        assert!(!role(fleet.admin_role())["attributes"].as_array().unwrap().is_empty());
+
+        let (rows, _) = fleet.json(&["user", "list", "--env", "qa", "--all", "--name", "ali*"]);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+
+        let _session = fleet.login("orders", "alice", &alice).unwrap();
+        fleet
+            .pg
+            .client_to("orders")
+            .batch_execute("CREATE TABLE owned (id int); ALTER TABLE owned OWNER TO alice")
+            .unwrap();
+        let (shown, code) = fleet.json(&["user", "show", "--env", "qa", "--all", "alice"]);
+        assert_eq!(code, 0);
+        assert_eq!(shown[0]["name"], "alice");
+        assert_eq!(shown[0]["sessions"], 1);
+        assert_eq!(shown[0]["owns"], serde_json::json!({"orders": 1}));
+        // From 16, the CREATEROLE admin that made a role is a member of it
+        // (with ADMIN OPTION): that is what lets it change the role.
+        let creator_member = admin == Admin::CreateRole && version(&fleet.pg) >= 160_000;
+        let members =
+            if creator_member { serde_json::json!([ADMIN_ROLE]) } else { serde_json::json!([]) };
+        assert_eq!(shown[0]["members"], members);
+        let (_, code) = fleet.json(&["user", "show", "--env", "qa", "--all", "nobody"]);
+        assert_eq!(code, 1);
+    }
+}
+
+#[test]
+fn lock_stops_logins_and_unlock_restores_them() {
+    for (admin, major) in every_setup() {
+        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
+        let password = fleet.create("bob");
+        let live = fleet.login("orders", "bob", &password).unwrap();
+
+        let (rows, code) = fleet.json(&["user", "lock", "--env", "qa", "--db", "orders", "bob"]);
+        assert_eq!((code, rows[0]["status"].as_str().unwrap()), (0, "user locked"), "{admin:?}");
+        let Err(err) = fleet.login("orders", "bob", &password) else {
+            panic!("a locked role logged in")
+        };
+        assert!(err.as_db_error().unwrap().message().contains("not permitted to log in"), "{err}");
+
+        let (rows, code) = fleet.json(&["user", "unlock", "--env", "qa", "--db", "orders", "bob"]);
+        assert_eq!((code, rows[0]["status"].as_str().unwrap()), (0, "user unlocked"));
+        assert!(fleet.login("orders", "bob", &password).is_ok());
+
+        // --terminate ends the session that was open all along.
+        let (rows, code) =
+            fleet.json(&["user", "lock", "--env", "qa", "--db", "orders", "bob", "--terminate"]);
+        assert_eq!(code, 0, "{rows:?}");
+        assert_eq!(rows[0]["status"], "user locked; 1 session(s) ended", "{admin:?} {major:?}");
+        let mut live = live;
+        assert!(live.simple_query("SELECT 1").is_err(), "the session survived");
+
+        let (_, code) = fleet.json(&["user", "lock", "--env", "qa", "--db", "orders", "ghost"]);
+        assert_eq!(code, 1);
+    }
+}
+
+/// The CREATEROLE admin without `pg_signal_backend` locks, and says that it
+/// could not end the sessions, instead of failing.
+#[test]
+fn a_lock_without_signal_rights_degrades() {
+    let Some(fleet) = Fleet::new(Admin::CreateRole, None, &["orders"]) else { return };
+    fleet
+        .pg
+        .client()
+        .batch_execute(&format!("REVOKE pg_signal_backend FROM {ADMIN_ROLE}"))
+        .unwrap();
+    let password = fleet.create("carl");
+    let _live = fleet.login("orders", "carl", &password).unwrap();
+    let (rows, code) =
+        fleet.json(&["user", "lock", "--env", "qa", "--db", "orders", "carl", "--terminate"]);
+    assert_eq!(code, 0, "{rows:?}");
+    let status = rows[0]["status"].as_str().unwrap();
+    assert!(
+        status.starts_with(
+            "user locked; 0 session(s) ended; could not end 1 (the admin needs pg_signal_backend)"
+        ),
+        "{status}"
+    );
+}
+
+#[test]
+fn drop_reassigns_everywhere_and_removes_the_role() {
+    for (admin, major) in every_setup() {
+        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
+        let password = fleet.create("dora");
+        let heir = fleet.admin_role();
+        // Objects in a registered database and in one the registry does not know.
+        fleet.pg.client().batch_execute("CREATE DATABASE legacy").unwrap();
+        for db in ["orders", "legacy"] {
+            fleet
+                .pg
+                .client_to(db)
+                .batch_execute(&format!(
+                    "CREATE SCHEMA app AUTHORIZATION {heir};
+                     SET ROLE {heir}; GRANT USAGE, CREATE ON SCHEMA app TO dora; RESET ROLE;
+                     CREATE TABLE app.t (id int); ALTER TABLE app.t OWNER TO dora;"
+                ))
+                .unwrap();
+        }
+        let mut live = fleet.login("orders", "dora", &password).unwrap();
+
+        let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "dora"]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "no terminal and no --yes: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(live.simple_query("SELECT 1").is_ok(), "nothing was touched");
+
+        let out = fleet.run(&[
+            "user", "drop", "--env", "qa", "--db", "orders", "dora", "--yes", "--format", "json",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{admin:?} {major:?}: {}{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(stderr.contains("dora on 127.0.0.1:"), "the preflight is shown: {stderr}");
+        assert!(stderr.contains("owns 1 in legacy, 1 in orders"), "{stderr}");
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(rows[0]["status"], "user dropped");
+
+        let gone: i64 = fleet
+            .pg
+            .client()
+            .query_one("SELECT count(*) FROM pg_roles WHERE rolname = 'dora'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(gone, 0);
+        for db in ["orders", "legacy"] {
+            let owner: String = fleet
+                .pg
+                .client_to(db)
+                .query_one("SELECT tableowner::text FROM pg_tables WHERE tablename = 't'", &[])
+                .unwrap()
+                .get(0);
+            assert_eq!(owner, heir, "{db}");
+        }
+        assert!(live.simple_query("SELECT 1").is_err(), "the session was ended");
+
+        let audit = fleet
+            .sandbox
+            .pgacct()
+            .args(["audit", "show", "--operation", "user.drop", "--format", "json"])
+            .output()
+            .unwrap();
+        let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+        assert_eq!(audit[0]["outcome"], "ok");
+        let started = fleet
+            .sandbox
+            .pgacct()
+            .args(["audit", "show", "--operation", "user.drop", "--incomplete", "--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&started.stdout).trim(), "[]");
+        let sql = audit[0]["sql"].as_str().unwrap();
+        assert!(
+            sql.contains("REASSIGN OWNED BY \"dora\"") && sql.contains("-- in legacy"),
+            "{sql}"
+        );
+        // The started record carries the preflight summary.
+        let conn = rusqlite::Connection::open(fleet.sandbox.registry()).unwrap();
+        let status: String = conn
+            .query_row(
+                "SELECT status FROM audit WHERE operation = 'user.drop' AND outcome = 'started'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            status.starts_with("drop user (preflight: owns 1 in legacy, 1 in orders;"),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn a_blocked_drop_leaves_the_role_locked_and_says_where() {
+    for (admin, major) in every_setup() {
+        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
+        let password = fleet.create("erik");
+        // An object in a database that accepts no connections: no REASSIGN
+        // can reach it.
+        let mut su = fleet.pg.client();
+        su.batch_execute("CREATE DATABASE archive").unwrap();
+        fleet
+            .pg
+            .client_to("archive")
+            .batch_execute("CREATE TABLE kept (id int); ALTER TABLE kept OWNER TO erik")
+            .unwrap();
+        su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS false").unwrap();
+
+        let (rows, code) =
+            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
+        assert_eq!(code, 1, "{rows:?}");
+        let error = rows[0]["error"].as_str().unwrap();
+        assert!(error.contains("cannot be dropped because some objects depend on it"), "{error}");
+        assert!(error.contains("1 object in database archive"), "{error}");
+        assert!(error.ends_with("the role is left NOLOGIN"), "{error}");
+        let can_login: bool = su
+            .query_one("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'erik'", &[])
+            .unwrap()
+            .get(0);
+        assert!(!can_login);
+        assert!(fleet.login("orders", "erik", &password).is_err());
+    }
+}
+
+#[test]
+fn drop_refuses_the_admin_role_and_superusers() {
+    for admin in [Admin::Superuser, Admin::CreateRole] {
+        let Some(fleet) = Fleet::new(admin, None, &["orders"]) else { continue };
+        let out = fleet.run(&[
+            "user",
+            "drop",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            fleet.admin_role(),
+            "--yes",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if fleet.admin_role() == SUPERUSER {
+            // "postgres" is refused by the name rules already.
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains("it is the admin role pgacct connects to qa/orders as"),
+                "{stderr}"
+            );
+        }
+        fleet.pg.client().batch_execute("CREATE ROLE root_too SUPERUSER LOGIN").unwrap();
+        let (rows, code) =
+            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "root_too", "--yes"]);
+        assert_eq!(code, 1, "{rows:?}");
+        assert!(
+            rows[0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("is a superuser; pgacct does not drop superusers")
+        );
+        let still: i64 = fleet
+            .pg
+            .client()
+            .query_one("SELECT count(*) FROM pg_roles WHERE rolname = 'root_too'", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(still, 1);
+    }
+}
+
+/// Everything of provisioning works for the CREATEROLE admin too.
+#[test]
+fn provisioning_works_with_a_createrole_admin() {
+    for major in [None, Some(17)] {
+        let Some(fleet) = Fleet::new(Admin::CreateRole, major, &["orders"]) else { continue };
+        fleet.pg.client_to("orders").batch_execute("CREATE TABLE items (id int)").unwrap();
+        for args in [
+            vec![
+                "user",
+                "create-vm",
+                "--env",
+                "qa",
+                "--db",
+                "orders",
+                "--server",
+                "web01",
+                "--service-port",
+                "80",
+            ],
+            vec![
+                "user", "create", "--env", "qa", "--db", "orders", "--type", "readonly", "reporter",
+            ],
+            vec![
+                "user", "create", "--env", "qa", "--db", "orders", "--type", "dba", "dana", "--yes",
+            ],
+            vec!["user", "reset-password", "--env", "qa", "--db", "orders", "web01_80"],
+            vec![
+                "user",
+                "set-search-path",
+                "--env",
+                "qa",
+                "--db",
+                "orders",
+                "web01_80",
+                "app",
+                "public",
+            ],
+        ] {
+            let (rows, code) = fleet.json(&args);
+            assert_eq!(code, 0, "{major:?} {args:?}: {rows:?}");
+        }
+        let (check, _) = fleet.json(&["registry", "check"]);
+        assert_eq!(check[0]["creates_roles"], true);
+        let manages = check[0]["manages_roles"].as_str().unwrap();
+        if version(&fleet.pg) >= 160_000 {
+            assert!(manages.ends_with("with ADMIN OPTION"), "{manages}");
+        } else {
+            assert_eq!(manages, "all but superusers");
+        }
+
+        // A role someone else made: from 16, a CREATEROLE admin may not
+        // change it, and pgacct says so.
+        fleet.pg.client().batch_execute("CREATE ROLE foreign_app LOGIN").unwrap();
+        let (rows, code) =
+            fleet.json(&["user", "reset-password", "--env", "qa", "--db", "orders", "foreign_app"]);
+        if version(&fleet.pg) >= 160_000 {
+            assert_eq!(code, 1, "{rows:?}");
+            assert!(rows[0]["error"].as_str().unwrap().contains("permission denied"), "{rows:?}");
+        } else {
+            assert_eq!(code, 0, "{rows:?}");
+        }
+    }
+}
+
+#[test]
+fn the_progress_bar_is_for_terminals_only() {
+    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders", "billing"]) else { return };
+    let out = fleet.run(&["user", "create", "--env", "qa", "--all", "--type", "devqa", "piper"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(!stderr.contains("targets") && !stderr.contains("[="), "a bar on a pipe: {stderr:?}");
+
+    // On a terminal (script gives pgacct one), the bar is drawn.
+    let command = format!("{} user lock --env qa --all piper", crate::support::PGACCT);
+    let out = fleet
+        .sandbox
+        .command("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let terminal = String::from_utf8_lossy(&out.stdout);
+    assert!(terminal.contains("pgacct [") && terminal.contains("/2 targets"), "{terminal:?}");
+}
