@@ -37,6 +37,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand registry 'Manage the inventory of target databases'
             cand user 'Create and change PostgreSQL login roles on registered targets'
             cand audit 'Read and check the audit trail'
+            cand notify 'Check the notification channels of config.toml'
             cand generate-assets 'Write the shell completions and man pages into a directory'
         }
         &'pgacct;registry'= {
@@ -615,6 +616,44 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;audit;verify'= {
             cand --expect 'A head noted earlier (ID:HASH, as `audit verify` prints it) that must still be in the trail, unchanged'
+            cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
+            cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
+            cand --format 'Output format [default: table; csv for `registry export`]'
+            cand --ticket 'A change reference (ticket) recorded in the audit trail'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --dry-run 'Show what would change, and change nothing'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more about what is happening (repeat for more)'
+            cand --verbose 'Print more about what is happening (repeat for more)'
+            cand --no-color 'Do not use colours (also: the NO_COLOR environment variable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'pgacct;notify'= {
+            cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
+            cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
+            cand --format 'Output format [default: table; csv for `registry export`]'
+            cand --ticket 'A change reference (ticket) recorded in the audit trail'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --dry-run 'Show what would change, and change nothing'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more about what is happening (repeat for more)'
+            cand --verbose 'Print more about what is happening (repeat for more)'
+            cand --no-color 'Do not use colours (also: the NO_COLOR environment variable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand test 'Send a test event through the configured channels and report each result'
+        }
+        &'pgacct;notify;test'= {
+            cand --kind 'Only channels of this kind'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`]'

@@ -41,6 +41,7 @@ complete -c pgacct -n "__fish_pgacct_needs_command" -s V -l version -d 'Print ve
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "registry" -d 'Manage the inventory of target databases'
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "user" -d 'Create and change PostgreSQL login roles on registered targets'
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "audit" -d 'Read and check the audit trail'
+complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "notify" -d 'Check the notification channels of config.toml'
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "generate-assets" -d 'Write the shell completions and man pages into a directory'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
@@ -555,6 +556,40 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_sub
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -f -a "test" -d 'Send a test event through the configured channels and report each result'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l kind -d 'Only channels of this kind' -r -f -a "slack\t''
+webex\t''
+webhook\t''
+command\t''
+email\t''"
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+json\t'One JSON document, with stable snake_case field names'
+csv\t'CSV with a header row'
+toml\t'TOML (`registry export` only)'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s y -l yes -d 'Answer yes to confirmations'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s q -l quiet -d 'Print only data and errors'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'

@@ -106,6 +106,10 @@ pub enum Command {
     #[command(subcommand)]
     Audit(AuditCommand),
 
+    /// Check the notification channels of config.toml
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+
     /// Write the shell completions and man pages into a directory
     #[command(hide = true)]
     GenerateAssets {
@@ -354,6 +358,31 @@ pub struct SetSearchPathArgs {
     /// Schemas, in order ($user allowed)
     #[arg(required = true, value_name = "SCHEMA")]
     pub schemas: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test event through the configured channels and report each result
+    ///
+    /// Filters (envs, operations) are ignored: every channel (of --kind)
+    /// gets the test. Exit 0 when all succeed, 3 when some do, 1 when none.
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// Only channels of this kind
+    #[arg(long, value_enum)]
+    pub kind: Option<NotifyKindArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NotifyKindArg {
+    Slack,
+    Webex,
+    Webhook,
+    Command,
+    Email,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::notify::{Channel, ChannelConfig};
 use crate::policy::{EnvConfig, Policy, TypeConfig};
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -22,12 +23,20 @@ pub struct Config {
     /// `[env.NAME]`: per-environment rules.
     #[serde(default)]
     pub env: BTreeMap<String, EnvConfig>,
+    /// `[[notify]]`: where to tell about changes.
+    #[serde(default)]
+    pub notify: Vec<ChannelConfig>,
 }
 
 impl Config {
     /// The account types and environment rules this configuration sets.
     pub fn policy(&self) -> Policy {
         Policy::new(&self.types, &self.env)
+    }
+
+    /// The notification channels, checked when the file was read.
+    pub fn channels(&self) -> Vec<Channel> {
+        self.notify.iter().enumerate().filter_map(|(i, entry)| entry.channel(i + 1).ok()).collect()
     }
 }
 
@@ -86,10 +95,17 @@ impl Config {
             }
             Err(source) => return Err(ConfigError::Read { path: path.to_owned(), source }),
         };
-        toml::from_str(&text).map_err(|err| ConfigError::Invalid {
+        let config: Config = toml::from_str(&text).map_err(|err| ConfigError::Invalid {
             path: path.to_owned(),
             message: err.to_string().trim_end().to_owned(),
-        })
+        })?;
+        for (i, entry) in config.notify.iter().enumerate() {
+            entry.channel(i + 1).map_err(|message| ConfigError::Invalid {
+                path: path.to_owned(),
+                message: format!("[[notify]] entry {} ({}): {message}", i + 1, entry.kind),
+            })?;
+        }
+        Ok(config)
     }
 }
 
@@ -121,6 +137,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// [`duration`], for a key that may be left out (with `#[serde(default)]`).
+pub fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    duration(deserializer).map(Some)
 }
 
 #[cfg(test)]

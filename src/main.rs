@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod config;
 mod error;
+mod notify;
 mod output;
 mod pg;
 mod policy;

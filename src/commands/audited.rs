@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::Context;
+use super::notify::announce;
 use crate::audit::{AuditStore, Finish, Operation};
+use crate::notify::{Event, TargetResult};
 use crate::registry::{self, Database};
 
 /// Runs `work` between a started and an outcome record. `done` words the
@@ -20,6 +22,7 @@ pub fn audited<T>(
 ) -> anyhow::Result<T> {
     let who = ctx.invocation();
     let attempted = operation.status.clone();
+    let subject = operation.clone();
     let started = store.start(&who, &[operation]).context("cannot write to the audit trail")?[0];
     pause_after_start();
     let clock = Instant::now();
@@ -30,9 +33,28 @@ pub fn audited<T>(
     };
     let finish = outcome(started, &attempted, clock.elapsed(), result_text);
     store
-        .finish(&who, &[finish])
+        .finish(&who, std::slice::from_ref(&finish))
         .context("the change was made, but its outcome could not be written to the audit trail")?;
+    let event = Event::new(
+        &who,
+        &subject.name,
+        subject.role.as_deref(),
+        vec![target_result(&subject, &finish)],
+    );
+    announce(ctx, store, &event);
     Ok(result?)
+}
+
+/// An operation's outcome, as a notification tells it.
+pub fn target_result(operation: &Operation, finish: &Finish) -> TargetResult {
+    TargetResult {
+        env: operation.env.clone().unwrap_or_default(),
+        db: operation.db.clone().unwrap_or_default(),
+        cluster: operation.cluster.clone(),
+        status: finish.status.clone(),
+        outcome: if finish.ok { "ok" } else { "failed" },
+        error: finish.error.clone(),
+    }
 }
 
 /// An outcome record's content: `Ok(status)`, or `Err(error)` for an

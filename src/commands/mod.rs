@@ -4,6 +4,7 @@
 mod audit;
 mod audited;
 mod generate;
+mod notify;
 mod registry;
 mod targets;
 mod user;
@@ -27,11 +28,12 @@ use crate::secret::Secret;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     let messages = Messages::new(cli.global.quiet, cli.global.verbose);
-    let ctx = Context { global: cli.global, messages };
+    let ctx = Context { global: cli.global, messages, config: std::cell::OnceCell::new() };
     match cli.command {
         Command::Registry(command) => registry::run(command, &ctx),
         Command::Audit(command) => audit::run(command, &ctx),
         Command::User(command) => user::run(command, &ctx),
+        Command::Notify(command) => notify::run(command, &ctx),
         Command::GenerateAssets { dir } => generate::run(&dir),
     }
 }
@@ -41,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 pub(crate) struct Context {
     pub global: GlobalArgs,
     pub messages: Messages,
+    config: std::cell::OnceCell<Config>,
 }
 
 impl Context {
@@ -90,17 +93,21 @@ impl Context {
     }
 
     /// The configuration: `--config`, else the default file if it exists,
-    /// else the built-in defaults.
-    pub fn config(&self) -> anyhow::Result<Config> {
+    /// else the built-in defaults. Read once per run.
+    pub fn config(&self) -> anyhow::Result<&Config> {
+        if let Some(config) = self.config.get() {
+            return Ok(config);
+        }
         let (path, named) = match &self.global.config {
             Some(path) => (path.clone(), true),
             None => match crate::config::default_path() {
                 Some(path) => (path, false),
-                None => return Ok(Config::default()),
+                None => return Ok(self.config.get_or_init(Config::default)),
             },
         };
         self.messages.detail(&format!("config: {}", path.display()));
-        Ok(Config::load(&path, named)?)
+        let config = Config::load(&path, named)?;
+        Ok(self.config.get_or_init(|| config))
     }
 
     /// A connector for this run, with a password prompt when stdin is a
@@ -110,7 +117,7 @@ impl Context {
         let config = self.config()?;
         let prompt =
             std::io::stdin().is_terminal().then(|| Arc::new(TerminalPrompt) as Arc<dyn Prompt>);
-        let connector = Connector::new(env, config.connection, prompt);
+        let connector = Connector::new(env, config.connection.clone(), prompt);
         for warning in connector.warnings() {
             self.messages.warn(&warning);
         }

@@ -10,7 +10,7 @@ use std::fs::{DirBuilder, OpenOptions};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -114,10 +114,36 @@ impl Database {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
         identify(&conn, path)?;
         // The first write to the file, so it comes after identification.
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(()))
-            .map_err(sqlite_err)?;
+        use_wal(&conn).map_err(sqlite_err)?;
         migrate(&mut conn, path)?;
         Ok(Database { conn, path: path.to_owned() })
+    }
+}
+
+/// Switches a new file to WAL. The switch needs an exclusive lock, and
+/// SQLite reports BUSY at once (without the busy handler) while other
+/// processes read, as when twenty start on a new registry together: so
+/// retry, within the busy timeout.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(())) {
+            Err(err)
+                if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                // Spread the retries of processes that collided.
+                let jitter = u64::from(std::process::id() % 7);
+                std::thread::sleep(pause + Duration::from_millis(jitter));
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod connect;
 mod generated;
 mod harness;
 mod lifecycle;
+mod notify;
 mod registry;
 mod support;
 mod tls;

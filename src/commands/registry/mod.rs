@@ -8,13 +8,15 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::audited::{audited, outcome, pause_after_start};
+use super::audited::{audited, outcome, pause_after_start, target_result};
+use super::notify::announce;
 use super::{Context, RECORD_FORMATS};
 use crate::audit::{AuditStore, Finish, Operation};
 use crate::cli::{
     AddArgs, Format, ImportArgs, ListArgs, RegistryCommand, TargetKeyArgs, UnsetField, UpdateArgs,
 };
 use crate::error::{Exit, UsageError};
+use crate::notify::Event;
 use crate::output::{Column, Output, Record};
 use crate::registry::inventory::{self, InventoryFormat};
 use crate::registry::{
@@ -342,6 +344,9 @@ fn audited_import(
     store
         .finish(&who, &finishes)
         .context("the import was made, but its outcome could not be written to the audit trail")?;
+    let results =
+        operations.iter().zip(&finishes).map(|(op, finish)| target_result(op, finish)).collect();
+    announce(ctx, store, &Event::new(&who, "registry.import", None, results));
     Ok(result?)
 }
 

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::audit::{AuditStore, Finish, Invocation, Operation};
 use crate::commands::audited::{outcome, pause_after_start};
 use crate::commands::fan_out;
+use crate::notify::{Event, TargetResult};
 use crate::output::{Column, Progress, Record};
 use crate::pg::lifecycle;
 use crate::pg::roles::{self, Changed, Created, RoleError, RoleSpec};
@@ -154,6 +155,22 @@ struct ClusterTargets<'t> {
 }
 
 impl Rollout<'_> {
+    /// The notification of what this rollout did: no password in it.
+    pub fn event(&self, rows: &[UserRow]) -> Event {
+        let targets = rows
+            .iter()
+            .map(|row| TargetResult {
+                env: row.env.clone(),
+                db: row.db.clone(),
+                cluster: Some(row.cluster.clone()),
+                status: row.status.clone(),
+                outcome: row.outcome,
+                error: row.error.clone(),
+            })
+            .collect();
+        Event::new(&self.who, self.change.operation(), Some(self.change.role().as_str()), targets)
+    }
+
     /// Applies the change to every target; rows come back in target order.
     pub fn apply(&self, targets: &[Target]) -> anyhow::Result<Vec<UserRow>> {
         let clusters = by_cluster(targets);

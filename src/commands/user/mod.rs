@@ -16,6 +16,7 @@ use std::sync::Mutex;
 use anyhow::Context as _;
 
 use self::apply::{Change, Rollout, UserRow};
+use super::notify::announce;
 use super::{Context, RECORD_FORMATS, targets};
 use crate::cli::{
     CreateArgs, CreateK8sArgs, DropArgs, Format, PasswordArgs, ResetPasswordArgs, SecretFormatArg,
@@ -202,6 +203,11 @@ fn execute(
         deliver(ctx, delivery, secret_file, secret, run.change.role(), &targets, &mut rows)?;
     }
     report(ctx, out, &rows, dry_run)?;
+    if !dry_run {
+        let event = run.event(&rows);
+        drop(run);
+        announce(ctx, &mut store, &event);
+    }
     Ok(exit_code(&rows))
 }
 

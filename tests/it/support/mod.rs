@@ -2,6 +2,7 @@
 //! and throwaway PostgreSQL clusters.
 
 pub mod cluster;
+pub mod receivers;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
