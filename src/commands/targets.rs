@@ -48,3 +48,24 @@ pub fn select(
     }
     Ok(targets)
 }
+
+/// The targets on one cluster (host and port), in the order given.
+#[derive(Debug)]
+pub struct Cluster<'t> {
+    /// `host:port`.
+    pub name: String,
+    pub targets: Vec<&'t Target>,
+}
+
+/// `targets` grouped by cluster, clusters in the order they first appear.
+pub fn by_cluster(targets: &[Target]) -> Vec<Cluster<'_>> {
+    let mut clusters: Vec<Cluster<'_>> = Vec::new();
+    for target in targets {
+        let name = target.cluster();
+        match clusters.iter_mut().find(|c| c.name == name) {
+            Some(cluster) => cluster.targets.push(target),
+            None => clusters.push(Cluster { name, targets: vec![target] }),
+        }
+    }
+    clusters
+}

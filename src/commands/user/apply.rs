@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::audit::{AuditStore, Finish, Invocation, Operation};
 use crate::commands::audited::{outcome, pause_after_start};
 use crate::commands::fan_out;
+use crate::commands::targets::{Cluster, by_cluster};
 use crate::notify::{Event, TargetResult};
 use crate::output::{Column, Progress, Record};
 use crate::pg::lifecycle;
@@ -149,11 +150,6 @@ pub struct Rollout<'a> {
     pub audit_failures: Mutex<Vec<String>>,
 }
 
-/// A cluster and its targets, in the order given.
-struct ClusterTargets<'t> {
-    targets: Vec<&'t Target>,
-}
-
 impl Rollout<'_> {
     /// The notification of what this rollout did: no password in it.
     pub fn event(&self, rows: &[UserRow]) -> Event {
@@ -189,7 +185,7 @@ impl Rollout<'_> {
         Ok(rows)
     }
 
-    async fn on_cluster(&self, cluster: &ClusterTargets<'_>) -> Vec<UserRow> {
+    async fn on_cluster(&self, cluster: &Cluster<'_>) -> Vec<UserRow> {
         let started = match self.start(&cluster.targets) {
             Ok(ids) => ids,
             Err(err) => return self.rows_failed(&cluster.targets, &format!("{err:#}"), None),
@@ -476,16 +472,4 @@ fn with_drift(status: &str, drift: &[String]) -> String {
     } else {
         format!("{status}; differs from policy: {}", drift.join("; "))
     }
-}
-
-fn by_cluster(targets: &[Target]) -> Vec<ClusterTargets<'_>> {
-    let mut clusters: Vec<(String, ClusterTargets<'_>)> = Vec::new();
-    for target in targets {
-        let cluster = target.cluster();
-        match clusters.iter_mut().find(|(c, _)| *c == cluster) {
-            Some((_, group)) => group.targets.push(target),
-            None => clusters.push((cluster, ClusterTargets { targets: vec![target] })),
-        }
-    }
-    clusters.into_iter().map(|(_, group)| group).collect()
 }

@@ -7,6 +7,7 @@ use postgres_protocol::escape::escape_identifier;
 
 use super::apply::Rollout;
 use crate::commands::fan_out;
+use crate::commands::targets::by_cluster;
 use crate::pg::lifecycle::{self, Preflight};
 use crate::pg::roles::{Changed, RoleError};
 use crate::pg::{Connector, Session};
@@ -21,17 +22,12 @@ pub fn preflights(
     targets: &[Target],
     name: &RoleName,
 ) -> anyhow::Result<BTreeMap<String, Result<Option<Preflight>, String>>> {
-    let mut firsts: Vec<&Target> = Vec::new();
-    for target in targets {
-        if !firsts.iter().any(|t| t.cluster() == target.cluster()) {
-            firsts.push(target);
-        }
-    }
-    let results = fan_out(jobs, &firsts, |target| async move {
-        let session = connector.connect(target).await.map_err(|err| err.to_string())?;
+    let clusters = by_cluster(targets);
+    let results = fan_out(jobs, &clusters, |cluster| async move {
+        let session = connector.connect(cluster.targets[0]).await.map_err(|err| err.to_string())?;
         lifecycle::preflight(&session, name).await.map_err(|err| err.to_string())
     })?;
-    Ok(firsts.iter().map(|t| t.cluster()).zip(results).collect())
+    Ok(clusters.into_iter().map(|c| c.name).zip(results).collect())
 }
 
 impl Rollout<'_> {

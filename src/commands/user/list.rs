@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::cli::{Format, ListUsersArgs, UserNameArgs};
-use crate::commands::{Context, RECORD_FORMATS, fan_out, targets};
+use crate::commands::targets::{self, Cluster, by_cluster};
+use crate::commands::{Context, RECORD_FORMATS, fan_out};
 use crate::error::Exit;
 use crate::output::{Column, Progress, Record};
 use crate::pg::inspect::{self, PasswordKind, RoleDetail, RoleInfo};
 use crate::pg::{Connector, Session};
 use crate::policy::RoleName;
-use crate::registry::Target;
 
 /// A role on one cluster.
 #[derive(Debug, Serialize)]
@@ -117,24 +117,6 @@ impl Record for DetailRow {
     ];
 }
 
-/// The targets of one cluster.
-struct Cluster<'t> {
-    name: String,
-    targets: Vec<&'t Target>,
-}
-
-fn clusters(targets: &[Target]) -> Vec<Cluster<'_>> {
-    let mut clusters: Vec<Cluster<'_>> = Vec::new();
-    for target in targets {
-        let name = target.cluster();
-        match clusters.iter_mut().find(|c| c.name == name) {
-            Some(cluster) => cluster.targets.push(target),
-            None => clusters.push(Cluster { name, targets: vec![target] }),
-        }
-    }
-    clusters
-}
-
 /// Connects to each cluster (through its first target) and runs `read`.
 fn on_each_cluster<'t, T, F>(
     ctx: &Context,
@@ -168,7 +150,7 @@ pub fn list(ctx: &Context, args: &ListUsersArgs) -> anyhow::Result<Exit> {
     let store = ctx.registry_to_read()?;
     let targets = targets::select(&store, Some(&args.targets.env), &args.targets.dbs)?;
     let connector = ctx.connector()?;
-    let clusters = clusters(&targets);
+    let clusters = by_cluster(&targets);
     let pattern = args.name.as_deref();
     let results = on_each_cluster(
         ctx,
@@ -202,7 +184,7 @@ pub fn show(ctx: &Context, args: &UserNameArgs) -> anyhow::Result<Exit> {
     let store = ctx.registry_to_read()?;
     let targets = targets::select(&store, Some(&args.targets.env), &args.targets.dbs)?;
     let connector = ctx.connector()?;
-    let clusters = clusters(&targets);
+    let clusters = by_cluster(&targets);
     let results = on_each_cluster(
         ctx,
         &connector,
