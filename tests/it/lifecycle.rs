@@ -522,4 +522,20 @@ fn the_progress_bar_is_for_terminals_only() {
         .unwrap();
     let terminal = String::from_utf8_lossy(&out.stdout);
     assert!(terminal.contains("pgacct [") && terminal.contains("/2 targets"), "{terminal:?}");
+
+    for args in ["registry check", "user list --env qa --all"] {
+        let command = format!("{} {args}", crate::support::PGACCT);
+        let out = fleet
+            .sandbox
+            .command("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+            .env("TERM", "xterm")
+            .output()
+            .unwrap();
+        let terminal = String::from_utf8_lossy(&out.stdout);
+        assert!(terminal.contains("/2 targets"), "{args}: {terminal:?}");
+        let piped = fleet.run(&args.split(' ').collect::<Vec<_>>());
+        assert!(!String::from_utf8_lossy(&piped.stderr).contains("targets"), "{args}");
+    }
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::cli::{CheckArgs, Format};
 use crate::commands::{Context, RECORD_FORMATS, fan_out, targets};
 use crate::error::Exit;
-use crate::output::{Column, Record};
+use crate::output::{Column, Progress, Record};
 use crate::pg::{ConnectError, Connector, Session};
 use crate::registry::Target;
 
@@ -76,7 +76,13 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> anyhow::Result<Exit> {
     let store = ctx.registry_to_read()?;
     let targets = targets::select(&store, args.env.as_ref(), &args.dbs)?;
     let connector = ctx.connector()?;
-    let rows = fan_out(args.jobs.jobs, &targets, |target| check(&connector, target))?;
+    let progress = Progress::new(targets.len(), &ctx.messages);
+    let rows = fan_out(args.jobs.jobs, &targets, |target| async {
+        let row = check(&connector, target).await;
+        progress.advance(1);
+        row
+    })?;
+    progress.finish();
     out.list(&rows)?;
     ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
     let reachable = rows.iter().filter(|row| row.reachable).count();
