@@ -31,6 +31,11 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
+/// The user pressed Ctrl-C at a prompt.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted; nothing was changed")]
+pub struct Interrupted;
+
 /// An invalid invocation that clap cannot see, such as a format a command
 /// does not offer.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +60,9 @@ impl UsageError {
 /// The exit code for `err`, from the first error in its chain that says.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
+        if cause.is::<Interrupted>() {
+            return Exit::Interrupted;
+        }
         if cause.is::<UsageError>()
             || cause.is::<InvalidEnvironment>()
             || cause.is::<crate::policy::PolicyError>()

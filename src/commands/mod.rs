@@ -161,8 +161,19 @@ pub(crate) fn confirm(ctx: &Context, question: &str, reason: &str) -> anyhow::Re
         .with_prompt(question)
         .default(false)
         .interact()
-        .context("cannot ask for confirmation")?;
+        .map_err(|err| prompt_failed(err, "cannot ask for confirmation"))?;
     if yes { Ok(()) } else { Err(anyhow::anyhow!("aborted; nothing was changed")) }
+}
+
+/// A prompt that did not get an answer: Ctrl-C is an interruption (exit
+/// 130), anything else an error.
+pub(crate) fn prompt_failed(err: dialoguer::Error, what: &'static str) -> anyhow::Error {
+    let dialoguer::Error::IO(io) = err;
+    if io.kind() == std::io::ErrorKind::Interrupted {
+        anyhow::Error::new(crate::error::Interrupted)
+    } else {
+        anyhow::Error::new(io).context(what)
+    }
 }
 
 /// Asks for a password on the terminal (stderr), without echo.

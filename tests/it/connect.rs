@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{Cluster, Sandbox};
+use crate::support::{Cluster, Sandbox, on_a_terminal};
 
 const WRONG: &str = "wrong-Zq8xv2";
 
@@ -316,45 +316,9 @@ fn bad_environment_and_config_are_input_errors() {
         .stderr(predicates::str::contains("no active targets"));
 }
 
-/// Runs `registry check` on a pseudo-terminal (through `script`), answers
-/// the password prompt with `answer`, and returns what the terminal showed
-/// and the exit code.
+/// Runs `registry check` on a terminal, answering the password prompt.
 fn check_on_a_terminal(sandbox: &Sandbox, answer: &str) -> (String, i32) {
-    use std::io::{Read, Write};
-    use std::process::Stdio;
-    use std::sync::{Arc, Mutex};
-
-    let command = format!("{} registry check", crate::support::PGACCT);
-    let mut child = sandbox
-        .command("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("TERM", "dumb")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let shown = Arc::new(Mutex::new(Vec::new()));
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = {
-        let shown = Arc::clone(&shown);
-        std::thread::spawn(move || {
-            let mut buf = [0; 4096];
-            while let Ok(n @ 1..) = stdout.read(&mut buf) {
-                shown.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !String::from_utf8_lossy(&shown.lock().unwrap()).contains("Password for") {
-        assert!(Instant::now() < deadline, "no prompt appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.stdin.as_mut().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    let shown = String::from_utf8_lossy(&shown.lock().unwrap()).into_owned();
-    (shown, status.code().unwrap())
+    on_a_terminal(sandbox, "registry check", &[], "Password for", &format!("{answer}\n"))
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{Cluster, Sandbox, spawn_together};
+use crate::support::{Cluster, Sandbox, on_a_terminal, spawn_together};
 
 /// A cluster with these databases, each registered as `<env>/<db>`.
 fn cluster_with(sandbox: &Sandbox, env: &str, dbs: &[&str]) -> Option<Cluster> {
@@ -822,4 +822,24 @@ fn provisioning_works_on_postgres_13_and_17() {
         assert_eq!(code, 0, "{major}");
         assert_eq!(settings(&pg, "web01_80", Some("billing")), ["search_path=public"], "{major}");
     }
+}
+
+/// A dba account asks on a terminal: "y" creates it, "n" aborts (exit 1),
+/// Ctrl-C interrupts (exit 130); neither of the last two touches anything.
+#[test]
+fn on_a_terminal_confirmation_is_asked_for() {
+    let sandbox = Sandbox::new();
+    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let vars = [("PGACCT_ADMIN_PASSWORD", pg.password())];
+    let args = "user create --env qa --db orders --type dba ivan";
+    let question = "Create dba user ivan on qa/orders?";
+    let (shown, code) = on_a_terminal(&sandbox, args, &vars, question, "n");
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("aborted; nothing was changed"), "{shown}");
+    let (shown, code) = on_a_terminal(&sandbox, args, &vars, question, "\u{3}");
+    assert_eq!(code, 130, "{shown}");
+    assert!(role(&pg, "ivan").is_none());
+    let (shown, code) = on_a_terminal(&sandbox, args, &vars, question, "y");
+    assert_eq!(code, 0, "{shown}");
+    assert!(role(&pg, "ivan").is_some());
 }

@@ -335,7 +335,7 @@ fn read_password() -> anyhow::Result<Secret> {
             .with_prompt("New password")
             .with_confirmation("Repeat it", "the passwords differ")
             .interact()
-            .context("cannot read the password")?;
+            .map_err(|err| super::prompt_failed(err, "cannot read the password"))?;
         return Ok(Secret::new(text));
     }
     let mut text = zeroize::Zeroizing::new(String::new());

@@ -136,3 +136,51 @@ pub fn add_twenty_targets_at_once(sandbox: &Sandbox) {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// Runs `pgacct ARGS` on a pseudo-terminal (through `script`), with `vars`
+/// set; once the terminal shows `prompt`, types `keys`. Returns what the
+/// terminal showed and the exit code.
+pub fn on_a_terminal(
+    sandbox: &Sandbox,
+    args: &str,
+    vars: &[(&str, &str)],
+    prompt: &str,
+    keys: &str,
+) -> (String, i32) {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    let command = format!("{PGACCT} {args}");
+    let mut child = sandbox
+        .command("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "dumb")
+        .envs(vars.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = {
+        let shown = Arc::clone(&shown);
+        std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                shown.lock().expect("not poisoned").extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&shown.lock().expect("not poisoned")).contains(prompt) {
+        assert!(Instant::now() < deadline, "the prompt {prompt:?} never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.stdin.as_mut().expect("stdin is piped").write_all(keys.as_bytes()).expect("type");
+    let status = child.wait().expect("wait for script");
+    reader.join().expect("the reader ends");
+    let shown = String::from_utf8_lossy(&shown.lock().expect("not poisoned")).into_owned();
+    (shown, status.code().unwrap_or(-1))
+}
