@@ -107,7 +107,7 @@ _pgacct() {
 
     case "${cmd}" in
         pgacct)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version registry user audit notify generate-assets"
+            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version registry user audit notify generate-assets"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -122,11 +122,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -137,7 +133,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version show verify"
+            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version show verify"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -152,11 +148,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -167,7 +159,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit__subcmd__show)
-            opts="-y -q -v -h -V --env --db --user --actor --operation --since --until --failed --incomplete --limit --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --env --db --user --actor --operation --since --until --failed --incomplete --limit --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -214,11 +206,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -229,7 +217,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit__subcmd__verify)
-            opts="-y -q -v -h -V --expect --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --expect --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,11 +236,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -263,7 +247,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__generate__subcmd__assets)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -278,11 +262,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -293,7 +273,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__notify)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version test"
+            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version test"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -308,11 +288,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -323,7 +299,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__notify__subcmd__test)
-            opts="-y -q -v -h -V --kind --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --kind --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -331,6 +307,10 @@ _pgacct() {
             case "${prev}" in
                 --kind)
                     COMPREPLY=($(compgen -W "slack webex webhook command email" -- "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -342,11 +322,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -357,7 +333,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version add list show update activate deactivate remove import export check"
+            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version add list show update activate deactivate remove import export check"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -372,11 +348,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -387,7 +359,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__activate)
-            opts="-y -q -v -h -V --env --db --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,6 +373,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -410,11 +386,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -425,7 +397,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__add)
-            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --inactive --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --inactive --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -504,6 +476,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -513,11 +489,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -528,7 +500,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__check)
-            opts="-j -y -q -v -h -V --env --db --jobs --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -q -v -h -V --env --db --jobs --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -559,11 +531,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -574,7 +542,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__deactivate)
-            opts="-y -q -v -h -V --env --db --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -588,6 +556,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -597,11 +569,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -612,7 +580,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__export)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -627,11 +595,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -642,12 +606,16 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__import)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -657,11 +625,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -672,7 +636,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__list)
-            opts="-y -q -v -h -V --env --active-only --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --env --active-only --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -691,11 +655,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -706,7 +666,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__remove)
-            opts="-y -q -v -h -V --env --db --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -720,6 +680,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -729,11 +693,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -744,7 +704,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__show)
-            opts="-y -q -v -h -V --env --db --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --env --db --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -767,11 +727,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -782,7 +738,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__update)
-            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --unset --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --unset --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -865,6 +821,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -W "sslmode sslrootcert sslcert sslkey admin-user notes" -- "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -874,11 +834,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -889,7 +845,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user)
-            opts="-y -q -v -h -V --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version create-vm create-k8s create reset-password set-search-path list show lock unlock drop"
+            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version create-vm create-k8s create reset-password set-search-path list show lock unlock drop"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -904,11 +860,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -919,7 +871,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --type --password-stdin --secret-file --secret-format --force --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --type --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -933,6 +885,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --retry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -943,6 +899,21 @@ _pgacct() {
                     ;;
                 --type)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-from)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
                     return 0
                     ;;
                 --secret-file)
@@ -964,6 +935,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -W "env json pgpass url k8s-secret" -- "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -973,11 +948,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -988,7 +959,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create__subcmd__k8s)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --service --prefix --password-stdin --secret-file --secret-format --force --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --service --prefix --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -999,6 +970,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1018,6 +993,21 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-from)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --secret-file)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then
@@ -1037,6 +1027,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -W "env json pgpass url k8s-secret" -- "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1046,11 +1040,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1061,7 +1051,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create__subcmd__vm)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --server --service-port --password-stdin --secret-file --secret-format --force --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --server --service-port --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1072,6 +1062,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1091,6 +1085,21 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --password-from)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
+                    return 0
+                    ;;
                 --secret-file)
                     local oldifs
                     if [ -n "${IFS+x}" ]; then
@@ -1110,6 +1119,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -W "env json pgpass url k8s-secret" -- "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1119,11 +1132,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1134,7 +1143,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__drop)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --reassign-to --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --reassign-to --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1145,6 +1154,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1160,6 +1173,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1169,11 +1186,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1184,7 +1197,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__list)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --name --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -q -v -h -V --env --db --all --jobs --name --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1219,11 +1232,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1234,7 +1243,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__lock)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --terminate --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --terminate --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1248,11 +1257,19 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --retry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1265,11 +1282,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1280,7 +1293,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__reset__subcmd__password)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --password-stdin --secret-file --secret-format --force --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1294,12 +1307,31 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --retry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 -j)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-from)
+                    local oldifs
+                    if [ -n "${IFS+x}" ]; then
+                        oldifs="$IFS"
+                    fi
+                    IFS=$'\n'
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    if [ -n "${oldifs+x}" ]; then
+                        IFS="$oldifs"
+                    fi
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o filenames
+                    fi
                     return 0
                     ;;
                 --secret-file)
@@ -1321,6 +1353,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -W "env json pgpass url k8s-secret" -- "${cur}"))
                     return 0
                     ;;
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1330,11 +1366,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1345,7 +1377,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__set__subcmd__search__subcmd__path)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1359,11 +1391,19 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --retry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1376,11 +1416,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1391,7 +1427,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__show)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -q -v -h -V --env --db --all --jobs --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1422,11 +1458,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -1437,7 +1469,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__unlock)
-            opts="-j -y -q -v -h -V --env --db --all --jobs --registry --config --format --yes --dry-run --ticket --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1451,11 +1483,19 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --retry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --jobs)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ticket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1468,11 +1508,7 @@ _pgacct() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "table json csv toml" -- "${cur}"))
-                    return 0
-                    ;;
-                --ticket)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 *)

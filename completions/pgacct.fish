@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_pgacct_global_optspecs
-    string join \n registry= config= format= y/yes dry-run ticket= q/quiet v/verbose no-color h/help V/version
+    string join \n registry= config= format= q/quiet v/verbose no-color h/help V/version
 end
 
 function __fish_pgacct_needs_command
@@ -26,13 +26,9 @@ end
 
 complete -c pgacct -n "__fish_pgacct_needs_command" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_needs_command" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_needs_command" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_needs_command" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_needs_command" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_needs_command" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_needs_command" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_needs_command" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_needs_command" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_needs_command" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -45,13 +41,9 @@ complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "notify" -d 'Check the
 complete -c pgacct -n "__fish_pgacct_needs_command" -f -a "generate-assets" -d 'Write the shell completions and man pages into a directory'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -82,16 +74,15 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslkey -d 'Client private key (PEM file), with --sslcert' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l admin-user -d 'Role pgacct logs in as [default: $PGACCT_ADMIN_USER, $PG_ADMIN_USER, $PGUSER, the OS user]' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l notes -d 'Free text kept with the entry' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l inactive -d 'Register the target as inactive'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -100,14 +91,10 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l env -d 'Only this environment' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l active-only -d 'Only active targets'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from list" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -117,13 +104,9 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l db -d 'Database name on the server' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from show" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -150,15 +133,14 @@ sslcert\t''
 sslkey\t''
 admin-user\t''
 notes\t''"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -166,15 +148,14 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l env -d 'Environment name, e.g. dev, qa, prod' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -182,15 +163,14 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from activate" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l env -d 'Environment name, e.g. dev, qa, prod' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -198,29 +178,27 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from deactivate" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l env -d 'Environment name, e.g. dev, qa, prod' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l db -d 'Database name on the server' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from remove" -s V -l version -d 'Print version'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -228,13 +206,9 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from import" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from export" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -245,13 +219,9 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s j -l jobs -d 'Work on at most N targets at once' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -259,13 +229,9 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -283,27 +249,28 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and not __fish_seen_subcommand_from create-vm create-k8s create reset-password set-search-path list show lock unlock drop" -f -a "drop" -d 'Remove a role from the targets\' clusters'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s j -l jobs -d 'Work on at most N targets at once' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l server -d 'The server the service runs on (lower-cased)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l service-port -d 'The port the service listens on' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l password-from -d 'Take the password from a secret file pgacct wrote earlier (any --secret-format)' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
 json\t'One JSON document: user, password, and the targets with their URLs'
 pgpass\t'Password-file lines (host:port:database:user:password)'
 url\t'One postgresql:// URL per target'
 k8s-secret\t'A Kubernetes Secret manifest (stringData) per target'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l all -d 'Every active database of the environment'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l password-stdin -d 'Read the password from stdin instead of generating one'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l password-stdin -d 'Read the password from stdin instead of generating one (one line; on a terminal, asked twice)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l force -d 'Replace an existing secret file'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -311,27 +278,28 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s j -l jobs -d 'Work on at most N targets at once' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l service -d 'The service\'s name (lower-cased)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l prefix -d 'The name prefix [default: per environment]' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l password-from -d 'Take the password from a secret file pgacct wrote earlier (any --secret-format)' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
 json\t'One JSON document: user, password, and the targets with their URLs'
 pgpass\t'Password-file lines (host:port:database:user:password)'
 url\t'One postgresql:// URL per target'
 k8s-secret\t'A Kubernetes Secret manifest (stringData) per target'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l all -d 'Every active database of the environment'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l password-stdin -d 'Read the password from stdin instead of generating one'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l password-stdin -d 'Read the password from stdin instead of generating one (one line; on a terminal, asked twice)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l force -d 'Replace an existing secret file'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -339,26 +307,27 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s j -l jobs -d 'Work on at most N targets at once' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l type -d 'The account type' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l password-from -d 'Take the password from a secret file pgacct wrote earlier (any --secret-format)' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
 json\t'One JSON document: user, password, and the targets with their URLs'
 pgpass\t'Password-file lines (host:port:database:user:password)'
 url\t'One postgresql:// URL per target'
 k8s-secret\t'A Kubernetes Secret manifest (stringData) per target'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l all -d 'Every active database of the environment'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l password-stdin -d 'Read the password from stdin instead of generating one'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l password-stdin -d 'Read the password from stdin instead of generating one (one line; on a terminal, asked twice)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l force -d 'Replace an existing secret file'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -366,25 +335,26 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l password-from -d 'Take the password from a secret file pgacct wrote earlier (any --secret-format)' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
 json\t'One JSON document: user, password, and the targets with their URLs'
 pgpass\t'Password-file lines (host:port:database:user:password)'
 url\t'One postgresql:// URL per target'
 k8s-secret\t'A Kubernetes Secret manifest (stringData) per target'"
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l all -d 'Every active database of the environment'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l password-stdin -d 'Read the password from stdin instead of generating one'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l password-stdin -d 'Read the password from stdin instead of generating one (one line; on a terminal, asked twice)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l force -d 'Replace an existing secret file'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -392,17 +362,17 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l all -d 'Every active database of the environment'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -414,14 +384,10 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l name -d 'Only roles whose name matches (psql-style: * and ?)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l all -d 'Every active database of the environment'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -432,14 +398,10 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s j -l jobs -d 'Work on at most N targets at once' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l all -d 'Every active database of the environment'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -447,18 +409,18 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l all -d 'Every active database of the environment'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l terminate -d 'Also end the role\'s current sessions'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -466,17 +428,17 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l all -d 'Every active database of the environment'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -484,18 +446,18 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l env -d 'Environment of the targets' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l db -d 'A target database (repeatable)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s j -l jobs -d 'Work on at most N targets at once' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l reassign-to -d 'The role that gets what it owns [default: the admin role]' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l all -d 'Every active database of the environment'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -503,13 +465,9 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and not __fish_seen_subcommand_from show verify" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -527,15 +485,11 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_sub
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l limit -d 'Show at most N operations; 0 shows all' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l failed -d 'Only failed operations'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l incomplete -d 'Only operations without an outcome (killed, or still running)'
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l dry-run -d 'Show what would change, and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from show" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -544,13 +498,9 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_sub
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l expect -d 'A head noted earlier (ID:HASH, as `audit verify` prints it) that must still be in the trail, unchanged' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -558,13 +508,9 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_sub
 complete -c pgacct -n "__fish_pgacct_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and not __fish_seen_subcommand_from test" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -576,15 +522,14 @@ webex\t''
 webhook\t''
 command\t''
 email\t''"
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l dry-run -d 'Show what would change, and change nothing'
+complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l dry-run -d 'Show the plan (the SQL each target would run), and change nothing'
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'
@@ -592,13 +537,9 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_su
 complete -c pgacct -n "__fish_pgacct_using_subcommand notify; and __fish_seen_subcommand_from test" -s V -l version -d 'Print version'
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
-complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l format -d 'Output format [default: table; csv for `registry export`]' -r -f -a "table\t'A table for people'
+complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
 json\t'One JSON document, with stable snake_case field names'
-csv\t'CSV with a header row'
-toml\t'TOML (`registry export` only)'"
-complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s y -l yes -d 'Answer yes to confirmations'
-complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l dry-run -d 'Show what would change, and change nothing'
+csv\t'CSV with a header row'"
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s q -l quiet -d 'Print only data and errors'
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -s v -l verbose -d 'Print more about what is happening (repeat for more)'
 complete -c pgacct -n "__fish_pgacct_using_subcommand generate-assets" -l no-color -d 'Do not use colours (also: the NO_COLOR environment variable)'

@@ -44,21 +44,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "PGACCT_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Output format [default: table; csv for `registry export`]
+    /// Output format [default: table; csv for `registry export`, which also writes toml]
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
-
-    /// Answer yes to confirmations
-    #[arg(short = 'y', long, global = true)]
-    pub yes: bool,
-
-    /// Show what would change, and change nothing
-    #[arg(long, global = true)]
-    pub dry_run: bool,
-
-    /// A change reference (ticket) recorded in the audit trail
-    #[arg(long, global = true, value_name = "TEXT", value_parser = parse_ticket)]
-    pub ticket: Option<String>,
 
     /// Print only data and errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -71,6 +59,22 @@ pub struct GlobalArgs {
     /// Do not use colours (also: the NO_COLOR environment variable)
     #[arg(long, global = true)]
     pub no_color: bool,
+}
+
+/// What every command that changes something takes.
+#[derive(Debug, Clone, Args)]
+pub struct ChangeArgs {
+    /// Answer yes to confirmations
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Show the plan (the SQL each target would run), and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// A change reference (ticket) recorded in the audit trail
+    #[arg(long, value_name = "TEXT", value_parser = parse_ticket)]
+    pub ticket: Option<String>,
 }
 
 fn parse_ticket(s: &str) -> Result<String, String> {
@@ -89,6 +93,7 @@ pub enum Format {
     /// CSV with a header row
     Csv,
     /// TOML (`registry export` only)
+    #[value(hide = true)]
     Toml,
 }
 
@@ -167,16 +172,20 @@ pub enum UserCommand {
     Lock(LockArgs),
 
     /// Let a locked role log in again (LOGIN)
-    Unlock(UserNameArgs),
+    Unlock(UnlockArgs),
 
     /// Remove a role from the targets' clusters
     ///
-    /// First a preflight on each cluster (what it owns in each database, its
-    /// sessions, its memberships), shown and confirmed (--yes for scripts).
-    /// Then: NOLOGIN, its sessions ended, in every database of the cluster
-    /// REASSIGN OWNED BY it TO the heir (--reassign-to, default the admin
-    /// role) and DROP OWNED BY it, and DROP ROLE. If a step fails, the role
-    /// stays NOLOGIN and the report names the database and the reason.
+    /// First a plan on each cluster: what the role owns and holds in each
+    /// database, its sessions and memberships, shown and confirmed (--yes
+    /// for scripts). The plan refuses, before anything changes, a heir that
+    /// does not exist, a database that holds something of the role and
+    /// cannot be connected to, and privileges the admin could not revoke.
+    /// Then: NOLOGIN, its sessions ended, in each database that holds
+    /// something of it REASSIGN OWNED BY it TO the heir (--reassign-to,
+    /// default the admin role) and DROP OWNED BY it, and DROP ROLE. If a
+    /// step still fails, the role stays NOLOGIN, the memberships the admin
+    /// gave itself are taken back, and the report names the database.
     /// pgacct never drops the admin role it connects as, or a superuser.
     Drop(DropArgs),
 }
@@ -203,7 +212,7 @@ pub struct UserNameArgs {
 #[derive(Debug, Args)]
 pub struct LockArgs {
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: ChangeTargetArgs,
 
     /// The role
     pub name: String,
@@ -211,22 +220,78 @@ pub struct LockArgs {
     /// Also end the role's current sessions
     #[arg(long)]
     pub terminate: bool,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub targets: ChangeTargetArgs,
+
+    /// The role
+    pub name: String,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct DropArgs {
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: ChangeTargetArgs,
 
     /// The role
     pub name: String,
 
     /// The role that gets what it owns [default: the admin role]
-    #[arg(long, value_name = "ROLE")]
+    #[arg(long, value_name = "ROLE", value_parser = parse_role_reference)]
     pub reassign_to: Option<String>,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
-/// The databases a user command works on.
+/// An existing role named on the command line: any name PostgreSQL allows.
+fn parse_role_reference(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 63 || s.contains('\0') {
+        return Err("a role name is 1 to 63 bytes, without NUL".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// The targets a change works on: those of TargetArgs, or the ones where
+/// an earlier operation did not succeed.
+#[derive(Debug, Args)]
+pub struct ChangeTargetArgs {
+    /// Environment of the targets
+    #[arg(long, value_name = "ENV", required_unless_present = "retry")]
+    pub env: Option<EnvName>,
+
+    /// A target database (repeatable)
+    #[arg(
+        long = "db",
+        value_name = "DB",
+        required_unless_present_any = ["all", "retry"],
+        conflicts_with_all = ["all", "retry"]
+    )]
+    pub dbs: Vec<DbName>,
+
+    /// Every active database of the environment
+    #[arg(long, conflicts_with = "retry")]
+    pub all: bool,
+
+    /// The targets where operation ID did not succeed (the id of any of its
+    /// records, as `audit show` and a partial result's hint give it)
+    #[arg(long, value_name = "ID")]
+    pub retry: Option<i64>,
+
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+}
+
+/// The databases a reading user command works on.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Environment of the targets
@@ -248,9 +313,13 @@ pub struct TargetArgs {
 /// Where a new password comes from and where it goes.
 #[derive(Debug, Args)]
 pub struct PasswordArgs {
-    /// Read the password from stdin instead of generating one
-    #[arg(long)]
+    /// Read the password from stdin instead of generating one (one line; on a terminal, asked twice)
+    #[arg(long, conflicts_with = "password_from")]
     pub password_stdin: bool,
+
+    /// Take the password from a secret file pgacct wrote earlier (any --secret-format)
+    #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
+    pub password_from: Option<PathBuf>,
 
     /// Write the password to this file (mode 0600) instead of showing it
     #[arg(long, value_name = "PATH", value_hint = ValueHint::FilePath)]
@@ -288,7 +357,7 @@ pub enum SecretFormatArg {
 #[derive(Debug, Args)]
 pub struct CreateVmArgs {
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: ChangeTargetArgs,
 
     /// The server the service runs on (lower-cased)
     #[arg(long, value_name = "NAME")]
@@ -300,12 +369,15 @@ pub struct CreateVmArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CreateK8sArgs {
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: ChangeTargetArgs,
 
     /// The service's name (lower-cased)
     #[arg(long, value_name = "NAME")]
@@ -317,12 +389,15 @@ pub struct CreateK8sArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: ChangeTargetArgs,
 
     /// The account type
     #[arg(long = "type", value_name = "TYPE")]
@@ -333,24 +408,30 @@ pub struct CreateArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ResetPasswordArgs {
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: ChangeTargetArgs,
 
     /// The role
     pub name: String,
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct SetSearchPathArgs {
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: ChangeTargetArgs,
 
     /// The role
     pub name: String,
@@ -358,6 +439,9 @@ pub struct SetSearchPathArgs {
     /// Schemas, in order ($user allowed)
     #[arg(required = true, value_name = "SCHEMA")]
     pub schemas: Vec<String>,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +458,9 @@ pub struct NotifyTestArgs {
     /// Only channels of this kind
     #[arg(long, value_enum)]
     pub kind: Option<NotifyKindArg>,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -477,13 +564,13 @@ pub enum RegistryCommand {
     Update(UpdateArgs),
 
     /// Mark a target active again
-    Activate(TargetKeyArgs),
+    Activate(TargetChangeArgs),
 
     /// Mark a target inactive: kept, but skipped by `--all`
-    Deactivate(TargetKeyArgs),
+    Deactivate(TargetChangeArgs),
 
     /// Remove a target from the registry (nothing on the server changes)
-    Remove(TargetKeyArgs),
+    Remove(TargetChangeArgs),
 
     /// Add the targets of a CSV, TOML or JSON file
     ///
@@ -496,6 +583,8 @@ pub enum RegistryCommand {
     Import(ImportArgs),
 
     /// Print every target in a form `registry import` reads back
+    ///
+    /// --format csv (the default), json or toml.
     Export,
 
     /// Connect to targets and report what pgacct finds there
@@ -518,6 +607,16 @@ pub struct TargetKeyArgs {
     /// Database name on the server
     #[arg(long, value_name = "DB")]
     pub db: DbName,
+}
+
+/// One registry entry, to change.
+#[derive(Debug, Args)]
+pub struct TargetChangeArgs {
+    #[command(flatten)]
+    pub key: TargetKeyArgs,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 /// TLS settings, as libpq names them.
@@ -574,6 +673,9 @@ pub struct AddArgs {
     /// Register the target as inactive
     #[arg(long)]
     pub inactive: bool,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -603,6 +705,9 @@ pub struct UpdateArgs {
     /// Clear an optional setting (repeatable)
     #[arg(long, value_enum, value_name = "FIELD")]
     pub unset: Vec<UnsetField>,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -654,6 +759,9 @@ pub struct ImportArgs {
     /// The inventory file (.csv, .toml or .json; `-` for stdin)
     #[arg(value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[cfg(test)]

@@ -1,14 +1,23 @@
-//! Exit codes, and how an error reaches the user: once, on stderr, as
-//! `error:` then `caused by:` lines, then a `hint:`.
+//! Errors as the user meets them, and exit codes (DESIGN.md §2).
+//!
+//! A [`CommandError`] carries its [`Kind`], which alone decides the exit
+//! code, and the hints that say what to do next. The kind is decided where
+//! a library error becomes a `CommandError`: one `From` impl per library
+//! error, so a new error cannot reach the user with a guessed exit code.
+//! Results of work on many targets are counted in a [`Tally`], and
+//! [`Exit::from_tally`] is the one place that turns counts into a code.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::Write as _;
 
 use anstyle::{AnsiColor, Style};
 
 use crate::config::ConfigError;
 use crate::pg::{ConnectError, InvalidEnvironment};
-use crate::registry;
+use crate::policy::PolicyError;
+use crate::registry::InvalidValue;
+use crate::secret::SecretFileError;
+use crate::{audit, registry, store};
 
 /// pgacct's exit codes (DESIGN.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +26,11 @@ pub enum Exit {
     Success = 0,
     /// The operation failed; nothing succeeded.
     Failure = 1,
-    /// Usage error or invalid input, found before anything was touched.
+    /// Usage error, invalid input or a failed plan check: nothing was touched.
     Usage = 2,
     /// Some targets succeeded, some failed.
     Partial = 3,
-    /// Interrupted (Ctrl-C).
+    /// Interrupted (Ctrl-C, SIGTERM, SIGHUP).
     Interrupted = 130,
 }
 
@@ -31,97 +40,255 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
-/// The user pressed Ctrl-C at a prompt.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted; nothing was changed")]
-pub struct Interrupted;
-
-/// An invalid invocation that clap cannot see, such as a format a command
-/// does not offer.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct UsageError {
-    message: String,
-    hint: Option<String>,
+/// How work on several targets (or clusters, or channels) went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub ok: usize,
+    pub failed: usize,
+    /// A signal arrived while the work ran.
+    pub interrupted: bool,
 }
 
-impl UsageError {
-    pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: None }
+impl Tally {
+    /// Counts `ok` for each item: true for a success.
+    pub fn of(results: impl IntoIterator<Item = bool>) -> Tally {
+        let mut tally = Tally::default();
+        for ok in results {
+            if ok {
+                tally.ok += 1;
+            } else {
+                tally.failed += 1;
+            }
+        }
+        tally
+    }
+}
+
+impl Exit {
+    /// The exit code of work that went as `tally` says.
+    pub fn from_tally(tally: Tally) -> Exit {
+        if tally.interrupted {
+            return Exit::Interrupted;
+        }
+        match (tally.ok, tally.failed) {
+            (_, 0) => Exit::Success,
+            (0, _) => Exit::Failure,
+            _ => Exit::Partial,
+        }
+    }
+}
+
+/// What kind of failure an error is: it decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Invalid input or a refused plan, found before anything was touched (exit 2).
+    Usage,
+    /// The operation failed (exit 1).
+    Failure,
+    /// Interrupted at a prompt, before anything was touched (exit 130).
+    Interrupted,
+    /// stdout's reader went away (`| head`): end quietly (exit 0).
+    ClosedPipe,
+}
+
+/// An error on its way to the user: what went wrong, its kind, and hints.
+pub struct CommandError {
+    kind: Kind,
+    error: anyhow::Error,
+    hints: Vec<String>,
+}
+
+impl fmt::Debug for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {:#}", self.kind, self.error)
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+/// What every command returns.
+pub type CommandResult = Result<Exit, CommandError>;
+
+impl CommandError {
+    pub fn new(kind: Kind, error: impl Into<anyhow::Error>) -> Self {
+        CommandError { kind, error: error.into(), hints: Vec::new() }
+    }
+
+    /// Invalid input, or a plan check that failed.
+    pub fn usage(message: impl fmt::Display) -> Self {
+        Self::new(Kind::Usage, anyhow::anyhow!("{message}"))
+    }
+
+    pub fn failure(message: impl fmt::Display) -> Self {
+        Self::new(Kind::Failure, anyhow::anyhow!("{message}"))
+    }
+
+    /// The user interrupted a prompt.
+    pub fn interrupted() -> Self {
+        Self::new(Kind::Interrupted, anyhow::anyhow!("interrupted; nothing was changed"))
     }
 
     #[must_use]
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
         self
     }
-}
 
-/// The exit code for `err`, from the first error in its chain that says.
-pub fn exit_code(err: &anyhow::Error) -> Exit {
-    for cause in err.chain() {
-        if cause.is::<Interrupted>() {
-            return Exit::Interrupted;
-        }
-        if cause.is::<UsageError>()
-            || cause.is::<InvalidEnvironment>()
-            || cause.is::<crate::policy::PolicyError>()
-            || matches!(cause.downcast_ref(), Some(crate::secret::SecretFileError::Exists(_)))
-        {
-            return Exit::Usage;
-        }
-        if let Some(err) = cause.downcast_ref::<ConfigError>() {
-            return match err {
-                ConfigError::Read { .. } => Exit::Failure,
-                ConfigError::Missing(_) | ConfigError::Invalid { .. } => Exit::Usage,
-            };
-        }
-        if let Some(err) = cause.downcast_ref::<registry::Error>() {
-            return if err.is_invalid_input() { Exit::Usage } else { Exit::Failure };
-        }
-        if cause.is::<crate::audit::Error>() {
-            return Exit::Failure;
+    #[must_use]
+    pub fn hints(mut self, hints: impl IntoIterator<Item = String>) -> Self {
+        self.hints.extend(hints);
+        self
+    }
+
+    /// Says what was being done; the kind and hints stay.
+    #[must_use]
+    pub fn context(self, context: impl fmt::Display + Send + Sync + 'static) -> Self {
+        CommandError { error: self.error.context(context), ..self }
+    }
+
+    pub fn exit(&self) -> Exit {
+        match self.kind {
+            Kind::Usage => Exit::Usage,
+            Kind::Failure => Exit::Failure,
+            Kind::Interrupted => Exit::Interrupted,
+            Kind::ClosedPipe => Exit::Success,
         }
     }
-    Exit::Failure
-}
 
-/// True when the error is only that stdout's reader went away (`| head`).
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-fn hint(err: &anyhow::Error) -> Option<String> {
-    err.chain().find_map(|cause| {
-        if let Some(usage) = cause.downcast_ref::<UsageError>() {
-            return usage.hint.clone();
+    /// Prints the error once to stderr: `error:`, `caused by:` lines, hints.
+    pub fn report(&self) {
+        if self.kind == Kind::ClosedPipe {
+            return;
         }
-        if let Some(connect) = cause.downcast_ref::<ConnectError>() {
-            return connect.hint();
+        let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
+        let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold();
+        let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into())).bold();
+        let mut text = format!("{red}error:{red:#} {}\n", self.error);
+        for cause in self.error.chain().skip(1) {
+            let _ = writeln!(text, "{yellow}caused by:{yellow:#} {cause}");
         }
-        if let Some(crate::secret::SecretFileError::Exists(_)) = cause.downcast_ref() {
-            return Some("add --force to replace it, or choose another --secret-file".into());
+        let mut shown: Vec<&str> = Vec::new();
+        for hint in &self.hints {
+            if !shown.contains(&hint.as_str()) {
+                let _ = writeln!(text, "{cyan}hint:{cyan:#} {hint}");
+                shown.push(hint);
+            }
         }
-        cause.downcast_ref::<registry::Error>().and_then(registry::Error::hint)
-    })
-}
-
-/// Prints `err` to stderr, with its causes and a hint.
-pub fn report(err: &anyhow::Error) {
-    let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
-    let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold();
-    let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into())).bold();
-    let mut text = format!("{red}error:{red:#} {err}\n");
-    for cause in err.chain().skip(1) {
-        let _ = writeln!(text, "{yellow}caused by:{yellow:#} {cause}");
+        // Nothing sensible is left to do when stderr itself is gone.
+        let _ = anstream::stderr().write_all(text.as_bytes());
     }
-    if let Some(hint) = hint(err) {
-        let _ = writeln!(text, "{cyan}hint:{cyan:#} {hint}");
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(err: std::io::Error) -> Self {
+        let kind = if err.kind() == std::io::ErrorKind::BrokenPipe {
+            Kind::ClosedPipe
+        } else {
+            Kind::Failure
+        };
+        CommandError::new(kind, err)
     }
-    // Nothing sensible is left to do when stderr itself is gone.
-    let _ = anstream::stderr().write_all(text.as_bytes());
+}
+
+impl From<store::Error> for CommandError {
+    fn from(err: store::Error) -> Self {
+        let kind = if err.is_invalid_input() { Kind::Usage } else { Kind::Failure };
+        let hint = err.hint();
+        CommandError::new(kind, err).hints(hint)
+    }
+}
+
+impl From<registry::Error> for CommandError {
+    fn from(err: registry::Error) -> Self {
+        if let registry::Error::Store(store) = err {
+            return store.into();
+        }
+        let kind = if err.is_invalid_input() { Kind::Usage } else { Kind::Failure };
+        let hint = err.hint();
+        CommandError::new(kind, err).hints(hint)
+    }
+}
+
+impl From<audit::Error> for CommandError {
+    fn from(err: audit::Error) -> Self {
+        let audit::Error::Store(store) = err;
+        store.into()
+    }
+}
+
+impl From<InvalidValue> for CommandError {
+    fn from(err: InvalidValue) -> Self {
+        CommandError::new(Kind::Usage, err)
+    }
+}
+
+impl From<ConfigError> for CommandError {
+    fn from(err: ConfigError) -> Self {
+        let kind = match err {
+            ConfigError::Read { .. } => Kind::Failure,
+            ConfigError::Missing(_) | ConfigError::Invalid { .. } => Kind::Usage,
+        };
+        CommandError::new(kind, err)
+    }
+}
+
+impl From<PolicyError> for CommandError {
+    fn from(err: PolicyError) -> Self {
+        CommandError::new(Kind::Usage, err)
+    }
+}
+
+impl From<InvalidEnvironment> for CommandError {
+    fn from(err: InvalidEnvironment) -> Self {
+        CommandError::new(Kind::Usage, err)
+    }
+}
+
+impl From<SecretFileError> for CommandError {
+    fn from(err: SecretFileError) -> Self {
+        let hint = err.hint();
+        // Secret destinations are checked before anything changes: a
+        // problem with one is a refusal of the command.
+        CommandError::new(Kind::Usage, err).hint(hint)
+    }
+}
+
+impl From<ConnectError> for CommandError {
+    fn from(err: ConnectError) -> Self {
+        let hint = err.hint();
+        CommandError::new(Kind::Failure, err).hints(hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_decides_the_exit_code() {
+        let tally = |ok, failed| Tally { ok, failed, interrupted: false };
+        assert_eq!(Exit::from_tally(tally(3, 0)), Exit::Success);
+        assert_eq!(Exit::from_tally(tally(0, 0)), Exit::Success);
+        assert_eq!(Exit::from_tally(tally(0, 2)), Exit::Failure);
+        assert_eq!(Exit::from_tally(tally(1, 2)), Exit::Partial);
+        let interrupted = Tally { interrupted: true, ..tally(1, 0) };
+        assert_eq!(Exit::from_tally(interrupted), Exit::Interrupted);
+        assert_eq!(Tally::of([true, false, true]), tally(2, 1));
+    }
+
+    #[test]
+    fn library_errors_bring_their_kind() {
+        let closed = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(CommandError::from(closed).exit(), Exit::Success);
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(CommandError::from(other).exit(), Exit::Failure);
+        let key = registry::TargetKey { env: "qa".parse().unwrap(), db: "orders".parse().unwrap() };
+        let unknown = registry::Error::NotFound(key);
+        assert_eq!(CommandError::from(unknown).exit(), Exit::Usage);
+        assert_eq!(CommandError::interrupted().exit(), Exit::Interrupted);
+    }
 }

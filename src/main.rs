@@ -9,12 +9,14 @@ mod cli;
 mod commands;
 mod config;
 mod error;
+mod interrupt;
 mod notify;
 mod output;
 mod pg;
 mod policy;
 mod registry;
 mod secret;
+mod store;
 mod time;
 
 use std::process::ExitCode;
@@ -37,10 +39,9 @@ fn main() -> ExitCode {
     }
     match commands::run(cli) {
         Ok(exit) => exit.into(),
-        Err(err) if error::is_broken_pipe(&err) => Exit::Success.into(),
         Err(err) => {
-            error::report(&err);
-            error::exit_code(&err).into()
+            err.report();
+            err.exit().into()
         }
     }
 }

@@ -72,6 +72,22 @@ fn scram_verifier_with_salt(password: &Secret, salt: &[u8], iterations: u32) -> 
     )
 }
 
+/// Whether `password` is the one a stored SCRAM-SHA-256 verifier was made
+/// from (`None`: not a SCRAM verifier, as an md5 hash is not).
+pub fn verifier_matches(verifier: &str, password: &Secret) -> Option<bool> {
+    let rest = verifier.strip_prefix("SCRAM-SHA-256$")?;
+    let (iterations, rest) = rest.split_once(':')?;
+    let (salt, keys) = rest.split_once('$')?;
+    let (stored_key, server_key) = keys.split_once(':')?;
+    let iterations: u32 = iterations.parse().ok()?;
+    let salt = STANDARD.decode(salt).ok()?;
+    let keys = ScramKeys::from_salted(&salted_password(password, &salt, iterations));
+    Some(
+        STANDARD.encode(keys.stored_key) == stored_key
+            && STANDARD.encode(keys.server_key) == server_key,
+    )
+}
+
 /// RFC 5802 §3's `SaltedPassword`, with the password normalised as
 /// PostgreSQL does: `SASLprep` when it is valid UTF-8 and `SASLprep` accepts
 /// it, the raw bytes otherwise.
@@ -289,20 +305,24 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// A `--secret-file`, claimed before anything changes (so that a path that
-/// exists, or cannot be written, stops the command first) and filled after.
+/// A `--secret-file`, checked when the change is planned, claimed before
+/// anything changes (so that a destination that cannot be written stops
+/// the command first) and filled after. A claim that is never filled is
+/// removed again, so a command that stops early leaves nothing behind.
 #[derive(Debug)]
 pub struct SecretFile {
     path: PathBuf,
     /// With `--force`: written here, then renamed over `path`.
     staging: Option<PathBuf>,
-    file: File,
+    file: Option<File>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretFileError {
     #[error("{} exists; pgacct does not overwrite a secret file without --force", .0.display())]
     Exists(PathBuf),
+    #[error("{} is {what}; a secret file is a regular file", path.display())]
+    NotAFile { path: PathBuf, what: &'static str },
     #[error("cannot write the secret file {}", path.display())]
     Io {
         path: PathBuf,
@@ -311,15 +331,65 @@ pub enum SecretFileError {
     },
 }
 
+impl SecretFileError {
+    pub fn hint(&self) -> String {
+        match self {
+            SecretFileError::Exists(_) => {
+                "add --force to replace it, or choose another --secret-file".into()
+            }
+            SecretFileError::NotAFile { .. } => "choose another --secret-file".into(),
+            SecretFileError::Io { .. } => {
+                "check that the directory of --secret-file exists and is writable".into()
+            }
+        }
+    }
+}
+
+/// What is at a path, for the rules of a secret file.
+fn what_is(path: &Path) -> Result<Option<&'static str>, std::io::Error> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_file() => Ok(Some("a regular file")),
+        Ok(meta) if meta.file_type().is_dir() => Ok(Some("a directory")),
+        Ok(meta) if meta.file_type().is_symlink() => Ok(Some("a symbolic link")),
+        Ok(_) => Ok(Some("not a regular file")),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 impl SecretFile {
+    /// Checks, without creating anything, that `path` could receive a
+    /// secret: its directory exists, and it is absent, or (with `force`) a
+    /// regular file.
+    pub fn check(path: &Path, force: bool) -> Result<(), SecretFileError> {
+        let io_err = |source| SecretFileError::Io { path: path.to_owned(), source };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        if !fs::metadata(dir).map_err(io_err)?.is_dir() {
+            let not_a_dir = std::io::Error::new(std::io::ErrorKind::NotADirectory, "no directory");
+            return Err(io_err(not_a_dir));
+        }
+        match what_is(path).map_err(io_err)? {
+            None => Ok(()),
+            Some("a regular file") if force => Ok(()),
+            Some("a regular file") => Err(SecretFileError::Exists(path.to_owned())),
+            Some(what) => Err(SecretFileError::NotAFile { path: path.to_owned(), what }),
+        }
+    }
+
     /// Creates the file (mode 0600); with `force`, a staging file beside it.
     pub fn claim(path: &Path, force: bool) -> Result<SecretFile, SecretFileError> {
+        Self::check(path, force)?;
         let io_err = |source| SecretFileError::Io { path: path.to_owned(), source };
         let create =
             |at: &Path| OpenOptions::new().write(true).create_new(true).mode(0o600).open(at);
         if !force {
             return match create(path) {
-                Ok(file) => Ok(SecretFile { path: path.to_owned(), staging: None, file }),
+                Ok(file) => {
+                    Ok(SecretFile { path: path.to_owned(), staging: None, file: Some(file) })
+                }
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                     Err(SecretFileError::Exists(path.to_owned()))
                 }
@@ -329,7 +399,7 @@ impl SecretFile {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let staging = path.with_file_name(format!(".{name}.pgacct-{}", std::process::id()));
         let file = create(&staging).map_err(io_err)?;
-        Ok(SecretFile { path: path.to_owned(), staging: Some(staging), file })
+        Ok(SecretFile { path: path.to_owned(), staging: Some(staging), file: Some(file) })
     }
 
     pub fn path(&self) -> &Path {
@@ -339,18 +409,136 @@ impl SecretFile {
     /// Writes `contents` and puts the file in place.
     pub fn fill(mut self, contents: &str) -> Result<(), SecretFileError> {
         let io_err = |source| SecretFileError::Io { path: self.path.clone(), source };
-        self.file.write_all(contents.as_bytes()).map_err(io_err)?;
-        self.file.sync_all().map_err(io_err)?;
-        if let Some(staging) = &self.staging {
-            fs::rename(staging, &self.path).map_err(io_err)?;
+        let mut file = self.file.take().expect("a claim is filled once");
+        file.write_all(contents.as_bytes()).map_err(io_err)?;
+        file.sync_all().map_err(io_err)?;
+        if let Some(staging) = self.staging.take() {
+            // Only a regular file is ever replaced.
+            if let Some(what) =
+                what_is(&self.path).map_err(io_err)?.filter(|w| *w != "a regular file")
+            {
+                let _ = fs::remove_file(&staging);
+                return Err(SecretFileError::NotAFile { path: self.path.clone(), what });
+            }
+            fs::rename(&staging, &self.path).map_err(io_err)?;
         }
         Ok(())
     }
+}
 
-    /// Gives the claim up: nothing received a password.
-    pub fn abandon(self) {
-        let _ = fs::remove_file(self.staging.as_ref().unwrap_or(&self.path));
+impl Drop for SecretFile {
+    /// A claim never filled is given up: nothing received a password.
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = fs::remove_file(self.staging.as_ref().unwrap_or(&self.path));
+        }
     }
+}
+
+/// The longest password pgacct accepts, in bytes: libpq before
+/// PostgreSQL 17 refuses longer ones in SCRAM (`pg_saslprep`'s limit).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Below this many characters, a given password draws a warning.
+pub const SHORT_PASSWORD_CHARS: usize = 12;
+
+/// Why a password given by the user is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPassword {
+    #[error("the password is empty")]
+    Empty,
+    #[error(
+        "the password is {0} bytes long; PostgreSQL's clients accept at most {MAX_PASSWORD_BYTES} \
+         (pgacct does not shorten it)"
+    )]
+    TooLong(usize),
+    #[error("the password takes one line, without NUL bytes or line breaks")]
+    NotOneLine,
+}
+
+/// Checks a password the user gave (`--password-stdin`, a prompt).
+pub fn check_given(password: &str) -> Result<(), BadPassword> {
+    if password.is_empty() {
+        return Err(BadPassword::Empty);
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(BadPassword::TooLong(password.len()));
+    }
+    if password.contains(['\n', '\r', '\0']) {
+        return Err(BadPassword::NotOneLine);
+    }
+    Ok(())
+}
+
+/// The password in a secret file pgacct wrote, in any `--secret-format`:
+/// `None` when none is found, or when the file holds different ones.
+pub fn read_back(text: &str) -> Option<Secret> {
+    let json = serde_json::from_str::<serde_json::Value>(text).ok();
+    if let Some(password) = json.as_ref().and_then(|v| v["password"].as_str()) {
+        return Some(Secret::new(password.to_owned()));
+    }
+    let mut found: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let password = if let Some(value) = line.strip_prefix("PGPASSWORD=") {
+            shell_unquote(value)
+        } else if let Some(value) = line.trim_start().strip_prefix("PGPASSWORD: ") {
+            serde_json::from_str::<String>(value).ok()
+        } else if let Some(rest) = line.strip_prefix("postgresql://") {
+            url_password(rest)
+        } else if line.contains(':') && !line.contains(": ") && !line.starts_with('#') {
+            pgpass_password(line)
+        } else {
+            None
+        };
+        found.extend(password);
+    }
+    found.dedup();
+    match found.as_slice() {
+        [one] => Some(Secret::new(one.clone())),
+        _ => None,
+    }
+}
+
+fn shell_unquote(value: &str) -> Option<String> {
+    match value.strip_prefix('\'') {
+        Some(quoted) => Some(quoted.strip_suffix('\'')?.replace(r"'\''", "'")),
+        None => Some(value.to_owned()),
+    }
+}
+
+fn url_password(rest: &str) -> Option<String> {
+    let (userinfo, _) = rest.split_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    percent_decode(password)
+}
+
+/// The fifth field of a password-file line, unescaped.
+fn pgpass_password(line: &str) -> Option<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => field.push(chars.next()?),
+            ':' if fields.len() < 4 => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    (fields.len() == 4).then_some(field)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut iter = text.bytes();
+    while let Some(b) = iter.next() {
+        if b == b'%' {
+            let hex = [iter.next()?, iter.next()?];
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]
@@ -404,6 +592,15 @@ mod tests {
         assert_eq!(STANDARD.decode(stored).unwrap().len(), 32);
         assert_eq!(STANDARD.decode(server).unwrap().len(), 32);
         assert_ne!(verifier, scram_verifier(&Secret::new("pw".into()), 10_000), "salted");
+    }
+
+    #[test]
+    fn a_verifier_tells_its_password() {
+        let pw = Secret::new("Right-Horse-9".into());
+        let verifier = scram_verifier(&pw, 4096);
+        assert_eq!(verifier_matches(&verifier, &pw), Some(true));
+        assert_eq!(verifier_matches(&verifier, &Secret::new("wrong".into())), Some(false));
+        assert_eq!(verifier_matches("md5abc", &pw), None);
     }
 
     fn endpoint(host: &str) -> Endpoint {
@@ -467,8 +664,52 @@ mod tests {
         assert_eq!(fs::read_to_string(&path).unwrap(), "A=1\n", "untouched until filled");
         forced.fill("A=2\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "A=2\n");
-        SecretFile::claim(&path, true).unwrap().abandon();
+        drop(SecretFile::claim(&path, true).unwrap());
         assert_eq!(fs::read_to_string(&path).unwrap(), "A=2\n");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no staging file left");
+        let unfilled = dir.path().join("never.env");
+        drop(SecretFile::claim(&unfilled, false).unwrap());
+        assert!(!unfilled.exists(), "an unfilled claim is removed");
+    }
+
+    #[test]
+    fn only_regular_files_are_ever_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        for (path, force) in [(&link, true), (&dir.path().to_path_buf(), true)] {
+            let err = SecretFile::check(path, force).unwrap_err();
+            assert!(matches!(err, SecretFileError::NotAFile { .. }), "{err}");
+        }
+        let missing_dir = dir.path().join("nope/app.env");
+        assert!(matches!(SecretFile::check(&missing_dir, false), Err(SecretFileError::Io { .. })));
+        assert!(SecretFile::check(&dir.path().join("new.env"), false).is_ok());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "checking creates nothing");
+    }
+
+    #[test]
+    fn given_passwords_are_checked() {
+        assert_eq!(check_given(""), Err(BadPassword::Empty));
+        assert_eq!(check_given(&"x".repeat(1025)), Err(BadPassword::TooLong(1025)));
+        assert!(check_given(&"x".repeat(1024)).is_ok());
+        assert_eq!(check_given("a\0b"), Err(BadPassword::NotOneLine));
+    }
+
+    #[test]
+    fn every_format_reads_back_its_password() {
+        let pw = Secret::new("it's:se@cr%t\\x".into());
+        let two = [endpoint("db1"), endpoint("db2")];
+        for format in [
+            SecretFormat::Env,
+            SecretFormat::Json,
+            SecretFormat::Pgpass,
+            SecretFormat::Url,
+            SecretFormat::K8sSecret,
+        ] {
+            let text = render(format, "app", &pw, &two);
+            assert_eq!(read_back(&text), Some(pw.clone()), "{format:?}: {}", *text);
+        }
+        assert_eq!(read_back("nothing here\n"), None);
+        assert_eq!(read_back("PGPASSWORD=a\nPGPASSWORD=b\n"), None, "two passwords");
     }
 }

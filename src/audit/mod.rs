@@ -6,7 +6,7 @@
 //! outcome (the process was killed) shows as `incomplete`. Every record
 //! holds the hash of the one before it, so `verify` finds edited, deleted,
 //! inserted and re-ordered records. Commands use [`AuditStore`]; the only
-//! backend today is the registry's SQLite file.
+//! backend today is the local store file ([`crate::store::Store`]).
 
 mod chain;
 mod sqlite;
@@ -63,12 +63,33 @@ pub struct Operation {
     pub status: String,
 }
 
+/// How an operation ended, as the trail records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == Outcome::Ok
+    }
+}
+
 /// How an operation ended.
 #[derive(Debug, Clone)]
 pub struct Finish {
     /// The id of the operation's started record.
     pub started: i64,
-    pub ok: bool,
+    pub outcome: Outcome,
     /// What happened, e.g. "user created", "user already exists".
     pub status: String,
     pub error: Option<String>,
@@ -146,13 +167,31 @@ pub struct Anchor {
     pub hash: String,
 }
 
+/// The newest record of the trail, as a head noted elsewhere names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub id: i64,
+    pub hash: String,
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.id, self.hash)
+    }
+}
+
 /// Storage of the audit trail: append and read, never change.
 pub trait AuditStore {
     /// Appends one started record per operation, in one transaction;
     /// returns their ids in order.
     fn start(&mut self, who: &Invocation, operations: &[Operation]) -> Result<Vec<i64>, Error>;
-    /// Appends one outcome record per finished operation, in one transaction.
-    fn finish(&mut self, who: &Invocation, outcomes: &[Finish]) -> Result<(), Error>;
+    /// Appends one outcome record per finished operation, in one
+    /// transaction; returns the new head (`None` when there was nothing).
+    fn finish(&mut self, who: &Invocation, outcomes: &[Finish]) -> Result<Option<Head>, Error>;
+    /// The operations written together with record `id` by one invocation,
+    /// each with its outcome (`incomplete` when it has none); empty when
+    /// there is no such record.
+    fn operation(&self, id: i64) -> Result<Vec<AuditRow>, Error>;
     /// Operations, newest first.
     fn show(&self, filter: &Filter) -> Result<Vec<AuditRow>, Error>;
     /// Walks the whole chain; with an anchor, also checks that the record
@@ -162,10 +201,6 @@ pub trait AuditStore {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("audit trail in {path}")]
-    Sqlite {
-        path: std::path::PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error("the audit trail")]
+    Store(#[from] crate::store::Error),
 }

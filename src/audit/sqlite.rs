@@ -1,29 +1,46 @@
-//! [`AuditStore`] in the registry's SQLite file.
+//! [`AuditStore`] in the local store file: the audit trail's queries.
 //!
 //! An append reads the last record's id and hash and inserts after it in
 //! one `BEGIN IMMEDIATE` transaction, so concurrent pgacct processes queue
 //! on the write lock and the records form a single chain.
 
 use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
 use super::chain::{GENESIS, Record};
 use super::{
-    Anchor, AuditRow, AuditStore, Break, Error, Filter, Finish, Invocation, Operation, Verification,
+    Anchor, AuditRow, AuditStore, Break, Error, Filter, Finish, Head, Invocation, Operation,
+    Verification,
 };
-use crate::registry::Database;
+use crate::store::Store;
 
 const RECORD_COLUMNS: &str = "id, ts, outcome, started_id, actor, host, pid, ci_job, ticket, \
                               operation, env, db, cluster, role, status, error, duration_ms, sql";
+
+/// The started records written together with the one `?1` names (or
+/// answers), each with its outcome record's fields when it has one: the
+/// targets of one invocation. One invocation writes all its started records
+/// in one transaction, with one time stamp.
+const OPERATION_OF: &str = "
+WITH named AS (SELECT COALESCE(started_id, id) AS started FROM audit WHERE id = ?1),
+     first AS (SELECT a.ts, a.pid, a.host, a.operation FROM audit a JOIN named n ON a.id = n.started
+                WHERE a.outcome = 'started')
+SELECT r.id, COALESCE(o.ts, r.ts), COALESCE(o.outcome, r.outcome), r.id, r.actor, r.host, r.pid,
+       r.ci_job, r.ticket, r.operation, r.env, r.db, r.cluster, r.role,
+       COALESCE(o.status, r.status), o.error, o.duration_ms, o.sql
+  FROM audit r
+  JOIN first f ON r.ts = f.ts AND r.pid = f.pid AND r.host = f.host AND r.operation = f.operation
+  LEFT JOIN audit o ON o.started_id = r.id
+ WHERE r.outcome = 'started'";
 
 /// Started records that no outcome record answers.
 const UNANSWERED: &str =
     "r.outcome = 'started' AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.started_id = r.id)";
 
-impl AuditStore for Database {
+impl AuditStore for Store {
     fn start(&mut self, who: &Invocation, operations: &[Operation]) -> Result<Vec<i64>, Error> {
         let ts = crate::time::now();
-        self.append(|_, next_id| {
+        let (ids, _) = self.append(|_, next_id| {
             Ok(operations
                 .iter()
                 .zip(next_id..)
@@ -44,10 +61,11 @@ impl AuditStore for Database {
                     ..who_fields(who)
                 })
                 .collect())
-        })
+        })?;
+        Ok(ids)
     }
 
-    fn finish(&mut self, who: &Invocation, outcomes: &[Finish]) -> Result<(), Error> {
+    fn finish(&mut self, who: &Invocation, outcomes: &[Finish]) -> Result<Option<Head>, Error> {
         let ts = crate::time::now();
         self.append(|tx, next_id| {
             let mut started = tx.prepare_cached(
@@ -62,7 +80,7 @@ impl AuditStore for Database {
                 records.push(Record {
                     id,
                     ts: ts.clone(),
-                    outcome: if outcome.ok { "ok" } else { "failed" }.into(),
+                    outcome: outcome.outcome.as_str().into(),
                     started_id: Some(outcome.started),
                     operation,
                     env,
@@ -80,22 +98,31 @@ impl AuditStore for Database {
             }
             Ok(records)
         })
-        .map(drop)
+        .map(|(_, head)| head)
+    }
+
+    fn operation(&self, id: i64) -> Result<Vec<AuditRow>, Error> {
+        let rows = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!("{OPERATION_OF} ORDER BY r.id"))?;
+            let rows = stmt.query_map([id], audit_row)?;
+            rows.collect()
+        })?;
+        Ok(rows)
     }
 
     fn show(&self, filter: &Filter) -> Result<Vec<AuditRow>, Error> {
         let (sql, values) = show_query(filter);
-        let query = || -> rusqlite::Result<Vec<AuditRow>> {
-            let mut stmt = self.conn.prepare(&sql)?;
+        let rows = self.read(|conn| {
+            let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(params_from_iter(values), audit_row)?;
             rows.collect()
-        };
-        query().map_err(|source| self.audit_error(source))
+        })?;
+        Ok(rows)
     }
 
     fn verify(&self, anchor: Option<&Anchor>) -> Result<Verification, Error> {
-        let walk = || -> rusqlite::Result<Verification> {
-            let mut stmt = self.conn.prepare(&format!(
+        let walk = |conn: &rusqlite::Connection| -> rusqlite::Result<Verification> {
+            let mut stmt = conn.prepare(&format!(
                 "SELECT {RECORD_COLUMNS}, prev_hash, hash FROM audit ORDER BY id"
             ))?;
             let mut rows = stmt.query([])?;
@@ -138,7 +165,7 @@ impl AuditStore for Database {
             });
             Ok(Verification { records, head, break_at })
         };
-        walk().map_err(|source| self.audit_error(source))
+        Ok(self.read(walk)?)
     }
 }
 
@@ -287,63 +314,56 @@ fn who_fields(who: &Invocation) -> Record {
     }
 }
 
-impl Database {
+impl Store {
     /// Appends the records `build` makes (given the transaction and the
     /// next free id) after the current last record, chaining their hashes.
+    /// Returns their ids, and the new head when something was appended.
     fn append(
         &mut self,
         build: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> rusqlite::Result<Vec<Record>>,
-    ) -> Result<Vec<i64>, Error> {
-        let run = |conn: &mut rusqlite::Connection| -> rusqlite::Result<Vec<i64>> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    ) -> Result<(Vec<i64>, Option<Head>), Error> {
+        self.write(|tx| {
             let last: Option<(i64, String)> = tx
                 .query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .optional()?;
             let (last_id, mut prev) = last.unwrap_or_else(|| (0, GENESIS.to_owned()));
-            let records = build(&tx, last_id + 1)?;
-            {
-                let mut insert = tx.prepare_cached(&format!(
-                    "INSERT INTO audit ({RECORD_COLUMNS}, prev_hash, hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                             ?17, ?18, ?19, ?20)"
-                ))?;
-                for r in &records {
-                    let hash = r.hash(&prev);
-                    insert.execute(params![
-                        r.id,
-                        r.ts,
-                        r.outcome,
-                        r.started_id,
-                        r.actor,
-                        r.host,
-                        r.pid,
-                        r.ci_job,
-                        r.ticket,
-                        r.operation,
-                        r.env,
-                        r.db,
-                        r.cluster,
-                        r.role,
-                        r.status,
-                        r.error,
-                        r.duration_ms,
-                        r.sql,
-                        prev,
-                        hash
-                    ])?;
-                    prev = hash;
-                }
+            let records = build(tx, last_id + 1)?;
+            let mut insert = tx.prepare_cached(&format!(
+                "INSERT INTO audit ({RECORD_COLUMNS}, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18, ?19, ?20)"
+            ))?;
+            for r in &records {
+                let hash = r.hash(&prev);
+                insert.execute(params![
+                    r.id,
+                    r.ts,
+                    r.outcome,
+                    r.started_id,
+                    r.actor,
+                    r.host,
+                    r.pid,
+                    r.ci_job,
+                    r.ticket,
+                    r.operation,
+                    r.env,
+                    r.db,
+                    r.cluster,
+                    r.role,
+                    r.status,
+                    r.error,
+                    r.duration_ms,
+                    r.sql,
+                    prev,
+                    hash
+                ])?;
+                prev = hash;
             }
-            tx.commit()?;
-            Ok(records.iter().map(|r| r.id).collect())
-        };
-        run(&mut self.conn).map_err(|source| self.audit_error(source))
-    }
-
-    fn audit_error(&self, source: rusqlite::Error) -> Error {
-        Error::Sqlite { path: self.path.clone(), source }
+            let head = records.last().map(|r| Head { id: r.id, hash: prev });
+            Ok(Ok((records.iter().map(|r| r.id).collect(), head)))
+        })
     }
 }
 
@@ -352,11 +372,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::audit::Outcome;
 
-    fn open() -> (tempfile::TempDir, Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open_or_create(&dir.path().join("r.db")).unwrap();
-        (dir, db)
+    fn open() -> (tempfile::TempDir, Store) {
+        crate::store::scratch()
     }
 
     fn who() -> Invocation {
@@ -383,7 +402,7 @@ mod tests {
     fn finish(started: i64, ok: bool) -> Finish {
         Finish {
             started,
-            ok,
+            outcome: if ok { Outcome::Ok } else { Outcome::Failed },
             status: if ok { "done" } else { "failed" }.into(),
             error: (!ok).then(|| "boom".into()),
             duration: Duration::from_millis(12),
@@ -442,9 +461,9 @@ mod tests {
     fn the_triggers_refuse_changes() {
         let (_dir, mut db) = open();
         db.start(&who(), &[op("registry.add", "x")]).unwrap();
-        let update = db.conn.execute("UPDATE audit SET actor = 'mallory'", []).unwrap_err();
-        assert!(update.to_string().contains("append-only"), "{update}");
-        let delete = db.conn.execute("DELETE FROM audit", []).unwrap_err();
-        assert!(delete.to_string().contains("append-only"), "{delete}");
+        let update = db.read(|c| c.execute("UPDATE audit SET actor = 'mallory'", [])).unwrap_err();
+        assert!(format!("{update:?}").contains("append-only"), "{update}");
+        let delete = db.read(|c| c.execute("DELETE FROM audit", [])).unwrap_err();
+        assert!(format!("{delete:?}").contains("append-only"), "{delete}");
     }
 }

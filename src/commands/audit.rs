@@ -7,10 +7,10 @@ use serde::Serialize;
 use super::{Context, RECORD_FORMATS};
 use crate::audit::{Anchor, AuditRow, AuditStore, Filter, Side, parse_bound};
 use crate::cli::{AuditCommand, AuditShowArgs, AuditVerifyArgs, Format};
-use crate::error::{Exit, UsageError};
+use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{Column, Record};
 
-pub fn run(command: AuditCommand, ctx: &Context) -> anyhow::Result<Exit> {
+pub fn run(command: AuditCommand, ctx: &Context) -> CommandResult {
     match command {
         AuditCommand::Show(args) => show(&args, ctx),
         AuditCommand::Verify(args) => verify(&args, ctx),
@@ -40,11 +40,11 @@ impl Record for AuditRow {
     ];
 }
 
-fn show(args: &AuditShowArgs, ctx: &Context) -> anyhow::Result<Exit> {
+fn show(args: &AuditShowArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let now = jiff::Timestamp::now();
     let bound = |text: &Option<String>, side| {
-        text.as_deref().map(|t| parse_bound(t, side, now)).transpose().map_err(UsageError::new)
+        text.as_deref().map(|t| parse_bound(t, side, now)).transpose().map_err(CommandError::usage)
     };
     let filter = Filter {
         env: args.env.as_ref().map(|e| e.as_str().to_owned()),
@@ -58,7 +58,7 @@ fn show(args: &AuditShowArgs, ctx: &Context) -> anyhow::Result<Exit> {
         incomplete: args.incomplete,
         limit: (args.limit > 0).then_some(args.limit),
     };
-    let rows = ctx.registry_to_read()?.show(&filter)?;
+    let rows = ctx.registry()?.show(&filter)?;
     out.list(&rows)?;
     Ok(Exit::Success)
 }
@@ -73,10 +73,10 @@ struct VerifyReport {
     problem: Option<String>,
 }
 
-fn verify(args: &AuditVerifyArgs, ctx: &Context) -> anyhow::Result<Exit> {
+fn verify(args: &AuditVerifyArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, &[Format::Table, Format::Json])?;
     let anchor = args.expect.as_deref().map(parse_anchor).transpose()?;
-    let verification = ctx.registry_to_read()?.verify(anchor.as_ref())?;
+    let verification = ctx.registry()?.verify(anchor.as_ref())?;
     let report = VerifyReport {
         intact: verification.break_at.is_none(),
         records: verification.records,
@@ -87,7 +87,7 @@ fn verify(args: &AuditVerifyArgs, ctx: &Context) -> anyhow::Result<Exit> {
     };
     let mut stdout = std::io::stdout().lock();
     if out.format() == Format::Json {
-        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        serde_json::to_writer_pretty(&mut stdout, &report).map_err(std::io::Error::from)?;
         writeln!(stdout)?;
     } else if let Some(problem) = &report.problem {
         writeln!(stdout, "audit trail BROKEN: {problem}")?;
@@ -101,10 +101,10 @@ fn verify(args: &AuditVerifyArgs, ctx: &Context) -> anyhow::Result<Exit> {
     Ok(if report.intact { Exit::Success } else { Exit::Failure })
 }
 
-fn parse_anchor(text: &str) -> Result<Anchor, UsageError> {
+fn parse_anchor(text: &str) -> Result<Anchor, CommandError> {
     let invalid = || {
-        UsageError::new(format!("invalid --expect '{text}'"))
-            .with_hint("give the head as `audit verify` printed it: ID:HASH")
+        CommandError::usage(format!("invalid --expect '{text}'"))
+            .hint("give the head as `audit verify` printed it: ID:HASH")
     };
     let (id, hash) = text.split_once(':').ok_or_else(invalid)?;
     let id = id.parse().map_err(|_| invalid())?;

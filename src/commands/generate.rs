@@ -9,11 +9,11 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::Cli;
-use crate::error::Exit;
+use crate::error::{CommandResult, Exit};
 
 const SHELLS: [Shell; 5] = [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::PowerShell, Shell::Elvish];
 
-pub fn run(dir: &Path) -> anyhow::Result<Exit> {
+pub fn run(dir: &Path) -> CommandResult {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
 

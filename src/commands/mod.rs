@@ -1,34 +1,36 @@
-//! Commands: each turns parsed options into calls into the library and
-//! hands the results to [`Output`].
+//! Commands: each turns parsed options into a request to the library (a
+//! change goes through [`change`], the one pipeline) and renders the
+//! results with [`Output`].
 
 mod audit;
-mod audited;
+mod change;
 mod generate;
 mod notify;
 mod registry;
 mod targets;
 mod user;
 
+use std::cell::OnceCell;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use futures_util::StreamExt;
 
 use crate::cli::{Cli, Command, Format, GlobalArgs};
 use crate::config::Config;
-use crate::error::{Exit, UsageError};
+use crate::error::{CommandError, CommandResult};
 use crate::output::{Messages, Output};
 use crate::pg::{Connector, LibpqEnv, Prompt};
-use crate::registry::Database;
 use crate::secret::Secret;
+use crate::store::Store;
 
 /// Runs the parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+pub fn run(cli: Cli) -> CommandResult {
     let messages = Messages::new(cli.global.quiet, cli.global.verbose);
-    let ctx = Context { global: cli.global, messages, config: std::cell::OnceCell::new() };
+    let ctx =
+        Context { global: cli.global, messages, config: OnceCell::new(), runtime: OnceCell::new() };
     match cli.command {
         Command::Registry(command) => registry::run(command, &ctx),
         Command::Audit(command) => audit::run(command, &ctx),
@@ -38,22 +40,24 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-/// What every command may need: the global options.
+/// What every command may need, each made at most once per run: the
+/// global options, the configuration, the async runtime.
 #[derive(Debug)]
 pub(crate) struct Context {
     pub global: GlobalArgs,
     pub messages: Messages,
-    config: std::cell::OnceCell<Config>,
+    config: OnceCell<Config>,
+    runtime: OnceCell<tokio::runtime::Runtime>,
 }
 
 impl Context {
-    /// The output for a command whose default format is `default`; TOML is
-    /// refused unless the command offers it.
-    pub fn output(&self, default: Format, allowed: &[Format]) -> Result<Output, UsageError> {
+    /// The output for a command whose default format is `default`; a
+    /// format the command does not offer is refused.
+    pub fn output(&self, default: Format, allowed: &[Format]) -> Result<Output, CommandError> {
         let format = self.global.format.unwrap_or(default);
         if !allowed.contains(&format) {
             let names: Vec<_> = allowed.iter().map(|f| format_name(*f)).collect();
-            return Err(UsageError::new(format!(
+            return Err(CommandError::usage(format!(
                 "this command does not write --format {}; it writes {}",
                 format_name(format),
                 names.join(", ")
@@ -62,39 +66,47 @@ impl Context {
         Ok(Output::new(format))
     }
 
-    fn registry_path(&self) -> anyhow::Result<PathBuf> {
-        match &self.global.registry {
-            Some(path) => Ok(path.clone()),
+    fn store_path(&self) -> Result<PathBuf, CommandError> {
+        let path = match &self.global.registry {
+            Some(path) => path.clone(),
             None => crate::registry::default_path().ok_or_else(|| {
-                UsageError::new("cannot find a home directory for the default registry")
-                    .with_hint("pass --registry PATH or set PGACCT_REGISTRY")
-                    .into()
-            }),
+                CommandError::usage("cannot find a home directory for the default registry")
+                    .hint("pass --registry PATH or set PGACCT_REGISTRY")
+            })?,
+        };
+        self.messages.detail(&format!("registry: {}", path.display()));
+        Ok(path)
+    }
+
+    /// The store for a command that reads only: never created, never
+    /// written. `None` when there is none yet.
+    pub fn store_to_read(&self) -> Result<Option<Store>, CommandError> {
+        let path = self.store_path()?;
+        Store::open_to_read(&path)
+            .map_err(|err| CommandError::from(err).context("cannot open the registry"))
+    }
+
+    /// The store for a command that reads only, which needs one to exist.
+    pub fn registry(&self) -> Result<Store, CommandError> {
+        let path = self.store_path()?;
+        match Store::open_to_read(&path) {
+            Ok(Some(store)) => Ok(store),
+            Ok(None) => Err(crate::store::Error::Missing(path).into()),
+            Err(err) => Err(CommandError::from(err).context("cannot open the registry")),
         }
     }
 
-    /// Opens the registry for a command that reads only: it must exist.
-    pub fn registry_to_read(&self) -> anyhow::Result<Database> {
-        let path = self.registry_path()?;
-        self.messages.detail(&format!("registry: {}", path.display()));
-        Database::open_existing(&path).context("cannot open the registry")
-    }
-
-    /// Opens the registry for a command that writes, creating it if needed.
-    pub fn registry_to_write(&self) -> anyhow::Result<Database> {
-        let path = self.registry_path()?;
-        self.messages.detail(&format!("registry: {}", path.display()));
-        Database::open_or_create(&path).context("cannot open the registry")
-    }
-
-    /// Who is running this command, for the audit trail.
-    pub fn invocation(&self) -> crate::audit::Invocation {
-        crate::audit::Invocation::current(self.global.ticket.clone())
+    /// The store for writing, created if needed: only the change pipeline
+    /// asks for it, once a change is about to be made.
+    pub fn store_to_write(&self) -> Result<Store, CommandError> {
+        let path = self.store_path()?;
+        Store::open_to_write(&path)
+            .map_err(|err| CommandError::from(err).context("cannot open the registry"))
     }
 
     /// The configuration: `--config`, else the default file if it exists,
-    /// else the built-in defaults. Read once per run.
-    pub fn config(&self) -> anyhow::Result<&Config> {
+    /// else the built-in defaults.
+    pub fn config(&self) -> Result<&Config, CommandError> {
         if let Some(config) = self.config.get() {
             return Ok(config);
         }
@@ -110,9 +122,21 @@ impl Context {
         Ok(self.config.get_or_init(|| config))
     }
 
+    /// The runtime every connection of this run lives on.
+    pub fn runtime(&self) -> Result<&tokio::runtime::Runtime, CommandError> {
+        if let Some(runtime) = self.runtime.get() {
+            return Ok(runtime);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|err| CommandError::from(err).context("cannot start the async runtime"))?;
+        Ok(self.runtime.get_or_init(|| runtime))
+    }
+
     /// A connector for this run, with a password prompt when stdin is a
     /// terminal. Problems with the password sources are shown once, here.
-    pub fn connector(&self) -> anyhow::Result<Connector> {
+    pub fn connector(&self) -> Result<Connector, CommandError> {
         let env = LibpqEnv::from_process()?;
         let config = self.config()?;
         let prompt =
@@ -127,52 +151,26 @@ impl Context {
 
 /// Runs `work` on every item, at most `jobs` at a time, and returns the
 /// results in the items' order.
-pub(crate) fn fan_out<'a, T, F, Fut>(
-    jobs: u16,
-    items: &'a [T],
-    work: F,
-) -> anyhow::Result<Vec<Fut::Output>>
+pub(crate) async fn fan_out<I, F, Fut>(jobs: u16, items: I, work: F) -> Vec<Fut::Output>
 where
-    F: Fn(&'a T) -> Fut,
-    Fut: Future + 'a,
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future,
 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let stream = futures_util::stream::iter(items.iter().map(work)).buffered(usize::from(jobs));
-    Ok(runtime.block_on(stream.collect()))
-}
-
-/// Asks `question` on the terminal; `reason` says why, when there is no
-/// terminal and no `--yes`. A "no" aborts the command (exit 1).
-pub(crate) fn confirm(ctx: &Context, question: &str, reason: &str) -> anyhow::Result<()> {
-    if ctx.global.yes {
-        return Ok(());
-    }
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Err(UsageError::new(format!(
-            "{reason}, and there is no terminal to ask on; nothing was changed"
-        ))
-        .with_hint("add --yes to confirm")
-        .into());
-    }
-    let yes = dialoguer::Confirm::new()
-        .with_prompt(question)
-        .default(false)
-        .interact()
-        .map_err(|err| prompt_failed(err, "cannot ask for confirmation"))?;
-    if yes { Ok(()) } else { Err(anyhow::anyhow!("aborted; nothing was changed")) }
+    futures_util::stream::iter(items.into_iter().map(work))
+        .buffered(usize::from(jobs))
+        .collect()
+        .await
 }
 
 /// A prompt that did not get an answer: Ctrl-C is an interruption (exit
 /// 130), anything else an error.
-pub(crate) fn prompt_failed(err: dialoguer::Error, what: &'static str) -> anyhow::Error {
+pub(crate) fn prompt_failed(err: dialoguer::Error, what: &'static str) -> CommandError {
     let dialoguer::Error::IO(io) = err;
     if io.kind() == std::io::ErrorKind::Interrupted {
-        anyhow::Error::new(crate::error::Interrupted)
+        CommandError::interrupted()
     } else {
-        anyhow::Error::new(io).context(what)
+        CommandError::from(io).context(what)
     }
 }
 

@@ -1,40 +1,28 @@
-//! Which targets a command works on, chosen from the registry.
+//! Which targets a command works on, chosen from the registry (or, for
+//! `--retry`, from the audit trail), and how they group into clusters.
 
-use crate::error::UsageError;
+use crate::audit::AuditStore;
+use crate::cli::{ChangeTargetArgs, TargetArgs};
+use crate::error::CommandError;
 use crate::registry::{DbName, EnvName, Error, ListFilter, RegistryStore, Target, TargetKey};
+use crate::store::Store;
 
-/// The targets named by `--env` and `--db`: with databases, exactly those
-/// (each must be registered and active); without, every active target of
-/// the environment, or of all environments when there is no `--env`.
-/// Errors are input errors: nothing has been touched yet.
+/// The targets `--env` and `--db` (or `--all`) name: with databases,
+/// exactly those (each must be registered and active); without, every
+/// active target of the environment, or of all environments when there is
+/// no `--env`. Errors are input errors: nothing has been touched yet.
 pub fn select(
-    store: &impl RegistryStore,
+    store: &Store,
     env: Option<&EnvName>,
     dbs: &[DbName],
-) -> anyhow::Result<Vec<Target>> {
+) -> Result<Vec<Target>, CommandError> {
     if let (Some(env), false) = (env, dbs.is_empty()) {
         let mut targets: Vec<Target> = Vec::with_capacity(dbs.len());
         for db in dbs {
             let key = TargetKey { env: env.clone(), db: db.clone() };
-            if targets.iter().any(|t| t.key == key) {
-                continue;
+            if !targets.iter().any(|t| t.key == key) {
+                targets.push(active(store, &key)?);
             }
-            let entry = store.get(&key).map_err(|err| match err {
-                Error::NotFound(_) => UsageError::new(err.to_string())
-                    .with_hint(err.hint().unwrap_or_default())
-                    .into(),
-                other => anyhow::Error::from(other),
-            })?;
-            if !entry.target.active {
-                return Err(UsageError::new(format!("{key} is inactive"))
-                    .with_hint(format!(
-                        "activate it with `pgacct registry activate --env {} --db {}`",
-                        key.env.as_str(),
-                        key.db.as_str()
-                    ))
-                    .into());
-            }
-            targets.push(entry.target);
         }
         return Ok(targets);
     }
@@ -42,11 +30,123 @@ pub fn select(
     let targets: Vec<Target> = store.list(&filter)?.into_iter().map(|e| e.target).collect();
     if targets.is_empty() {
         let scope = env.map_or_else(String::new, |env| format!(" in env '{}'", env.as_str()));
-        return Err(UsageError::new(format!("no active targets{scope}"))
-            .with_hint("see `pgacct registry list`")
-            .into());
+        return Err(CommandError::usage(format!("no active targets{scope}"))
+            .hint("see `pgacct registry list`"));
     }
     Ok(targets)
+}
+
+/// The registered, active target `key`.
+fn active(store: &Store, key: &TargetKey) -> Result<Target, CommandError> {
+    let entry = store.get(key)?;
+    if !entry.target.active {
+        return Err(CommandError::usage(format!("{key} is inactive")).hint(format!(
+            "activate it with `pgacct registry activate --env {} --db {}`",
+            key.env.as_str(),
+            crate::registry::shell_word(key.db.as_str())
+        )));
+    }
+    Ok(entry.target)
+}
+
+/// The targets of a reading user command.
+pub fn of_reading(store: &Store, args: &TargetArgs) -> Result<Vec<Target>, CommandError> {
+    select(store, Some(&args.env), &args.dbs)
+}
+
+/// What `--retry ID` found in the audit trail.
+#[derive(Debug)]
+pub struct Retry {
+    /// The operation's first record.
+    pub id: i64,
+    pub operation: String,
+    pub role: Option<String>,
+    /// Targets where the operation succeeded: they have its result.
+    pub succeeded: Vec<Target>,
+}
+
+/// The targets of a change: named, or `--retry`'s.
+pub fn of_change(
+    store: &Store,
+    args: &ChangeTargetArgs,
+) -> Result<(Vec<Target>, Option<Retry>), CommandError> {
+    if let Some(id) = args.retry {
+        let (targets, retry) = retry(store, id, args.env.as_ref())?;
+        return Ok((targets, Some(retry)));
+    }
+    // clap requires --env unless --retry is given.
+    let env = args.env.as_ref().ok_or_else(|| CommandError::usage("--env is required"))?;
+    Ok((select(store, Some(env), &args.dbs)?, None))
+}
+
+/// The targets where the operation of audit record `id` did not succeed
+/// (failed, or never finished), as registered now.
+fn retry(
+    store: &Store,
+    id: i64,
+    env: Option<&EnvName>,
+) -> Result<(Vec<Target>, Retry), CommandError> {
+    let records = store.operation(id)?;
+    let Some(first) = records.first() else {
+        return Err(CommandError::usage(format!("there is no audit record {id}"))
+            .hint("see `pgacct audit show --failed`"));
+    };
+    let mut failed = Vec::new();
+    let mut succeeded = Vec::new();
+    for record in &records {
+        let (Some(env_name), Some(db)) = (&record.env, &record.db) else { continue };
+        let key = TargetKey {
+            env: env_name.parse().map_err(CommandError::from)?,
+            db: db.parse().map_err(CommandError::from)?,
+        };
+        if env.is_some_and(|env| *env != key.env) {
+            return Err(CommandError::usage(format!(
+                "operation {} ran in env '{}', not '{}'",
+                first.id,
+                key.env.as_str(),
+                env.map(EnvName::as_str).unwrap_or_default()
+            )));
+        }
+        let ok = record.outcome == "ok";
+        let target = match store.get(&key) {
+            Ok(entry) => entry.target,
+            Err(Error::NotFound(_)) if ok => continue,
+            Err(err) => return Err(err.into()),
+        };
+        if record.cluster.as_deref().is_some_and(|was| was != target.cluster()) {
+            return Err(CommandError::usage(format!(
+                "{key} is on {} now, and operation {} ran on {}",
+                target.cluster(),
+                first.id,
+                record.cluster.as_deref().unwrap_or_default()
+            ))
+            .hint(format!(
+                "select it with --env {} --db {} instead",
+                key.env.as_str(),
+                key.db.as_str()
+            )));
+        }
+        if ok {
+            succeeded.push(target);
+        } else {
+            failed.push(active(store, &key)?);
+        }
+    }
+    if failed.is_empty() {
+        return Err(CommandError::usage(format!(
+            "nothing to retry: operation {} ({} of {}) succeeded on every target",
+            first.id,
+            first.operation,
+            first.role.as_deref().unwrap_or("-")
+        )));
+    }
+    let retry = Retry {
+        id: first.id,
+        operation: first.operation.clone(),
+        role: first.role.clone(),
+        succeeded,
+    };
+    Ok((failed, retry))
 }
 
 /// The targets on one cluster (host and port), in the order given.
@@ -68,4 +168,16 @@ pub fn by_cluster(targets: &[Target]) -> Vec<Cluster<'_>> {
         }
     }
     clusters
+}
+
+/// The registered targets, other than `selected`, on the clusters of
+/// `selected`: roles are cluster-wide, so a change reaches them too.
+pub fn sharing_clusters(store: &Store, selected: &[Target]) -> Result<Vec<Target>, CommandError> {
+    let clusters: Vec<String> = selected.iter().map(Target::cluster).collect();
+    Ok(store
+        .list(&ListFilter::default())?
+        .into_iter()
+        .map(|entry| entry.target)
+        .filter(|t| clusters.contains(&t.cluster()) && !selected.iter().any(|s| s.key == t.key))
+        .collect())
 }

@@ -42,6 +42,9 @@ pub struct Event {
     /// e.g. "2 ok", "1 ok, 1 failed".
     pub summary: String,
     pub targets: Vec<TargetResult>,
+    /// The audit trail's head (`ID:HASH`) once the outcome was recorded:
+    /// kept by the receivers, it later shows a trail that was cut short.
+    pub audit_head: Option<String>,
 }
 
 /// One target's part of an event.
@@ -51,8 +54,7 @@ pub struct TargetResult {
     pub db: String,
     pub cluster: Option<String>,
     pub status: String,
-    /// `ok` or `failed`.
-    pub outcome: &'static str,
+    pub outcome: crate::audit::Outcome,
     pub error: Option<String>,
 }
 
@@ -64,7 +66,7 @@ impl Event {
         role: Option<&str>,
         targets: Vec<TargetResult>,
     ) -> Event {
-        let failed = targets.iter().filter(|t| t.outcome == "failed").count();
+        let failed = targets.iter().filter(|t| !t.outcome.is_ok()).count();
         let ok = targets.len() - failed;
         let outcome = match (ok, failed) {
             (_, 0) => "ok",
@@ -88,6 +90,7 @@ impl Event {
             outcome,
             summary,
             targets,
+            audit_head: None,
         }
     }
 
@@ -201,13 +204,14 @@ mod tests {
     use super::*;
 
     fn target(db: &str, outcome: &'static str) -> TargetResult {
+        let ok = outcome == "ok";
         TargetResult {
             env: "qa".into(),
             db: db.into(),
             cluster: Some("db1:5432".into()),
-            status: if outcome == "ok" { "user created" } else { "create devqa user" }.into(),
-            outcome,
-            error: (outcome == "failed").then(|| "connection refused".into()),
+            status: if ok { "user created" } else { "create devqa user" }.into(),
+            outcome: if ok { crate::audit::Outcome::Ok } else { crate::audit::Outcome::Failed },
+            error: (!ok).then(|| "connection refused".into()),
         }
     }
 

@@ -42,9 +42,10 @@ impl fmt::Debug for Connector {
 }
 
 /// An open admin session to one target.
-#[derive(Debug)]
 pub struct Session {
     client: Client,
+    /// For cancel requests, which open a connection of their own.
+    tls: MakeRustlsConnect,
     pub settings: ConnSettings,
     pub server: ServerInfo,
     /// From the start of the attempt to a session ready for queries.
@@ -93,9 +94,29 @@ SELECT current_setting('server_version_num')::int4,
   LEFT JOIN pg_stat_ssl s ON s.pid = pg_backend_pid() AND s.ssl
  WHERE r.rolname = current_user";
 
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").field("target", &self.settings.target).finish_non_exhaustive()
+    }
+}
+
+/// How long a cancel request may take before pgacct gives up on it.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
+
 impl Session {
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Asks the server to cancel the statement this session is running, if
+    /// any, as psql does on Ctrl-C. The statement then fails with
+    /// `query_canceled`; a session that runs nothing is not affected.
+    pub async fn cancel(&self) {
+        let token = self.client.cancel_token();
+        let request = token.cancel_query(self.tls.clone());
+        // Best effort: an unanswered cancel leaves the statement to its
+        // own timeouts.
+        let _ = tokio::time::timeout(CANCEL_TIMEOUT, request).await;
     }
 }
 
@@ -162,6 +183,7 @@ impl Connector {
         match result {
             Ok((client, server)) => Ok(Session {
                 client,
+                tls,
                 settings: settings.clone(),
                 server,
                 connect_time: started.elapsed(),
@@ -171,6 +193,35 @@ impl Connector {
             }
             Err(failure) => Err(fail(failure)),
         }
+    }
+
+    /// Opens an admin session to database `db` of `target`'s cluster,
+    /// registered or not, with `target`'s settings.
+    pub async fn connect_to_database(
+        &self,
+        target: &Target,
+        db: &str,
+    ) -> Result<Session, ConnectError> {
+        let mut other = target.clone();
+        other.key.db = db.parse().map_err(|err: crate::registry::InvalidValue| {
+            ConnectError::new(&self.settings(target), Failure::Setup(err.to_string()))
+        })?;
+        self.connect(&other).await
+    }
+
+    /// Logs in to `target` as `user` with `password`, and out again: whether
+    /// that password is the role's, where `pg_hba.conf` lets the role in.
+    pub async fn login_as(
+        &self,
+        target: &Target,
+        user: &str,
+        password: &Secret,
+    ) -> Result<(), ConnectError> {
+        let mut settings = self.settings(target);
+        settings.user = user.to_owned();
+        let fail = |failure| ConnectError::new(&settings, failure);
+        let tls = tls::connector(&settings).map_err(|err| fail(Failure::Setup(err.to_string())))?;
+        self.attempt(&settings, &tls, Some(password)).await.map(drop).map_err(fail)
     }
 
     /// Asks once per user and cluster, one question at a time.

@@ -37,6 +37,10 @@ pub struct RoleInfo {
     pub password: PasswordKind,
 }
 
+/// The key of [`RoleDetail::owns`] and [`RoleDetail::privileges`] for
+/// shared objects: databases, tablespaces, and privileges on them.
+pub const SHARED: &str = "(cluster)";
+
 /// [`RoleInfo`] and what depends on the role.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoleDetail {
@@ -129,12 +133,12 @@ pub async fn show(
     let mut privileges = BTreeMap::new();
     for row in client
         .query(
-            "SELECT COALESCE(d.datname::text, '(cluster)'), s.deptype::text, count(*)
+            "SELECT COALESCE(d.datname::text, $2), s.deptype::text, count(*)
                FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid
               WHERE s.refclassid = 'pg_authid'::regclass
                 AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
               GROUP BY 1, 2",
-            &[&name],
+            &[&name, &SHARED],
         )
         .await
         .map_err(pg)?
@@ -226,6 +230,22 @@ async fn password_kinds(
             })
             .collect(),
     ))
+}
+
+/// The role's stored password verifier, when the admin may read
+/// `pg_authid` (`None` when it may not, or the role has no password).
+pub async fn stored_verifier(session: &Session, name: &str) -> Result<Option<String>, RoleError> {
+    let row = session
+        .client()
+        .query_one(
+            "SELECT CASE WHEN has_table_privilege('pg_catalog.pg_authid', 'SELECT')
+                         THEN (SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1)
+                    END",
+            &[&name],
+        )
+        .await
+        .map_err(|err| RoleError::from_pg(&err, None))?;
+    Ok(row.get(0))
 }
 
 /// A psql-style pattern (`*` any text, `?` one character, `\` escapes) as

@@ -12,8 +12,9 @@ pub mod inspect;
 pub mod lifecycle;
 mod pgpass;
 pub mod roles;
+pub mod rollout;
 mod settings;
 mod tls;
 
-pub use connect::{ConnectError, Connector, Prompt, Session};
+pub use connect::{ConnectError, Connector, Failure, Prompt, Session};
 pub use settings::{InvalidEnvironment, LibpqEnv};

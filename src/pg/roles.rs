@@ -1,11 +1,11 @@
-//! Role SQL: creating a role from its account type, resetting its
-//! password, setting its `search_path`, and what an existing role differs in.
+//! Role SQL: the statements that create a role from its account type,
+//! reset its password, set its `search_path`, lock and unlock it; and what
+//! an existing role differs in from its policy. [`super::rollout`] decides
+//! where and when they run.
 //!
-//! Each change is one transaction on one cluster that first takes an
-//! advisory lock on the role name, so concurrent pgacct runs queue instead
-//! of racing. Identifiers are quoted with `escape_identifier`; the only
-//! literals (the SCRAM verifier, VALID UNTIL) go through `escape_literal`,
-//! as DDL takes no bind parameters.
+//! Identifiers are quoted with `escape_identifier`; the only literals (the
+//! SCRAM verifier, VALID UNTIL) go through `escape_literal`, as DDL takes
+//! no bind parameters.
 
 use std::collections::BTreeMap;
 
@@ -20,15 +20,30 @@ use crate::policy::{AccountType, Attribute, RoleName, SchemaName, SearchPathScop
 pub const REDACTED: &str = "<redacted>";
 
 /// A statement, and the same statement as logs and `--dry-run` show it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Statement {
     pub(super) sql: String,
     pub shown: String,
 }
 
+impl std::fmt::Debug for Statement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
 impl Statement {
     pub(super) fn plain(sql: String) -> Statement {
         Statement { shown: sql.clone(), sql }
+    }
+
+    /// A statement that carries a password verifier: shown as `PASSWORD
+    /// '<redacted>'`, and as that too when there is no verifier yet.
+    fn with_verifier(head: &str, verifier: Option<&str>) -> Statement {
+        Statement {
+            sql: format!("{head} PASSWORD {}", escape_literal(verifier.unwrap_or(REDACTED))),
+            shown: format!("{head} PASSWORD {}", escape_literal(REDACTED)),
+        }
     }
 }
 
@@ -66,15 +81,6 @@ pub struct RoleSpec<'a> {
     pub account: &'a AccountType,
     /// `VALID UNTIL`, as a timestamp with time zone.
     pub valid_until: Option<String>,
-}
-
-/// What a create did on one cluster.
-#[derive(Debug, Clone)]
-pub enum Created {
-    /// The statements that ran, as shown.
-    Created(Vec<String>),
-    /// Nothing changed; how the role differs from its policy, per database.
-    AlreadyExists(Drift),
 }
 
 /// How an existing role differs from its type's policy: on the cluster,
@@ -118,11 +124,7 @@ pub fn create_statements(
         options.push(format!("VALID UNTIL {}", escape_literal(until)));
     }
     let head = format!("CREATE ROLE {role} WITH {}", options.join(" "));
-    let create = Statement {
-        sql: format!("{head} PASSWORD {}", escape_literal(verifier.unwrap_or(REDACTED))),
-        shown: format!("{head} PASSWORD {}", escape_literal(REDACTED)),
-    };
-    let mut statements = vec![create];
+    let mut statements = vec![Statement::with_verifier(&head, verifier)];
     for group in &account.member_of {
         statements.push(Statement::plain(format!(
             "GRANT {} TO {role}",
@@ -162,7 +164,10 @@ pub fn create_statements(
 
 /// Grants for a read-only role on a server without `pg_read_all_data`, in
 /// the database the client is connected to: every schema but the system's.
-async fn read_only_grants(client: &Client, name: &RoleName) -> Result<Vec<Statement>, RoleError> {
+pub async fn read_only_grants(
+    client: &Client,
+    name: &RoleName,
+) -> Result<Vec<Statement>, RoleError> {
     let rows = client
         .query(
             "SELECT nspname::text FROM pg_namespace
@@ -186,214 +191,79 @@ async fn read_only_grants(client: &Client, name: &RoleName) -> Result<Vec<Statem
     Ok(statements)
 }
 
-/// Makes a new read-only role able to read in the database `session` is
-/// connected to (servers before 14), in one transaction.
-pub async fn grant_read_only(session: &Session, name: &RoleName) -> Result<Vec<String>, RoleError> {
-    let statements = read_only_grants(session.client(), name).await?;
-    in_transaction(session.client(), name, async |client| {
-        for statement in &statements {
-            client
-                .batch_execute(&statement.sql)
-                .await
-                .map_err(|err| RoleError::from_pg(&err, Some(statement)))?;
-        }
-        Ok(statements.iter().map(|s| s.shown.clone()).collect())
-    })
-    .await
-}
-
-/// Takes back a role that was just created: its privileges in each of
-/// `granted` (sessions to the databases where it got some), then the role.
-pub async fn undo_create(
-    session: &Session,
-    granted: &[Session],
-    name: &RoleName,
-) -> Result<(), RoleError> {
-    let role = escape_identifier(name.as_str());
-    for db in granted {
-        let statement = Statement::plain(format!("DROP OWNED BY {role}"));
-        db.client()
-            .batch_execute(&statement.sql)
-            .await
-            .map_err(|err| RoleError::from_pg(&err, Some(&statement)))?;
-    }
-    let statement = Statement::plain(format!("DROP ROLE {role}"));
-    session
-        .client()
-        .batch_execute(&statement.sql)
-        .await
-        .map_err(|err| RoleError::from_pg(&err, Some(&statement)))
-}
-
 fn search_path_value(schemas: &[SchemaName]) -> String {
     schemas.iter().map(|s| escape_identifier(s.as_str())).collect::<Vec<_>>().join(", ")
 }
 
-/// Creates the role as `statements` say, unless it exists; all or nothing.
-pub async fn create(
-    session: &Session,
-    spec: &RoleSpec<'_>,
-    statements: &[Statement],
-    dbs: &[&str],
-) -> Result<Created, RoleError> {
-    let client = session.client();
-    let outcome = in_transaction(client, spec.name, async |client| {
-        if exists(client, spec.name).await? {
-            return Ok(None);
-        }
-        for statement in statements {
-            client
-                .batch_execute(&statement.sql)
-                .await
-                .map_err(|err| RoleError::from_pg(&err, Some(statement)))?;
-        }
-        Ok(Some(statements.iter().map(|s| s.shown.clone()).collect()))
-    })
-    .await;
-    match outcome {
-        Ok(Some(shown)) => Ok(Created::Created(shown)),
-        // Found, or created meanwhile by a creator outside pgacct's lock:
-        // the same thing, and nothing was changed.
-        Ok(None) | Err(RoleError { code: Some(SqlState::DUPLICATE_OBJECT), .. }) => {
-            Ok(Created::AlreadyExists(drift(session, spec, dbs).await?))
-        }
-        Err(err) => Err(err),
-    }
-}
-
-/// Whether the role exists, and what `create` would run if it does not:
-/// reads only.
-pub async fn plan_create(
-    session: &Session,
-    spec: &RoleSpec<'_>,
-    dbs: &[&str],
-) -> Result<Created, RoleError> {
-    if exists(session.client(), spec.name).await? {
-        return Ok(Created::AlreadyExists(drift(session, spec, dbs).await?));
-    }
-    let statements = create_statements(spec, None, dbs, session.server.version_num);
-    Ok(Created::Created(statements.into_iter().map(|s| s.shown).collect()))
-}
-
-/// What a change to an existing role did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Changed {
-    /// The statements that ran, as shown.
-    Done(Vec<String>),
-    NotFound,
-}
-
-/// `ALTER ROLE ... PASSWORD`, if the role exists.
-pub async fn reset_password(
-    session: &Session,
-    name: &RoleName,
-    verifier: Option<&str>,
-) -> Result<Changed, RoleError> {
-    let role = escape_identifier(name.as_str());
-    let statement = Statement {
-        sql: format!(
-            "ALTER ROLE {role} WITH PASSWORD {}",
-            escape_literal(verifier.unwrap_or(REDACTED))
-        ),
-        shown: format!("ALTER ROLE {role} WITH PASSWORD {}", escape_literal(REDACTED)),
-    };
-    change_existing(session, name, &[statement], verifier.is_none()).await
+/// `ALTER ROLE ... PASSWORD` with the verifier (or its placeholder).
+pub fn reset_password(name: &RoleName, verifier: Option<&str>) -> Statement {
+    let head = format!("ALTER ROLE {} WITH", escape_identifier(name.as_str()));
+    Statement::with_verifier(&head, verifier)
 }
 
 /// `ALTER ROLE ... IN DATABASE ... SET search_path`, for each of `dbs`.
-pub async fn set_search_path(
-    session: &Session,
-    name: &RoleName,
-    dbs: &[&str],
-    schemas: &[SchemaName],
-    dry_run: bool,
-) -> Result<Changed, RoleError> {
+pub fn set_search_path(name: &RoleName, dbs: &[&str], schemas: &[SchemaName]) -> Vec<Statement> {
     let role = escape_identifier(name.as_str());
     let path = search_path_value(schemas);
-    let statements: Vec<Statement> = dbs
-        .iter()
+    dbs.iter()
         .map(|db| {
             Statement::plain(format!(
                 "ALTER ROLE {role} IN DATABASE {} SET search_path TO {path}",
                 escape_identifier(db)
             ))
         })
-        .collect();
-    change_existing(session, name, &statements, dry_run).await
+        .collect()
 }
 
-/// Runs `statements` on an existing role in one locked transaction;
-/// with `dry_run`, only checks that the role exists.
-pub(super) async fn change_existing(
-    session: &Session,
-    name: &RoleName,
-    statements: &[Statement],
-    dry_run: bool,
-) -> Result<Changed, RoleError> {
-    let shown = || statements.iter().map(|s| s.shown.clone()).collect();
-    if dry_run {
-        let found = exists(session.client(), name).await?;
-        return Ok(if found { Changed::Done(shown()) } else { Changed::NotFound });
-    }
-    in_transaction(session.client(), name, async |client| {
-        if !exists(client, name).await? {
-            return Ok(Changed::NotFound);
-        }
-        for statement in statements {
-            client
-                .batch_execute(&statement.sql)
-                .await
-                .map_err(|err| RoleError::from_pg(&err, Some(statement)))?;
-        }
-        Ok(Changed::Done(shown()))
-    })
-    .await
+/// `ALTER ROLE ... LOGIN` (unlock) or `NOLOGIN` (lock).
+pub fn set_login(name: &RoleName, login: bool) -> Statement {
+    let keyword = if login { "LOGIN" } else { "NOLOGIN" };
+    Statement::plain(format!("ALTER ROLE {} {keyword}", escape_identifier(name.as_str())))
 }
 
-/// Runs `work` in a transaction holding the advisory lock on `name`:
-/// committed when it succeeds, rolled back when it fails.
-async fn in_transaction<T>(
-    client: &Client,
-    name: &RoleName,
-    work: impl AsyncFnOnce(&Client) -> Result<T, RoleError>,
-) -> Result<T, RoleError> {
-    let begin = async {
-        client.batch_execute("BEGIN").await?;
-        client
-            .execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&lock_key(name)])
-            .await
-    };
-    if let Err(err) = begin.await {
-        let _ = client.batch_execute("ROLLBACK").await;
-        return Err(RoleError::from_pg(&err, None));
-    }
-    match work(client).await {
-        Ok(value) => {
-            client.batch_execute("COMMIT").await.map_err(|err| RoleError::from_pg(&err, None))?;
-            Ok(value)
-        }
-        Err(err) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(err)
-        }
-    }
+/// `GRANT role TO CURRENT_USER`: lets the admin act as `role`, which
+/// REASSIGN OWNED and DROP OWNED require of a non-superuser.
+pub fn grant_to_admin(role: &str, version_num: i32) -> Statement {
+    // From 16, a grant's INHERIT follows the grantee's attribute unless
+    // said; acting as the role needs it.
+    let inherit = if version_num >= 160_000 { " WITH INHERIT TRUE" } else { "" };
+    Statement::plain(format!("GRANT {} TO CURRENT_USER{inherit}", escape_identifier(role)))
+}
+
+/// `REVOKE role FROM CURRENT_USER`: takes back [`grant_to_admin`].
+pub fn revoke_from_admin(role: &str) -> Statement {
+    Statement::plain(format!("REVOKE {} FROM CURRENT_USER", escape_identifier(role)))
+}
+
+/// In one database: what `name` owns goes to `heir`, then its privileges go.
+pub fn disown(name: &RoleName, heir: &str) -> [Statement; 2] {
+    let role = escape_identifier(name.as_str());
+    [
+        Statement::plain(format!("REASSIGN OWNED BY {role} TO {}", escape_identifier(heir))),
+        Statement::plain(format!("DROP OWNED BY {role}")),
+    ]
+}
+
+/// `DROP OWNED BY`, to take back what a failed create granted.
+pub fn drop_owned(name: &RoleName) -> Statement {
+    Statement::plain(format!("DROP OWNED BY {}", escape_identifier(name.as_str())))
+}
+
+pub fn drop_role(name: &RoleName) -> Statement {
+    Statement::plain(format!("DROP ROLE {}", escape_identifier(name.as_str())))
 }
 
 /// The advisory lock key every pgacct process uses for a role name.
-fn lock_key(name: &RoleName) -> String {
+pub fn lock_key(name: &RoleName) -> String {
     format!("pgacct role {}", name.as_str())
 }
 
-async fn exists(client: &Client, name: &RoleName) -> Result<bool, RoleError> {
-    client
-        .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name.as_str()])
-        .await
-        .map(|row| row.is_some())
-        .map_err(|err| RoleError::from_pg(&err, None))
-}
-
 /// How the existing role differs from `spec`'s account type.
-async fn drift(session: &Session, spec: &RoleSpec<'_>, dbs: &[&str]) -> Result<Drift, RoleError> {
+pub async fn drift(
+    session: &Session,
+    spec: &RoleSpec<'_>,
+    dbs: &[&str],
+) -> Result<Drift, RoleError> {
     let client = session.client();
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
     let role = client

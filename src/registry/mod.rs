@@ -1,16 +1,15 @@
 //! The registry: the inventory of target databases, keyed by (env, db).
 //!
 //! Commands talk to it through [`RegistryStore`]; today the only backend is
-//! the local SQLite file ([`Database`]), which also holds the audit trail.
+//! the local store file ([`crate::store::Store`]), which also holds the
+//! audit trail.
 
-mod database;
 pub mod inventory;
 mod sqlite;
 mod target;
 
 use std::path::PathBuf;
 
-pub use database::Database;
 pub use target::{
     AdminUser, CertFile, ClearableField, DEFAULT_PORT, DbName, Entry, EnvName, Host, InvalidValue,
     RootCert, SslMode, Target, TargetChanges, TargetKey,
@@ -63,37 +62,28 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     Inventory { path: PathBuf, message: String },
 
-    #[error("registry {} does not exist", .0.display())]
-    Missing(PathBuf),
-
-    #[error("{} is not a pgacct registry: {reason}", path.display())]
-    NotARegistry { path: PathBuf, reason: &'static str },
-
-    #[error(
-        "registry {} has schema version {found}, but this pgacct knows only up to {known}",
-        path.display()
-    )]
-    NewerSchema { path: PathBuf, found: i64, known: usize },
-
-    #[error("registry {}", path.display())]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-
     #[error("{}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
 }
 
 impl Error {
     /// True when the error is the caller's input, found before anything was written.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Error::Invalid(_) | Error::Inventory { .. } | Error::NotARegistry { .. })
+        match self {
+            Error::Invalid(_)
+            | Error::Inventory { .. }
+            | Error::AlreadyExists(_)
+            | Error::NotFound(_) => true,
+            Error::Io { .. } => false,
+            Error::Store(err) => err.is_invalid_input(),
+        }
     }
 
     /// What the user can do next.
@@ -107,25 +97,14 @@ impl Error {
             Error::NotFound(key) => {
                 Some(format!("see `pgacct registry list --env {}`", key.env.as_str()))
             }
-            Error::Missing(_) => Some(
-                "register a target with `pgacct registry add`, or point --registry \
-                 (PGACCT_REGISTRY) at an existing registry"
-                    .into(),
-            ),
-            Error::NotARegistry { .. } => {
-                Some("check --registry / PGACCT_REGISTRY; pgacct leaves that file untouched".into())
-            }
-            Error::NewerSchema { .. } => Some(
-                "a newer pgacct wrote this registry; upgrade pgacct (the file was not modified)"
-                    .into(),
-            ),
-            _ => None,
+            Error::Store(err) => err.hint(),
+            Error::Invalid(_) | Error::Inventory { .. } | Error::Io { .. } => None,
         }
     }
 }
 
 /// Quotes `s` for a shell command line when it needs it, for hints.
-fn shell_word(s: &str) -> String {
+pub fn shell_word(s: &str) -> String {
     let plain =
         !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@%+=".contains(c));
     if plain { s.to_owned() } else { format!("'{}'", s.replace('\'', r"'\''")) }

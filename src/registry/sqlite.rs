@@ -1,26 +1,20 @@
-//! [`RegistryStore`] on the local SQLite file.
-//!
-//! Writes run in `BEGIN IMMEDIATE` transactions: a writer takes the lock
-//! before it reads, so concurrent processes queue on the busy timeout
-//! instead of failing on a read-to-write upgrade.
+//! [`RegistryStore`] on the local store file: the registry's queries.
 
 use std::path::PathBuf;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
-use rusqlite::{
-    OptionalExtension, Row, ToSql, Transaction, TransactionBehavior, params, params_from_iter,
-};
+use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
 
-use super::database::Database;
 use super::{
     AdminUser, CertFile, DbName, Entry, EnvName, Error, Host, ImportOutcome, ListFilter,
     RegistryStore, RootCert, SslMode, Target, TargetChanges, TargetKey,
 };
+use crate::store::Store;
 
 const COLUMNS: &str = "env, db, host, port, sslmode, sslrootcert, sslcert, sslkey, admin_user, \
                        active, notes, created_at, updated_at";
 
-impl RegistryStore for Database {
+impl RegistryStore for Store {
     fn add(&mut self, target: &Target) -> Result<Entry, Error> {
         self.write(|tx| {
             if find(tx, &target.key)?.is_some() {
@@ -31,9 +25,7 @@ impl RegistryStore for Database {
     }
 
     fn get(&self, key: &TargetKey) -> Result<Entry, Error> {
-        find(&self.conn, key)
-            .map_err(|source| self.sqlite_error(source))?
-            .ok_or_else(|| Error::NotFound(key.clone()))
+        self.read(|conn| find(conn, key))?.ok_or_else(|| Error::NotFound(key.clone()))
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<Entry>, Error> {
@@ -42,12 +34,12 @@ impl RegistryStore for Database {
              WHERE (?1 IS NULL OR env = ?1) AND (?2 = 0 OR active = 1)
              ORDER BY env, db"
         );
-        let query = || -> rusqlite::Result<Vec<Entry>> {
-            let mut stmt = self.conn.prepare(&sql)?;
+        let entries = self.read(|conn| {
+            let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(params![filter.env, filter.active_only], entry_from_row)?;
             rows.collect()
-        };
-        query().map_err(|source| self.sqlite_error(source))
+        })?;
+        Ok(entries)
     }
 
     fn update(&mut self, key: &TargetKey, changes: &TargetChanges) -> Result<Entry, Error> {
@@ -97,32 +89,6 @@ impl RegistryStore for Database {
             }
             Ok(Ok(outcomes))
         })
-    }
-}
-
-impl Database {
-    /// Runs `work` in an immediate transaction. The outer `Result` carries
-    /// SQLite failures; the inner one a refusal, on which nothing is committed.
-    fn write<T>(
-        &mut self,
-        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<Result<T, Error>>,
-    ) -> Result<T, Error> {
-        let run = |conn: &mut rusqlite::Connection| -> rusqlite::Result<Result<T, Error>> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let result = work(&tx)?;
-            if result.is_ok() {
-                tx.commit()?;
-            }
-            Ok(result)
-        };
-        match run(&mut self.conn) {
-            Ok(result) => result,
-            Err(source) => Err(self.sqlite_error(source)),
-        }
-    }
-
-    fn sqlite_error(&self, source: rusqlite::Error) -> Error {
-        Error::Sqlite { path: self.path.clone(), source }
     }
 }
 
@@ -246,10 +212,8 @@ impl FromSql for CertFile {
 mod tests {
     use super::*;
 
-    fn open() -> (tempfile::TempDir, Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open_or_create(&dir.path().join("r.db")).unwrap();
-        (dir, db)
+    fn open() -> (tempfile::TempDir, Store) {
+        crate::store::scratch()
     }
 
     fn target(env: &str, db: &str) -> Target {

@@ -23,20 +23,33 @@ fn verify(sandbox: &Sandbox, args: &[&str]) -> (Value, i32) {
     (serde_json::from_slice(&out.stdout).unwrap(), out.status.code().unwrap())
 }
 
-/// A trail with one of each registry change, and a failed add.
+/// A trail with one of each registry change, and a failed operation: a
+/// lock on a target where nothing listens (port 1 refuses at once).
 fn trail(sandbox: &Sandbox) {
     let pgacct = |args: &[&str]| sandbox.pgacct().args(args).arg("-q").output().unwrap();
     pgacct(&[
-        "registry", "add", "--env", "prod", "--db", "orders", "--host", "db1", "--ticket", "CHG-1",
+        "registry",
+        "add",
+        "--env",
+        "prod",
+        "--db",
+        "orders",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "1",
+        "--ticket",
+        "CHG-1",
     ]);
-    pgacct(&["registry", "add", "--env", "prod", "--db", "orders", "--host", "db1"]);
+    let refused = pgacct(&["user", "lock", "--env", "prod", "--db", "orders", "ghost"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
     pgacct(&[
         "registry", "update", "--env", "prod", "--db", "orders", "--port", "6432", "--unset",
         "notes",
     ]);
     pgacct(&["registry", "deactivate", "--env", "prod", "--db", "orders"]);
     pgacct(&["registry", "activate", "--env", "prod", "--db", "orders"]);
-    let file = sandbox.write("more.csv", "env,db,host\nqa,billing,qa-db\nprod,orders,db1\n");
+    let file = sandbox.write("more.csv", "env,db,host\nqa,billing,qa-db\nprod,orders,127.0.0.1\n");
     pgacct(&["registry", "import", file.to_str().unwrap()]);
     pgacct(&["registry", "remove", "--env", "qa", "--db", "billing"]);
 }
@@ -68,16 +81,18 @@ fn every_registry_change_and_failure_is_recorded() {
             ("registry.activate", "orders", "ok", "target activated"),
             ("registry.deactivate", "orders", "ok", "target deactivated"),
             ("registry.update", "orders", "ok", "target updated: port=6432, unset notes"),
-            ("registry.add", "orders", "failed", "add target"),
+            ("user.lock", "orders", "failed", "lock user"),
             ("registry.add", "orders", "ok", "target added"),
         ]
     );
     let failed = &rows[6];
-    assert_eq!(failed["error"], "prod/orders is already registered");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("connection refused"), "{error}");
+    assert_eq!(failed["role"], "ghost");
     let first = &rows[7];
     assert_eq!(first["ticket"], "CHG-1");
     assert_eq!(first["env"], "prod");
-    assert_eq!(first["cluster"], "db1:5432");
+    assert_eq!(first["cluster"], "127.0.0.1:1");
     assert_eq!(first["role"], Value::Null);
     assert!(first["pid"].as_i64().unwrap() > 0);
     assert!(!first["actor"].as_str().unwrap().is_empty());
@@ -92,7 +107,7 @@ fn every_registry_change_and_failure_is_recorded() {
     let table = String::from_utf8(table).unwrap();
     assert!(table.lines().next().unwrap().contains("outcome"), "{table}");
     assert!(
-        table.lines().any(|l| l.contains("failed") && l.contains("already registered")),
+        table.lines().any(|l| l.contains("failed") && l.contains("connection refused")),
         "{table}"
     );
 
@@ -109,8 +124,9 @@ fn filters_select_the_right_operations() {
     let count = |args: &[&str]| show(&sandbox, args).len();
     assert_eq!(count(&["--env", "qa"]), 2);
     assert_eq!(count(&["--env", "prod", "--db", "orders"]), 6);
-    assert_eq!(count(&["--operation", "registry.add"]), 2);
-    assert_eq!(count(&["--operation", "registry"]), 8);
+    assert_eq!(count(&["--operation", "registry.add"]), 1);
+    assert_eq!(count(&["--operation", "registry"]), 7);
+    assert_eq!(count(&["--operation", "user"]), 1);
     assert_eq!(count(&["--operation", "registry.ad"]), 0);
     assert_eq!(count(&["--failed"]), 1);
     assert_eq!(count(&["--incomplete"]), 0);
@@ -285,7 +301,7 @@ fn an_operation_killed_midway_shows_as_incomplete() {
         .pgacct()
         .args(["registry", "show", "--env", "qa", "--db", "killed"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(contains("no registry entry"));
     assert_eq!(verify(&sandbox, &[]).1, 0);
 }

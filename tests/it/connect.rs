@@ -297,6 +297,16 @@ fn bad_environment_and_config_are_input_errors() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("no registry entry for env 'qa' db 'nope'"));
+    // A change reads the configuration too (protected envs, notifications):
+    // a bad file stops it before anything is written.
+    sandbox.write_config("[connection]\nlock_timeout = \"soon\"\n");
+    sandbox
+        .pgacct()
+        .args(["registry", "deactivate", "--env", "qa", "--db", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("invalid duration 'soon'"));
+    sandbox.write_config("");
     sandbox
         .pgacct()
         .args(["registry", "deactivate", "--env", "qa", "--db", "x"])

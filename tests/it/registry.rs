@@ -159,7 +159,7 @@ fn update_changes_only_what_is_given() {
         .pgacct()
         .args(["registry", "update", "--env", "qa", "--db", "nope", "--port", "1"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(contains("no registry entry for env 'qa' db 'nope'"))
         .stderr(contains("hint: see `pgacct registry list --env qa`"));
 }
@@ -199,9 +199,9 @@ fn deactivate_activate_and_remove() {
         .pgacct()
         .args(["registry", "show", "--env", "qa", "--db", "app"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(contains("error: no registry entry for env 'qa' db 'app'"));
-    sandbox.pgacct().args(["registry", "remove", "--env", "qa", "--db", "app"]).assert().code(1);
+    sandbox.pgacct().args(["registry", "remove", "--env", "qa", "--db", "app"]).assert().code(2);
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn adding_an_existing_target_fails_with_a_hint() {
         .pgacct()
         .args(["registry", "add", "--env", "prod", "--db", "orders", "--host", "h2"])
         .assert()
-        .code(1)
+        .code(2)
         .stdout("")
         .stderr(
             "error: prod/orders is already registered\n\

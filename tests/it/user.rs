@@ -47,6 +47,27 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// Waits until `count` started records of `operation` are in the sandbox's
+/// audit trail: the change has passed its plan and is about to apply.
+fn wait_for_started_records(sandbox: &Sandbox, operation: &str, count: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let found = rusqlite::Connection::open(sandbox.registry()).ok().and_then(|conn| {
+            conn.query_row(
+                "SELECT count(*) FROM audit WHERE operation = ?1 AND outcome = 'started'",
+                [operation],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()
+        });
+        if found.is_some_and(|n| n >= count) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no started record of {operation}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Logs in as `user` with `password` over TCP (scram).
 fn login(
     pg: &Cluster,
@@ -421,16 +442,44 @@ fn passwords_never_reach_the_server_log_the_registry_or_the_audit_trail() {
 }
 
 #[test]
-fn a_failure_midway_leaves_no_role_and_a_failed_audit_record() {
+fn a_missing_group_is_refused_and_a_failure_midway_leaves_no_role() {
     let sandbox = Sandbox::new();
     let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
     sandbox.write_config("[types.app]\nmember_of = [\"app_readers\"]\n");
-    let (rows, code) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "dave"],
-    );
-    assert_eq!(code, 1);
+    let args = ["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "dave"];
+    let out = pgacct(&sandbox, &pg, &args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("role app_readers, which type app joins, does not exist"), "{stderr}");
+    assert!(stderr.contains("hint: create it first"), "{stderr}");
+    assert!(role(&pg, "dave").is_none());
+    assert!(!pg.log().contains("CREATE ROLE"), "the plan sent no change");
+    let audit = sandbox
+        .pgacct()
+        .args(["audit", "show", "--operation", "user", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&audit.stdout).trim(), "[]", "a refusal is not journaled");
+
+    // The group is there when the plan looks, and gone when the change
+    // runs: the transaction fails at the GRANT, and nothing of it stays.
+    pg.client().batch_execute("CREATE ROLE app_readers NOLOGIN").unwrap();
+    let child = sandbox
+        .std_command()
+        .args(args)
+        .args(["--format", "json"])
+        .env("PGACCT_ADMIN_PASSWORD", pg.password())
+        .env("PGACCT_TEST_PAUSE_AFTER_START", "2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_started_records(&sandbox, "user.create", 1);
+    pg.client().batch_execute("DROP ROLE app_readers").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let rows: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(rows[0]["outcome"], "failed");
     assert_eq!(rows[0]["password"], Value::Null);
     assert_eq!(rows[0]["error"], r#"role "app_readers" does not exist"#);
@@ -439,7 +488,9 @@ fn a_failure_midway_leaves_no_role_and_a_failed_audit_record() {
     let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
     assert_eq!(audit[0]["outcome"], "failed");
     assert_eq!(audit[0]["error"], r#"role "app_readers" does not exist"#);
-    assert!(audit[0]["sql"].as_str().unwrap().contains(r#"GRANT "app_readers" TO "dave""#));
+    let sql = audit[0]["sql"].as_str().unwrap();
+    assert!(sql.starts_with(r#"-- rolled back: CREATE ROLE "dave""#), "{sql}");
+    assert!(sql.contains(r#"-- failed: GRANT "app_readers" TO "dave""#), "{sql}");
 
     // With the group there, the same type works, with all its settings.
     pg.client()

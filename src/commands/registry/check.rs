@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cli::{CheckArgs, Format};
 use crate::commands::{Context, RECORD_FORMATS, fan_out, targets};
-use crate::error::Exit;
+use crate::error::{CommandResult, Exit, Tally};
 use crate::output::{Column, Progress, Record};
 use crate::pg::{ConnectError, Connector, Session};
 use crate::registry::Target;
@@ -71,26 +71,20 @@ impl Record for CheckRow {
     ];
 }
 
-pub fn run(args: &CheckArgs, ctx: &Context) -> anyhow::Result<Exit> {
+pub fn run(args: &CheckArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let store = ctx.registry_to_read()?;
-    let targets = targets::select(&store, args.env.as_ref(), &args.dbs)?;
+    let targets = targets::select(&ctx.registry()?, args.env.as_ref(), &args.dbs)?;
     let connector = ctx.connector()?;
     let progress = Progress::new(targets.len(), &ctx.messages);
-    let rows = fan_out(args.jobs.jobs, &targets, |target| async {
+    let rows = ctx.runtime()?.block_on(fan_out(args.jobs.jobs, &targets, |target| async {
         let row = check(&connector, target).await;
         progress.advance(1);
         row
-    })?;
+    }));
     progress.finish();
     out.list(&rows)?;
     ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
-    let reachable = rows.iter().filter(|row| row.reachable).count();
-    Ok(match reachable {
-        n if n == rows.len() => Exit::Success,
-        0 => Exit::Failure,
-        _ => Exit::Partial,
-    })
+    Ok(Exit::from_tally(Tally::of(rows.iter().map(|row| row.reachable))))
 }
 
 async fn check(connector: &Connector, target: &Target) -> CheckRow {

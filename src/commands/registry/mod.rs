@@ -1,30 +1,27 @@
-//! `pgacct registry ...`: the inventory of target databases.
+//! `pgacct registry ...`: the inventory of target databases. Every change
+//! goes through the change pipeline: planned against the registry as it
+//! is, confirmed for protected environments, journaled and announced.
 
 mod check;
 
 use serde::Serialize;
 
-use std::time::Instant;
-
-use anyhow::Context as _;
-
-use super::audited::{audited, outcome, pause_after_start, target_result};
-use super::notify::announce;
+use super::change::{self, Done, Item, Plan, Ran};
 use super::{Context, RECORD_FORMATS};
-use crate::audit::{AuditStore, Finish, Operation};
 use crate::cli::{
-    AddArgs, Format, ImportArgs, ListArgs, RegistryCommand, TargetKeyArgs, UnsetField, UpdateArgs,
+    AddArgs, ChangeArgs, Format, ImportArgs, ListArgs, RegistryCommand, TargetChangeArgs,
+    TargetKeyArgs, UnsetField, UpdateArgs,
 };
-use crate::error::{Exit, UsageError};
-use crate::notify::Event;
+use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{Column, Output, Record};
 use crate::registry::inventory::{self, InventoryFormat};
 use crate::registry::{
-    ClearableField, Database, Entry, Error, ImportOutcome, ListFilter, RegistryStore, Target,
-    TargetChanges, TargetKey,
+    ClearableField, Entry, Error, ImportOutcome, ListFilter, RegistryStore, Target, TargetChanges,
+    TargetKey,
 };
+use crate::store::Store;
 
-pub fn run(command: RegistryCommand, ctx: &Context) -> anyhow::Result<Exit> {
+pub fn run(command: RegistryCommand, ctx: &Context) -> CommandResult {
     match command {
         RegistryCommand::Add(args) => add(args, ctx),
         RegistryCommand::List(args) => list(&args, ctx),
@@ -68,7 +65,116 @@ impl From<TargetKeyArgs> for TargetKey {
     }
 }
 
-fn add(args: AddArgs, ctx: &Context) -> anyhow::Result<Exit> {
+/// A change to one registry entry, planned: `target` is the entry as it
+/// will be.
+struct EntryChange<'a> {
+    args: &'a ChangeArgs,
+    /// `add`, `update`, `activate`, `deactivate`, `remove`.
+    verb: &'static str,
+    target: Target,
+    /// What is about to happen, for the started record.
+    intent: String,
+    /// What happened, for the outcome record.
+    done: String,
+}
+
+impl EntryChange<'_> {
+    /// Runs the change through the pipeline; `apply` makes it in the store.
+    fn run(
+        self,
+        ctx: &Context,
+        out: &Output,
+        apply: impl FnOnce(&mut Store) -> Result<Entry, Error>,
+    ) -> CommandResult {
+        let key = &self.target.key;
+        let plan = Plan {
+            operation: format!("registry.{}", self.verb),
+            items: vec![Item {
+                env: Some(key.env.as_str().into()),
+                db: Some(key.db.as_str().into()),
+                cluster: Some(self.target.cluster()),
+                intent: self.intent.clone(),
+                endpoint: None,
+            }],
+            announce: true,
+            ..protected_plan(ctx, self.args, std::slice::from_ref(&self.target), self.verb)?
+        };
+        let mut changed = None;
+        let ran = change::run(ctx, &plan, self.args, None, |store, _| {
+            let result = apply(store);
+            let done = match &result {
+                Ok(_) => Done::ok(&self.done),
+                Err(err) => Done::failed(&self.intent, err.to_string()),
+            };
+            changed = Some(result);
+            vec![done]
+        })?;
+        let target = &self.target;
+        match (ran, changed) {
+            (Ran::DryRun, _) => {
+                ctx.messages.status(&format!(
+                    "would {} {} ({}); nothing written (--dry-run)",
+                    self.verb,
+                    target.key,
+                    target.cluster()
+                ));
+                if out.is_machine_readable() {
+                    out.one(target)?;
+                }
+                Ok(Exit::Success)
+            }
+            (Ran::Applied(_), Some(Ok(entry))) => {
+                let verb = if self.verb.ends_with('e') {
+                    format!("{}d", self.verb)
+                } else {
+                    format!("{}ed", self.verb)
+                };
+                ctx.messages.status(&format!(
+                    "{verb} {} ({})",
+                    entry.target.key,
+                    entry.target.cluster()
+                ));
+                if out.is_machine_readable() {
+                    out.one(&entry)?;
+                }
+                Ok(Exit::Success)
+            }
+            (Ran::Applied(_), Some(Err(err))) => Err(CommandError::from(err)
+                .context(format!("{} failed; the audit trail records it", self.verb))),
+            (Ran::Applied(_), None) => Err(CommandError::failure("the change was not applied")),
+        }
+    }
+}
+
+/// A plan whose confirmation covers the protected environments of `targets`.
+fn protected_plan(
+    ctx: &Context,
+    args: &ChangeArgs,
+    targets: &[Target],
+    verb: &str,
+) -> Result<Plan, CommandError> {
+    let policy = ctx.config()?.policy();
+    let protected: Vec<String> = targets
+        .iter()
+        .filter(|t| policy.is_protected(t.key.env.as_str()))
+        .map(|t| t.key.to_string())
+        .collect();
+    let mut plan = Plan::default();
+    if !protected.is_empty() {
+        let list = protected.join(", ");
+        plan.question = format!("{} the registry entry of {list}?", capitalized(verb));
+        plan.confirm_because.push(format!("{list} is protected"));
+    }
+    change::ensure_confirmable(args, &plan.confirm_because)?;
+    Ok(plan)
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn add(args: AddArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let target = Target {
         key: args.key.into(),
@@ -82,56 +188,40 @@ fn add(args: AddArgs, ctx: &Context) -> anyhow::Result<Exit> {
         active: !args.inactive,
         notes: args.notes.filter(|n| !n.is_empty()),
     };
-    target.check().map_err(Error::from)?;
-    let mut store = ctx.registry_to_write()?;
-    if ctx.global.dry_run {
+    target.check()?;
+    if let Some(store) = ctx.store_to_read()? {
         match store.get(&target.key) {
             Ok(_) => return Err(Error::AlreadyExists(target.key).into()),
             Err(Error::NotFound(_)) => {}
             Err(err) => return Err(err.into()),
         }
-        return would(ctx, &out, "add", &target);
     }
-    let operation = operation("registry.add", &target.key, Some(target.cluster()), "add target");
-    let entry = audited(ctx, &mut store, operation, |s| s.add(&target), |_| "target added".into())?;
-    changed(ctx, &out, "added", &entry)
+    let change = EntryChange {
+        args: &args.change,
+        verb: "add",
+        target: target.clone(),
+        intent: "add target".into(),
+        done: "target added".into(),
+    };
+    change.run(ctx, &out, |store| store.add(&target))
 }
 
-/// The audit record of a registry change to `key`.
-fn operation(name: &str, key: &TargetKey, cluster: Option<String>, status: &str) -> Operation {
-    Operation {
-        name: name.to_owned(),
-        env: Some(key.env.as_str().to_owned()),
-        db: Some(key.db.as_str().to_owned()),
-        cluster,
-        role: None,
-        status: status.to_owned(),
-    }
-}
-
-/// The cluster of a registered target, for the audit record of a change
-/// that may yet fail because the target is not there.
-fn cluster_of(store: &Database, key: &TargetKey) -> Option<String> {
-    store.get(key).ok().map(|entry| entry.target.cluster())
-}
-
-fn list(args: &ListArgs, ctx: &Context) -> anyhow::Result<Exit> {
+fn list(args: &ListArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let store = ctx.registry_to_read()?;
     let filter = ListFilter { env: args.env.clone(), active_only: args.active_only };
-    let entries = store.list(&filter)?;
+    let entries = ctx.registry()?.list(&filter)?;
     out.list(&entries)?;
     Ok(Exit::Success)
 }
 
-fn show(args: TargetKeyArgs, ctx: &Context) -> anyhow::Result<Exit> {
+fn show(args: TargetKeyArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let entry = ctx.registry_to_read()?.get(&args.into())?;
+    let entry = ctx.registry()?.get(&args.into())?;
     out.one(&entry)?;
     Ok(Exit::Success)
 }
 
-fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<Exit> {
+fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let key = TargetKey::from(args.key);
     let changes = TargetChanges {
@@ -146,23 +236,46 @@ fn update(args: UpdateArgs, ctx: &Context) -> anyhow::Result<Exit> {
         clear: args.unset.iter().map(|f| clearable(*f)).collect(),
     };
     check_changes(&changes)?;
-    let mut store = ctx.registry_to_write()?;
-    if ctx.global.dry_run {
-        let mut target = store.get(&key)?.target;
-        changes.apply(&mut target).map_err(Error::from)?;
-        return would(ctx, &out, "update", &target);
-    }
+    let mut target = ctx.registry()?.get(&key)?.target;
+    changes.apply(&mut target)?;
     let summary = describe(&changes);
-    let operation =
-        operation("registry.update", &key, cluster_of(&store, &key), &format!("update {summary}"));
-    let entry = audited(
-        ctx,
-        &mut store,
-        operation,
-        |s| s.update(&key, &changes),
-        |_| format!("target updated: {summary}"),
-    )?;
-    changed(ctx, &out, "updated", &entry)
+    let change = EntryChange {
+        args: &args.change,
+        verb: "update",
+        target,
+        intent: format!("update {summary}"),
+        done: format!("target updated: {summary}"),
+    };
+    change.run(ctx, &out, |store| store.update(&key, &changes))
+}
+
+fn set_active(args: TargetChangeArgs, active: bool, ctx: &Context) -> CommandResult {
+    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let key = TargetKey::from(args.key);
+    let target = Target { active, ..ctx.registry()?.get(&key)?.target };
+    let verb = if active { "activate" } else { "deactivate" };
+    let change = EntryChange {
+        args: &args.change,
+        verb,
+        target,
+        intent: verb.into(),
+        done: format!("target {verb}d"),
+    };
+    change.run(ctx, &out, |store| store.set_active(&key, active))
+}
+
+fn remove(args: TargetChangeArgs, ctx: &Context) -> CommandResult {
+    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let key = TargetKey::from(args.key);
+    let target = ctx.registry()?.get(&key)?.target;
+    let change = EntryChange {
+        args: &args.change,
+        verb: "remove",
+        target,
+        intent: "remove target".into(),
+        done: "target removed".into(),
+    };
+    change.run(ctx, &out, |store| store.remove(&key))
 }
 
 /// The changes, as the audit trail words them: `port=6432, unset notes`.
@@ -196,9 +309,9 @@ fn clearable(field: UnsetField) -> ClearableField {
     }
 }
 
-fn check_changes(changes: &TargetChanges) -> Result<(), UsageError> {
+fn check_changes(changes: &TargetChanges) -> Result<(), CommandError> {
     if changes.is_empty() {
-        return Err(UsageError::new("nothing to update").with_hint(
+        return Err(CommandError::usage("nothing to update").hint(
             "give at least one of --host, --port, --sslmode, --sslrootcert, --sslcert, \
              --sslkey, --admin-user, --notes or --unset FIELD",
         ));
@@ -214,7 +327,7 @@ fn check_changes(changes: &TargetChanges) -> Result<(), UsageError> {
     match set_and_cleared {
         Some(field) => {
             let name = option_name(*field);
-            Err(UsageError::new(format!("--{name} and --unset {name} contradict each other")))
+            Err(CommandError::usage(format!("--{name} and --unset {name} contradict each other")))
         }
         None => Ok(()),
     }
@@ -229,40 +342,6 @@ fn option_name(field: ClearableField) -> &'static str {
         ClearableField::AdminUser => "admin-user",
         ClearableField::Notes => "notes",
     }
-}
-
-fn set_active(args: TargetKeyArgs, active: bool, ctx: &Context) -> anyhow::Result<Exit> {
-    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let key = TargetKey::from(args);
-    let verb = if active { "activate" } else { "deactivate" };
-    let mut store = ctx.registry_to_write()?;
-    if ctx.global.dry_run {
-        let target = Target { active, ..store.get(&key)?.target };
-        return would(ctx, &out, verb, &target);
-    }
-    let operation = operation(&format!("registry.{verb}"), &key, cluster_of(&store, &key), verb);
-    let entry = audited(
-        ctx,
-        &mut store,
-        operation,
-        |s| s.set_active(&key, active),
-        |_| format!("target {verb}d"),
-    )?;
-    changed(ctx, &out, &format!("{verb}d"), &entry)
-}
-
-fn remove(args: TargetKeyArgs, ctx: &Context) -> anyhow::Result<Exit> {
-    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let key = TargetKey::from(args);
-    let mut store = ctx.registry_to_write()?;
-    if ctx.global.dry_run {
-        let target = store.get(&key)?.target;
-        return would(ctx, &out, "remove", &target);
-    }
-    let operation = operation("registry.remove", &key, cluster_of(&store, &key), "remove target");
-    let entry =
-        audited(ctx, &mut store, operation, |s| s.remove(&key), |_| "target removed".into())?;
-    changed(ctx, &out, "removed", &entry)
 }
 
 /// One row of the `registry import` report.
@@ -285,76 +364,71 @@ impl Record for ImportRow<'_> {
     ];
 }
 
-fn import(args: &ImportArgs, ctx: &Context) -> anyhow::Result<Exit> {
+fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let targets = inventory::read(&args.file)?;
-    let mut store = ctx.registry_to_write()?;
-    let outcomes = if ctx.global.dry_run {
-        planned_import(&store, &targets)?
-    } else {
-        audited_import(ctx, &mut store, &targets, &args.file)?
+    let planned = match ctx.store_to_read()? {
+        Some(store) => planned_import(&store, &targets)?,
+        None => vec![ImportOutcome::Added; targets.len()],
     };
+    let from = format!("import from {}", args.file.display());
+    let plan = Plan {
+        operation: "registry.import".into(),
+        items: targets
+            .iter()
+            .map(|t| Item {
+                env: Some(t.key.env.as_str().into()),
+                db: Some(t.key.db.as_str().into()),
+                cluster: Some(t.cluster()),
+                intent: from.clone(),
+                endpoint: None,
+            })
+            .collect(),
+        announce: true,
+        ..protected_plan(ctx, &args.change, &targets, "import")?
+    };
+    let mut imported = planned.clone();
+    let ran =
+        change::run(ctx, &plan, &args.change, None, |store, _| match store.import(&targets) {
+            Ok(outcomes) => {
+                imported = outcomes;
+                imported
+                    .iter()
+                    .map(|outcome| match outcome {
+                        ImportOutcome::Added => Done::ok(format!("target added ({from})")),
+                        ImportOutcome::Skipped { .. } => Done::ok("skipped: already registered"),
+                    })
+                    .collect()
+            }
+            Err(err) => targets.iter().map(|_| Done::failed(&from, err.to_string())).collect(),
+        })?;
+    let (dry_run, failed) = match &ran {
+        Ran::DryRun => (true, None),
+        Ran::Applied(applied) => (false, applied.done.iter().find_map(|d| d.error.clone())),
+    };
+    if let Some(error) = failed {
+        return Err(CommandError::failure(format!(
+            "the import failed; nothing was added: {error}"
+        )));
+    }
     let rows: Vec<ImportRow<'_>> = targets
         .iter()
-        .zip(&outcomes)
-        .map(|(target, outcome)| import_row(target, outcome, ctx.global.dry_run))
+        .zip(&imported)
+        .map(|(target, outcome)| import_row(target, outcome, dry_run))
         .collect();
     out.list(&rows)?;
-    let added = outcomes.iter().filter(|o| **o == ImportOutcome::Added).count();
-    let verb = if ctx.global.dry_run { "would add" } else { "added" };
+    let added = imported.iter().filter(|o| **o == ImportOutcome::Added).count();
+    let verb = if dry_run { "would add" } else { "added" };
     ctx.messages.status(&format!(
         "{verb} {added}, skipped {} already registered{}",
-        outcomes.len() - added,
-        if ctx.global.dry_run { " (--dry-run: nothing written)" } else { "" }
+        imported.len() - added,
+        if dry_run { " (--dry-run: nothing written)" } else { "" }
     ));
     Ok(Exit::Success)
 }
 
-/// Imports with one audited operation per target of the file.
-fn audited_import(
-    ctx: &Context,
-    store: &mut Database,
-    targets: &[Target],
-    file: &std::path::Path,
-) -> anyhow::Result<Vec<ImportOutcome>> {
-    let who = ctx.invocation();
-    let from = format!("import from {}", file.display());
-    let operations: Vec<Operation> = targets
-        .iter()
-        .map(|t| operation("registry.import", &t.key, Some(t.cluster()), &from))
-        .collect();
-    let started = store.start(&who, &operations).context("cannot write to the audit trail")?;
-    pause_after_start();
-    let clock = Instant::now();
-    let result = store.import(targets);
-    let finishes: Vec<Finish> = started
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            let status = match &result {
-                Ok(outcomes) => Ok(match &outcomes[i] {
-                    ImportOutcome::Added => format!("target added ({from})"),
-                    ImportOutcome::Skipped { .. } => "skipped: already registered".to_owned(),
-                }),
-                Err(err) => Err(err.to_string()),
-            };
-            outcome(*id, &from, clock.elapsed(), status)
-        })
-        .collect();
-    store
-        .finish(&who, &finishes)
-        .context("the import was made, but its outcome could not be written to the audit trail")?;
-    let results =
-        operations.iter().zip(&finishes).map(|(op, finish)| target_result(op, finish)).collect();
-    announce(ctx, store, &Event::new(&who, "registry.import", None, results));
-    Ok(result?)
-}
-
 /// What `import` would do, without writing.
-fn planned_import(
-    store: &impl RegistryStore,
-    targets: &[Target],
-) -> Result<Vec<ImportOutcome>, Error> {
+fn planned_import(store: &Store, targets: &[Target]) -> Result<Vec<ImportOutcome>, Error> {
     targets
         .iter()
         .map(|target| match store.get(&target.key) {
@@ -387,38 +461,15 @@ fn import_row<'a>(target: &'a Target, outcome: &ImportOutcome, dry_run: bool) ->
     }
 }
 
-fn export(ctx: &Context) -> anyhow::Result<Exit> {
+fn export(ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Csv, &[Format::Csv, Format::Json, Format::Toml])?;
     let format = match out.format() {
         Format::Json => InventoryFormat::Json,
         Format::Toml => InventoryFormat::Toml,
         Format::Csv | Format::Table => InventoryFormat::Csv,
     };
-    let entries = ctx.registry_to_read()?.list(&ListFilter::default())?;
+    let entries = ctx.registry()?.list(&ListFilter::default())?;
     let targets: Vec<Target> = entries.into_iter().map(|e| e.target).collect();
     inventory::write(&targets, format, &mut std::io::stdout().lock())?;
-    Ok(Exit::Success)
-}
-
-/// Reports a change that was made: a line on stderr, and the entry on
-/// stdout for programs.
-fn changed(ctx: &Context, out: &Output, verb: &str, entry: &Entry) -> anyhow::Result<Exit> {
-    ctx.messages.status(&format!("{verb} {} ({})", entry.target.key, entry.target.cluster()));
-    if out.is_machine_readable() {
-        out.one(entry)?;
-    }
-    Ok(Exit::Success)
-}
-
-/// Reports a change that `--dry-run` did not make.
-fn would(ctx: &Context, out: &Output, verb: &str, target: &Target) -> anyhow::Result<Exit> {
-    ctx.messages.status(&format!(
-        "would {verb} {} ({}); nothing written (--dry-run)",
-        target.key,
-        target.cluster()
-    ));
-    if out.is_machine_readable() {
-        out.one(target)?;
-    }
     Ok(Exit::Success)
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::cli::{Format, ListUsersArgs, UserNameArgs};
 use crate::commands::targets::{self, Cluster, by_cluster};
 use crate::commands::{Context, RECORD_FORMATS, fan_out};
-use crate::error::Exit;
+use crate::error::{CommandError, CommandResult, Exit, Tally};
 use crate::output::{Column, Progress, Record};
 use crate::pg::inspect::{self, PasswordKind, RoleDetail, RoleInfo};
 use crate::pg::{Connector, Session};
@@ -124,19 +124,19 @@ fn on_each_cluster<'t, T, F>(
     jobs: u16,
     clusters: &'t [Cluster<'t>],
     read: &F,
-) -> anyhow::Result<Vec<Result<T, String>>>
+) -> Result<Vec<Result<T, String>>, CommandError>
 where
     F: AsyncFn(&Session, &Cluster<'t>) -> Result<T, String>,
 {
     let progress = Progress::new(clusters.iter().map(|c| c.targets.len()).sum(), &ctx.messages);
-    let results = fan_out(jobs, clusters, |cluster| async {
+    let results = ctx.runtime()?.block_on(fan_out(jobs, clusters, |cluster| async {
         let result = match connector.connect(cluster.targets[0]).await {
             Ok(session) => read(&session, cluster).await,
             Err(err) => Err(format!("cannot connect as {}: {}", err.user, err.failure)),
         };
         progress.advance(cluster.targets.len());
         result
-    })?;
+    }));
     progress.finish();
     Ok(results)
 }
@@ -145,10 +145,9 @@ fn dbs<'t>(cluster: &Cluster<'t>) -> Vec<&'t str> {
     cluster.targets.iter().map(|t| t.key.db.as_str()).collect()
 }
 
-pub fn list(ctx: &Context, args: &ListUsersArgs) -> anyhow::Result<Exit> {
+pub fn list(ctx: &Context, args: &ListUsersArgs) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let store = ctx.registry_to_read()?;
-    let targets = targets::select(&store, Some(&args.targets.env), &args.targets.dbs)?;
+    let targets = targets::of_reading(&ctx.registry()?, &args.targets)?;
     let connector = ctx.connector()?;
     let clusters = by_cluster(&targets);
     let pattern = args.name.as_deref();
@@ -175,14 +174,13 @@ pub fn list(ctx: &Context, args: &ListUsersArgs) -> anyhow::Result<Exit> {
         }
     }
     out.list(&rows)?;
-    Ok(exit_code(failed, clusters.len()))
+    Ok(Exit::from_tally(Tally { ok: clusters.len() - failed, failed, interrupted: false }))
 }
 
-pub fn show(ctx: &Context, args: &UserNameArgs) -> anyhow::Result<Exit> {
+pub fn show(ctx: &Context, args: &UserNameArgs) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let name = RoleName::parse(&args.name)?;
-    let store = ctx.registry_to_read()?;
-    let targets = targets::select(&store, Some(&args.targets.env), &args.targets.dbs)?;
+    let targets = targets::of_reading(&ctx.registry()?, &args.targets)?;
     let connector = ctx.connector()?;
     let clusters = by_cluster(&targets);
     let results = on_each_cluster(
@@ -227,13 +225,5 @@ pub fn show(ctx: &Context, args: &UserNameArgs) -> anyhow::Result<Exit> {
     } else {
         out.list(&rows)?;
     }
-    Ok(exit_code(failed, clusters.len()))
-}
-
-fn exit_code(failed: usize, of: usize) -> Exit {
-    match failed {
-        0 => Exit::Success,
-        n if n == of => Exit::Failure,
-        _ => Exit::Partial,
-    }
+    Ok(Exit::from_tally(Tally { ok: clusters.len() - failed, failed, interrupted: false }))
 }

@@ -1,44 +1,38 @@
 //! `pgacct user ...`: create and change login roles on registered targets.
 //!
-//! Every command checks its input (names, schemas, targets, the secret
-//! file) before it connects anywhere, asks for confirmation where the
-//! policy says so, and then applies one change to all targets (see
-//! [`apply`]).
+//! Each changing command turns its options into a [`RoleChange`], plans it
+//! on every cluster ([`rollout::plan`]), hands the plan to the change
+//! pipeline, and renders one row per target.
 
-mod apply;
-mod drop;
 mod list;
+mod password;
 
-use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read};
-use std::sync::Mutex;
+use std::io::Write as _;
 
-use anyhow::Context as _;
+use serde::Serialize;
 
-use self::apply::{Change, Rollout, UserRow};
-use super::notify::announce;
-use super::{Context, RECORD_FORMATS, targets};
+use self::password::NewPassword;
+use super::change::{self, Done, Item, Plan, Ran, Refusal};
+use super::targets::{self, Cluster, Retry, by_cluster};
+use super::{Context, RECORD_FORMATS, fan_out};
+use crate::audit::Outcome;
 use crate::cli::{
-    CreateArgs, CreateK8sArgs, DropArgs, Format, PasswordArgs, ResetPasswordArgs, SecretFormatArg,
-    SetSearchPathArgs, TargetArgs, UserCommand,
+    ChangeArgs, ChangeTargetArgs, CreateArgs, CreateK8sArgs, CreateVmArgs, DropArgs, Format,
+    PasswordArgs, ResetPasswordArgs, SetSearchPathArgs, UserCommand,
 };
-use crate::error::{Exit, UsageError};
-use crate::output::{Output, Progress};
+use crate::error::{CommandError, CommandResult, Exit, Tally};
+use crate::output::{Column, Output, Progress, Record};
+use crate::pg::inspect;
 use crate::pg::roles::RoleSpec;
-use crate::policy::{NameParts, Policy, RoleName, SchemaName};
-use crate::registry::Target;
-use crate::secret::{self, Endpoint, Secret, SecretFile, SecretFormat};
+use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, RoleChange};
+use crate::pg::{ConnectError, Connector};
+use crate::policy::{NameParts, RoleName, SchemaName};
+use crate::registry::{Target, shell_word};
+use crate::secret::{self, Endpoint, Secret};
 
-pub fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<Exit> {
+pub fn run(command: UserCommand, ctx: &Context) -> CommandResult {
     match command {
-        UserCommand::CreateVm(args) => {
-            let parts = NameParts {
-                server: Some(args.server),
-                service_port: Some(args.service_port),
-                ..NameParts::default()
-            };
-            create(ctx, &args.targets, "vm", parts, &args.password, "user create-vm")
-        }
+        UserCommand::CreateVm(args) => create_vm(ctx, &args),
         UserCommand::CreateK8s(args) => create_k8s(ctx, args),
         UserCommand::Create(args) => create_typed(ctx, args),
         UserCommand::ResetPassword(args) => reset_password(ctx, &args),
@@ -47,342 +41,629 @@ pub fn run(command: UserCommand, ctx: &Context) -> anyhow::Result<Exit> {
         UserCommand::Show(args) => list::show(ctx, &args),
         UserCommand::Lock(args) => {
             let name = RoleName::parse(&args.name)?;
-            let change = Change::Lock { name: &name, terminate: args.terminate };
-            plain_change(ctx, &args.targets, change)
+            let change = RoleChange::Lock { name: &name, terminate: args.terminate };
+            let again =
+                format!("user lock {name}{}", if args.terminate { " --terminate" } else { "" });
+            rollout(
+                ctx,
+                &Request {
+                    targets: &args.targets,
+                    args: &args.change,
+                    change,
+                    password: None,
+                    again,
+                },
+            )
         }
         UserCommand::Unlock(args) => {
             let name = RoleName::parse(&args.name)?;
-            plain_change(ctx, &args.targets, Change::Unlock { name: &name })
+            let again = format!("user unlock {name}");
+            let change = RoleChange::Unlock(&name);
+            rollout(
+                ctx,
+                &Request {
+                    targets: &args.targets,
+                    args: &args.change,
+                    change,
+                    password: None,
+                    again,
+                },
+            )
         }
         UserCommand::Drop(args) => drop_user(ctx, &args),
     }
 }
 
-/// A change that makes no password.
-fn plain_change(ctx: &Context, targets: &TargetArgs, change: Change<'_>) -> anyhow::Result<Exit> {
-    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let policy = ctx.config()?.policy();
-    execute(ctx, &out, &policy, targets, change, None)
+fn create_vm(ctx: &Context, args: &CreateVmArgs) -> CommandResult {
+    let parts = NameParts {
+        server: Some(args.server.clone()),
+        service_port: Some(args.service_port),
+        ..NameParts::default()
+    };
+    let again = format!(
+        "user create-vm --server {} --service-port {}",
+        shell_word(&args.server),
+        args.service_port
+    );
+    create(ctx, &args.targets, &args.change, "vm", parts, &args.password, again)
 }
 
-/// `user drop`: the preflight of every cluster is shown before the one
-/// confirmation, and kept in the audit trail.
-fn drop_user(ctx: &Context, args: &DropArgs) -> anyhow::Result<Exit> {
-    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+fn create_k8s(ctx: &Context, args: CreateK8sArgs) -> CommandResult {
     let policy = ctx.config()?.policy();
-    let name = RoleName::parse(&args.name)?;
-    let store = ctx.registry_to_read()?;
-    let targets = targets::select(&store, Some(&args.targets.env), &args.targets.dbs)?;
-    drop(store);
-    let connector = ctx.connector()?;
-    if let Some(target) = targets.iter().find(|t| connector.settings(t).user == name.as_str()) {
-        return Err(UsageError::new(format!(
-            "refusing to drop {name}: it is the admin role pgacct connects to {} as",
-            target.key
-        ))
-        .into());
-    }
-    let mut summaries = BTreeMap::new();
-    for (cluster, preflight) in
-        drop::preflights(&connector, args.targets.jobs.jobs, &targets, &name)?
-    {
-        let line = match &preflight {
-            Ok(Some(p)) => p.refusal().map_or_else(|| p.summary(), |why| format!("refused: {why}")),
-            Ok(None) => "not there".to_owned(),
-            Err(err) => format!("preflight failed: {err}"),
-        };
-        ctx.messages.status(&format!("{name} on {cluster}: {line}"));
-        if let Ok(Some(p)) = preflight {
-            summaries.insert(cluster, p.summary());
-        }
-    }
-    let change =
-        Change::Drop { name: &name, heir: args.reassign_to.as_deref(), preflights: &summaries };
-    execute(ctx, &out, &policy, &args.targets, change, None)
-}
-
-fn create_k8s(ctx: &Context, args: CreateK8sArgs) -> anyhow::Result<Exit> {
-    let policy = ctx.config()?.policy();
-    let prefix = args.prefix.unwrap_or_else(|| policy.k8s_prefix(args.targets.env.as_str()));
+    let env = args.targets.env.as_ref().map(|e| e.as_str().to_owned());
+    let prefix =
+        args.prefix.clone().or_else(|| env.map(|env| policy.k8s_prefix(&env))).ok_or_else(
+            || CommandError::usage("--prefix or --env is needed to name a k8s account"),
+        )?;
+    let again = format!(
+        "user create-k8s --service {} --prefix {}",
+        shell_word(&args.service),
+        shell_word(&prefix)
+    );
     let parts =
         NameParts { service: Some(args.service), prefix: Some(prefix), ..NameParts::default() };
-    create(ctx, &args.targets, "k8s", parts, &args.password, "user create-k8s")
+    create(ctx, &args.targets, &args.change, "k8s", parts, &args.password, again)
 }
 
-fn create_typed(ctx: &Context, args: CreateArgs) -> anyhow::Result<Exit> {
+fn create_typed(ctx: &Context, args: CreateArgs) -> CommandResult {
+    let again = format!("user create --type {} {}", shell_word(&args.kind), shell_word(&args.name));
     let parts = NameParts { name: Some(args.name), ..NameParts::default() };
-    create(ctx, &args.targets, &args.kind, parts, &args.password, "user create")
+    create(ctx, &args.targets, &args.change, &args.kind, parts, &args.password, again)
 }
 
 fn create(
     ctx: &Context,
-    target_args: &TargetArgs,
+    targets: &ChangeTargetArgs,
+    args: &ChangeArgs,
     kind: &str,
     mut parts: NameParts,
-    password_args: &PasswordArgs,
-    command: &str,
-) -> anyhow::Result<Exit> {
-    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    password: &PasswordArgs,
+    again: String,
+) -> CommandResult {
     let policy = ctx.config()?.policy();
     let account = policy.account_type(kind)?;
-    parts.env = Some(target_args.env.as_str().to_owned());
-    let name = account.role_name(&parts, command)?;
+    parts.env = targets.env.as_ref().map(|e| e.as_str().to_owned());
+    let command = again.split(" --").next().unwrap_or_default().to_owned();
+    let name = account.role_name(&parts, &command)?;
     let valid_until = account.valid_for_days.map(|days| {
         let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * i64::from(days));
         until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
     });
-    let spec = RoleSpec { name: &name, account, valid_until };
-    let change = Change::Create { spec, kind };
-    execute(ctx, &out, &policy, target_args, change, Some((password_args, account.password_length)))
+    let change = RoleChange::Create(RoleSpec { name: &name, account, valid_until });
+    let password = Some((password, account.password_length));
+    rollout(ctx, &Request { targets, args, change, password, again })
 }
 
-fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> anyhow::Result<Exit> {
-    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let policy = ctx.config()?.policy();
+fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> CommandResult {
     let name = RoleName::parse(&args.name)?;
-    let change = Change::ResetPassword { name: &name };
     // A reset does not know the role's type, so it uses the default length.
-    let length = crate::policy::DEFAULT_PASSWORD_LENGTH;
-    execute(ctx, &out, &policy, &args.targets, change, Some((&args.password, length)))
+    let password = Some((&args.password, crate::policy::DEFAULT_PASSWORD_LENGTH));
+    let again = format!("user reset-password {name}");
+    let change = RoleChange::ResetPassword(&name);
+    rollout(ctx, &Request { targets: &args.targets, args: &args.change, change, password, again })
 }
 
-fn set_search_path(ctx: &Context, args: &SetSearchPathArgs) -> anyhow::Result<Exit> {
-    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let policy = ctx.config()?.policy();
+fn set_search_path(ctx: &Context, args: &SetSearchPathArgs) -> CommandResult {
     let name = RoleName::parse(&args.name)?;
     let schemas =
         args.schemas.iter().map(|s| SchemaName::parse(s)).collect::<Result<Vec<_>, _>>()?;
-    let change = Change::SetSearchPath { name: &name, schemas: &schemas };
-    execute(ctx, &out, &policy, &args.targets, change, None)
+    let again = format!(
+        "user set-search-path {name} {}",
+        schemas.iter().map(|s| shell_word(s.as_str())).collect::<Vec<_>>().join(" ")
+    );
+    let change = RoleChange::SetSearchPath { name: &name, schemas: &schemas };
+    rollout(
+        ctx,
+        &Request { targets: &args.targets, args: &args.change, change, password: None, again },
+    )
 }
 
-/// The steps every user command shares, in order: targets, confirmation,
-/// password and its delivery, the change itself, the report.
-fn execute(
-    ctx: &Context,
-    out: &Output,
-    policy: &Policy,
-    target_args: &TargetArgs,
-    change: Change<'_>,
-    password: Option<(&PasswordArgs, usize)>,
-) -> anyhow::Result<Exit> {
-    let dry_run = ctx.global.dry_run;
-    let mut store = if dry_run { ctx.registry_to_read()? } else { ctx.registry_to_write()? };
-    let targets = targets::select(&store, Some(&target_args.env), &target_args.dbs)?;
-    let delivery =
-        password.map(|(args, _)| Delivery::from_args(args, targets.len())).transpose()?;
-    if !dry_run {
-        confirm(ctx, policy, &change, &targets)?;
+fn drop_user(ctx: &Context, args: &DropArgs) -> CommandResult {
+    let name = RoleName::parse(&args.name)?;
+    let heir = args.reassign_to.as_deref();
+    let again = match heir {
+        Some(heir) => format!("user drop {name} --reassign-to {}", shell_word(heir)),
+        None => format!("user drop {name}"),
+    };
+    let change = RoleChange::Drop { name: &name, heir };
+    rollout(
+        ctx,
+        &Request { targets: &args.targets, args: &args.change, change, password: None, again },
+    )
+}
+
+/// One role change, as a command asked for it.
+struct Request<'a> {
+    targets: &'a ChangeTargetArgs,
+    args: &'a ChangeArgs,
+    change: RoleChange<'a>,
+    /// For changes that set a password: its options and generated length.
+    password: Option<(&'a PasswordArgs, usize)>,
+    /// The command again, without targets or password options, for hints.
+    again: String,
+}
+
+/// One cluster, as planned: or why it could not be.
+#[derive(Debug)]
+enum ClusterState {
+    Planned(ClusterPlan),
+    Unreachable(ConnectError),
+}
+
+/// The result for one target.
+#[derive(Debug, Serialize)]
+struct UserRow {
+    env: String,
+    db: String,
+    cluster: String,
+    user: String,
+    outcome: Outcome,
+    status: String,
+    /// The new password, when one was set here and is shown here.
+    password: Option<String>,
+    /// How an existing role differs from its policy, in this database.
+    drift: Vec<String>,
+    error: Option<String>,
+    /// The SQL that ran (or, with `--dry-run`, would run), secrets redacted.
+    sql: Vec<String>,
+    /// False for a registered target that was not selected, on a cluster
+    /// the change reached: roles are cluster-wide.
+    selected: bool,
+    #[serde(skip)]
+    hint: Option<String>,
+}
+
+impl Record for UserRow {
+    const COLUMNS: &'static [Column] = &[
+        Column::shown("env"),
+        Column::shown("db"),
+        Column::wide("cluster"),
+        Column::shown("user"),
+        Column::wide("outcome"),
+        Column::shown("status"),
+        Column::shown("password"),
+        Column::shown("drift"),
+        Column::shown("error"),
+        Column::wide("sql"),
+        Column::wide("selected"),
+    ];
+}
+
+/// Plans `request` on every cluster of its targets, runs it through the
+/// change pipeline, and reports one row per target.
+fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
+    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let policy = ctx.config()?.policy();
+    let change = &request.change;
+    let store = ctx.registry()?;
+    let (targets, retry) = targets::of_change(&store, request.targets)?;
+    if let Some(retry) = &retry {
+        check_retry(retry, change)?;
     }
-    let secret = match password {
-        Some((args, _)) if args.password_stdin => Some(read_password()?),
-        Some((_, length)) => Some(secret::generate(length)),
-        None => None,
-    };
-    let secret_file = match (&delivery, dry_run) {
-        (Some(Delivery::File { path, force, .. }), false) => Some(SecretFile::claim(path, *force)?),
-        _ => None,
-    };
+    let sharing = targets::sharing_clusters(&store, &targets)?;
+    drop(store);
+    let (confirm_because, question) = confirmations(change, &policy, &targets, &sharing);
+    change::ensure_confirmable(request.args, &confirm_because)?;
+    let dry_run = request.args.dry_run;
+    let password = request
+        .password
+        .map(|(args, length)| NewPassword::from_args(ctx, args, length, targets.len(), dry_run))
+        .transpose()?;
     let connector = ctx.connector()?;
-    let run = Rollout {
-        connector: &connector,
-        audit: Mutex::new(&mut store),
-        who: ctx.invocation(),
-        change,
-        password: if dry_run { None } else { secret.as_ref() },
-        dry_run,
-        jobs: target_args.jobs.jobs,
-        progress: Progress::new(targets.len(), &ctx.messages),
-        audit_failures: Mutex::default(),
-    };
-    let mut rows = run.apply(&targets)?;
-    for failure in run.audit_failures.lock().expect("not poisoned").iter() {
-        ctx.messages.warn(&format!("the outcome was not recorded in the audit trail: {failure}"));
-    }
-    if let (Some(secret), Some(delivery)) = (&secret, &delivery) {
-        deliver(ctx, delivery, secret_file, secret, run.change.role(), &targets, &mut rows)?;
-    }
-    report(ctx, out, &rows, dry_run)?;
-    if !dry_run {
-        let event = run.event(&rows);
-        drop(run);
-        announce(ctx, &mut store, &event);
-    }
-    Ok(exit_code(&rows))
-}
-
-/// Where the new password goes.
-enum Delivery {
-    Show,
-    File { path: std::path::PathBuf, format: SecretFormat, force: bool },
-}
-
-impl Delivery {
-    fn from_args(args: &PasswordArgs, targets: usize) -> Result<Delivery, UsageError> {
-        let Some(path) = &args.secret_file else { return Ok(Delivery::Show) };
-        let format = match args.secret_format {
-            SecretFormatArg::Env => SecretFormat::Env,
-            SecretFormatArg::Json => SecretFormat::Json,
-            SecretFormatArg::Pgpass => SecretFormat::Pgpass,
-            SecretFormatArg::Url => SecretFormat::Url,
-            SecretFormatArg::K8sSecret => SecretFormat::K8sSecret,
-        };
-        if format.single_target() && targets > 1 {
-            return Err(UsageError::new(format!(
-                "--secret-format env holds one target, and {targets} are selected"
-            ))
-            .with_hint("use --secret-format json, pgpass, url or k8s-secret"));
-        }
-        Ok(Delivery::File { path: path.clone(), format, force: args.force })
-    }
-}
-
-/// Shows the password in the rows that got it, or writes it to the file.
-fn deliver(
-    ctx: &Context,
-    delivery: &Delivery,
-    file: Option<SecretFile>,
-    secret: &Secret,
-    role: &RoleName,
-    targets: &[Target],
-    rows: &mut [UserRow],
-) -> anyhow::Result<()> {
-    let received: Vec<&Target> = targets
+    refuse_the_admin(&connector, &targets, change)?;
+    let runtime = ctx.runtime()?;
+    let jobs = request.targets.jobs.jobs;
+    let clusters = by_cluster(&targets);
+    let secret = password.as_ref().and_then(|p| p.secret.as_ref());
+    let states: Vec<ClusterState> = runtime.block_on(fan_out(jobs, &clusters, |cluster| {
+        plan_cluster(&connector, cluster, change, secret)
+    }));
+    let hints: Vec<Option<String>> = states
         .iter()
-        .filter(|t| {
-            rows.iter()
-                .any(|r| r.got_password && r.env == t.key.env.as_str() && r.db == t.key.db.as_str())
+        .map(|state| match state {
+            ClusterState::Unreachable(err) => err.hint(),
+            ClusterState::Planned(_) => None,
         })
         .collect();
-    match (delivery, file) {
-        (Delivery::Show, _) => {
-            for row in rows.iter_mut().filter(|r| r.got_password) {
-                row.password = Some(secret.expose().to_owned());
+    let mut plan = describe(change, &targets, &clusters, &states, &sharing);
+    plan.confirm_because = confirm_because;
+    plan.question = question;
+    if let (Some(retry), Some(secret)) = (&retry, secret) {
+        plan.refusals
+            .extend(runtime.block_on(verify_retry_password(&connector, retry, change, secret)));
+    }
+    let delivery = password.as_ref().and_then(|p| p.delivery(change.role().as_str()));
+    let mut planned = Some(states);
+    let mut outcomes: Vec<ClusterOutcome> = Vec::new();
+    let ran = change::run(ctx, &plan, request.args, delivery.as_ref(), |_, interrupt| {
+        let states = planned.take().unwrap_or_default();
+        let progress = Progress::new(targets.len(), &ctx.messages);
+        outcomes = runtime.block_on(fan_out(jobs, states, |state| {
+            let progress = &progress;
+            async move {
+                let outcome = apply_cluster(state, change, interrupt).await;
+                progress.advance(1);
+                outcome
             }
+        }));
+        progress.finish();
+        cluster_of_each(&targets, &clusters)
+            .map(|(ci, target)| done_for(&outcomes[ci], target))
+            .collect()
+    })?;
+    let applied = match (ran, planned) {
+        (Ran::DryRun, Some(states)) => {
+            return dry_run_report(ctx, &out, change, &targets, &clusters, &states, &plan);
         }
-        (Delivery::File { format, .. }, Some(file)) if !received.is_empty() => {
-            let endpoints: Vec<Endpoint> = received
-                .iter()
-                .map(|t| Endpoint {
-                    env: t.key.env.as_str().into(),
-                    db: t.key.db.as_str().into(),
-                    host: t.host.as_str().into(),
-                    port: t.port,
-                    sslmode: t.sslmode.map(|m| m.to_string()),
-                })
-                .collect();
-            let path = file.path().to_owned();
-            let contents = secret::render(*format, role.as_str(), secret, &endpoints);
-            file.fill(&contents).context("the password was set, but could not be written")?;
-            ctx.messages.status(&format!("password for {role} written to {}", path.display()));
+        (Ran::Applied(applied), _) => applied,
+        (Ran::DryRun, None) => return Err(CommandError::failure("a dry run applied its plan")),
+    };
+    let shown = password.as_ref().filter(|p| !p.given).and_then(|p| p.secret.as_ref());
+    let mut rows: Vec<UserRow> = cluster_of_each(&targets, &clusters)
+        .map(|(ci, target)| {
+            let mut row = row(target, change, &outcomes[ci]);
+            if outcomes[ci].password_set && password.as_ref().is_some_and(|p| p.file.is_none()) {
+                row.password = shown.map(|s| s.expose().to_owned());
+            }
+            row.hint.clone_from(&hints[ci]);
+            row
+        })
+        .collect();
+    for target in &sharing {
+        let Some(ci) = clusters.iter().position(|c| c.name == target.cluster()) else { continue };
+        if reached(&outcomes[ci]) {
+            let mut row = row(target, change, &outcomes[ci]);
+            row.status = format!("{} (cluster-wide; not selected)", row.status);
+            row.selected = false;
+            rows.push(row);
         }
-        (Delivery::File { path, .. }, Some(file)) => {
-            file.abandon();
-            ctx.messages
-                .status(&format!("no password was set; {} was not written", path.display()));
-        }
-        (Delivery::File { .. }, None) => {}
+    }
+    out.list(&rows)?;
+    ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
+    let tally = applied.tally();
+    if let (true, Some(first)) = (tally.failed > 0, applied.first_record) {
+        let again = password.as_ref().map(NewPassword::again);
+        retry_hint(ctx, request, first, tally, again.as_deref());
+    }
+    Ok(Exit::from_tally(tally))
+}
+
+/// Refuses a retry of another operation, or of another role.
+fn check_retry(retry: &Retry, change: &RoleChange<'_>) -> Result<(), CommandError> {
+    let role = change.role().as_str();
+    if retry.operation != change.operation() || retry.role.as_deref() != Some(role) {
+        return Err(CommandError::usage(format!(
+            "operation {} was {} of {}, not {} of {role}",
+            retry.id,
+            retry.operation,
+            retry.role.as_deref().unwrap_or("no role"),
+            change.operation()
+        ))
+        .hint("run the command that operation ran, with --retry"));
     }
     Ok(())
 }
 
-/// Asks before a `dba` account or any change in a protected environment.
-fn confirm(
-    ctx: &Context,
-    policy: &Policy,
-    change: &Change<'_>,
+/// Refuses a retry whose password is not the one the operation set where
+/// it succeeded: a fleet must not end up with two passwords. Checked on
+/// one of those targets, in `pg_authid` when the admin may read it, else by
+/// logging in as the role.
+async fn verify_retry_password(
+    connector: &Connector,
+    retry: &Retry,
+    change: &RoleChange<'_>,
+    secret: &Secret,
+) -> Option<Refusal> {
+    if !change.sets_password() {
+        return None;
+    }
+    let target = retry.succeeded.first()?;
+    let role = change.role().as_str();
+    let stored = match connector.connect(target).await {
+        Ok(session) => inspect::stored_verifier(&session, role).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let matches = match stored.as_deref().and_then(|v| secret::verifier_matches(v, secret)) {
+        Some(matches) => matches,
+        // Only a refused password tells; anything else (pg_hba, NOLOGIN)
+        // leaves it unknown, and the retry goes ahead.
+        None => match connector.login_as(target, role, secret).await {
+            Ok(()) => true,
+            Err(err) => !matches!(err.failure, crate::pg::Failure::AuthFailed { .. }),
+        },
+    };
+    (!matches).then(|| Refusal {
+        at: target.key.to_string(),
+        reason: format!(
+            "the password given is not the one operation {} set on {}; the fleet would end \
+             up with two passwords",
+            retry.id, target.key
+        ),
+        hint: Some(
+            "give the password that operation delivered (--password-from FILE, or paste it \
+             with --password-stdin)"
+                .into(),
+        ),
+    })
+}
+
+/// Refuses, before connecting, a change that would lock pgacct out: the
+/// role is the admin role of one of the targets.
+fn refuse_the_admin(
+    connector: &Connector,
     targets: &[Target],
-) -> anyhow::Result<()> {
-    let protected: Vec<String> = targets
-        .iter()
-        .filter(|t| policy.is_protected(t.key.env.as_str()))
-        .map(|t| t.key.to_string())
+    change: &RoleChange<'_>,
+) -> Result<(), CommandError> {
+    let locks_out = matches!(
+        change,
+        RoleChange::ResetPassword(_) | RoleChange::Lock { .. } | RoleChange::Drop { .. }
+    );
+    let name = change.role();
+    match targets.iter().find(|t| locks_out && connector.settings(t).user == name.as_str()) {
+        Some(target) => Err(CommandError::usage(format!(
+            "refusing to {}: {name} is the admin role pgacct connects to {} as; nothing was \
+             changed",
+            change.intent(),
+            target.key
+        ))
+        .hint("use another admin role for that target (registry update --admin-user)")),
+        None => Ok(()),
+    }
+}
+
+/// Connects to `cluster`'s first target and plans the change there.
+async fn plan_cluster(
+    connector: &Connector,
+    cluster: &Cluster<'_>,
+    change: &RoleChange<'_>,
+    password: Option<&Secret>,
+) -> ClusterState {
+    match connector.connect(cluster.targets[0]).await {
+        Ok(session) => ClusterState::Planned(
+            rollout::plan(connector, session, &cluster.targets, change, password).await,
+        ),
+        Err(err) => ClusterState::Unreachable(err),
+    }
+}
+
+async fn apply_cluster(
+    state: ClusterState,
+    change: &RoleChange<'_>,
+    interrupt: &crate::interrupt::Interrupt,
+) -> ClusterOutcome {
+    match state {
+        ClusterState::Planned(plan) => plan.apply(change, interrupt).await,
+        ClusterState::Unreachable(err) => rollout::unreachable(change, connect_error(&err)),
+    }
+}
+
+fn connect_error(err: &ConnectError) -> String {
+    format!("cannot connect as {}: {}", err.user, err.failure)
+}
+
+/// The pipeline's plan of the change: one item per target in the order
+/// given, the clusters' refusals, what needs confirming and saying first.
+fn describe(
+    change: &RoleChange<'_>,
+    targets: &[Target],
+    clusters: &[Cluster<'_>],
+    states: &[ClusterState],
+    sharing: &[Target],
+) -> Plan {
+    let name = change.role();
+    let mut plan = Plan {
+        operation: change.operation().into(),
+        role: Some(name.to_string()),
+        announce: true,
+        ..Plan::default()
+    };
+    let mut intents = Vec::with_capacity(clusters.len());
+    for (cluster, state) in clusters.iter().zip(states) {
+        let mut intent = change.intent();
+        if let ClusterState::Planned(cluster_plan) = state {
+            let at = format!("{} ({})", cluster.name, keys(cluster.targets.iter().copied()));
+            plan.refusals.extend(cluster_plan.refusals.iter().map(|r| Refusal {
+                at: at.clone(),
+                reason: r.reason.clone(),
+                hint: r.hint.clone(),
+            }));
+            if let Some(preflight) = &cluster_plan.preflight {
+                plan.notes.push(format!("{name} on {}: {preflight}", cluster.name));
+                intent = format!("{intent} (preflight: {preflight})");
+            }
+            let others = keys(sharing.iter().filter(|t| t.cluster() == cluster.name));
+            if cluster_plan.settled().is_none() && !others.is_empty() {
+                plan.notes.push(format!(
+                    "roles are cluster-wide: on {} this also reaches {others} (registered there, \
+                     not selected)",
+                    cluster.name
+                ));
+                intent = format!("{intent}; cluster-wide, also reaches {others}");
+            }
+        }
+        intents.push(intent);
+    }
+    plan.items = cluster_of_each(targets, clusters)
+        .map(|(ci, target)| Item {
+            env: Some(target.key.env.as_str().into()),
+            db: Some(target.key.db.as_str().into()),
+            cluster: Some(clusters[ci].name.clone()),
+            intent: intents[ci].clone(),
+            endpoint: Some(endpoint(target)),
+        })
         .collect();
-    let confirmed_type = match change {
-        Change::Create { spec, .. } => Some(spec.account).filter(|account| account.confirm),
-        _ => None,
-    };
-    let dropping = matches!(change, Change::Drop { .. });
-    if ctx.global.yes || (protected.is_empty() && confirmed_type.is_none() && !dropping) {
-        return Ok(());
+    plan
+}
+
+fn keys<'t>(targets: impl Iterator<Item = &'t Target>) -> String {
+    targets.map(|t| t.key.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Why the change must be confirmed (known before any server is asked),
+/// and the question.
+fn confirmations(
+    change: &RoleChange<'_>,
+    policy: &crate::policy::Policy,
+    targets: &[Target],
+    sharing: &[Target],
+) -> (Vec<String>, String) {
+    let mut because = Vec::new();
+    if let RoleChange::Create(spec) = change
+        && spec.account.confirm
+    {
+        because.push(format!("a {} account needs confirmation", spec.account.name));
     }
-    let reason = if let Some(account) = confirmed_type {
-        format!("a {} account needs confirmation", account.name)
-    } else if dropping {
-        "dropping a role needs confirmation".to_owned()
-    } else {
-        format!("{} is protected", protected.join(", "))
-    };
-    let list: Vec<String> = targets.iter().map(|t| t.key.to_string()).collect();
+    if matches!(change, RoleChange::Drop { .. }) {
+        because.push("dropping a role needs confirmation".into());
+    }
+    let protected: Vec<&Target> =
+        targets.iter().chain(sharing).filter(|t| policy.is_protected(t.key.env.as_str())).collect();
+    if !protected.is_empty() {
+        because.push(format!("{} is protected", keys(protected.into_iter())));
+    }
+    let on = keys(targets.iter());
     let role = change.role();
-    let on = list.join(", ");
     let question = match change {
-        Change::Create { kind, .. } => format!("Create {kind} user {role} on {on}?"),
-        Change::ResetPassword { .. } => format!("Reset the password of {role} on {on}?"),
-        Change::SetSearchPath { .. } => format!("Set the search_path of {role} on {on}?"),
-        Change::Lock { .. } => format!("Lock {role} on {on}?"),
-        Change::Unlock { .. } => format!("Unlock {role} on {on}?"),
-        Change::Drop { .. } => format!("Drop {role} from the clusters of {on}?"),
+        RoleChange::Create(spec) => format!("Create {} user {role} on {on}?", spec.account.name),
+        RoleChange::ResetPassword(_) => format!("Reset the password of {role} on {on}?"),
+        RoleChange::SetSearchPath { .. } => format!("Set the search_path of {role} on {on}?"),
+        RoleChange::Lock { .. } => format!("Lock {role} on {on}?"),
+        RoleChange::Unlock(_) => format!("Unlock {role} on {on}?"),
+        RoleChange::Drop { .. } => format!("Drop {role} from the clusters of {on}?"),
     };
-    super::confirm(ctx, &question, &reason)
+    (because, question)
 }
 
-/// A password from stdin: one line, or asked twice without echo on a terminal.
-fn read_password() -> anyhow::Result<Secret> {
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        let text = dialoguer::Password::new()
-            .with_prompt("New password")
-            .with_confirmation("Repeat it", "the passwords differ")
-            .interact()
-            .map_err(|err| super::prompt_failed(err, "cannot read the password"))?;
-        return Ok(Secret::new(text));
-    }
-    let mut text = zeroize::Zeroizing::new(String::new());
-    stdin
-        .lock()
-        .take(64 * 1024)
-        .read_to_string(&mut text)
-        .context("cannot read the password from stdin")?;
-    let line = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
-    if line.is_empty() {
-        return Err(UsageError::new("--password-stdin read an empty password").into());
-    }
-    if line.contains(['\n', '\r', '\0']) {
-        return Err(UsageError::new("--password-stdin takes one line, without NUL bytes").into());
-    }
-    Ok(Secret::new(line.to_owned()))
+/// Each target, in the order given, with the index of its cluster.
+fn cluster_of_each<'t>(
+    targets: &'t [Target],
+    clusters: &[Cluster<'_>],
+) -> impl Iterator<Item = (usize, &'t Target)> {
+    let indexes: Vec<usize> = targets
+        .iter()
+        .map(|t| clusters.iter().position(|c| c.name == t.cluster()).unwrap_or_default())
+        .collect();
+    indexes.into_iter().zip(targets)
 }
 
-fn report(ctx: &Context, out: &Output, rows: &[UserRow], dry_run: bool) -> anyhow::Result<()> {
-    if dry_run && out.format() == Format::Table {
+fn endpoint(target: &Target) -> Endpoint {
+    Endpoint {
+        env: target.key.env.as_str().into(),
+        db: target.key.db.as_str().into(),
+        host: target.host.as_str().into(),
+        port: target.port,
+        sslmode: target.sslmode.map(|m| m.to_string()),
+    }
+}
+
+/// One target's part of its cluster's outcome, as the audit trail has it.
+fn done_for(outcome: &ClusterOutcome, target: &Target) -> Done {
+    let drift = outcome.drift.for_database(target.key.db.as_str());
+    let status = if drift.is_empty() {
+        outcome.status.clone()
+    } else {
+        format!("{}; differs from policy: {}", outcome.status, drift.join("; "))
+    };
+    Done {
+        outcome: outcome.outcome,
+        status,
+        error: outcome.error.clone(),
+        sql: outcome.executed.iter().map(ToString::to_string).collect(),
+        password_set: outcome.password_set,
+    }
+}
+
+/// Whether a cluster's outcome changed the role there.
+fn reached(outcome: &ClusterOutcome) -> bool {
+    outcome.outcome.is_ok() && outcome.executed.iter().any(|e| e.ended == rollout::Ended::Committed)
+}
+
+fn row(target: &Target, change: &RoleChange<'_>, outcome: &ClusterOutcome) -> UserRow {
+    UserRow {
+        env: target.key.env.as_str().into(),
+        db: target.key.db.as_str().into(),
+        cluster: target.cluster(),
+        user: change.role().to_string(),
+        outcome: outcome.outcome,
+        status: outcome.status.clone(),
+        password: None,
+        drift: outcome.drift.for_database(target.key.db.as_str()),
+        error: outcome.error.clone(),
+        sql: outcome.executed.iter().map(ToString::to_string).collect(),
+        selected: true,
+        hint: None,
+    }
+}
+
+/// `--dry-run`: the plan of every cluster, as apply would run it.
+fn dry_run_report(
+    ctx: &Context,
+    out: &Output,
+    change: &RoleChange<'_>,
+    targets: &[Target],
+    clusters: &[Cluster<'_>],
+    states: &[ClusterState],
+    plan: &Plan,
+) -> CommandResult {
+    let previews: Vec<(ClusterOutcome, Vec<String>)> = states
+        .iter()
+        .map(|state| match state {
+            ClusterState::Planned(plan) => (plan.preview(change), plan.statements(change)),
+            ClusterState::Unreachable(err) => {
+                (rollout::unreachable(change, connect_error(err)), Vec::new())
+            }
+        })
+        .collect();
+    let tally =
+        Tally::of(cluster_of_each(targets, clusters).map(|(ci, _)| previews[ci].0.outcome.is_ok()));
+    if out.format() == Format::Table {
         let mut stdout = std::io::stdout().lock();
-        for row in rows {
-            use std::io::Write as _;
-            writeln!(stdout, "-- {}/{} ({}): {}", row.env, row.db, row.cluster, row.status)?;
-            if let Some(error) = &row.error {
+        for note in &plan.notes {
+            writeln!(stdout, "-- {note}")?;
+        }
+        for (cluster, (preview, statements)) in clusters.iter().zip(&previews) {
+            for target in &cluster.targets {
+                writeln!(stdout, "-- {} ({}): {}", target.key, cluster.name, preview.status)?;
+                for drift in preview.drift.for_database(target.key.db.as_str()) {
+                    writeln!(stdout, "-- differs from policy: {drift}")?;
+                }
+            }
+            if let Some(error) = &preview.error {
                 writeln!(stdout, "-- error: {error}")?;
             }
-            for drift in &row.drift {
-                writeln!(stdout, "-- differs from policy: {drift}")?;
-            }
-            for statement in &row.sql {
+            for statement in statements {
                 writeln!(stdout, "{statement};")?;
             }
         }
-        ctx.messages.status("--dry-run: nothing was changed");
     } else {
-        out.list(rows)?;
+        let rows: Vec<UserRow> = cluster_of_each(targets, clusters)
+            .map(|(ci, target)| {
+                let mut row = row(target, change, &previews[ci].0);
+                row.sql.clone_from(&previews[ci].1);
+                row
+            })
+            .collect();
+        out.list(&rows)?;
     }
-    ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
-    Ok(())
+    ctx.messages.status("--dry-run: nothing was changed");
+    Ok(Exit::from_tally(tally))
 }
 
-fn exit_code(rows: &[UserRow]) -> Exit {
-    let failed = rows.iter().filter(|row| row.outcome == "failed").count();
-    match failed {
-        0 => Exit::Success,
-        n if n == rows.len() => Exit::Failure,
-        _ => Exit::Partial,
-    }
+/// After a partial (or interrupted) result: one command that does the
+/// change again on exactly the targets that did not get it, with the same
+/// password.
+fn retry_hint(
+    ctx: &Context,
+    request: &Request<'_>,
+    first: i64,
+    tally: Tally,
+    password: Option<&str>,
+) {
+    let targets = if tally.failed == 1 { "the target" } else { "the targets" };
+    let password = password.map(|p| format!(" {p}")).unwrap_or_default();
+    let what = if password.is_empty() { "" } else { " to the same password" };
+    ctx.messages.hint(&format!(
+        "to bring {targets} that did not succeed{what}: pgacct {} --retry {first}{password}",
+        request.again
+    ));
 }

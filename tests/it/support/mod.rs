@@ -2,6 +2,7 @@
 //! and throwaway PostgreSQL clusters.
 
 pub mod cluster;
+pub mod fleet;
 pub mod receivers;
 pub mod tls;
 

@@ -1,0 +1,139 @@
+//! The schema of the local store, as numbered, append-only migrations:
+//! `PRAGMA user_version` counts how many have run. Never edit or remove an
+//! entry; add a new one.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// `PRAGMA application_id` of a pgacct store: "pgac" in ASCII.
+pub const APPLICATION_ID: i32 = 0x7067_6163;
+
+/// Schema migrations, applied in order.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the registry of target databases.
+    "CREATE TABLE targets (
+        env         TEXT    NOT NULL,
+        db          TEXT    NOT NULL,
+        host        TEXT    NOT NULL,
+        port        INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        sslmode     TEXT    CHECK (sslmode IN
+                        ('disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full')),
+        sslrootcert TEXT,
+        sslcert     TEXT,
+        sslkey      TEXT,
+        admin_user  TEXT,
+        active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        notes       TEXT,
+        created_at  TEXT    NOT NULL,
+        updated_at  TEXT    NOT NULL,
+        PRIMARY KEY (env, db)
+    ) STRICT;",
+    // 2: the audit trail. Append-only: the triggers refuse changes made by
+    // mistake; the hash chain detects the ones made on purpose.
+    "CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY,
+        ts          TEXT    NOT NULL,
+        outcome     TEXT    NOT NULL CHECK (outcome IN ('started', 'ok', 'failed')),
+        started_id  INTEGER,
+        actor       TEXT    NOT NULL,
+        host        TEXT    NOT NULL,
+        pid         INTEGER NOT NULL,
+        ci_job      TEXT,
+        ticket      TEXT,
+        operation   TEXT    NOT NULL,
+        env         TEXT,
+        db          TEXT,
+        cluster     TEXT,
+        role        TEXT,
+        status      TEXT    NOT NULL,
+        error       TEXT,
+        duration_ms INTEGER,
+        sql         TEXT,
+        prev_hash   TEXT    NOT NULL,
+        hash        TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_started ON audit (started_id) WHERE started_id IS NOT NULL;
+    CREATE INDEX audit_failed ON audit (id) WHERE outcome = 'failed';
+    CREATE INDEX audit_by_time ON audit (ts);
+    CREATE INDEX audit_by_role ON audit (role, ts);
+    CREATE INDEX audit_by_target ON audit (env, db, ts);
+    CREATE INDEX audit_by_operation ON audit (operation, ts);
+    CREATE INDEX audit_by_actor ON audit (actor, ts);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
+];
+
+/// The schema version this pgacct writes.
+pub fn current() -> i64 {
+    i64::try_from(MIGRATIONS.len()).expect("a handful of migrations fits in i64")
+}
+
+pub fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// Applies the migrations this file has not seen yet, all in one
+/// transaction. Concurrent processes serialise on the write lock, and
+/// re-read the version once they hold it. Returns the version found, for
+/// the caller to refuse one from a newer pgacct.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), i64>> {
+    if user_version(conn)? == current() {
+        return Ok(Ok(()));
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = user_version(&tx)?;
+    let Some(pending) = usize::try_from(found).ok().and_then(|done| MIGRATIONS.get(done..)) else {
+        return Ok(Err(found));
+    };
+    for migration in pending {
+        tx.execute_batch(migration)?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.pragma_update(None, "user_version", current())?;
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap().unwrap();
+        assert_eq!(user_version(&conn).unwrap(), current());
+        migrate(&mut conn).unwrap().unwrap();
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name IN ('targets', 'audit')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 2);
+    }
+
+    #[test]
+    fn every_migration_applies_on_top_of_the_ones_before() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for n in 0..MIGRATIONS.len() {
+            let tx = conn.transaction().unwrap();
+            for migration in &MIGRATIONS[..=n] {
+                tx.execute_batch(migration).unwrap();
+            }
+            tx.rollback().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_is_reported_not_touched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", current() + 1).unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), Err(current() + 1));
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0)).unwrap();
+        assert_eq!(tables, 0);
+    }
+}

@@ -1,0 +1,312 @@
+//! The store: the one owner of the local SQLite file that holds the
+//! registry and the audit trail. It opens the file safely, migrates it,
+//! and runs transactions; [`crate::registry`] and [`crate::audit`] add only
+//! their queries.
+//!
+//! Opening never writes to a file that is not ours: the header, the
+//! application id and the schema version are all checked first, so a
+//! mistyped `--registry` path or a registry from a newer pgacct is refused
+//! and left byte-for-byte as it was. Opening to read never creates the
+//! file and never writes to it.
+//!
+//! Writes run in `BEGIN IMMEDIATE` transactions: a writer takes the lock
+//! before it reads, so concurrent processes queue on the busy timeout
+//! instead of failing on a read-to-write upgrade.
+
+mod migrations;
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use self::migrations::APPLICATION_ID;
+
+/// How long a writer waits for another process's transaction to finish.
+/// Generous, because twenty cron jobs may start in the same second.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// An open store file.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("registry {} does not exist", .0.display())]
+    Missing(PathBuf),
+
+    #[error("{} is not a pgacct registry: {reason}", path.display())]
+    NotARegistry { path: PathBuf, reason: &'static str },
+
+    #[error(
+        "registry {} has schema version {found}, but this pgacct knows only up to {known}",
+        path.display()
+    )]
+    NewerSchema { path: PathBuf, found: i64, known: i64 },
+
+    #[error(
+        "registry {} has schema version {found}, older than this pgacct's {known}",
+        path.display()
+    )]
+    OlderSchema { path: PathBuf, found: i64, known: i64 },
+
+    #[error("registry {}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("{}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True when the error is the caller's input: a path to something else.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::NotARegistry { .. })
+    }
+
+    /// What the user can do next.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Missing(_) => Some(
+                "register a target with `pgacct registry add`, or point --registry \
+                 (PGACCT_REGISTRY) at an existing registry"
+                    .into(),
+            ),
+            Error::NotARegistry { .. } => {
+                Some("check --registry / PGACCT_REGISTRY; pgacct leaves that file untouched".into())
+            }
+            Error::NewerSchema { .. } => Some(
+                "a newer pgacct wrote this registry; upgrade pgacct (the file was not modified)"
+                    .into(),
+            ),
+            Error::OlderSchema { .. } => {
+                Some("the next command that changes something migrates it first".into())
+            }
+            Error::Sqlite { .. } | Error::Io { .. } => None,
+        }
+    }
+}
+
+impl Store {
+    /// Opens the store for a command that only reads. It never creates or
+    /// writes the file: `None` when there is no store there yet (no file,
+    /// or an empty one).
+    pub fn open_to_read(path: &Path) -> Result<Option<Store>, Error> {
+        if !path.exists() || !check_header(path)? {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let store = Self::connect(path, flags)?;
+        let version = store.identify()?;
+        match version {
+            0 => Ok(None),
+            v if v == migrations::current() => Ok(Some(store)),
+            found => Err(Error::OlderSchema {
+                path: path.to_owned(),
+                found,
+                known: migrations::current(),
+            }),
+        }
+    }
+
+    /// Opens the store for a command that writes, creating it (mode 0600,
+    /// in a directory of mode 0700) and migrating it as needed.
+    pub fn open_to_write(path: &Path) -> Result<Store, Error> {
+        create_file(path)?;
+        check_header(path)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut store = Self::connect(path, flags)?;
+        store.identify()?;
+        // The first write to the file, so it comes after identification.
+        use_wal(&store.conn).map_err(|source| store.sqlite_error(source))?;
+        match migrations::migrate(&mut store.conn) {
+            Ok(Ok(())) => Ok(store),
+            Ok(Err(found)) => Err(Error::NewerSchema {
+                path: path.to_owned(),
+                found,
+                known: migrations::current(),
+            }),
+            Err(source) => Err(store.sqlite_error(source)),
+        }
+    }
+
+    fn connect(path: &Path, flags: OpenFlags) -> Result<Store, Error> {
+        let sqlite_err = |source| Error::Sqlite { path: path.to_owned(), source };
+        let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
+        Ok(Store { conn, path: path.to_owned() })
+    }
+
+    /// Runs `work` on the connection, outside any explicit transaction.
+    pub fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
+        work(&self.conn).map_err(|source| self.sqlite_error(source))
+    }
+
+    /// Runs `work` in an immediate transaction. The outer `Result` of
+    /// `work` carries SQLite failures; the inner one a refusal, on which
+    /// nothing is committed.
+    pub fn write<T, E: From<Error>>(
+        &mut self,
+        work: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<Result<T, E>>,
+    ) -> Result<T, E> {
+        let run = |conn: &mut Connection| -> rusqlite::Result<Result<T, E>> {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let result = work(&tx)?;
+            if result.is_ok() {
+                tx.commit()?;
+            }
+            Ok(result)
+        };
+        match run(&mut self.conn) {
+            Ok(result) => result,
+            Err(source) => Err(E::from(self.sqlite_error(source))),
+        }
+    }
+
+    pub fn sqlite_error(&self, source: rusqlite::Error) -> Error {
+        Error::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// Checks that the file is empty or ours, and not from a newer pgacct;
+    /// returns its schema version.
+    fn identify(&self) -> Result<i64, Error> {
+        let path = &self.path;
+        // One statement, so the three values come from one snapshot even
+        // while another process is creating the schema.
+        let (app_id, version, objects): (i32, i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT (SELECT application_id FROM pragma_application_id),
+                        (SELECT user_version FROM pragma_user_version),
+                        (SELECT count(*) FROM sqlite_schema)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .map_err(|source| match source.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => {
+                    Error::NotARegistry { path: path.clone(), reason: "not a SQLite database" }
+                }
+                _ => self.sqlite_error(source),
+            })?;
+        let fresh = app_id == 0 && version == 0 && objects == 0;
+        if !fresh && app_id != APPLICATION_ID {
+            return Err(Error::NotARegistry {
+                path: path.clone(),
+                reason: "a SQLite database that belongs to another program",
+            });
+        }
+        if version > migrations::current() {
+            return Err(Error::NewerSchema {
+                path: path.clone(),
+                found: version,
+                known: migrations::current(),
+            });
+        }
+        Ok(version)
+    }
+}
+
+/// Switches a new file to WAL. The switch needs an exclusive lock, and
+/// SQLite reports BUSY at once (without the busy handler) while other
+/// processes read, as when twenty start on a new registry together: so
+/// retry, within the busy timeout.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |_| Ok(())) {
+            Err(err)
+                if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                // Spread the retries of processes that collided.
+                let jitter = u64::from(std::process::id() % 7);
+                std::thread::sleep(pause + Duration::from_millis(jitter));
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn create_file(path: &Path) -> Result<(), Error> {
+    let io_err = |source| Error::Io { path: path.to_owned(), source };
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err)?;
+    }
+    let created = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(io_err(err)),
+    }
+}
+
+/// Refuses a non-empty file that does not start with SQLite's header,
+/// before SQLite gets a chance to touch it. False for an empty file.
+fn check_header(path: &Path) -> Result<bool, Error> {
+    let io_err = |source| Error::Io { path: path.to_owned(), source };
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    if !file.metadata().map_err(io_err)?.is_file() {
+        return Err(Error::NotARegistry { path: path.to_owned(), reason: "not a regular file" });
+    }
+    let mut header = Vec::with_capacity(SQLITE_MAGIC.len());
+    file.by_ref().take(SQLITE_MAGIC.len() as u64).read_to_end(&mut header).map_err(io_err)?;
+    if header.is_empty() {
+        Ok(false)
+    } else if header == SQLITE_MAGIC {
+        Ok(true)
+    } else {
+        Err(Error::NotARegistry { path: path.to_owned(), reason: "not a SQLite database" })
+    }
+}
+
+/// A store in a fresh temporary directory, for unit tests.
+#[cfg(test)]
+pub fn scratch() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Store::open_to_write(&dir.path().join("r.db")).expect("a new store");
+    (dir, store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_creates_nothing_and_writing_creates_a_private_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/r.db");
+        assert!(Store::open_to_read(&path).unwrap().is_none());
+        assert!(!path.exists() && !path.parent().unwrap().exists());
+        drop(Store::open_to_write(&path).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let store = Store::open_to_read(&path).unwrap().unwrap();
+        assert_eq!(store.read(migrations::user_version).unwrap(), migrations::current());
+    }
+}

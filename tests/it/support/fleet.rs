@@ -1,0 +1,135 @@
+//! A cluster with registered databases and an admin of either shape, for
+//! tests of the account lifecycle and of the change pipeline's safety.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use super::cluster::SUPERUSER;
+use super::{Cluster, Sandbox};
+
+/// Who pgacct logs in as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admin {
+    Superuser,
+    /// LOGIN CREATEROLE CREATEDB, with `pg_signal_backend`, and on 16+ ADMIN
+    /// OPTION on `pg_read_all_data`, as a cloud's admin role has.
+    CreateRole,
+}
+
+pub const ADMIN_ROLE: &str = "pgacct_admin";
+pub const ADMIN_PASSWORD: &str = "admin-Pw-4711";
+
+/// A cluster (of `major`, or the system's), with databases registered as
+/// `qa/<db>`, and pgacct set to log in as `admin`.
+pub struct Fleet {
+    pub pg: Cluster,
+    pub sandbox: Sandbox,
+    pub admin: Admin,
+}
+
+impl Fleet {
+    pub fn new(admin: Admin, major: Option<u32>, dbs: &[&str]) -> Option<Fleet> {
+        let builder = Cluster::builder();
+        let pg = match major {
+            Some(major) => builder.major(major),
+            None => builder,
+        }
+        .start()?;
+        let sandbox = Sandbox::new();
+        let mut su = pg.client();
+        for db in dbs.iter().filter(|db| **db != "postgres") {
+            su.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+        }
+        let admin_user = match admin {
+            Admin::Superuser => SUPERUSER,
+            Admin::CreateRole => {
+                su.batch_execute(&format!(
+                    "CREATE ROLE {ADMIN_ROLE} LOGIN CREATEROLE CREATEDB PASSWORD '{ADMIN_PASSWORD}';
+                     GRANT pg_signal_backend TO {ADMIN_ROLE};"
+                ))
+                .unwrap();
+                if version(&pg) >= 160_000 {
+                    // May grant it, without holding its power itself.
+                    su.batch_execute(&format!(
+                        "GRANT pg_read_all_data TO {ADMIN_ROLE} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE"
+                    ))
+                    .unwrap();
+                }
+                ADMIN_ROLE
+            }
+        };
+        for db in dbs {
+            sandbox.register("qa", db, &pg, &["--admin-user", admin_user]);
+        }
+        Some(Fleet { pg, sandbox, admin })
+    }
+
+    pub fn password(&self) -> &str {
+        match self.admin {
+            Admin::Superuser => self.pg.password(),
+            Admin::CreateRole => ADMIN_PASSWORD,
+        }
+    }
+
+    pub fn admin_role(&self) -> &str {
+        match self.admin {
+            Admin::Superuser => SUPERUSER,
+            Admin::CreateRole => ADMIN_ROLE,
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.sandbox
+            .pgacct()
+            .env("PGACCT_ADMIN_PASSWORD", self.password())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs with `--format json`; the rows and the exit code.
+    pub fn json(&self, args: &[&str]) -> (Vec<Value>, i32) {
+        let out = self.run(&[args, &["--format", "json"]].concat());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let rows: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| {
+            panic!("not JSON: {stdout}\n{}", String::from_utf8_lossy(&out.stderr))
+        });
+        (rows.as_array().unwrap().clone(), out.status.code().unwrap())
+    }
+
+    /// Creates a devqa account through pgacct, as this admin; its password.
+    pub fn create(&self, name: &str) -> String {
+        let (rows, code) = self
+            .json(&["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", name]);
+        assert_eq!(code, 0, "{:?} could not create {name}: {rows:?}", self.admin);
+        rows[0]["password"].as_str().unwrap().to_owned()
+    }
+
+    pub fn login(
+        &self,
+        db: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<postgres::Client, postgres::Error> {
+        self.pg.config(db).user(user).password(password).connect(postgres::NoTls)
+    }
+}
+
+pub fn version(pg: &Cluster) -> i32 {
+    pg.client()
+        .query_one("SHOW server_version_num", &[])
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap()
+}
+
+pub fn every_setup() -> Vec<(Admin, Option<u32>)> {
+    vec![
+        (Admin::Superuser, None),
+        (Admin::CreateRole, None),
+        (Admin::Superuser, Some(17)),
+        (Admin::CreateRole, Some(17)),
+    ]
+}
