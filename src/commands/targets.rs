@@ -1,7 +1,7 @@
 //! Which targets a command works on, chosen from the registry (or, for
 //! `--retry`, from the audit trail), and how they group into clusters.
 
-use crate::audit::AuditStore;
+use crate::audit::{AuditRow, AuditStore, Filter};
 use crate::cli::{ChangeTargetArgs, TargetArgs};
 use crate::error::CommandError;
 use crate::registry::{DbName, EnvName, Error, ListFilter, RegistryStore, Target, TargetKey};
@@ -128,7 +128,7 @@ fn retry(
         }
         if ok {
             succeeded.push(target);
-        } else {
+        } else if !done_since(store, first, &key)? {
             failed.push(active(store, &key)?);
         }
     }
@@ -147,6 +147,20 @@ fn retry(
         succeeded,
     };
     Ok((failed, retry))
+}
+
+/// Whether the change of `record` has succeeded on `key` since: its newest
+/// record there is a later success.
+fn done_since(store: &Store, record: &AuditRow, key: &TargetKey) -> Result<bool, CommandError> {
+    let newest = store.show(&Filter {
+        env: Some(key.env.as_str().to_owned()),
+        db: Some(key.db.as_str().to_owned()),
+        role: record.role.clone(),
+        operation: Some(record.operation.clone()),
+        limit: Some(1),
+        ..Filter::default()
+    })?;
+    Ok(newest.first().is_some_and(|newest| newest.started_id > record.id && newest.outcome == "ok"))
 }
 
 /// The targets on one cluster (host and port), in the order given.

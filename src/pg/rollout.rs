@@ -1107,6 +1107,14 @@ impl Log {
         self.0.borrow_mut().push((executed, true));
     }
 
+    /// COMMIT is on its way: until it answers, the pending statements are
+    /// in doubt (still pending, to be settled by the answer).
+    fn committing(&self) {
+        for (executed, _) in self.0.borrow_mut().iter_mut().filter(|(_, p)| *p) {
+            executed.ended = Ended::InDoubt;
+        }
+    }
+
     /// Ends the pending statements as `ended`.
     fn settle(&self, ended: Ended) {
         for (executed, pending) in self.0.borrow_mut().iter_mut().filter(|(_, p)| *p) {
@@ -1186,7 +1194,7 @@ impl Step<'_> {
             self.log.settle(Ended::RolledBack);
             return Err(err);
         }
-        self.log.settle(Ended::InDoubt);
+        self.log.committing();
         match client.batch_execute("COMMIT").await {
             Ok(()) => {
                 self.log.settle(Ended::Committed);
@@ -1309,5 +1317,22 @@ mod tests {
         log.done(&statement, None, Ended::Committed);
         let ended: Vec<Ended> = log.finish().iter().map(|e| e.ended).collect();
         assert_eq!(ended, [Ended::RolledBack, Ended::Failed, Ended::Committed]);
+    }
+
+    #[test]
+    fn a_commit_settles_what_was_in_doubt() {
+        let statement = Statement::plain("ALTER ROLE \"x\" LOGIN".into());
+        let ended = |answer: Option<Ended>| {
+            let log = Log::default();
+            log.pending(&statement, None);
+            log.committing();
+            if let Some(answer) = answer {
+                log.settle(answer);
+            }
+            log.finish()[0].ended
+        };
+        assert_eq!(ended(Some(Ended::Committed)), Ended::Committed);
+        assert_eq!(ended(Some(Ended::RolledBack)), Ended::RolledBack);
+        assert_eq!(ended(None), Ended::InDoubt, "no answer to COMMIT");
     }
 }

@@ -10,6 +10,7 @@ mod harness;
 mod lifecycle;
 mod notify;
 mod registry;
+mod safety;
 mod support;
 mod tls;
 mod user;

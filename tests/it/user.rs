@@ -75,7 +75,7 @@ fn login(
     user: &str,
     password: &str,
 ) -> Result<postgres::Client, postgres::Error> {
-    pg.config(db).user(user).password(password).connect(postgres::NoTls)
+    pg.login(db, user, password)
 }
 
 /// The role's row of `pg_roles`: connection limit, can log in, valid until.
@@ -146,11 +146,7 @@ fn create_vm_on_two_databases_of_one_cluster() {
     assert_eq!(role(&pg, "web01_8080"), Some((200, true, None)));
     assert_eq!(settings(&pg, "web01_8080", Some("orders")), ["search_path=public"]);
     assert_eq!(settings(&pg, "web01_8080", Some("billing")), ["search_path=public"]);
-    let verifier: String = pg
-        .client()
-        .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = 'web01_8080'", &[])
-        .unwrap()
-        .get(0);
+    let verifier = pg.verifier("web01_8080").unwrap();
     assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
     let mut session =
         login(&pg, "orders", "web01_8080", password).expect("the new password logs in");
@@ -824,11 +820,7 @@ fn the_servers_scram_iterations_are_used() {
         &["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "hank"],
     );
     assert_eq!(code, 0, "{rows:?}");
-    let verifier: String = pg
-        .client()
-        .query_one("SELECT rolpassword FROM pg_authid WHERE rolname = 'hank'", &[])
-        .unwrap()
-        .get(0);
+    let verifier = pg.verifier("hank").unwrap();
     assert!(verifier.starts_with("SCRAM-SHA-256$10000:"), "{verifier}");
     assert!(login(&pg, "orders", "hank", rows[0]["password"].as_str().unwrap()).is_ok());
 }

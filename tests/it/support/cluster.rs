@@ -308,6 +308,12 @@ impl Cluster {
         assert!(self.pg_ctl_stop("fast"), "pg_ctl stop failed: {}", self.log());
     }
 
+    /// Starts a stopped server again, on the same port.
+    pub fn start_again(&self) {
+        let out = self.pg_ctl_start();
+        assert!(out.status.success(), "pg_ctl start failed: {}", self.log());
+    }
+
     fn pg_ctl_stop(&self, mode: &str) -> bool {
         Command::new(self.bin.path("pg_ctl"))
             .arg("--pgdata")
@@ -387,6 +393,32 @@ impl Cluster {
 
     pub fn client_to(&self, dbname: &str) -> postgres::Client {
         self.config(dbname).connect(postgres::NoTls).expect("connect to the test cluster")
+    }
+
+    /// Logs in to `dbname` as `user` with `password`, over TCP (scram).
+    pub fn login(
+        &self,
+        dbname: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<postgres::Client, postgres::Error> {
+        self.config(dbname).user(user).password(password).connect(postgres::NoTls)
+    }
+
+    /// The role's stored password (its SCRAM verifier), if it has one.
+    pub fn verifier(&self, role: &str) -> Option<String> {
+        self.client()
+            .query_opt("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&role])
+            .expect("read pg_authid")
+            .and_then(|row| row.get(0))
+    }
+
+    /// Whether the role may log in; `None` when it does not exist.
+    pub fn can_login(&self, role: &str) -> Option<bool> {
+        self.client()
+            .query_opt("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1", &[&role])
+            .expect("read pg_roles")
+            .map(|row| row.get(0))
     }
 
     /// A superuser session over the Unix socket (trust), for clusters whose

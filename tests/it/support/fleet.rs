@@ -112,7 +112,7 @@ impl Fleet {
         user: &str,
         password: &str,
     ) -> Result<postgres::Client, postgres::Error> {
-        self.pg.config(db).user(user).password(password).connect(postgres::NoTls)
+        self.pg.login(db, user, password)
     }
 }
 

@@ -1,0 +1,724 @@
+//! Production safety of the change pipeline, as a tired DBA meets it: what
+//! the plan refuses before anything changes (checked in the catalogs and
+//! the server log), what a drop does when a step still fails, what Ctrl-C,
+//! SIGTERM and SIGHUP leave behind, how a partial result is retried to the
+//! same password, and that dry runs create nothing.
+
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::fleet::{ADMIN_PASSWORD, ADMIN_ROLE, Admin, Fleet, every_setup};
+use crate::support::receivers::{Answer, HttpReceiver};
+use crate::support::{Cluster, Sandbox};
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The lines of the server log from byte `from` on that carry DDL about
+/// `role` (pgacct always quotes identifiers in DDL).
+fn ddl_about(pg: &Cluster, from: usize, role: &str) -> Vec<String> {
+    let quoted = format!("\"{role}\"");
+    pg.log()[from..]
+        .lines()
+        .filter(|l| l.contains(&quoted))
+        .filter(|l| ["ALTER", "DROP", "REASSIGN", "GRANT", "REVOKE"].iter().any(|w| l.contains(w)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The operations of the audit trail, newest first.
+fn audit(sandbox: &Sandbox, operation: &str) -> Vec<Value> {
+    let out = sandbox
+        .pgacct()
+        .args(["audit", "show", "--limit", "0", "--format", "json", "--operation", operation])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+#[test]
+fn a_drop_without_its_heir_or_a_database_it_needs_is_refused_untouched() {
+    for (admin, major) in every_setup() {
+        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
+        let password = fleet.create("dora");
+        let mut su = fleet.pg.client();
+        su.batch_execute("CREATE DATABASE archive").unwrap();
+        fleet
+            .pg
+            .client_to("archive")
+            .batch_execute("CREATE TABLE kept (id int); ALTER TABLE kept OWNER TO dora")
+            .unwrap();
+        su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS false").unwrap();
+        let log_from = fleet.pg.log().len();
+
+        let out = fleet.run(&[
+            "user",
+            "drop",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "dora",
+            "--reassign-to",
+            "app_ownr",
+            "--yes",
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{admin:?} {major:?}: {err}");
+        assert!(err.contains("2 checks failed; nothing was changed"), "{err}");
+        assert!(err.contains("the heir app_ownr (--reassign-to) does not exist on 127.0.0.1:"));
+        assert!(
+            err.contains(
+                "dora owns objects or holds privileges in database archive, and pgacct cannot \
+                 connect to it"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("hint: create it there first, or name another role"), "{err}");
+        assert!(fleet.login("orders", "dora", &password).is_ok(), "dora still logs in");
+        assert_eq!(ddl_about(&fleet.pg, log_from, "dora"), Vec::<String>::new());
+        assert!(audit(&fleet.sandbox, "user.drop").is_empty(), "a refusal is not journaled");
+
+        // With the database reachable again and the default heir, it goes.
+        su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS true").unwrap();
+        let (rows, code) =
+            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "dora", "--yes"]);
+        assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
+        assert_eq!(fleet.pg.can_login("dora"), None);
+    }
+}
+
+/// `DROP OWNED` revokes as one grantor: the object's owner for a superuser,
+/// the admin itself (or an owner whose privileges it has) otherwise. A
+/// privilege granted by anyone else would survive it, and the plan says so.
+#[test]
+fn privileges_another_role_granted_refuse_the_drop() {
+    for (admin, major) in every_setup() {
+        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
+        fleet.create("erik");
+        let grantor = match admin {
+            // A superuser revokes as the owner; a grant by someone else holding
+            // the grant option stays.
+            Admin::Superuser => "relay",
+            Admin::CreateRole => "owner1",
+        };
+        fleet
+            .pg
+            .client_to("orders")
+            .batch_execute(
+                "CREATE ROLE owner1; CREATE ROLE relay;
+                 CREATE TABLE ledger (id int); ALTER TABLE ledger OWNER TO owner1;
+                 SET ROLE owner1; GRANT SELECT ON ledger TO relay WITH GRANT OPTION; RESET ROLE;",
+            )
+            .unwrap();
+        fleet
+            .pg
+            .client_to("orders")
+            .batch_execute(&format!("SET ROLE {grantor}; GRANT SELECT ON ledger TO erik"))
+            .unwrap();
+        let log_from = fleet.pg.log().len();
+        let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{admin:?} {major:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "in database orders, erik holds privileges on table ledger granted by {grantor}, \
+                 which DROP OWNED run by {} cannot revoke",
+                fleet.admin_role()
+            )),
+            "{err}"
+        );
+        assert!(err.contains(&format!("hint: have {grantor}")), "{err}");
+        assert_eq!(fleet.pg.can_login("erik"), Some(true), "nothing changed");
+        assert_eq!(ddl_about(&fleet.pg, log_from, "erik"), Vec::<String>::new());
+
+        fleet
+            .pg
+            .client_to("orders")
+            .batch_execute(&format!("SET ROLE {grantor}; REVOKE SELECT ON ledger FROM erik"))
+            .unwrap();
+        let (rows, code) =
+            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
+        assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
+    }
+}
+
+/// Managed clouds have databases nobody may connect to (RDS's `rdsadmin`):
+/// a drop visits only the databases that hold something of the role.
+#[test]
+fn a_drop_leaves_databases_alone_that_hold_nothing_of_the_role() {
+    for admin in [Admin::Superuser, Admin::CreateRole] {
+        let Some(fleet) = Fleet::new(admin, None, &["orders"]) else { continue };
+        let mut su = fleet.pg.client();
+        su.batch_execute("CREATE DATABASE rdsadmin").unwrap();
+        let hba = fleet.pg.data_dir().join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(&hba, format!("host rdsadmin all all reject\n{rules}")).unwrap();
+        su.batch_execute("SELECT pg_reload_conf()").unwrap();
+        assert!(fleet.pg.config("rdsadmin").connect(postgres::NoTls).is_err(), "closed");
+
+        fleet.create("fiona");
+        fleet
+            .pg
+            .client_to("orders")
+            .batch_execute("CREATE TABLE notes (id int); ALTER TABLE notes OWNER TO fiona")
+            .unwrap();
+        let log_from = fleet.pg.log().len();
+        let (rows, code) =
+            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "fiona", "--yes"]);
+        assert_eq!(code, 0, "{admin:?}: {rows:?}");
+        assert_eq!(fleet.pg.can_login("fiona"), None);
+        assert!(!fleet.pg.log()[log_from..].contains("rdsadmin"), "rdsadmin was visited");
+    }
+}
+
+/// A lock the plan cannot foresee stops a drop halfway: the role stays
+/// NOLOGIN, the memberships the admin gave itself go, the error names the
+/// database, and the audit trail lists every statement and how it ended.
+#[test]
+fn a_drop_that_fails_midway_leaves_the_role_locked_and_every_statement_recorded() {
+    for admin in [Admin::Superuser, Admin::CreateRole] {
+        let Some(fleet) = Fleet::new(admin, None, &["orders"]) else { continue };
+        fleet.sandbox.write_config("[connection]\nlock_timeout = \"1s\"\n");
+        let password = fleet.create("gus");
+        let mut su = fleet.pg.client();
+        for db in ["archive", "legacy"] {
+            su.batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+            fleet
+                .pg
+                .client_to(db)
+                .batch_execute("CREATE TABLE kept (id int); ALTER TABLE kept OWNER TO gus")
+                .unwrap();
+        }
+        // Someone reads the table in legacy, and keeps the transaction open.
+        let mut reader = fleet.pg.client_to("legacy");
+        let mut held = reader.transaction().unwrap();
+        held.batch_execute("LOCK TABLE kept IN ACCESS SHARE MODE").unwrap();
+
+        let (rows, code) =
+            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "gus", "--yes"]);
+        assert_eq!(code, 1, "{admin:?}: {rows:?}");
+        let error = rows[0]["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("in database legacy: canceling statement due to lock timeout"),
+            "{error}"
+        );
+        assert!(error.ends_with("; the role is left NOLOGIN"), "{error}");
+        held.rollback().unwrap();
+        assert_eq!(fleet.pg.can_login("gus"), Some(false));
+        assert!(fleet.login("orders", "gus", &password).is_err());
+        let heir = fleet.admin_role();
+        let owner = |db: &str| -> String {
+            fleet
+                .pg
+                .client_to(db)
+                .query_one("SELECT tableowner::text FROM pg_tables WHERE tablename = 'kept'", &[])
+                .unwrap()
+                .get(0)
+        };
+        assert_eq!(owner("archive"), heir, "archive was disowned and committed");
+        assert_eq!(owner("legacy"), "gus", "legacy rolled back");
+        let member: i64 = su
+            .query_one(
+                "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+                  JOIN pg_roles a ON a.oid = m.member
+                 WHERE r.rolname = 'gus' AND a.rolname = $1",
+                &[&heir],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(member, 0, "the admin's membership in gus was taken back");
+
+        let record = &audit(&fleet.sandbox, "user.drop")[0];
+        assert_eq!(record["outcome"], "failed");
+        let sql: Vec<&str> = record["sql"].as_str().unwrap().split(";\n").collect();
+        let mut expected = vec![r#"ALTER ROLE "gus" NOLOGIN"#.to_owned()];
+        if admin == Admin::CreateRole {
+            expected.push(r#"GRANT "gus" TO CURRENT_USER"#.to_owned());
+        }
+        expected.extend([
+            format!(r#"REASSIGN OWNED BY "gus" TO "{heir}" -- in archive"#),
+            r#"DROP OWNED BY "gus" -- in archive"#.to_owned(),
+            format!(r#"-- failed: REASSIGN OWNED BY "gus" TO "{heir}" -- in legacy"#),
+        ]);
+        if admin == Admin::CreateRole {
+            expected.push(r#"REVOKE "gus" FROM CURRENT_USER"#.to_owned());
+        }
+        assert_eq!(sql, expected, "{admin:?}");
+    }
+}
+
+/// Three clusters sharing a role, each with its own database (`a`, `b`,
+/// `c`) registered in env qa; the role `app` created on all of them.
+struct Trio {
+    clusters: Vec<Cluster>,
+    sandbox: Sandbox,
+    /// The password `app` has everywhere.
+    password: String,
+    admin_password: String,
+}
+
+impl Trio {
+    fn new(admin: Admin) -> Option<Trio> {
+        let first = Cluster::start()?;
+        let mut clusters = vec![first];
+        for _ in 1..3 {
+            clusters.push(Cluster::builder().password(clusters[0].password()).start()?);
+        }
+        let sandbox = Sandbox::new();
+        for (pg, db) in clusters.iter().zip(["a", "b", "c"]) {
+            pg.client().batch_execute(&format!("CREATE DATABASE {db}")).unwrap();
+            if admin == Admin::CreateRole {
+                pg.client()
+                    .batch_execute(&format!(
+                        "CREATE ROLE {ADMIN_ROLE} LOGIN CREATEROLE PASSWORD '{ADMIN_PASSWORD}'"
+                    ))
+                    .unwrap();
+                sandbox.register("qa", db, pg, &["--admin-user", ADMIN_ROLE]);
+            } else {
+                sandbox.register("qa", db, pg, &[]);
+            }
+        }
+        let admin_password = match admin {
+            Admin::Superuser => clusters[0].password().to_owned(),
+            Admin::CreateRole => ADMIN_PASSWORD.to_owned(),
+        };
+        let trio = Trio { clusters, sandbox, password: String::new(), admin_password };
+        let out = trio.run(&["user", "create", "--env", "qa", "--all", "--type", "devqa", "app"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let password = rows[0]["password"].as_str().unwrap().to_owned();
+        Some(Trio { password, ..trio })
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = self.sandbox.std_command();
+        cmd.env("PGACCT_ADMIN_PASSWORD", &self.admin_password).args(args);
+        cmd.args(["--format", "json"]);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn logs_in(&self, index: usize, password: &str) -> bool {
+        let db = ["a", "b", "c"][index];
+        self.clusters[index].login(db, "app", password).is_ok()
+    }
+}
+
+/// Waits until `ready` holds, or fails the test after 30 s.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Whether a pgacct session on `pg` waits for a lock.
+fn pgacct_waits_for_a_lock(pg: &Cluster) -> bool {
+    pg.client()
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE application_name = 'pgacct' AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Ctrl-C (and SIGTERM, SIGHUP) during a fan-out where one cluster waits
+/// behind a lock: the clusters that committed keep the new password, and
+/// it is delivered (stdout and the secret file); the waiting one is rolled
+/// back; the result is 130; a retry brings the last one to the same password.
+#[test]
+fn an_interrupted_reset_delivers_the_password_of_the_clusters_that_committed() {
+    let Some(mut trio) = Trio::new(Admin::Superuser) else { return };
+    trio.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
+    for name in ["INT", "TERM", "HUP"] {
+        let before: Vec<Option<String>> =
+            trio.clusters.iter().map(|pg| pg.verifier("app")).collect();
+        // Another pgacct run (as it were) holds the lock on `app` on c, in
+        // the database pgacct's session uses there (advisory locks are per
+        // database).
+        let mut holder = trio.clusters[2].client_to("c");
+        let mut held = holder.transaction().unwrap();
+        held.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgacct role app', 0))", &[])
+            .unwrap();
+        let file = format!("app-{name}.json");
+        let child = trio
+            .command(&[
+                "user",
+                "reset-password",
+                "--env",
+                "qa",
+                "--all",
+                "app",
+                "--secret-file",
+                &file,
+                "--secret-format",
+                "json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_until("a and b to commit and c to wait", || {
+            (0..2).all(|i| trio.clusters[i].verifier("app") != before[i])
+                && pgacct_waits_for_a_lock(&trio.clusters[2])
+        });
+        signal(&child, name);
+        let out = child.wait_with_output().unwrap();
+        let (out_text, err_text) = (stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(130), "SIG{name}: {out_text}{err_text}");
+        held.rollback().unwrap();
+
+        let secret: Value =
+            serde_json::from_slice(&std::fs::read(trio.sandbox.path().join(&file)).unwrap())
+                .unwrap();
+        let password = secret["password"].as_str().unwrap().to_owned();
+        let dbs: Vec<&str> = secret["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["db"].as_str().unwrap())
+            .collect();
+        assert_eq!(dbs, ["a", "b"], "SIG{name}: the file names the clusters that have it");
+        assert!(trio.logs_in(0, &password) && trio.logs_in(1, &password), "SIG{name}");
+        assert_eq!(trio.clusters[2].verifier("app"), before[2], "SIG{name}: c rolled back");
+        assert!(trio.logs_in(2, &trio.password), "SIG{name}: c keeps the old password");
+
+        let rows: Value = serde_json::from_str(&out_text).unwrap();
+        let outcomes: Vec<(&str, &str)> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["db"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+            .collect();
+        assert_eq!(outcomes, [("a", "ok"), ("b", "ok"), ("c", "failed")], "SIG{name}");
+        assert_eq!(rows[2]["error"], "interrupted; rolled back");
+        assert!(err_text.contains("interrupted: changes in flight were rolled back"), "{err_text}");
+        let records = audit(&trio.sandbox, "user.reset-password");
+        let journaled: Vec<(&str, &str)> = records[..3]
+            .iter()
+            .map(|r| (r["db"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+            .collect();
+        assert_eq!(journaled, [("c", "failed"), ("b", "ok"), ("a", "ok")], "SIG{name}");
+
+        // The hint names one command that brings c to the same password.
+        let hint = err_text
+            .lines()
+            .find(|l| l.contains("--retry"))
+            .unwrap_or_else(|| panic!("SIG{name}: no retry hint in {err_text}"));
+        let command = hint.split("pgacct ").nth(1).unwrap();
+        assert!(command.ends_with(&format!("--password-from {file}")), "{hint}");
+        let args: Vec<&str> = command.split(' ').collect();
+        let retried = trio.run(&args);
+        assert_eq!(retried.status.code(), Some(0), "{}", stderr(&retried));
+        assert!(trio.logs_in(2, &password), "SIG{name}: c has the same password now");
+        trio.password = password;
+    }
+}
+
+/// A reset while one cluster is down is partial (exit 3); its hint names
+/// one command that brings the failed target to the same password, which
+/// is checked against a cluster that has it: in `pg_authid` for a
+/// superuser admin, by logging in as the role for a CREATEROLE admin.
+#[test]
+fn a_partial_reset_is_retried_to_the_same_password_and_no_other() {
+    for admin in [Admin::Superuser, Admin::CreateRole] {
+        let Some(trio) = Trio::new(admin) else { return };
+        trio.clusters[2].stop();
+        let out = trio.run(&["user", "reset-password", "--env", "qa", "--all", "app"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{admin:?}: {err}");
+        let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let password = rows[0]["password"].as_str().unwrap().to_owned();
+        assert_eq!(rows[1]["password"], password.as_str());
+        assert_eq!(rows[2]["password"], Value::Null, "c did not get it");
+        let hint = err.lines().find(|l| l.contains("--retry")).unwrap_or_else(|| panic!("{err}"));
+        let command = hint.split("pgacct ").nth(1).unwrap();
+        assert!(command.starts_with("user reset-password app --retry "), "{hint}");
+        assert!(command.ends_with(" --password-stdin"), "{hint}");
+        let args: Vec<&str> = command.split(' ').collect();
+        trio.clusters[2].start_again();
+
+        let with_stdin = |password: &str| {
+            assert_cmd::Command::from_std(trio.command(&args))
+                .write_stdin(format!("{password}\n"))
+                .output()
+                .unwrap()
+        };
+        let wrong = with_stdin("Not-The-Password-1");
+        let err = stderr(&wrong);
+        assert_eq!(wrong.status.code(), Some(2), "{admin:?}: {err}");
+        assert!(err.contains("the password given is not the one operation"), "{err}");
+        assert!(trio.logs_in(2, &trio.password), "c is untouched");
+
+        let mismatch = trio.run(&[
+            "user",
+            "reset-password",
+            "other",
+            "--retry",
+            args[args.iter().position(|a| *a == "--retry").unwrap() + 1],
+            "--password-stdin",
+        ]);
+        assert_eq!(mismatch.status.code(), Some(2));
+        assert!(
+            stderr(&mismatch).contains("was user.reset-password of app, not"),
+            "{}",
+            stderr(&mismatch)
+        );
+
+        let right = with_stdin(&password);
+        assert_eq!(right.status.code(), Some(0), "{admin:?}: {}", stderr(&right));
+        let rows: Value = serde_json::from_slice(&right.stdout).unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), 1, "only c: {rows}");
+        assert_eq!(rows[0]["db"], "c");
+        assert_eq!(rows[0]["password"], Value::Null, "a given password is not shown back");
+        assert!((0..3).all(|i| trio.logs_in(i, &password)), "{admin:?}: one password everywhere");
+
+        let again = with_stdin(&password);
+        assert_eq!(again.status.code(), Some(2));
+        assert!(stderr(&again).contains("nothing to retry"), "{}", stderr(&again));
+    }
+}
+
+#[test]
+fn secret_file_destinations_are_checked_before_anything_changes() {
+    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    let password = fleet.create("hana");
+    let sandbox = &fleet.sandbox;
+    sandbox.write("taken.env", "kept\n");
+    std::os::unix::fs::symlink("/etc/hostname", sandbox.path().join("link.env")).unwrap();
+    std::fs::create_dir(sandbox.path().join("adir")).unwrap();
+    // SQLite's own -wal and -shm files come and go with its connections.
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(sandbox.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with("registry.db-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let files_before = files();
+    let log_from = fleet.pg.log().len();
+    for (file, force, problem) in [
+        ("taken.env", false, "taken.env exists; pgacct does not overwrite a secret file"),
+        ("adir", true, "adir is a directory; a secret file is a regular file"),
+        ("link.env", true, "link.env is a symbolic link; a secret file is a regular file"),
+        ("nowhere/new.env", false, "cannot write the secret file nowhere/new.env"),
+    ] {
+        let mut args = vec!["user", "reset-password", "--env", "qa", "--db", "orders", "hana"];
+        args.extend(["--secret-file", file]);
+        if force {
+            args.push("--force");
+        }
+        let out = fleet.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", stderr(&out));
+        assert!(stderr(&out).contains(problem), "{file}: {}", stderr(&out));
+    }
+    assert!(fleet.login("orders", "hana", &password).is_ok(), "the password never changed");
+    assert_eq!(ddl_about(&fleet.pg, log_from, "hana"), Vec::<String>::new());
+    assert_eq!(std::fs::read_to_string(sandbox.path().join("taken.env")).unwrap(), "kept\n");
+
+    // A change refused by its plan leaves no claimed file to block the next run.
+    sandbox.write_config("[types.app]\nmember_of = [\"missing_group\"]\n");
+    let args = ["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "ivy"];
+    let out = fleet.run(&[&args[..], &["--secret-file", "ivy.env"]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(files(), files_before, "no file left");
+    sandbox.write_config("");
+    let out = fleet.run(&[
+        "user",
+        "create",
+        "--env",
+        "qa",
+        "--db",
+        "orders",
+        "--type",
+        "devqa",
+        "ivy",
+        "--secret-file",
+        "ivy.env",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(sandbox.path().join("ivy.env").is_file());
+}
+
+#[test]
+fn a_given_password_is_checked_and_never_shown_back() {
+    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    let first = fleet.create("jan");
+    let reset = |password: &str| {
+        fleet
+            .sandbox
+            .pgacct()
+            .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+            .args(["user", "reset-password", "--env", "qa", "--db", "orders", "jan"])
+            .args(["--password-stdin", "--format", "json"])
+            .write_stdin(format!("{password}\n"))
+            .output()
+            .unwrap()
+    };
+    let too_long = "x".repeat(1025);
+    let out = reset(&too_long);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("the password is 1025 bytes long; PostgreSQL's clients accept at most 1024")
+    );
+    assert!(fleet.login("orders", "jan", &first).is_ok(), "nothing changed");
+
+    let out = reset("short-pw");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("warning: the password is shorter than 12 characters"));
+
+    let chosen = "Jan-Chosen-Password-42";
+    let out = reset(chosen);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["status"], "password reset");
+    assert_eq!(rows[0]["password"], Value::Null, "the user's own password is not echoed");
+    assert!(!stdout(&out).contains(chosen) && !stderr(&out).contains(chosen));
+    assert!(fleet.login("orders", "jan", chosen).is_ok());
+}
+
+/// Roles are cluster-wide: a change through one database reaches every
+/// registered target of its cluster, and the plan, the confirmation and
+/// the result say so; a protected env there must be confirmed too.
+#[test]
+fn a_change_names_every_registered_target_its_cluster_serves() {
+    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders", "billing"]) else { return };
+    fleet.pg.client().batch_execute("CREATE DATABASE shop").unwrap();
+    fleet.sandbox.register("prod", "shop", &fleet.pg, &[]);
+    fleet.sandbox.write_config("[env.prod]\nprotected = true\n");
+    let args = ["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "kim"];
+    let out = fleet.run(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("prod/shop is protected, and there is no terminal"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fleet.pg.can_login("kim"), None);
+
+    let out = fleet.run(&[&args[..], &["--dry-run"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("this also reaches prod/shop, qa/billing"), "{}", stdout(&out));
+
+    let out = fleet.run(&[&args[..], &["--yes", "--format", "json"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "roles are cluster-wide: on 127.0.0.1:{} this also reaches prod/shop, qa/billing",
+            fleet.pg.port()
+        )),
+        "{err}"
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let shown: Vec<(&str, bool, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["db"].as_str().unwrap(),
+                r["selected"].as_bool().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("orders", true, "user created"),
+            ("shop", false, "user created (cluster-wide; not selected)"),
+            ("billing", false, "user created (cluster-wide; not selected)"),
+        ]
+    );
+    assert!(rows[1]["password"].is_null(), "the password is shown once, on the selected row");
+}
+
+#[test]
+fn dry_runs_create_and_send_nothing() {
+    let sandbox = Sandbox::new();
+    let registry = sandbox.path().join("fresh/registry.db");
+    let http = HttpReceiver::start(Answer::Status(200));
+    sandbox.write_config(&format!(
+        "[[notify]]\nkind = \"webhook\"\nurl = \"{}\"\n",
+        http.url("/hook")
+    ));
+    let run = |args: &[&str]| {
+        sandbox.pgacct().env("PGACCT_REGISTRY", &registry).args(args).output().unwrap()
+    };
+    let out =
+        run(&["registry", "add", "--env", "qa", "--db", "orders", "--host", "h", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("would add qa/orders (h:5432); nothing written (--dry-run)"));
+    let out = run(&["notify", "test", "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("would send a test to webhook"), "{}", stderr(&out));
+    assert!(http.requests().is_empty(), "a dry run sent a notification");
+    assert!(!registry.parent().unwrap().exists(), "a dry run created the registry's directory");
+
+    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    let before = std::fs::read(fleet.sandbox.registry()).unwrap();
+    let out = fleet.run(&[
+        "user",
+        "create",
+        "--env",
+        "qa",
+        "--db",
+        "orders",
+        "--type",
+        "devqa",
+        "lea",
+        "--secret-file",
+        "lea.env",
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!fleet.sandbox.path().join("lea.env").exists(), "a dry run claimed the secret file");
+    assert_eq!(std::fs::read(fleet.sandbox.registry()).unwrap(), before);
+    assert_eq!(fleet.pg.can_login("lea"), None);
+}
+
+#[test]
+fn only_changing_commands_take_change_options() {
+    let sandbox = Sandbox::new();
+    for args in [
+        &["registry", "list", "--dry-run"][..],
+        &["registry", "show", "--env", "qa", "--db", "x", "--yes"],
+        &["audit", "show", "--ticket", "CHG-1"],
+        &["user", "list", "--env", "qa", "--all", "--yes"],
+        &["registry", "check", "--dry-run"],
+    ] {
+        let out = sandbox.pgacct().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains("unexpected argument"), "{args:?}: {}", stderr(&out));
+    }
+    let out = sandbox.pgacct().args(["registry", "list", "--format", "toml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("does not write --format toml"), "{}", stderr(&out));
+}
