@@ -125,11 +125,18 @@ pub fn version(pg: &Cluster) -> i32 {
         .unwrap()
 }
 
+/// Every supported major, 12 to 18 (`scripts/fetch-postgres` brings them;
+/// without `CI`, a missing one is skipped), with each admin shape.
+/// `PGACCT_TEST_MAJORS=15,17` names fewer, for a quick local run.
 pub fn every_setup() -> Vec<(Admin, Option<u32>)> {
-    vec![
-        (Admin::Superuser, None),
-        (Admin::CreateRole, None),
-        (Admin::Superuser, Some(17)),
-        (Admin::CreateRole, Some(17)),
-    ]
+    let majors: Vec<Option<u32>> = match std::env::var("PGACCT_TEST_MAJORS") {
+        Ok(list) => {
+            list.split(',').map(|m| Some(m.trim().parse().expect("a major version"))).collect()
+        }
+        Err(_) => (12..=18).map(Some).collect(),
+    };
+    majors
+        .into_iter()
+        .flat_map(|major| [(Admin::Superuser, major), (Admin::CreateRole, major)])
+        .collect()
 }
