@@ -302,46 +302,46 @@ const UNREVOCABLE: &str = "
 WITH role AS (SELECT oid FROM pg_roles WHERE rolname = $1),
      admin AS (SELECT oid FROM pg_roles WHERE rolname = current_user),
      held AS (
-  SELECT s.classid, s.objid, s.objsubid,
-         CASE s.classid
-           WHEN 'pg_class'::regclass THEN
-             CASE WHEN s.objsubid = 0 THEN (SELECT relacl FROM pg_class WHERE oid = s.objid)
-                  ELSE (SELECT attacl FROM pg_attribute
-                         WHERE attrelid = s.objid AND attnum = s.objsubid) END
-           WHEN 'pg_namespace'::regclass THEN (SELECT nspacl FROM pg_namespace WHERE oid = s.objid)
-           WHEN 'pg_proc'::regclass THEN (SELECT proacl FROM pg_proc WHERE oid = s.objid)
-           WHEN 'pg_type'::regclass THEN (SELECT typacl FROM pg_type WHERE oid = s.objid)
-           WHEN 'pg_language'::regclass THEN (SELECT lanacl FROM pg_language WHERE oid = s.objid)
-           WHEN 'pg_largeobject_metadata'::regclass THEN
-             (SELECT lomacl FROM pg_largeobject_metadata WHERE oid = s.objid)
-           WHEN 'pg_foreign_data_wrapper'::regclass THEN
-             (SELECT fdwacl FROM pg_foreign_data_wrapper WHERE oid = s.objid)
-           WHEN 'pg_foreign_server'::regclass THEN
-             (SELECT srvacl FROM pg_foreign_server WHERE oid = s.objid)
-           WHEN 'pg_default_acl'::regclass THEN
-             (SELECT defaclacl FROM pg_default_acl WHERE oid = s.objid)
-           WHEN 'pg_database'::regclass THEN (SELECT datacl FROM pg_database WHERE oid = s.objid)
-           WHEN 'pg_tablespace'::regclass THEN (SELECT spcacl FROM pg_tablespace WHERE oid = s.objid)
-         END AS acl,
-         CASE s.classid
-           WHEN 'pg_class'::regclass THEN (SELECT relowner FROM pg_class WHERE oid = s.objid)
-           WHEN 'pg_namespace'::regclass THEN (SELECT nspowner FROM pg_namespace WHERE oid = s.objid)
-           WHEN 'pg_proc'::regclass THEN (SELECT proowner FROM pg_proc WHERE oid = s.objid)
-           WHEN 'pg_type'::regclass THEN (SELECT typowner FROM pg_type WHERE oid = s.objid)
-           WHEN 'pg_language'::regclass THEN (SELECT lanowner FROM pg_language WHERE oid = s.objid)
-           WHEN 'pg_largeobject_metadata'::regclass THEN
-             (SELECT lomowner FROM pg_largeobject_metadata WHERE oid = s.objid)
-           WHEN 'pg_foreign_data_wrapper'::regclass THEN
-             (SELECT fdwowner FROM pg_foreign_data_wrapper WHERE oid = s.objid)
-           WHEN 'pg_foreign_server'::regclass THEN
-             (SELECT srvowner FROM pg_foreign_server WHERE oid = s.objid)
-           WHEN 'pg_default_acl'::regclass THEN
-             (SELECT defaclrole FROM pg_default_acl WHERE oid = s.objid)
-           WHEN 'pg_database'::regclass THEN (SELECT datdba FROM pg_database WHERE oid = s.objid)
-           WHEN 'pg_tablespace'::regclass THEN
-             (SELECT spcowner FROM pg_tablespace WHERE oid = s.objid)
-         END AS owner
+  SELECT s.classid, s.objid, s.objsubid, o.acl, o.owner
     FROM pg_shdepend s
+   CROSS JOIN LATERAL (
+         SELECT relacl, relowner FROM pg_class
+          WHERE s.classid = 'pg_class'::regclass AND s.objsubid = 0 AND oid = s.objid
+         UNION ALL
+         SELECT a.attacl, c.relowner FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          WHERE s.classid = 'pg_class'::regclass AND a.attrelid = s.objid
+            AND a.attnum = s.objsubid AND s.objsubid <> 0
+         UNION ALL
+         SELECT nspacl, nspowner FROM pg_namespace
+          WHERE s.classid = 'pg_namespace'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT proacl, proowner FROM pg_proc
+          WHERE s.classid = 'pg_proc'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT typacl, typowner FROM pg_type
+          WHERE s.classid = 'pg_type'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT lanacl, lanowner FROM pg_language
+          WHERE s.classid = 'pg_language'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT lomacl, lomowner FROM pg_largeobject_metadata
+          WHERE s.classid = 'pg_largeobject_metadata'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT fdwacl, fdwowner FROM pg_foreign_data_wrapper
+          WHERE s.classid = 'pg_foreign_data_wrapper'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT srvacl, srvowner FROM pg_foreign_server
+          WHERE s.classid = 'pg_foreign_server'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT defaclacl, defaclrole FROM pg_default_acl
+          WHERE s.classid = 'pg_default_acl'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT datacl, datdba FROM pg_database
+          WHERE s.classid = 'pg_database'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT spcacl, spcowner FROM pg_tablespace
+          WHERE s.classid = 'pg_tablespace'::regclass AND oid = s.objid
+         ) AS o(acl, owner)
    WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM role)
      AND s.deptype = 'a'
      AND (s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())

@@ -41,33 +41,25 @@ pub fn run(command: UserCommand, ctx: &Context) -> CommandResult {
         UserCommand::Show(args) => list::show(ctx, &args),
         UserCommand::Lock(args) => {
             let name = RoleName::parse(&args.name)?;
-            let change = RoleChange::Lock { name: &name, terminate: args.terminate };
-            let again =
-                format!("user lock {name}{}", if args.terminate { " --terminate" } else { "" });
-            rollout(
+            let terminate = if args.terminate { " --terminate" } else { "" };
+            change_roles(
                 ctx,
-                &Request {
-                    targets: &args.targets,
-                    args: &args.change,
-                    change,
-                    password: None,
-                    again,
-                },
+                &args.targets,
+                &args.change,
+                format!("user lock {name}{terminate}"),
+                RoleChange::Lock { name: &name, terminate: args.terminate },
+                None,
             )
         }
         UserCommand::Unlock(args) => {
             let name = RoleName::parse(&args.name)?;
-            let again = format!("user unlock {name}");
-            let change = RoleChange::Unlock(&name);
-            rollout(
+            change_roles(
                 ctx,
-                &Request {
-                    targets: &args.targets,
-                    args: &args.change,
-                    change,
-                    password: None,
-                    again,
-                },
+                &args.targets,
+                &args.change,
+                format!("user unlock {name}"),
+                RoleChange::Unlock(&name),
+                None,
             )
         }
         UserCommand::Drop(args) => drop_user(ctx, &args),
@@ -130,17 +122,21 @@ fn create(
         until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
     });
     let change = RoleChange::Create(RoleSpec { name: &name, account, valid_until });
-    let password = Some((password, account.password_length));
-    rollout(ctx, &Request { targets, args, change, password, again })
+    change_roles(ctx, targets, args, again, change, Some((password, account.password_length)))
 }
 
 fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> CommandResult {
     let name = RoleName::parse(&args.name)?;
     // A reset does not know the role's type, so it uses the default length.
     let password = Some((&args.password, crate::policy::DEFAULT_PASSWORD_LENGTH));
-    let again = format!("user reset-password {name}");
-    let change = RoleChange::ResetPassword(&name);
-    rollout(ctx, &Request { targets: &args.targets, args: &args.change, change, password, again })
+    change_roles(
+        ctx,
+        &args.targets,
+        &args.change,
+        format!("user reset-password {name}"),
+        RoleChange::ResetPassword(&name),
+        password,
+    )
 }
 
 fn set_search_path(ctx: &Context, args: &SetSearchPathArgs) -> CommandResult {
@@ -152,10 +148,7 @@ fn set_search_path(ctx: &Context, args: &SetSearchPathArgs) -> CommandResult {
         schemas.iter().map(|s| shell_word(s.as_str())).collect::<Vec<_>>().join(" ")
     );
     let change = RoleChange::SetSearchPath { name: &name, schemas: &schemas };
-    rollout(
-        ctx,
-        &Request { targets: &args.targets, args: &args.change, change, password: None, again },
-    )
+    change_roles(ctx, &args.targets, &args.change, again, change, None)
 }
 
 fn drop_user(ctx: &Context, args: &DropArgs) -> CommandResult {
@@ -166,10 +159,7 @@ fn drop_user(ctx: &Context, args: &DropArgs) -> CommandResult {
         None => format!("user drop {name}"),
     };
     let change = RoleChange::Drop { name: &name, heir };
-    rollout(
-        ctx,
-        &Request { targets: &args.targets, args: &args.change, change, password: None, again },
-    )
+    change_roles(ctx, &args.targets, &args.change, again, change, None)
 }
 
 /// One role change, as a command asked for it.
@@ -181,6 +171,19 @@ struct Request<'a> {
     password: Option<(&'a PasswordArgs, usize)>,
     /// The command again, without targets or password options, for hints.
     again: String,
+}
+
+/// Plans and makes `change` on the targets `targets` names; `password`
+/// for changes that set one; `again` says the command again, for hints.
+fn change_roles<'a>(
+    ctx: &Context,
+    targets: &'a ChangeTargetArgs,
+    args: &'a ChangeArgs,
+    again: String,
+    change: RoleChange<'a>,
+    password: Option<(&'a PasswordArgs, usize)>,
+) -> CommandResult {
+    rollout(ctx, &Request { targets, args, change, password, again })
 }
 
 /// One cluster, as planned: or why it could not be.
