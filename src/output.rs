@@ -97,6 +97,16 @@ impl Output {
     }
 }
 
+/// `result` of printing a change's results, with a closed stdout (`| head`)
+/// counted as printed: what the change did still decides the exit code and
+/// the hints.
+pub fn unless_closed(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// A progress bar on stderr for work on several targets. Nothing at all
 /// when stderr is not a terminal, with `-q`, or for a single target.
 #[derive(Debug)]

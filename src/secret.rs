@@ -307,13 +307,17 @@ fn percent_encode(text: &str) -> String {
 
 /// A `--secret-file`, checked when the change is planned, claimed before
 /// anything changes (so that a destination that cannot be written stops
-/// the command first) and filled after. A claim that is never filled is
-/// removed again, so a command that stops early leaves nothing behind.
+/// the command first) and filled after, through a staging file beside it
+/// that is renamed into place. A claim never filled is removed again, so a
+/// command that stops early leaves nothing behind.
 #[derive(Debug)]
 pub struct SecretFile {
     path: PathBuf,
-    /// With `--force`: written here, then renamed over `path`.
-    staging: Option<PathBuf>,
+    /// Written first, then renamed over `path`.
+    staging: PathBuf,
+    /// Without `--force`, `path` itself, created empty as the claim.
+    claimed_path: bool,
+    /// `None` once filled (or given up).
     file: Option<File>,
 }
 
@@ -346,22 +350,44 @@ impl SecretFileError {
 }
 
 /// What is at a path, for the rules of a secret file.
-fn what_is(path: &Path) -> Result<Option<&'static str>, std::io::Error> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Nothing,
+    RegularFile,
+    /// Anything else, in words.
+    Other(&'static str),
+}
+
+fn what_is(path: &Path) -> Result<Found, std::io::Error> {
     match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_file() => Ok(Some("a regular file")),
-        Ok(meta) if meta.file_type().is_dir() => Ok(Some("a directory")),
-        Ok(meta) if meta.file_type().is_symlink() => Ok(Some("a symbolic link")),
-        Ok(_) => Ok(Some("not a regular file")),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Ok(meta) if meta.file_type().is_file() => Ok(Found::RegularFile),
+        Ok(meta) if meta.file_type().is_dir() => Ok(Found::Other("a directory")),
+        Ok(meta) if meta.file_type().is_symlink() => Ok(Found::Other("a symbolic link")),
+        Ok(_) => Ok(Found::Other("not a regular file")),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Found::Nothing),
         Err(err) => Err(err),
     }
 }
 
+/// A file to be created beside `path`, named so that no other run picks it.
+fn staging_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut nonce = [0u8; 6];
+    rand::rng().fill_bytes(&mut nonce);
+    let nonce = URL_SAFE_NO_PAD.encode(nonce);
+    path.with_file_name(format!(".{name}.pgacct-{}-{nonce}", std::process::id()))
+}
+
+fn create_private(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
 impl SecretFile {
-    /// Checks, without creating anything, that `path` could receive a
-    /// secret: its directory exists, and it is absent, or (with `force`) a
-    /// regular file.
-    pub fn check(path: &Path, force: bool) -> Result<(), SecretFileError> {
+    /// Checks that `path` could receive a secret: its directory exists, and
+    /// it is absent, or (with `force`) a regular file. With `probe`, also
+    /// that the directory is writable, by creating and removing a file in
+    /// it; a dry run does not probe.
+    pub fn check(path: &Path, force: bool, probe: bool) -> Result<(), SecretFileError> {
         let io_err = |source| SecretFileError::Io { path: path.to_owned(), source };
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -372,57 +398,84 @@ impl SecretFile {
             return Err(io_err(not_a_dir));
         }
         match what_is(path).map_err(io_err)? {
-            None => Ok(()),
-            Some("a regular file") if force => Ok(()),
-            Some("a regular file") => Err(SecretFileError::Exists(path.to_owned())),
-            Some(what) => Err(SecretFileError::NotAFile { path: path.to_owned(), what }),
+            Found::Nothing => {}
+            Found::RegularFile if force => {}
+            Found::RegularFile => return Err(SecretFileError::Exists(path.to_owned())),
+            Found::Other(what) => {
+                return Err(SecretFileError::NotAFile { path: path.to_owned(), what });
+            }
         }
+        if probe {
+            let staging = staging_path(path);
+            drop(create_private(&staging).map_err(io_err)?);
+            let _ = fs::remove_file(&staging);
+        }
+        Ok(())
     }
 
-    /// Creates the file (mode 0600); with `force`, a staging file beside it.
+    /// Claims the destination: without `force`, creates it (empty, mode
+    /// 0600) so that no one else takes it; and the staging file beside it.
     pub fn claim(path: &Path, force: bool) -> Result<SecretFile, SecretFileError> {
-        Self::check(path, force)?;
+        Self::check(path, force, false)?;
         let io_err = |source| SecretFileError::Io { path: path.to_owned(), source };
-        let create =
-            |at: &Path| OpenOptions::new().write(true).create_new(true).mode(0o600).open(at);
         if !force {
-            return match create(path) {
-                Ok(file) => {
-                    Ok(SecretFile { path: path.to_owned(), staging: None, file: Some(file) })
-                }
+            match create_private(path) {
+                Ok(_) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                    Err(SecretFileError::Exists(path.to_owned()))
+                    return Err(SecretFileError::Exists(path.to_owned()));
                 }
-                Err(err) => Err(io_err(err)),
-            };
+                Err(err) => return Err(io_err(err)),
+            }
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let staging = path.with_file_name(format!(".{name}.pgacct-{}", std::process::id()));
-        let file = create(&staging).map_err(io_err)?;
-        Ok(SecretFile { path: path.to_owned(), staging: Some(staging), file: Some(file) })
+        let staging = staging_path(path);
+        let file = match create_private(&staging) {
+            Ok(file) => file,
+            Err(err) => {
+                if !force {
+                    let _ = fs::remove_file(path);
+                }
+                return Err(io_err(err));
+            }
+        };
+        Ok(SecretFile { path: path.to_owned(), staging, claimed_path: !force, file: Some(file) })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Writes `contents` and puts the file in place.
-    pub fn fill(mut self, contents: &str) -> Result<(), SecretFileError> {
-        let io_err = |source| SecretFileError::Io { path: self.path.clone(), source };
-        let mut file = self.file.take().expect("a claim is filled once");
-        file.write_all(contents.as_bytes()).map_err(io_err)?;
-        file.sync_all().map_err(io_err)?;
-        if let Some(staging) = self.staging.take() {
-            // Only a regular file is ever replaced.
-            if let Some(what) =
-                what_is(&self.path).map_err(io_err)?.filter(|w| *w != "a regular file")
-            {
-                let _ = fs::remove_file(&staging);
-                return Err(SecretFileError::NotAFile { path: self.path.clone(), what });
-            }
-            fs::rename(&staging, &self.path).map_err(io_err)?;
+    /// Writes `contents` into the staging file and renames it into place.
+    /// When the rename fails, the staging file stays, complete and private,
+    /// and the error names it: the secret is never lost by a failed write.
+    pub fn fill(mut self, contents: &str) -> Result<(), (SecretFileError, Option<PathBuf>)> {
+        let path = self.path.clone();
+        let io_err = |source| SecretFileError::Io { path: path.clone(), source };
+        let Some(mut file) = self.file.take() else {
+            return Err((io_err(std::io::Error::other("filled twice")), None));
+        };
+        let written = file.write_all(contents.as_bytes()).and_then(|()| file.sync_all());
+        if let Err(err) = written {
+            self.give_up();
+            return Err((io_err(err), None));
         }
-        Ok(())
+        // Only a regular file (or the claim) is ever replaced.
+        let kept = Some(self.staging.clone());
+        match what_is(&self.path) {
+            Ok(Found::Nothing | Found::RegularFile) => {}
+            Ok(Found::Other(what)) => {
+                return Err((SecretFileError::NotAFile { path: self.path.clone(), what }, kept));
+            }
+            Err(err) => return Err((io_err(err), kept)),
+        }
+        fs::rename(&self.staging, &self.path).map_err(|err| (io_err(err), kept))
+    }
+
+    /// Removes what the claim created.
+    fn give_up(&mut self) {
+        let _ = fs::remove_file(&self.staging);
+        if self.claimed_path {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -430,7 +483,7 @@ impl Drop for SecretFile {
     /// A claim never filled is given up: nothing received a password.
     fn drop(&mut self) {
         if self.file.is_some() {
-            let _ = fs::remove_file(self.staging.as_ref().unwrap_or(&self.path));
+            self.give_up();
         }
     }
 }
@@ -473,27 +526,26 @@ pub fn check_given(password: &str) -> Result<(), BadPassword> {
 /// The password in a secret file pgacct wrote, in any `--secret-format`:
 /// `None` when none is found, or when the file holds different ones.
 pub fn read_back(text: &str) -> Option<Secret> {
-    let json = serde_json::from_str::<serde_json::Value>(text).ok();
-    if let Some(password) = json.as_ref().and_then(|v| v["password"].as_str()) {
-        return Some(Secret::new(password.to_owned()));
+    if let Ok(document) = serde_json::from_str::<serde_json::Value>(text) {
+        return document["password"].as_str().map(|p| Secret::new(p.to_owned()));
     }
-    let mut found: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let password = if let Some(value) = line.strip_prefix("PGPASSWORD=") {
-            shell_unquote(value)
-        } else if let Some(value) = line.trim_start().strip_prefix("PGPASSWORD: ") {
-            serde_json::from_str::<String>(value).ok()
-        } else if let Some(rest) = line.strip_prefix("postgresql://") {
-            url_password(rest)
-        } else if line.contains(':') && !line.contains(": ") && !line.starts_with('#') {
-            pgpass_password(line)
-        } else {
-            None
-        };
-        found.extend(password);
-    }
-    found.dedup();
-    match found.as_slice() {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let found: Vec<Option<String>> = if text.starts_with("apiVersion:") {
+        lines
+            .iter()
+            .filter_map(|l| l.trim_start().strip_prefix("PGPASSWORD: "))
+            .map(|value| serde_json::from_str::<String>(value).ok())
+            .collect()
+    } else if lines.iter().any(|l| l.starts_with("PGPASSWORD=")) {
+        lines.iter().filter_map(|l| l.strip_prefix("PGPASSWORD=")).map(shell_unquote).collect()
+    } else if lines.iter().all(|l| l.starts_with("postgresql://")) {
+        lines.iter().map(|l| url_password(&l["postgresql://".len()..])).collect()
+    } else {
+        lines.iter().map(|l| pgpass_password(l)).collect()
+    };
+    let mut passwords: Vec<String> = found.into_iter().collect::<Option<_>>()?;
+    passwords.dedup();
+    match passwords.as_slice() {
         [one] => Some(Secret::new(one.clone())),
         _ => None,
     }
@@ -674,17 +726,30 @@ mod tests {
 
     #[test]
     fn only_regular_files_are_ever_replaced() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
         for (path, force) in [(&link, true), (&dir.path().to_path_buf(), true)] {
-            let err = SecretFile::check(path, force).unwrap_err();
+            let err = SecretFile::check(path, force, false).unwrap_err();
             assert!(matches!(err, SecretFileError::NotAFile { .. }), "{err}");
         }
         let missing_dir = dir.path().join("nope/app.env");
-        assert!(matches!(SecretFile::check(&missing_dir, false), Err(SecretFileError::Io { .. })));
-        assert!(SecretFile::check(&dir.path().join("new.env"), false).is_ok());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "checking creates nothing");
+        let err = SecretFile::check(&missing_dir, false, true).unwrap_err();
+        assert!(matches!(err, SecretFileError::Io { .. }), "{err}");
+        assert!(SecretFile::check(&dir.path().join("new.env"), false, true).is_ok());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "checking leaves nothing");
+
+        // A destination that turns into a link before the fill: the link is
+        // left alone, and the secret is kept in the staging file.
+        let path = dir.path().join("later.env");
+        let claim = SecretFile::claim(&path, true).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+        let (err, kept) = claim.fill("SECRET=1\n").unwrap_err();
+        assert!(matches!(err, SecretFileError::NotAFile { .. }), "{err}");
+        let kept = kept.unwrap();
+        assert_eq!(fs::read_to_string(&kept).unwrap(), "SECRET=1\n");
+        assert_eq!(fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
     #[test]
@@ -711,5 +776,10 @@ mod tests {
         }
         assert_eq!(read_back("nothing here\n"), None);
         assert_eq!(read_back("PGPASSWORD=a\nPGPASSWORD=b\n"), None, "two passwords");
+        let ipv6 = render(SecretFormat::Env, "app", &pw, &[endpoint("::1")]);
+        assert_eq!(read_back(&ipv6), Some(pw.clone()), "{}", *ipv6);
+        let spaced = Secret::new("a: b".into());
+        let pgpass = render(SecretFormat::Pgpass, "app", &spaced, &two);
+        assert_eq!(read_back(&pgpass), Some(spaced));
     }
 }

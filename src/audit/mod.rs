@@ -167,6 +167,25 @@ pub struct Anchor {
     pub hash: String,
 }
 
+/// One target of an operation, as its started record and (when it has
+/// one) its outcome record tell it: what `--retry` works from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationTarget {
+    /// The started record.
+    pub id: i64,
+    pub operation: String,
+    pub env: Option<String>,
+    pub db: Option<String>,
+    pub cluster: Option<String>,
+    pub role: Option<String>,
+    /// What was about to happen, as the started record says.
+    pub intent: String,
+    /// `None` when the operation never finished there.
+    pub outcome: Option<Outcome>,
+    /// What happened, when it finished.
+    pub status: Option<String>,
+}
+
 /// The newest record of the trail, as a head noted elsewhere names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
@@ -188,10 +207,10 @@ pub trait AuditStore {
     /// Appends one outcome record per finished operation, in one
     /// transaction; returns the new head (`None` when there was nothing).
     fn finish(&mut self, who: &Invocation, outcomes: &[Finish]) -> Result<Option<Head>, Error>;
-    /// The operations written together with record `id` by one invocation,
-    /// each with its outcome (`incomplete` when it has none); empty when
-    /// there is no such record.
-    fn operation(&self, id: i64) -> Result<Vec<AuditRow>, Error>;
+    /// The targets of the operation record `id` belongs to (all started
+    /// records one invocation wrote together), each with its outcome;
+    /// empty when there is no such record.
+    fn operation(&self, id: i64) -> Result<Vec<OperationTarget>, Error>;
     /// Operations, newest first.
     fn show(&self, filter: &Filter) -> Result<Vec<AuditRow>, Error>;
     /// Walks the whole chain; with an anchor, also checks that the record

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use super::chain::{GENESIS, Record};
 use super::{
     Anchor, AuditRow, AuditStore, Break, Error, Filter, Finish, Head, Invocation, Operation,
-    Verification,
+    OperationTarget, Outcome, Verification,
 };
 use crate::store::Store;
 
@@ -25,13 +25,12 @@ const OPERATION_OF: &str = "
 WITH named AS (SELECT COALESCE(started_id, id) AS started FROM audit WHERE id = ?1),
      first AS (SELECT a.ts, a.pid, a.host, a.operation FROM audit a JOIN named n ON a.id = n.started
                 WHERE a.outcome = 'started')
-SELECT r.id, COALESCE(o.ts, r.ts), COALESCE(o.outcome, r.outcome), r.id, r.actor, r.host, r.pid,
-       r.ci_job, r.ticket, r.operation, r.env, r.db, r.cluster, r.role,
-       COALESCE(o.status, r.status), o.error, o.duration_ms, o.sql
+SELECT r.id, r.operation, r.env, r.db, r.cluster, r.role, r.status, o.outcome, o.status
   FROM audit r
   JOIN first f ON r.ts = f.ts AND r.pid = f.pid AND r.host = f.host AND r.operation = f.operation
   LEFT JOIN audit o ON o.started_id = r.id
- WHERE r.outcome = 'started'";
+ WHERE r.outcome = 'started'
+ ORDER BY r.id";
 
 /// Started records that no outcome record answers.
 const UNANSWERED: &str =
@@ -101,10 +100,23 @@ impl AuditStore for Store {
         .map(|(_, head)| head)
     }
 
-    fn operation(&self, id: i64) -> Result<Vec<AuditRow>, Error> {
+    fn operation(&self, id: i64) -> Result<Vec<OperationTarget>, Error> {
         let rows = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!("{OPERATION_OF} ORDER BY r.id"))?;
-            let rows = stmt.query_map([id], audit_row)?;
+            let mut stmt = conn.prepare_cached(OPERATION_OF)?;
+            let rows = stmt.query_map([id], |row| {
+                let outcome: Option<String> = row.get(7)?;
+                Ok(OperationTarget {
+                    id: row.get(0)?,
+                    operation: row.get(1)?,
+                    env: row.get(2)?,
+                    db: row.get(3)?,
+                    cluster: row.get(4)?,
+                    role: row.get(5)?,
+                    intent: row.get(6)?,
+                    outcome: outcome.map(|o| if o == "ok" { Outcome::Ok } else { Outcome::Failed }),
+                    status: row.get(8)?,
+                })
+            })?;
             rows.collect()
         })?;
         Ok(rows)
@@ -372,7 +384,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::audit::Outcome;
 
     fn open() -> (tempfile::TempDir, Store) {
         crate::store::scratch()
@@ -433,6 +444,22 @@ mod tests {
         let not_a_prefix =
             db.show(&Filter { operation: Some("use".into()), ..Filter::default() }).unwrap();
         assert!(not_a_prefix.is_empty());
+    }
+
+    #[test]
+    fn an_operation_is_the_started_records_of_one_invocation() {
+        let (_dir, mut db) = open();
+        db.start(&who(), &[op("user.lock", "earlier")]).unwrap();
+        let ids = db.start(&who(), &[op("user.create", "app"), op("user.create", "app")]).unwrap();
+        db.finish(&who(), &[finish(ids[0], true)]).unwrap();
+        let targets = db.operation(ids[1]).unwrap();
+        let seen: Vec<(i64, Option<Outcome>)> = targets.iter().map(|t| (t.id, t.outcome)).collect();
+        assert_eq!(seen, [(ids[0], Some(Outcome::Ok)), (ids[1], None)]);
+        assert_eq!(targets[0].intent, "about to");
+        assert_eq!(targets[0].status.as_deref(), Some("done"));
+        let by_outcome_record = db.operation(ids[1] + 1).unwrap();
+        assert_eq!(by_outcome_record, targets, "an outcome record names its operation too");
+        assert!(db.operation(99).unwrap().is_empty());
     }
 
     #[test]

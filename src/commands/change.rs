@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use super::Context;
 use crate::audit::{AuditStore, Finish, Head, Invocation, Operation, Outcome};
 use crate::cli::ChangeArgs;
-use crate::error::{CommandError, Tally};
+use crate::error::{CommandError, Exit, Tally};
 use crate::interrupt::Interrupt;
 use crate::notify::{self, Event, TargetResult};
 use crate::secret::{self, Endpoint, Secret, SecretFile, SecretFormat};
@@ -125,6 +125,9 @@ pub struct Applied {
     pub interrupted: bool,
     /// The id of the first started record: what `--retry` takes.
     pub first_record: Option<i64>,
+    /// A password was set, and the secret file it was to go to could not
+    /// be written (it was kept elsewhere, or printed).
+    pub delivery_failed: bool,
 }
 
 impl Applied {
@@ -132,6 +135,14 @@ impl Applied {
         Tally {
             interrupted: self.interrupted,
             ..Tally::of(self.done.iter().map(|d| d.outcome.is_ok()))
+        }
+    }
+
+    /// The exit code: the tally's, but a delivery that failed is a failure.
+    pub fn exit(&self) -> Exit {
+        match Exit::from_tally(self.tally()) {
+            Exit::Success if self.delivery_failed => Exit::Failure,
+            exit => exit,
         }
     }
 }
@@ -174,26 +185,34 @@ pub fn run(
     })?;
     pause_after_start();
     let clock = Instant::now();
-    let done = apply(&mut store, &interrupt);
-    assert_eq!(done.len(), plan.items.len(), "one result per item");
+    let mut done = apply(&mut store, &interrupt);
+    // What the change did is decided by now; a signal after this point
+    // (while notifying, say) does not make it an interrupted change.
+    let interrupted = interrupt.is_raised();
+    if done.len() != plan.items.len() {
+        debug_assert!(false, "one result per item");
+        done.resize_with(plan.items.len(), || Done::failed("unknown", "no result was reported"));
+    }
     let head = journal_finish(ctx, &mut store, &who, &started, &done, clock.elapsed());
-    if interrupt.is_raised() {
+    if interrupted {
         ctx.messages.warn(
             "interrupted: changes in flight were rolled back; what committed is recorded, and \
              its password delivered",
         );
     }
-    if let (Some(secret), Some(claim)) = (secret, claim) {
-        deliver(ctx, plan, secret, claim, &done);
-    }
+    let delivery_failed = match (secret, claim) {
+        (Some(secret), Some(claim)) => !deliver(ctx, plan, secret, claim, &done),
+        _ => false,
+    };
     if plan.announce {
         let event = event(&who, plan, &done, head.as_ref());
         announce(ctx, &mut store, &who, &event);
     }
     Ok(Ran::Applied(Applied {
         done,
-        interrupted: interrupt.is_raised(),
+        interrupted,
         first_record: started.first().copied(),
+        delivery_failed,
     }))
 }
 
@@ -287,8 +306,17 @@ fn journal_finish(
 }
 
 /// Writes the secret file for the items whose targets have the password.
-fn deliver(ctx: &Context, plan: &Plan, secret: &SecretDelivery, claim: SecretFile, done: &[Done]) {
-    let Some((_, format, _)) = &secret.file else { return };
+/// False when a password was set and the file could not be written: the
+/// secret then stays in the staging file beside it, or, when even that
+/// failed, is printed on stdout, so that it is never lost.
+fn deliver(
+    ctx: &Context,
+    plan: &Plan,
+    secret: &SecretDelivery,
+    claim: SecretFile,
+    done: &[Done],
+) -> bool {
+    let Some((_, format, _)) = &secret.file else { return true };
     let endpoints: Vec<Endpoint> = plan
         .items
         .iter()
@@ -299,7 +327,7 @@ fn deliver(ctx: &Context, plan: &Plan, secret: &SecretDelivery, claim: SecretFil
     let path = claim.path().to_owned();
     if endpoints.is_empty() {
         ctx.messages.status(&format!("no password was set; {} was not written", path.display()));
-        return;
+        return true;
     }
     let contents = secret::render(*format, &secret.role, &secret.secret, &endpoints);
     match claim.fill(&contents) {
@@ -309,11 +337,28 @@ fn deliver(ctx: &Context, plan: &Plan, secret: &SecretDelivery, claim: SecretFil
                 secret.role,
                 path.display()
             ));
+            true
         }
-        Err(err) => {
+        Err((err, Some(kept))) => {
             CommandError::from(err)
-                .context("the password was set, but the secret file could not be written")
+                .context(format!(
+                    "the password was set, and could not be put in {}; it is in {} (mode 0600)",
+                    path.display(),
+                    kept.display()
+                ))
                 .report();
+            false
+        }
+        Err((err, None)) => {
+            CommandError::from(err)
+                .context(format!(
+                    "the password was set, and could not be written to {}; so that it is not \
+                     lost, the secret follows on stdout",
+                    path.display()
+                ))
+                .report();
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), contents.as_bytes());
+            false
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{Context, RECORD_FORMATS};
 use crate::cli::{Format, NotifyCommand, NotifyKindArg, NotifyTestArgs};
 use crate::error::{CommandError, CommandResult, Exit};
 use crate::notify::{self, Channel, Event, Kind};
-use crate::output::{Column, Record};
+use crate::output::{self, Column, Record};
 
 pub fn run(command: NotifyCommand, ctx: &Context) -> CommandResult {
     match command {
@@ -91,6 +91,6 @@ fn test(ctx: &Context, args: &NotifyTestArgs) -> CommandResult {
             duration_ms: d.duration.as_millis(),
         })
         .collect();
-    out.list(&rows)?;
-    Ok(Exit::from_tally(applied.tally()))
+    output::unless_closed(out.list(&rows))?;
+    Ok(applied.exit())
 }

@@ -1,9 +1,10 @@
 //! Which targets a command works on, chosen from the registry (or, for
 //! `--retry`, from the audit trail), and how they group into clusters.
 
-use crate::audit::{AuditRow, AuditStore, Filter};
+use crate::audit::{AuditStore, Filter, OperationTarget, Outcome};
 use crate::cli::{ChangeTargetArgs, TargetArgs};
 use crate::error::CommandError;
+use crate::pg::rollout;
 use crate::registry::{DbName, EnvName, Error, ListFilter, RegistryStore, Target, TargetKey};
 use crate::store::Store;
 
@@ -61,8 +62,11 @@ pub struct Retry {
     pub id: i64,
     pub operation: String,
     pub role: Option<String>,
-    /// Targets where the operation succeeded: they have its result.
-    pub succeeded: Vec<Target>,
+    /// What the operation was about to do, as its first record says.
+    pub intent: String,
+    /// Targets where the operation set a password (created the role, or
+    /// reset its password): they have the password a retry must give.
+    pub password_holders: Vec<Target>,
 }
 
 /// The targets of a change: named, or `--retry`'s.
@@ -80,7 +84,7 @@ pub fn of_change(
 }
 
 /// The targets where the operation of audit record `id` did not succeed
-/// (failed, or never finished), as registered now.
+/// (failed, or never finished) and has not since, as registered now.
 fn retry(
     store: &Store,
     id: i64,
@@ -92,13 +96,10 @@ fn retry(
             .hint("see `pgacct audit show --failed`"));
     };
     let mut failed = Vec::new();
-    let mut succeeded = Vec::new();
+    let mut password_holders = Vec::new();
     for record in &records {
         let (Some(env_name), Some(db)) = (&record.env, &record.db) else { continue };
-        let key = TargetKey {
-            env: env_name.parse().map_err(CommandError::from)?,
-            db: db.parse().map_err(CommandError::from)?,
-        };
+        let key = TargetKey { env: env_name.parse()?, db: db.parse()? };
         if env.is_some_and(|env| *env != key.env) {
             return Err(CommandError::usage(format!(
                 "operation {} ran in env '{}', not '{}'",
@@ -107,7 +108,7 @@ fn retry(
                 env.map(EnvName::as_str).unwrap_or_default()
             )));
         }
-        let ok = record.outcome == "ok";
+        let ok = record.outcome == Some(Outcome::Ok);
         let target = match store.get(&key) {
             Ok(entry) => entry.target,
             Err(Error::NotFound(_)) if ok => continue,
@@ -127,14 +128,17 @@ fn retry(
             )));
         }
         if ok {
-            succeeded.push(target);
-        } else if !done_since(store, first, &key)? {
+            let status = record.status.as_deref().unwrap_or_default();
+            if rollout::SETS_PASSWORD.iter().any(|done| status.starts_with(done)) {
+                password_holders.push(target);
+            }
+        } else if !done_since(store, record, &key)? {
             failed.push(active(store, &key)?);
         }
     }
     if failed.is_empty() {
         return Err(CommandError::usage(format!(
-            "nothing to retry: operation {} ({} of {}) succeeded on every target",
+            "nothing to retry: operation {} ({} of {}) has succeeded on every target",
             first.id,
             first.operation,
             first.role.as_deref().unwrap_or("-")
@@ -144,14 +148,19 @@ fn retry(
         id: first.id,
         operation: first.operation.clone(),
         role: first.role.clone(),
-        succeeded,
+        intent: first.intent.clone(),
+        password_holders,
     };
     Ok((failed, retry))
 }
 
 /// Whether the change of `record` has succeeded on `key` since: its newest
 /// record there is a later success.
-fn done_since(store: &Store, record: &AuditRow, key: &TargetKey) -> Result<bool, CommandError> {
+fn done_since(
+    store: &Store,
+    record: &OperationTarget,
+    key: &TargetKey,
+) -> Result<bool, CommandError> {
     let newest = store.show(&Filter {
         env: Some(key.env.as_str().to_owned()),
         db: Some(key.db.as_str().to_owned()),

@@ -65,6 +65,8 @@ pub struct ServerInfo {
     pub superuser: bool,
     pub createrole: bool,
     pub createdb: bool,
+    /// The admin inherits the privileges of the roles it is a member of.
+    pub inherit: bool,
     pub password_encryption: String,
     /// `scram_iterations` (PostgreSQL 16+).
     pub scram_iterations: Option<i32>,
@@ -89,7 +91,8 @@ SELECT current_setting('server_version_num')::int4,
        s.version,
        current_setting('lock_timeout'),
        current_setting('statement_timeout'),
-       (SELECT count(*) FROM pg_auth_members a WHERE a.member = r.oid AND a.admin_option)
+       (SELECT count(*) FROM pg_auth_members a WHERE a.member = r.oid AND a.admin_option),
+       r.rolinherit
   FROM pg_roles r
   LEFT JOIN pg_stat_ssl s ON s.pid = pg_backend_pid() AND s.ssl
  WHERE r.rolname = current_user";
@@ -209,19 +212,31 @@ impl Connector {
         self.connect(&other).await
     }
 
-    /// Logs in to `target` as `user` with `password`, and out again: whether
-    /// that password is the role's, where `pg_hba.conf` lets the role in.
-    pub async fn login_as(
+    /// Whether `password` is `user`'s on `target`, found by logging in as
+    /// it, but only where the server authenticates it with SCRAM (so that
+    /// neither the password nor an MD5 hash of it goes to the server).
+    /// `None` when that cannot tell: another method, no connection.
+    pub async fn password_matches(
         &self,
         target: &Target,
         user: &str,
         password: &Secret,
-    ) -> Result<(), ConnectError> {
+    ) -> Option<bool> {
         let mut settings = self.settings(target);
         settings.user = user.to_owned();
-        let fail = |failure| ConnectError::new(&settings, failure);
-        let tls = tls::connector(&settings).map_err(|err| fail(Failure::Setup(err.to_string())))?;
-        self.attempt(&settings, &tls, Some(password)).await.map(drop).map_err(fail)
+        let tls = tls::connector(&settings).ok()?;
+        // Asked without a password and with channel binding required,
+        // tokio-postgres says "password missing" only for SCRAM: it turns
+        // cleartext and MD5 requests down before a password is looked for.
+        let probe = self.attempt_with(&settings, &tls, None, ChannelBinding::Require).await;
+        if !matches!(probe, Err(Failure::PasswordMissing)) {
+            return None;
+        }
+        match self.attempt_with(&settings, &tls, Some(password), ChannelBinding::Prefer).await {
+            Ok(_) => Some(true),
+            Err(Failure::AuthFailed { .. }) => Some(false),
+            Err(_) => None,
+        }
     }
 
     /// Asks once per user and cluster, one question at a time.
@@ -247,11 +262,21 @@ impl Connector {
         tls: &MakeRustlsConnect,
         password: Option<&Secret>,
     ) -> Result<(Client, ServerInfo), Failure> {
+        self.attempt_with(settings, tls, password, ChannelBinding::Prefer).await
+    }
+
+    async fn attempt_with(
+        &self,
+        settings: &ConnSettings,
+        tls: &MakeRustlsConnect,
+        password: Option<&Secret>,
+        binding: ChannelBinding,
+    ) -> Result<(Client, ServerInfo), Failure> {
         let work = async {
             let modes = wire_modes(settings);
             let mut result = Err(Failure::Other("no connection attempt was made".into()));
             for (i, mode) in modes.iter().enumerate() {
-                result = open(settings, tls.clone(), password, *mode).await;
+                result = open(settings, tls.clone(), password, *mode, binding).await;
                 // libpq's `allow`: retry with TLS only when the server refused.
                 let server_refused = matches!(result, Err(Failure::Server { .. }));
                 if result.is_ok() || !server_refused || i + 1 == modes.len() {
@@ -288,6 +313,7 @@ async fn open(
     tls: MakeRustlsConnect,
     password: Option<&Secret>,
     mode: WireSslMode,
+    binding: ChannelBinding,
 ) -> Result<(Client, ServerInfo), Failure> {
     let mut config = Config::new();
     if settings.is_socket() {
@@ -307,7 +333,7 @@ async fn open(
             settings.statement_timeout.as_millis()
         ))
         .ssl_mode(mode)
-        .channel_binding(ChannelBinding::Prefer);
+        .channel_binding(binding);
     if let Some(password) = password {
         config.password(password.expose());
     }
@@ -337,6 +363,7 @@ async fn server_info(client: &Client) -> Result<Option<ServerInfo>, tokio_postgr
         lock_timeout: row.try_get(9)?,
         statement_timeout: row.try_get(10)?,
         admin_option_roles: row.try_get(11)?,
+        inherit: row.try_get(12)?,
     }))
 }
 

@@ -37,6 +37,10 @@ const ADMIN_OPTION_SINCE: i32 = 160_000;
 /// How long work in flight may take to answer a cancel after an interrupt.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// The statuses of the outcomes that set a password: a role created, a
+/// password reset.
+pub const SETS_PASSWORD: [&str; 2] = ["user created", "password reset"];
+
 /// One change to one role, the same on every cluster.
 #[derive(Debug)]
 pub enum RoleChange<'a> {
@@ -98,15 +102,18 @@ impl RoleChange<'_> {
             RoleChange::Lock { terminate: true, .. } => "lock user and end its sessions".into(),
             RoleChange::Lock { terminate: false, .. } => "lock user".into(),
             RoleChange::Unlock(_) => "unlock user".into(),
-            RoleChange::Drop { .. } => "drop user".into(),
+            RoleChange::Drop { heir: None, .. } => "drop user".into(),
+            RoleChange::Drop { heir: Some(heir), .. } => {
+                format!("drop user, what it owns going to {heir}")
+            }
         }
     }
 
     /// What happened, when it worked.
     fn done(&self) -> String {
         match self {
-            RoleChange::Create(_) => "user created".into(),
-            RoleChange::ResetPassword(_) => "password reset".into(),
+            RoleChange::Create(_) => SETS_PASSWORD[0].into(),
+            RoleChange::ResetPassword(_) => SETS_PASSWORD[1].into(),
             RoleChange::SetSearchPath { schemas, .. } => {
                 format!("search_path set to {}", path_text(schemas))
             }
@@ -117,8 +124,8 @@ impl RoleChange<'_> {
     }
 
     /// Whether it would take away the admin's own access: pgacct never
-    /// resets, locks or drops the role it connects as.
-    fn locks_out_the_admin(&self) -> bool {
+    /// resets, locks or drops a role it connects as.
+    pub fn locks_out_the_admin(&self) -> bool {
         matches!(
             self,
             RoleChange::ResetPassword(_) | RoleChange::Lock { .. } | RoleChange::Drop { .. }
@@ -196,6 +203,9 @@ pub struct ClusterPlan {
     /// cluster's own, to its first target.
     sessions: Vec<(String, Session)>,
     work: Work,
+    /// False for a plan made without the password its change sets (a dry
+    /// run): it may be shown, never applied.
+    ready: bool,
     pub refusals: Vec<Refusal>,
     /// What a drop will affect, in one line.
     pub preflight: Option<String>,
@@ -249,6 +259,8 @@ pub struct ClusterOutcome {
     pub executed: Vec<Executed>,
     /// The role now has the new password here.
     pub password_set: bool,
+    /// A COMMIT got no answer: the change may or may not be in force.
+    pub in_doubt: bool,
 }
 
 /// What the plan reads about a role, and the admin's power over it.
@@ -261,12 +273,20 @@ struct RoleFacts {
     admin_option: bool,
     /// The admin has its privileges (is a member that inherits).
     acts_as: bool,
+    /// The admin is a member, inheriting or not.
+    member: bool,
+    /// The admin holds a membership it granted itself (from PostgreSQL 16,
+    /// memberships are per grantor).
+    self_granted: bool,
 }
 
 const ROLE_FACTS: &str = "
 SELECT r.oid IS NOT NULL, COALESCE(r.rolsuper, false), COALESCE(r.rolreplication, false),
        r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION'),
-       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'USAGE')
+       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'USAGE'),
+       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'MEMBER'),
+       EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.rolname = current_user
+                WHERE m.roleid = r.oid AND m.member = a.oid AND m.grantor = a.oid)
   FROM (SELECT $1::text AS name) AS wanted
   LEFT JOIN pg_roles r ON r.rolname = wanted.name";
 
@@ -282,6 +302,8 @@ async fn role_facts(session: &Session, name: &str) -> Result<RoleFacts, RoleErro
         replication: row.get(2),
         admin_option: row.get(3),
         acts_as: row.get(4),
+        member: row.get(5),
+        self_granted: row.get(6),
     })
 }
 
@@ -297,14 +319,16 @@ SELECT w.name, g.oid IS NOT NULL, COALESCE(g.rolsuper, false),
 /// shared objects) that `DROP OWNED`, run by the current user, cannot
 /// revoke: it revokes as exactly one grantor, the object's owner for a
 /// superuser (`$3`), else the admin itself or an owner whose privileges it
-/// has. The catalogs are those whose ACLs `pg_shdepend` records.
+/// has. The catalogs are those whose ACLs `pg_shdepend` records; a
+/// privilege in another one (or on an object gone meanwhile) is reported
+/// with no grantor, as one pgacct cannot vouch for.
 const UNREVOCABLE: &str = "
 WITH role AS (SELECT oid FROM pg_roles WHERE rolname = $1),
      admin AS (SELECT oid FROM pg_roles WHERE rolname = current_user),
      held AS (
   SELECT s.classid, s.objid, s.objsubid, o.acl, o.owner
     FROM pg_shdepend s
-   CROSS JOIN LATERAL (
+    LEFT JOIN LATERAL (
          SELECT relacl, relowner FROM pg_class
           WHERE s.classid = 'pg_class'::regclass AND s.objsubid = 0 AND oid = s.objid
          UNION ALL
@@ -341,7 +365,8 @@ WITH role AS (SELECT oid FROM pg_roles WHERE rolname = $1),
          UNION ALL
          SELECT spcacl, spcowner FROM pg_tablespace
           WHERE s.classid = 'pg_tablespace'::regclass AND oid = s.objid
-         ) AS o(acl, owner)
+         /*parameters*/
+         ) AS o(acl, owner) ON true
    WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM role)
      AND s.deptype = 'a'
      AND (s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -355,7 +380,24 @@ SELECT DISTINCT pg_describe_object(h.classid, h.objid, h.objsubid),
                 ELSE a.grantor = (SELECT oid FROM admin)
                      OR (a.grantor = h.owner AND pg_has_role(current_user, h.owner, 'USAGE'))
            END
+UNION
+SELECT pg_describe_object(h.classid, h.objid, h.objsubid), NULL
+  FROM held h
+ WHERE h.acl IS NULL
  ORDER BY 1, 2";
+
+/// Privileges on configuration parameters (PostgreSQL 15+): no owner, so
+/// a superuser revokes as the bootstrap superuser (oid 10).
+const PARAMETER_ACLS: &str = "
+         UNION ALL
+         SELECT paracl, 10::oid FROM pg_parameter_acl
+          WHERE s.classid = 'pg_parameter_acl'::regclass AND oid = s.objid";
+
+/// [`UNREVOCABLE`] for a server of `version_num`.
+fn unrevocable_query(version_num: i32) -> String {
+    let parameters = if version_num >= 150_000 { PARAMETER_ACLS } else { "" };
+    UNREVOCABLE.replace("/*parameters*/", parameters)
+}
 
 /// Plans `change` on the cluster of `targets` (the selected targets on
 /// one cluster), on `session`, connected to the first of them. `password`
@@ -371,6 +413,7 @@ pub async fn plan(
     let mut plan = ClusterPlan {
         sessions: vec![(db, session)],
         work: Work::Settled(Settled::NotFound),
+        ready: !change.sets_password() || password.is_some(),
         refusals: Vec::new(),
         preflight: None,
     };
@@ -612,35 +655,23 @@ impl ClusterPlan {
         heir: &str,
         facts: RoleFacts,
     ) -> Result<Work, RoleError> {
-        let server = self.main().server.clone();
         let cluster = self.main().settings.cluster();
         if heir == name.as_str() {
             self.refusals.push(Refusal::new("--reassign-to names the role being dropped"));
         }
         let heir_facts = role_facts(self.main(), heir).await?;
-        let mut grant_heir = false;
-        if !heir_facts.exists {
+        let grant_heir = if heir_facts.exists {
+            self.membership_to_act_as(heir, heir_facts, "the heir")
+        } else {
             self.refusals.push(
                 Refusal::new(format!(
                     "the heir {heir} (--reassign-to) does not exist on {cluster}"
                 ))
                 .hint("create it there first, or name another role with --reassign-to"),
             );
-        } else if !server.superuser && !heir_facts.acts_as {
-            let may_grant = !heir_facts.superuser
-                && (server.version_num < ADMIN_OPTION_SINCE || heir_facts.admin_option);
-            if may_grant {
-                grant_heir = true;
-            } else {
-                self.refusals.push(
-                    Refusal::new(format!(
-                        "the admin {} may not act as the heir {heir}, as REASSIGN OWNED needs",
-                        self.main().settings.user
-                    ))
-                    .hint(format!("as a superuser: GRANT {heir} TO {}", self.main().settings.user)),
-                );
-            }
-        }
+            false
+        };
+        let grant_role = self.membership_to_act_as(name.as_str(), facts, "the role");
         let Some(detail) = inspect::show(self.main(), name.as_str(), &[]).await? else {
             return Ok(Work::Settled(Settled::NotFound));
         };
@@ -676,8 +707,49 @@ impl ClusterPlan {
             self.refuse_unrevocable(index, name, i == 0 && shared).await?;
             databases.push(index);
         }
-        let grant_role = !server.superuser && !facts.acts_as;
         Ok(Work::Drop(DropWork { heir: heir.to_owned(), grant_role, grant_heir, databases }))
+    }
+
+    /// Whether the admin must make itself a member of `role` to act as it,
+    /// as REASSIGN OWNED and DROP OWNED need; a refusal when it cannot. A
+    /// membership it has already is never changed (nor, later, taken back):
+    /// from PostgreSQL 16 the admin's own grant is a row of its own beside
+    /// any other; before 16 there is one membership, and inheriting is the
+    /// admin's attribute.
+    fn membership_to_act_as(&mut self, role: &str, facts: RoleFacts, what: &str) -> bool {
+        let server = &self.main().server;
+        let admin = &self.main().settings.user;
+        if server.superuser || facts.acts_as {
+            return false;
+        }
+        let since_16 = server.version_num >= ADMIN_OPTION_SINCE;
+        let refusal = if facts.superuser || (since_16 && !facts.admin_option) {
+            Some(format!(
+                "the admin {admin} may not make itself a member of {what} {role}, as REASSIGN \
+                 OWNED and DROP OWNED need"
+            ))
+        } else if (since_16 && facts.self_granted) || (!since_16 && facts.member) {
+            Some(format!(
+                "the admin {admin} is a member of {what} {role} but does not inherit its \
+                 privileges, as REASSIGN OWNED and DROP OWNED need"
+            ))
+        } else if !since_16 && !server.inherit {
+            Some(format!(
+                "the admin {admin} is NOINHERIT: a membership in {what} {role} would not give \
+                 it the privileges REASSIGN OWNED and DROP OWNED need"
+            ))
+        } else {
+            None
+        };
+        match refusal {
+            Some(reason) => {
+                self.refusals.push(Refusal::new(reason).hint(format!(
+                    "use an admin that inherits {role}'s privileges, or a superuser"
+                )));
+                false
+            }
+            None => true,
+        }
     }
 
     /// Refuses a drop whose `DROP OWNED` could not revoke every privilege
@@ -690,24 +762,30 @@ impl ClusterPlan {
     ) -> Result<(), RoleError> {
         let (db, session) = &self.sessions[index];
         let superuser = session.server.superuser;
+        let query = unrevocable_query(session.server.version_num);
         let rows = session
             .client()
-            .query(UNREVOCABLE, &[&name.as_str(), &shared, &superuser])
+            .query(&query, &[&name.as_str(), &shared, &superuser])
             .await
             .map_err(|err| RoleError::from_pg(&err, None))?;
         let admin = session.settings.user.clone();
         let db = db.clone();
         for row in rows {
-            let (object, grantor): (String, String) = (row.get(0), row.get(1));
-            self.refusals.push(
-                Refusal::new(format!(
-                    "in database {db}, {name} holds privileges on {object} granted by {grantor}, \
-                     which DROP OWNED run by {admin} cannot revoke"
+            let (object, grantor): (String, Option<String>) = (row.get(0), row.get(1));
+            self.refusals.push(match grantor {
+                Some(grantor) => Refusal::new(format!(
+                    "in database {db}, {name} holds privileges on {object} granted by \
+                     {grantor}, which DROP OWNED run by {admin} cannot revoke"
                 ))
                 .hint(format!(
                     "have {grantor} (or a superuser acting as it) revoke them from {name} first"
                 )),
-            );
+                None => Refusal::new(format!(
+                    "in database {db}, {name} holds privileges on {object}, and pgacct cannot \
+                     tell whether DROP OWNED run by {admin} could revoke them"
+                ))
+                .hint(format!("revoke them from {name} first")),
+            });
         }
         Ok(())
     }
@@ -792,16 +870,38 @@ impl ClusterPlan {
 
     /// Runs the plan. On an interrupt, work between steps stops (a
     /// transaction not yet committed is rolled back) and a statement that
-    /// waits is cancelled; what committed stays, and is reported.
+    /// waits is cancelled; what committed stays, and is reported. The
+    /// memberships the admin gave itself are taken back in any case, out of
+    /// the interrupt's reach.
     pub async fn apply(self, change: &RoleChange<'_>, interrupt: &Interrupt) -> ClusterOutcome {
         if let Work::Settled(settled) = &self.work {
             return settled_outcome(change, settled);
+        }
+        if !self.ready {
+            return failed(
+                change,
+                Vec::new(),
+                "the plan was made without the new password (a dry run); nothing was changed \
+                 here"
+                    .into(),
+            );
         }
         let log = Log::default();
         if interrupt.is_raised() {
             return interrupted(change, log.finish(), "nothing was changed here");
         }
-        let work = self.run(change, interrupt, &log);
+        if let Err(db) = self.ping().await {
+            return failed(
+                change,
+                Vec::new(),
+                format!(
+                    "the session to database {db} ended while the change waited; nothing was \
+                     changed here"
+                ),
+            );
+        }
+        let step = Step { name: change.role(), interrupt, log: &log, granted: RefCell::default() };
+        let work = self.run(change, &step);
         tokio::pin!(work);
         let result = tokio::select! {
             biased;
@@ -813,22 +913,28 @@ impl ClusterPlan {
                 tokio::time::timeout(GRACE, &mut work).await.ok()
             }
         };
-        match result {
-            Some(outcome) => outcome,
-            // No answer within the grace period: the sessions go with the
-            // plan, and the server rolls back what did not commit.
-            None => interrupted(change, log.finish(), "no answer from the server"),
-        }
+        let mut outcome = result.unwrap_or_else(|| abandoned(change, &log));
+        self.take_back(&step, &mut outcome).await;
+        outcome
     }
 
-    async fn run(
-        &self,
-        change: &RoleChange<'_>,
-        interrupt: &Interrupt,
-        log: &Log,
-    ) -> ClusterOutcome {
-        let name = change.role();
-        let step = Step { name, interrupt, log };
+    /// Checks that every session of a plan that has several is still open,
+    /// before the first change: a confirmation may have taken long. The
+    /// database of a closed one, if any.
+    async fn ping(&self) -> Result<(), String> {
+        if self.sessions.len() < 2 {
+            return Ok(());
+        }
+        for (db, session) in &self.sessions {
+            if session.client().simple_query("").await.is_err() {
+                return Err(db.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(&self, change: &RoleChange<'_>, step: &Step<'_>) -> ClusterOutcome {
+        let log = step.log;
         match &self.work {
             Work::Settled(settled) => settled_outcome(change, settled),
             Work::Change { statements, grants, terminate } => {
@@ -854,22 +960,12 @@ impl ClusterPlan {
                             log.finish(),
                         );
                     }
-                    Err(StepError::Failed(err)) => {
-                        return failed(change, log.finish(), err.message);
-                    }
-                    Err(StepError::Interrupted) => {
-                        return interrupted(change, log.finish(), "rolled back");
-                    }
+                    Err(err) => return step_failed(change, log, err, "rolled back"),
                 }
                 for (index, statements) in grants {
                     let (db, session) = &self.sessions[*index];
                     if let Err(err) = step.transaction(session, Some(db), statements).await {
-                        let undone = self.undo_create(&step, grants, *index).await;
-                        let message = format!("in database {db}: {}; {undone}", err.message());
-                        if matches!(err, StepError::Interrupted) {
-                            return interrupted(change, log.finish(), &undone);
-                        }
-                        return failed(change, log.finish(), message);
+                        return self.undo_create(change, step, grants, *index, &err).await;
                     }
                 }
                 let mut status = change.done();
@@ -878,7 +974,7 @@ impl ClusterPlan {
                 }
                 ClusterOutcome::ok(status, log.finish()).with_password(change.sets_password())
             }
-            Work::Drop(work) => self.drop(&step, work).await,
+            Work::Drop(work) => self.drop(step, work).await,
         }
     }
 
@@ -886,35 +982,62 @@ impl ClusterPlan {
         self.sessions.iter().map(|(db, _)| db.as_str()).collect()
     }
 
-    /// Takes back a role just created whose grants failed in the database
-    /// of session `failed_at`: its privileges where it got some, then the
-    /// role. Says how that went.
+    /// Takes back a role just created whose grants failed (`err`) in the
+    /// database of session `failed_at`: its privileges where it got some,
+    /// then the role; also after an interrupt. When that fails too, the
+    /// role stays, with the new password: the outcome says so, and the
+    /// password is delivered.
     async fn undo_create(
         &self,
+        change: &RoleChange<'_>,
         step: &Step<'_>,
         grants: &[(usize, Vec<Statement>)],
         failed_at: usize,
-    ) -> String {
+        err: &StepError,
+    ) -> ClusterOutcome {
+        let db = &self.sessions[failed_at].0;
+        let mut undo = Ok(());
         for (index, _) in grants.iter().take_while(|(index, _)| *index != failed_at) {
             let (db, session) = &self.sessions[*index];
-            if let Err(err) = step.statement(session, Some(db), &roles::drop_owned(step.name)).await
-            {
-                return format!("and taking the new role back failed: {}", err.message());
+            undo = step.statement_always(session, Some(db), &roles::drop_owned(step.name)).await;
+            if undo.is_err() {
+                break;
             }
         }
-        match step.statement(self.main(), None, &roles::drop_role(step.name)).await {
-            Ok(()) => "the new role was taken back".into(),
-            Err(err) => format!("and taking the new role back failed: {}", err.message()),
+        if undo.is_ok() {
+            undo = step.statement_always(self.main(), None, &roles::drop_role(step.name)).await;
+        }
+        let cause = match err {
+            StepError::Interrupted => "interrupted".to_owned(),
+            other => format!("in database {db}: {}", other.message()),
+        };
+        match undo {
+            Ok(()) => ClusterOutcome::failed(
+                change.intent(),
+                format!("{cause}; the new role was taken back"),
+                step.log.finish(),
+            ),
+            Err(undo) => ClusterOutcome::failed(
+                change.intent(),
+                format!(
+                    "{cause}; taking the new role back failed ({}): it exists, with the new \
+                     password, and without its grants in {db}",
+                    undo.message()
+                ),
+                step.log.finish(),
+            )
+            .with_password(true),
         }
     }
 
     /// The drop's steps: NOLOGIN, sessions ended, memberships the admin
     /// needs, each database disowned, DROP ROLE. After NOLOGIN, a failure
-    /// leaves the role locked and takes the admin's memberships back.
+    /// leaves the role locked; [`ClusterPlan::take_back`] then takes back
+    /// the memberships.
     async fn drop(&self, step: &Step<'_>, work: &DropWork) -> ClusterOutcome {
-        let change_name = step.name;
+        let name = step.name;
         let version = self.main().server.version_num;
-        let login = [roles::set_login(change_name, false)];
+        let login = [roles::set_login(name, false)];
         match step.transaction(self.main(), None, &login).await {
             Ok(()) => {}
             Err(StepError::Failed(err)) if err.code == Some(SqlState::UNDEFINED_OBJECT) => {
@@ -924,74 +1047,106 @@ impl ClusterPlan {
                     step.log.finish(),
                 );
             }
-            Err(StepError::Failed(err)) => {
-                return ClusterOutcome::failed("drop user".into(), err.message, step.log.finish());
-            }
-            Err(StepError::Interrupted) => {
-                return ClusterOutcome::interrupted_with(
-                    "drop user",
-                    "rolled back",
-                    step.log.finish(),
-                );
-            }
+            Err(err) => return step_failed_as("drop user", step.log, err, "rolled back"),
         }
-        let mut granted: Vec<&str> = Vec::new();
         let result = async {
             step.terminate(self.main(), String::new()).await;
-            for (needed, role) in
-                [(work.grant_role, change_name.as_str()), (work.grant_heir, &work.heir)]
+            for (needed, role) in [(work.grant_role, name.as_str()), (work.grant_heir, &work.heir)]
             {
                 if needed {
-                    step.statement(self.main(), None, &roles::grant_to_admin(role, version))
-                        .await?;
-                    granted.push(role);
+                    step.grant_to_admin(self.main(), role, version).await?;
                 }
             }
             for index in &work.databases {
                 let (db, session) = &self.sessions[*index];
-                let disown = roles::disown(change_name, &work.heir);
+                let disown = roles::disown(name, &work.heir);
                 step.transaction(session, Some(db), &disown)
                     .await
                     .map_err(|err| err.in_database(db))?;
             }
-            step.statement(self.main(), None, &roles::drop_role(change_name)).await
+            step.statement(self.main(), None, &roles::drop_role(name)).await?;
+            // The admin's membership in the role went with it.
+            step.granted.borrow_mut().retain(|role| role != name.as_str());
+            Ok(())
         }
         .await;
-        // The role's own membership went with it; take back what remains.
-        let dropped = result.is_ok();
-        let mut cleanup_failed = Vec::new();
-        for role in granted.iter().filter(|role| !dropped || **role != change_name.as_str()) {
-            if let Err(err) =
-                step.statement_always(self.main(), &roles::revoke_from_admin(role)).await
-            {
-                cleanup_failed.push(format!(
-                    "taking back the admin's membership in {role} failed: {}",
-                    err.message()
-                ));
-            }
-        }
-        let mut outcome = match result {
+        match result {
             Ok(()) => ClusterOutcome::ok("user dropped".into(), step.log.finish()),
-            Err(StepError::Interrupted) => ClusterOutcome::interrupted_with(
-                "drop user",
-                "the role is left NOLOGIN",
-                step.log.finish(),
-            ),
-            Err(StepError::Failed(err)) => ClusterOutcome::failed(
-                "drop user".into(),
-                format!("{}; the role is left NOLOGIN", err.message),
-                step.log.finish(),
-            ),
-        };
-        if !cleanup_failed.is_empty() {
-            let note = cleanup_failed.join("; ");
+            Err(err) => step_failed_as("drop user", step.log, err, "the role is left NOLOGIN"),
+        }
+    }
+
+    /// Takes back the memberships the admin gave itself and still holds,
+    /// whatever happened before, on a session no interrupt cancels now.
+    async fn take_back(&self, step: &Step<'_>, outcome: &mut ClusterOutcome) {
+        let granted = std::mem::take(&mut *step.granted.borrow_mut());
+        let mut failures = Vec::new();
+        for role in granted.iter().rev() {
+            let revoke = roles::revoke_from_admin(role);
+            let taken =
+                tokio::time::timeout(GRACE, step.statement_always(self.main(), None, &revoke));
+            let error = match taken.await {
+                Ok(Ok(())) => continue,
+                Ok(Err(err)) => err.message(),
+                Err(_) => "no answer".to_owned(),
+            };
+            failures.push(format!(
+                "taking back the admin's membership in {role} failed ({error}): run `{}`",
+                revoke.shown
+            ));
+        }
+        outcome.executed = step.log.finish();
+        if !failures.is_empty() {
+            let note = failures.join("; ");
             outcome.error = Some(match outcome.error.take() {
                 Some(error) => format!("{error}; {note}"),
                 None => note,
             });
         }
-        outcome
     }
+}
+
+/// The outcome of a cluster whose step ended in `err`: `what` says what
+/// that left when the server rolled it back.
+fn step_failed(change: &RoleChange<'_>, log: &Log, err: StepError, what: &str) -> ClusterOutcome {
+    step_failed_as(&change.intent(), log, err, what).with_password_if(change)
+}
+
+fn step_failed_as(status: &str, log: &Log, err: StepError, what: &str) -> ClusterOutcome {
+    match err {
+        StepError::Failed(err) => {
+            let error = if what == "rolled back" {
+                err.message
+            } else {
+                format!("{}; {what}", err.message)
+            };
+            ClusterOutcome::failed(status.to_owned(), error, log.finish())
+        }
+        StepError::Interrupted => ClusterOutcome::interrupted_with(status, what, log.finish()),
+        StepError::InDoubt(message) => ClusterOutcome {
+            in_doubt: true,
+            ..ClusterOutcome::failed(
+                status.to_owned(),
+                format!(
+                    "no answer to COMMIT ({message}): the change may be in force here; check \
+                     with `pgacct user show`"
+                ),
+                log.finish(),
+            )
+        },
+    }
+}
+
+/// The outcome of work that did not answer within the grace period after
+/// an interrupt: the sessions go with the plan, and the server rolls back
+/// what did not commit; a COMMIT already sent may have committed.
+fn abandoned(change: &RoleChange<'_>, log: &Log) -> ClusterOutcome {
+    let executed = log.finish();
+    if executed.iter().any(|e| e.ended == Ended::InDoubt) {
+        let err = StepError::InDoubt("interrupted, and no answer from the server".into());
+        return step_failed(change, log, err, "");
+    }
+    interrupted(change, executed, "no answer from the server; what did not commit is rolled back")
 }
 
 fn terminate_text(name: &RoleName) -> String {
@@ -1041,6 +1196,7 @@ impl ClusterOutcome {
             drift: Drift::default(),
             executed,
             password_set: false,
+            in_doubt: false,
         }
     }
 
@@ -1063,6 +1219,13 @@ impl ClusterOutcome {
     fn with_password(self, set: bool) -> ClusterOutcome {
         ClusterOutcome { password_set: set, ..self }
     }
+
+    /// A password change in doubt may be in force: its password is
+    /// delivered rather than lost.
+    fn with_password_if(self, change: &RoleChange<'_>) -> ClusterOutcome {
+        let set = self.in_doubt && change.sets_password();
+        ClusterOutcome { password_set: set, ..self }
+    }
 }
 
 /// Why a step did not complete.
@@ -1070,6 +1233,8 @@ impl ClusterOutcome {
 enum StepError {
     Failed(RoleError),
     Interrupted,
+    /// COMMIT was sent and no answer came back.
+    InDoubt(String),
 }
 
 impl StepError {
@@ -1077,6 +1242,7 @@ impl StepError {
         match self {
             StepError::Failed(err) => err.message.clone(),
             StepError::Interrupted => "interrupted".into(),
+            StepError::InDoubt(message) => format!("no answer to COMMIT: {message}"),
         }
     }
 
@@ -1086,6 +1252,9 @@ impl StepError {
                 message: format!("in database {db}: {}", err.message),
                 ..err
             }),
+            StepError::InDoubt(message) => {
+                StepError::InDoubt(format!("in database {db}: {message}"))
+            }
             StepError::Interrupted => StepError::Interrupted,
         }
     }
@@ -1149,6 +1318,8 @@ struct Step<'a> {
     name: &'a RoleName,
     interrupt: &'a Interrupt,
     log: &'a Log,
+    /// Roles the admin made itself a member of, to take back.
+    granted: RefCell<Vec<String>>,
 }
 
 impl Step<'_> {
@@ -1200,11 +1371,26 @@ impl Step<'_> {
                 self.log.settle(Ended::Committed);
                 Ok(())
             }
-            Err(err) => {
+            // The server said no: it rolled back.
+            Err(err) if err.code().is_some() => {
                 self.log.settle(Ended::RolledBack);
                 Err(self.error(&err, None))
             }
+            // No answer (the connection broke): it may have committed.
+            Err(err) => Err(StepError::InDoubt(super::connect::describe_error(&err))),
         }
+    }
+
+    /// `GRANT role TO CURRENT_USER`, remembered to be taken back.
+    async fn grant_to_admin(
+        &self,
+        session: &Session,
+        role: &str,
+        version_num: i32,
+    ) -> Result<(), StepError> {
+        self.statement(session, None, &roles::grant_to_admin(role, version_num)).await?;
+        self.granted.borrow_mut().push(role.to_owned());
+        Ok(())
     }
 
     /// Runs one statement on its own, unless an interrupt came first.
@@ -1224,9 +1410,10 @@ impl Step<'_> {
     async fn statement_always(
         &self,
         session: &Session,
+        db: Option<&str>,
         statement: &Statement,
     ) -> Result<(), StepError> {
-        self.run_logged(session, None, statement).await
+        self.run_logged(session, db, statement).await
     }
 
     async fn run_logged(

@@ -483,7 +483,8 @@ fn a_partial_reset_is_retried_to_the_same_password_and_no_other() {
         ]);
         assert_eq!(mismatch.status.code(), Some(2));
         assert!(
-            stderr(&mismatch).contains("was user.reset-password of app, not"),
+            stderr(&mismatch)
+                .contains("(user.reset-password of app), not \"reset password\" of other"),
             "{}",
             stderr(&mismatch)
         );
@@ -721,4 +722,242 @@ fn only_changing_commands_take_change_options() {
     let out = sandbox.pgacct().args(["registry", "list", "--format", "toml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("does not write --format toml"), "{}", stderr(&out));
+}
+
+/// Before PostgreSQL 14, a read-only role gets grants in each database
+/// after it is created; an interrupt while they wait takes the new role
+/// back, so that no login with an undelivered password is left behind.
+#[test]
+fn an_interrupted_create_takes_its_role_back() {
+    let Some(fleet) = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]) else {
+        return;
+    };
+    fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
+    let mut holder = fleet.pg.client_to("billing");
+    let mut held = holder.transaction().unwrap();
+    held.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgacct role ro2', 0))", &[])
+        .unwrap();
+    let child = fleet
+        .sandbox
+        .std_command()
+        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+        .args(["user", "create", "--env", "qa", "--db", "orders", "--db", "billing"])
+        .args(["--type", "readonly", "ro2", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the grants in billing to wait", || pgacct_waits_for_a_lock(&fleet.pg));
+    assert_eq!(fleet.pg.can_login("ro2"), Some(true), "created, grants pending");
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    held.rollback().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert_eq!(fleet.pg.can_login("ro2"), None, "the new role was taken back");
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["error"], "interrupted; the new role was taken back");
+    assert_eq!(rows[0]["password"], Value::Null);
+    let hint = stderr(&out);
+    assert!(hint.contains("to do it again on the targets that did not succeed"), "{hint}");
+    assert!(!hint.contains("same password"), "no target has a password: {hint}");
+}
+
+/// The secret file is replaced only when it still is a regular file; when
+/// it is not by the time the password is set, the password stays in the
+/// private staging file beside it, the command says where, and fails.
+#[test]
+fn a_secret_file_that_cannot_be_put_in_place_keeps_the_password() {
+    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    fleet.create("kai");
+    let path = fleet.sandbox.write("kai.env", "old\n");
+    let child = fleet
+        .sandbox
+        .std_command()
+        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+        .env("PGACCT_TEST_PAUSE_AFTER_START", "2")
+        .args(["user", "reset-password", "--env", "qa", "--db", "orders", "kai"])
+        .args(["--secret-file", "kai.env", "--force"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the started record", || !audit(&fleet.sandbox, "user.reset-password").is_empty());
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the password was set, and could not be put in kai.env; it is in"),
+        "{err}"
+    );
+    let kept = err.split("it is in ").nth(1).unwrap().split(" (mode 0600)").next().unwrap();
+    let password = crate::support::read_password_from(&fleet.sandbox.path().join(kept));
+    assert!(fleet.login("orders", "kai", &password).is_ok(), "the kept password is in force");
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink(), "link untouched");
+}
+
+/// Roles are cluster-wide: the admin role of another registered target on
+/// the same cluster is as untouchable as the selected target's.
+#[test]
+fn the_admin_of_any_target_on_the_cluster_is_never_locked() {
+    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    fleet.pg.client().batch_execute("CREATE DATABASE billing").unwrap();
+    fleet.pg.client().batch_execute("CREATE ROLE ops LOGIN SUPERUSER").unwrap();
+    fleet.sandbox.register("qa", "billing", &fleet.pg, &["--admin-user", "ops"]);
+    let out = fleet.run(&["user", "lock", "--env", "qa", "--db", "orders", "ops", "--yes"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ops is the admin role pgacct connects to qa/billing as"), "{err}");
+    assert_eq!(fleet.pg.can_login("ops"), Some(true));
+}
+
+/// PostgreSQL 15 brought privileges on configuration parameters; `DROP
+/// OWNED` revokes them as the bootstrap superuser, which a CREATEROLE admin
+/// cannot act as.
+#[test]
+fn privileges_on_parameters_are_checked_before_a_drop() {
+    for (admin, major) in every_setup().into_iter().filter(|(_, m)| m.is_some_and(|m| m >= 15)) {
+        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
+        fleet.create("tuner");
+        fleet.pg.client().batch_execute("GRANT SET ON PARAMETER work_mem TO tuner").unwrap();
+        let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "tuner", "--yes"]);
+        match admin {
+            Admin::Superuser => {
+                assert_eq!(out.status.code(), Some(0), "{major:?}: {}", stderr(&out));
+                assert_eq!(fleet.pg.can_login("tuner"), None);
+            }
+            Admin::CreateRole => {
+                let err = stderr(&out);
+                assert_eq!(out.status.code(), Some(2), "{major:?}: {err}");
+                assert!(
+                    err.contains("holds privileges on parameter work_mem granted by postgres"),
+                    "{err}"
+                );
+                assert_eq!(fleet.pg.can_login("tuner"), Some(true), "nothing changed");
+            }
+        }
+    }
+}
+
+/// A NOINHERIT admin (before PostgreSQL 16, inheritance is the member's
+/// attribute) cannot act as a role through a membership, nor through one
+/// it already has: the plan refuses, and no existing membership is touched.
+#[test]
+fn a_noinherit_admin_is_refused_a_drop_it_could_not_finish() {
+    for major in [Some(13), None] {
+        let Some(fleet) = Fleet::new(Admin::CreateRole, major, &["orders"]) else { continue };
+        fleet.create("vic");
+        let mut su = fleet.pg.client();
+        su.batch_execute(&format!(
+            "CREATE ROLE owner1; GRANT owner1 TO {ADMIN_ROLE}; ALTER ROLE {ADMIN_ROLE} NOINHERIT"
+        ))
+        .unwrap();
+        let out = fleet.run(&[
+            "user",
+            "drop",
+            "--env",
+            "qa",
+            "--db",
+            "orders",
+            "vic",
+            "--reassign-to",
+            "owner1",
+            "--yes",
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{major:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the admin {ADMIN_ROLE} is a member of the heir owner1 but does not inherit"
+            )),
+            "{err}"
+        );
+        assert!(err.contains(&format!("the admin {ADMIN_ROLE} is NOINHERIT")), "{err}");
+        assert_eq!(fleet.pg.can_login("vic"), Some(true), "nothing changed");
+        let still: i64 = su
+            .query_one(
+                "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+                  JOIN pg_roles a ON a.oid = m.member WHERE r.rolname = 'owner1' AND a.rolname = $1",
+                &[&ADMIN_ROLE],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(still, 1, "the admin's own membership in owner1 stays");
+    }
+}
+
+/// A reader that goes away (`| head`) stops the printing, not the truth:
+/// the exit code is the change's, and the hints still come.
+#[test]
+fn a_closed_stdout_keeps_a_partial_result_partial() {
+    let Some(trio) = Trio::new(Admin::Superuser) else { return };
+    trio.clusters[2].stop();
+    let out = trio
+        .command(&["user", "reset-password", "--env", "qa", "--all", "app"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            // Close the reading end at once, as `| head -0` would.
+            drop(child.stdout.take());
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--retry"), "{}", stderr(&out));
+}
+
+/// A retry is the same change again: another type (or schemas, heir,
+/// --terminate) is refused; and when the operation set a password, a new
+/// one may not be generated, and one that "user already exists" kept is
+/// not what the given password is checked against.
+#[test]
+fn a_retry_repeats_exactly_the_change_and_its_password() {
+    let Some(trio) = Trio::new(Admin::Superuser) else { return };
+    // `old` exists on a already: a create there keeps its password.
+    trio.clusters[0]
+        .client_to("a")
+        .batch_execute("CREATE ROLE old LOGIN PASSWORD 'kept-Password-1'")
+        .unwrap();
+    trio.clusters[2].stop();
+    let create = ["user", "create", "--env", "qa", "--all", "--type", "devqa", "old"];
+    let out = trio.run(&create);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(rows[0]["status"], "user already exists");
+    assert_eq!(rows[1]["status"], "user created");
+    let password = rows[1]["password"].as_str().unwrap().to_owned();
+    let hint = stderr(&out).lines().find(|l| l.contains("--retry")).unwrap().to_owned();
+    let id = hint.split("--retry ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    trio.clusters[2].start_again();
+
+    let other_type = trio.run(&["user", "create", "--type", "devlead", "old", "--retry", &id]);
+    assert_eq!(other_type.status.code(), Some(2));
+    assert!(stderr(&other_type).contains("was \"create devqa user\""), "{}", stderr(&other_type));
+
+    let generated = trio.run(&["user", "create", "--type", "devqa", "old", "--retry", &id]);
+    assert_eq!(generated.status.code(), Some(2));
+    assert!(
+        stderr(&generated).contains("a retry must give that one, not a new one"),
+        "{}",
+        stderr(&generated)
+    );
+
+    let given = assert_cmd::Command::from_std(trio.command(&[
+        "user",
+        "create",
+        "--type",
+        "devqa",
+        "old",
+        "--retry",
+        &id,
+        "--password-stdin",
+    ]))
+    .write_stdin(format!("{password}\n"))
+    .output()
+    .unwrap();
+    assert_eq!(given.status.code(), Some(0), "{}", stderr(&given));
+    assert!(trio.clusters[2].login("c", "old", &password).is_ok(), "c has the password b has");
+    assert!(trio.clusters[0].login("a", "old", "kept-Password-1").is_ok(), "a kept its own");
 }

@@ -13,7 +13,7 @@ use crate::cli::{
     TargetKeyArgs, UnsetField, UpdateArgs,
 };
 use crate::error::{CommandError, CommandResult, Exit};
-use crate::output::{Column, Output, Record};
+use crate::output::{self, Column, Output, Record};
 use crate::registry::inventory::{self, InventoryFormat};
 use crate::registry::{
     ClearableField, Entry, Error, ImportOutcome, ListFilter, RegistryStore, Target, TargetChanges,
@@ -123,7 +123,7 @@ impl EntryChange<'_> {
                 }
                 Ok(Exit::Success)
             }
-            (Ran::Applied(_), Some(Ok(entry))) => {
+            (Ran::Applied(applied), Some(Ok(entry))) => {
                 let verb = if self.verb.ends_with('e') {
                     format!("{}d", self.verb)
                 } else {
@@ -135,9 +135,9 @@ impl EntryChange<'_> {
                     entry.target.cluster()
                 ));
                 if out.is_machine_readable() {
-                    out.one(&entry)?;
+                    output::unless_closed(out.one(&entry))?;
                 }
-                Ok(Exit::Success)
+                Ok(applied.exit())
             }
             (Ran::Applied(_), Some(Err(err))) => Err(CommandError::from(err)
                 .context(format!("{} failed; the audit trail records it", self.verb))),
@@ -402,9 +402,11 @@ fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
             }
             Err(err) => targets.iter().map(|_| Done::failed(&from, err.to_string())).collect(),
         })?;
-    let (dry_run, failed) = match &ran {
-        Ran::DryRun => (true, None),
-        Ran::Applied(applied) => (false, applied.done.iter().find_map(|d| d.error.clone())),
+    let (dry_run, failed, exit) = match &ran {
+        Ran::DryRun => (true, None, Exit::Success),
+        Ran::Applied(applied) => {
+            (false, applied.done.iter().find_map(|d| d.error.clone()), applied.exit())
+        }
     };
     if let Some(error) = failed {
         return Err(CommandError::failure(format!(
@@ -416,7 +418,7 @@ fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
         .zip(&imported)
         .map(|(target, outcome)| import_row(target, outcome, dry_run))
         .collect();
-    out.list(&rows)?;
+    output::unless_closed(out.list(&rows))?;
     let added = imported.iter().filter(|o| **o == ImportOutcome::Added).count();
     let verb = if dry_run { "would add" } else { "added" };
     ctx.messages.status(&format!(
@@ -424,7 +426,7 @@ fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
         imported.len() - added,
         if dry_run { " (--dry-run: nothing written)" } else { "" }
     ));
-    Ok(Exit::Success)
+    Ok(exit)
 }
 
 /// What `import` would do, without writing.

@@ -21,7 +21,7 @@ use crate::cli::{
     PasswordArgs, ResetPasswordArgs, SetSearchPathArgs, UserCommand,
 };
 use crate::error::{CommandError, CommandResult, Exit, Tally};
-use crate::output::{Column, Output, Progress, Record};
+use crate::output::{self, Column, Output, Progress, Record};
 use crate::pg::inspect;
 use crate::pg::roles::RoleSpec;
 use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, RoleChange};
@@ -253,7 +253,7 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         .map(|(args, length)| NewPassword::from_args(ctx, args, length, targets.len(), dry_run))
         .transpose()?;
     let connector = ctx.connector()?;
-    refuse_the_admin(&connector, &targets, change)?;
+    refuse_the_admin(&connector, &targets, &sharing, change)?;
     let runtime = ctx.runtime()?;
     let jobs = request.targets.jobs.jobs;
     let clusters = by_cluster(&targets);
@@ -271,9 +271,9 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let mut plan = describe(change, &targets, &clusters, &states, &sharing);
     plan.confirm_because = confirm_because;
     plan.question = question;
-    if let (Some(retry), Some(secret)) = (&retry, secret) {
-        plan.refusals
-            .extend(runtime.block_on(verify_retry_password(&connector, retry, change, secret)));
+    if let Some(retry) = &retry {
+        let check = check_retry_password(&connector, retry, change, password.as_ref());
+        plan.refusals.extend(runtime.block_on(check));
     }
     let delivery = password.as_ref().and_then(|p| p.delivery(change.role().as_str()));
     let mut planned = Some(states);
@@ -321,88 +321,121 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
             rows.push(row);
         }
     }
-    out.list(&rows)?;
+    output::unless_closed(out.list(&rows))?;
     ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
     let tally = applied.tally();
     if let (true, Some(first)) = (tally.failed > 0, applied.first_record) {
-        let again = password.as_ref().map(NewPassword::again);
+        let got_it = applied.done.iter().any(|d| d.password_set);
+        let again = match &password {
+            Some(_) if !got_it => None,
+            Some(_) if applied.delivery_failed => Some("--password-stdin".to_owned()),
+            Some(password) => Some(password.again()),
+            None => None,
+        };
         retry_hint(ctx, request, first, tally, again.as_deref());
     }
-    Ok(Exit::from_tally(tally))
+    Ok(applied.exit())
 }
 
-/// Refuses a retry of another operation, or of another role.
+/// Refuses a retry of another change: another operation, role, or
+/// parameters (type, schemas, heir, --terminate), as its record says.
 fn check_retry(retry: &Retry, change: &RoleChange<'_>) -> Result<(), CommandError> {
     let role = change.role().as_str();
-    if retry.operation != change.operation() || retry.role.as_deref() != Some(role) {
+    let intent = change.intent();
+    let same_intent = retry
+        .intent
+        .strip_prefix(&intent)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ';']));
+    if retry.operation != change.operation() || retry.role.as_deref() != Some(role) || !same_intent
+    {
         return Err(CommandError::usage(format!(
-            "operation {} was {} of {}, not {} of {role}",
+            "operation {} was \"{}\" ({} of {}), not \"{intent}\" of {role}",
             retry.id,
+            retry.intent,
             retry.operation,
             retry.role.as_deref().unwrap_or("no role"),
-            change.operation()
         ))
-        .hint("run the command that operation ran, with --retry"));
+        .hint("retry with the command that operation ran, and --retry"));
     }
     Ok(())
 }
 
 /// Refuses a retry whose password is not the one the operation set where
-/// it succeeded: a fleet must not end up with two passwords. Checked on
-/// one of those targets, in `pg_authid` when the admin may read it, else by
-/// logging in as the role.
-async fn verify_retry_password(
+/// it succeeded: a fleet must not end up with two passwords. When the
+/// operation set one somewhere, the retry must give it (not generate
+/// one), and it is checked on one of those targets: in `pg_authid` when
+/// the admin may read it, else by logging in as the role where the server
+/// uses SCRAM. A password that cannot be checked anywhere is refused.
+async fn check_retry_password(
     connector: &Connector,
     retry: &Retry,
     change: &RoleChange<'_>,
-    secret: &Secret,
+    password: Option<&NewPassword>,
 ) -> Option<Refusal> {
-    if !change.sets_password() {
+    if !change.sets_password() || retry.password_holders.is_empty() {
         return None;
     }
-    let target = retry.succeeded.first()?;
-    let role = change.role().as_str();
-    let stored = match connector.connect(target).await {
-        Ok(session) => inspect::stored_verifier(&session, role).await.ok().flatten(),
-        Err(_) => None,
-    };
-    let matches = match stored.as_deref().and_then(|v| secret::verifier_matches(v, secret)) {
-        Some(matches) => matches,
-        // Only a refused password tells; anything else (pg_hba, NOLOGIN)
-        // leaves it unknown, and the retry goes ahead.
-        None => match connector.login_as(target, role, secret).await {
-            Ok(()) => true,
-            Err(err) => !matches!(err.failure, crate::pg::Failure::AuthFailed { .. }),
-        },
-    };
-    (!matches).then(|| Refusal {
-        at: target.key.to_string(),
-        reason: format!(
-            "the password given is not the one operation {} set on {}; the fleet would end \
-             up with two passwords",
-            retry.id, target.key
-        ),
+    let refusal = |reason: String| Refusal {
+        at: String::new(),
+        reason,
         hint: Some(
-            "give the password that operation delivered (--password-from FILE, or paste it \
-             with --password-stdin)"
+            "give the password that operation delivered: --password-from the secret file it \
+             went to, or --password-stdin to paste it"
                 .into(),
         ),
-    })
+    };
+    let Some(given) = password.filter(|p| p.given) else {
+        return Some(refusal(format!(
+            "operation {} set a password on {}: a retry must give that one, not a new one",
+            retry.id,
+            keys(retry.password_holders.iter())
+        )));
+    };
+    // A dry run reads no password from stdin: there is nothing to check.
+    let secret = given.secret.as_ref()?;
+    let role = change.role().as_str();
+    for target in &retry.password_holders {
+        let stored = match connector.connect(target).await {
+            Ok(session) => inspect::stored_verifier(&session, role).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let matches = match stored.as_deref().and_then(|v| secret::verifier_matches(v, secret)) {
+            Some(matches) => Some(matches),
+            None => connector.password_matches(target, role, secret).await,
+        };
+        match matches {
+            Some(true) => return None,
+            Some(false) => {
+                return Some(refusal(format!(
+                    "the password given is not the one operation {} set on {}; the fleet would \
+                     end up with two passwords",
+                    retry.id, target.key
+                )));
+            }
+            None => {}
+        }
+    }
+    Some(refusal(format!(
+        "the password given cannot be checked against any target where operation {} set it \
+         ({}): pgacct may not read pg_authid there, and the server does not authenticate {role} \
+         with SCRAM (or is unreachable)",
+        retry.id,
+        keys(retry.password_holders.iter())
+    )))
 }
 
 /// Refuses, before connecting, a change that would lock pgacct out: the
-/// role is the admin role of one of the targets.
+/// role is the admin role of one of the targets, or (roles being
+/// cluster-wide) of another registered target on one of their clusters.
 fn refuse_the_admin(
     connector: &Connector,
     targets: &[Target],
+    sharing: &[Target],
     change: &RoleChange<'_>,
 ) -> Result<(), CommandError> {
-    let locks_out = matches!(
-        change,
-        RoleChange::ResetPassword(_) | RoleChange::Lock { .. } | RoleChange::Drop { .. }
-    );
     let name = change.role();
-    match targets.iter().find(|t| locks_out && connector.settings(t).user == name.as_str()) {
+    let admin_of = |t: &&Target| connector.settings(t).user == name.as_str();
+    match targets.iter().chain(sharing).find(|t| change.locks_out_the_admin() && admin_of(t)) {
         Some(target) => Err(CommandError::usage(format!(
             "refusing to {}: {name} is the admin role pgacct connects to {} as; nothing was \
              changed",
@@ -544,7 +577,12 @@ fn cluster_of_each<'t>(
 ) -> impl Iterator<Item = (usize, &'t Target)> {
     let indexes: Vec<usize> = targets
         .iter()
-        .map(|t| clusters.iter().position(|c| c.name == t.cluster()).unwrap_or_default())
+        .map(|t| {
+            clusters
+                .iter()
+                .position(|c| c.name == t.cluster())
+                .expect("the clusters were made from these targets")
+        })
         .collect();
     indexes.into_iter().zip(targets)
 }
@@ -663,10 +701,16 @@ fn retry_hint(
     password: Option<&str>,
 ) {
     let targets = if tally.failed == 1 { "the target" } else { "the targets" };
-    let password = password.map(|p| format!(" {p}")).unwrap_or_default();
-    let what = if password.is_empty() { "" } else { " to the same password" };
-    ctx.messages.hint(&format!(
-        "to bring {targets} that did not succeed{what}: pgacct {} --retry {first}{password}",
-        request.again
-    ));
+    let message = match password {
+        Some(password) => format!(
+            "to bring {targets} that did not succeed to the same password: pgacct {} --retry \
+             {first} {password}",
+            request.again
+        ),
+        None => format!(
+            "to do it again on {targets} that did not succeed: pgacct {} --retry {first}",
+            request.again
+        ),
+    };
+    ctx.messages.hint(&message);
 }

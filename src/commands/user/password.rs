@@ -41,16 +41,17 @@ impl NewPassword {
                     ))
                     .hint("use --secret-format json, pgpass, url or k8s-secret"));
                 }
-                SecretFile::check(path, args.force)?;
+                SecretFile::check(path, args.force, !dry_run)?;
                 Some((path.clone(), format, args.force))
             }
             None => None,
         };
         let given = args.password_stdin || args.password_from.is_some();
-        let secret = if dry_run {
-            None
-        } else if let Some(path) = &args.password_from {
+        let secret = if let Some(path) = &args.password_from {
+            // Read in a dry run too: reading a file changes nothing.
             Some(from_secret_file(path)?)
+        } else if dry_run {
+            None
         } else if args.password_stdin {
             Some(read_stdin(ctx)?)
         } else {

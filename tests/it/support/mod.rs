@@ -185,3 +185,17 @@ pub fn on_a_terminal(
     let shown = String::from_utf8_lossy(&shown.lock().expect("not poisoned")).into_owned();
     (shown, status.code().unwrap_or(-1))
 }
+
+/// The password in an env-format secret file (`PGPASSWORD=...`, quoted the
+/// way a shell reads it).
+pub fn read_password_from(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read the secret file");
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix("PGPASSWORD="))
+        .unwrap_or_else(|| panic!("no PGPASSWORD in {}", path.display()));
+    match value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+        Some(quoted) => quoted.replace(r"'\''", "'"),
+        None => value.to_owned(),
+    }
+}
