@@ -545,7 +545,7 @@ fn find_cause<'a, T: std::error::Error + 'static>(
 
 /// The error and its causes, joined: tokio-postgres keeps the useful part
 /// in the causes.
-pub(super) fn describe_error(err: &tokio_postgres::Error) -> String {
+pub(crate) fn describe_error(err: &tokio_postgres::Error) -> String {
     let mut text = err.to_string();
     let mut next = err.source();
     while let Some(cause) = next {

@@ -1,0 +1,142 @@
+//! What a plan reads about roles: does one exist, may the admin change
+//! it, act as it, grant it; and the privileges `DROP OWNED` could not
+//! revoke.
+
+use super::super::Session;
+use super::super::roles::RoleError;
+
+/// What the plan reads about a role, and the admin's power over it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RoleFacts {
+    pub(super) exists: bool,
+    pub(super) superuser: bool,
+    pub(super) replication: bool,
+    /// The admin holds ADMIN OPTION on it (counts from PostgreSQL 16).
+    pub(super) admin_option: bool,
+    /// The admin has its privileges (is a member that inherits).
+    pub(super) acts_as: bool,
+    /// The admin is a member, inheriting or not.
+    pub(super) member: bool,
+    /// The admin holds a membership it granted itself (from PostgreSQL 16,
+    /// memberships are per grantor).
+    pub(super) self_granted: bool,
+}
+
+const ROLE_FACTS: &str = "
+SELECT r.oid IS NOT NULL, COALESCE(r.rolsuper, false), COALESCE(r.rolreplication, false),
+       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION'),
+       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'USAGE'),
+       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'MEMBER'),
+       EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.rolname = current_user
+                WHERE m.roleid = r.oid AND m.member = a.oid AND m.grantor = a.oid)
+  FROM (SELECT $1::text AS name) AS wanted
+  LEFT JOIN pg_roles r ON r.rolname = wanted.name";
+
+pub(super) async fn role_facts(session: &Session, name: &str) -> Result<RoleFacts, RoleError> {
+    let row = session
+        .client()
+        .query_one(ROLE_FACTS, &[&name])
+        .await
+        .map_err(|err| RoleError::from_pg(&err, None))?;
+    Ok(RoleFacts {
+        exists: row.get(0),
+        superuser: row.get(1),
+        replication: row.get(2),
+        admin_option: row.get(3),
+        acts_as: row.get(4),
+        member: row.get(5),
+        self_granted: row.get(6),
+    })
+}
+
+/// The groups a new role joins: which exist, and whether the admin may
+/// grant them.
+pub(super) const GROUP_FACTS: &str = "
+SELECT w.name, g.oid IS NOT NULL, COALESCE(g.rolsuper, false),
+       g.oid IS NOT NULL AND pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION')
+  FROM unnest($1::text[]) AS w(name)
+  LEFT JOIN pg_roles g ON g.rolname = w.name";
+
+/// Privileges held by the role `$1` in this database (and, with `$2`, on
+/// shared objects) that `DROP OWNED`, run by the current user, cannot
+/// revoke: it revokes as exactly one grantor, the object's owner for a
+/// superuser (`$3`), else the admin itself or an owner whose privileges it
+/// has. The catalogs are those whose ACLs `pg_shdepend` records; a
+/// privilege in another one (or on an object gone meanwhile) is reported
+/// with no grantor, as one pgacct cannot vouch for.
+const UNREVOCABLE: &str = "
+WITH role AS (SELECT oid FROM pg_roles WHERE rolname = $1),
+     admin AS (SELECT oid FROM pg_roles WHERE rolname = current_user),
+     held AS (
+  SELECT s.classid, s.objid, s.objsubid, o.acl, o.owner
+    FROM pg_shdepend s
+    LEFT JOIN LATERAL (
+         SELECT relacl, relowner FROM pg_class
+          WHERE s.classid = 'pg_class'::regclass AND s.objsubid = 0 AND oid = s.objid
+         UNION ALL
+         SELECT a.attacl, c.relowner FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+          WHERE s.classid = 'pg_class'::regclass AND a.attrelid = s.objid
+            AND a.attnum = s.objsubid AND s.objsubid <> 0
+         UNION ALL
+         SELECT nspacl, nspowner FROM pg_namespace
+          WHERE s.classid = 'pg_namespace'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT proacl, proowner FROM pg_proc
+          WHERE s.classid = 'pg_proc'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT typacl, typowner FROM pg_type
+          WHERE s.classid = 'pg_type'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT lanacl, lanowner FROM pg_language
+          WHERE s.classid = 'pg_language'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT lomacl, lomowner FROM pg_largeobject_metadata
+          WHERE s.classid = 'pg_largeobject_metadata'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT fdwacl, fdwowner FROM pg_foreign_data_wrapper
+          WHERE s.classid = 'pg_foreign_data_wrapper'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT srvacl, srvowner FROM pg_foreign_server
+          WHERE s.classid = 'pg_foreign_server'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT defaclacl, defaclrole FROM pg_default_acl
+          WHERE s.classid = 'pg_default_acl'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT datacl, datdba FROM pg_database
+          WHERE s.classid = 'pg_database'::regclass AND oid = s.objid
+         UNION ALL
+         SELECT spcacl, spcowner FROM pg_tablespace
+          WHERE s.classid = 'pg_tablespace'::regclass AND oid = s.objid
+         /*parameters*/
+         ) AS o(acl, owner) ON true
+   WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM role)
+     AND s.deptype = 'a'
+     AND (s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+          OR (s.dbid = 0 AND $2)))
+SELECT DISTINCT pg_describe_object(h.classid, h.objid, h.objsubid),
+       pg_get_userbyid(a.grantor)::text
+  FROM held h
+ CROSS JOIN LATERAL aclexplode(h.acl) AS a
+ WHERE a.grantee = (SELECT oid FROM role)
+   AND NOT CASE WHEN $3 THEN a.grantor = h.owner
+                ELSE a.grantor = (SELECT oid FROM admin)
+                     OR (a.grantor = h.owner AND pg_has_role(current_user, h.owner, 'USAGE'))
+           END
+UNION
+SELECT pg_describe_object(h.classid, h.objid, h.objsubid), NULL
+  FROM held h
+ WHERE h.acl IS NULL
+ ORDER BY 1, 2";
+
+/// Privileges on configuration parameters (PostgreSQL 15+): no owner, so
+/// a superuser revokes as the bootstrap superuser (oid 10).
+const PARAMETER_ACLS: &str = "
+         UNION ALL
+         SELECT paracl, 10::oid FROM pg_parameter_acl
+          WHERE s.classid = 'pg_parameter_acl'::regclass AND oid = s.objid";
+
+/// [`UNREVOCABLE`] for a server of `version_num`.
+pub(super) fn unrevocable_query(version_num: i32) -> String {
+    let parameters = if version_num >= 150_000 { PARAMETER_ACLS } else { "" };
+    UNREVOCABLE.replace("/*parameters*/", parameters)
+}

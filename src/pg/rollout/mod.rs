@@ -1,0 +1,686 @@
+//! Role changes on clusters, in two steps per cluster.
+//!
+//! [`plan`] reads, on one admin session, everything the change depends on:
+//! does the role exist, may this admin change it, which databases a drop
+//! must visit (and can it connect to them, and revoke every privilege
+//! there), and decides every statement. What cannot work becomes a
+//! [`Refusal`], found before anything changes anywhere.
+//!
+//! [`ClusterPlan::apply`] then runs exactly the planned statements: one
+//! transaction per cluster, under an advisory lock on the role name so that
+//! concurrent pgacct runs queue, except where PostgreSQL needs several (a
+//! drop visits each database that holds something of the role; grants for
+//! a read-only role before PostgreSQL 14 go into each target database).
+//! Every statement is logged with how it ended, so the audit trail lists
+//! what committed, also when a later step fails. An [`Interrupt`] stops the
+//! work between steps, and cancels a statement that waits.
+
+mod apply;
+mod facts;
+
+use std::time::Duration;
+
+use self::apply::settled_outcome;
+pub use self::apply::{ClusterOutcome, Ended, unreachable};
+use self::facts::{GROUP_FACTS, RoleFacts, role_facts, unrevocable_query};
+use super::inspect;
+use super::lifecycle;
+use super::roles::{self, Drift, READ_ALL_DATA_SINCE, RoleError, RoleSpec, Statement};
+use super::{Connector, Session};
+use crate::policy::{Attribute, RoleName, SchemaName};
+use crate::registry::Target;
+use crate::secret::{self, Secret};
+
+/// From PostgreSQL 16, CREATEROLE changes only roles it holds ADMIN OPTION on.
+const ADMIN_OPTION_SINCE: i32 = 160_000;
+
+/// How long work in flight may take to answer a cancel after an interrupt.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// The statuses of the outcomes that set a password: a role created, a
+/// password reset.
+pub const SETS_PASSWORD: [&str; 2] = ["user created", "password reset"];
+
+/// One change to one role, the same on every cluster.
+#[derive(Debug)]
+pub enum RoleChange<'a> {
+    Create(RoleSpec<'a>),
+    ResetPassword(&'a RoleName),
+    SetSearchPath {
+        name: &'a RoleName,
+        schemas: &'a [SchemaName],
+    },
+    Lock {
+        name: &'a RoleName,
+        terminate: bool,
+    },
+    Unlock(&'a RoleName),
+    /// `heir` gets what the role owns; `None`: the admin role.
+    Drop {
+        name: &'a RoleName,
+        heir: Option<&'a str>,
+    },
+}
+
+impl RoleChange<'_> {
+    pub fn role(&self) -> &RoleName {
+        match self {
+            RoleChange::Create(spec) => spec.name,
+            RoleChange::ResetPassword(name)
+            | RoleChange::SetSearchPath { name, .. }
+            | RoleChange::Lock { name, .. }
+            | RoleChange::Unlock(name)
+            | RoleChange::Drop { name, .. } => name,
+        }
+    }
+
+    /// The audit trail's name for it.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            RoleChange::Create(_) => "user.create",
+            RoleChange::ResetPassword(_) => "user.reset-password",
+            RoleChange::SetSearchPath { .. } => "user.set-search-path",
+            RoleChange::Lock { .. } => "user.lock",
+            RoleChange::Unlock(_) => "user.unlock",
+            RoleChange::Drop { .. } => "user.drop",
+        }
+    }
+
+    /// True when the change gives the role a new password.
+    pub fn sets_password(&self) -> bool {
+        matches!(self, RoleChange::Create(_) | RoleChange::ResetPassword(_))
+    }
+
+    /// What is about to happen, in words.
+    pub fn intent(&self) -> String {
+        match self {
+            RoleChange::Create(spec) => format!("create {} user", spec.account.name),
+            RoleChange::ResetPassword(_) => "reset password".into(),
+            RoleChange::SetSearchPath { schemas, .. } => {
+                format!("set search_path to {}", path_text(schemas))
+            }
+            RoleChange::Lock { terminate: true, .. } => "lock user and end its sessions".into(),
+            RoleChange::Lock { terminate: false, .. } => "lock user".into(),
+            RoleChange::Unlock(_) => "unlock user".into(),
+            RoleChange::Drop { heir: None, .. } => "drop user".into(),
+            RoleChange::Drop { heir: Some(heir), .. } => {
+                format!("drop user, what it owns going to {heir}")
+            }
+        }
+    }
+
+    /// What happened, when it worked.
+    fn done(&self) -> String {
+        match self {
+            RoleChange::Create(_) => SETS_PASSWORD[0].into(),
+            RoleChange::ResetPassword(_) => SETS_PASSWORD[1].into(),
+            RoleChange::SetSearchPath { schemas, .. } => {
+                format!("search_path set to {}", path_text(schemas))
+            }
+            RoleChange::Lock { .. } => "user locked".into(),
+            RoleChange::Unlock(_) => "user unlocked".into(),
+            RoleChange::Drop { .. } => "user dropped".into(),
+        }
+    }
+
+    /// Whether it would take away the admin's own access: pgacct never
+    /// resets, locks or drops a role it connects as.
+    pub fn locks_out_the_admin(&self) -> bool {
+        matches!(
+            self,
+            RoleChange::ResetPassword(_) | RoleChange::Lock { .. } | RoleChange::Drop { .. }
+        )
+    }
+}
+
+fn path_text(schemas: &[SchemaName]) -> String {
+    schemas.iter().map(SchemaName::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Why a change may not go ahead on a cluster, found by its plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: String,
+    pub hint: Option<String>,
+}
+
+impl Refusal {
+    fn new(reason: impl Into<String>) -> Refusal {
+        Refusal { reason: reason.into(), hint: None }
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Refusal {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// An outcome known from the plan alone: nothing will run on the cluster.
+#[derive(Debug)]
+pub enum Settled {
+    /// The role is not there (reset, lock, drop, ...).
+    NotFound,
+    /// The role is there already (create); how it differs from its policy.
+    AlreadyExists(Drift),
+    /// The server is in recovery.
+    Standby,
+    /// The plan could not read what it needs.
+    Failed(String),
+}
+
+/// What one cluster will run.
+#[derive(Debug)]
+enum Work {
+    Settled(Settled),
+    /// One locked transaction on the cluster; then, for a create on a
+    /// server without `pg_read_all_data`, grants in each target database;
+    /// for a lock, the role's sessions ended.
+    Change {
+        statements: Vec<Statement>,
+        grants: Vec<(usize, Vec<Statement>)>,
+        terminate: bool,
+    },
+    Drop(DropWork),
+}
+
+/// The steps of a drop, decided by its plan.
+#[derive(Debug)]
+struct DropWork {
+    heir: String,
+    /// The admin must make itself a member of the role, and of the heir,
+    /// to act as them; it takes those memberships back afterwards.
+    grant_role: bool,
+    grant_heir: bool,
+    /// The sessions (by index) of the databases that hold something of the role.
+    databases: Vec<usize>,
+}
+
+/// A change planned on one cluster: its sessions, what it will run, and
+/// why it may not.
+#[derive(Debug)]
+pub struct ClusterPlan {
+    /// The database and session of each connection; the first is the
+    /// cluster's own, to its first target.
+    sessions: Vec<(String, Session)>,
+    work: Work,
+    /// False for a plan made without the password its change sets (a dry
+    /// run): it may be shown, never applied.
+    ready: bool,
+    pub refusals: Vec<Refusal>,
+    /// What a drop will affect, in one line.
+    pub preflight: Option<String>,
+}
+
+/// Plans `change` on the cluster of `targets` (the selected targets on
+/// one cluster), on `session`, connected to the first of them. `password`
+/// is the new password, for changes that set one (`None` for a dry run).
+pub async fn plan(
+    connector: &Connector,
+    session: Session,
+    targets: &[&Target],
+    change: &RoleChange<'_>,
+    password: Option<&Secret>,
+) -> ClusterPlan {
+    let db = session.settings.dbname.clone();
+    let mut plan = ClusterPlan {
+        sessions: vec![(db, session)],
+        work: Work::Settled(Settled::NotFound),
+        ready: !change.sets_password() || password.is_some(),
+        refusals: Vec::new(),
+        preflight: None,
+    };
+    plan.work = match plan.decide(connector, targets, change, password).await {
+        Ok(work) => work,
+        Err(err) => Work::Settled(Settled::Failed(err.message)),
+    };
+    plan
+}
+
+impl ClusterPlan {
+    fn main(&self) -> &Session {
+        &self.sessions[0].1
+    }
+
+    async fn decide(
+        &mut self,
+        connector: &Connector,
+        targets: &[&Target],
+        change: &RoleChange<'_>,
+        password: Option<&Secret>,
+    ) -> Result<Work, RoleError> {
+        let server = &self.main().server;
+        if server.in_recovery {
+            return Ok(Work::Settled(Settled::Standby));
+        }
+        let name = change.role();
+        let admin = self.main().settings.user.clone();
+        if change.locks_out_the_admin() && name.as_str() == admin {
+            self.refusals.push(
+                Refusal::new(format!(
+                    "{name} is the admin role pgacct connects as here; pgacct never resets, \
+                     locks or drops it"
+                ))
+                .hint("use another admin role for this target (registry update --admin-user)"),
+            );
+        }
+        let facts = role_facts(self.main(), name.as_str()).await?;
+        match change {
+            RoleChange::Create(spec) => {
+                self.plan_create(connector, targets, spec, facts, password).await
+            }
+            _ if !facts.exists => Ok(Work::Settled(Settled::NotFound)),
+            RoleChange::Drop { heir, .. } => {
+                self.refuse_unchangeable(change, facts);
+                self.plan_drop(connector, targets[0], name, heir.unwrap_or(&admin), facts).await
+            }
+            _ => {
+                self.refuse_unchangeable(change, facts);
+                let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
+                let iterations = self.scram_iterations();
+                let statements = match change {
+                    RoleChange::ResetPassword(_) => {
+                        let verifier = password.map(|p| secret::scram_verifier(p, iterations));
+                        vec![roles::reset_password(name, verifier.as_deref())]
+                    }
+                    RoleChange::SetSearchPath { schemas, .. } => {
+                        roles::set_search_path(name, &dbs, schemas)
+                    }
+                    RoleChange::Lock { .. } => vec![roles::set_login(name, false)],
+                    _ => vec![roles::set_login(name, true)],
+                };
+                let terminate = matches!(change, RoleChange::Lock { terminate: true, .. });
+                Ok(Work::Change { statements, grants: Vec::new(), terminate })
+            }
+        }
+    }
+
+    fn scram_iterations(&self) -> u32 {
+        let server = &self.main().server;
+        server
+            .scram_iterations
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or(secret::DEFAULT_SCRAM_ITERATIONS)
+    }
+
+    /// Refuses a change the admin may not make to an existing role.
+    fn refuse_unchangeable(&mut self, change: &RoleChange<'_>, facts: RoleFacts) {
+        let name = change.role();
+        let server = &self.main().server;
+        let admin = &self.main().settings.user;
+        if matches!(change, RoleChange::Drop { .. }) && facts.superuser {
+            self.refusals.push(Refusal::new(format!(
+                "{name} is a superuser; pgacct does not drop superusers"
+            )));
+            return;
+        }
+        if server.superuser {
+            return;
+        }
+        if facts.superuser {
+            self.refusals.push(
+                Refusal::new(format!(
+                    "{name} is a superuser, and the admin {admin} is not: it may not change it"
+                ))
+                .hint("change it as a superuser"),
+            );
+        } else if server.version_num >= ADMIN_OPTION_SINCE && !facts.admin_option {
+            self.refusals.push(
+                Refusal::new(format!(
+                    "the admin {admin} holds no ADMIN OPTION on {name}, which PostgreSQL 16 \
+                     and later require to change it"
+                ))
+                .hint(format!(
+                    "as a superuser: GRANT {name} TO {admin} WITH ADMIN OPTION (a CREATEROLE \
+                     admin gets it for the roles it creates)"
+                )),
+            );
+        } else if server.version_num < ADMIN_OPTION_SINCE
+            && facts.replication
+            && !matches!(change, RoleChange::SetSearchPath { .. })
+        {
+            self.refusals.push(
+                Refusal::new(format!(
+                    "{name} has REPLICATION: before PostgreSQL 16 only a superuser may change it"
+                ))
+                .hint("change it as a superuser"),
+            );
+        }
+    }
+
+    async fn plan_create(
+        &mut self,
+        connector: &Connector,
+        targets: &[&Target],
+        spec: &RoleSpec<'_>,
+        facts: RoleFacts,
+        password: Option<&Secret>,
+    ) -> Result<Work, RoleError> {
+        let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
+        if facts.exists {
+            let drift = roles::drift(self.main(), spec, &dbs).await?;
+            return Ok(Work::Settled(Settled::AlreadyExists(drift)));
+        }
+        self.refuse_uncreatable(spec).await?;
+        let version = self.main().server.version_num;
+        let verifier = password.map(|p| secret::scram_verifier(p, self.scram_iterations()));
+        let statements = roles::create_statements(spec, verifier.as_deref(), &dbs, version);
+        let mut grants = Vec::new();
+        if spec.account.read_only && version < READ_ALL_DATA_SINCE {
+            for target in targets {
+                let index = self.session_for(connector, target, target.key.db.as_str()).await?;
+                let session = &self.sessions[index].1;
+                grants.push((index, roles::read_only_grants(session.client(), spec.name).await?));
+            }
+        }
+        Ok(Work::Change { statements, grants, terminate: false })
+    }
+
+    /// Refuses a create the admin may not make: attributes it may not give,
+    /// groups that are missing or that it may not grant.
+    async fn refuse_uncreatable(&mut self, spec: &RoleSpec<'_>) -> Result<(), RoleError> {
+        let server = self.main().server.clone();
+        let admin = self.main().settings.user.clone();
+        let account = spec.account;
+        if !server.superuser {
+            if !server.createrole {
+                self.refusals.push(
+                    Refusal::new(format!(
+                        "the admin {admin} may not create roles (it has neither SUPERUSER nor \
+                         CREATEROLE)"
+                    ))
+                    .hint("use an admin role with CREATEROLE (registry update --admin-user)"),
+                );
+                return Ok(());
+            }
+            for attribute in &account.attributes {
+                let allowed = match attribute {
+                    Attribute::Replication | Attribute::BypassRls => false,
+                    Attribute::CreateDb => {
+                        server.createdb || server.version_num < ADMIN_OPTION_SINCE
+                    }
+                    _ => true,
+                };
+                if !allowed {
+                    self.refusals.push(
+                        Refusal::new(format!(
+                            "type {} gives {}, which the admin {admin} may not give",
+                            account.name,
+                            attribute.keyword()
+                        ))
+                        .hint("create it as a superuser, or change the type in config.toml"),
+                    );
+                }
+            }
+        }
+        let mut groups: Vec<&str> =
+            account.member_of.iter().map(crate::policy::MemberOf::as_str).collect();
+        if account.read_only && server.version_num >= READ_ALL_DATA_SINCE {
+            groups.push("pg_read_all_data");
+        }
+        if groups.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .main()
+            .client()
+            .query(GROUP_FACTS, &[&groups])
+            .await
+            .map_err(|err| RoleError::from_pg(&err, None))?;
+        for row in rows {
+            let (group, exists, superuser, admin_option): (String, bool, bool, bool) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            if !exists {
+                self.refusals.push(
+                    Refusal::new(format!(
+                        "role {group}, which type {} joins, does not exist",
+                        account.name
+                    ))
+                    .hint(format!(
+                        "create it first, or change member_of of [types.{}] in config.toml",
+                        account.name
+                    )),
+                );
+            } else if !server.superuser
+                && (superuser || (server.version_num >= ADMIN_OPTION_SINCE && !admin_option))
+            {
+                self.refusals.push(
+                    Refusal::new(format!(
+                        "the admin {admin} may not grant {group}, which type {} joins",
+                        account.name
+                    ))
+                    .hint(format!(
+                        "as a superuser: GRANT {group} TO {admin} WITH ADMIN OPTION (from \
+                         PostgreSQL 16 also INHERIT FALSE, SET FALSE: the power to grant it, \
+                         not to use it)"
+                    )),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn plan_drop(
+        &mut self,
+        connector: &Connector,
+        target: &Target,
+        name: &RoleName,
+        heir: &str,
+        facts: RoleFacts,
+    ) -> Result<Work, RoleError> {
+        let cluster = self.main().settings.cluster();
+        if heir == name.as_str() {
+            self.refusals.push(Refusal::new("--reassign-to names the role being dropped"));
+        }
+        let heir_facts = role_facts(self.main(), heir).await?;
+        let grant_heir = if heir_facts.exists {
+            self.membership_to_act_as(heir, heir_facts, "the heir")
+        } else {
+            self.refusals.push(
+                Refusal::new(format!(
+                    "the heir {heir} (--reassign-to) does not exist on {cluster}"
+                ))
+                .hint("create it there first, or name another role with --reassign-to"),
+            );
+            false
+        };
+        let grant_role = self.membership_to_act_as(name.as_str(), facts, "the role");
+        let Some(detail) = inspect::show(self.main(), name.as_str(), &[]).await? else {
+            return Ok(Work::Settled(Settled::NotFound));
+        };
+        self.preflight = Some(lifecycle::summary(&detail));
+        let mut names: Vec<&String> = detail.owns.keys().chain(detail.privileges.keys()).collect();
+        names.sort();
+        names.dedup();
+        let shared = names.iter().any(|db| *db == inspect::SHARED);
+        let mut visit: Vec<String> =
+            names.into_iter().filter(|db| *db != inspect::SHARED).cloned().collect();
+        if shared && visit.is_empty() {
+            visit.push(self.sessions[0].0.clone());
+        }
+        let mut databases = Vec::new();
+        for (i, db) in visit.iter().enumerate() {
+            let index = match self.session_for(connector, target, db).await {
+                Ok(index) => index,
+                Err(err) => {
+                    self.refusals.push(
+                        Refusal::new(format!(
+                            "{name} owns objects or holds privileges in database {db}, and \
+                             pgacct cannot connect to it: {}",
+                            err.message
+                        ))
+                        .hint(format!(
+                            "as a superuser, reassign or drop what {name} has in {db}, or let \
+                             the admin connect there; nothing was changed"
+                        )),
+                    );
+                    continue;
+                }
+            };
+            self.refuse_unrevocable(index, name, i == 0 && shared).await?;
+            databases.push(index);
+        }
+        Ok(Work::Drop(DropWork { heir: heir.to_owned(), grant_role, grant_heir, databases }))
+    }
+
+    /// Whether the admin must make itself a member of `role` to act as it,
+    /// as REASSIGN OWNED and DROP OWNED need; a refusal when it cannot. A
+    /// membership it has already is never changed (nor, later, taken back):
+    /// from PostgreSQL 16 the admin's own grant is a row of its own beside
+    /// any other; before 16 there is one membership, and inheriting is the
+    /// admin's attribute.
+    fn membership_to_act_as(&mut self, role: &str, facts: RoleFacts, what: &str) -> bool {
+        let server = &self.main().server;
+        let admin = &self.main().settings.user;
+        if server.superuser || facts.acts_as {
+            return false;
+        }
+        let since_16 = server.version_num >= ADMIN_OPTION_SINCE;
+        let refusal = if facts.superuser || (since_16 && !facts.admin_option) {
+            Some(format!(
+                "the admin {admin} may not make itself a member of {what} {role}, as REASSIGN \
+                 OWNED and DROP OWNED need"
+            ))
+        } else if (since_16 && facts.self_granted) || (!since_16 && facts.member) {
+            Some(format!(
+                "the admin {admin} is a member of {what} {role} but does not inherit its \
+                 privileges, as REASSIGN OWNED and DROP OWNED need"
+            ))
+        } else if !since_16 && !server.inherit {
+            Some(format!(
+                "the admin {admin} is NOINHERIT: a membership in {what} {role} would not give \
+                 it the privileges REASSIGN OWNED and DROP OWNED need"
+            ))
+        } else {
+            None
+        };
+        match refusal {
+            Some(reason) => {
+                self.refusals.push(Refusal::new(reason).hint(format!(
+                    "use an admin that inherits {role}'s privileges, or a superuser"
+                )));
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Refuses a drop whose `DROP OWNED` could not revoke every privilege
+    /// of the role in the database of session `index`.
+    async fn refuse_unrevocable(
+        &mut self,
+        index: usize,
+        name: &RoleName,
+        shared: bool,
+    ) -> Result<(), RoleError> {
+        let (db, session) = &self.sessions[index];
+        let superuser = session.server.superuser;
+        let query = unrevocable_query(session.server.version_num);
+        let rows = session
+            .client()
+            .query(&query, &[&name.as_str(), &shared, &superuser])
+            .await
+            .map_err(|err| RoleError::from_pg(&err, None))?;
+        let admin = session.settings.user.clone();
+        let db = db.clone();
+        for row in rows {
+            let (object, grantor): (String, Option<String>) = (row.get(0), row.get(1));
+            self.refusals.push(match grantor {
+                Some(grantor) => Refusal::new(format!(
+                    "in database {db}, {name} holds privileges on {object} granted by \
+                     {grantor}, which DROP OWNED run by {admin} cannot revoke"
+                ))
+                .hint(format!(
+                    "have {grantor} (or a superuser acting as it) revoke them from {name} first"
+                )),
+                None => Refusal::new(format!(
+                    "in database {db}, {name} holds privileges on {object}, and pgacct cannot \
+                     tell whether DROP OWNED run by {admin} could revoke them"
+                ))
+                .hint(format!("revoke them from {name} first")),
+            });
+        }
+        Ok(())
+    }
+
+    /// The index of a session to `db` on this cluster, opened if needed.
+    async fn session_for(
+        &mut self,
+        connector: &Connector,
+        target: &Target,
+        db: &str,
+    ) -> Result<usize, RoleError> {
+        if let Some(index) = self.sessions.iter().position(|(name, _)| name == db) {
+            return Ok(index);
+        }
+        let session = connector.connect_to_database(target, db).await.map_err(|err| RoleError {
+            message: err.failure.to_string(),
+            statement: None,
+            code: None,
+        })?;
+        self.sessions.push((db.to_owned(), session));
+        Ok(self.sessions.len() - 1)
+    }
+
+    /// The statements the plan will run, as shown: what `--dry-run` prints.
+    pub fn statements(&self, change: &RoleChange<'_>) -> Vec<String> {
+        let in_db = |index: usize, statement: &Statement| {
+            if index == 0 {
+                statement.shown.clone()
+            } else {
+                format!("{} -- in {}", statement.shown, self.sessions[index].0)
+            }
+        };
+        match &self.work {
+            Work::Settled(_) => Vec::new(),
+            Work::Change { statements, grants, terminate } => {
+                let mut shown: Vec<String> = statements.iter().map(|s| s.shown.clone()).collect();
+                for (index, grants) in grants {
+                    shown.extend(grants.iter().map(|s| in_db(*index, s)));
+                }
+                if *terminate {
+                    shown.push(terminate_text(change.role()));
+                }
+                shown
+            }
+            Work::Drop(work) => {
+                let name = change.role();
+                let version = self.main().server.version_num;
+                let mut shown = vec![roles::set_login(name, false).shown, terminate_text(name)];
+                if work.grant_role {
+                    shown.push(roles::grant_to_admin(name.as_str(), version).shown);
+                }
+                if work.grant_heir {
+                    shown.push(roles::grant_to_admin(&work.heir, version).shown);
+                }
+                for index in &work.databases {
+                    shown.extend(roles::disown(name, &work.heir).iter().map(|s| in_db(*index, s)));
+                }
+                shown.push(roles::drop_role(name).shown);
+                if work.grant_heir {
+                    shown.push(roles::revoke_from_admin(&work.heir).shown);
+                }
+                shown
+            }
+        }
+    }
+
+    /// What applying the plan would report, as `--dry-run` shows it.
+    pub fn preview(&self, change: &RoleChange<'_>) -> ClusterOutcome {
+        match &self.work {
+            Work::Settled(settled) => settled_outcome(change, settled),
+            _ => ClusterOutcome::ok(format!("would {}", change.intent()), Vec::new()),
+        }
+    }
+
+    /// The outcome the plan already knows, if it knows one.
+    pub fn settled(&self) -> Option<&Settled> {
+        match &self.work {
+            Work::Settled(settled) => Some(settled),
+            _ => None,
+        }
+    }
+}
+
+fn terminate_text(name: &RoleName) -> String {
+    format!("-- end the sessions of {name} (pg_terminate_backend)")
+}
