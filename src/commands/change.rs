@@ -169,15 +169,18 @@ pub fn run(
     if !plan.confirm_because.is_empty() && !args.yes {
         confirm(args, &plan.question, &plan.confirm_because)?;
     }
+    // From here on a signal no longer ends the process: it is noticed by
+    // the work, and what has begun is finished properly (a claimed secret
+    // file is removed again when no password was set).
+    let interrupt = Interrupt::default();
+    interrupt
+        .catch_signals()
+        .map_err(|err| CommandError::failure(format!("cannot catch signals: {err}")))?;
     let mut store = ctx.store_to_write()?;
     let claim = match secret.and_then(|s| s.file.as_ref()) {
         Some((path, _, force)) => Some(SecretFile::claim(path, *force)?),
         None => None,
     };
-    let interrupt = Interrupt::default();
-    interrupt
-        .catch_signals()
-        .map_err(|err| CommandError::failure(format!("cannot catch signals: {err}")))?;
     let who = Invocation::current(args.ticket.clone());
     let operations: Vec<Operation> = plan.items.iter().map(|item| operation(plan, item)).collect();
     let started = store.start(&who, &operations).map_err(|err| {

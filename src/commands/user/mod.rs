@@ -301,26 +301,8 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         (Ran::Applied(applied), _) => applied,
         (Ran::DryRun, None) => return Err(CommandError::failure("a dry run applied its plan")),
     };
-    let shown = password.as_ref().filter(|p| !p.given).and_then(|p| p.secret.as_ref());
-    let mut rows: Vec<UserRow> = cluster_of_each(&targets, &clusters)
-        .map(|(ci, target)| {
-            let mut row = row(target, change, &outcomes[ci]);
-            if outcomes[ci].password_set && password.as_ref().is_some_and(|p| p.file.is_none()) {
-                row.password = shown.map(|s| s.expose().to_owned());
-            }
-            row.hint.clone_from(&hints[ci]);
-            row
-        })
-        .collect();
-    for target in &sharing {
-        let Some(ci) = clusters.iter().position(|c| c.name == target.cluster()) else { continue };
-        if reached(&outcomes[ci]) {
-            let mut row = row(target, change, &outcomes[ci]);
-            row.status = format!("{} (cluster-wide; not selected)", row.status);
-            row.selected = false;
-            rows.push(row);
-        }
-    }
+    let shown = password.as_ref().filter(|p| !p.given && p.file.is_none());
+    let rows = result_rows(change, &targets, &clusters, &sharing, &outcomes, &hints, shown);
     output::unless_closed(out.list(&rows))?;
     ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
     let tally = applied.tally();
@@ -335,6 +317,41 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         retry_hint(ctx, request, first, tally, again.as_deref());
     }
     Ok(applied.exit())
+}
+
+/// One row per target in the order given, with the password where it was
+/// set and is to be shown (`shown`), then the rows of the registered
+/// targets the change reached without selecting them.
+fn result_rows(
+    change: &RoleChange<'_>,
+    targets: &[Target],
+    clusters: &[Cluster<'_>],
+    sharing: &[Target],
+    outcomes: &[ClusterOutcome],
+    hints: &[Option<String>],
+    shown: Option<&NewPassword>,
+) -> Vec<UserRow> {
+    let password = shown.and_then(|p| p.secret.as_ref()).map(|s| s.expose().to_owned());
+    let mut rows: Vec<UserRow> = cluster_of_each(targets, clusters)
+        .map(|(ci, target)| {
+            let mut row = row(target, change, &outcomes[ci]);
+            if outcomes[ci].password_set {
+                row.password.clone_from(&password);
+            }
+            row.hint.clone_from(&hints[ci]);
+            row
+        })
+        .collect();
+    for target in sharing {
+        let Some(ci) = clusters.iter().position(|c| c.name == target.cluster()) else { continue };
+        if reached(&outcomes[ci]) {
+            let mut row = row(target, change, &outcomes[ci]);
+            row.status = format!("{} (cluster-wide; not selected)", row.status);
+            row.selected = false;
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 /// Refuses a retry of another change: another operation, role, or
