@@ -459,15 +459,20 @@ impl SecretFile {
             return Err((io_err(err), None));
         }
         // Only a regular file (or the claim) is ever replaced.
-        let kept = Some(self.staging.clone());
-        match what_is(&self.path) {
-            Ok(Found::Nothing | Found::RegularFile) => {}
-            Ok(Found::Other(what)) => {
-                return Err((SecretFileError::NotAFile { path: self.path.clone(), what }, kept));
+        let placed = match what_is(&self.path) {
+            Ok(Found::Nothing | Found::RegularFile) => {
+                fs::rename(&self.staging, &self.path).map_err(io_err)
             }
-            Err(err) => return Err((io_err(err), kept)),
-        }
-        fs::rename(&self.staging, &self.path).map_err(|err| (io_err(err), kept))
+            Ok(Found::Other(what)) => Err(SecretFileError::NotAFile { path: path.clone(), what }),
+            Err(err) => Err(io_err(err)),
+        };
+        placed.map_err(|err| {
+            // The secret stays in the staging file; the empty claim goes.
+            if self.claimed_path {
+                let _ = fs::remove_file(&self.path);
+            }
+            (err, Some(self.staging.clone()))
+        })
     }
 
     /// Removes what the claim created.

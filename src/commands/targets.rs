@@ -5,7 +5,7 @@ use crate::audit::{AuditStore, Filter, OperationTarget, Outcome};
 use crate::cli::{ChangeTargetArgs, TargetArgs};
 use crate::error::CommandError;
 use crate::pg::rollout;
-use crate::registry::{DbName, EnvName, Error, ListFilter, RegistryStore, Target, TargetKey};
+use crate::registry::{DbName, EnvName, ListFilter, RegistryStore, Target, TargetKey};
 use crate::store::Store;
 
 /// The targets `--env` and `--db` (or `--all`) name: with databases,
@@ -64,9 +64,25 @@ pub struct Retry {
     pub role: Option<String>,
     /// What the operation was about to do, as its first record says.
     pub intent: String,
-    /// Targets where the operation set a password (created the role, or
-    /// reset its password): they have the password a retry must give.
-    pub password_holders: Vec<Target>,
+    /// Targets where the operation (or one it retried, and so on back) set
+    /// a password, with whether it certainly is in force there (`false`:
+    /// it may be, after a COMMIT without an answer, say). A retry must give
+    /// that password.
+    pub password_holders: Vec<(Target, bool)>,
+}
+
+/// How a retry's intent names the operation it repeats.
+const RETRY_OF: &str = " (retry of operation ";
+
+/// The intent of a change made with `--retry` of operation `id`.
+pub fn retry_intent(intent: &str, id: i64) -> String {
+    format!("{intent}{RETRY_OF}{id})")
+}
+
+/// The operation an intent says it retried.
+fn retried(intent: &str) -> Option<i64> {
+    let (_, rest) = intent.split_once(RETRY_OF)?;
+    rest.split_once(')')?.0.parse().ok()
 }
 
 /// The targets of a change: named, or `--retry`'s.
@@ -83,6 +99,12 @@ pub fn of_change(
     Ok((select(store, Some(env), &args.dbs)?, None))
 }
 
+/// The key of the target an operation record names.
+fn key_of(record: &OperationTarget) -> Result<Option<TargetKey>, CommandError> {
+    let (Some(env), Some(db)) = (&record.env, &record.db) else { return Ok(None) };
+    Ok(Some(TargetKey { env: env.parse()?, db: db.parse()? }))
+}
+
 /// The targets where the operation of audit record `id` did not succeed
 /// (failed, or never finished) and has not since, as registered now.
 fn retry(
@@ -96,10 +118,8 @@ fn retry(
             .hint("see `pgacct audit show --failed`"));
     };
     let mut failed = Vec::new();
-    let mut password_holders = Vec::new();
     for record in &records {
-        let (Some(env_name), Some(db)) = (&record.env, &record.db) else { continue };
-        let key = TargetKey { env: env_name.parse()?, db: db.parse()? };
+        let Some(key) = key_of(record)? else { continue };
         if env.is_some_and(|env| *env != key.env) {
             return Err(CommandError::usage(format!(
                 "operation {} ran in env '{}', not '{}'",
@@ -108,12 +128,10 @@ fn retry(
                 env.map(EnvName::as_str).unwrap_or_default()
             )));
         }
-        let ok = record.outcome == Some(Outcome::Ok);
-        let target = match store.get(&key) {
-            Ok(entry) => entry.target,
-            Err(Error::NotFound(_)) if ok => continue,
-            Err(err) => return Err(err.into()),
-        };
+        if record.outcome == Some(Outcome::Ok) || done_since(store, record, &key)? {
+            continue;
+        }
+        let target = active(store, &key)?;
         if record.cluster.as_deref().is_some_and(|was| was != target.cluster()) {
             return Err(CommandError::usage(format!(
                 "{key} is on {} now, and operation {} ran on {}",
@@ -127,14 +145,7 @@ fn retry(
                 key.db.as_str()
             )));
         }
-        if ok {
-            let status = record.status.as_deref().unwrap_or_default();
-            if rollout::SETS_PASSWORD.iter().any(|done| status.starts_with(done)) {
-                password_holders.push(target);
-            }
-        } else if !done_since(store, record, &key)? {
-            failed.push(active(store, &key)?);
-        }
+        failed.push(target);
     }
     if failed.is_empty() {
         return Err(CommandError::usage(format!(
@@ -149,9 +160,39 @@ fn retry(
         operation: first.operation.clone(),
         role: first.role.clone(),
         intent: first.intent.clone(),
-        password_holders,
+        password_holders: password_holders(store, records)?,
     };
     Ok((failed, retry))
+}
+
+/// Where an operation, and the ones it retried in turn, set a password.
+fn password_holders(
+    store: &Store,
+    mut records: Vec<OperationTarget>,
+) -> Result<Vec<(Target, bool)>, CommandError> {
+    let mut holders: Vec<(Target, bool)> = Vec::new();
+    // A chain of retries is short; the bound only guards against a loop.
+    for _ in 0..64 {
+        for record in &records {
+            let status = record.status.as_deref().unwrap_or_default();
+            let certain = record.outcome == Some(Outcome::Ok)
+                && rollout::SETS_PASSWORD.iter().any(|done| status.starts_with(done));
+            let maybe =
+                record.outcome == Some(Outcome::Failed) && status == rollout::MAY_BE_IN_FORCE;
+            let Some(key) = key_of(record)? else { continue };
+            if (certain || maybe)
+                && !holders.iter().any(|(t, _)| t.key == key)
+                && let Ok(entry) = store.get(&key)
+            {
+                holders.push((entry.target, certain));
+            }
+        }
+        let Some(earlier) = records.first().and_then(|r| retried(&r.intent)) else { break };
+        records = store.operation(earlier)?;
+    }
+    // Where it certainly is in force first: that answer settles it.
+    holders.sort_by_key(|(_, certain)| !certain);
+    Ok(holders)
 }
 
 /// Whether the change of `record` has succeeded on `key` since: its newest

@@ -223,6 +223,11 @@ impl Connector {
         password: &Secret,
     ) -> Option<bool> {
         let mut settings = self.settings(target);
+        // With `allow`, a second attempt could take another route (TLS)
+        // than the one the probe saw.
+        if settings.sslmode == SslMode::Allow {
+            return None;
+        }
         settings.user = user.to_owned();
         let tls = tls::connector(&settings).ok()?;
         // Asked without a password and with channel binding required,

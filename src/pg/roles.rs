@@ -24,6 +24,18 @@ pub const REDACTED: &str = "<redacted>";
 pub struct Statement {
     pub(super) sql: String,
     pub shown: String,
+    pub effect: Effect,
+}
+
+/// What a statement does, where that decides what its ending means.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Effect {
+    #[default]
+    Other,
+    /// It gives the role the new password.
+    SetsPassword,
+    /// It drops the role.
+    DropsRole,
 }
 
 impl std::fmt::Debug for Statement {
@@ -34,7 +46,7 @@ impl std::fmt::Debug for Statement {
 
 impl Statement {
     pub(super) fn plain(sql: String) -> Statement {
-        Statement { shown: sql.clone(), sql }
+        Statement { shown: sql.clone(), sql, effect: Effect::Other }
     }
 
     /// A statement that carries a password verifier: shown as `PASSWORD
@@ -43,6 +55,7 @@ impl Statement {
         Statement {
             sql: format!("{head} PASSWORD {}", escape_literal(verifier.unwrap_or(REDACTED))),
             shown: format!("{head} PASSWORD {}", escape_literal(REDACTED)),
+            effect: Effect::SetsPassword,
         }
     }
 }
@@ -163,11 +176,12 @@ pub fn create_statements(
 }
 
 /// Grants for a read-only role on a server without `pg_read_all_data`, in
-/// the database the client is connected to: every schema but the system's.
+/// the database the client is connected to (every schema but the
+/// system's), and the revokes that take them back, in that order.
 pub async fn read_only_grants(
     client: &Client,
     name: &RoleName,
-) -> Result<Vec<Statement>, RoleError> {
+) -> Result<(Vec<Statement>, Vec<Statement>), RoleError> {
     let rows = client
         .query(
             "SELECT nspname::text FROM pg_namespace
@@ -177,18 +191,27 @@ pub async fn read_only_grants(
         .await
         .map_err(|err| RoleError::from_pg(&err, None))?;
     let role = escape_identifier(name.as_str());
-    let mut statements = Vec::new();
+    let mut grants = Vec::new();
+    let mut revokes = Vec::new();
     for row in rows {
         let schema = escape_identifier(row.get::<_, &str>(0));
-        statements.push(Statement::plain(format!("GRANT USAGE ON SCHEMA {schema} TO {role}")));
-        statements.push(Statement::plain(format!(
+        grants.push(Statement::plain(format!("GRANT USAGE ON SCHEMA {schema} TO {role}")));
+        grants.push(Statement::plain(format!(
             "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"
         )));
-        statements.push(Statement::plain(format!(
+        grants.push(Statement::plain(format!(
             "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}"
         )));
+        revokes.push(Statement::plain(format!(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE SELECT ON TABLES FROM {role}"
+        )));
+        revokes.push(Statement::plain(format!(
+            "REVOKE SELECT ON ALL TABLES IN SCHEMA {schema} FROM {role}"
+        )));
+        revokes.push(Statement::plain(format!("REVOKE USAGE ON SCHEMA {schema} FROM {role}")));
     }
-    Ok(statements)
+    revokes.reverse();
+    Ok((grants, revokes))
 }
 
 fn search_path_value(schemas: &[SchemaName]) -> String {
@@ -224,10 +247,12 @@ pub fn set_login(name: &RoleName, login: bool) -> Statement {
 /// `GRANT role TO CURRENT_USER`: lets the admin act as `role`, which
 /// REASSIGN OWNED and DROP OWNED require of a non-superuser.
 pub fn grant_to_admin(role: &str, version_num: i32) -> Statement {
-    // From 16, a grant's INHERIT follows the grantee's attribute unless
-    // said; acting as the role needs it.
-    let inherit = if version_num >= 160_000 { " WITH INHERIT TRUE" } else { "" };
-    Statement::plain(format!("GRANT {} TO CURRENT_USER{inherit}", escape_identifier(role)))
+    // From 16, memberships are per grantor: this one is the admin's own,
+    // beside any other (which REVOKE then leaves alone); and its INHERIT
+    // follows the grantee's attribute unless said.
+    let options =
+        if version_num >= 160_000 { " WITH INHERIT TRUE GRANTED BY CURRENT_USER" } else { "" };
+    Statement::plain(format!("GRANT {} TO CURRENT_USER{options}", escape_identifier(role)))
 }
 
 /// `REVOKE role FROM CURRENT_USER`: takes back [`grant_to_admin`].
@@ -244,13 +269,11 @@ pub fn disown(name: &RoleName, heir: &str) -> [Statement; 2] {
     ]
 }
 
-/// `DROP OWNED BY`, to take back what a failed create granted.
-pub fn drop_owned(name: &RoleName) -> Statement {
-    Statement::plain(format!("DROP OWNED BY {}", escape_identifier(name.as_str())))
-}
-
 pub fn drop_role(name: &RoleName) -> Statement {
-    Statement::plain(format!("DROP ROLE {}", escape_identifier(name.as_str())))
+    Statement {
+        effect: Effect::DropsRole,
+        ..Statement::plain(format!("DROP ROLE {}", escape_identifier(name.as_str())))
+    }
 }
 
 /// The advisory lock key every pgacct process uses for a role name.

@@ -894,8 +894,8 @@ fn a_closed_stdout_keeps_a_partial_result_partial() {
     let Some(trio) = Trio::new(Admin::Superuser) else { return };
     trio.clusters[2].stop();
     let out = trio
-        .command(&["user", "reset-password", "--env", "qa", "--all", "app"])
-        .stdout(Stdio::null())
+        .command(&["user", "lock", "--env", "qa", "--all", "app"])
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .and_then(|mut child| {
@@ -960,4 +960,248 @@ fn a_retry_repeats_exactly_the_change_and_its_password() {
     assert_eq!(given.status.code(), Some(0), "{}", stderr(&given));
     assert!(trio.clusters[2].login("c", "old", &password).is_ok(), "c has the password b has");
     assert!(trio.clusters[0].login("a", "old", "kept-Password-1").is_ok(), "a kept its own");
+}
+
+/// The server process of pgacct's session that waits for a lock.
+fn waiting_backend(pg: &Cluster) -> i32 {
+    pg.client()
+        .query_one(
+            "SELECT pid FROM pg_stat_activity
+              WHERE application_name = 'pgacct' AND wait_event_type = 'Lock'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn signal_pid(pid: i32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A create whose grants hang (their server process stopped) is abandoned
+/// 10 s after Ctrl-C; the role it created is in force, so its password is
+/// delivered, and the result says the password may be in force.
+#[test]
+fn a_password_in_force_when_the_server_stops_answering_is_delivered() {
+    let Some(fleet) = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]) else {
+        return;
+    };
+    fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
+    let mut holder = fleet.pg.client_to("billing");
+    let mut held = holder.transaction().unwrap();
+    held.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgacct role ro9', 0))", &[])
+        .unwrap();
+    let child = fleet
+        .sandbox
+        .std_command()
+        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+        .args(["user", "create", "--env", "qa", "--db", "orders", "--db", "billing"])
+        .args(["--type", "readonly", "ro9", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the grants in billing to wait", || pgacct_waits_for_a_lock(&fleet.pg));
+    let backend = waiting_backend(&fleet.pg);
+    signal_pid(backend, "STOP");
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    signal_pid(backend, "CONT");
+    held.rollback().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["status"], "the new password may be in force here");
+    let password = rows[0]["password"].as_str().unwrap_or_else(|| panic!("not delivered: {rows}"));
+    assert!(fleet.login("orders", "ro9", password).is_ok(), "the delivered password is in force");
+}
+
+/// A drop abandoned 10 s after Ctrl-C (its server process stopped inside a
+/// transaction) takes back the admin's membership on a new session.
+#[test]
+fn an_abandoned_drop_takes_the_admins_membership_back() {
+    let Some(fleet) = Fleet::new(Admin::CreateRole, None, &["orders"]) else { return };
+    fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
+    fleet.create("gil");
+    let mut su = fleet.pg.client();
+    su.batch_execute("CREATE DATABASE legacy").unwrap();
+    fleet
+        .pg
+        .client_to("legacy")
+        .batch_execute("CREATE TABLE kept (id int); ALTER TABLE kept OWNER TO gil")
+        .unwrap();
+    let mut reader = fleet.pg.client_to("legacy");
+    let mut held = reader.transaction().unwrap();
+    held.batch_execute("LOCK TABLE kept IN ACCESS SHARE MODE").unwrap();
+    let child = fleet
+        .sandbox
+        .std_command()
+        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+        .args(["user", "drop", "--env", "qa", "--db", "orders", "gil", "--yes", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the disowning in legacy to wait", || pgacct_waits_for_a_lock(&fleet.pg));
+    let backend = waiting_backend(&fleet.pg);
+    signal_pid(backend, "STOP");
+    signal(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    signal_pid(backend, "CONT");
+    held.rollback().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let member: i64 = su
+        .query_one(
+            "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+              JOIN pg_roles a ON a.oid = m.member WHERE r.rolname = 'gil' AND a.rolname = $1",
+            &[&ADMIN_ROLE],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(member, 0, "the admin's membership in gil was taken back");
+    assert_eq!(fleet.pg.can_login("gil"), Some(false), "left NOLOGIN");
+}
+
+/// Before PostgreSQL 14 a CREATEROLE admin gives a new read-only role its
+/// grants database by database; when one database refuses, the grants
+/// already made are revoked and the role dropped again.
+#[test]
+fn a_create_whose_grants_fail_takes_its_role_back() {
+    let Some(fleet) = Fleet::new(Admin::CreateRole, Some(13), &["orders", "billing"]) else {
+        return;
+    };
+    fleet
+        .pg
+        .client_to("billing")
+        .batch_execute("CREATE ROLE owner1; CREATE SCHEMA locked AUTHORIZATION owner1")
+        .unwrap();
+    let (rows, code) = fleet.json(&[
+        "user", "create", "--env", "qa", "--db", "orders", "--db", "billing", "--type", "readonly",
+        "ro3",
+    ]);
+    assert_eq!(code, 1, "{rows:?}");
+    let error = rows[0]["error"].as_str().unwrap();
+    assert!(error.contains("in database billing: permission denied for schema locked"), "{error}");
+    assert!(error.ends_with("; the new role was taken back"), "{error}");
+    assert_eq!(rows[0]["password"], Value::Null);
+    assert_eq!(fleet.pg.can_login("ro3"), None, "the role is gone");
+    let sql = audit(&fleet.sandbox, "user.create")[0]["sql"].as_str().unwrap().to_owned();
+    assert!(sql.contains(r#"REVOKE USAGE ON SCHEMA "public" FROM "ro3" -- in orders"#), "{sql}");
+    assert!(sql.contains(r#"DROP ROLE "ro3""#), "{sql}");
+}
+
+/// From 16, a grant records whichever role holds ADMIN OPTION as its
+/// grantor: an admin that has it only through a group could not add a
+/// membership of its own, and would change another's instead. Refused.
+#[test]
+fn an_admin_with_admin_option_only_through_a_group_is_refused_a_drop() {
+    let Some(fleet) = Fleet::new(Admin::CreateRole, Some(17), &["orders"]) else { return };
+    let mut su = fleet.pg.client();
+    su.batch_execute(&format!(
+        "CREATE ROLE mm; GRANT mm TO {ADMIN_ROLE};
+         CREATE ROLE big LOGIN; GRANT big TO mm WITH ADMIN OPTION, INHERIT FALSE;
+         SET ROLE {ADMIN_ROLE}; GRANT big TO {ADMIN_ROLE} WITH INHERIT FALSE; RESET ROLE;"
+    ))
+    .unwrap();
+    let rows_before: i64 = su
+        .query_one("SELECT count(*) FROM pg_auth_members WHERE roleid = 'big'::regrole", &[])
+        .unwrap()
+        .get(0);
+    let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "big", "--yes"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("may not make itself a member of the role big"), "{err}");
+    let inherit: bool = su
+        .query_one(
+            "SELECT bool_or(inherit_option) FROM pg_auth_members WHERE roleid = 'big'::regrole",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!inherit, "no membership was changed");
+    let rows_after: i64 = su
+        .query_one("SELECT count(*) FROM pg_auth_members WHERE roleid = 'big'::regrole", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows_after, rows_before);
+}
+
+/// A retry of a retry still gives the password of the operation that set
+/// it first; and a retry without --terminate is not the same lock.
+#[test]
+fn a_chain_of_retries_keeps_one_password() {
+    let Some(trio) = Trio::new(Admin::Superuser) else { return };
+    trio.clusters[2].stop();
+    let out = trio.run(&["user", "create", "--env", "qa", "--all", "--type", "devqa", "zed"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let password = rows[0]["password"].as_str().unwrap().to_owned();
+    let retry_id = |out: &Output| -> String {
+        let err = stderr(out);
+        let hint = err.lines().find(|l| l.contains("--retry")).unwrap_or_else(|| panic!("{err}"));
+        hint.split("--retry ").nth(1).unwrap().split(' ').next().unwrap().to_owned()
+    };
+    let first = retry_id(&out);
+    let create = |id: &str, password: Option<&str>| {
+        let mut args = vec!["user", "create", "--type", "devqa", "zed", "--retry", id];
+        if password.is_some() {
+            args.push("--password-stdin");
+        }
+        assert_cmd::Command::from_std(trio.command(&args))
+            .write_stdin(password.map(|p| format!("{p}\n")).unwrap_or_default())
+            .output()
+            .unwrap()
+    };
+    // c is still down: the retry fails, and its hint keeps the password option.
+    let second_try = create(&first, Some(&password));
+    assert_eq!(second_try.status.code(), Some(1), "{}", stderr(&second_try));
+    assert!(stderr(&second_try).contains("--password-stdin"), "{}", stderr(&second_try));
+    let second = retry_id(&second_try);
+    trio.clusters[2].start_again();
+    let generated = create(&second, None);
+    assert_eq!(generated.status.code(), Some(2), "{}", stderr(&generated));
+    assert!(
+        stderr(&generated).contains(&format!("operation {second} set a password on qa/a, qa/b"))
+    );
+    let given = create(&second, Some(&password));
+    assert_eq!(given.status.code(), Some(0), "{}", stderr(&given));
+    assert!(trio.clusters[2].login("c", "zed", &password).is_ok(), "one password everywhere");
+
+    trio.clusters[2].stop();
+    let out = trio.run(&["user", "lock", "--env", "qa", "--all", "zed", "--terminate"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let lock = retry_id(&out);
+    trio.clusters[2].start_again();
+    let without = trio.run(&["user", "lock", "zed", "--retry", &lock]);
+    assert_eq!(without.status.code(), Some(2), "{}", stderr(&without));
+    assert!(
+        stderr(&without).contains("\"lock user and end its sessions\""),
+        "{}",
+        stderr(&without)
+    );
+    let same = trio.run(&["user", "lock", "zed", "--terminate", "--retry", &lock]);
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+}
+
+/// A password shown only on a stdout nobody reads any more is lost: the
+/// command says so and fails, instead of ending quietly.
+#[test]
+fn a_closed_stdout_that_took_a_new_password_is_a_failure() {
+    let Some(trio) = Trio::new(Admin::Superuser) else { return };
+    let out = trio
+        .command(&["user", "reset-password", "--env", "qa", "--all", "app"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            drop(child.stdout.take());
+            child.wait_with_output()
+        })
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stdout was closed before the new password of app was shown"), "{err}");
 }

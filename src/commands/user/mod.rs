@@ -269,6 +269,11 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         })
         .collect();
     let mut plan = describe(change, &targets, &clusters, &states, &sharing);
+    if let Some(retry) = &retry {
+        for item in &mut plan.items {
+            item.intent = targets::retry_intent(&item.intent, retry.id);
+        }
+    }
     plan.confirm_because = confirm_because;
     plan.question = question;
     if let Some(retry) = &retry {
@@ -281,10 +286,11 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let ran = change::run(ctx, &plan, request.args, delivery.as_ref(), |_, interrupt| {
         let states = planned.take().unwrap_or_default();
         let progress = Progress::new(targets.len(), &ctx.messages);
+        let connector = &connector;
         outcomes = runtime.block_on(fan_out(jobs, states, |state| {
             let progress = &progress;
             async move {
-                let outcome = apply_cluster(state, change, interrupt).await;
+                let outcome = apply_cluster(state, change, interrupt, connector).await;
                 progress.advance(1);
                 outcome
             }
@@ -303,13 +309,28 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     };
     let shown = password.as_ref().filter(|p| !p.given && p.file.is_none());
     let rows = result_rows(change, &targets, &clusters, &sharing, &outcomes, &hints, shown);
-    output::unless_closed(out.list(&rows))?;
+    if let Err(err) = out.list(&rows) {
+        let shown = rows.iter().filter(|row| row.password.is_some()).count();
+        if err.kind() != std::io::ErrorKind::BrokenPipe || shown == 0 {
+            output::unless_closed(Err(err))?;
+        } else {
+            // The password went nowhere: it is lost, and says so.
+            return Err(CommandError::failure(format!(
+                "stdout was closed before the new password of {} was shown; it is in force on \
+                 {shown} target(s), and known to no one",
+                change.role()
+            ))
+            .hint("give it a password you hold: pgacct user reset-password ... --password-stdin"));
+        }
+    }
     ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
     let tally = applied.tally();
     if let (true, Some(first)) = (tally.failed > 0, applied.first_record) {
         let got_it = applied.done.iter().any(|d| d.password_set);
         let again = match &password {
-            Some(_) if !got_it => None,
+            // A password the user gave stays the one to give: it may be
+            // the one an earlier operation set.
+            Some(password) if !got_it && !password.given => None,
             Some(_) if applied.delivery_failed => Some("--password-stdin".to_owned()),
             Some(password) => Some(password.again()),
             None => None,
@@ -359,10 +380,12 @@ fn result_rows(
 fn check_retry(retry: &Retry, change: &RoleChange<'_>) -> Result<(), CommandError> {
     let role = change.role().as_str();
     let intent = change.intent();
+    // What follows the change itself in a recorded intent is a note in
+    // parentheses or after a semicolon, never more of the change.
     let same_intent = retry
         .intent
         .strip_prefix(&intent)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', ';']));
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(" (") || rest.starts_with("; "));
     if retry.operation != change.operation() || retry.role.as_deref() != Some(role) || !same_intent
     {
         return Err(CommandError::usage(format!(
@@ -405,13 +428,13 @@ async fn check_retry_password(
         return Some(refusal(format!(
             "operation {} set a password on {}: a retry must give that one, not a new one",
             retry.id,
-            keys(retry.password_holders.iter())
+            keys(retry.password_holders.iter().map(|(t, _)| t))
         )));
     };
     // A dry run reads no password from stdin: there is nothing to check.
     let secret = given.secret.as_ref()?;
     let role = change.role().as_str();
-    for target in &retry.password_holders {
+    for (target, certain) in &retry.password_holders {
         let stored = match connector.connect(target).await {
             Ok(session) => inspect::stored_verifier(&session, role).await.ok().flatten(),
             Err(_) => None,
@@ -422,14 +445,16 @@ async fn check_retry_password(
         };
         match matches {
             Some(true) => return None,
-            Some(false) => {
+            // Where the password only may be in force, another one there
+            // proves nothing.
+            Some(false) if *certain => {
                 return Some(refusal(format!(
                     "the password given is not the one operation {} set on {}; the fleet would \
                      end up with two passwords",
                     retry.id, target.key
                 )));
             }
-            None => {}
+            Some(false) | None => {}
         }
     }
     Some(refusal(format!(
@@ -437,7 +462,7 @@ async fn check_retry_password(
          ({}): pgacct may not read pg_authid there, and the server does not authenticate {role} \
          with SCRAM (or is unreachable)",
         retry.id,
-        keys(retry.password_holders.iter())
+        keys(retry.password_holders.iter().map(|(t, _)| t))
     )))
 }
 
@@ -483,10 +508,11 @@ async fn apply_cluster(
     state: ClusterState,
     change: &RoleChange<'_>,
     interrupt: &crate::interrupt::Interrupt,
+    connector: &Connector,
 ) -> ClusterOutcome {
     match state {
-        ClusterState::Planned(plan) => plan.apply(change, interrupt).await,
-        ClusterState::Unreachable(err) => rollout::unreachable(change, connect_error(&err)),
+        ClusterState::Planned(plan) => plan.apply(change, interrupt, connector).await,
+        ClusterState::Unreachable(err) => rollout::unreachable(change, &connect_error(&err)),
     }
 }
 
@@ -668,7 +694,7 @@ fn dry_run_report(
         .map(|state| match state {
             ClusterState::Planned(plan) => (plan.preview(change), plan.statements(change)),
             ClusterState::Unreachable(err) => {
-                (rollout::unreachable(change, connect_error(err)), Vec::new())
+                (rollout::unreachable(change, &connect_error(err)), Vec::new())
             }
         })
         .collect();

@@ -1,7 +1,10 @@
 //! Applying a plan on one cluster: the planned statements, each logged
-//! with how it ended; an interrupt stops the work between steps and
-//! cancels a statement that waits; memberships the admin gave itself are
-//! taken back whatever happened.
+//! before it is sent and settled by the server's answer. An interrupt
+//! stops the work between steps and cancels a statement that waits. What
+//! must happen whatever happened (taking back a create that could not
+//! finish, and the memberships the admin gave itself) runs afterwards, out
+//! of the interrupt's reach, on a fresh session when the old one no longer
+//! answers. Whether the new password may be in force is read off the log.
 
 use std::cell::RefCell;
 
@@ -11,10 +14,15 @@ use tokio_postgres::error::SqlState;
 use super::{ClusterPlan, DropWork, GRACE, RoleChange, Settled, Work};
 use crate::audit::Outcome;
 use crate::interrupt::Interrupt;
-use crate::pg::Session;
 use crate::pg::lifecycle;
-use crate::pg::roles::{self, Drift, RoleError, Statement};
+use crate::pg::roles::{self, Drift, Effect, RoleError, Statement};
+use crate::pg::{Connector, Session};
 use crate::policy::RoleName;
+
+/// The status of a failed outcome after which the new password may be in
+/// force (a statement that sets it committed, or got no answer): the
+/// password is delivered, and a retry must give that one.
+pub const MAY_BE_IN_FORCE: &str = "the new password may be in force here";
 
 /// How a statement ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,7 +31,7 @@ pub enum Ended {
     Committed,
     RolledBack,
     Failed,
-    /// COMMIT was sent, and no answer came: it may or may not have committed.
+    /// Sent, and no answer came: it may or may not have committed.
     InDoubt,
 }
 
@@ -34,6 +42,7 @@ pub struct Executed {
     /// The database, when not the cluster's own session.
     pub db: Option<String>,
     pub ended: Ended,
+    pub effect: Effect,
 }
 
 impl std::fmt::Display for Executed {
@@ -42,7 +51,7 @@ impl std::fmt::Display for Executed {
             Ended::Committed => {}
             Ended::RolledBack => f.write_str("-- rolled back: ")?,
             Ended::Failed => f.write_str("-- failed: ")?,
-            Ended::InDoubt => f.write_str("-- in doubt (no answer to COMMIT): ")?,
+            Ended::InDoubt => f.write_str("-- in doubt (no answer): ")?,
         }
         f.write_str(&self.statement)?;
         match &self.db {
@@ -50,6 +59,17 @@ impl std::fmt::Display for Executed {
             None => Ok(()),
         }
     }
+}
+
+/// Whether the new password may be in force after `executed`: a statement
+/// that sets it committed (or got no answer), and no DROP ROLE committed
+/// after it.
+pub fn password_may_be_in_force(executed: &[Executed]) -> bool {
+    executed.iter().fold(false, |in_force, e| match (e.effect, e.ended) {
+        (Effect::SetsPassword, Ended::Committed | Ended::InDoubt) => true,
+        (Effect::DropsRole, Ended::Committed) => false,
+        _ => in_force,
+    })
 }
 
 /// What applying a plan did on one cluster.
@@ -62,60 +82,90 @@ pub struct ClusterOutcome {
     /// How an existing role differs from its policy (create).
     pub drift: Drift,
     pub executed: Vec<Executed>,
-    /// The role now has the new password here.
+    /// The new password is (or may be) in force here: it is to be delivered.
     pub password_set: bool,
-    /// A COMMIT got no answer: the change may or may not be in force.
-    pub in_doubt: bool,
 }
 
 impl ClusterPlan {
     /// Runs the plan. On an interrupt, work between steps stops (a
     /// transaction not yet committed is rolled back) and a statement that
-    /// waits is cancelled; what committed stays, and is reported. The
-    /// memberships the admin gave itself are taken back in any case, out of
-    /// the interrupt's reach.
-    pub async fn apply(self, change: &RoleChange<'_>, interrupt: &Interrupt) -> ClusterOutcome {
+    /// waits is cancelled; what committed stays, and is reported. Clean-up
+    /// follows in any case; `connector` opens a session for it when the
+    /// plan's no longer answers.
+    pub async fn apply(
+        self,
+        change: &RoleChange<'_>,
+        interrupt: &Interrupt,
+        connector: &Connector,
+    ) -> ClusterOutcome {
         if let Work::Settled(settled) = &self.work {
             return settled_outcome(change, settled);
         }
         if !self.ready {
             return failed(
                 change,
-                Vec::new(),
                 "the plan was made without the new password (a dry run); nothing was changed \
-                 here"
-                    .into(),
+                 here",
             );
         }
-        let log = Log::default();
         if interrupt.is_raised() {
-            return interrupted(change, log.finish(), "nothing was changed here");
+            return failed(change, "interrupted; nothing was changed here");
         }
         if let Err(db) = self.ping().await {
             return failed(
                 change,
-                Vec::new(),
-                format!(
+                &format!(
                     "the session to database {db} ended while the change waited; nothing was \
                      changed here"
                 ),
             );
         }
-        let step = Step { name: change.role(), interrupt, log: &log, granted: RefCell::default() };
-        let work = self.run(change, &step);
-        tokio::pin!(work);
-        let result = tokio::select! {
-            biased;
-            result = &mut work => Some(result),
-            () = interrupt.raised() => {
-                for (_, session) in &self.sessions {
-                    session.cancel().await;
+        let log = Log::default();
+        let step = Step {
+            name: change.role(),
+            interrupt,
+            log: &log,
+            granted: RefCell::default(),
+            undo: RefCell::default(),
+        };
+        let result = {
+            let work = self.run(change, &step);
+            tokio::pin!(work);
+            tokio::select! {
+                biased;
+                result = &mut work => Some(result),
+                () = interrupt.raised() => {
+                    for (_, session) in &self.sessions {
+                        session.cancel().await;
+                    }
+                    tokio::time::timeout(GRACE, &mut work).await.ok()
                 }
-                tokio::time::timeout(GRACE, &mut work).await.ok()
             }
         };
-        let mut outcome = result.unwrap_or_else(|| abandoned(change, &log));
-        self.take_back(&step, &mut outcome).await;
+        let answered = result.is_some();
+        let mut outcome = result.unwrap_or_else(|| {
+            failed(
+                change,
+                &format!(
+                    "interrupted, and the server did not answer within {} s; what had not \
+                     committed is rolled back",
+                    GRACE.as_secs()
+                ),
+            )
+        });
+        if answered {
+            self.undo_create(&step, &mut outcome).await;
+        }
+        // A session that did not answer may still be inside a transaction:
+        // the memberships are taken back on a new one.
+        let fresh = if answered { None } else { connector.connect(&self.target).await.ok() };
+        let cleanup = if answered { Some(self.main()) } else { fresh.as_ref() };
+        take_back(cleanup, &step, &mut outcome).await;
+        outcome.executed = log.finish();
+        outcome.password_set = password_may_be_in_force(&outcome.executed);
+        if outcome.password_set && outcome.outcome == Outcome::Failed {
+            outcome.status = MAY_BE_IN_FORCE.into();
+        }
         outcome
     }
 
@@ -134,8 +184,8 @@ impl ClusterPlan {
         Ok(())
     }
 
+    /// The planned work, as far as it gets.
     async fn run(&self, change: &RoleChange<'_>, step: &Step<'_>) -> ClusterOutcome {
-        let log = step.log;
         match &self.work {
             Work::Settled(settled) => settled_outcome(change, settled),
             Work::Change { statements, grants, terminate } => {
@@ -148,34 +198,39 @@ impl ClusterPlan {
                             let dbs = self.target_dbs();
                             let drift =
                                 roles::drift(self.main(), spec, &dbs).await.unwrap_or_default();
-                            return ClusterOutcome::ok("user already exists".into(), log.finish())
+                            return ClusterOutcome::ok("user already exists".into())
                                 .with_drift(drift);
                         }
-                        return failed(change, log.finish(), err.message);
+                        return step_failed(change, StepError::Failed(err));
                     }
-                    Err(StepError::Failed(err)) if err.code == Some(SqlState::UNDEFINED_OBJECT) => {
+                    Err(StepError::Failed(err))
+                        if err.code == Some(SqlState::UNDEFINED_OBJECT)
+                            && !matches!(change, RoleChange::Create(_)) =>
+                    {
                         // Dropped since the plan looked.
-                        return ClusterOutcome::failed(
-                            "user not found".into(),
-                            err.message,
-                            log.finish(),
-                        );
+                        return ClusterOutcome::failed("user not found".into(), err.message);
                     }
-                    Err(err) => return step_failed(change, log, err, "rolled back"),
+                    Err(StepError::Interrupted) => {
+                        return step_failed(change, StepError::Interrupted).note("rolled back");
+                    }
+                    Err(err) => return step_failed(change, err),
                 }
-                for (index, statements) in grants {
-                    let (db, session) = &self.sessions[*index];
-                    if let Err(err) = step.transaction(session, Some(db), statements).await {
-                        return self.undo_create(change, step, grants, *index, &err).await;
+                for (index, grants) in grants.iter().enumerate() {
+                    let (db, session) = &self.sessions[grants.session];
+                    if let Err(err) = step.transaction(session, Some(db), &grants.grant).await {
+                        // The role exists without all its grants: it is
+                        // taken back once the work is over.
+                        *step.undo.borrow_mut() = Some(index);
+                        return step_failed(change, err.in_database(db));
                     }
                 }
                 let mut status = change.done();
                 if *terminate {
                     status = step.terminate(self.main(), status).await;
                 }
-                ClusterOutcome::ok(status, log.finish()).with_password(change.sets_password())
+                ClusterOutcome::ok(status)
             }
-            Work::Drop(work) => self.drop(step, work).await,
+            Work::Drop(work) => self.drop(change, step, work).await,
         }
     }
 
@@ -183,72 +238,54 @@ impl ClusterPlan {
         self.sessions.iter().map(|(db, _)| db.as_str()).collect()
     }
 
-    /// Takes back a role just created whose grants failed (`err`) in the
-    /// database of session `failed_at`: its privileges where it got some,
-    /// then the role; also after an interrupt. When that fails too, the
-    /// role stays, with the new password: the outcome says so, and the
-    /// password is delivered.
-    async fn undo_create(
-        &self,
-        change: &RoleChange<'_>,
-        step: &Step<'_>,
-        grants: &[(usize, Vec<Statement>)],
-        failed_at: usize,
-        err: &StepError,
-    ) -> ClusterOutcome {
-        let db = &self.sessions[failed_at].0;
-        let mut undo = Ok(());
-        for (index, _) in grants.iter().take_while(|(index, _)| *index != failed_at) {
-            let (db, session) = &self.sessions[*index];
-            undo = step.statement_always(session, Some(db), &roles::drop_owned(step.name)).await;
-            if undo.is_err() {
+    /// Takes back a role just created whose grants did not all go in: the
+    /// grants it got, then the role. When that fails too, the role stays,
+    /// with the new password, and the outcome says so.
+    async fn undo_create(&self, step: &Step<'_>, outcome: &mut ClusterOutcome) {
+        let Some(failed_at) = step.undo.take() else { return };
+        let Work::Change { grants, .. } = &self.work else { return };
+        let mut result = Ok(());
+        for grants in &grants[..failed_at] {
+            let (db, session) = &self.sessions[grants.session];
+            result = step.transaction_always(session, Some(db), &grants.revoke).await;
+            if result.is_err() {
                 break;
             }
         }
-        if undo.is_ok() {
-            undo = step.statement_always(self.main(), None, &roles::drop_role(step.name)).await;
+        if result.is_ok() {
+            result = step.statement_always(self.main(), None, &roles::drop_role(step.name)).await;
         }
-        let cause = match err {
-            StepError::Interrupted => "interrupted".to_owned(),
-            other => format!("in database {db}: {}", other.message()),
-        };
-        match undo {
-            Ok(()) => ClusterOutcome::failed(
-                change.intent(),
-                format!("{cause}; the new role was taken back"),
-                step.log.finish(),
+        let note = match result {
+            Ok(()) => "the new role was taken back".to_owned(),
+            Err(err) => format!(
+                "taking the new role back failed ({}): it exists, with the new password",
+                err.message()
             ),
-            Err(undo) => ClusterOutcome::failed(
-                change.intent(),
-                format!(
-                    "{cause}; taking the new role back failed ({}): it exists, with the new \
-                     password, and without its grants in {db}",
-                    undo.message()
-                ),
-                step.log.finish(),
-            )
-            .with_password(true),
-        }
+        };
+        outcome.add_note(&note);
     }
 
     /// The drop's steps: NOLOGIN, sessions ended, memberships the admin
     /// needs, each database disowned, DROP ROLE. After NOLOGIN, a failure
-    /// leaves the role locked; [`ClusterPlan::take_back`] then takes back
-    /// the memberships.
-    async fn drop(&self, step: &Step<'_>, work: &DropWork) -> ClusterOutcome {
+    /// leaves the role locked.
+    async fn drop(
+        &self,
+        change: &RoleChange<'_>,
+        step: &Step<'_>,
+        work: &DropWork,
+    ) -> ClusterOutcome {
         let name = step.name;
         let version = self.main().server.version_num;
         let login = [roles::set_login(name, false)];
         match step.transaction(self.main(), None, &login).await {
             Ok(()) => {}
             Err(StepError::Failed(err)) if err.code == Some(SqlState::UNDEFINED_OBJECT) => {
-                return ClusterOutcome::failed(
-                    "user not found".into(),
-                    err.message,
-                    step.log.finish(),
-                );
+                return ClusterOutcome::failed("user not found".into(), err.message);
             }
-            Err(err) => return step_failed_as("drop user", step.log, err, "rolled back"),
+            Err(StepError::Interrupted) => {
+                return step_failed(change, StepError::Interrupted).note("rolled back");
+            }
+            Err(err) => return step_failed(change, err),
         }
         let result = async {
             step.terminate(self.main(), String::new()).await;
@@ -272,156 +309,122 @@ impl ClusterPlan {
         }
         .await;
         match result {
-            Ok(()) => ClusterOutcome::ok("user dropped".into(), step.log.finish()),
-            Err(err) => step_failed_as("drop user", step.log, err, "the role is left NOLOGIN"),
-        }
-    }
-
-    /// Takes back the memberships the admin gave itself and still holds,
-    /// whatever happened before, on a session no interrupt cancels now.
-    async fn take_back(&self, step: &Step<'_>, outcome: &mut ClusterOutcome) {
-        let granted = std::mem::take(&mut *step.granted.borrow_mut());
-        let mut failures = Vec::new();
-        for role in granted.iter().rev() {
-            let revoke = roles::revoke_from_admin(role);
-            let taken =
-                tokio::time::timeout(GRACE, step.statement_always(self.main(), None, &revoke));
-            let error = match taken.await {
-                Ok(Ok(())) => continue,
-                Ok(Err(err)) => err.message(),
-                Err(_) => "no answer".to_owned(),
-            };
-            failures.push(format!(
-                "taking back the admin's membership in {role} failed ({error}): run `{}`",
-                revoke.shown
-            ));
-        }
-        outcome.executed = step.log.finish();
-        if !failures.is_empty() {
-            let note = failures.join("; ");
-            outcome.error = Some(match outcome.error.take() {
-                Some(error) => format!("{error}; {note}"),
-                None => note,
-            });
+            Ok(()) => ClusterOutcome::ok("user dropped".into()),
+            Err(err) => step_failed(change, err).note("the role is left NOLOGIN"),
         }
     }
 }
 
-/// The outcome of a cluster whose step ended in `err`: `what` says what
-/// that left when the server rolled it back.
-fn step_failed(change: &RoleChange<'_>, log: &Log, err: StepError, what: &str) -> ClusterOutcome {
-    step_failed_as(&change.intent(), log, err, what).with_password_if(change)
-}
-
-fn step_failed_as(status: &str, log: &Log, err: StepError, what: &str) -> ClusterOutcome {
-    match err {
-        StepError::Failed(err) => {
-            let error = if what == "rolled back" {
-                err.message
-            } else {
-                format!("{}; {what}", err.message)
-            };
-            ClusterOutcome::failed(status.to_owned(), error, log.finish())
-        }
-        StepError::Interrupted => ClusterOutcome::interrupted_with(status, what, log.finish()),
-        StepError::InDoubt(message) => ClusterOutcome {
-            in_doubt: true,
-            ..ClusterOutcome::failed(
-                status.to_owned(),
-                format!(
-                    "no answer to COMMIT ({message}): the change may be in force here; check \
-                     with `pgacct user show`"
-                ),
-                log.finish(),
-            )
-        },
+/// Takes back the memberships the admin gave itself, on `session` (none:
+/// no session could be had), out of the interrupt's reach.
+async fn take_back(session: Option<&Session>, step: &Step<'_>, outcome: &mut ClusterOutcome) {
+    let granted = std::mem::take(&mut *step.granted.borrow_mut());
+    for role in granted.iter().rev() {
+        let revoke = roles::revoke_from_admin(role);
+        let error = match session {
+            None => "no session to the cluster".to_owned(),
+            Some(session) => {
+                let taken = step.statement_always(session, None, &revoke);
+                match tokio::time::timeout(GRACE, taken).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(err)) => err.message(),
+                    Err(_) => "no answer".to_owned(),
+                }
+            }
+        };
+        outcome.add_note(&format!(
+            "taking back the admin's membership in {role} failed ({error}): run `{}`",
+            revoke.shown
+        ));
     }
 }
 
-/// The outcome of work that did not answer within the grace period after
-/// an interrupt: the sessions go with the plan, and the server rolls back
-/// what did not commit; a COMMIT already sent may have committed.
-fn abandoned(change: &RoleChange<'_>, log: &Log) -> ClusterOutcome {
-    let executed = log.finish();
-    if executed.iter().any(|e| e.ended == Ended::InDoubt) {
-        let err = StepError::InDoubt("interrupted, and no answer from the server".into());
-        return step_failed(change, log, err, "");
+fn terminate_status(status: &str, ended: &lifecycle::Terminated) -> String {
+    let mut text = if status.is_empty() {
+        format!("{} session(s) ended", ended.ended)
+    } else {
+        format!("{status}; {} session(s) ended", ended.ended)
+    };
+    if !ended.refused.is_empty() {
+        text.push_str(&format!(
+            "; could not end {} (the admin needs pg_signal_backend): {}",
+            ended.refused.len(),
+            ended.refused.join("; ")
+        ));
     }
-    interrupted(change, executed, "no answer from the server; what did not commit is rolled back")
+    text
 }
 
 /// The outcome of a cluster whose plan settled it.
 pub(super) fn settled_outcome(change: &RoleChange<'_>, settled: &Settled) -> ClusterOutcome {
-    let none = Vec::new();
     match settled {
         Settled::AlreadyExists(drift) => {
-            ClusterOutcome::ok("user already exists".into(), none).with_drift(drift.clone())
+            ClusterOutcome::ok("user already exists".into()).with_drift(drift.clone())
         }
         Settled::NotFound => ClusterOutcome::failed(
             "user not found".into(),
             format!("role {} does not exist", change.role()),
-            none,
         ),
-        Settled::Standby => ClusterOutcome::failed(
-            change.intent(),
-            "read-only standby (the server is in recovery); pgacct writes to primaries only".into(),
-            none,
+        Settled::Standby => failed(
+            change,
+            "read-only standby (the server is in recovery); pgacct writes to primaries only",
         ),
-        Settled::Failed(message) => failed(change, none, message.clone()),
+        Settled::Failed(message) => failed(change, message),
     }
 }
 
 /// The outcome of a cluster pgacct could not reach: `error` says why.
-pub fn unreachable(change: &RoleChange<'_>, error: String) -> ClusterOutcome {
-    failed(change, Vec::new(), error)
+pub fn unreachable(change: &RoleChange<'_>, error: &str) -> ClusterOutcome {
+    failed(change, error)
 }
 
-fn failed(change: &RoleChange<'_>, executed: Vec<Executed>, error: String) -> ClusterOutcome {
-    ClusterOutcome::failed(change.intent(), error, executed)
+fn failed(change: &RoleChange<'_>, error: &str) -> ClusterOutcome {
+    ClusterOutcome::failed(change.intent(), error.to_owned())
 }
 
-fn interrupted(change: &RoleChange<'_>, executed: Vec<Executed>, what: &str) -> ClusterOutcome {
-    ClusterOutcome::interrupted_with(&change.intent(), what, executed)
+/// The outcome of a step that ended in `err`.
+fn step_failed(change: &RoleChange<'_>, err: StepError) -> ClusterOutcome {
+    let error = match err {
+        StepError::Failed(err) => err.message,
+        StepError::Interrupted => "interrupted".into(),
+        StepError::InDoubt(message) => format!(
+            "no answer ({message}): the change may be in force here; check with `pgacct user              show`"
+        ),
+    };
+    failed(change, &error)
 }
 
 impl ClusterOutcome {
-    pub(super) fn ok(status: String, executed: Vec<Executed>) -> ClusterOutcome {
+    pub(super) fn ok(status: String) -> ClusterOutcome {
         ClusterOutcome {
             outcome: Outcome::Ok,
             status,
             error: None,
             drift: Drift::default(),
-            executed,
+            executed: Vec::new(),
             password_set: false,
-            in_doubt: false,
         }
     }
 
-    fn failed(status: String, error: String, executed: Vec<Executed>) -> ClusterOutcome {
-        ClusterOutcome {
-            outcome: Outcome::Failed,
-            error: Some(error),
-            ..Self::ok(status, executed)
-        }
-    }
-
-    fn interrupted_with(status: &str, what: &str, executed: Vec<Executed>) -> ClusterOutcome {
-        Self::failed(status.to_owned(), format!("interrupted; {what}"), executed)
+    fn failed(status: String, error: String) -> ClusterOutcome {
+        ClusterOutcome { outcome: Outcome::Failed, error: Some(error), ..Self::ok(status) }
     }
 
     fn with_drift(self, drift: Drift) -> ClusterOutcome {
         ClusterOutcome { drift, ..self }
     }
 
-    fn with_password(self, set: bool) -> ClusterOutcome {
-        ClusterOutcome { password_set: set, ..self }
+    /// The outcome, with `note` after its error.
+    fn note(mut self, note: &str) -> ClusterOutcome {
+        self.add_note(note);
+        self
     }
 
-    /// A password change in doubt may be in force: its password is
-    /// delivered rather than lost.
-    fn with_password_if(self, change: &RoleChange<'_>) -> ClusterOutcome {
-        let set = self.in_doubt && change.sets_password();
-        ClusterOutcome { password_set: set, ..self }
+    fn add_note(&mut self, note: &str) {
+        self.error = Some(match self.error.take() {
+            Some(error) => format!("{error}; {note}"),
+            None => note.to_owned(),
+        });
     }
 }
 
@@ -430,7 +433,7 @@ impl ClusterOutcome {
 enum StepError {
     Failed(RoleError),
     Interrupted,
-    /// COMMIT was sent and no answer came back.
+    /// A statement (or COMMIT) was sent and no answer came back.
     InDoubt(String),
 }
 
@@ -439,7 +442,7 @@ impl StepError {
         match self {
             StepError::Failed(err) => err.message.clone(),
             StepError::Interrupted => "interrupted".into(),
-            StepError::InDoubt(message) => format!("no answer to COMMIT: {message}"),
+            StepError::InDoubt(message) => format!("no answer: {message}"),
         }
     }
 
@@ -457,18 +460,22 @@ impl StepError {
     }
 }
 
-/// The statements run so far on one cluster. Statements of an open
-/// transaction are pending until it ends.
+/// The statements sent so far on one cluster. A statement is logged before
+/// it is sent, as pending, with how it ends if no answer comes; the answer
+/// settles it.
 #[derive(Debug, Default)]
 struct Log(RefCell<Vec<(Executed, bool)>>);
 
 impl Log {
-    /// Logs a statement of a transaction, not yet committed.
-    fn pending(&self, statement: &Statement, db: Option<&str>) {
+    /// Logs `statement` as sent, pending; `unanswered` is how it ends if no
+    /// answer comes (a statement in a transaction rolls back with it; one
+    /// on its own may or may not have committed).
+    fn pending(&self, statement: &Statement, db: Option<&str>, unanswered: Ended) {
         let executed = Executed {
             statement: statement.shown.clone(),
             db: db.map(str::to_owned),
-            ended: Ended::RolledBack,
+            ended: unanswered,
+            effect: statement.effect,
         };
         self.0.borrow_mut().push((executed, true));
     }
@@ -497,14 +504,13 @@ impl Log {
         }
     }
 
-    fn done(&self, statement: &Statement, db: Option<&str>, ended: Ended) {
-        let executed =
-            Executed { statement: statement.shown.clone(), db: db.map(str::to_owned), ended };
-        self.0.borrow_mut().push((executed, false));
+    /// Logs a statement that has ended already.
+    fn done(&self, statement: &Statement, ended: Ended) {
+        self.pending(statement, None, ended);
+        self.settle(ended);
     }
 
-    /// Everything logged; a statement still pending never committed, or
-    /// its COMMIT got no answer.
+    /// Everything logged; what is still pending ends as it would unanswered.
     fn finish(&self) -> Vec<Executed> {
         self.0.borrow().iter().map(|(executed, _)| executed.clone()).collect()
     }
@@ -515,8 +521,11 @@ struct Step<'a> {
     name: &'a RoleName,
     interrupt: &'a Interrupt,
     log: &'a Log,
-    /// Roles the admin made itself a member of, to take back.
+    /// Roles the admin made (or set about making) itself a member of, to
+    /// take back.
     granted: RefCell<Vec<String>>,
+    /// A create to take back: the grants before this index went in.
+    undo: RefCell<Option<usize>>,
 }
 
 impl Step<'_> {
@@ -529,6 +538,27 @@ impl Step<'_> {
         db: Option<&str>,
         statements: &[Statement],
     ) -> Result<(), StepError> {
+        self.transaction_with(session, db, statements, true).await
+    }
+
+    /// [`Step::transaction`], even after an interrupt: clean-up.
+    async fn transaction_always(
+        &self,
+        session: &Session,
+        db: Option<&str>,
+        statements: &[Statement],
+    ) -> Result<(), StepError> {
+        self.transaction_with(session, db, statements, false).await
+    }
+
+    async fn transaction_with(
+        &self,
+        session: &Session,
+        db: Option<&str>,
+        statements: &[Statement],
+        interruptible: bool,
+    ) -> Result<(), StepError> {
+        let interrupted = || interruptible && self.interrupt.is_raised();
         let client = session.client();
         let begin = async {
             client.batch_execute("BEGIN").await?;
@@ -544,17 +574,17 @@ impl Step<'_> {
             if result.is_err() {
                 break;
             }
-            if self.interrupt.is_raised() {
+            if interrupted() {
                 result = Err(StepError::Interrupted);
                 break;
             }
-            self.log.pending(statement, db);
+            self.log.pending(statement, db, Ended::RolledBack);
             result = client.batch_execute(&statement.sql).await.map_err(|err| {
                 self.log.failed();
                 self.error(&err, Some(statement))
             });
         }
-        if result.is_ok() && self.interrupt.is_raised() {
+        if result.is_ok() && interrupted() {
             result = Err(StepError::Interrupted);
         }
         if let Err(err) = result {
@@ -578,18 +608,6 @@ impl Step<'_> {
         }
     }
 
-    /// `GRANT role TO CURRENT_USER`, remembered to be taken back.
-    async fn grant_to_admin(
-        &self,
-        session: &Session,
-        role: &str,
-        version_num: i32,
-    ) -> Result<(), StepError> {
-        self.statement(session, None, &roles::grant_to_admin(role, version_num)).await?;
-        self.granted.borrow_mut().push(role.to_owned());
-        Ok(())
-    }
-
     /// Runs one statement on its own, unless an interrupt came first.
     async fn statement(
         &self,
@@ -600,7 +618,7 @@ impl Step<'_> {
         if self.interrupt.is_raised() {
             return Err(StepError::Interrupted);
         }
-        self.run_logged(session, db, statement).await
+        self.statement_always(session, db, statement).await
     }
 
     /// Runs one statement even after an interrupt: clean-up that must happen.
@@ -610,25 +628,30 @@ impl Step<'_> {
         db: Option<&str>,
         statement: &Statement,
     ) -> Result<(), StepError> {
-        self.run_logged(session, db, statement).await
-    }
-
-    async fn run_logged(
-        &self,
-        session: &Session,
-        db: Option<&str>,
-        statement: &Statement,
-    ) -> Result<(), StepError> {
+        self.log.pending(statement, db, Ended::InDoubt);
         match session.client().batch_execute(&statement.sql).await {
             Ok(()) => {
-                self.log.done(statement, db, Ended::Committed);
+                self.log.settle(Ended::Committed);
                 Ok(())
             }
-            Err(err) => {
-                self.log.done(statement, db, Ended::Failed);
+            Err(err) if err.code().is_some() => {
+                self.log.failed();
                 Err(self.error(&err, Some(statement)))
             }
+            Err(err) => Err(StepError::InDoubt(crate::pg::connect::describe_error(&err))),
         }
+    }
+
+    /// `GRANT role TO CURRENT_USER`, to be taken back: remembered before it
+    /// is sent (taking back one that never took is only a warning).
+    async fn grant_to_admin(
+        &self,
+        session: &Session,
+        role: &str,
+        version_num: i32,
+    ) -> Result<(), StepError> {
+        self.granted.borrow_mut().push(role.to_owned());
+        self.statement(session, None, &roles::grant_to_admin(role, version_num)).await
     }
 
     /// Ends the role's sessions; `status` with what happened after it.
@@ -640,9 +663,9 @@ impl Step<'_> {
                         "SELECT pg_terminate_backend(pid) -- {} session(s) of {} ended",
                         ended.ended, self.name
                     );
-                    self.log.done(&Statement::plain(text), None, Ended::Committed);
+                    self.log.done(&Statement::plain(text), Ended::Committed);
                 }
-                with_sessions(&status, &ended)
+                terminate_status(&status, &ended)
             }
             Err(err) => format!("{status}; could not end its sessions: {err}"),
         }
@@ -656,32 +679,24 @@ impl Step<'_> {
     }
 }
 
-/// A status followed by what ending sessions did.
-fn with_sessions(status: &str, ended: &lifecycle::Terminated) -> String {
-    let mut text = if status.is_empty() {
-        format!("{} session(s) ended", ended.ended)
-    } else {
-        format!("{status}; {} session(s) ended", ended.ended)
-    };
-    if !ended.refused.is_empty() {
-        text.push_str(&format!(
-            "; could not end {} (the admin needs pg_signal_backend): {}",
-            ended.refused.len(),
-            ended.refused.join("; ")
-        ));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn executed(effect: Effect, ended: Ended) -> Executed {
+        Executed { statement: "S".into(), db: None, ended, effect }
+    }
+
     #[test]
     fn executed_statements_say_how_they_ended_and_where() {
         let line = |ended, db: Option<&str>| {
-            Executed { statement: "DROP OWNED BY \"x\"".into(), db: db.map(str::to_owned), ended }
-                .to_string()
+            Executed {
+                statement: "DROP OWNED BY \"x\"".into(),
+                db: db.map(str::to_owned),
+                ended,
+                effect: Effect::Other,
+            }
+            .to_string()
         };
         assert_eq!(line(Ended::Committed, None), "DROP OWNED BY \"x\"");
         assert_eq!(line(Ended::Committed, Some("legacy")), "DROP OWNED BY \"x\" -- in legacy");
@@ -694,11 +709,11 @@ mod tests {
     fn a_log_ends_a_transaction_all_at_once() {
         let log = Log::default();
         let statement = Statement::plain("ALTER ROLE \"x\" NOLOGIN".into());
-        log.pending(&statement, None);
-        log.pending(&statement, None);
+        log.pending(&statement, None, Ended::RolledBack);
+        log.pending(&statement, None, Ended::RolledBack);
         log.failed();
         log.settle(Ended::RolledBack);
-        log.done(&statement, None, Ended::Committed);
+        log.done(&statement, Ended::Committed);
         let ended: Vec<Ended> = log.finish().iter().map(|e| e.ended).collect();
         assert_eq!(ended, [Ended::RolledBack, Ended::Failed, Ended::Committed]);
     }
@@ -708,7 +723,7 @@ mod tests {
         let statement = Statement::plain("ALTER ROLE \"x\" LOGIN".into());
         let ended = |answer: Option<Ended>| {
             let log = Log::default();
-            log.pending(&statement, None);
+            log.pending(&statement, None, Ended::RolledBack);
             log.committing();
             if let Some(answer) = answer {
                 log.settle(answer);
@@ -718,5 +733,20 @@ mod tests {
         assert_eq!(ended(Some(Ended::Committed)), Ended::Committed);
         assert_eq!(ended(Some(Ended::RolledBack)), Ended::RolledBack);
         assert_eq!(ended(None), Ended::InDoubt, "no answer to COMMIT");
+    }
+
+    #[test]
+    fn the_log_tells_whether_the_new_password_may_be_in_force() {
+        use Effect::{DropsRole, Other, SetsPassword};
+        let in_force = |log: &[(Effect, Ended)]| {
+            let log: Vec<Executed> = log.iter().map(|(e, n)| executed(*e, *n)).collect();
+            password_may_be_in_force(&log)
+        };
+        assert!(!in_force(&[]));
+        assert!(in_force(&[(SetsPassword, Ended::Committed), (Other, Ended::Failed)]));
+        assert!(in_force(&[(SetsPassword, Ended::InDoubt)]));
+        assert!(!in_force(&[(SetsPassword, Ended::RolledBack)]));
+        assert!(!in_force(&[(SetsPassword, Ended::Committed), (DropsRole, Ended::Committed)]));
+        assert!(in_force(&[(SetsPassword, Ended::Committed), (DropsRole, Ended::Failed)]));
     }
 }

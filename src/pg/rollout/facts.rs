@@ -13,6 +13,8 @@ pub(super) struct RoleFacts {
     pub(super) replication: bool,
     /// The admin holds ADMIN OPTION on it (counts from PostgreSQL 16).
     pub(super) admin_option: bool,
+    /// ... in a membership of its own, not only through another role.
+    pub(super) admin_option_direct: bool,
     /// The admin has its privileges (is a member that inherits).
     pub(super) acts_as: bool,
     /// The admin is a member, inheriting or not.
@@ -28,7 +30,9 @@ SELECT r.oid IS NOT NULL, COALESCE(r.rolsuper, false), COALESCE(r.rolreplication
        r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'USAGE'),
        r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'MEMBER'),
        EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.rolname = current_user
-                WHERE m.roleid = r.oid AND m.member = a.oid AND m.grantor = a.oid)
+                WHERE m.roleid = r.oid AND m.member = a.oid AND m.grantor = a.oid),
+       EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.rolname = current_user
+                WHERE m.roleid = r.oid AND m.member = a.oid AND m.admin_option)
   FROM (SELECT $1::text AS name) AS wanted
   LEFT JOIN pg_roles r ON r.rolname = wanted.name";
 
@@ -46,6 +50,7 @@ pub(super) async fn role_facts(session: &Session, name: &str) -> Result<RoleFact
         acts_as: row.get(4),
         member: row.get(5),
         self_granted: row.get(6),
+        admin_option_direct: row.get(7),
     })
 }
 

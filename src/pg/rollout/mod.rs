@@ -21,7 +21,7 @@ mod facts;
 use std::time::Duration;
 
 use self::apply::settled_outcome;
-pub use self::apply::{ClusterOutcome, Ended, unreachable};
+pub use self::apply::{ClusterOutcome, Ended, MAY_BE_IN_FORCE, unreachable};
 use self::facts::{GROUP_FACTS, RoleFacts, role_facts, unrevocable_query};
 use super::inspect;
 use super::lifecycle;
@@ -177,10 +177,20 @@ enum Work {
     /// for a lock, the role's sessions ended.
     Change {
         statements: Vec<Statement>,
-        grants: Vec<(usize, Vec<Statement>)>,
+        grants: Vec<ReadGrants>,
         terminate: bool,
     },
     Drop(DropWork),
+}
+
+/// The grants of a new read-only role in one database (before PostgreSQL
+/// 14), and the revokes that take them back if the create cannot finish.
+#[derive(Debug)]
+struct ReadGrants {
+    /// The session (by index) to the database.
+    session: usize,
+    grant: Vec<Statement>,
+    revoke: Vec<Statement>,
 }
 
 /// The steps of a drop, decided by its plan.
@@ -202,6 +212,9 @@ pub struct ClusterPlan {
     /// The database and session of each connection; the first is the
     /// cluster's own, to its first target.
     sessions: Vec<(String, Session)>,
+    /// That first target: a clean-up that cannot wait for a session that
+    /// no longer answers opens a new one to it.
+    target: Target,
     work: Work,
     /// False for a plan made without the password its change sets (a dry
     /// run): it may be shown, never applied.
@@ -224,6 +237,7 @@ pub async fn plan(
     let db = session.settings.dbname.clone();
     let mut plan = ClusterPlan {
         sessions: vec![(db, session)],
+        target: targets[0].clone(),
         work: Work::Settled(Settled::NotFound),
         ready: !change.sets_password() || password.is_some(),
         refusals: Vec::new(),
@@ -369,7 +383,8 @@ impl ClusterPlan {
             for target in targets {
                 let index = self.session_for(connector, target, target.key.db.as_str()).await?;
                 let session = &self.sessions[index].1;
-                grants.push((index, roles::read_only_grants(session.client(), spec.name).await?));
+                let (grant, revoke) = roles::read_only_grants(session.client(), spec.name).await?;
+                grants.push(ReadGrants { session: index, grant, revoke });
             }
         }
         Ok(Work::Change { statements, grants, terminate: false })
@@ -535,7 +550,10 @@ impl ClusterPlan {
             return false;
         }
         let since_16 = server.version_num >= ADMIN_OPTION_SINCE;
-        let refusal = if facts.superuser || (since_16 && !facts.admin_option) {
+        // From 16, PostgreSQL records a grant as made by whichever role
+        // holds ADMIN OPTION: only the admin's own lets it add (and later
+        // take back) a membership of its own, leaving every other alone.
+        let refusal = if facts.superuser || (since_16 && !facts.admin_option_direct) {
             Some(format!(
                 "the admin {admin} may not make itself a member of {what} {role}, as REASSIGN \
                  OWNED and DROP OWNED need"
@@ -634,8 +652,8 @@ impl ClusterPlan {
             Work::Settled(_) => Vec::new(),
             Work::Change { statements, grants, terminate } => {
                 let mut shown: Vec<String> = statements.iter().map(|s| s.shown.clone()).collect();
-                for (index, grants) in grants {
-                    shown.extend(grants.iter().map(|s| in_db(*index, s)));
+                for grants in grants {
+                    shown.extend(grants.grant.iter().map(|s| in_db(grants.session, s)));
                 }
                 if *terminate {
                     shown.push(terminate_text(change.role()));
@@ -668,7 +686,7 @@ impl ClusterPlan {
     pub fn preview(&self, change: &RoleChange<'_>) -> ClusterOutcome {
         match &self.work {
             Work::Settled(settled) => settled_outcome(change, settled),
-            _ => ClusterOutcome::ok(format!("would {}", change.intent()), Vec::new()),
+            _ => ClusterOutcome::ok(format!("would {}", change.intent())),
         }
     }
 
