@@ -732,26 +732,11 @@ fn an_interrupted_create_takes_its_role_back() {
     let Some(fleet) = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]) else {
         return;
     };
-    fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
-    let mut holder = fleet.pg.client_to("billing");
-    let mut held = holder.transaction().unwrap();
-    held.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgacct role ro2', 0))", &[])
-        .unwrap();
-    let child = fleet
-        .sandbox
-        .std_command()
-        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
-        .args(["user", "create", "--env", "qa", "--db", "orders", "--db", "billing"])
-        .args(["--type", "readonly", "ro2", "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the grants in billing to wait", || pgacct_waits_for_a_lock(&fleet.pg));
-    assert_eq!(fleet.pg.can_login("ro2"), Some(true), "created, grants pending");
-    signal(&child, "INT");
-    let out = child.wait_with_output().unwrap();
-    held.rollback().unwrap();
+    let out = create_behind_a_lock(&fleet, "ro2", |child| {
+        assert_eq!(fleet.pg.can_login("ro2"), Some(true), "created, grants pending");
+        signal(&child, "INT");
+        child.wait_with_output().unwrap()
+    });
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert_eq!(fleet.pg.can_login("ro2"), None, "the new role was taken back");
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -760,6 +745,37 @@ fn an_interrupted_create_takes_its_role_back() {
     let hint = stderr(&out);
     assert!(hint.contains("to do it again on the targets that did not succeed"), "{hint}");
     assert!(!hint.contains("same password"), "no target has a password: {hint}");
+}
+
+/// Runs a `readonly` create of `role` on orders and billing of a fleet
+/// (before PostgreSQL 14, whose grants go database by database) while
+/// another session holds pgacct's lock on `role` in billing; `meanwhile`
+/// gets the running pgacct once its grants there wait, and returns its
+/// output. The lock is released afterwards.
+fn create_behind_a_lock(
+    fleet: &Fleet,
+    role: &str,
+    meanwhile: impl FnOnce(Child) -> Output,
+) -> Output {
+    fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
+    let mut holder = fleet.pg.client_to("billing");
+    let mut held = holder.transaction().unwrap();
+    let key = format!("pgacct role {role}");
+    held.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).unwrap();
+    let child = fleet
+        .sandbox
+        .std_command()
+        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+        .args(["user", "create", "--env", "qa", "--db", "orders", "--db", "billing"])
+        .args(["--type", "readonly", role, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the grants in billing to wait", || pgacct_waits_for_a_lock(&fleet.pg));
+    let out = meanwhile(child);
+    held.rollback().unwrap();
+    out
 }
 
 /// The secret file is replaced only when it still is a regular file; when
@@ -990,28 +1006,14 @@ fn a_password_in_force_when_the_server_stops_answering_is_delivered() {
     let Some(fleet) = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]) else {
         return;
     };
-    fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
-    let mut holder = fleet.pg.client_to("billing");
-    let mut held = holder.transaction().unwrap();
-    held.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgacct role ro9', 0))", &[])
-        .unwrap();
-    let child = fleet
-        .sandbox
-        .std_command()
-        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
-        .args(["user", "create", "--env", "qa", "--db", "orders", "--db", "billing"])
-        .args(["--type", "readonly", "ro9", "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the grants in billing to wait", || pgacct_waits_for_a_lock(&fleet.pg));
-    let backend = waiting_backend(&fleet.pg);
-    signal_pid(backend, "STOP");
-    signal(&child, "INT");
-    let out = child.wait_with_output().unwrap();
-    signal_pid(backend, "CONT");
-    held.rollback().unwrap();
+    let out = create_behind_a_lock(&fleet, "ro9", |child| {
+        let backend = waiting_backend(&fleet.pg);
+        signal_pid(backend, "STOP");
+        signal(&child, "INT");
+        let out = child.wait_with_output().unwrap();
+        signal_pid(backend, "CONT");
+        out
+    });
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["status"], "the new password may be in force here");
