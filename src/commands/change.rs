@@ -149,11 +149,14 @@ impl Applied {
 
 /// Runs `plan` through the pipeline; `apply` does the work, with the
 /// store open for writing and the interrupt to watch, and returns one
-/// [`Done`] per item.
+/// [`Done`] per item. `store` is the one the plan was read from, if the
+/// command has it open for writing already ([`Context::registry_to_change`]);
+/// otherwise the pipeline opens one.
 pub fn run(
     ctx: &Context,
     plan: &Plan,
     args: &ChangeArgs,
+    store: Option<Store>,
     secret: Option<&SecretDelivery>,
     apply: impl FnOnce(&mut Store, &Interrupt) -> Vec<Done>,
 ) -> Result<Ran, CommandError> {
@@ -176,7 +179,10 @@ pub fn run(
     interrupt
         .catch_signals()
         .map_err(|err| CommandError::failure(format!("cannot catch signals: {err}")))?;
-    let mut store = ctx.store_to_write()?;
+    let mut store = match store {
+        Some(store) if store.is_writable() => store,
+        _ => ctx.store_to_write()?,
+    };
     let claim = match secret.and_then(|s| s.file.as_ref()) {
         Some((path, _, force)) => Some(SecretFile::claim(path, *force)?),
         None => None,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
-use crate::cli::{Cli, Command, Format, GlobalArgs};
+use crate::cli::{ChangeArgs, Cli, Command, Format, GlobalArgs};
 use crate::config::Config;
 use crate::error::{CommandError, CommandResult};
 use crate::output::{Messages, Output};
@@ -90,6 +90,21 @@ impl Context {
     pub fn registry(&self) -> Result<Store, CommandError> {
         let path = self.store_path()?;
         match Store::open_to_read(&path) {
+            Ok(Some(store)) => Ok(store),
+            Ok(None) => Err(crate::store::Error::Missing(path).into()),
+            Err(err) => Err(CommandError::from(err).context("cannot open the registry")),
+        }
+    }
+
+    /// The store a change plans from, which must exist: open for writing
+    /// unless `args` asks for a dry run (which opens nothing for writing),
+    /// so that the pipeline records through the same connection.
+    pub fn registry_to_change(&self, args: &ChangeArgs) -> Result<Store, CommandError> {
+        if args.dry_run {
+            return self.registry();
+        }
+        let path = self.store_path()?;
+        match Store::open_existing_to_write(&path) {
             Ok(Some(store)) => Ok(store),
             Ok(None) => Err(crate::store::Error::Missing(path).into()),
             Err(err) => Err(CommandError::from(err).context("cannot open the registry")),

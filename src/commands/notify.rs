@@ -67,7 +67,7 @@ fn test(ctx: &Context, args: &NotifyTestArgs) -> CommandResult {
     };
     let event = Event::test(&crate::audit::Invocation::current(args.change.ticket.clone()));
     let mut deliveries = Vec::new();
-    let ran = change::run(ctx, &plan, &args.change, None, |_, _| {
+    let ran = change::run(ctx, &plan, &args.change, None, None, |_, _| {
         deliveries = notify::deliver(&selected, &event);
         deliveries.iter().map(change::delivery_done).collect()
     })?;

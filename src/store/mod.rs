@@ -145,6 +145,21 @@ impl Store {
         }
     }
 
+    /// Opens, for writing, a store that exists (migrating it as needed):
+    /// `None` where [`Store::open_to_read`] finds none, and nothing is
+    /// created then.
+    pub fn open_existing_to_write(path: &Path) -> Result<Option<Store>, Error> {
+        if !path.exists() || !check_header(path)? {
+            return Ok(None);
+        }
+        Self::open_to_write(path).map(Some)
+    }
+
+    /// True when the store was opened for writing.
+    pub fn is_writable(&self) -> bool {
+        self.conn.is_readonly(rusqlite::MAIN_DB) == Ok(false)
+    }
+
     fn connect(path: &Path, flags: OpenFlags) -> Result<Store, Error> {
         let sqlite_err = |source| Error::Sqlite { path: path.to_owned(), source };
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
@@ -307,6 +322,30 @@ mod tests {
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
         let store = Store::open_to_read(&path).unwrap().unwrap();
+        assert_eq!(store.read(migrations::user_version).unwrap(), migrations::current());
+        assert!(!store.is_writable());
+    }
+
+    #[test]
+    fn a_change_opens_only_a_store_that_exists_and_migrates_an_older_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/r.db");
+        assert!(Store::open_existing_to_write(&path).unwrap().is_none());
+        assert!(!path.parent().unwrap().exists());
+        std::fs::create_dir(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"").unwrap();
+        assert!(Store::open_existing_to_write(&path).unwrap().is_none());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "an empty file is left alone");
+
+        std::fs::remove_file(&path).unwrap();
+        let older = Connection::open(&path).unwrap();
+        older.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        older.execute_batch(migrations::MIGRATIONS[0]).unwrap();
+        older.pragma_update(None, "user_version", 1).unwrap();
+        drop(older);
+        assert!(matches!(Store::open_to_read(&path), Err(Error::OlderSchema { found: 1, .. })));
+        let store = Store::open_existing_to_write(&path).unwrap().unwrap();
+        assert!(store.is_writable());
         assert_eq!(store.read(migrations::user_version).unwrap(), migrations::current());
     }
 }

@@ -100,7 +100,7 @@ impl EntryChange<'_> {
             ..protected_plan(ctx, self.args, std::slice::from_ref(&self.target), self.verb)?
         };
         let mut changed = None;
-        let ran = change::run(ctx, &plan, self.args, None, |store, _| {
+        let ran = change::run(ctx, &plan, self.args, None, None, |store, _| {
             let result = apply(store);
             let done = match &result {
                 Ok(_) => Done::ok(&self.done),
@@ -388,8 +388,8 @@ fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
         ..protected_plan(ctx, &args.change, &targets, "import")?
     };
     let mut imported = planned.clone();
-    let ran =
-        change::run(ctx, &plan, &args.change, None, |store, _| match store.import(&targets) {
+    let ran = change::run(ctx, &plan, &args.change, None, None, |store, _| {
+        match store.import(&targets) {
             Ok(outcomes) => {
                 imported = outcomes;
                 imported
@@ -401,7 +401,8 @@ fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
                     .collect()
             }
             Err(err) => targets.iter().map(|_| Done::failed(&from, err.to_string())).collect(),
-        })?;
+        }
+    })?;
     let (dry_run, failed, exit) = match &ran {
         Ran::DryRun => (true, None, Exit::Success),
         Ran::Applied(applied) => {

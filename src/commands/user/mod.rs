@@ -238,13 +238,12 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let policy = ctx.config()?.policy();
     let change = &request.change;
-    let store = ctx.registry()?;
+    let store = ctx.registry_to_change(request.args)?;
     let (targets, retry) = targets::of_change(&store, request.targets)?;
     if let Some(retry) = &retry {
         check_retry(retry, change)?;
     }
     let sharing = targets::sharing_clusters(&store, &targets)?;
-    drop(store);
     let (confirm_because, question) = confirmations(change, &policy, &targets, &sharing);
     change::ensure_confirmable(request.args, &confirm_because)?;
     let dry_run = request.args.dry_run;
@@ -283,23 +282,24 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let delivery = password.as_ref().and_then(|p| p.delivery(change.role().as_str()));
     let mut planned = Some(states);
     let mut outcomes: Vec<ClusterOutcome> = Vec::new();
-    let ran = change::run(ctx, &plan, request.args, delivery.as_ref(), |_, interrupt| {
-        let states = planned.take().unwrap_or_default();
-        let progress = Progress::new(targets.len(), &ctx.messages);
-        let connector = &connector;
-        outcomes = runtime.block_on(fan_out(jobs, states, |state| {
-            let progress = &progress;
-            async move {
-                let outcome = apply_cluster(state, change, interrupt, connector).await;
-                progress.advance(1);
-                outcome
-            }
-        }));
-        progress.finish();
-        cluster_of_each(&targets, &clusters)
-            .map(|(ci, target)| done_for(&outcomes[ci], target))
-            .collect()
-    })?;
+    let ran =
+        change::run(ctx, &plan, request.args, Some(store), delivery.as_ref(), |_, interrupt| {
+            let states = planned.take().unwrap_or_default();
+            let progress = Progress::new(targets.len(), &ctx.messages);
+            let connector = &connector;
+            outcomes = runtime.block_on(fan_out(jobs, states, |state| {
+                let progress = &progress;
+                async move {
+                    let outcome = apply_cluster(state, change, interrupt, connector).await;
+                    progress.advance(1);
+                    outcome
+                }
+            }));
+            progress.finish();
+            cluster_of_each(&targets, &clusters)
+                .map(|(ci, target)| done_for(&outcomes[ci], target))
+                .collect()
+        })?;
     let applied = match (ran, planned) {
         (Ran::DryRun, Some(states)) => {
             return dry_run_report(ctx, &out, change, &targets, &clusters, &states, &plan);

@@ -5,7 +5,9 @@
 use super::super::Session;
 use super::super::roles::RoleError;
 
-/// What the plan reads about a role, and the admin's power over it.
+/// What the plan reads about a role, and the admin's power over it. The
+/// admin's memberships (the last four) are read for a drop only, and are
+/// false otherwise.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct RoleFacts {
     pub(super) exists: bool,
@@ -24,34 +26,54 @@ pub(super) struct RoleFacts {
     pub(super) self_granted: bool,
 }
 
+/// The role `$1`, and the admin's power over it; no row when it does not
+/// exist. Light enough for every change: a reset pays for it at every
+/// target.
 const ROLE_FACTS: &str = "
-SELECT r.oid IS NOT NULL, COALESCE(r.rolsuper, false), COALESCE(r.rolreplication, false),
-       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION'),
-       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'USAGE'),
-       r.oid IS NOT NULL AND pg_has_role(current_user, r.oid, 'MEMBER'),
+SELECT r.rolsuper, r.rolreplication,
+       pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')/*memberships*/
+  FROM pg_roles r
+ WHERE r.rolname = $1";
+
+/// The admin's memberships in the role, which only a drop needs.
+const MEMBERSHIPS: &str = ",
+       pg_has_role(current_user, r.oid, 'USAGE'),
+       pg_has_role(current_user, r.oid, 'MEMBER'),
        EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.rolname = current_user
                 WHERE m.roleid = r.oid AND m.member = a.oid AND m.grantor = a.oid),
        EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles a ON a.rolname = current_user
-                WHERE m.roleid = r.oid AND m.member = a.oid AND m.admin_option)
-  FROM (SELECT $1::text AS name) AS wanted
-  LEFT JOIN pg_roles r ON r.rolname = wanted.name";
+                WHERE m.roleid = r.oid AND m.member = a.oid AND m.admin_option)";
 
-pub(super) async fn role_facts(session: &Session, name: &str) -> Result<RoleFacts, RoleError> {
+/// What the plan needs to know about the role `name`; with `memberships`,
+/// also the admin's memberships in it.
+pub(super) async fn role_facts(
+    session: &Session,
+    name: &str,
+    memberships: bool,
+) -> Result<RoleFacts, RoleError> {
+    let query = ROLE_FACTS.replace("/*memberships*/", if memberships { MEMBERSHIPS } else { "" });
     let row = session
         .client()
-        .query_one(ROLE_FACTS, &[&name])
+        .query_opt(&query, &[&name])
         .await
         .map_err(|err| RoleError::from_pg(&err, None))?;
-    Ok(RoleFacts {
-        exists: row.get(0),
-        superuser: row.get(1),
-        replication: row.get(2),
-        admin_option: row.get(3),
-        acts_as: row.get(4),
-        member: row.get(5),
-        self_granted: row.get(6),
-        admin_option_direct: row.get(7),
-    })
+    let Some(row) = row else {
+        return Ok(RoleFacts::default());
+    };
+    let mut facts = RoleFacts {
+        exists: true,
+        superuser: row.get(0),
+        replication: row.get(1),
+        admin_option: row.get(2),
+        ..RoleFacts::default()
+    };
+    if memberships {
+        facts.acts_as = row.get(3);
+        facts.member = row.get(4);
+        facts.self_granted = row.get(5);
+        facts.admin_option_direct = row.get(6);
+    }
+    Ok(facts)
 }
 
 /// The groups a new role joins: which exist, and whether the admin may

@@ -277,7 +277,8 @@ impl ClusterPlan {
                 .hint("use another admin role for this target (registry update --admin-user)"),
             );
         }
-        let facts = role_facts(self.main(), name.as_str()).await?;
+        let is_drop = matches!(change, RoleChange::Drop { .. });
+        let facts = role_facts(self.main(), name.as_str(), is_drop).await?;
         match change {
             RoleChange::Create(spec) => {
                 self.plan_create(connector, targets, spec, facts, password).await
@@ -486,7 +487,7 @@ impl ClusterPlan {
         if heir == name.as_str() {
             self.refusals.push(Refusal::new("--reassign-to names the role being dropped"));
         }
-        let heir_facts = role_facts(self.main(), heir).await?;
+        let heir_facts = role_facts(self.main(), heir, true).await?;
         let grant_heir = if heir_facts.exists {
             self.membership_to_act_as(heir, heir_facts, "the heir")
         } else {
