@@ -16,6 +16,7 @@ mod safety;
 mod support;
 mod tls;
 mod user;
+mod versions;
 
 use support::runner::test;
 
@@ -32,6 +33,7 @@ fn main() {
         safety::tests(),
         tls::tests(),
         user::tests(),
+        versions::tests(),
     ];
     support::runner::main(tests.into_iter().flatten().collect());
 }
