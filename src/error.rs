@@ -13,6 +13,7 @@ use std::io::Write as _;
 use anstyle::{AnsiColor, Style};
 
 use crate::config::ConfigError;
+use crate::output::for_terminal;
 use crate::pg::{ConnectError, InvalidEnvironment};
 use crate::policy::PolicyError;
 use crate::registry::InvalidValue;
@@ -167,14 +168,17 @@ impl CommandError {
         let red = Style::new().fg_color(Some(AnsiColor::Red.into())).bold();
         let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold();
         let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into())).bold();
-        let mut text = format!("{red}error:{red:#} {}\n", self.error);
+        // Messages carry stored values and server text: escape what could
+        // drive the terminal.
+        let safe = |message: &dyn fmt::Display| for_terminal(&message.to_string()).into_owned();
+        let mut text = format!("{red}error:{red:#} {}\n", safe(&self.error));
         for cause in self.error.chain().skip(1) {
-            let _ = writeln!(text, "{yellow}caused by:{yellow:#} {cause}");
+            let _ = writeln!(text, "{yellow}caused by:{yellow:#} {}", safe(&cause));
         }
         let mut shown: Vec<&str> = Vec::new();
         for hint in &self.hints {
             if !shown.contains(&hint.as_str()) {
-                let _ = writeln!(text, "{cyan}hint:{cyan:#} {hint}");
+                let _ = writeln!(text, "{cyan}hint:{cyan:#} {}", safe(hint));
                 shown.push(hint);
             }
         }

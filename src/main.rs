@@ -19,6 +19,7 @@ mod secret;
 mod store;
 mod time;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -28,10 +29,17 @@ use crate::error::Exit;
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => {
-            // clap prints help and version to stdout, usage errors to stderr.
+        Err(err) if !err.use_stderr() => {
+            // Help and version, to stdout.
             let _ = err.print();
-            return if err.use_stderr() { Exit::Usage.into() } else { Exit::Success.into() };
+            return Exit::Success.into();
+        }
+        Err(err) => {
+            // A usage error quotes what was typed: plain text, with control
+            // characters escaped, never sent to the terminal raw.
+            let text = err.render().to_string();
+            let _ = std::io::stderr().write_all(output::for_terminal(&text).as_bytes());
+            return Exit::Usage.into();
         }
     };
     if cli.global.no_color {

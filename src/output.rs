@@ -6,6 +6,7 @@
 //! or CSV shows, in what order). Tables and CSV are derived from the JSON
 //! value, so the three formats cannot drift apart.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
@@ -158,7 +159,7 @@ impl Messages {
     /// A line about what happened; `-q` silences it.
     pub fn status(&self, message: &str) {
         if !self.quiet {
-            let _ = writeln!(anstream::stderr(), "{message}");
+            let _ = writeln!(anstream::stderr(), "{}", for_terminal(message));
         }
     }
 
@@ -166,6 +167,7 @@ impl Messages {
     #[allow(clippy::unused_self)] // a method like the others, for one way to speak
     pub fn warn(&self, message: &str) {
         let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into())).bold();
+        let message = for_terminal(message);
         let _ = writeln!(anstream::stderr(), "{yellow}warning:{yellow:#} {message}");
     }
 
@@ -173,6 +175,7 @@ impl Messages {
     #[allow(clippy::unused_self)] // a method like the others, for one way to speak
     pub fn hint(&self, message: &str) {
         let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into())).bold();
+        let message = for_terminal(message);
         let _ = writeln!(anstream::stderr(), "{cyan}hint:{cyan:#} {message}");
     }
 
@@ -191,6 +194,7 @@ impl Messages {
     pub fn detail(&self, message: &str) {
         if self.verbose > 0 {
             let dim = Style::new().dimmed();
+            let message = for_terminal(message);
             let _ = writeln!(anstream::stderr(), "{dim}{message}{dim:#}");
         }
     }
@@ -228,20 +232,50 @@ fn write_csv(out: &mut impl Write, columns: &[Column], values: &[Value]) -> io::
     writer.flush()
 }
 
+/// A value as a table shows it: on one line, with control characters
+/// escaped (see [`for_terminal`]).
 fn table_cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Bool(true) => "yes".into(),
         Value::Bool(false) => "no".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => escape_controls(s, false).into_owned(),
         Value::Array(items) => items.iter().map(table_cell).collect::<Vec<_>>().join(", "),
         Value::Object(map) => map
             .iter()
-            .map(|(k, v)| format!("{k}: {}", table_cell(v)))
+            .map(|(k, v)| format!("{}: {}", escape_controls(k, false), table_cell(v)))
             .collect::<Vec<_>>()
             .join("; "),
         other => other.to_string(),
     }
+}
+
+/// `text` made safe for a terminal: control characters (ESC, BEL, CR, the
+/// C1 range) and the bidirectional overrides that reorder what is shown
+/// are written as escapes (`\u{1b}`, `\r`), so a stored value can neither
+/// drive the terminal nor hide what follows it. Newlines are kept: messages
+/// may span lines. JSON and CSV output stays faithful and does not use it.
+pub fn for_terminal(text: &str) -> Cow<'_, str> {
+    escape_controls(text, true)
+}
+
+fn escape_controls(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && !(keep_newlines && c == '\n'))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.contains(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
 }
 
 fn csv_cell(value: &Value) -> String {
@@ -268,5 +302,18 @@ mod tests {
         assert_eq!(table_cell(&json!(null)), "");
         assert_eq!(table_cell(&json!(["a", "b"])), "a, b");
         assert_eq!(csv_cell(&json!(5432)), "5432");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal_raw() {
+        let hostile = "a\u{1b}]0;owned\u{7}b\rc\u{9b}d\u{202e}e\tf\ng";
+        let cell = table_cell(&json!(hostile));
+        assert_eq!(cell, r"a\u{1b}]0;owned\u{7}b\rc\u{9b}d\u{202e}e\tf\ng");
+        assert!(!cell.contains(|c: char| c.is_control()));
+        assert_eq!(for_terminal("one\ntwo\u{1b}[2J"), "one\ntwo\\u{1b}[2J");
+        assert!(matches!(for_terminal("plain, ünïcode"), Cow::Borrowed(_)));
+        assert_eq!(csv_cell(&json!(hostile)), hostile, "CSV stays faithful");
+        let key = table_cell(&json!({"k\u{1b}": "v"}));
+        assert_eq!(key, r"k\u{1b}: v");
     }
 }

@@ -90,7 +90,7 @@ fn verify(args: &AuditVerifyArgs, ctx: &Context) -> CommandResult {
         serde_json::to_writer_pretty(&mut stdout, &report).map_err(std::io::Error::from)?;
         writeln!(stdout)?;
     } else if let Some(problem) = &report.problem {
-        writeln!(stdout, "audit trail BROKEN: {problem}")?;
+        writeln!(stdout, "audit trail BROKEN: {}", crate::output::for_terminal(problem))?;
         writeln!(stdout, "checked {} records up to the break", report.records)?;
     } else {
         writeln!(stdout, "audit trail intact: {} records", report.records)?;

@@ -260,7 +260,7 @@ pub fn ensure_confirmable(args: &ChangeArgs, because: &[String]) -> Result<(), C
 fn confirm(args: &ChangeArgs, question: &str, because: &[String]) -> Result<(), CommandError> {
     ensure_confirmable(args, because)?;
     let yes = dialoguer::Confirm::new()
-        .with_prompt(question)
+        .with_prompt(crate::output::for_terminal(question))
         .default(false)
         .interact()
         .map_err(|err| super::prompt_failed(err, "cannot ask for confirmation"))?;

@@ -194,7 +194,11 @@ struct TerminalPrompt;
 
 impl Prompt for TerminalPrompt {
     fn password(&self, question: &str) -> Option<Secret> {
-        dialoguer::Password::new().with_prompt(question).interact().ok().map(Secret::new)
+        dialoguer::Password::new()
+            .with_prompt(crate::output::for_terminal(question))
+            .interact()
+            .ok()
+            .map(Secret::new)
     }
 }
 

@@ -14,6 +14,7 @@ mod notify;
 mod registry;
 mod safety;
 mod support;
+mod terminal;
 mod tls;
 mod user;
 mod versions;
@@ -31,6 +32,7 @@ fn main() {
         notify::tests(),
         registry::tests(),
         safety::tests(),
+        terminal::tests(),
         tls::tests(),
         user::tests(),
         versions::tests(),
