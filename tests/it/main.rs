@@ -11,6 +11,7 @@ mod generated;
 mod harness;
 mod lifecycle;
 mod notify;
+mod policy_input;
 mod registry;
 mod safety;
 mod support;
@@ -28,6 +29,7 @@ fn main() {
         harness::tests(),
         lifecycle::tests(),
         notify::tests(),
+        policy_input::tests(),
         registry::tests(),
         safety::tests(),
         tls::tests(),
