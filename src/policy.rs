@@ -170,7 +170,7 @@ pub enum SearchPathScope {
 
 /// A value a name template takes, and where a command gets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placeholder {
+enum Placeholder {
     Server,
     ServicePort,
     Service,
@@ -190,7 +190,7 @@ impl Placeholder {
     ];
 
     /// The word between the braces.
-    pub fn key(self) -> &'static str {
+    fn key(self) -> &'static str {
         match self {
             Placeholder::Server => "server",
             Placeholder::ServicePort => "service_port",
@@ -232,7 +232,7 @@ pub struct Template {
 }
 
 impl Template {
-    pub fn parse(text: &str) -> Result<Template, String> {
+    fn parse(text: &str) -> Result<Template, String> {
         if text.is_empty() {
             return Err("a name template must not be empty".into());
         }
@@ -593,7 +593,7 @@ impl NameParts {
 
 /// Refuses a value that looks like a template: values are data, and a
 /// brace in one is a mistake or an attempt to reach another placeholder.
-pub fn check_filled_value(source: &str, value: &str) -> Result<(), PolicyError> {
+fn check_filled_value(source: &str, value: &str) -> Result<(), PolicyError> {
     if value.contains(['{', '}']) {
         return Err(PolicyError(format!(
             "{source} '{}' contains a brace: a value filled into a name template is used as \
