@@ -47,13 +47,13 @@ impl Config {
 pub struct ConnectionConfig {
     /// Time allowed to connect, TLS and authentication included;
     /// `PGCONNECT_TIMEOUT` overrides it. Zero waits forever.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "connect_timeout")]
     pub connect_timeout: Duration,
     /// `lock_timeout` of every session, so DDL never queues forever behind a lock.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "lock_timeout")]
     pub lock_timeout: Duration,
     /// `statement_timeout` of every session.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "statement_timeout")]
     pub statement_timeout: Duration,
 }
 
@@ -66,6 +66,18 @@ impl Default for ConnectionConfig {
         }
     }
 }
+
+/// The bounds of each duration key. A session timeout is never zero (that
+/// turns it off) and at most a day, well inside PostgreSQL's own limit of
+/// `INT_MAX` milliseconds (24.8 days).
+const CONNECT_TIMEOUT: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(3600));
+const LOCK_TIMEOUT: (Duration, Duration) =
+    (Duration::from_millis(1), Duration::from_secs(24 * 3600));
+const STATEMENT_TIMEOUT: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+/// A notification is sent while the command waits for it.
+const DELIVERY_TIMEOUT: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(600));
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -121,9 +133,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(digits);
-    let number: u64 = number.parse().map_err(|_| {
-        format!("invalid duration '{text}': expected e.g. \"500ms\", \"5s\", \"2min\"")
-    })?;
+    if number.is_empty() {
+        return Err(format!(
+            "invalid duration '{text}': expected e.g. \"500ms\", \"5s\", \"2min\""
+        ));
+    }
     let millis = match unit.trim() {
         "ms" => 1,
         "s" => 1_000,
@@ -131,19 +145,71 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => 3_600_000,
         _ => return Err(format!("invalid duration '{text}': use the unit ms, s, min or h")),
     };
-    Ok(Duration::from_millis(number.saturating_mul(millis)))
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(millis))
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("duration '{text}' is too long"))
 }
 
-fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
+/// A duration as [`parse_duration`] reads it, in the largest unit that
+/// keeps it exact (sub-millisecond parts are dropped).
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    for (unit, size) in [("h", 3_600_000), ("min", 60_000), ("s", 1_000)] {
+        if millis != 0 && millis.is_multiple_of(size) {
+            return format!("{}{unit}", millis / size);
+        }
+    }
+    format!("{millis}ms")
 }
 
-/// [`duration`], for a key that may be left out (with `#[serde(default)]`).
-pub fn optional_duration<'de, D: Deserializer<'de>>(
+/// A duration of `key` within `(min, max)`; with `zero`, also `0`.
+fn bounded_duration<'de, D: Deserializer<'de>>(
     deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
-    duration(deserializer).map(Some)
+    key: &str,
+    (min, max): (Duration, Duration),
+    zero: Option<&str>,
+) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let duration = parse_duration(&text).map_err(serde::de::Error::custom)?;
+    if (duration.is_zero() && zero.is_some()) || (min..=max).contains(&duration) {
+        return Ok(duration);
+    }
+    let zero = zero.map(|z| format!(", or 0s ({z})")).unwrap_or_default();
+    Err(serde::de::Error::custom(format!(
+        "{key} is {} to {}{zero}, not {text}",
+        format_duration(min),
+        format_duration(max),
+    )))
+}
+
+fn connect_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    bounded_duration(d, "connect_timeout", CONNECT_TIMEOUT, Some("wait forever"))
+}
+
+fn lock_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    bounded_duration(d, "lock_timeout", LOCK_TIMEOUT, None)
+}
+
+fn statement_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    bounded_duration(d, "statement_timeout", STATEMENT_TIMEOUT, None)
+}
+
+/// A `[[notify]]` entry's `timeout` (with `#[serde(default)]`).
+pub fn delivery_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    bounded_duration(d, "timeout", DELIVERY_TIMEOUT, None).map(Some)
+}
+
+/// A TCP port that may be left out (with `#[serde(default)]`): 1 to 65535.
+pub fn optional_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    let port = i64::deserialize(d)?;
+    u16::try_from(port)
+        .ok()
+        .filter(|p| *p != 0)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("port is 1 to 65535, not {port}")))
 }
 
 #[cfg(test)]
@@ -159,6 +225,99 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("5 days").is_err());
+        assert!(parse_duration("-5s").is_err());
+        let err = parse_duration("99999999999999999999h").unwrap_err();
+        assert!(err.contains("too long"), "{err}");
+        let err = parse_duration("18446744073709551615h").unwrap_err();
+        assert!(err.contains("too long"), "{err}");
+    }
+
+    #[test]
+    fn durations_print_in_the_largest_exact_unit() {
+        for (millis, text) in [
+            (0, "0ms"),
+            (1, "1ms"),
+            (1500, "1500ms"),
+            (2000, "2s"),
+            (120_000, "2min"),
+            (7_200_000, "2h"),
+        ] {
+            assert_eq!(format_duration(Duration::from_millis(millis)), text);
+        }
+    }
+
+    fn load(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path, true).map_err(|err| err.to_string())
+    }
+
+    #[test]
+    fn durations_out_of_range_are_refused_with_the_line_and_key() {
+        for (text, line, why) in [
+            (
+                "[connection]\nstatement_timeout = \"600h\"\n",
+                2,
+                "statement_timeout is 1s to 24h, not 600h",
+            ),
+            (
+                "[connection]\nstatement_timeout = \"0s\"\n",
+                2,
+                "statement_timeout is 1s to 24h, not 0s",
+            ),
+            ("[connection]\nstatement_timeout = \"999ms\"\n", 2, "statement_timeout is 1s to 24h"),
+            ("[connection]\n\nlock_timeout = \"25h\"\n", 3, "lock_timeout is 1ms to 24h, not 25h"),
+            ("[connection]\nlock_timeout = \"0ms\"\n", 2, "lock_timeout is 1ms to 24h, not 0ms"),
+            (
+                "[connection]\nconnect_timeout = \"2h\"\n",
+                2,
+                "connect_timeout is 1s to 1h, or 0s (wait forever)",
+            ),
+            ("[connection]\nconnect_timeout = \"500ms\"\n", 2, "connect_timeout is 1s to 1h"),
+            ("[connection]\nlock_timeout = \"99999999999999999999h\"\n", 2, "too long"),
+            (
+                "[[notify]]\nkind = \"command\"\nprogram = \"true\"\ntimeout = \"0s\"\n",
+                4,
+                "timeout is 100ms to 10min, not 0s",
+            ),
+            (
+                "[[notify]]\nkind = \"command\"\nprogram = \"true\"\ntimeout = \"1h\"\n",
+                4,
+                "timeout is 100ms to 10min, not 1h",
+            ),
+            (
+                "[[notify]]\nkind = \"email\"\nhost = \"mx\"\nport = 0\n",
+                4,
+                "port is 1 to 65535, not 0",
+            ),
+            ("[[notify]]\nkind = \"email\"\nport = 70000\n", 3, "port is 1 to 65535, not 70000"),
+        ] {
+            let err = load(text).unwrap_err();
+            assert!(
+                err.contains("config.toml")
+                    && err.contains(&format!("line {line}"))
+                    && err.contains(why),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_at_their_bounds_load() {
+        let config = load(
+            "[connection]\nconnect_timeout = \"0s\"\nlock_timeout = \"1ms\"\n\
+             statement_timeout = \"24h\"\n\n[[notify]]\nkind = \"command\"\nprogram = \"true\"\n\
+             timeout = \"10min\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.connection.connect_timeout, Duration::ZERO);
+        assert_eq!(config.connection.lock_timeout, Duration::from_millis(1));
+        assert_eq!(config.connection.statement_timeout, Duration::from_secs(86_400));
+        assert_eq!(config.channels()[0].timeout, Duration::from_secs(600));
+        let config =
+            load("[connection]\nconnect_timeout = \"1h\"\nstatement_timeout = \"1s\"\n").unwrap();
+        assert_eq!(config.connection.connect_timeout, Duration::from_secs(3600));
     }
 
     #[test]
@@ -180,5 +339,113 @@ mod tests {
         let missing = Path::new("/nonexistent/pgacct/config.toml");
         assert!(Config::load(missing, false).is_ok());
         assert!(matches!(Config::load(missing, true), Err(ConfigError::Missing(_))));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Keys and values a `config.toml` is made of, right and wrong.
+    fn line() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "connect_timeout",
+            "lock_timeout",
+            "statement_timeout",
+            "timeout",
+            "port",
+            "kind",
+            "program",
+            "valid_for_days",
+            "connection_limit",
+            "password_length",
+            "member_of",
+            "template",
+            "k8s_prefix",
+            "allow_privileged",
+            "attributes",
+            "protected",
+            "url",
+        ]);
+        let value = prop_oneof![
+            (any::<u64>(), prop::sample::select(vec!["ms", "s", "min", "h", "", " h", "d"]))
+                .prop_map(|(n, u)| format!("\"{n}{u}\"")),
+            (0u64..100_000_000, prop::sample::select(vec!["ms", "s", "min", "h"]))
+                .prop_map(|(n, u)| format!("\"{n}{u}\"")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            (-2i64..70_000).prop_map(|n| n.to_string()),
+            ".{0,16}".prop_map(|s| format!("{s:?}")),
+            prop::sample::select(vec![
+                "\"command\"",
+                "\"email\"",
+                "\"webhook\"",
+                "true",
+                "[\"postgres\"]",
+                "[\"REPLICATION\"]",
+                "\"{name}\"",
+                "1.5e300",
+                "[]",
+                "{}",
+            ])
+            .prop_map(str::to_owned),
+        ];
+        let header = prop::sample::select(vec![
+            "",
+            "[connection]",
+            "[types.x]",
+            "[env.qa]",
+            "[[notify]]",
+            "[types.vm]",
+        ]);
+        (header, key, value).prop_map(|(h, k, v)| format!("{h}\n{k} = {v}"))
+    }
+
+    proptest! {
+        #[test]
+        fn durations_never_panic(text in ".{0,30}") {
+            let _ = parse_duration(&text);
+        }
+
+        #[test]
+        fn a_duration_printed_reads_back(millis in any::<u64>()) {
+            let duration = Duration::from_millis(millis);
+            prop_assert_eq!(parse_duration(&format_duration(duration)), Ok(duration));
+        }
+
+        #[test]
+        fn a_duration_reads_as_its_number_and_unit(
+            n in any::<u64>(),
+            (unit, size) in prop::sample::select(vec![("ms", 1u64), ("s", 1000), ("min", 60_000), ("h", 3_600_000)]),
+        ) {
+            let parsed = parse_duration(&format!("{n}{unit}"));
+            match n.checked_mul(size) {
+                Some(millis) => prop_assert_eq!(parsed, Ok(Duration::from_millis(millis))),
+                None => prop_assert!(parsed.is_err()),
+            }
+        }
+
+        /// Loading never panics; what loads is in range, and whatever the
+        /// file says, the policy and channels can be built from it.
+        #[test]
+        fn loading_never_panics(lines in prop::collection::vec(line(), 0..6)) {
+            let text = lines.join("\n");
+            match toml::from_str::<Config>(&text) {
+                Ok(config) => {
+                    let c = &config.connection;
+                    prop_assert!(c.connect_timeout.is_zero() || (CONNECT_TIMEOUT.0..=CONNECT_TIMEOUT.1).contains(&c.connect_timeout));
+                    prop_assert!((LOCK_TIMEOUT.0..=LOCK_TIMEOUT.1).contains(&c.lock_timeout));
+                    prop_assert!((STATEMENT_TIMEOUT.0..=STATEMENT_TIMEOUT.1).contains(&c.statement_timeout));
+                    let _ = config.policy();
+                    for entry in &config.notify {
+                        if let Ok(channel) = entry.channel(1) {
+                            prop_assert!((DELIVERY_TIMEOUT.0..=DELIVERY_TIMEOUT.1).contains(&channel.timeout));
+                        }
+                    }
+                }
+                Err(err) => prop_assert!(!err.to_string().is_empty()),
+            }
+        }
     }
 }

@@ -168,36 +168,105 @@ pub enum SearchPathScope {
     AllDatabases,
 }
 
-/// A name template: text with `{server}`, `{service_port}`, `{service}`,
-/// `{prefix}`, `{env}` and `{name}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template(String);
+/// A value a name template takes, and where a command gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placeholder {
+    Server,
+    ServicePort,
+    Service,
+    Prefix,
+    Env,
+    Name,
+}
 
-const PLACEHOLDERS: [&str; 6] = ["server", "service_port", "service", "prefix", "env", "name"];
+impl Placeholder {
+    const ALL: [Placeholder; 6] = [
+        Placeholder::Server,
+        Placeholder::ServicePort,
+        Placeholder::Service,
+        Placeholder::Prefix,
+        Placeholder::Env,
+        Placeholder::Name,
+    ];
+
+    /// The word between the braces.
+    fn key(self) -> &'static str {
+        match self {
+            Placeholder::Server => "server",
+            Placeholder::ServicePort => "service_port",
+            Placeholder::Service => "service",
+            Placeholder::Prefix => "prefix",
+            Placeholder::Env => "env",
+            Placeholder::Name => "name",
+        }
+    }
+
+    /// Where the value comes from, as a user would say it.
+    fn source(self) -> &'static str {
+        match self {
+            Placeholder::Server => "--server",
+            Placeholder::ServicePort => "--service-port",
+            Placeholder::Service => "--service",
+            Placeholder::Prefix => "the k8s prefix (--prefix, or k8s_prefix in config.toml)",
+            Placeholder::Env => "--env",
+            Placeholder::Name => "NAME",
+        }
+    }
+}
+
+/// A piece of a name template: text kept as is, or a value filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Text(String),
+    Value(Placeholder),
+}
+
+/// A name template: text with `{server}`, `{service_port}`, `{service}`,
+/// `{prefix}`, `{env}` and `{name}`. It is split into pieces once, when
+/// read, so filling it is one pass over the template: a value is never
+/// read as a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    text: String,
+    segments: Vec<Segment>,
+}
 
 impl Template {
     fn parse(text: &str) -> Result<Template, String> {
-        let mut rest = text;
-        while let Some(open) = rest.find('{') {
-            let close =
-                rest[open..].find('}').ok_or_else(|| format!("unclosed '{{' in '{text}'"))?;
-            let placeholder = &rest[open + 1..open + close];
-            if !PLACEHOLDERS.contains(&placeholder) {
-                return Err(format!(
-                    "unknown placeholder {{{placeholder}}} in '{text}'; use {}",
-                    PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-                ));
-            }
-            rest = &rest[open + close + 1..];
-        }
         if text.is_empty() {
             return Err("a name template must not be empty".into());
         }
-        Ok(Template(text.to_owned()))
+        let mut segments = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find(['{', '}']) {
+            if rest[open..].starts_with('}') {
+                return Err(format!("unmatched '}}' in '{text}'"));
+            }
+            let close =
+                rest[open..].find('}').ok_or_else(|| format!("unclosed '{{' in '{text}'"))?;
+            let key = &rest[open + 1..open + close];
+            let placeholder =
+                Placeholder::ALL.into_iter().find(|p| p.key() == key).ok_or_else(|| {
+                    format!(
+                        "unknown placeholder {{{key}}} in '{text}'; use {}",
+                        Placeholder::ALL.map(|p| format!("{{{}}}", p.key())).join(", ")
+                    )
+                })?;
+            if open > 0 {
+                segments.push(Segment::Text(rest[..open].to_owned()));
+            }
+            segments.push(Segment::Value(placeholder));
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            segments.push(Segment::Text(rest.to_owned()));
+        }
+        Ok(Template { text: text.to_owned(), segments })
     }
 
-    fn placeholders(&self) -> impl Iterator<Item = &str> {
-        self.0.split('{').skip(1).filter_map(|part| part.split_once('}').map(|(p, _)| p))
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
@@ -235,11 +304,11 @@ impl<'de> Deserialize<'de> for MemberOf {
     }
 }
 
-/// `[types.NAME]`: every key optional; for a built-in type, the keys given
-/// replace its defaults.
+/// `[types.NAME]` as written: every key optional; for a built-in type,
+/// the keys given replace its defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TypeConfig {
+pub struct TypeKeys {
     pub template: Option<Template>,
     #[serde(default, deserialize_with = "connection_limit")]
     pub connection_limit: Option<i32>,
@@ -248,6 +317,7 @@ pub struct TypeConfig {
     pub search_path: Option<Vec<SchemaName>>,
     /// Set the `search_path` for every database, not only the targets.
     pub search_path_all_databases: Option<bool>,
+    #[serde(default, deserialize_with = "valid_for_days")]
     pub valid_for_days: Option<u32>,
     #[serde(default, deserialize_with = "password_length")]
     pub password_length: Option<usize>,
@@ -256,22 +326,95 @@ pub struct TypeConfig {
     pub read_only: Option<bool>,
     /// Ask before creating one.
     pub confirm: Option<bool>,
+    /// The type may join a privileged role (a superuser, a role with
+    /// REPLICATION or BYPASSRLS, a file or program access role) and give
+    /// REPLICATION or BYPASSRLS.
+    pub allow_privileged: Option<bool>,
+}
+
+/// `[types.NAME]`, checked as a whole: power beyond the database's data
+/// is given only by a type that says `allow_privileged = true`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "TypeKeys")]
+pub struct TypeConfig(TypeKeys);
+
+impl TryFrom<TypeKeys> for TypeConfig {
+    type Error = String;
+
+    fn try_from(keys: TypeKeys) -> Result<TypeConfig, String> {
+        if keys.allow_privileged == Some(true) {
+            return Ok(TypeConfig(keys));
+        }
+        for role in keys.member_of.iter().flatten() {
+            if let Some(why) = privileged_role(role.as_str()) {
+                return Err(format!(
+                    "member_of: {} {why}; a type that joins it must say allow_privileged = true",
+                    role.as_str()
+                ));
+            }
+        }
+        for attribute in keys.attributes.iter().flatten() {
+            if matches!(attribute, Attribute::Replication | Attribute::BypassRls) {
+                return Err(format!(
+                    "attributes: {} reaches past the database's privileges; a type that gives \
+                     it must say allow_privileged = true",
+                    attribute.keyword()
+                ));
+            }
+        }
+        Ok(TypeConfig(keys))
+    }
+}
+
+/// Roles that are, by name, a superuser or a path to the server's files
+/// and programs. Which other roles of a cluster are superusers (or have
+/// REPLICATION or BYPASSRLS) only the plan can tell.
+const PRIVILEGED_ROLES: [(&str, &str); 7] = [
+    ("postgres", "is the bootstrap superuser"),
+    ("pg_execute_server_program", "runs programs on the server as its operating-system user"),
+    ("pg_read_server_files", "reads any file the server can read"),
+    ("pg_write_server_files", "writes any file the server can write"),
+    ("rds_superuser", "is the administrator role of Amazon RDS"),
+    ("cloudsqlsuperuser", "is the administrator role of Cloud SQL"),
+    ("azure_pg_admin", "is the administrator role of Azure Database for PostgreSQL"),
+];
+
+/// Why joining `role` is privileged, if it is known to be by its name.
+fn privileged_role(role: &str) -> Option<&'static str> {
+    PRIVILEGED_ROLES.iter().find(|(name, _)| *name == role).map(|(_, why)| *why)
+}
+
+/// PostgreSQL's `MAX_BACKENDS`: no server takes more connections.
+pub const MAX_CONNECTION_LIMIT: i32 = 262_143;
+
+/// Ten years. A role that should never expire leaves `valid_for_days` out.
+pub const MAX_VALID_FOR_DAYS: u32 = 3650;
+
+/// A number of `key` between `min` and `max`, with the range in the error.
+fn bounded<'de, D, T>(d: D, key: &str, min: i64, max: i64, note: &str) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    let value = i64::deserialize(d)?;
+    if !(min..=max).contains(&value) {
+        return Err(serde::de::Error::custom(format!(
+            "{key} is {min}{note} to {max}, not {value}"
+        )));
+    }
+    T::try_from(value).map_err(|_| serde::de::Error::custom(format!("{key} {value} is too large")))
 }
 
 fn connection_limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
-    let limit = i32::deserialize(d)?;
-    if limit < -1 {
-        return Err(serde::de::Error::custom("connection_limit is -1 (no limit) or more"));
-    }
-    Ok(Some(limit))
+    bounded(d, "connection_limit", -1, MAX_CONNECTION_LIMIT.into(), " (no limit)").map(Some)
+}
+
+fn valid_for_days<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    bounded(d, "valid_for_days", 1, MAX_VALID_FOR_DAYS.into(), "").map(Some)
 }
 
 fn password_length<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
-    let length = usize::deserialize(d)?;
-    if !(16..=256).contains(&length) {
-        return Err(serde::de::Error::custom("password_length is 16 to 256 characters"));
-    }
-    Ok(Some(length))
+    bounded(d, "password_length", 16, 256, "").map(Some)
 }
 
 /// `[env.NAME]`.
@@ -279,10 +422,20 @@ fn password_length<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::
 #[serde(deny_unknown_fields)]
 pub struct EnvConfig {
     /// The prefix of k8s account names in this environment.
+    #[serde(default, deserialize_with = "k8s_prefix")]
     pub k8s_prefix: Option<String>,
     /// Every change in this environment asks for confirmation.
     #[serde(default)]
     pub protected: bool,
+}
+
+fn k8s_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let prefix = String::deserialize(d)?;
+    if prefix.is_empty() {
+        return Err(serde::de::Error::custom("k8s_prefix must not be empty"));
+    }
+    check_filled_value("k8s_prefix", &prefix).map_err(serde::de::Error::custom)?;
+    Ok(Some(prefix))
 }
 
 /// A type of account: how its role is named and made.
@@ -299,6 +452,8 @@ pub struct AccountType {
     pub password_length: usize,
     pub read_only: bool,
     pub confirm: bool,
+    /// May join roles the plan finds privileged.
+    pub allow_privileged: bool,
 }
 
 /// 16 random bytes in URL-safe base64.
@@ -307,7 +462,7 @@ pub const DEFAULT_PASSWORD_LENGTH: usize = 22;
 fn builtin(name: &str, template: &str, connection_limit: i32) -> AccountType {
     AccountType {
         name: name.to_owned(),
-        template: Template(template.to_owned()),
+        template: Template::parse(template).expect("the built-in templates are valid"),
         connection_limit,
         attributes: vec![Attribute::Login],
         member_of: Vec::new(),
@@ -317,6 +472,7 @@ fn builtin(name: &str, template: &str, connection_limit: i32) -> AccountType {
         password_length: DEFAULT_PASSWORD_LENGTH,
         read_only: false,
         confirm: false,
+        allow_privileged: false,
     }
 }
 
@@ -387,6 +543,7 @@ impl Policy {
 }
 
 fn merge(base: AccountType, config: &TypeConfig) -> AccountType {
+    let config = &config.0;
     AccountType {
         template: config.template.clone().unwrap_or(base.template),
         connection_limit: config.connection_limit.unwrap_or(base.connection_limit),
@@ -402,6 +559,7 @@ fn merge(base: AccountType, config: &TypeConfig) -> AccountType {
         password_length: config.password_length.unwrap_or(base.password_length),
         read_only: config.read_only.unwrap_or(base.read_only),
         confirm: config.confirm.unwrap_or(base.confirm),
+        allow_privileged: config.allow_privileged.unwrap_or(base.allow_privileged),
         name: base.name,
     }
 }
@@ -418,29 +576,55 @@ pub struct NameParts {
     pub name: Option<String>,
 }
 
+impl NameParts {
+    /// The value for `placeholder`, as the template takes it: the
+    /// template's inputs lower-cased, the verbatim `{name}` as given.
+    fn value(&self, placeholder: Placeholder) -> Option<String> {
+        match placeholder {
+            Placeholder::Server => self.server.as_deref().map(str::to_lowercase),
+            Placeholder::ServicePort => self.service_port.map(|p| p.to_string()),
+            Placeholder::Service => self.service.as_deref().map(str::to_lowercase),
+            Placeholder::Prefix => self.prefix.as_deref().map(str::to_lowercase),
+            Placeholder::Env => self.env.clone(),
+            Placeholder::Name => self.name.clone(),
+        }
+    }
+}
+
+/// Refuses a value that looks like a template: values are data, and a
+/// brace in one is a mistake or an attempt to reach another placeholder.
+fn check_filled_value(source: &str, value: &str) -> Result<(), PolicyError> {
+    if value.contains(['{', '}']) {
+        return Err(PolicyError(format!(
+            "{source} '{}' contains a brace: a value filled into a name template is used as \
+             written, never as a template",
+            value.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
 impl AccountType {
-    /// The role name for `parts`: the template filled in, with the
-    /// template's inputs lower-cased and the verbatim `{name}` as given.
+    /// The role name for `parts`: the template filled in one pass.
     pub fn role_name(&self, parts: &NameParts, command: &str) -> Result<RoleName, PolicyError> {
-        let mut filled = self.template.0.clone();
-        for placeholder in self.template.placeholders() {
-            let value = match placeholder {
-                "server" => parts.server.as_deref().map(str::to_lowercase),
-                "service_port" => parts.service_port.map(|p| p.to_string()),
-                "service" => parts.service.as_deref().map(str::to_lowercase),
-                "prefix" => parts.prefix.as_deref().map(str::to_lowercase),
-                "env" => parts.env.clone(),
-                "name" => parts.name.clone(),
-                _ => None,
-            };
-            let value = value.ok_or_else(|| {
-                PolicyError(format!(
-                    "account type '{}' names roles '{}', and `{command}` does not give \
-                     {{{placeholder}}}",
-                    self.name, self.template.0
-                ))
-            })?;
-            filled = filled.replace(&format!("{{{placeholder}}}"), &value);
+        let mut filled = String::new();
+        for segment in &self.template.segments {
+            match segment {
+                Segment::Text(text) => filled.push_str(text),
+                Segment::Value(placeholder) => {
+                    let value = parts.value(*placeholder).ok_or_else(|| {
+                        PolicyError(format!(
+                            "account type '{}' names roles '{}', and `{command}` does not give \
+                             {{{}}}",
+                            self.name,
+                            self.template.as_str(),
+                            placeholder.key()
+                        ))
+                    })?;
+                    check_filled_value(placeholder.source(), &value)?;
+                    filled.push_str(&value);
+                }
+            }
         }
         RoleName::parse(&filled)
     }
@@ -510,7 +694,7 @@ mod tests {
         let types = policy("");
         let row = |name: &str| {
             let t = types.account_type(name).unwrap();
-            (t.template.0.clone(), t.connection_limit, t.read_only, t.confirm)
+            (t.template.as_str().to_owned(), t.connection_limit, t.read_only, t.confirm)
         };
         assert_eq!(row("vm"), ("{server}_{service_port}".into(), 200, false, false));
         assert_eq!(row("k8s"), ("{prefix}_{service}".into(), 200, false, false));
@@ -532,7 +716,7 @@ mod tests {
         );
         let vm = types.account_type("vm").unwrap();
         assert_eq!(vm.connection_limit, 50);
-        assert_eq!(vm.template.0, "{server}_{service_port}");
+        assert_eq!(vm.template.as_str(), "{server}_{service_port}");
         let app = types.account_type("app").unwrap();
         let parts = NameParts {
             env: Some("qa".into()),
@@ -572,6 +756,318 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(why) && err.contains("line 2"), "{text}: {err}");
+        }
+    }
+
+    fn load_error(text: &str) -> String {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)] // read by Debug only
+        struct File {
+            #[serde(default)]
+            types: BTreeMap<String, TypeConfig>,
+            #[serde(default)]
+            env: BTreeMap<String, EnvConfig>,
+        }
+        toml::from_str::<File>(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn values_filled_into_a_template_are_never_expanded_again() {
+        let types = policy(
+            "[types.app]\ntemplate = \"app_{env}_{name}\"\n\
+             [types.pair]\ntemplate = \"{service}_{prefix}\"\n",
+        );
+        let vm = types.account_type("vm").unwrap();
+        let k8s = types.account_type("k8s").unwrap();
+        let devqa = types.account_type("devqa").unwrap();
+        let app = types.account_type("app").unwrap();
+        let pair = types.account_type("pair").unwrap();
+        let port = |server: &str| NameParts {
+            server: Some(server.into()),
+            service_port: Some(8080),
+            ..NameParts::default()
+        };
+        let k8s_parts = |service: &str, prefix: &str| NameParts {
+            service: Some(service.into()),
+            prefix: Some(prefix.into()),
+            ..NameParts::default()
+        };
+        let app_parts = |name: &str| NameParts {
+            env: Some("qa".into()),
+            name: Some(name.into()),
+            ..NameParts::default()
+        };
+        // Each of these gave a valid name when values were filled one
+        // after another: `a{service_port}` became `a8080_8080`.
+        let refused = [
+            (
+                vm.role_name(&port("a{service_port}"), "user create-vm"),
+                "--server 'a{service_port}'",
+            ),
+            (vm.role_name(&port("{server}"), "user create-vm"), "--server '{server}'"),
+            (k8s.role_name(&k8s_parts("gear", "{service}"), "x"), "k8s prefix"),
+            (pair.role_name(&k8s_parts("{prefix}", "dv"), "x"), "--service '{prefix}'"),
+            (app.role_name(&app_parts("{env}"), "user create"), "NAME '{env}'"),
+            (app.role_name(&app_parts("x}"), "user create"), "NAME 'x}'"),
+            (devqa.role_name(&app_parts("{name}"), "user create"), "NAME '{name}'"),
+        ];
+        for (result, what) in refused {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(what) && err.contains("contains a brace"), "{what}: {err}");
+        }
+        // A value that looks like a placeholder's output stays data too.
+        assert_eq!(app.role_name(&app_parts("qa"), "user create").unwrap().as_str(), "app_qa_qa");
+        assert_eq!(
+            k8s.role_name(&k8s_parts("Gear_Service", "DV"), "x").unwrap().as_str(),
+            "dv_gear_service"
+        );
+    }
+
+    #[test]
+    fn templates_are_read_once_into_pieces() {
+        for (text, why) in [
+            ("a}b", "unmatched '}'"),
+            ("{name", "unclosed '{'"),
+            ("{{name}}", "unknown placeholder {{name}"),
+            ("", "must not be empty"),
+        ] {
+            let err = Template::parse(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
+        let template = Template::parse("x_{name}{env}_y").unwrap();
+        assert_eq!(template.as_str(), "x_{name}{env}_y");
+        assert_eq!(
+            template.segments,
+            [
+                Segment::Text("x_".into()),
+                Segment::Value(Placeholder::Name),
+                Segment::Value(Placeholder::Env),
+                Segment::Text("_y".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_k8s_prefix_in_config_is_data_too() {
+        let err = load_error("[env.qa]\nk8s_prefix = \"{service}\"\n");
+        assert!(err.contains("line 2") && err.contains("k8s_prefix '{service}'"), "{err}");
+        let err = load_error("[env.qa]\nk8s_prefix = \"\"\n");
+        assert!(err.contains("line 2") && err.contains("must not be empty"), "{err}");
+    }
+
+    #[test]
+    fn privileged_roles_and_attributes_need_allow_privileged() {
+        for (text, why) in [
+            (
+                "member_of = [\"app\", \"postgres\"]",
+                "member_of: postgres is the bootstrap superuser",
+            ),
+            ("member_of = [\"pg_execute_server_program\"]", "member_of: pg_execute_server_program"),
+            ("member_of = [\"pg_read_server_files\"]", "member_of: pg_read_server_files"),
+            ("member_of = [\"pg_write_server_files\"]", "member_of: pg_write_server_files"),
+            ("member_of = [\"rds_superuser\"]", "member_of: rds_superuser"),
+            ("attributes = [\"LOGIN\", \"replication\"]", "attributes: REPLICATION"),
+            ("attributes = [\"BYPASSRLS\"]", "attributes: BYPASSRLS"),
+            ("allow_privileged = false\nmember_of = [\"postgres\"]", "member_of: postgres"),
+        ] {
+            let err = load_error(&format!("[types.x]\nconfirm = true\n\n[types.ops]\n{text}\n"));
+            assert!(
+                err.contains("line 4")
+                    && err.contains(why)
+                    && err.contains("allow_privileged = true"),
+                "{text}: {err}"
+            );
+        }
+        let allowed = policy(
+            "[types.ops]\nallow_privileged = true\nmember_of = [\"pg_read_server_files\"]\n\
+             attributes = [\"LOGIN\", \"REPLICATION\"]\n",
+        );
+        let ops = allowed.account_type("ops").unwrap();
+        assert!(ops.allow_privileged);
+        assert_eq!(ops.member_of[0].as_str(), "pg_read_server_files");
+        // A name that only starts like one is not it; the plan checks what
+        // the cluster says about it.
+        let plain = policy("[types.app]\nmember_of = [\"postgres_readers\", \"Postgres\"]\n");
+        assert!(!plain.account_type("app").unwrap().allow_privileged);
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_refused_with_their_place() {
+        for (text, why) in [
+            ("valid_for_days = 4000000", "valid_for_days is 1 to 3650, not 4000000"),
+            ("valid_for_days = 0", "valid_for_days is 1 to 3650, not 0"),
+            ("valid_for_days = -1", "valid_for_days is 1 to 3650, not -1"),
+            ("connection_limit = 262144", "connection_limit is -1 (no limit) to 262143"),
+            ("connection_limit = 9999999999", "not 9999999999"),
+            ("password_length = -1", "password_length is 16 to 256, not -1"),
+            ("password_length = 257", "password_length is 16 to 256, not 257"),
+            ("valid_for_days = 1.5", "invalid type"),
+        ] {
+            let err = load_error(&format!("[types.x]\n{text}\n"));
+            assert!(err.contains("line 2") && err.contains(why), "{text}: {err}");
+        }
+        let edges = policy(
+            "[types.x]\nvalid_for_days = 3650\nconnection_limit = 262143\npassword_length = 256\n\
+             [types.y]\nvalid_for_days = 1\nconnection_limit = -1\npassword_length = 16\n",
+        );
+        let x = edges.account_type("x").unwrap();
+        assert_eq!(
+            (x.valid_for_days, x.connection_limit, x.password_length),
+            (Some(3650), 262_143, 256)
+        );
+        let y = edges.account_type("y").unwrap();
+        assert_eq!((y.valid_for_days, y.connection_limit, y.password_length), (Some(1), -1, 16));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Names that follow the rule, reserved ones included.
+    fn valid_identifier() -> impl Strategy<Value = String> {
+        "[a-z_][a-z0-9_]{0,62}"
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![".{0,12}", "[a-zA-Z0-9_{}-]{0,12}", Just("{name}".to_owned())]
+    }
+
+    proptest! {
+        #[test]
+        fn identifier_rules_never_panic_and_keep_what_they_accept(text in ".{0,80}") {
+            if let Ok(name) = RoleName::parse(&text) {
+                prop_assert_eq!(name.as_str(), text.as_str());
+                prop_assert!(SchemaName::parse(&text).is_ok());
+            }
+            if let Ok(schema) = SchemaName::parse(&text) {
+                prop_assert_eq!(schema.as_str(), text.as_str());
+            }
+        }
+
+        #[test]
+        fn a_valid_name_parses_to_itself(name in valid_identifier()) {
+            let reserved = name.starts_with("pg_") || RESERVED.contains(&name.as_str());
+            match RoleName::parse(&name) {
+                Ok(parsed) => prop_assert!(!reserved && parsed.as_str() == name),
+                Err(_) => prop_assert!(reserved),
+            }
+            let schema = SchemaName::parse(&name).unwrap();
+            prop_assert_eq!(schema.as_str(), name.as_str());
+            prop_assert_eq!(name.parse::<RoleName>().is_ok(), !reserved);
+        }
+
+        #[test]
+        fn names_that_break_the_rule_are_refused(
+            name in prop_oneof![
+                "[A-Z0-9$ .-][a-z0-9_]{0,10}",
+                "[a-z_][a-z0-9_]{0,10}[^a-z0-9_][a-z0-9_]{0,10}",
+                "[a-z_][a-z0-9_]{63,80}",
+            ],
+        ) {
+            prop_assert!(RoleName::parse(&name).is_err());
+            prop_assert!(SchemaName::parse(&name).is_err() || name == "$user");
+        }
+
+        #[test]
+        fn templates_never_panic_and_keep_their_text(text in "[a-z_{}]{0,30}|.{0,30}") {
+            if let Ok(template) = Template::parse(&text) {
+                prop_assert_eq!(template.as_str(), text.as_str());
+            }
+        }
+
+        /// Filling is one pass: the name is the template's text with each
+        /// placeholder replaced by its value, and a value with a brace is refused.
+        #[test]
+        fn filling_a_template_is_one_pass(
+            pieces in prop::collection::vec(
+                prop_oneof![
+                    "[a-z_]{1,4}".prop_map(|t| (t, None)),
+                    prop::sample::select(Placeholder::ALL.to_vec()).prop_map(|p| (String::new(), Some(p))),
+                ],
+                1..6,
+            ),
+            server in value(), service in value(), prefix in value(),
+            name in value(), port in any::<u16>(),
+        ) {
+            let text: String = pieces
+                .iter()
+                .map(|(t, p)| p.map_or_else(|| t.clone(), |p| format!("{{{}}}", p.key())))
+                .collect();
+            let template = Template::parse(&text).unwrap();
+            let account = AccountType { template, ..builtin("t", "{name}", 20) };
+            let parts = NameParts {
+                server: Some(server),
+                service_port: Some(port),
+                service: Some(service),
+                prefix: Some(prefix),
+                env: Some("qa".into()),
+                name: Some(name),
+            };
+            let mut expected = String::new();
+            let mut braces = false;
+            for (t, p) in &pieces {
+                match p {
+                    None => expected.push_str(t),
+                    Some(p) => {
+                        let value = parts.value(*p).unwrap();
+                        braces |= value.contains(['{', '}']);
+                        expected.push_str(&value);
+                    }
+                }
+            }
+            match account.role_name(&parts, "user create") {
+                Ok(role) => prop_assert!(!braces && role.as_str() == expected),
+                Err(err) => prop_assert!(
+                    braces == err.to_string().contains("contains a brace"),
+                    "{}", err
+                ),
+            }
+        }
+
+        /// Any `[types.X]` / `[env.X]` text loads or fails with a message;
+        /// numbers load exactly when in range.
+        #[test]
+        fn type_config_never_panics(
+            key in prop::sample::select(vec![
+                "connection_limit", "valid_for_days", "password_length", "template",
+                "member_of", "attributes", "search_path", "allow_privileged", "k8s_prefix",
+            ]),
+            value in prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                (-2i64..300_000).prop_map(|n| n.to_string()),
+                ".{0,20}".prop_map(|s| format!("{s:?}")),
+                "[a-z_{}]{0,12}".prop_map(|s| format!("[{s:?}]")),
+                Just("true".to_owned()),
+            ],
+            section in prop::sample::select(vec!["types", "env"]),
+        ) {
+            #[derive(Deserialize)]
+            struct File {
+                #[serde(default)]
+                types: BTreeMap<String, TypeConfig>,
+                #[serde(default)]
+                env: BTreeMap<String, EnvConfig>,
+            }
+            let text = format!("[{section}.x]\n{key} = {value}\n");
+            match toml::from_str::<File>(&text) {
+                Ok(file) => {
+                    let policy = Policy::new(&file.types, &file.env);
+                    let x = policy.account_type("x");
+                    if let (Ok(x), Ok(n)) = (x, value.parse::<i64>()) {
+                        match key {
+                            "connection_limit" => prop_assert_eq!(i64::from(x.connection_limit), n),
+                            "valid_for_days" => prop_assert!((1..=3650).contains(&n)),
+                            "password_length" => prop_assert!((16..=256).contains(&n)),
+                            _ => {}
+                        }
+                    }
+                    let _ = policy.k8s_prefix("x");
+                }
+                Err(err) => prop_assert!(err.to_string().contains("line "), "{}", err),
+            }
         }
     }
 }

@@ -53,7 +53,7 @@ pub struct ChannelConfig {
     #[serde(default)]
     pub operations: Vec<String>,
     /// How long a delivery may take [default: 5s].
-    #[serde(default, deserialize_with = "crate::config::optional_duration")]
+    #[serde(default, deserialize_with = "crate::config::delivery_timeout")]
     pub timeout: Option<Duration>,
     /// slack: the incoming-webhook URL; webhook: where to POST; webex: the
     /// messages API [default: <https://webexapis.com/v1/messages>].
@@ -74,6 +74,7 @@ pub struct ChannelConfig {
     pub args: Vec<String>,
     /// email: the SMTP server.
     pub host: Option<String>,
+    #[serde(default, deserialize_with = "crate::config::optional_port")]
     pub port: Option<u16>,
     /// email: upgrade the connection with STARTTLS [default: true].
     pub starttls: Option<bool>,

@@ -11,6 +11,7 @@ mod generated;
 mod harness;
 mod lifecycle;
 mod notify;
+mod policy_input;
 mod registry;
 mod safety;
 mod support;
@@ -30,6 +31,7 @@ fn main() {
         harness::tests(),
         lifecycle::tests(),
         notify::tests(),
+        policy_input::tests(),
         registry::tests(),
         safety::tests(),
         terminal::tests(),

@@ -76,13 +76,26 @@ pub(super) async fn role_facts(
     Ok(facts)
 }
 
-/// The groups a new role joins: which exist, and whether the admin may
-/// grant them.
+/// The groups a new role joins: which exist, whether the admin may grant
+/// them, and the first privileged role each is (or is a member of): a
+/// superuser, a role with REPLICATION or BYPASSRLS, or one that reaches the
+/// server's files and programs. A superuser group is its own answer, as
+/// `pg_has_role` says a superuser is a member of every role.
 pub(super) const GROUP_FACTS: &str = "
 SELECT w.name, g.oid IS NOT NULL, COALESCE(g.rolsuper, false),
-       g.oid IS NOT NULL AND pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION')
+       g.oid IS NOT NULL AND pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION'),
+       p.rolname, p.rolsuper, p.rolreplication, p.rolbypassrls
   FROM unnest($1::text[]) AS w(name)
-  LEFT JOIN pg_roles g ON g.rolname = w.name";
+  LEFT JOIN pg_roles g ON g.rolname = w.name
+  LEFT JOIN LATERAL (
+    SELECT p.rolname::text, p.rolsuper, p.rolreplication, p.rolbypassrls
+      FROM pg_roles p
+     WHERE (p.rolsuper OR p.rolreplication OR p.rolbypassrls
+            OR p.rolname IN ('pg_execute_server_program', 'pg_read_server_files',
+                             'pg_write_server_files'))
+       AND pg_has_role(g.oid, p.oid, 'MEMBER')
+     ORDER BY p.oid <> g.oid, p.rolname
+     LIMIT 1) p ON true";
 
 /// Privileges held by the role `$1` in this database (and, with `$2`, on
 /// shared objects) that `DROP OWNED`, run by the current user, cannot

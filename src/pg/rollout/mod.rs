@@ -27,7 +27,7 @@ use super::inspect;
 use super::lifecycle;
 use super::roles::{self, Drift, READ_ALL_DATA_SINCE, RoleError, RoleSpec, Statement};
 use super::{Connector, Session};
-use crate::policy::{Attribute, RoleName, SchemaName};
+use crate::policy::{AccountType, Attribute, RoleName, SchemaName};
 use crate::registry::Target;
 use crate::secret::{self, Secret};
 
@@ -392,7 +392,8 @@ impl ClusterPlan {
     }
 
     /// Refuses a create the admin may not make: attributes it may not give,
-    /// groups that are missing or that it may not grant.
+    /// groups that are missing or that it may not grant; and groups with
+    /// power beyond data, unless the type allows them.
     async fn refuse_uncreatable(&mut self, spec: &RoleSpec<'_>) -> Result<(), RoleError> {
         let server = self.main().server.clone();
         let admin = self.main().settings.user.clone();
@@ -445,6 +446,9 @@ impl ClusterPlan {
         for row in rows {
             let (group, exists, superuser, admin_option): (String, bool, bool, bool) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
+            if let Some(refusal) = privileged_group(account, &row) {
+                self.refusals.push(refusal);
+            }
             if !exists {
                 self.refusals.push(
                     Refusal::new(format!(
@@ -702,4 +706,26 @@ impl ClusterPlan {
 
 fn terminate_text(name: &RoleName) -> String {
     format!("-- end the sessions of {name} (pg_terminate_backend)")
+}
+
+/// A refusal for a group (a row of `GROUP_FACTS`) that is, or leads to, a
+/// privileged role, unless the account type allows it.
+fn privileged_group(account: &AccountType, row: &tokio_postgres::Row) -> Option<Refusal> {
+    let power: String = row.get::<_, Option<String>>(4).filter(|_| !account.allow_privileged)?;
+    let group: String = row.get(0);
+    let what = match (row.get(5), row.get(6), row.get(7)) {
+        (true, _, _) => "a superuser",
+        (_, true, _) => "a role with REPLICATION",
+        (_, _, true) => "a role with BYPASSRLS",
+        _ => "a role with access to the server's files or programs",
+    };
+    let reach = if power == group { String::new() } else { format!(" a member of {power},") };
+    Some(
+        Refusal::new(format!("role {group}, which type {} joins, is{reach} {what}", account.name))
+            .hint(format!(
+                "join a role without these powers, or say allow_privileged = true in [types.{}] \
+                 of config.toml",
+                account.name
+            )),
+    )
 }
