@@ -1,7 +1,7 @@
 //! Throwaway PostgreSQL clusters for integration tests.
 //!
-//! Each [`Cluster`] is a fresh `initdb` in its own temporary directory,
-//! listening on a free loopback port and on a Unix socket in that
+//! Each [`Cluster`] is a fresh data directory (a copy of one `initdb` per
+//! major and test run) in its own temporary directory, listening on a free loopback port and on a Unix socket in that
 //! directory, with scram-sha-256 for host connections, trust for local
 //! ones, and `log_statement = all` so tests can read what the server saw.
 //! Dropping it stops the server and removes the directory, also when the
@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use std::{env, fs};
 
@@ -185,7 +186,19 @@ impl Cluster {
             cluster.install_tls(tls);
         }
         cluster.start_on_a_free_port();
+        cluster.set_superuser_password();
         cluster
+    }
+
+    /// Gives the superuser this cluster's password (the template's is
+    /// shared), as a verifier and unlogged, so that no test finds it in the
+    /// server log.
+    fn set_superuser_password(&self) {
+        let verifier = postgres_protocol::password::scram_sha_256(self.password.as_bytes());
+        let mut su = self.client_over_socket();
+        su.batch_execute("SET log_statement = 'none'").expect("set log_statement");
+        su.batch_execute(&format!("ALTER ROLE {SUPERUSER} PASSWORD '{verifier}'"))
+            .expect("set the superuser's password");
     }
 
     /// A streaming standby of `primary`, made with `pg_basebackup -R` and
@@ -235,17 +248,9 @@ impl Cluster {
     }
 
     fn init(&self, settings: &[String]) {
-        let pwfile = self.dir.path().join("pwfile");
-        fs::write(&pwfile, &self.password).expect("write pwfile");
-        self.run_as_server(
-            Command::new(self.bin.path("initdb"))
-                .arg("--pgdata")
-                .arg(self.data_dir())
-                .args(["--username", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256"])
-                .args(["--encoding=UTF8", "--locale=C", "--no-sync"])
-                .arg(format!("--pwfile={}", pwfile.display())),
-        );
-        fs::remove_file(&pwfile).expect("remove pwfile");
+        // A copy of this major's pristine initdb: initdb is the slow part.
+        let template = template_for(&self.bin);
+        self.run_as_server(Command::new("cp").arg("-a").arg(template).arg(self.data_dir()));
 
         let mut conf = format!(
             "\n# pgacct test cluster\n\
@@ -479,6 +484,48 @@ impl AsServer for Command {
         }
         self.current_dir(dir).env("LC_ALL", "C")
     }
+}
+
+/// Pristine data directories, one per set of server binaries, made by
+/// `initdb` once per test run and copied for each cluster.
+static TEMPLATES: Mutex<Vec<(PathBuf, Arc<OnceLock<tempfile::TempDir>>)>> = Mutex::new(Vec::new());
+
+/// The data directory of a fresh `initdb` by `bin`.
+fn template_for(bin: &PgBin) -> PathBuf {
+    let slot = {
+        let mut templates = TEMPLATES.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, slot)) = templates.iter().find(|(dir, _)| *dir == bin.dir) {
+            Arc::clone(slot)
+        } else {
+            let slot = Arc::new(OnceLock::new());
+            templates.push((bin.dir.clone(), Arc::clone(&slot)));
+            slot
+        }
+    };
+    // Other tests wanting the same major wait here while one runs initdb.
+    let dir = slot.get_or_init(|| {
+        let dir = server_owned_tempdir();
+        let pwfile = dir.path().join("pwfile");
+        fs::write(&pwfile, random_suffix()).expect("write pwfile");
+        let data = dir.path().join("data");
+        let mut initdb = Command::new(bin.path("initdb"));
+        initdb
+            .arg("--pgdata")
+            .arg(&data)
+            .args(["--username", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args(["--encoding=UTF8", "--locale=C", "--no-sync"])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        let out = initdb.as_server(dir.path()).output().expect("run initdb");
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        fs::remove_file(&pwfile).expect("remove pwfile");
+        dir
+    });
+    dir.path().join("data")
+}
+
+/// Removes the template data directories; the runner calls it at the end.
+pub fn remove_templates() {
+    TEMPLATES.lock().unwrap_or_else(PoisonError::into_inner).clear();
 }
 
 /// A temporary directory the server's OS user owns.

@@ -77,7 +77,9 @@ pub fn main(tests: Vec<Trial>) -> ! {
             report(info);
         }
     }));
-    libtest_mimic::run(&libtest_mimic::Arguments::from_args(), tests).exit()
+    let conclusion = libtest_mimic::run(&libtest_mimic::Arguments::from_args(), tests);
+    super::cluster::remove_templates();
+    conclusion.exit()
 }
 
 /// `test!(function)`: the trial for a test function of this file.
