@@ -247,11 +247,7 @@ pub fn render(
                 if i > 0 {
                     out.push_str("---\n");
                 }
-                let name = if endpoints.len() == 1 {
-                    k8s_name(user)
-                } else {
-                    k8s_name(&format!("{user}-{}-{}", e.env, e.db))
-                };
+                let name = k8s_name(user, e);
                 out.push_str(&format!(
                     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  labels:\n    \
                      app.kubernetes.io/managed-by: pgacct\ntype: Opaque\nstringData:\n"
@@ -267,19 +263,40 @@ pub fn render(
     out
 }
 
-/// A DNS-1123 name for a Kubernetes object: lower case, `-` for anything
-/// else, at most 253 characters, starting and ending alphanumeric.
-fn k8s_name(text: &str) -> String {
-    let mapped: String = text
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-        .collect();
-    let trimmed = mapped.trim_matches('-');
-    let mut name: String = trimmed.chars().take(253).collect();
-    while name.ends_with('-') {
-        name.pop();
+/// The longest Kubernetes name that is also a DNS-1123 label (a Secret's
+/// name may be a 253-character subdomain, but tools that copy it into a
+/// label need 63).
+pub const K8S_NAME_MAX: usize = 63;
+
+/// Hex digits of the hash that makes a Secret's name unique.
+const K8S_HASH_HEX: usize = 12;
+
+/// The name of the Secret that holds `user`'s password for `target`: a
+/// readable part (`user-env-db` lower-cased, every run of characters
+/// outside `[a-z0-9]` one `-`) and a hash of the exact user and target
+/// (env, db, host, port), so that two targets never share a name however
+/// alike they read (`my db`, `my_db`, `My-DB`, one database on two
+/// clusters), and the same target always gets the same one. A DNS-1123
+/// label: `[a-z0-9-]`, alphanumeric at both ends, at most 63 characters.
+pub fn k8s_name(user: &str, target: &Endpoint) -> String {
+    let Endpoint { env, db, host, port, .. } = target;
+    let identity = serde_json::json!([user, env, db, host, port]).to_string();
+    let digest = Sha256::digest(identity.as_bytes());
+    let mut hash = String::with_capacity(K8S_HASH_HEX);
+    for byte in &digest[..K8S_HASH_HEX / 2] {
+        hash.push_str(&format!("{byte:02x}"));
     }
-    if name.is_empty() { "pgacct-credentials".to_owned() } else { name }
+    let mut readable = String::new();
+    for c in format!("{user}-{env}-{db}").chars() {
+        if c.is_ascii_alphanumeric() {
+            readable.push(c.to_ascii_lowercase());
+        } else if !readable.is_empty() && !readable.ends_with('-') {
+            readable.push('-');
+        }
+    }
+    readable.truncate(K8S_NAME_MAX - K8S_HASH_HEX - 1);
+    let readable = readable.trim_end_matches('-');
+    if readable.is_empty() { hash } else { format!("{readable}-{hash}") }
 }
 
 fn pgpass_escape(text: &str) -> String {
@@ -358,15 +375,27 @@ enum Found {
     Other(&'static str),
 }
 
+/// Looks at `path` itself (`lstat`): a symbolic link is never followed.
 fn what_is(path: &Path) -> Result<Found, std::io::Error> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_file() => Ok(Found::RegularFile),
-        Ok(meta) if meta.file_type().is_dir() => Ok(Found::Other("a directory")),
-        Ok(meta) if meta.file_type().is_symlink() => Ok(Found::Other("a symbolic link")),
-        Ok(_) => Ok(Found::Other("not a regular file")),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Found::Nothing),
-        Err(err) => Err(err),
-    }
+    use std::os::unix::fs::FileTypeExt;
+    let kind = match fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(err) => return Err(err),
+    };
+    Ok(if kind.is_file() {
+        Found::RegularFile
+    } else if kind.is_dir() {
+        Found::Other("a directory")
+    } else if kind.is_symlink() {
+        Found::Other("a symbolic link")
+    } else if kind.is_fifo() {
+        Found::Other("a FIFO (named pipe)")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Found::Other("a device")
+    } else {
+        Found::Other("not a regular file")
+    })
 }
 
 /// A file to be created beside `path`, named so that no other run picks it.
@@ -467,8 +496,9 @@ impl SecretFile {
             Err(err) => Err(io_err(err)),
         };
         placed.map_err(|err| {
-            // The secret stays in the staging file; the empty claim goes.
-            if self.claimed_path {
+            // The secret stays in the staging file; the empty claim goes,
+            // unless something else has taken its place.
+            if self.claimed_path && !matches!(err, SecretFileError::NotAFile { .. }) {
                 let _ = fs::remove_file(&self.path);
             }
             (err, Some(self.staging.clone()))
@@ -701,12 +731,86 @@ mod tests {
         assert_eq!(json["password"], "it's:secret");
         assert_eq!(json["targets"][0]["port"], 5432);
         let k8s = render(SecretFormat::K8sSecret, "web01_8080", &pw, &one);
-        assert!(k8s.contains("kind: Secret\nmetadata:\n  name: web01-8080\n"), "{}", *k8s);
+        let name = k8s_name("web01_8080", &one[0]);
+        assert!(name.starts_with("web01-8080-prod-orders-"), "{name}");
+        assert!(k8s.contains(&format!("kind: Secret\nmetadata:\n  name: {name}\n")), "{}", *k8s);
         assert!(k8s.contains("  PGPASSWORD: \"it's:secret\"\n"), "{}", *k8s);
         let two = [endpoint("db1"), endpoint("db2")];
         let k8s = render(SecretFormat::K8sSecret, "app", &pw, &two);
         assert_eq!(k8s.matches("kind: Secret").count(), 2);
-        assert!(k8s.contains("name: app-prod-orders"));
+        assert!(k8s.contains(&format!("name: {}\n", k8s_name("app", &two[0]))));
+        assert!(k8s.contains(&format!("name: {}\n", k8s_name("app", &two[1]))));
+        assert_ne!(k8s_name("app", &two[0]), k8s_name("app", &two[1]), "one db, two clusters");
+    }
+
+    /// Kubernetes' rule for a DNS-1123 label (`IsDNS1123Label`).
+    fn is_dns1123_label(name: &str) -> bool {
+        let edge =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        (1..=63).contains(&name.len())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && edge(name.chars().next())
+            && edge(name.chars().last())
+    }
+
+    fn at(env: &str, db: &str, host: &str, port: u16) -> Endpoint {
+        Endpoint { env: env.into(), db: db.into(), host: host.into(), port, sslmode: None }
+    }
+
+    #[test]
+    fn k8s_names_of_look_alike_targets_differ_and_stay_valid() {
+        let names: Vec<String> = ["my db", "my_db", "My-DB", "my--db", "my.db"]
+            .iter()
+            .map(|db| k8s_name("app", &at("qa", db, "h", 5432)))
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            assert!(name.starts_with("app-qa-my-db-"), "{name}");
+            assert!(is_dns1123_label(name), "{name}");
+            assert!(!names[..i].contains(name), "{names:?}");
+        }
+        assert_ne!(
+            k8s_name("app", &at("qa", "orders", "h1", 5432)),
+            k8s_name("app", &at("qa", "orders", "h2", 5432))
+        );
+        let again = k8s_name("app", &at("qa", "my db", "h", 5432));
+        assert_eq!(again, names[0], "the same target, the same name");
+        let long = k8s_name(&"a".repeat(63), &at("qa", &"b".repeat(200), "h", 1));
+        assert_eq!(long.len(), 63, "{long}");
+        assert!(is_dns1123_label(&long), "{long}");
+        let unreadable = k8s_name("_", &at("-", "日本", "h", 1));
+        assert!(is_dns1123_label(&unreadable), "{unreadable}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn k8s_names_are_dns1123_labels(
+            user in "\\PC{0,70}", env in "\\PC{0,40}", db in "\\PC{0,300}", port: u16,
+        ) {
+            let name = k8s_name(&user, &at(&env, &db, "db1", port));
+            proptest::prop_assert!(is_dns1123_label(&name), "{:?}", name);
+        }
+
+        /// Names that read alike (case, and which separators) still differ.
+        #[test]
+        fn k8s_names_tell_look_alike_databases_apart(
+            parts in proptest::collection::vec("[a-zA-Z0-9]{1,6}", 1..4),
+            seps in proptest::collection::vec("[-_ .]{1,2}", 3),
+            other_seps in proptest::collection::vec("[-_ .]{1,2}", 3),
+            upper: bool,
+        ) {
+            let join = |seps: &[String]| {
+                let mut db = parts[0].clone();
+                for (part, sep) in parts[1..].iter().zip(seps) {
+                    db.push_str(sep);
+                    db.push_str(part);
+                }
+                db
+            };
+            let a = join(&seps);
+            let b = if upper { join(&other_seps).to_uppercase() } else { join(&other_seps) };
+            let name = |db: &str| k8s_name("app", &at("qa", db, "h", 5432));
+            proptest::prop_assert_eq!(a == b, name(&a) == name(&b), "{:?} {:?}", a, b);
+        }
     }
 
     #[test]
@@ -735,10 +839,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
-        for (path, force) in [(&link, true), (&dir.path().to_path_buf(), true)] {
-            let err = SecretFile::check(path, force, false).unwrap_err();
-            assert!(matches!(err, SecretFileError::NotAFile { .. }), "{err}");
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600))
+            .unwrap();
+        for (path, what) in [
+            (link.as_path(), "a symbolic link"),
+            (dir.path(), "a directory"),
+            (fifo.as_path(), "a FIFO (named pipe)"),
+            (Path::new("/dev/null"), "a device"),
+        ] {
+            for force in [false, true] {
+                match SecretFile::claim(path, force).unwrap_err() {
+                    SecretFileError::NotAFile { what: found, .. } => assert_eq!(found, what),
+                    err => panic!("{}: {err}", path.display()),
+                }
+            }
         }
+        assert_eq!(what_is(&fifo).unwrap(), Found::Other("a FIFO (named pipe)"), "left as it was");
+        fs::remove_file(&fifo).unwrap();
         let missing_dir = dir.path().join("nope/app.env");
         let err = SecretFile::check(&missing_dir, false, true).unwrap_err();
         assert!(matches!(err, SecretFileError::Io { .. }), "{err}");
@@ -746,15 +864,23 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "checking leaves nothing");
 
         // A destination that turns into a link before the fill: the link is
-        // left alone, and the secret is kept in the staging file.
-        let path = dir.path().join("later.env");
-        let claim = SecretFile::claim(&path, true).unwrap();
-        std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
-        let (err, kept) = claim.fill("SECRET=1\n").unwrap_err();
-        assert!(matches!(err, SecretFileError::NotAFile { .. }), "{err}");
-        let kept = kept.unwrap();
-        assert_eq!(fs::read_to_string(&kept).unwrap(), "SECRET=1\n");
-        assert_eq!(fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
+        // left alone, nothing is written through it, and the secret is kept
+        // in the staging file.
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "theirs\n").unwrap();
+        for force in [true, false] {
+            let path = dir.path().join(format!("later-{force}.env"));
+            let claim = SecretFile::claim(&path, force).unwrap();
+            let _ = fs::remove_file(&path);
+            std::os::unix::fs::symlink(&victim, &path).unwrap();
+            let (err, kept) = claim.fill("SECRET=1\n").unwrap_err();
+            assert!(matches!(err, SecretFileError::NotAFile { .. }), "{err}");
+            let kept = kept.unwrap();
+            assert_eq!(fs::read_to_string(&kept).unwrap(), "SECRET=1\n");
+            assert_eq!(fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(what_is(&path).unwrap(), Found::Other("a symbolic link"));
+            assert_eq!(fs::read_to_string(&victim).unwrap(), "theirs\n");
+        }
     }
 
     #[test]

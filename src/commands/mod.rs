@@ -91,7 +91,7 @@ impl Context {
         let path = self.store_path()?;
         match Store::open_to_read(&path) {
             Ok(Some(store)) => Ok(store),
-            Ok(None) => Err(crate::store::Error::Missing(path).into()),
+            Ok(None) => Err(crate::store::Error::absent(path).into()),
             Err(err) => Err(CommandError::from(err).context("cannot open the registry")),
         }
     }
@@ -106,7 +106,7 @@ impl Context {
         let path = self.store_path()?;
         match Store::open_existing_to_write(&path) {
             Ok(Some(store)) => Ok(store),
-            Ok(None) => Err(crate::store::Error::Missing(path).into()),
+            Ok(None) => Err(crate::store::Error::absent(path).into()),
             Err(err) => Err(CommandError::from(err).context("cannot open the registry")),
         }
     }

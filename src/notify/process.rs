@@ -1,5 +1,7 @@
-//! A command hook: a program that gets the event as JSON on stdin.
+//! A command hook: a program that gets the event as JSON on stdin, in
+//! pgacct's environment without the secrets in it.
 
+use std::ffi::OsStr;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +16,11 @@ pub fn run(
     event: &Event,
     timeout: Duration,
 ) -> Result<String, String> {
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    for (name, _) in std::env::vars_os().filter(|(name, _)| is_secret(name)) {
+        command.env_remove(name);
+    }
+    let mut child = command
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -44,6 +50,38 @@ pub fn run(
                 return Err(format!("timed out after {} s; killed", timeout.as_secs()));
             }
             None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Variables that hold a secret of pgacct's: the admin passwords it looks
+/// up (`PGACCT_ADMIN_PASSWORD`, `PGACCT_ADMIN_PASSWORD_<ENV>`,
+/// `PG_ADMIN_PASS`, `PGPASSWORD`) and the audit key. A hook is handed the
+/// event, not the keys to the fleet.
+fn is_secret(name: &OsStr) -> bool {
+    const EXACT: [&[u8]; 3] = [b"PG_ADMIN_PASS", b"PGPASSWORD", b"PGACCT_AUDIT_KEY"];
+    let name = std::os::unix::ffi::OsStrExt::as_bytes(name);
+    EXACT.contains(&name) || name.starts_with(b"PGACCT_ADMIN_PASSWORD")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_password_variable_and_the_audit_key_are_secret() {
+        for name in [
+            "PGACCT_ADMIN_PASSWORD",
+            "PGACCT_ADMIN_PASSWORD_PROD",
+            "PGACCT_ADMIN_PASSWORD_QA_2",
+            "PG_ADMIN_PASS",
+            "PGPASSWORD",
+            "PGACCT_AUDIT_KEY",
+        ] {
+            assert!(is_secret(OsStr::new(name)), "{name}");
+        }
+        for name in ["PATH", "HOME", "PGHOST", "PGUSER", "PGACCT_ADMIN_USER", "PGPASSFILE"] {
+            assert!(!is_secret(OsStr::new(name)), "{name}");
         }
     }
 }

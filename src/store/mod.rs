@@ -3,45 +3,55 @@
 //! and runs transactions; [`crate::registry`] and [`crate::audit`] add only
 //! their queries.
 //!
-//! Opening never writes to a file that is not ours: the header, the
-//! application id and the schema version are all checked first, so a
-//! mistyped `--registry` path or a registry from a newer pgacct is refused
-//! and left byte-for-byte as it was. Opening to read never creates the
-//! file and never writes to it.
+//! Opening never writes to a file that is not ours: what the path is, who
+//! owns and can write it and its directories ([`file`]), then the header,
+//! the application id and the schema version are all checked first, so a
+//! mistyped `--registry` path, a file planted by someone else or a registry
+//! from a newer pgacct is refused and left byte-for-byte as it was.
+//! Opening to read never creates the file and never writes to it, and
+//! leaves no `-wal` or `-shm` file behind where there was none.
 //!
 //! Writes run in `BEGIN IMMEDIATE` transactions: a writer takes the lock
 //! before it reads, so concurrent processes queue on the busy timeout
 //! instead of failing on a read-to-write upgrade.
 
+mod file;
 mod migrations;
 
 use std::fs::{DirBuilder, OpenOptions};
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use self::file::Contents;
+pub use self::file::Unsafe;
 use self::migrations::APPLICATION_ID;
 
 /// How long a writer waits for another process's transaction to finish.
 /// Generous, because twenty cron jobs may start in the same second.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
-
 /// An open store file.
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    writable: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("registry {} does not exist", .0.display())]
     Missing(PathBuf),
+
+    #[error("registry {} is empty: no pgacct registry has been written there", .0.display())]
+    Empty(PathBuf),
+
+    #[error("registry {} is refused: {problem}", path.display())]
+    Unsafe { path: PathBuf, problem: Unsafe },
 
     #[error("{} is not a pgacct registry: {reason}", path.display())]
     NotARegistry { path: PathBuf, reason: &'static str },
@@ -76,13 +86,22 @@ pub enum Error {
 impl Error {
     /// True when the error is the caller's input: a path to something else.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Error::NotARegistry { .. })
+        matches!(self, Error::NotARegistry { .. } | Error::Unsafe { .. })
+    }
+
+    /// The error for a reading command that found no store at `path`:
+    /// nothing there, or an empty file.
+    pub fn absent(path: PathBuf) -> Error {
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Error::Empty(path),
+            _ => Error::Missing(path),
+        }
     }
 
     /// What the user can do next.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Missing(_) => Some(
+            Error::Missing(_) | Error::Empty(_) => Some(
                 "register a target with `pgacct registry add`, or point --registry \
                  (PGACCT_REGISTRY) at an existing registry"
                     .into(),
@@ -97,6 +116,7 @@ impl Error {
             Error::OlderSchema { .. } => {
                 Some("the next command that changes something migrates it first".into())
             }
+            Error::Unsafe { path, problem } => Some(problem.hint(path)),
             Error::Sqlite { .. } | Error::Io { .. } => None,
         }
     }
@@ -107,11 +127,10 @@ impl Store {
     /// writes the file: `None` when there is no store there yet (no file,
     /// or an empty one).
     pub fn open_to_read(path: &Path) -> Result<Option<Store>, Error> {
-        if !path.exists() || !check_header(path)? {
+        if file::inspect(path)? != Some(Contents::Sqlite) {
             return Ok(None);
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let store = Self::connect(path, flags)?;
+        let store = Self::connect_to_read(path)?;
         let version = store.identify()?;
         match version {
             0 => Ok(None),
@@ -127,8 +146,14 @@ impl Store {
     /// Opens the store for a command that writes, creating it (mode 0600,
     /// in a directory of mode 0700) and migrating it as needed.
     pub fn open_to_write(path: &Path) -> Result<Store, Error> {
-        create_file(path)?;
-        check_header(path)?;
+        if file::inspect(path)?.is_none() {
+            file::check_place(path)?;
+            create_file(path)?;
+            if file::inspect(path)?.is_none() {
+                let gone = std::io::Error::new(ErrorKind::NotFound, "removed while being created");
+                return Err(Error::Io { path: path.to_owned(), source: gone });
+            }
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut store = Self::connect(path, flags)?;
         store.identify()?;
@@ -149,7 +174,7 @@ impl Store {
     /// `None` where [`Store::open_to_read`] finds none, and nothing is
     /// created then.
     pub fn open_existing_to_write(path: &Path) -> Result<Option<Store>, Error> {
-        if !path.exists() || !check_header(path)? {
+        if file::inspect(path)? != Some(Contents::Sqlite) {
             return Ok(None);
         }
         Self::open_to_write(path).map(Some)
@@ -157,14 +182,50 @@ impl Store {
 
     /// True when the store was opened for writing.
     pub fn is_writable(&self) -> bool {
-        self.conn.is_readonly(rusqlite::MAIN_DB) == Ok(false)
+        self.writable
     }
 
     fn connect(path: &Path, flags: OpenFlags) -> Result<Store, Error> {
+        Self::connect_as(path, path, flags)
+    }
+
+    /// Opens `name` (a path, or a URI) as the store at `path`.
+    fn connect_as(path: &Path, name: &Path, flags: OpenFlags) -> Result<Store, Error> {
         let sqlite_err = |source| Error::Sqlite { path: path.to_owned(), source };
-        let conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
+        let conn = Connection::open_with_flags(name, flags).map_err(sqlite_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
-        Ok(Store { conn, path: path.to_owned() })
+        let writable = conn.is_readonly(rusqlite::MAIN_DB) == Ok(false);
+        Ok(Store { conn, path: path.to_owned(), writable })
+    }
+
+    /// Opens a store to read, so that SQLite leaves no `-wal` or `-shm`
+    /// file behind where there was none: a read-only connection to a WAL
+    /// database creates both and cannot remove them, while the last
+    /// connection that may write removes them on close (it checkpoints the
+    /// log of writers that came and went meanwhile: their data, not ours).
+    fn connect_to_read(path: &Path) -> Result<Store, Error> {
+        let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if sidecar(path, "-wal").exists() {
+            // A writer is at work, or stopped without cleaning up: its files stay.
+            return Self::connect(path, flags | OpenFlags::SQLITE_OPEN_READ_ONLY);
+        }
+        if file::may_write(path) {
+            let mut store = Self::connect(path, flags | OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+            store
+                .conn
+                .pragma_update(None, "query_only", true)
+                .map_err(|e| store.sqlite_error(e))?;
+            store.writable = false;
+            return Ok(store);
+        }
+        // No log, and no one who could start one: we cannot create files
+        // beside it, and no other user can (checked by `file::inspect`). The
+        // file cannot change while we read, which is what `immutable` says.
+        let real = std::fs::canonicalize(path)
+            .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let uri = format!("file:{}?immutable=1", uri_path(&real));
+        let flags = flags | OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        Self::connect_as(path, Path::new(&uri), flags)
     }
 
     /// Runs `work` on the connection, outside any explicit transaction.
@@ -279,23 +340,26 @@ fn create_file(path: &Path) -> Result<(), Error> {
     }
 }
 
-/// Refuses a non-empty file that does not start with SQLite's header,
-/// before SQLite gets a chance to touch it. False for an empty file.
-fn check_header(path: &Path) -> Result<bool, Error> {
-    let io_err = |source| Error::Io { path: path.to_owned(), source };
-    let mut file = std::fs::File::open(path).map_err(io_err)?;
-    if !file.metadata().map_err(io_err)?.is_file() {
-        return Err(Error::NotARegistry { path: path.to_owned(), reason: "not a regular file" });
+/// The `-wal` or `-shm` file SQLite keeps beside `path`.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// `path` for a SQLite URI: bytes other than unreserved ones and `/` are
+/// percent-encoded, so `?`, `#` and `%` in a name stay part of it.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
     }
-    let mut header = Vec::with_capacity(SQLITE_MAGIC.len());
-    file.by_ref().take(SQLITE_MAGIC.len() as u64).read_to_end(&mut header).map_err(io_err)?;
-    if header.is_empty() {
-        Ok(false)
-    } else if header == SQLITE_MAGIC {
-        Ok(true)
-    } else {
-        Err(Error::NotARegistry { path: path.to_owned(), reason: "not a SQLite database" })
-    }
+    out
 }
 
 /// A store in a fresh temporary directory, for unit tests.
@@ -308,7 +372,105 @@ pub fn scratch() -> (tempfile::TempDir, Store) {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
+
+    fn chmod(path: &Path, mode: u32) {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn sidecars(path: &Path) -> Vec<PathBuf> {
+        ["-wal", "-shm"].iter().map(|s| sidecar(path, s)).filter(|p| p.exists()).collect()
+    }
+
+    fn refusal<T: std::fmt::Debug>(opened: Result<T, Error>) -> Unsafe {
+        match opened {
+            Err(Error::Unsafe { problem, .. }) => problem,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reading_writes_nothing_and_leaves_no_wal_or_shm_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        drop(Store::open_to_write(&path).unwrap());
+        assert_eq!(sidecars(&path), Vec::<PathBuf>::new());
+        let before = fs::read(&path).unwrap();
+        let store = Store::open_to_read(&path).unwrap().unwrap();
+        assert_eq!(store.read(migrations::user_version).unwrap(), migrations::current());
+        assert!(!store.is_writable());
+        store.read(|conn| conn.execute_batch("CREATE TABLE t (a)")).unwrap_err();
+        drop(store);
+        assert_eq!(sidecars(&path), Vec::<PathBuf>::new());
+        assert_eq!(fs::read(&path).unwrap(), before);
+
+        // While a writer has it open, its files are shared, and stay its own.
+        let writer = Store::open_to_write(&path).unwrap();
+        assert_eq!(sidecars(&path).len(), 2);
+        let reader = Store::open_to_read(&path).unwrap().unwrap();
+        assert_eq!(reader.read(migrations::user_version).unwrap(), migrations::current());
+        drop(reader);
+        assert_eq!(sidecars(&path).len(), 2);
+        drop(writer);
+        assert_eq!(sidecars(&path), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn a_store_other_users_could_replace_is_refused_and_nothing_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        chmod(&shared, 0o777);
+        let path = shared.join("sub/r.db");
+        let problem = refusal(Store::open_to_write(&path));
+        assert!(matches!(problem, Unsafe::DirWritable { mode: 0o777, .. }), "{problem}");
+        assert_eq!(fs::read_dir(&shared).unwrap().count(), 0, "nothing created");
+
+        chmod(&shared, 0o1777);
+        drop(Store::open_to_write(&path).unwrap());
+        let sub = shared.join("sub");
+        assert_eq!(fs::metadata(&sub).unwrap().permissions().mode() & 0o7777, 0o700);
+
+        chmod(&path, 0o660);
+        let before = fs::read(&path).unwrap();
+        for problem in [
+            refusal(Store::open_to_read(&path)),
+            refusal(Store::open_existing_to_write(&path)),
+            refusal(Store::open_to_write(&path)),
+        ] {
+            assert_eq!(problem, Unsafe::FileWritable { mode: 0o660 });
+        }
+        chmod(&path, 0o600);
+        chmod(&sub, 0o770);
+        let problem = refusal(Store::open_to_read(&path));
+        assert!(matches!(problem, Unsafe::DirWritable { mine: true, .. }), "{problem}");
+        assert_eq!(fs::read(&path).unwrap(), before);
+        assert_eq!(sidecars(&path), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn a_symbolic_link_is_followed_and_its_target_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real/r.db");
+        drop(Store::open_to_write(&real).unwrap());
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(Store::open_to_read(&link).unwrap().is_some());
+        chmod(real.parent().unwrap(), 0o777);
+        let problem = refusal(Store::open_to_read(&link));
+        assert!(matches!(problem, Unsafe::DirWritable { .. }), "{problem}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_for_writing_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("r.db");
+        file::make_fifo(&fifo);
+        assert_eq!(refusal(Store::open_to_write(&fifo)), Unsafe::NotAFile("a FIFO (named pipe)"));
+    }
 
     #[test]
     fn reading_creates_nothing_and_writing_creates_a_private_file() {
@@ -318,7 +480,7 @@ mod tests {
         assert!(Store::open_to_read(&path).unwrap().is_none());
         assert!(!path.exists() && !path.parent().unwrap().exists());
         drop(Store::open_to_write(&path).unwrap());
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
         let store = Store::open_to_read(&path).unwrap().unwrap();
@@ -332,12 +494,12 @@ mod tests {
         let path = dir.path().join("sub/r.db");
         assert!(Store::open_existing_to_write(&path).unwrap().is_none());
         assert!(!path.parent().unwrap().exists());
-        std::fs::create_dir(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, b"").unwrap();
+        fs::create_dir(path.parent().unwrap()).unwrap();
+        fs::write(&path, b"").unwrap();
         assert!(Store::open_existing_to_write(&path).unwrap().is_none());
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "an empty file is left alone");
+        assert_eq!(fs::metadata(&path).unwrap().len(), 0, "an empty file is left alone");
 
-        std::fs::remove_file(&path).unwrap();
+        fs::remove_file(&path).unwrap();
         let older = Connection::open(&path).unwrap();
         older.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
         older.execute_batch(migrations::MIGRATIONS[0]).unwrap();

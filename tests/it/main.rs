@@ -7,6 +7,7 @@
 
 mod audit;
 mod connect;
+mod files;
 mod generated;
 mod harness;
 mod lifecycle;
@@ -27,6 +28,7 @@ fn main() {
         vec![test!(every_test_file_is_declared)],
         audit::tests(),
         connect::tests(),
+        files::tests(),
         generated::tests(),
         harness::tests(),
         lifecycle::tests(),

@@ -752,7 +752,7 @@ fn secret_files_are_private_complete_and_never_overwritten_unasked() {
     let manifest = std::fs::read_to_string(&path).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(
-        manifest.starts_with("apiVersion: v1\nkind: Secret\nmetadata:\n  name: qa-gear\n"),
+        manifest.starts_with("apiVersion: v1\nkind: Secret\nmetadata:\n  name: qa-gear-qa-orders-"),
         "{manifest}"
     );
     let value = |key: &str| -> String {
