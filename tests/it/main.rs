@@ -11,6 +11,7 @@ mod generated;
 mod harness;
 mod lifecycle;
 mod notify;
+mod pgpass;
 mod registry;
 mod safety;
 mod support;
@@ -28,6 +29,7 @@ fn main() {
         harness::tests(),
         lifecycle::tests(),
         notify::tests(),
+        pgpass::tests(),
         registry::tests(),
         safety::tests(),
         tls::tests(),
