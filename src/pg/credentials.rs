@@ -133,7 +133,7 @@ impl Credentials {
                 let line =
                     file.lookup(&settings.host, settings.port, &settings.dbname, &settings.user);
                 if let Some(password) = line {
-                    let password = AdminPassword(Zeroizing::new(password.to_vec()));
+                    let password = AdminPassword(password);
                     let found = (password, PasswordSource::PassFile(path.clone()));
                     return Lookup { found: Some(found), looked_at };
                 }

@@ -7,7 +7,10 @@
 //! literal (`\:`, `\\`, `\*`); a line whose first byte is `#` is a comment;
 //! trailing CR and LF bytes are stripped; the first line whose four fields
 //! all match wins, and its password runs to the next unescaped `:` or the
-//! end of the line. Everything is compared as bytes, so a line that is not
+//! end of the line. As in libpq, a field is not split off first: the line
+//! is compared with the wanted value byte by byte, and an unescaped `:`
+//! ends the field only where the value ends (elsewhere it must match a
+//! `:` in the value). Everything is compared as bytes, so a line that is not
 //! UTF-8 is only a line that does not match, never a reason to drop the
 //! file. A connection through the default socket directory is looked up as
 //! `localhost`; any other socket directory as itself.
@@ -31,44 +34,15 @@ pub fn lookup_host(host: &str) -> &str {
     if host.is_empty() || host == DEFAULT_SOCKET_DIR { "localhost" } else { host }
 }
 
-/// A parsed password file: its lines that can match, in order.
-#[derive(Debug, Default)]
+/// A read password file: the lines libpq would try, in order.
+#[derive(Default)]
 pub struct PassFile {
-    entries: Vec<Entry>,
+    lines: Vec<Zeroizing<Vec<u8>>>,
 }
 
-/// One line with its four fields and password, unescaped.
-#[derive(Debug, PartialEq, Eq)]
-struct Entry {
-    host: Field,
-    port: Field,
-    database: Field,
-    user: Field,
-    password: Password,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Field {
-    Any,
-    Exact(Vec<u8>),
-}
-
-impl Field {
-    fn matches(&self, value: &[u8]) -> bool {
-        match self {
-            Field::Any => true,
-            Field::Exact(exact) => exact == value,
-        }
-    }
-}
-
-/// A password from the file: bytes, as libpq sends them, UTF-8 or not.
-#[derive(PartialEq, Eq)]
-struct Password(Zeroizing<Vec<u8>>);
-
-impl std::fmt::Debug for Password {
+impl std::fmt::Debug for PassFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Password(<redacted>)")
+        write!(f, "PassFile({} lines, <redacted>)", self.lines.len())
     }
 }
 
@@ -108,28 +82,30 @@ impl PassFile {
     }
 
     pub fn parse(bytes: &[u8]) -> PassFile {
-        let entries = libpq_lines(bytes).iter().filter_map(|line| parse_line(line)).collect();
-        PassFile { entries }
+        PassFile { lines: libpq_lines(bytes) }
     }
 
     /// The password of the first line that matches a connection to `host`
     /// (a name, an address or a socket directory), as libpq looks it up.
-    pub fn lookup(&self, host: &str, port: u16, database: &str, user: &str) -> Option<&[u8]> {
+    pub fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+        database: &str,
+        user: &str,
+    ) -> Option<Zeroizing<Vec<u8>>> {
         // libpq looks nothing up without a database or user name.
         if database.is_empty() || user.is_empty() {
             return None;
         }
-        let host = lookup_host(host).as_bytes();
         let port = port.to_string();
-        self.entries
-            .iter()
-            .find(|e| {
-                e.host.matches(host)
-                    && e.port.matches(port.as_bytes())
-                    && e.database.matches(database.as_bytes())
-                    && e.user.matches(user.as_bytes())
-            })
-            .map(|e| e.password.0.as_slice())
+        let wanted = [lookup_host(host), &port, database, user];
+        self.lines.iter().find_map(|line| {
+            let rest = wanted
+                .iter()
+                .try_fold(line.as_slice(), |rest, value| match_field(rest, value.as_bytes()))?;
+            Some(password(rest))
+        })
     }
 }
 
@@ -183,45 +159,40 @@ fn libpq_lines(bytes: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     lines
 }
 
-/// A line's four fields and password; `None` when it has fewer than four
-/// fields ended by an unescaped colon, and so can never match.
-fn parse_line(line: &[u8]) -> Option<Entry> {
-    let mut rest = line;
-    let host = next_field(&mut rest)?;
-    let port = next_field(&mut rest)?;
-    let database = next_field(&mut rest)?;
-    let user = next_field(&mut rest)?;
-    Some(Entry { host, port, database, user, password: password(rest) })
-}
-
-/// One of the four matched fields, as `pwdfMatchesString` reads it: `*:`
-/// matches anything; otherwise the bytes up to an unescaped colon, with
-/// each backslash making the byte after it literal.
-fn next_field(rest: &mut &[u8]) -> Option<Field> {
-    if let Some(after) = rest.strip_prefix(b"*:") {
-        *rest = after;
-        return Some(Field::Any);
+/// `pwdfMatchesString`: whether the field at the start of `line` matches
+/// `value`, and if so the rest of the line after the field's colon. `*:`
+/// matches anything; a backslash makes the next byte literal; an unescaped
+/// colon ends the field only once all of `value` has matched.
+fn match_field<'a>(line: &'a [u8], value: &[u8]) -> Option<&'a [u8]> {
+    if let Some(rest) = line.strip_prefix(b"*:") {
+        return Some(rest);
     }
-    let mut value = Vec::new();
-    let mut bytes = rest.iter().enumerate();
-    while let Some((i, &b)) = bytes.next() {
-        match b {
-            b'\\' => value.push(*bytes.next()?.1),
-            b':' => {
-                *rest = &rest[i + 1..];
-                return Some(Field::Exact(value));
-            }
-            b => value.push(b),
+    // libpq's values are C strings.
+    let value = value.split(|&b| b == 0).next().unwrap_or_default();
+    let (mut i, mut matched) = (0, 0);
+    while i < line.len() {
+        let escaped = line[i] == b'\\';
+        if escaped {
+            i += 1;
         }
+        let b = *line.get(i)?;
+        if b == b':' && !escaped && matched == value.len() {
+            return Some(&line[i + 1..]);
+        }
+        if value.get(matched) != Some(&b) {
+            return None;
+        }
+        i += 1;
+        matched += 1;
     }
     None
 }
 
 /// The password after the fourth field, de-escaped up to the first
 /// unescaped colon; a backslash at the very end stays a backslash.
-fn password(rest: &[u8]) -> Password {
+fn password(rest: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut value = Zeroizing::new(Vec::with_capacity(rest.len()));
-    let mut bytes = rest.iter().peekable();
+    let mut bytes = rest.iter();
     while let Some(&b) = bytes.next() {
         match b {
             b':' => break,
@@ -229,7 +200,7 @@ fn password(rest: &[u8]) -> Password {
             b => value.push(b),
         }
     }
-    Password(value)
+    value
 }
 
 /// A password-file line that libpq will match for a connection to `host`
@@ -246,11 +217,29 @@ pub fn format_line(host: &str, port: u16, database: &str, user: &str, password: 
     )
 }
 
-/// The password a password-file line gives, as text; `None` when the line
-/// has fewer than four fields or a password that is not UTF-8.
+/// The password of a line pgacct wrote (every `:` in its fields escaped),
+/// as text: the fifth field. `None` when there is none, or it is not UTF-8.
 pub fn line_password(line: &str) -> Option<String> {
-    let entry = parse_line(line.as_bytes())?;
-    String::from_utf8(entry.password.0.to_vec()).ok()
+    let mut rest = line.as_bytes();
+    for _ in 0..4 {
+        rest = skip_field(rest)?;
+    }
+    String::from_utf8(password(rest).to_vec()).ok()
+}
+
+/// The rest of `line` after its first field (up to an unescaped colon).
+fn skip_field(line: &[u8]) -> Option<&[u8]> {
+    let mut bytes = line.iter().enumerate();
+    while let Some((i, &b)) = bytes.next() {
+        match b {
+            b'\\' => {
+                bytes.next()?;
+            }
+            b':' => return Some(&line[i + 1..]),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Backslashes before `\` and `:`, and before a leading `*` (a wildcard
@@ -288,14 +277,8 @@ pub fn location(
 mod tests {
     use super::*;
 
-    fn lookup<'a>(
-        file: &'a PassFile,
-        host: &str,
-        port: u16,
-        db: &str,
-        user: &str,
-    ) -> Option<&'a [u8]> {
-        file.lookup(host, port, db, user)
+    fn lookup(file: &PassFile, host: &str, port: u16, db: &str, user: &str) -> Option<Vec<u8>> {
+        file.lookup(host, port, db, user).map(|p| p.to_vec())
     }
 
     fn parse(text: &str) -> PassFile {
@@ -309,9 +292,9 @@ mod tests {
              db1:5432:*:admin:second\n\
              *:*:*:*:fallback\n",
         );
-        assert_eq!(lookup(&file, "db1", 5432, "orders", "admin"), Some(&b"first"[..]));
-        assert_eq!(lookup(&file, "db1", 5432, "billing", "admin"), Some(&b"second"[..]));
-        assert_eq!(lookup(&file, "db2", 6432, "x", "y"), Some(&b"fallback"[..]));
+        assert_eq!(lookup(&file, "db1", 5432, "orders", "admin"), Some(b"first".to_vec()));
+        assert_eq!(lookup(&file, "db1", 5432, "billing", "admin"), Some(b"second".to_vec()));
+        assert_eq!(lookup(&file, "db2", 6432, "x", "y"), Some(b"fallback".to_vec()));
     }
 
     #[test]
@@ -331,9 +314,18 @@ mod tests {
              db1:5432:*:admin:ends at: the colon\n\
              db2:5\\432:d\\b:admin:trailing\\\n",
         );
-        assert_eq!(lookup(&file, "fe80::1", 5432, "x", "admin"), Some(&b"pa:ss\\word"[..]));
-        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(&b"ends at"[..]));
-        assert_eq!(lookup(&file, "db2", 5432, "db", "admin"), Some(&b"trailing\\"[..]));
+        assert_eq!(lookup(&file, "fe80::1", 5432, "x", "admin"), Some(b"pa:ss\\word".to_vec()));
+        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(b"ends at".to_vec()));
+        assert_eq!(lookup(&file, "db2", 5432, "db", "admin"), Some(b"trailing\\".to_vec()));
+    }
+
+    #[test]
+    fn an_unescaped_colon_ends_a_field_only_where_the_value_ends() {
+        let file = parse("db1:5432:*:a:b:pw\n");
+        assert_eq!(lookup(&file, "db1", 5432, "x", "a:b"), Some(b"pw".to_vec()));
+        assert_eq!(lookup(&file, "db1", 5432, "x", "a"), Some(b"b".to_vec()));
+        let file = parse("fe80::1:5432:*:admin:v6\n");
+        assert_eq!(lookup(&file, "fe80::1", 5432, "x", "admin"), Some(b"v6".to_vec()));
     }
 
     #[test]
@@ -344,8 +336,8 @@ mod tests {
              db1:5432:*:*",
         );
         assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), None, "unterminated user field");
-        assert_eq!(lookup(&file, "*", 5432, "x", "admin"), Some(&b"escaped"[..]));
-        assert_eq!(lookup(&file, "*x", 5432, "x", "admin"), Some(&b"starred"[..]));
+        assert_eq!(lookup(&file, "*", 5432, "x", "admin"), Some(b"escaped".to_vec()));
+        assert_eq!(lookup(&file, "*x", 5432, "x", "admin"), Some(b"starred".to_vec()));
     }
 
     #[test]
@@ -357,18 +349,15 @@ mod tests {
              db1:5432:admin:short\n\
              db1:5432:*:admin:real\r\r\n",
         );
-        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(&b"real"[..]));
+        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(b"real".to_vec()));
     }
 
     #[test]
     fn a_line_that_is_not_utf8_is_only_a_line() {
         let file =
             PassFile::parse(b"caf\xe9:5432:*:admin:latin1\n*:5432:*:admin:pass\xffword\nnext:::");
-        assert_eq!(lookup(&file, "café", 5432, "x", "admin"), Some(&b"pass\xffword"[..]));
-        assert_eq!(
-            PassFile::parse(b"caf\xe9:5432:*:admin:latin1\n").entries[0].host,
-            Field::Exact(b"caf\xe9".to_vec())
-        );
+        assert_eq!(lookup(&file, "café", 5432, "x", "admin"), Some(b"pass\xffword".to_vec()));
+        assert_eq!(lookup(&file, "caf", 6000, "x", "admin"), None);
     }
 
     #[test]
@@ -376,19 +365,19 @@ mod tests {
         // fgets reads "db1:54\0junk\n"; strlen keeps "db1:54"; the next
         // read appends "32:*:admin:joined".
         let file = PassFile::parse(b"db1:54\0junk\n32:*:admin:joined\nnot:reached:::\n");
-        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(&b"joined"[..]));
+        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(b"joined".to_vec()));
         // A NUL in the last line, after its newline nothing is read: lost.
         let file = PassFile::parse(b"db1:5432:*:admin:pw\0\n");
         assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), None);
         let file = PassFile::parse(b"db1:5432:*:admin:pw\0tail");
-        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(&b"pw"[..]));
+        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(b"pw".to_vec()));
     }
 
     #[test]
     fn long_lines_are_read_whole() {
         let long_db = "d".repeat(1000);
         let file = parse(&format!("db1:5432:{long_db}:admin:long\n"));
-        assert_eq!(lookup(&file, "db1", 5432, &long_db, "admin"), Some(&b"long"[..]));
+        assert_eq!(lookup(&file, "db1", 5432, &long_db, "admin"), Some(b"long".to_vec()));
     }
 
     #[test]
@@ -397,9 +386,9 @@ mod tests {
             "localhost:5432:*:admin:local\n\
              /tmp/pg\\:1:5432:*:admin:own-dir\n",
         );
-        assert_eq!(lookup(&file, DEFAULT_SOCKET_DIR, 5432, "x", "admin"), Some(&b"local"[..]));
-        assert_eq!(lookup(&file, "localhost", 5432, "x", "admin"), Some(&b"local"[..]));
-        assert_eq!(lookup(&file, "/tmp/pg:1", 5432, "x", "admin"), Some(&b"own-dir"[..]));
+        assert_eq!(lookup(&file, DEFAULT_SOCKET_DIR, 5432, "x", "admin"), Some(b"local".to_vec()));
+        assert_eq!(lookup(&file, "localhost", 5432, "x", "admin"), Some(b"local".to_vec()));
+        assert_eq!(lookup(&file, "/tmp/pg:1", 5432, "x", "admin"), Some(b"own-dir".to_vec()));
         assert_eq!(lookup(&file, "/tmp", 5432, "x", "admin"), None);
         assert_eq!(lookup(&file, "/var/run/postgresql/", 5432, "x", "admin"), None);
     }
@@ -407,7 +396,7 @@ mod tests {
     #[test]
     fn an_empty_password_field_is_a_password() {
         let file = parse("db1:5432:*:admin:\n");
-        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(&b""[..]));
+        assert_eq!(lookup(&file, "db1", 5432, "x", "admin"), Some(b"".to_vec()));
     }
 
     #[test]
@@ -558,10 +547,12 @@ mod properties {
             host in token(), port in token(), db in token(), user in token(),
         ) {
             let text = lines.join(&b'\n');
-            let ours = PassFile::parse(&text).entries.into_iter().find(|e| {
-                e.host.matches(&host) && e.port.matches(&port)
-                    && e.database.matches(&db) && e.user.matches(&user)
-            }).map(|e| e.password.0.to_vec());
+            let file = PassFile { lines: text.split(|&b| b == b'\n').map(|l| Zeroizing::new(l.to_vec())).collect() };
+            let wanted = [&host, &port, &db, &user];
+            let ours = file.lines.iter().find_map(|line| {
+                let rest = wanted.iter().try_fold(line.as_slice(), |rest, value| match_field(rest, value))?;
+                Some(password(rest).to_vec())
+            });
             let libpq = c_lookup(&text, [&host, &port, &db, &user]);
             prop_assert_eq!(ours, libpq);
         }
@@ -577,20 +568,24 @@ mod properties {
         ) {
             let line = format_line(&host, port, &db, &user, &password);
             let one_line = line.strip_suffix('\n').unwrap();
-            let entry = parse_line(one_line.as_bytes()).unwrap();
-            prop_assert_eq!(entry.host, Field::Exact(lookup_host(&host).as_bytes().to_vec()));
-            prop_assert_eq!(entry.port, Field::Exact(port.to_string().into_bytes()));
-            prop_assert_eq!(entry.database, Field::Exact(db.clone().into_bytes()));
-            prop_assert_eq!(entry.user, Field::Exact(user.clone().into_bytes()));
-            prop_assert_eq!(entry.password.0.as_slice(), password.as_bytes());
             prop_assert_eq!(line_password(one_line), Some(password.clone()));
+            // It reads back as exactly its fields: found with them, and not
+            // when any one of them differs.
+            let alone = PassFile::parse(line.as_bytes());
+            let found = |h: &str, p: u16, d: &str, u: &str| alone.lookup(h, p, d, u).map(|pw| pw.to_vec());
+            prop_assert_eq!(found(&host, port, &db, &user), Some(password.clone().into_bytes()));
+            let other_host = if lookup_host(&host) == "localhost" { "other".to_owned() } else { format!("{host}x") };
+            prop_assert_eq!(found(&other_host, port, &db, &user), None);
+            prop_assert_eq!(found(&host, port.wrapping_add(1).max(1), &db, &user), None);
+            prop_assert_eq!(found(&host, port, &format!("{db}x"), &user), None);
+            prop_assert_eq!(found(&host, port, &db, &format!("{user}x")), None);
             // Whatever comes after it, the line is found for its target.
             let mut file = line.into_bytes();
             for noise in noise {
                 file.extend_from_slice(&noise);
                 file.push(b'\n');
             }
-            let found = PassFile::parse(&file).lookup(&host, port, &db, &user).map(<[u8]>::to_vec);
+            let found = PassFile::parse(&file).lookup(&host, port, &db, &user).map(|pw| pw.to_vec());
             prop_assert_eq!(found, Some(password.into_bytes()));
         }
     }

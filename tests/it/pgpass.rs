@@ -42,6 +42,7 @@ struct Case {
     host: String,
     /// `None`: no port given, so 5432 (psql's default, pgacct's default).
     port: Option<u16>,
+    db: &'static str,
     /// The file: lines that are candidates, and lines that are not.
     lines: Vec<Line>,
     /// The candidate libpq picks (stated, and checked against psql too).
@@ -123,9 +124,14 @@ fn write_passfile(sandbox: &Sandbox, name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// psql as `user` to database `postgres`, never prompting.
-fn psql(sandbox: &Sandbox, passfile: &Path, host: &str, port: Option<u16>, user: &str) -> Outcome {
+fn psql(
+    sandbox: &Sandbox,
+    passfile: &Path,
+    (host, port, db): (&str, Option<u16>, &str),
+    user: &str,
+) -> Outcome {
     let mut cmd = sandbox.command(PSQL);
-    cmd.args(["-X", "-w", "-At", "-c", "SELECT 1", "-h", host, "-U", user, "-d", "postgres"])
+    cmd.args(["-X", "-w", "-At", "-c", "SELECT 1", "-h", host, "-U", user, "-d", db])
         .env("PGPASSFILE", passfile)
         .env("PGCONNECT_TIMEOUT", "10");
     if let Some(port) = port {
@@ -134,11 +140,11 @@ fn psql(sandbox: &Sandbox, passfile: &Path, host: &str, port: Option<u16>, user:
     outcome(&mut cmd, "1\n")
 }
 
-/// `pgacct registry check` of target `env`/postgres, with no password
+/// `pgacct registry check` of target `env`/`db`, with no password
 /// variable set: the password file is the only source.
-fn pgacct(sandbox: &Sandbox, passfile: &Path, env: &str) -> Outcome {
+fn pgacct(sandbox: &Sandbox, passfile: &Path, env: &str, db: &str) -> Outcome {
     let mut cmd = sandbox.std_command();
-    cmd.args(["registry", "check", "--env", env, "--db", "postgres", "--format", "json"])
+    cmd.args(["registry", "check", "--env", env, "--db", db, "--format", "json"])
         .env("PGPASSFILE", passfile);
     outcome(&mut cmd, "\"reachable\": true")
 }
@@ -167,7 +173,9 @@ fn differences(pg: &Cluster, sandbox: &Sandbox, cases: &[Case]) -> String {
     for (n, case) in cases.iter().enumerate() {
         let env = format!("c{n}");
         let mut add = Run::new(sandbox)
-            .args(&format!("registry add --env {env} --db postgres --admin-user {ROLE} --host"))
+            .args(&format!("registry add --env {env} --admin-user {ROLE} --db"))
+            .arg(case.db)
+            .arg("--host")
             .arg(&case.host);
         if let Some(port) = case.port {
             add = add.arg("--port").arg(port.to_string());
@@ -178,8 +186,8 @@ fn differences(pg: &Cluster, sandbox: &Sandbox, cases: &[Case]) -> String {
         for (i, password) in case.passwords().into_iter().enumerate() {
             set_password(pg, password);
             let expected = if case.picks == Some(i) { Outcome::LoggedIn } else { Outcome::Refused };
-            let by_psql = psql(sandbox, &passfile, &case.host, case.port, ROLE);
-            let by_pgacct = pgacct(sandbox, &passfile, &env);
+            let by_psql = psql(sandbox, &passfile, (&case.host, case.port, case.db), ROLE);
+            let by_pgacct = pgacct(sandbox, &passfile, &env, case.db);
             if by_psql != expected || by_pgacct != by_psql {
                 writeln!(
                     report,
@@ -208,6 +216,7 @@ fn psql_and_pgacct_pick_the_same_line() {
         pg.socket_dir().join(".s.PGSQL.5432"),
     )
     .unwrap();
+    pg.client().batch_execute("CREATE DATABASE \"a:b\"").unwrap();
     let cases = cases(port, &socket);
     let report = differences(&pg, &sandbox, &cases);
     assert!(report.is_empty(), "psql and pgacct disagree:\n{report}");
@@ -223,6 +232,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "TCP by name",
             host: "localhost".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 plain(&tcp("127.0.0.1"), "by-address"),
                 plain(&tcp("localhost"), "by-name"),
@@ -234,6 +244,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "TCP by IP address",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 plain(&tcp("localhost"), "by-name"),
                 plain(&tcp("127.0.0.1"), "by-address"),
@@ -244,6 +255,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "a socket directory that is not the default one",
             host: socket.to_owned(),
             port: Some(port),
+            db: "postgres",
             lines: vec![plain(&tcp("localhost"), "as-localhost"), plain(&tcp(socket), "as-itself")],
             picks: Some(1),
         },
@@ -251,6 +263,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "a socket directory named with a trailing slash",
             host: format!("{socket}/"),
             port: Some(port),
+            db: "postgres",
             lines: vec![plain(&tcp(socket), "without"), plain(&tcp(&format!("{socket}/")), "with")],
             picks: Some(1),
         },
@@ -258,6 +271,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "no port: the default port, 5432",
             host: socket.to_owned(),
             port: None,
+            db: "postgres",
             lines: vec![
                 plain(&format!("{socket}:{port}:*:*:"), "real-port"),
                 plain(&format!("{socket}:5432:*:*:"), "default-port"),
@@ -268,6 +282,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "wildcards",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 plain("*:*:other_db:*:", "other-db"),
                 plain("*x:*:*:*:", "star-x-host"),
@@ -280,6 +295,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "escapes in every field and in the password",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 plain(&format!("127.0.0.1:{port}:postgres:{ROLE}\\:x:"), "user-with-colon"),
                 candidate(
@@ -294,6 +310,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "unescaped colons",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 plain(&format!("127.0.0.1:{port}:post:gres:{ROLE}:"), "colon-in-db"),
                 candidate(
@@ -304,9 +321,21 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             picks: Some(1),
         },
         Case {
+            name: "an unescaped colon matching a colon in the database name",
+            host: "127.0.0.1".into(),
+            port: Some(port),
+            db: "a:b",
+            lines: vec![
+                plain(&format!("127.0.0.1:{port}:a\\:c:{ROLE}:"), "other-db"),
+                plain(&format!("127.0.0.1:{port}:a:b:{ROLE}:"), "unescaped"),
+            ],
+            picks: Some(1),
+        },
+        Case {
             name: "a line that is not UTF-8, before the one that matches",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 candidate(
                     &[format!("127.0.0.1:{port}:").as_bytes(), b"d\xe9j\xe0:*:wrong-db\n"].concat(),
@@ -321,6 +350,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "a password that is not UTF-8",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![candidate(
                 &[tcp("127.0.0.1").as_bytes(), b"pass\xff\xfeword\n"].concat(),
                 b"pass\xff\xfeword",
@@ -331,6 +361,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "comments and blank lines",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 plain(&format!("#127.0.0.1:{port}:*:*:"), "commented"),
                 other(b"\n"),
@@ -345,6 +376,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "CRLF line endings",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 candidate(format!("127.0.0.1:{port}:nope:*:x\r\n").as_bytes(), b"x"),
                 candidate(format!("127.0.0.1:{port}:*:*:crlf\r\r\n").as_bytes(), b"crlf"),
@@ -355,6 +387,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "a NUL byte joins what is before it to the next line",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 candidate(
                     format!("127.0.0.1:{port}:*:pp_us\0junk\ner:joined\n").as_bytes(),
@@ -368,6 +401,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "a last line without a newline",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: vec![
                 plain(&format!("127.0.0.1:{port}:nope:*:"), "other"),
                 candidate(format!("127.0.0.1:{port}:*:*:last").as_bytes(), b"last"),
@@ -378,6 +412,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "a last line without a newline that fills libpq's first read",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: {
                 let prefix = format!("127.0.0.1:{port}:*:*:");
                 let password = "p".repeat(255 - prefix.len());
@@ -389,6 +424,7 @@ fn cases(port: u16, socket: &str) -> Vec<Case> {
             name: "a last line without a newline, one byte shorter",
             host: "127.0.0.1".into(),
             port: Some(port),
+            db: "postgres",
             lines: {
                 let prefix = format!("127.0.0.1:{port}:*:*:");
                 let password = "q".repeat(254 - prefix.len());
@@ -435,6 +471,7 @@ fn the_default_socket_directory_is_looked_up_as_localhost() {
         name: "the default socket directory",
         host: DEFAULT_SOCKET_DIR.into(),
         port: Some(port),
+        db: "postgres",
         lines: vec![
             plain(&format!("{DEFAULT_SOCKET_DIR}:{port}:*:*:"), "as-itself"),
             plain(&format!("localhost:{port}:*:*:"), "as-localhost"),
@@ -450,7 +487,7 @@ fn the_default_socket_directory_is_looked_up_as_localhost() {
     assert!(String::from_utf8_lossy(&secret).starts_with("localhost:"));
     let passfile = write_passfile(&sandbox, "dflt.pgpass", &secret);
     assert_eq!(
-        psql(&sandbox, &passfile, DEFAULT_SOCKET_DIR, Some(port), "alice"),
+        psql(&sandbox, &passfile, (DEFAULT_SOCKET_DIR, Some(port), "postgres"), "alice"),
         Outcome::LoggedIn
     );
 }
@@ -487,7 +524,7 @@ fn a_pgpass_secret_file_logs_psql_in_through_a_socket_directory() {
     let secret = create_with_pgpass_secret(&sandbox, &pg, &socket, "qa");
     let passfile = write_passfile(&sandbox, "qa.pgpass", &secret);
     assert_eq!(
-        psql(&sandbox, &passfile, &socket, Some(pg.port()), "alice"),
+        psql(&sandbox, &passfile, (&socket, Some(pg.port()), "postgres"), "alice"),
         Outcome::LoggedIn,
         "psql did not log in with the pgpass file pgacct wrote:\n{}",
         String::from_utf8_lossy(&secret)
