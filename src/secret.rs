@@ -18,6 +18,8 @@ use rand::Rng as _;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::pg::pgpass;
+
 /// A password or other secret text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Zeroizing<String>);
@@ -225,15 +227,8 @@ pub fn render(
         }
         SecretFormat::Pgpass => {
             for e in endpoints {
-                let host = if e.host.starts_with('/') { "localhost" } else { &e.host };
-                out.push_str(&format!(
-                    "{}:{}:{}:{}:{}\n",
-                    pgpass_escape(host),
-                    e.port,
-                    pgpass_escape(&e.db),
-                    pgpass_escape(user),
-                    pgpass_escape(password.expose())
-                ));
+                let line = pgpass::format_line(&e.host, e.port, &e.db, user, password.expose());
+                out.push_str(&line);
             }
         }
         SecretFormat::Url => {
@@ -297,10 +292,6 @@ pub fn k8s_name(user: &str, target: &Endpoint) -> String {
     readable.truncate(K8S_NAME_MAX - K8S_HASH_HEX - 1);
     let readable = readable.trim_end_matches('-');
     if readable.is_empty() { hash } else { format!("{readable}-{hash}") }
-}
-
-fn pgpass_escape(text: &str) -> String {
-    text.replace('\\', r"\\").replace(':', r"\:")
 }
 
 /// Quotes `text` for a POSIX shell when it needs it.
@@ -576,7 +567,7 @@ pub fn read_back(text: &str) -> Option<Secret> {
     } else if lines.iter().all(|l| l.starts_with("postgresql://")) {
         lines.iter().map(|l| url_password(&l["postgresql://".len()..])).collect()
     } else {
-        lines.iter().map(|l| pgpass_password(l)).collect()
+        lines.iter().map(|l| pgpass::line_password(l)).collect()
     };
     let mut passwords: Vec<String> = found.into_iter().collect::<Option<_>>()?;
     passwords.dedup();
@@ -597,21 +588,6 @@ fn url_password(rest: &str) -> Option<String> {
     let (userinfo, _) = rest.split_once('@')?;
     let (_, password) = userinfo.split_once(':')?;
     percent_decode(password)
-}
-
-/// The fifth field of a password-file line, unescaped.
-fn pgpass_password(line: &str) -> Option<String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => field.push(chars.next()?),
-            ':' if fields.len() < 4 => fields.push(std::mem::take(&mut field)),
-            c => field.push(c),
-        }
-    }
-    (fields.len() == 4).then_some(field)
 }
 
 fn percent_decode(text: &str) -> Option<String> {

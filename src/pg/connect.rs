@@ -12,7 +12,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::credentials::{Credentials, PasswordSource};
+use super::credentials::{AdminPassword, Credentials, PasswordSource};
 use super::settings::{ConnSettings, LibpqEnv};
 use super::tls;
 use crate::config::ConnectionConfig;
@@ -181,7 +181,7 @@ impl Connector {
             };
             source = Some(PasswordSource::Prompt);
             started = Instant::now();
-            result = self.attempt(&settings, &tls, Some(&password)).await;
+            result = self.attempt(&settings, &tls, Some(&AdminPassword::from(&password))).await;
         }
         match result {
             Ok((client, server)) => Ok(Session {
@@ -237,7 +237,8 @@ impl Connector {
         if !matches!(probe, Err(Failure::PasswordMissing)) {
             return None;
         }
-        match self.attempt_with(&settings, &tls, Some(password), ChannelBinding::Prefer).await {
+        let password = AdminPassword::from(password);
+        match self.attempt_with(&settings, &tls, Some(&password), ChannelBinding::Prefer).await {
             Ok(_) => Some(true),
             Err(Failure::AuthFailed { .. }) => Some(false),
             Err(_) => None,
@@ -265,7 +266,7 @@ impl Connector {
         &self,
         settings: &ConnSettings,
         tls: &MakeRustlsConnect,
-        password: Option<&Secret>,
+        password: Option<&AdminPassword>,
     ) -> Result<(Client, ServerInfo), Failure> {
         self.attempt_with(settings, tls, password, ChannelBinding::Prefer).await
     }
@@ -274,7 +275,7 @@ impl Connector {
         &self,
         settings: &ConnSettings,
         tls: &MakeRustlsConnect,
-        password: Option<&Secret>,
+        password: Option<&AdminPassword>,
         binding: ChannelBinding,
     ) -> Result<(Client, ServerInfo), Failure> {
         let work = async {
@@ -316,7 +317,7 @@ fn wire_modes(settings: &ConnSettings) -> &'static [WireSslMode] {
 async fn open(
     settings: &ConnSettings,
     tls: MakeRustlsConnect,
-    password: Option<&Secret>,
+    password: Option<&AdminPassword>,
     mode: WireSslMode,
     binding: ChannelBinding,
 ) -> Result<(Client, ServerInfo), Failure> {
@@ -340,7 +341,7 @@ async fn open(
         .ssl_mode(mode)
         .channel_binding(binding);
     if let Some(password) = password {
-        config.password(password.expose());
+        config.password(password.as_bytes());
     }
     let (client, connection) = config.connect(tls).await.map_err(|err| failure(&err, settings))?;
     tokio::spawn(connection);

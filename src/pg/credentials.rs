@@ -12,9 +12,34 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use zeroize::Zeroizing;
+
 use super::pgpass::{self, PassFile, Unusable};
 use super::settings::{ConnSettings, LibpqEnv};
 use crate::secret::Secret;
+
+/// The admin password as the bytes sent to the server: libpq sends a
+/// password-file entry as it is, UTF-8 or not, and so does pgacct.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminPassword(Zeroizing<Vec<u8>>);
+
+impl AdminPassword {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&Secret> for AdminPassword {
+    fn from(secret: &Secret) -> Self {
+        AdminPassword(Zeroizing::new(secret.expose().as_bytes().to_vec()))
+    }
+}
+
+impl fmt::Debug for AdminPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminPassword(<redacted>)")
+    }
+}
 
 /// Where a password was found: said in messages, never the password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +62,7 @@ impl fmt::Display for PasswordSource {
 /// The result of looking for a password.
 #[derive(Debug)]
 pub struct Lookup {
-    pub found: Option<(Secret, PasswordSource)>,
+    pub found: Option<(AdminPassword, PasswordSource)>,
     /// Every place looked at, in order, for the error when none is found.
     pub looked_at: Vec<String>,
 }
@@ -53,7 +78,8 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn load(env: &LibpqEnv) -> Credentials {
-        let passfile_path = pgpass::location(env.get("PGPASSFILE"), env.get("HOME"));
+        let account_home = || directories::BaseDirs::new().map(|dirs| dirs.home_dir().to_owned());
+        let passfile_path = pgpass::location(env.get("PGPASSFILE"), env.get("HOME"), account_home);
         let passfile = match &passfile_path {
             Some(path) => PassFile::read(path),
             None => Err(Unusable::NotFound),
@@ -92,7 +118,8 @@ impl Credentials {
         let mut looked_at = Vec::new();
         for name in variables {
             if let Some(value) = self.env.get(&name) {
-                let found = (Secret::new(value.to_owned()), PasswordSource::Variable(name));
+                let password = AdminPassword(Zeroizing::new(value.as_bytes().to_vec()));
+                let found = (password, PasswordSource::Variable(name));
                 return Lookup { found: Some(found), looked_at };
             }
             looked_at.push(format!("${name}"));
@@ -106,12 +133,16 @@ impl Credentials {
                 let line =
                     file.lookup(&settings.host, settings.port, &settings.dbname, &settings.user);
                 if let Some(password) = line {
-                    let found = (password.clone(), PasswordSource::PassFile(path.clone()));
+                    let password = AdminPassword(password);
+                    let found = (password, PasswordSource::PassFile(path.clone()));
                     return Lookup { found: Some(found), looked_at };
                 }
                 format!(
                     "no line for {}:{}:{}:{}",
-                    settings.host, settings.port, settings.dbname, settings.user
+                    pgpass::lookup_host(&settings.host),
+                    settings.port,
+                    settings.dbname,
+                    settings.user
                 )
             }
             Err(Unusable::NotFound) => "not found".to_owned(),
@@ -161,12 +192,12 @@ mod tests {
             let lookup = Credentials::load(&LibpqEnv::from_pairs(&pairs)).find(&settings());
             let (secret, source) = lookup.found.unwrap();
             if sources.is_empty() {
-                assert_eq!(secret.expose(), "from-file");
+                assert_eq!(secret.as_bytes(), b"from-file");
                 assert_eq!(source, PasswordSource::PassFile(passfile.clone()));
                 break;
             }
             let (name, value) = sources.remove(0);
-            assert_eq!(secret.expose(), value);
+            assert_eq!(secret.as_bytes(), value.as_bytes());
             assert_eq!(source, PasswordSource::Variable(name.to_owned()));
         }
     }

@@ -10,7 +10,7 @@ mod connect;
 mod credentials;
 pub mod inspect;
 pub mod lifecycle;
-mod pgpass;
+pub mod pgpass;
 pub mod roles;
 pub mod rollout;
 mod settings;

@@ -12,6 +12,7 @@ mod generated;
 mod harness;
 mod lifecycle;
 mod notify;
+mod pgpass;
 mod policy_input;
 mod registry;
 mod safety;
@@ -33,6 +34,7 @@ fn main() {
         harness::tests(),
         lifecycle::tests(),
         notify::tests(),
+        pgpass::tests(),
         policy_input::tests(),
         registry::tests(),
         safety::tests(),
