@@ -47,11 +47,21 @@ impl LibpqEnv {
     /// Captures the process environment and checks the values that are
     /// not per target, so a bad one fails before any connection.
     pub fn from_process() -> Result<LibpqEnv, InvalidEnvironment> {
-        let vars = std::env::vars()
-            .filter(|(name, _)| {
-                VARIABLES.contains(&name.as_str()) || name.starts_with(PER_ENV_PASSWORD_PREFIX)
-            })
-            .collect();
+        let mut vars = BTreeMap::new();
+        // `vars_os`: a variable that is not UTF-8 must not stop pgacct
+        // unless it is one pgacct reads, and then with a clear error.
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            let wanted = VARIABLES.iter().find(|known| **known == name).copied().or_else(|| {
+                name.starts_with(PER_ENV_PASSWORD_PREFIX).then_some("PGACCT_ADMIN_PASSWORD_<ENV>")
+            });
+            let Some(shown) = wanted else { continue };
+            let value = value.into_string().map_err(|_| InvalidEnvironment {
+                name: shown,
+                message: format!("{name} is not valid UTF-8"),
+            })?;
+            vars.insert(name.to_owned(), value);
+        }
         let env = LibpqEnv { vars };
         env.sslmode()?;
         env.connect_timeout()?;
