@@ -10,7 +10,7 @@ pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use cluster::Cluster;
 pub use run::Run;
@@ -94,21 +94,27 @@ impl Sandbox {
 
 /// Starts one `pgacct` per argument list, with `vars` set, so that they all
 /// begin at the same moment: each waits in a shell for a gate file, and the
-/// gate opens once all of them are waiting.
+/// gate opens once every shell has said (with a ready file of its own) that
+/// it is waiting.
 pub fn spawn_together(
     sandbox: &Sandbox,
     runs: &[Vec<String>],
     vars: &[(&str, &str)],
 ) -> Vec<Child> {
-    let gate = sandbox.path().join(format!("gate-{}", cluster::random_suffix()));
+    let dir = sandbox.path().join(format!("together-{}", cluster::random_suffix()));
+    std::fs::create_dir(&dir).expect("create the gate's directory");
+    let gate = dir.join("gate");
+    let ready: Vec<PathBuf> = (0..runs.len()).map(|i| dir.join(format!("ready-{i}"))).collect();
     let children: Vec<Child> = runs
         .iter()
-        .map(|args| {
+        .zip(&ready)
+        .map(|(args, ready)| {
             sandbox
                 .command("sh")
                 .arg("-c")
-                .arg(r#"while [ ! -e "$0" ]; do sleep 0.01; done; exec "$@""#)
+                .arg(r#": > "$1"; while [ ! -e "$0" ]; do sleep 0.01; done; shift; exec "$@""#)
                 .arg(&gate)
+                .arg(ready)
                 .arg(PGACCT)
                 .args(args)
                 .envs(vars.iter().copied())
@@ -118,8 +124,11 @@ pub fn spawn_together(
                 .expect("spawn a gated pgacct")
         })
         .collect();
-    // Long enough for every shell to reach its loop on a loaded 2-core box.
-    std::thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.iter().all(|r| r.exists()) {
+        assert!(Instant::now() < deadline, "not every gated run got ready within 30 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     std::fs::write(&gate, "").expect("open the gate");
     children
 }
@@ -153,7 +162,6 @@ pub fn on_a_terminal(
 ) -> (String, i32) {
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
-    use std::time::Instant;
 
     let command = format!("{PGACCT} {args}");
     let mut child = sandbox
