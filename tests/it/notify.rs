@@ -283,7 +283,10 @@ timeout = "2s"
         .run()
         .stderr;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(2 + 2 + 1), "took {took:?}");
+    // The timeouts are the feature: without them the run would wait 30 s
+    // for the command and 60 s for the hanging receiver. 15 s leaves a
+    // loaded machine room and still proves the 2 s were honoured.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
     assert!(!stderr.contains("127.0.0.1:"), "a URL leaked into a warning: {stderr}");
 
     let records = audit(&sandbox, "--operation notify --failed");

@@ -137,6 +137,17 @@ fn machine_formats_print_the_changed_entry() {
     assert_eq!(removed["host"], "h1");
 }
 
+/// Waits until the clock has passed `time` (as pgacct writes it, to the
+/// millisecond), so that a change made now gets a later time.
+fn wait_for_the_clock_to_pass(time: &str) {
+    let time: jiff::Timestamp = time.parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while jiff::Timestamp::now() <= time + jiff::SignedDuration::from_millis(1) {
+        assert!(std::time::Instant::now() < deadline, "the clock stands still at {time}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 fn update_changes_only_what_is_given() {
     let sandbox = Sandbox::new();
     Run::new(&sandbox)
@@ -144,7 +155,7 @@ fn update_changes_only_what_is_given() {
         .stderr_is("added qa/app (h1:5432)\n")
         .run();
     let before = json_of(&sandbox, "registry show --env qa --db app");
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    wait_for_the_clock_to_pass(before["updated_at"].as_str().unwrap());
     Run::new(&sandbox)
         .args("registry update --env qa --db app --port 6543 --unset notes --admin-user ops")
         .stderr_is("updated qa/app (h1:6543)\n")

@@ -128,6 +128,14 @@ pub fn add_twenty_targets_at_once(sandbox: &Sandbox) {
     }
 }
 
+/// Ends the running test as ignored unless pgacct is a debug build: the
+/// test needs its `PGACCT_TEST_PAUSE_AFTER_START` hook.
+pub fn needs_the_pause_hook() {
+    if !cfg!(debug_assertions) {
+        runner::skip("a debug build: the pause hook exists only there");
+    }
+}
+
 /// Waits until `count` started records of `operation` are in the sandbox's
 /// audit trail: the change has passed its plan and is about to apply.
 pub fn wait_for_started_records(sandbox: &Sandbox, operation: &str, count: i64) {

@@ -272,6 +272,11 @@ impl Running {
         self.child.stdout.take().expect("stdout is piped, and taken once")
     }
 
+    /// Whether the process has not ended yet.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll the process").is_none()
+    }
+
     /// Kills the process (SIGKILL) and reaps it; nothing is checked.
     pub fn kill(mut self) {
         self.child.kill().expect("kill the process");
