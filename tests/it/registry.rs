@@ -9,10 +9,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Stdio;
 
-use predicates::prelude::*;
-use predicates::str::contains;
 use serde_json::{Value, json};
 
 use crate::support::{Run, Sandbox, add_twenty_targets_at_once};
@@ -49,14 +46,14 @@ fn add(sandbox: &Sandbox, env: &str, db: &str, host: &str) {
         .run();
 }
 
-/// The JSON a command prints; changing commands also say what they did on
-/// stderr.
-fn json_of(sandbox: &Sandbox, args: &[&str]) -> Value {
-    Run::new(sandbox).args(&args.join(" ")).any_stderr().json()
+/// The JSON a reading command prints.
+fn json_of(sandbox: &Sandbox, line: &str) -> Value {
+    Run::new(sandbox).args(line).json()
 }
 
-fn stdout_of(sandbox: &Sandbox, args: &[&str]) -> String {
-    Run::new(sandbox).args(&args.join(" ")).run().stdout
+/// What a reading command prints.
+fn stdout_of(sandbox: &Sandbox, line: &str) -> String {
+    Run::new(sandbox).args(line).run().stdout
 }
 
 fn mode_of(path: &Path) -> u32 {
@@ -65,18 +62,17 @@ fn mode_of(path: &Path) -> u32 {
 
 fn add_then_list_and_show_in_every_format() {
     let sandbox = Sandbox::new();
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "prod", "--db", "orders", "--host", "db1.example.com"])
-        .args(["--port", "6432", "--sslmode", "verify-full", "--sslrootcert", "system"])
-        .args(["--admin-user", "dba_admin", "--notes", "main shop, EU"])
-        .assert()
-        .success()
-        .stdout("")
-        .stderr("added prod/orders (db1.example.com:6432)\n");
+    let ran = Run::new(&sandbox)
+        .args("registry add --env prod --db orders --host db1.example.com --port 6432")
+        .args("--sslmode verify-full --sslrootcert system --admin-user dba_admin")
+        .args("--notes")
+        .arg("main shop, EU")
+        .stderr_is("added prod/orders (db1.example.com:6432)\n")
+        .run();
+    assert_eq!(ran.stdout, "");
     add(&sandbox, "dev", "orders", "/var/run/postgresql");
 
-    let table = stdout_of(&sandbox, &["registry", "list"]);
+    let table = stdout_of(&sandbox, "registry list");
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 4, "{table}");
     assert!(lines[0].contains("env") && lines[0].contains("host") && lines[0].contains("active"));
@@ -84,7 +80,7 @@ fn add_then_list_and_show_in_every_format() {
     assert!(lines[3].contains("db1.example.com") && lines[3].contains("6432"), "{table}");
     assert!(lines[3].contains("verify-full") && lines[3].contains("main shop, EU"), "{table}");
 
-    let list = json_of(&sandbox, &["registry", "list"]);
+    let list = json_of(&sandbox, "registry list");
     let prod = &list.as_array().unwrap()[1];
     for (field, value) in [
         ("env", json!("prod")),
@@ -104,7 +100,7 @@ fn add_then_list_and_show_in_every_format() {
     let created = prod["created_at"].as_str().unwrap();
     assert!(created.ends_with('Z') && created.len() == 24, "{created}");
 
-    let csv = stdout_of(&sandbox, &["registry", "list", "--format", "csv"]);
+    let csv = stdout_of(&sandbox, "registry list --format csv");
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let headers = reader.headers().unwrap().clone();
     assert_eq!(&headers[0], "env");
@@ -115,48 +111,56 @@ fn add_then_list_and_show_in_every_format() {
     assert_eq!(&rows[1][column("active")], "true");
     assert_eq!(&rows[0][column("sslmode")], "");
 
-    let shown = json_of(&sandbox, &["registry", "show", "--env", "prod", "--db", "orders"]);
+    let shown = json_of(&sandbox, "registry show --env prod --db orders");
     assert_eq!(&shown, prod);
-    let table = stdout_of(&sandbox, &["registry", "show", "--env", "prod", "--db", "orders"]);
+    let table = stdout_of(&sandbox, "registry show --env prod --db orders");
     assert!(table.lines().any(|l| l.split_whitespace().eq(["port", "6432"])), "{table}");
-    let csv = stdout_of(
-        &sandbox,
-        &["registry", "show", "--env", "prod", "--db", "orders", "--format", "csv"],
-    );
+    let csv = stdout_of(&sandbox, "registry show --env prod --db orders --format csv");
     assert_eq!(csv.lines().count(), 2, "{csv}");
 
-    let only_dev = json_of(&sandbox, &["registry", "list", "--env", "dev"]);
+    let only_dev = json_of(&sandbox, "registry list --env dev");
     assert_eq!(only_dev.as_array().unwrap().len(), 1);
 }
 
 fn machine_formats_print_the_changed_entry() {
     let sandbox = Sandbox::new();
-    let added =
-        json_of(&sandbox, &["registry", "add", "--env", "qa", "--db", "app", "--host", "h1"]);
+    let added = Run::new(&sandbox)
+        .args("registry add --env qa --db app --host h1")
+        .stderr_is("added qa/app (h1:5432)\n")
+        .json();
     assert_eq!(added["db"], "app");
     assert_eq!(added["port"], 5432);
-    let removed = json_of(&sandbox, &["registry", "remove", "--env", "qa", "--db", "app"]);
+    let removed = Run::new(&sandbox)
+        .args("registry remove --env qa --db app")
+        .stderr_is("removed qa/app (h1:5432)\n")
+        .json();
     assert_eq!(removed["host"], "h1");
+}
+
+/// Waits until the clock has passed `time` (as pgacct writes it, to the
+/// millisecond), so that a change made now gets a later time.
+fn wait_for_the_clock_to_pass(time: &str) {
+    let time: jiff::Timestamp = time.parse().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while jiff::Timestamp::now() <= time + jiff::SignedDuration::from_millis(1) {
+        assert!(std::time::Instant::now() < deadline, "the clock stands still at {time}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 fn update_changes_only_what_is_given() {
     let sandbox = Sandbox::new();
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "qa", "--db", "app", "--host", "h1", "--notes", "old"])
-        .args(["--sslmode", "require"])
-        .assert()
-        .success();
-    let before = json_of(&sandbox, &["registry", "show", "--env", "qa", "--db", "app"]);
-    std::thread::sleep(std::time::Duration::from_millis(5));
-    sandbox
-        .pgacct()
-        .args(["registry", "update", "--env", "qa", "--db", "app", "--port", "6543"])
-        .args(["--unset", "notes", "--admin-user", "ops"])
-        .assert()
-        .success()
-        .stderr("updated qa/app (h1:6543)\n");
-    let after = json_of(&sandbox, &["registry", "show", "--env", "qa", "--db", "app"]);
+    Run::new(&sandbox)
+        .args("registry add --env qa --db app --host h1 --notes old --sslmode require")
+        .stderr_is("added qa/app (h1:5432)\n")
+        .run();
+    let before = json_of(&sandbox, "registry show --env qa --db app");
+    wait_for_the_clock_to_pass(before["updated_at"].as_str().unwrap());
+    Run::new(&sandbox)
+        .args("registry update --env qa --db app --port 6543 --unset notes --admin-user ops")
+        .stderr_is("updated qa/app (h1:6543)\n")
+        .run();
+    let after = json_of(&sandbox, "registry show --env qa --db app");
     assert_eq!(after["port"], 6543);
     assert_eq!(after["notes"], Value::Null);
     assert_eq!(after["admin_user"], "ops");
@@ -165,82 +169,75 @@ fn update_changes_only_what_is_given() {
     assert_eq!(after["created_at"], before["created_at"]);
     assert_ne!(after["updated_at"], before["updated_at"]);
 
-    sandbox
-        .pgacct()
-        .args(["registry", "update", "--env", "qa", "--db", "app"])
-        .assert()
-        .code(2)
-        .stderr(contains("error: nothing to update").and(contains("hint: give at least one of")));
-    sandbox
-        .pgacct()
-        .args([
-            "registry", "update", "--env", "qa", "--db", "app", "--notes", "x", "--unset", "notes",
-        ])
-        .assert()
-        .code(2)
-        .stderr(contains("--notes and --unset notes contradict each other"));
-    sandbox
-        .pgacct()
-        .args(["registry", "update", "--env", "qa", "--db", "nope", "--port", "1"])
-        .assert()
-        .code(2)
-        .stderr(contains("no registry entry for env 'qa' db 'nope'"))
-        .stderr(contains("hint: see `pgacct registry list --env qa`"));
+    Run::new(&sandbox)
+        .args("registry update --env qa --db app")
+        .expect(2)
+        .stderr_contains("error: nothing to update")
+        .stderr_contains("hint: give at least one of")
+        .run();
+    Run::new(&sandbox)
+        .args("registry update --env qa --db app --notes x --unset notes")
+        .expect(2)
+        .stderr_contains("--notes and --unset notes contradict each other")
+        .run();
+    Run::new(&sandbox)
+        .args("registry update --env qa --db nope --port 1")
+        .expect(2)
+        .stderr_contains("no registry entry for env 'qa' db 'nope'")
+        .stderr_contains("hint: see `pgacct registry list --env qa`")
+        .run();
 }
 
 fn deactivate_activate_and_remove() {
     let sandbox = Sandbox::new();
     add(&sandbox, "qa", "app", "h1");
     add(&sandbox, "qa", "billing", "h1");
-    sandbox
-        .pgacct()
-        .args(["registry", "deactivate", "--env", "qa", "--db", "app"])
-        .assert()
-        .success()
-        .stderr("deactivated qa/app (h1:5432)\n");
-    let active = json_of(&sandbox, &["registry", "list", "--active-only"]);
+    Run::new(&sandbox)
+        .args("registry deactivate --env qa --db app")
+        .stderr_is("deactivated qa/app (h1:5432)\n")
+        .run();
+    let active = json_of(&sandbox, "registry list --active-only");
     assert_eq!(active.as_array().unwrap().len(), 1);
     assert_eq!(active[0]["db"], "billing");
-    let app = json_of(&sandbox, &["registry", "show", "--env", "qa", "--db", "app"]);
+    let app = json_of(&sandbox, "registry show --env qa --db app");
     assert_eq!(app["active"], false);
 
-    sandbox
-        .pgacct()
-        .args(["registry", "activate", "--env", "qa", "--db", "app"])
-        .assert()
-        .success();
-    let active = json_of(&sandbox, &["registry", "list", "--active-only"]);
+    Run::new(&sandbox)
+        .args("registry activate --env qa --db app")
+        .stderr_is("activated qa/app (h1:5432)\n")
+        .run();
+    let active = json_of(&sandbox, "registry list --active-only");
     assert_eq!(active.as_array().unwrap().len(), 2);
 
-    sandbox
-        .pgacct()
-        .args(["registry", "remove", "--env", "qa", "--db", "app"])
-        .assert()
-        .success()
-        .stderr("removed qa/app (h1:5432)\n");
-    sandbox
-        .pgacct()
-        .args(["registry", "show", "--env", "qa", "--db", "app"])
-        .assert()
-        .code(2)
-        .stderr(contains("error: no registry entry for env 'qa' db 'app'"));
-    sandbox.pgacct().args(["registry", "remove", "--env", "qa", "--db", "app"]).assert().code(2);
+    Run::new(&sandbox)
+        .args("registry remove --env qa --db app")
+        .stderr_is("removed qa/app (h1:5432)\n")
+        .run();
+    Run::new(&sandbox)
+        .args("registry show --env qa --db app")
+        .expect(2)
+        .stderr_contains("error: no registry entry for env 'qa' db 'app'")
+        .run();
+    Run::new(&sandbox)
+        .args("registry remove --env qa --db app")
+        .expect(2)
+        .stderr_contains("error: no registry entry for env 'qa' db 'app'")
+        .run();
 }
 
 fn adding_an_existing_target_fails_with_a_hint() {
     let sandbox = Sandbox::new();
     add(&sandbox, "prod", "orders", "h1");
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "prod", "--db", "orders", "--host", "h2"])
-        .assert()
-        .code(2)
-        .stdout("")
-        .stderr(
+    let ran = Run::new(&sandbox)
+        .args("registry add --env prod --db orders --host h2")
+        .expect(2)
+        .stderr_is(
             "error: prod/orders is already registered\n\
              hint: to change it, use `pgacct registry update --env prod --db orders ...`\n",
-        );
-    let shown = json_of(&sandbox, &["registry", "show", "--env", "prod", "--db", "orders"]);
+        )
+        .run();
+    assert_eq!(ran.stdout, "");
+    let shown = json_of(&sandbox, "registry show --env prod --db orders");
     assert_eq!(shown["host"], "h1");
 }
 
@@ -248,31 +245,40 @@ fn dry_run_writes_nothing() {
     let sandbox = Sandbox::new();
     add(&sandbox, "qa", "app", "h1");
     let before = std::fs::read(sandbox.registry()).unwrap();
-    for args in [
-        &["registry", "add", "--env", "qa", "--db", "new", "--host", "h2"][..],
-        &["registry", "update", "--env", "qa", "--db", "app", "--port", "7777"],
-        &["registry", "deactivate", "--env", "qa", "--db", "app"],
-        &["registry", "remove", "--env", "qa", "--db", "app"],
+    for line in [
+        "registry add --env qa --db new --host h2",
+        "registry update --env qa --db app --port 7777",
+        "registry deactivate --env qa --db app",
+        "registry remove --env qa --db app",
     ] {
-        sandbox
-            .pgacct()
-            .args(args)
+        Run::new(&sandbox)
+            .args(line)
             .arg("--dry-run")
-            .assert()
-            .success()
-            .stderr(contains("would ").and(contains("nothing written (--dry-run)")));
+            .stderr_contains("would ")
+            .stderr_contains("nothing written (--dry-run)")
+            .run();
     }
-    let list = json_of(&sandbox, &["registry", "list"]);
+    let list = json_of(&sandbox, "registry list");
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["port"], 5432);
     assert_eq!(list[0]["active"], true);
     assert_eq!(std::fs::read(sandbox.registry()).unwrap(), before);
 
     let file = sandbox.write("more.csv", "env,db,host\nqa,app,h1\nqa,other,h2\n");
-    let report = json_of(&sandbox, &["registry", "import", file.to_str().unwrap(), "--dry-run"]);
+    let report = Run::new(&sandbox)
+        .args("registry import")
+        .arg(&file)
+        .arg("--dry-run")
+        .stderr_is("would add 1, skipped 1 already registered (--dry-run: nothing written)\n")
+        .json();
     assert_eq!(report[0]["result"], "skipped");
     assert_eq!(report[1]["result"], "would add");
-    assert_eq!(json_of(&sandbox, &["registry", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(json_of(&sandbox, "registry list").as_array().unwrap().len(), 1);
+}
+
+/// `registry import FILE` in JSON, which must end well and say `summary`.
+fn import(sandbox: &Sandbox, file: &Path, summary: &str) -> Value {
+    Run::new(sandbox).args("registry import").arg(file).stderr_is(&format!("{summary}\n")).json()
 }
 
 fn import_csv_in_both_spellings_and_toml_skipping_what_exists() {
@@ -295,7 +301,7 @@ fn import_csv_in_both_spellings_and_toml_skipping_what_exists() {
          [[targets]]\nenv = \"prod\"\ndb = \"billing\"\nhost = \"db2\"\n",
     );
 
-    let report = json_of(&sandbox, &["registry", "import", current.to_str().unwrap()]);
+    let report = import(&sandbox, &current, "added 2, skipped 0 already registered");
     assert_eq!(
         report,
         json!([
@@ -304,66 +310,66 @@ fn import_csv_in_both_spellings_and_toml_skipping_what_exists() {
         ])
     );
 
-    let out = sandbox.pgacct().args(["registry", "import"]).arg(&legacy).assert().success();
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout);
+    let stdout = Run::new(&sandbox)
+        .args("registry import")
+        .arg(&legacy)
+        .stderr_is("added 1, skipped 1 already registered\n")
+        .run()
+        .stdout;
     assert!(stdout.lines().any(|l| l.contains("qa") && l.contains("added")), "{stdout}");
     assert!(stdout.lines().any(|l| l.contains("prod") && l.contains("skipped")), "{stdout}");
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
-    assert_eq!(stderr, "added 1, skipped 1 already registered\n");
 
-    let report = json_of(&sandbox, &["registry", "import", toml.to_str().unwrap()]);
+    let report = import(&sandbox, &toml, "added 1, skipped 1 already registered");
     assert_eq!(report[0]["result"], "added");
     assert_eq!(report[1]["result"], "skipped");
     assert_eq!(report[1]["detail"], "already registered; the file differs in host, active");
 
-    let qa = json_of(&sandbox, &["registry", "show", "--env", "qa", "--db", "orders"]);
+    let qa = json_of(&sandbox, "registry show --env qa --db orders");
     assert_eq!(qa["host"], "qa-db");
     assert_eq!(qa["port"], 5433);
     assert_eq!(qa["notes"], "from the flask app");
-    let uat = json_of(&sandbox, &["registry", "show", "--env", "uat", "--db", "orders"]);
+    let uat = json_of(&sandbox, "registry show --env uat --db orders");
     assert_eq!(uat["sslmode"], "require");
-    let billing = json_of(&sandbox, &["registry", "show", "--env", "prod", "--db", "billing"]);
+    let billing = json_of(&sandbox, "registry show --env prod --db billing");
     assert_eq!(billing["active"], false);
     assert_eq!(billing["host"], "db1", "an import never overwrites");
 
     // Importing everything again changes nothing.
-    let before = json_of(&sandbox, &["registry", "list"]);
+    let before = json_of(&sandbox, "registry list");
     for file in [&current, &legacy, &toml] {
-        let report = json_of(&sandbox, &["registry", "import", file.to_str().unwrap()]);
+        let report = import(&sandbox, file, "added 0, skipped 2 already registered");
         assert!(report.as_array().unwrap().iter().all(|r| r["result"] == "skipped"), "{report}");
     }
-    assert_eq!(json_of(&sandbox, &["registry", "list"]), before);
+    assert_eq!(json_of(&sandbox, "registry list"), before);
 }
 
 fn a_bad_row_imports_nothing() {
     let sandbox = Sandbox::new();
     let file = sandbox.write("bad.csv", "env,db,host,port\nqa,one,h1,5432\nqa,two,h1,99999\n");
-    sandbox
-        .pgacct()
-        .args(["registry", "import"])
+    let ran = Run::new(&sandbox)
+        .args("registry import")
         .arg(&file)
-        .assert()
-        .code(2)
-        .stdout("")
-        .stderr(contains("bad.csv: line 3: invalid port 99999: use 1 to 65535"));
+        .expect(2)
+        .stderr_contains("bad.csv: line 3: invalid port 99999: use 1 to 65535")
+        .run();
+    assert_eq!(ran.stdout, "");
     assert!(!sandbox.registry().exists(), "the registry was created for a refused import");
 
     let unknown = sandbox.write("cols.csv", "env,database,host\n");
-    sandbox
-        .pgacct()
-        .args(["registry", "import"])
+    Run::new(&sandbox)
+        .args("registry import")
         .arg(&unknown)
-        .assert()
-        .code(2)
-        .stderr(contains("unknown column 'database'"));
+        .expect(2)
+        .stderr_contains("unknown column 'database'")
+        .run();
     let toml = sandbox.write("bad.toml", "[[targets]]\nenv = \"qa\"\ndb = \"x\"\nhots = \"h\"\n");
-    sandbox
-        .pgacct()
-        .args(["registry", "import"])
+    Run::new(&sandbox)
+        .args("registry import")
         .arg(&toml)
-        .assert()
-        .code(2)
-        .stderr(contains("bad.toml").and(contains("hots")));
+        .expect(2)
+        .stderr_contains("bad.toml")
+        .stderr_contains("hots")
+        .run();
 }
 
 fn export_round_trips_through_import_in_every_format() {
@@ -371,20 +377,21 @@ fn export_round_trips_through_import_in_every_format() {
     let ca = sandbox.write("ca.pem", "not checked here");
     let cert = sandbox.write("client.pem", "cert");
     let key = sandbox.write("client.key", "key");
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "prod", "--db", "orders", "--host", "db1"])
-        .args(["--sslmode", "verify-ca", "--sslrootcert"])
+    Run::new(&sandbox)
+        .args("registry add --env prod --db orders --host db1 --sslmode verify-ca")
+        .arg("--sslrootcert")
         .arg(&ca)
         .arg("--sslcert")
         .arg(&cert)
         .arg("--sslkey")
         .arg(&key)
-        .args(["--notes", "quotes \" and, commas", "--inactive"])
-        .assert()
-        .success();
+        .arg("--notes")
+        .arg("quotes \" and, commas")
+        .arg("--inactive")
+        .stderr_is("added prod/orders (db1:5432)\n")
+        .run();
     add(&sandbox, "dev", "orders", "/var/run/postgresql");
-    let original = json_of(&sandbox, &["registry", "list"]);
+    let original = json_of(&sandbox, "registry list");
     let strip = |list: &Value| -> Vec<Value> {
         list.as_array()
             .unwrap()
@@ -398,21 +405,29 @@ fn export_round_trips_through_import_in_every_format() {
     };
 
     for format in ["csv", "json", "toml"] {
-        let exported = stdout_of(&sandbox, &["registry", "export", "--format", format]);
+        let exported = stdout_of(&sandbox, &format!("registry export --format {format}"));
         let other = Sandbox::new();
         let file = other.write(&format!("inventory.{format}"), &exported);
-        other.pgacct().args(["registry", "import"]).arg(&file).assert().success();
-        let imported = json_of(&other, &["registry", "list"]);
+        Run::new(&other)
+            .args("registry import")
+            .arg(&file)
+            .stderr_is("added 2, skipped 0 already registered\n")
+            .run();
+        let imported = json_of(&other, "registry list");
         assert_eq!(strip(&imported), strip(&original), "{format} round trip:\n{exported}");
     }
 
     // Without --format, export writes CSV; the list's JSON imports too.
-    let csv = stdout_of(&sandbox, &["registry", "export"]);
+    let csv = stdout_of(&sandbox, "registry export");
     assert!(csv.starts_with("env,db,host,port,sslmode,"), "{csv}");
     let other = Sandbox::new();
     let listed = other.write("listed.json", original.to_string());
-    other.pgacct().args(["registry", "import"]).arg(&listed).assert().success();
-    assert_eq!(strip(&json_of(&other, &["registry", "list"])), strip(&original));
+    Run::new(&other)
+        .args("registry import")
+        .arg(&listed)
+        .stderr_is("added 2, skipped 0 already registered\n")
+        .run();
+    assert_eq!(strip(&json_of(&other, "registry list")), strip(&original));
 }
 
 fn invalid_input_is_refused_with_exit_2_before_anything_is_written() {
@@ -454,35 +469,32 @@ fn invalid_input_is_refused_with_exit_2_before_anything_is_written() {
         (&["registry", "list", "--format", "toml"], "does not write --format toml"),
     ];
     for (args, message) in cases {
-        sandbox
-            .pgacct()
-            .args(*args)
-            .assert()
-            .code(2)
-            .stdout("")
-            .stderr(contains(*message).and(contains("error")));
+        let ran = Run::new(&sandbox)
+            .arg_list(*args)
+            .expect(2)
+            .stderr_contains(message)
+            .stderr_contains("error")
+            .run();
+        assert_eq!(ran.stdout, "", "{args:?}");
     }
     sandbox.write("client.pem", "cert");
-    sandbox
-        .pgacct()
-        .args(base)
-        .args(["--sslcert", "client.pem"])
-        .assert()
-        .code(2)
-        .stderr("error: sslcert is set but sslkey is not; give both\n");
+    Run::new(&sandbox)
+        .arg_list(base)
+        .args("--sslcert client.pem")
+        .expect(2)
+        .stderr_is("error: sslcert is set but sslkey is not; give both\n")
+        .run();
     assert!(!sandbox.registry().exists(), "invalid input created the registry");
 }
 
 fn certificate_paths_are_stored_absolute() {
     let sandbox = Sandbox::new();
     sandbox.write("ca.pem", "x");
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "qa", "--db", "app", "--host", "h1"])
-        .args(["--sslrootcert", "ca.pem"])
-        .assert()
-        .success();
-    let shown = json_of(&sandbox, &["registry", "show", "--env", "qa", "--db", "app"]);
+    Run::new(&sandbox)
+        .args("registry add --env qa --db app --host h1 --sslrootcert ca.pem")
+        .stderr_is("added qa/app (h1:5432)\n")
+        .run();
+    let shown = json_of(&sandbox, "registry show --env qa --db app");
     assert_eq!(shown["sslrootcert"], sandbox.path().join("ca.pem").to_str().unwrap());
 }
 
@@ -490,16 +502,13 @@ fn a_file_that_is_not_sqlite_is_left_untouched() {
     let sandbox = Sandbox::new();
     let original = b"env,db,host\nthis is somebody's CSV, not a registry\n".to_vec();
     std::fs::write(sandbox.registry(), &original).unwrap();
-    for args in
-        [&["registry", "list"][..], &["registry", "add", "--env", "qa", "--db", "a", "--host", "h"]]
-    {
-        sandbox
-            .pgacct()
-            .args(args)
-            .assert()
-            .code(2)
-            .stderr(contains("registry.db is not a pgacct registry: not a SQLite database"))
-            .stderr(contains("hint: check --registry / PGACCT_REGISTRY"));
+    for line in ["registry list", "registry add --env qa --db a --host h"] {
+        Run::new(&sandbox)
+            .args(line)
+            .expect(2)
+            .stderr_contains("registry.db is not a pgacct registry: not a SQLite database")
+            .stderr_contains("hint: check --registry / PGACCT_REGISTRY")
+            .run();
     }
     assert_eq!(std::fs::read(sandbox.registry()).unwrap(), original);
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.path())
@@ -517,12 +526,11 @@ fn another_programs_sqlite_database_is_left_untouched() {
         .unwrap();
     drop(conn);
     let original = std::fs::read(sandbox.registry()).unwrap();
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "qa", "--db", "a", "--host", "h"])
-        .assert()
-        .code(2)
-        .stderr(contains("a SQLite database that belongs to another program"));
+    Run::new(&sandbox)
+        .args("registry add --env qa --db a --host h")
+        .expect(2)
+        .stderr_contains("a SQLite database that belongs to another program")
+        .run();
     assert_eq!(std::fs::read(sandbox.registry()).unwrap(), original);
 }
 
@@ -534,28 +542,25 @@ fn a_registry_from_a_newer_pgacct_is_refused_and_not_modified() {
     conn.pragma_update(None, "wal_checkpoint", "TRUNCATE").unwrap();
     drop(conn);
     let original = std::fs::read(sandbox.registry()).unwrap();
-    for args in
-        [&["registry", "list"][..], &["registry", "add", "--env", "qa", "--db", "b", "--host", "h"]]
-    {
-        sandbox
-            .pgacct()
-            .args(args)
-            .assert()
-            .code(1)
-            .stderr(contains("has schema version 999, but this pgacct knows only up to"))
-            .stderr(contains("hint: a newer pgacct wrote this registry; upgrade pgacct"));
+    for line in ["registry list", "registry add --env qa --db b --host h"] {
+        Run::new(&sandbox)
+            .args(line)
+            .expect(1)
+            .stderr_contains("has schema version 999, but this pgacct knows only up to")
+            .stderr_contains("hint: a newer pgacct wrote this registry; upgrade pgacct")
+            .run();
     }
     assert_eq!(std::fs::read(sandbox.registry()).unwrap(), original);
 }
 
 fn reading_a_registry_that_does_not_exist_says_so() {
     let sandbox = Sandbox::new();
-    sandbox
-        .pgacct()
-        .args(["registry", "list"])
-        .assert()
-        .code(1)
-        .stderr(contains("registry.db does not exist").and(contains("hint: register a target")));
+    Run::new(&sandbox)
+        .args("registry list")
+        .expect(1)
+        .stderr_contains("registry.db does not exist")
+        .stderr_contains("hint: register a target")
+        .run();
     assert!(!sandbox.registry().exists());
 }
 
@@ -567,12 +572,12 @@ fn the_registry_is_private_to_its_owner() {
     // files::sqlite_side_files_are_private_while_pgacct_has_them_open.
 
     // The default location, in the platform data directory.
-    let mut cmd = sandbox.pgacct();
-    cmd.env_remove("PGACCT_REGISTRY")
-        .args(["registry", "add", "--env", "qa", "--db", "app", "--host", "h1", "-v"])
-        .assert()
-        .success()
-        .stderr(contains(".local/share/pgacct/pgacct.db"));
+    Run::new(&sandbox)
+        .env_remove("PGACCT_REGISTRY")
+        .args("registry add --env qa --db app --host h1 -v")
+        .stderr_contains(".local/share/pgacct/pgacct.db")
+        .stderr_contains("added qa/app (h1:5432)")
+        .run();
     let default = sandbox.path().join("home/.local/share/pgacct/pgacct.db");
     assert_eq!(mode_of(&default), 0o600);
     assert_eq!(mode_of(default.parent().unwrap()), 0o700);
@@ -581,7 +586,7 @@ fn the_registry_is_private_to_its_owner() {
 fn twenty_concurrent_adds_all_succeed() {
     let sandbox = Sandbox::new();
     add_twenty_targets_at_once(&sandbox);
-    let list = json_of(&sandbox, &["registry", "list"]);
+    let list = json_of(&sandbox, "registry list");
     let dbs: Vec<&str> =
         list.as_array().unwrap().iter().map(|e| e["db"].as_str().unwrap()).collect();
     let expected: Vec<String> = (0..20).map(|i| format!("db{i:02}")).collect();
@@ -595,52 +600,31 @@ fn a_closed_stdout_pipe_ends_quietly() {
         writeln!(csv, "load,db{i:05},host{i}.example.com,padding padding padding").unwrap();
     }
     let file = sandbox.write("many.csv", csv);
-    sandbox
-        .pgacct()
-        .args(["registry", "import", "-q"])
-        .arg(&file)
-        .assert()
-        .success()
-        .stdout(predicate::str::is_empty().not());
+    let ran = Run::new(&sandbox).args("registry import -q").arg(&file).run();
+    assert!(!ran.stdout.is_empty());
 
     for format in ["table", "csv", "json"] {
-        let mut child = sandbox
-            .std_command()
-            .args(["registry", "list", "--format", format])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        // Quietly: exit 0 and nothing on stderr.
+        let mut running = Run::new(&sandbox).args("registry list --format").arg(format).spawn();
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        BufReader::new(running.take_stdout()).read_line(&mut first).unwrap();
         assert!(!first.is_empty());
         // The reader is gone now, like `| head -1`.
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{format}");
-        assert!(out.status.success(), "{format}: {:?}", out.status);
+        running.finish();
     }
 }
 
 fn quiet_silences_status_lines() {
     let sandbox = Sandbox::new();
-    sandbox
-        .pgacct()
-        .args(["-q", "registry", "add", "--env", "qa", "--db", "app", "--host", "h1"])
-        .assert()
-        .success()
-        .stdout("")
-        .stderr("");
+    let ran = Run::new(&sandbox).args("-q registry add --env qa --db app --host h1").run();
+    assert_eq!(ran.stdout, "");
 }
 
 fn help_and_version_exit_0_and_unknown_commands_exit_2() {
     let sandbox = Sandbox::new();
-    sandbox.pgacct().arg("--help").assert().success().stdout(contains("registry"));
-    sandbox
-        .pgacct()
-        .arg("--version")
-        .assert()
-        .success()
-        .stdout(format!("pgacct {}\n", env!("CARGO_PKG_VERSION")));
-    sandbox.pgacct().arg("frobnicate").assert().code(2).stderr(contains("unrecognized subcommand"));
-    sandbox.pgacct().assert().code(2);
+    assert!(Run::new(&sandbox).arg("--help").run().stdout.contains("registry"));
+    let version = Run::new(&sandbox).arg("--version").run().stdout;
+    assert_eq!(version, format!("pgacct {}\n", env!("CARGO_PKG_VERSION")));
+    Run::new(&sandbox).arg("frobnicate").expect(2).stderr_contains("unrecognized subcommand").run();
+    Run::new(&sandbox).expect(2).stderr_contains("Usage:").run();
 }

@@ -7,14 +7,15 @@
 use libtest_mimic::Trial;
 
 use crate::support::runner::{every_setup, test};
-use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::fleet::{ADMIN_PASSWORD, ADMIN_ROLE, Admin, Fleet};
 use crate::support::receivers::{Answer, HttpReceiver};
-use crate::support::{Cluster, Sandbox};
+use crate::support::{
+    Cluster, Ran, Run, Running, Sandbox, needs_the_pause_hook, wait_for_started_records,
+};
 
 pub fn tests() -> Vec<Trial> {
     let mut tests = vec![
@@ -46,14 +47,6 @@ pub fn tests() -> Vec<Trial> {
     tests
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The lines of the server log from byte `from` on that carry DDL about
 /// `role` (pgacct always quotes identifiers in DDL).
 fn ddl_about(pg: &Cluster, from: usize, role: &str) -> Vec<String> {
@@ -68,12 +61,13 @@ fn ddl_about(pg: &Cluster, from: usize, role: &str) -> Vec<String> {
 
 /// The operations of the audit trail, newest first.
 fn audit(sandbox: &Sandbox, operation: &str) -> Vec<Value> {
-    let out = sandbox
-        .pgacct()
-        .args(["audit", "show", "--limit", "0", "--format", "json", "--operation", operation])
-        .output()
-        .unwrap();
-    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+    Run::new(sandbox).args("audit show --limit 0 --operation").arg(operation).rows()
+}
+
+/// The operation id in the `--retry` hint on `stderr`.
+fn retry_id(stderr: &str) -> String {
+    let hint = stderr.lines().find(|l| l.contains("--retry")).unwrap_or_else(|| panic!("{stderr}"));
+    hint.split("--retry ").nth(1).unwrap().split(' ').next().unwrap().to_owned()
 }
 
 fn a_drop_without_its_heir_or_a_database_it_needs_is_refused_untouched(admin: Admin, major: u32) {
@@ -89,39 +83,29 @@ fn a_drop_without_its_heir_or_a_database_it_needs_is_refused_untouched(admin: Ad
     su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS false").unwrap();
     let log_from = fleet.pg.log().len();
 
-    let out = fleet.run(&[
-        "user",
-        "drop",
-        "--env",
-        "qa",
-        "--db",
-        "orders",
-        "dora",
-        "--reassign-to",
-        "app_ownr",
-        "--yes",
-    ]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{admin:?} {major:?}: {err}");
-    assert!(err.contains("2 checks failed; nothing was changed"), "{err}");
-    assert!(err.contains("the heir app_ownr (--reassign-to) does not exist on 127.0.0.1:"));
-    assert!(
-        err.contains(
+    fleet
+        .pgacct()
+        .args("user drop --env qa --db orders dora --reassign-to app_ownr --yes")
+        .expect(2)
+        .stderr_contains("2 checks failed; nothing was changed")
+        .stderr_contains("the heir app_ownr (--reassign-to) does not exist on 127.0.0.1:")
+        .stderr_contains(
             "dora owns objects or holds privileges in database archive, and pgacct cannot \
-             connect to it"
-        ),
-        "{err}"
-    );
-    assert!(err.contains("hint: create it there first, or name another role"), "{err}");
+             connect to it",
+        )
+        .stderr_contains("hint: create it there first, or name another role")
+        .run();
     assert!(fleet.login("orders", "dora", &password).is_ok(), "dora still logs in");
     assert_eq!(ddl_about(&fleet.pg, log_from, "dora"), Vec::<String>::new());
     assert!(audit(&fleet.sandbox, "user.drop").is_empty(), "a refusal is not journaled");
 
     // With the database reachable again and the default heir, it goes.
     su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS true").unwrap();
-    let (rows, code) =
-        fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "dora", "--yes"]);
-    assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
+    fleet
+        .pgacct()
+        .args("user drop --env qa --db orders dora --yes")
+        .stderr_contains("dora on 127.0.0.1:")
+        .rows();
     assert_eq!(fleet.pg.can_login("dora"), None);
 }
 
@@ -152,18 +136,17 @@ fn privileges_another_role_granted_refuse_the_drop(admin: Admin, major: u32) {
         .batch_execute(&format!("SET ROLE {grantor}; GRANT SELECT ON ledger TO erik"))
         .unwrap();
     let log_from = fleet.pg.log().len();
-    let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{admin:?} {major:?}: {err}");
-    assert!(
-        err.contains(&format!(
+    fleet
+        .pgacct()
+        .args("user drop --env qa --db orders erik --yes")
+        .expect(2)
+        .stderr_contains(&format!(
             "in database orders, erik holds privileges on table ledger granted by {grantor}, \
              which DROP OWNED run by {} cannot revoke",
             fleet.admin_role()
-        )),
-        "{err}"
-    );
-    assert!(err.contains(&format!("hint: have {grantor}")), "{err}");
+        ))
+        .stderr_contains(&format!("hint: have {grantor}"))
+        .run();
     assert_eq!(fleet.pg.can_login("erik"), Some(true), "nothing changed");
     assert_eq!(ddl_about(&fleet.pg, log_from, "erik"), Vec::<String>::new());
 
@@ -172,9 +155,11 @@ fn privileges_another_role_granted_refuse_the_drop(admin: Admin, major: u32) {
         .client_to("orders")
         .batch_execute(&format!("SET ROLE {grantor}; REVOKE SELECT ON ledger FROM erik"))
         .unwrap();
-    let (rows, code) =
-        fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
-    assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
+    fleet
+        .pgacct()
+        .args("user drop --env qa --db orders erik --yes")
+        .stderr_contains("erik on 127.0.0.1:")
+        .rows();
 }
 
 /// Managed clouds have databases nobody may connect to (RDS's `rdsadmin`):
@@ -197,9 +182,11 @@ fn a_drop_leaves_databases_alone_that_hold_nothing_of_the_role() {
             .batch_execute("CREATE TABLE notes (id int); ALTER TABLE notes OWNER TO fiona")
             .unwrap();
         let log_from = fleet.pg.log().len();
-        let (rows, code) =
-            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "fiona", "--yes"]);
-        assert_eq!(code, 0, "{admin:?}: {rows:?}");
+        fleet
+            .pgacct()
+            .args("user drop --env qa --db orders fiona --yes")
+            .stderr_contains("fiona on 127.0.0.1:")
+            .rows();
         assert_eq!(fleet.pg.can_login("fiona"), None);
         assert!(!fleet.pg.log()[log_from..].contains("rdsadmin"), "rdsadmin was visited");
     }
@@ -227,9 +214,12 @@ fn a_drop_that_fails_midway_leaves_the_role_locked_and_every_statement_recorded(
         let mut held = reader.transaction().unwrap();
         held.batch_execute("LOCK TABLE kept IN ACCESS SHARE MODE").unwrap();
 
-        let (rows, code) =
-            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "gus", "--yes"]);
-        assert_eq!(code, 1, "{admin:?}: {rows:?}");
+        let rows = fleet
+            .pgacct()
+            .args("user drop --env qa --db orders gus --yes")
+            .expect(1)
+            .stderr_contains("gus on 127.0.0.1:")
+            .rows();
         let error = rows[0]["error"].as_str().unwrap();
         assert!(
             error.starts_with("in database legacy: canceling statement due to lock timeout"),
@@ -316,22 +306,14 @@ impl Trio {
             Admin::CreateRole => ADMIN_PASSWORD.to_owned(),
         };
         let trio = Trio { clusters, sandbox, password: String::new(), admin_password };
-        let out = trio.run(&["user", "create", "--env", "qa", "--all", "--type", "devqa", "app"]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let rows = trio.pgacct().args("user create --env qa --all --type devqa app").rows();
         let password = rows[0]["password"].as_str().unwrap().to_owned();
         Trio { password, ..trio }
     }
 
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut cmd = self.sandbox.std_command();
-        cmd.env("PGACCT_ADMIN_PASSWORD", &self.admin_password).args(args);
-        cmd.args(["--format", "json"]);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
+    /// pgacct, logging in as the trio's admin.
+    fn pgacct(&self) -> Run {
+        Run::new(&self.sandbox).env("PGACCT_ADMIN_PASSWORD", &self.admin_password)
     }
 
     fn logs_in(&self, index: usize, password: &str) -> bool {
@@ -362,14 +344,6 @@ fn pgacct_waits_for_a_lock(pg: &Cluster) -> bool {
         > 0
 }
 
-fn signal(child: &Child, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// Ctrl-C (and SIGTERM, SIGHUP) during a fan-out where one cluster waits
 /// behind a lock: the clusters that committed keep the new password, and
 /// it is delivered (stdout and the secret file); the waiting one is rolled
@@ -388,31 +362,21 @@ fn an_interrupted_reset_delivers_the_password_of_the_clusters_that_committed() {
         held.execute("SELECT pg_advisory_xact_lock(hashtextextended('pgacct role app', 0))", &[])
             .unwrap();
         let file = format!("app-{name}.json");
-        let child = trio
-            .command(&[
-                "user",
-                "reset-password",
-                "--env",
-                "qa",
-                "--all",
-                "app",
-                "--secret-file",
-                &file,
-                "--secret-format",
-                "json",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let running = trio
+            .pgacct()
+            .args("user reset-password --env qa --all app --format json --secret-file")
+            .arg(&file)
+            .args("--secret-format json")
+            .expect(130)
+            .stderr_contains("interrupted: changes in flight were rolled back")
+            .stderr_contains("--retry")
+            .spawn();
         wait_until("a and b to commit and c to wait", || {
             (0..2).all(|i| trio.clusters[i].verifier("app") != before[i])
                 && pgacct_waits_for_a_lock(&trio.clusters[2])
         });
-        signal(&child, name);
-        let out = child.wait_with_output().unwrap();
-        let (out_text, err_text) = (stdout(&out), stderr(&out));
-        assert_eq!(out.status.code(), Some(130), "SIG{name}: {out_text}{err_text}");
+        running.signal(name);
+        let ran = running.finish();
         held.rollback().unwrap();
 
         let secret: Value =
@@ -430,16 +394,13 @@ fn an_interrupted_reset_delivers_the_password_of_the_clusters_that_committed() {
         assert_eq!(trio.clusters[2].verifier("app"), before[2], "SIG{name}: c rolled back");
         assert!(trio.logs_in(2, &trio.password), "SIG{name}: c keeps the old password");
 
-        let rows: Value = serde_json::from_str(&out_text).unwrap();
+        let rows = ran.rows();
         let outcomes: Vec<(&str, &str)> = rows
-            .as_array()
-            .unwrap()
             .iter()
             .map(|r| (r["db"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
             .collect();
         assert_eq!(outcomes, [("a", "ok"), ("b", "ok"), ("c", "failed")], "SIG{name}");
         assert_eq!(rows[2]["error"], "interrupted; rolled back");
-        assert!(err_text.contains("interrupted: changes in flight were rolled back"), "{err_text}");
         let records = audit(&trio.sandbox, "user.reset-password");
         let journaled: Vec<(&str, &str)> = records[..3]
             .iter()
@@ -448,15 +409,10 @@ fn an_interrupted_reset_delivers_the_password_of_the_clusters_that_committed() {
         assert_eq!(journaled, [("c", "failed"), ("b", "ok"), ("a", "ok")], "SIG{name}");
 
         // The hint names one command that brings c to the same password.
-        let hint = err_text
-            .lines()
-            .find(|l| l.contains("--retry"))
-            .unwrap_or_else(|| panic!("SIG{name}: no retry hint in {err_text}"));
+        let hint = ran.stderr.lines().find(|l| l.contains("--retry")).unwrap();
         let command = hint.split("pgacct ").nth(1).unwrap();
         assert!(command.ends_with(&format!("--password-from {file}")), "{hint}");
-        let args: Vec<&str> = command.split(' ').collect();
-        let retried = trio.run(&args);
-        assert_eq!(retried.status.code(), Some(0), "{}", stderr(&retried));
+        trio.pgacct().args(command).rows();
         assert!(trio.logs_in(2, &password), "SIG{name}: c has the same password now");
         trio.password = password;
     }
@@ -470,59 +426,45 @@ fn a_partial_reset_is_retried_to_the_same_password_and_no_other() {
     for admin in [Admin::Superuser, Admin::CreateRole] {
         let trio = Trio::new(admin);
         trio.clusters[2].stop();
-        let out = trio.run(&["user", "reset-password", "--env", "qa", "--all", "app"]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(3), "{admin:?}: {err}");
-        let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let ran = trio
+            .pgacct()
+            .args("user reset-password --env qa --all app --format json")
+            .expect(3)
+            .stderr_contains("--retry")
+            .run();
+        let rows = ran.rows();
         let password = rows[0]["password"].as_str().unwrap().to_owned();
         assert_eq!(rows[1]["password"], password.as_str());
         assert_eq!(rows[2]["password"], Value::Null, "c did not get it");
-        let hint = err.lines().find(|l| l.contains("--retry")).unwrap_or_else(|| panic!("{err}"));
+        let hint = ran.stderr.lines().find(|l| l.contains("--retry")).unwrap();
         let command = hint.split("pgacct ").nth(1).unwrap();
         assert!(command.starts_with("user reset-password app --retry "), "{hint}");
         assert!(command.ends_with(" --password-stdin"), "{hint}");
-        let args: Vec<&str> = command.split(' ').collect();
         trio.clusters[2].start_again();
 
-        let with_stdin = |password: &str| {
-            assert_cmd::Command::from_std(trio.command(&args))
-                .write_stdin(format!("{password}\n"))
-                .output()
-                .unwrap()
-        };
-        let wrong = with_stdin("Not-The-Password-1");
-        let err = stderr(&wrong);
-        assert_eq!(wrong.status.code(), Some(2), "{admin:?}: {err}");
-        assert!(err.contains("the password given is not the one operation"), "{err}");
+        let with_stdin =
+            |password: &str| trio.pgacct().args(command).stdin(format!("{password}\n"));
+        with_stdin("Not-The-Password-1")
+            .expect(2)
+            .stderr_contains("the password given is not the one operation")
+            .run();
         assert!(trio.logs_in(2, &trio.password), "c is untouched");
 
-        let mismatch = trio.run(&[
-            "user",
-            "reset-password",
-            "other",
-            "--retry",
-            args[args.iter().position(|a| *a == "--retry").unwrap() + 1],
-            "--password-stdin",
-        ]);
-        assert_eq!(mismatch.status.code(), Some(2));
-        assert!(
-            stderr(&mismatch)
-                .contains("(user.reset-password of app), not \"reset password\" of other"),
-            "{}",
-            stderr(&mismatch)
-        );
+        trio.pgacct()
+            .args("user reset-password other --retry")
+            .arg(retry_id(&ran.stderr))
+            .args("--password-stdin")
+            .expect(2)
+            .stderr_contains("(user.reset-password of app), not \"reset password\" of other")
+            .run();
 
-        let right = with_stdin(&password);
-        assert_eq!(right.status.code(), Some(0), "{admin:?}: {}", stderr(&right));
-        let rows: Value = serde_json::from_slice(&right.stdout).unwrap();
-        assert_eq!(rows.as_array().unwrap().len(), 1, "only c: {rows}");
+        let rows = with_stdin(&password).rows();
+        assert_eq!(rows.len(), 1, "only c: {rows:?}");
         assert_eq!(rows[0]["db"], "c");
         assert_eq!(rows[0]["password"], Value::Null, "a given password is not shown back");
         assert!((0..3).all(|i| trio.logs_in(i, &password)), "{admin:?}: one password everywhere");
 
-        let again = with_stdin(&password);
-        assert_eq!(again.status.code(), Some(2));
-        assert!(stderr(&again).contains("nothing to retry"), "{}", stderr(&again));
+        with_stdin(&password).expect(2).stderr_contains("nothing to retry").run();
     }
 }
 
@@ -551,14 +493,14 @@ fn secret_file_destinations_are_checked_before_anything_changes() {
         ("link.env", true, "link.env is a symbolic link; a secret file is a regular file"),
         ("nowhere/new.env", false, "cannot write the secret file nowhere/new.env"),
     ] {
-        let mut args = vec!["user", "reset-password", "--env", "qa", "--db", "orders", "hana"];
-        args.extend(["--secret-file", file]);
+        let mut reset = fleet
+            .pgacct()
+            .args("user reset-password --env qa --db orders hana --secret-file")
+            .arg(file);
         if force {
-            args.push("--force");
+            reset = reset.arg("--force");
         }
-        let out = fleet.run(&args);
-        assert_eq!(out.status.code(), Some(2), "{file}: {}", stderr(&out));
-        assert!(stderr(&out).contains(problem), "{file}: {}", stderr(&out));
+        reset.expect(2).stderr_contains(problem).run();
     }
     assert!(fleet.login("orders", "hana", &password).is_ok(), "the password never changed");
     assert_eq!(ddl_about(&fleet.pg, log_from, "hana"), Vec::<String>::new());
@@ -566,25 +508,19 @@ fn secret_file_destinations_are_checked_before_anything_changes() {
 
     // A change refused by its plan leaves no claimed file to block the next run.
     sandbox.write_config("[types.app]\nmember_of = [\"missing_group\"]\n");
-    let args = ["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "ivy"];
-    let out = fleet.run(&[&args[..], &["--secret-file", "ivy.env"]].concat());
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    fleet
+        .pgacct()
+        .args("user create --env qa --db orders --type app ivy --secret-file ivy.env")
+        .expect(2)
+        .stderr_contains("role missing_group, which type app joins, does not exist")
+        .run();
     assert_eq!(files(), files_before, "no file left");
     sandbox.write_config("");
-    let out = fleet.run(&[
-        "user",
-        "create",
-        "--env",
-        "qa",
-        "--db",
-        "orders",
-        "--type",
-        "devqa",
-        "ivy",
-        "--secret-file",
-        "ivy.env",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    fleet
+        .pgacct()
+        .args("user create --env qa --db orders --type devqa ivy --secret-file ivy.env")
+        .stderr_contains("written to ivy.env")
+        .run();
     assert!(sandbox.path().join("ivy.env").is_file());
 }
 
@@ -593,35 +529,27 @@ fn a_given_password_is_checked_and_never_shown_back() {
     let first = fleet.create("jan");
     let reset = |password: &str| {
         fleet
-            .sandbox
             .pgacct()
-            .env("PGACCT_ADMIN_PASSWORD", fleet.password())
-            .args(["user", "reset-password", "--env", "qa", "--db", "orders", "jan"])
-            .args(["--password-stdin", "--format", "json"])
-            .write_stdin(format!("{password}\n"))
-            .output()
-            .unwrap()
+            .args("user reset-password --env qa --db orders jan --password-stdin --format json")
+            .stdin(format!("{password}\n"))
     };
     let too_long = "x".repeat(1025);
-    let out = reset(&too_long);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out)
-            .contains("the password is 1025 bytes long; PostgreSQL's clients accept at most 1024")
-    );
+    reset(&too_long)
+        .expect(2)
+        .stderr_contains(
+            "the password is 1025 bytes long; PostgreSQL's clients accept at most 1024",
+        )
+        .run();
     assert!(fleet.login("orders", "jan", &first).is_ok(), "nothing changed");
 
-    let out = reset("short-pw");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("warning: the password is shorter than 12 characters"));
+    reset("short-pw").stderr_contains("warning: the password is shorter than 12 characters").run();
 
     let chosen = "Jan-Chosen-Password-42";
-    let out = reset(chosen);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran = reset(chosen).run();
+    let rows = ran.rows();
     assert_eq!(rows[0]["status"], "password reset");
     assert_eq!(rows[0]["password"], Value::Null, "the user's own password is not echoed");
-    assert!(!stdout(&out).contains(chosen) && !stderr(&out).contains(chosen));
+    assert!(!ran.stdout.contains(chosen));
     assert!(fleet.login("orders", "jan", chosen).is_ok());
 }
 
@@ -633,34 +561,22 @@ fn a_change_names_every_registered_target_its_cluster_serves() {
     fleet.pg.client().batch_execute("CREATE DATABASE shop").unwrap();
     fleet.sandbox.register("prod", "shop", &fleet.pg, &[]);
     fleet.sandbox.write_config("[env.prod]\nprotected = true\n");
-    let args = ["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "kim"];
-    let out = fleet.run(&args);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("prod/shop is protected, and there is no terminal"),
-        "{}",
-        stderr(&out)
-    );
+    let create = || fleet.pgacct().args("user create --env qa --db orders --type devqa kim");
+    create().expect(2).stderr_contains("prod/shop is protected, and there is no terminal").run();
     assert_eq!(fleet.pg.can_login("kim"), None);
 
-    let out = fleet.run(&[&args[..], &["--dry-run"]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("this also reaches prod/shop, qa/billing"), "{}", stdout(&out));
+    let stdout =
+        create().arg("--dry-run").stderr_contains("--dry-run: nothing was changed").run().stdout;
+    assert!(stdout.contains("this also reaches prod/shop, qa/billing"), "{stdout}");
 
-    let out = fleet.run(&[&args[..], &["--yes", "--format", "json"]].concat());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains(&format!(
+    let rows = create()
+        .arg("--yes")
+        .stderr_contains(&format!(
             "roles are cluster-wide: on 127.0.0.1:{} this also reaches prod/shop, qa/billing",
             fleet.pg.port()
-        )),
-        "{err}"
-    );
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        ))
+        .rows();
     let shown: Vec<(&str, bool, &str)> = rows
-        .as_array()
-        .unwrap()
         .iter()
         .map(|r| {
             (
@@ -689,36 +605,22 @@ fn dry_runs_create_and_send_nothing() {
         "[[notify]]\nkind = \"webhook\"\nurl = \"{}\"\n",
         http.url("/hook")
     ));
-    let run = |args: &[&str]| {
-        sandbox.pgacct().env("PGACCT_REGISTRY", &registry).args(args).output().unwrap()
-    };
-    let out =
-        run(&["registry", "add", "--env", "qa", "--db", "orders", "--host", "h", "--dry-run"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("would add qa/orders (h:5432); nothing written (--dry-run)"));
-    let out = run(&["notify", "test", "--dry-run"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("would send a test to webhook"), "{}", stderr(&out));
+    let pgacct = || Run::new(&sandbox).env("PGACCT_REGISTRY", &registry);
+    pgacct()
+        .args("registry add --env qa --db orders --host h --dry-run")
+        .stderr_contains("would add qa/orders (h:5432); nothing written (--dry-run)")
+        .run();
+    pgacct().args("notify test --dry-run").stderr_contains("would send a test to webhook").run();
     assert!(http.requests().is_empty(), "a dry run sent a notification");
     assert!(!registry.parent().unwrap().exists(), "a dry run created the registry's directory");
 
     let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     let before = std::fs::read(fleet.sandbox.registry()).unwrap();
-    let out = fleet.run(&[
-        "user",
-        "create",
-        "--env",
-        "qa",
-        "--db",
-        "orders",
-        "--type",
-        "devqa",
-        "lea",
-        "--secret-file",
-        "lea.env",
-        "--dry-run",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    fleet
+        .pgacct()
+        .args("user create --env qa --db orders --type devqa lea --secret-file lea.env --dry-run")
+        .stderr_contains("--dry-run: nothing was changed")
+        .run();
     assert!(!fleet.sandbox.path().join("lea.env").exists(), "a dry run claimed the secret file");
     assert_eq!(std::fs::read(fleet.sandbox.registry()).unwrap(), before);
     assert_eq!(fleet.pg.can_login("lea"), None);
@@ -726,20 +628,20 @@ fn dry_runs_create_and_send_nothing() {
 
 fn only_changing_commands_take_change_options() {
     let sandbox = Sandbox::new();
-    for args in [
-        &["registry", "list", "--dry-run"][..],
-        &["registry", "show", "--env", "qa", "--db", "x", "--yes"],
-        &["audit", "show", "--ticket", "CHG-1"],
-        &["user", "list", "--env", "qa", "--all", "--yes"],
-        &["registry", "check", "--dry-run"],
+    for line in [
+        "registry list --dry-run",
+        "registry show --env qa --db x --yes",
+        "audit show --ticket CHG-1",
+        "user list --env qa --all --yes",
+        "registry check --dry-run",
     ] {
-        let out = sandbox.pgacct().args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(stderr(&out).contains("unexpected argument"), "{args:?}: {}", stderr(&out));
+        Run::new(&sandbox).args(line).expect(2).stderr_contains("unexpected argument").run();
     }
-    let out = sandbox.pgacct().args(["registry", "list", "--format", "toml"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("does not write --format toml"), "{}", stderr(&out));
+    Run::new(&sandbox)
+        .args("registry list --format toml")
+        .expect(2)
+        .stderr_contains("does not write --format toml")
+        .run();
 }
 
 /// Before PostgreSQL 14, a read-only role gets grants in each database
@@ -747,80 +649,73 @@ fn only_changing_commands_take_change_options() {
 /// back, so that no login with an undelivered password is left behind.
 fn an_interrupted_create_takes_its_role_back() {
     let fleet = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]);
-    let out = create_behind_a_lock(&fleet, "ro2", |child| {
-        assert_eq!(fleet.pg.can_login("ro2"), Some(true), "created, grants pending");
-        signal(&child, "INT");
-        child.wait_with_output().unwrap()
-    });
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let ran = create_behind_a_lock(
+        &fleet,
+        "ro2",
+        |run| run.stderr_contains("to do it again on the targets that did not succeed"),
+        |running| {
+            assert_eq!(fleet.pg.can_login("ro2"), Some(true), "created, grants pending");
+            running.signal("INT");
+            running.finish()
+        },
+    );
     assert_eq!(fleet.pg.can_login("ro2"), None, "the new role was taken back");
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = ran.rows();
     assert_eq!(rows[0]["error"], "interrupted; the new role was taken back");
     assert_eq!(rows[0]["password"], Value::Null);
-    let hint = stderr(&out);
-    assert!(hint.contains("to do it again on the targets that did not succeed"), "{hint}");
-    assert!(!hint.contains("same password"), "no target has a password: {hint}");
+    assert!(!ran.stderr.contains("same password"), "no target has a password: {}", ran.stderr);
 }
 
 /// Runs a `readonly` create of `role` on orders and billing of a fleet
 /// (before PostgreSQL 14, whose grants go database by database) while
-/// another session holds pgacct's lock on `role` in billing; `meanwhile`
-/// gets the running pgacct once its grants there wait, and returns its
-/// output. The lock is released afterwards.
+/// another session holds pgacct's lock on `role` in billing. The run must
+/// end interrupted (130), and as `expect` adds; `meanwhile` gets the
+/// running pgacct once its grants there wait, and returns what it printed.
+/// The lock is released afterwards.
 fn create_behind_a_lock(
     fleet: &Fleet,
     role: &str,
-    meanwhile: impl FnOnce(Child) -> Output,
-) -> Output {
+    expect: impl FnOnce(Run) -> Run,
+    meanwhile: impl FnOnce(Running) -> Ran,
+) -> Ran {
     fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
     let mut holder = fleet.pg.client_to("billing");
     let mut held = holder.transaction().unwrap();
     let key = format!("pgacct role {role}");
     held.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).unwrap();
-    let child = fleet
-        .sandbox
-        .std_command()
-        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
-        .args(["user", "create", "--env", "qa", "--db", "orders", "--db", "billing"])
-        .args(["--type", "readonly", role, "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let create = fleet
+        .pgacct()
+        .args("user create --env qa --db orders --db billing --type readonly --format json")
+        .arg(role);
+    let running = expect(create.expect(130)).spawn();
     wait_until("the grants in billing to wait", || pgacct_waits_for_a_lock(&fleet.pg));
-    let out = meanwhile(child);
+    let ran = meanwhile(running);
     held.rollback().unwrap();
-    out
+    ran
 }
 
 /// The secret file is replaced only when it still is a regular file; when
 /// it is not by the time the password is set, the password stays in the
 /// private staging file beside it, the command says where, and fails.
 fn a_secret_file_that_cannot_be_put_in_place_keeps_the_password() {
+    needs_the_pause_hook();
     let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     fleet.create("kai");
     let path = fleet.sandbox.write("kai.env", "old\n");
-    let child = fleet
-        .sandbox
-        .std_command()
-        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
+    let mut running = fleet
+        .pgacct()
         .env("PGACCT_TEST_PAUSE_AFTER_START", "2")
-        .args(["user", "reset-password", "--env", "qa", "--db", "orders", "kai"])
-        .args(["--secret-file", "kai.env", "--force"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the started record", || !audit(&fleet.sandbox, "user.reset-password").is_empty());
+        .args("user reset-password --env qa --db orders kai --secret-file kai.env --force")
+        .expect(1)
+        .stderr_contains("the password was set, and could not be put in kai.env; it is in")
+        .spawn();
+    wait_for_started_records(&fleet.sandbox, "user.reset-password", 1);
     std::fs::remove_file(&path).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("the password was set, and could not be put in kai.env; it is in"),
-        "{err}"
-    );
+    // The product's hook pauses 2 s after the started record; the swap
+    // must fall inside that window for the test to mean anything.
+    assert!(running.is_running(), "the pause ended before the file was swapped");
+    let err = running.finish().stderr;
     let kept = err.split("it is in ").nth(1).unwrap().split(" (mode 0600)").next().unwrap();
     let password = crate::support::read_password_from(&fleet.sandbox.path().join(kept));
     assert!(fleet.login("orders", "kai", &password).is_ok(), "the kept password is in force");
@@ -834,10 +729,12 @@ fn the_admin_of_any_target_on_the_cluster_is_never_locked() {
     fleet.pg.client().batch_execute("CREATE DATABASE billing").unwrap();
     fleet.pg.client().batch_execute("CREATE ROLE ops LOGIN SUPERUSER").unwrap();
     fleet.sandbox.register("qa", "billing", &fleet.pg, &["--admin-user", "ops"]);
-    let out = fleet.run(&["user", "lock", "--env", "qa", "--db", "orders", "ops", "--yes"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("ops is the admin role pgacct connects to qa/billing as"), "{err}");
+    fleet
+        .pgacct()
+        .args("user lock --env qa --db orders ops --yes")
+        .expect(2)
+        .stderr_contains("ops is the admin role pgacct connects to qa/billing as")
+        .run();
     assert_eq!(fleet.pg.can_login("ops"), Some(true));
 }
 
@@ -848,19 +745,16 @@ fn privileges_on_parameters_are_checked_before_a_drop(admin: Admin, major: u32) 
     let fleet = Fleet::new(admin, Some(major), &["orders"]);
     fleet.create("tuner");
     fleet.pg.client().batch_execute("GRANT SET ON PARAMETER work_mem TO tuner").unwrap();
-    let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "tuner", "--yes"]);
+    let drop = fleet.pgacct().args("user drop --env qa --db orders tuner --yes");
     match admin {
         Admin::Superuser => {
-            assert_eq!(out.status.code(), Some(0), "{major:?}: {}", stderr(&out));
+            drop.stderr_contains("tuner on 127.0.0.1:").run();
             assert_eq!(fleet.pg.can_login("tuner"), None);
         }
         Admin::CreateRole => {
-            let err = stderr(&out);
-            assert_eq!(out.status.code(), Some(2), "{major:?}: {err}");
-            assert!(
-                err.contains("holds privileges on parameter work_mem granted by postgres"),
-                "{err}"
-            );
+            drop.expect(2)
+                .stderr_contains("holds privileges on parameter work_mem granted by postgres")
+                .run();
             assert_eq!(fleet.pg.can_login("tuner"), Some(true), "nothing changed");
         }
     }
@@ -878,27 +772,15 @@ fn a_noinherit_admin_is_refused_a_drop_it_could_not_finish() {
             "CREATE ROLE owner1; GRANT owner1 TO {ADMIN_ROLE}; ALTER ROLE {ADMIN_ROLE} NOINHERIT"
         ))
         .unwrap();
-        let out = fleet.run(&[
-            "user",
-            "drop",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "vic",
-            "--reassign-to",
-            "owner1",
-            "--yes",
-        ]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{major:?}: {err}");
-        assert!(
-            err.contains(&format!(
+        fleet
+            .pgacct()
+            .args("user drop --env qa --db orders vic --reassign-to owner1 --yes")
+            .expect(2)
+            .stderr_contains(&format!(
                 "the admin {ADMIN_ROLE} is a member of the heir owner1 but does not inherit"
-            )),
-            "{err}"
-        );
-        assert!(err.contains(&format!("the admin {ADMIN_ROLE} is NOINHERIT")), "{err}");
+            ))
+            .stderr_contains(&format!("the admin {ADMIN_ROLE} is NOINHERIT"))
+            .run();
         assert_eq!(fleet.pg.can_login("vic"), Some(true), "nothing changed");
         let still: i64 = su
             .query_one(
@@ -917,19 +799,15 @@ fn a_noinherit_admin_is_refused_a_drop_it_could_not_finish() {
 fn a_closed_stdout_keeps_a_partial_result_partial() {
     let trio = Trio::new(Admin::Superuser);
     trio.clusters[2].stop();
-    let out = trio
-        .command(&["user", "lock", "--env", "qa", "--all", "app"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            // Close the reading end at once, as `| head -0` would.
-            drop(child.stdout.take());
-            child.wait_with_output()
-        })
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("--retry"), "{}", stderr(&out));
+    let mut running = trio
+        .pgacct()
+        .args("user lock --env qa --all app --format json")
+        .expect(3)
+        .stderr_contains("--retry")
+        .spawn();
+    // Close the reading end at once, as `| head -0` would.
+    drop(running.take_stdout());
+    running.finish();
 }
 
 /// A retry is the same change again: another type (or schemas, heir,
@@ -944,43 +822,24 @@ fn a_retry_repeats_exactly_the_change_and_its_password() {
         .batch_execute("CREATE ROLE old LOGIN PASSWORD 'kept-Password-1'")
         .unwrap();
     trio.clusters[2].stop();
-    let create = ["user", "create", "--env", "qa", "--all", "--type", "devqa", "old"];
-    let out = trio.run(&create);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let ran = trio
+        .pgacct()
+        .args("user create --env qa --all --type devqa old --format json")
+        .expect(3)
+        .stderr_contains("--retry")
+        .run();
+    let rows = ran.rows();
     assert_eq!(rows[0]["status"], "user already exists");
     assert_eq!(rows[1]["status"], "user created");
     let password = rows[1]["password"].as_str().unwrap().to_owned();
-    let hint = stderr(&out).lines().find(|l| l.contains("--retry")).unwrap().to_owned();
-    let id = hint.split("--retry ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
+    let id = retry_id(&ran.stderr);
     trio.clusters[2].start_again();
 
-    let other_type = trio.run(&["user", "create", "--type", "devlead", "old", "--retry", &id]);
-    assert_eq!(other_type.status.code(), Some(2));
-    assert!(stderr(&other_type).contains("was \"create devqa user\""), "{}", stderr(&other_type));
-
-    let generated = trio.run(&["user", "create", "--type", "devqa", "old", "--retry", &id]);
-    assert_eq!(generated.status.code(), Some(2));
-    assert!(
-        stderr(&generated).contains("a retry must give that one, not a new one"),
-        "{}",
-        stderr(&generated)
-    );
-
-    let given = assert_cmd::Command::from_std(trio.command(&[
-        "user",
-        "create",
-        "--type",
-        "devqa",
-        "old",
-        "--retry",
-        &id,
-        "--password-stdin",
-    ]))
-    .write_stdin(format!("{password}\n"))
-    .output()
-    .unwrap();
-    assert_eq!(given.status.code(), Some(0), "{}", stderr(&given));
+    let retry =
+        |kind: &str| trio.pgacct().args(&format!("user create --type {kind} old --retry {id}"));
+    retry("devlead").expect(2).stderr_contains("was \"create devqa user\"").run();
+    retry("devqa").expect(2).stderr_contains("a retry must give that one, not a new one").run();
+    retry("devqa").arg("--password-stdin").stdin(format!("{password}\n")).rows();
     assert!(trio.clusters[2].login("c", "old", &password).is_ok(), "c has the password b has");
     assert!(trio.clusters[0].login("a", "old", "kept-Password-1").is_ok(), "a kept its own");
 }
@@ -1010,18 +869,23 @@ fn signal_pid(pid: i32, name: &str) {
 /// delivered, and the result says the password may be in force.
 fn a_password_in_force_when_the_server_stops_answering_is_delivered() {
     let fleet = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]);
-    let out = create_behind_a_lock(&fleet, "ro9", |child| {
-        let backend = waiting_backend(&fleet.pg);
-        signal_pid(backend, "STOP");
-        signal(&child, "INT");
-        let out = child.wait_with_output().unwrap();
-        signal_pid(backend, "CONT");
-        out
-    });
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ran = create_behind_a_lock(
+        &fleet,
+        "ro9",
+        |run| run.stderr_contains("interrupted"),
+        |running| {
+            let backend = waiting_backend(&fleet.pg);
+            signal_pid(backend, "STOP");
+            running.signal("INT");
+            let ended = running.wait();
+            signal_pid(backend, "CONT");
+            ended.check()
+        },
+    );
+    let rows = ran.rows();
     assert_eq!(rows[0]["status"], "the new password may be in force here");
-    let password = rows[0]["password"].as_str().unwrap_or_else(|| panic!("not delivered: {rows}"));
+    let password =
+        rows[0]["password"].as_str().unwrap_or_else(|| panic!("not delivered: {rows:?}"));
     assert!(fleet.login("orders", "ro9", password).is_ok(), "the delivered password is in force");
 }
 
@@ -1041,23 +905,21 @@ fn an_abandoned_drop_takes_the_admins_membership_back() {
     let mut reader = fleet.pg.client_to("legacy");
     let mut held = reader.transaction().unwrap();
     held.batch_execute("LOCK TABLE kept IN ACCESS SHARE MODE").unwrap();
-    let child = fleet
-        .sandbox
-        .std_command()
-        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
-        .args(["user", "drop", "--env", "qa", "--db", "orders", "gil", "--yes", "--format", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let running = fleet
+        .pgacct()
+        .args("user drop --env qa --db orders gil --yes --format json")
+        .expect(130)
+        .stderr_contains("gil on 127.0.0.1:")
+        .stderr_contains("interrupted")
+        .spawn();
     wait_until("the disowning in legacy to wait", || pgacct_waits_for_a_lock(&fleet.pg));
     let backend = waiting_backend(&fleet.pg);
     signal_pid(backend, "STOP");
-    signal(&child, "INT");
-    let out = child.wait_with_output().unwrap();
+    running.signal("INT");
+    let ended = running.wait();
     signal_pid(backend, "CONT");
     held.rollback().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    ended.check();
     let member: i64 = su
         .query_one(
             "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
@@ -1080,11 +942,12 @@ fn a_create_whose_grants_fail_takes_its_role_back() {
         .client_to("billing")
         .batch_execute("CREATE ROLE owner1; CREATE SCHEMA locked AUTHORIZATION owner1")
         .unwrap();
-    let (rows, code) = fleet.json(&[
-        "user", "create", "--env", "qa", "--db", "orders", "--db", "billing", "--type", "readonly",
-        "ro3",
-    ]);
-    assert_eq!(code, 1, "{rows:?}");
+    let rows = fleet
+        .pgacct()
+        .args("user create --env qa --db orders --db billing --type readonly ro3")
+        .expect(1)
+        .stderr_contains("hint: to do it again on the targets that did not succeed")
+        .rows();
     let error = rows[0]["error"].as_str().unwrap();
     assert!(error.contains("in database billing: permission denied for schema locked"), "{error}");
     assert!(error.ends_with("; the new role was taken back"), "{error}");
@@ -1111,10 +974,12 @@ fn an_admin_with_admin_option_only_through_a_group_is_refused_a_drop() {
         .query_one("SELECT count(*) FROM pg_auth_members WHERE roleid = 'big'::regrole", &[])
         .unwrap()
         .get(0);
-    let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "big", "--yes"]);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("may not make itself a member of the role big"), "{err}");
+    fleet
+        .pgacct()
+        .args("user drop --env qa --db orders big --yes")
+        .expect(2)
+        .stderr_contains("may not make itself a member of the role big")
+        .run();
     let inherit: bool = su
         .query_one(
             "SELECT bool_or(inherit_option) FROM pg_auth_members WHERE roleid = 'big'::regrole",
@@ -1135,72 +1000,63 @@ fn an_admin_with_admin_option_only_through_a_group_is_refused_a_drop() {
 fn a_chain_of_retries_keeps_one_password() {
     let trio = Trio::new(Admin::Superuser);
     trio.clusters[2].stop();
-    let out = trio.run(&["user", "create", "--env", "qa", "--all", "--type", "devqa", "zed"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let password = rows[0]["password"].as_str().unwrap().to_owned();
-    let retry_id = |out: &Output| -> String {
-        let err = stderr(out);
-        let hint = err.lines().find(|l| l.contains("--retry")).unwrap_or_else(|| panic!("{err}"));
-        hint.split("--retry ").nth(1).unwrap().split(' ').next().unwrap().to_owned()
-    };
-    let first = retry_id(&out);
+    let ran = trio
+        .pgacct()
+        .args("user create --env qa --all --type devqa zed --format json")
+        .expect(3)
+        .stderr_contains("--retry")
+        .run();
+    let password = ran.rows()[0]["password"].as_str().unwrap().to_owned();
+    let first = retry_id(&ran.stderr);
     let create = |id: &str, password: Option<&str>| {
-        let mut args = vec!["user", "create", "--type", "devqa", "zed", "--retry", id];
-        if password.is_some() {
-            args.push("--password-stdin");
+        let retry = trio.pgacct().args(&format!("user create --type devqa zed --retry {id}"));
+        match password {
+            Some(password) => retry.arg("--password-stdin").stdin(format!("{password}\n")),
+            None => retry,
         }
-        assert_cmd::Command::from_std(trio.command(&args))
-            .write_stdin(password.map(|p| format!("{p}\n")).unwrap_or_default())
-            .output()
-            .unwrap()
     };
     // c is still down: the retry fails, and its hint keeps the password option.
-    let second_try = create(&first, Some(&password));
-    assert_eq!(second_try.status.code(), Some(1), "{}", stderr(&second_try));
-    assert!(stderr(&second_try).contains("--password-stdin"), "{}", stderr(&second_try));
-    let second = retry_id(&second_try);
+    let second_try = create(&first, Some(&password))
+        .expect(1)
+        .stderr_contains("--retry")
+        .stderr_contains("--password-stdin")
+        .run();
+    let second = retry_id(&second_try.stderr);
     trio.clusters[2].start_again();
-    let generated = create(&second, None);
-    assert_eq!(generated.status.code(), Some(2), "{}", stderr(&generated));
-    assert!(
-        stderr(&generated).contains(&format!("operation {second} set a password on qa/a, qa/b"))
-    );
-    let given = create(&second, Some(&password));
-    assert_eq!(given.status.code(), Some(0), "{}", stderr(&given));
+    create(&second, None)
+        .expect(2)
+        .stderr_contains(&format!("operation {second} set a password on qa/a, qa/b"))
+        .run();
+    create(&second, Some(&password)).run();
     assert!(trio.clusters[2].login("c", "zed", &password).is_ok(), "one password everywhere");
 
     trio.clusters[2].stop();
-    let out = trio.run(&["user", "lock", "--env", "qa", "--all", "zed", "--terminate"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    let lock = retry_id(&out);
+    let ran = trio
+        .pgacct()
+        .args("user lock --env qa --all zed --terminate")
+        .expect(3)
+        .stderr_contains("--retry")
+        .run();
+    let lock = retry_id(&ran.stderr);
     trio.clusters[2].start_again();
-    let without = trio.run(&["user", "lock", "zed", "--retry", &lock]);
-    assert_eq!(without.status.code(), Some(2), "{}", stderr(&without));
-    assert!(
-        stderr(&without).contains("\"lock user and end its sessions\""),
-        "{}",
-        stderr(&without)
-    );
-    let same = trio.run(&["user", "lock", "zed", "--terminate", "--retry", &lock]);
-    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    trio.pgacct()
+        .args(&format!("user lock zed --retry {lock}"))
+        .expect(2)
+        .stderr_contains("\"lock user and end its sessions\"")
+        .run();
+    trio.pgacct().args(&format!("user lock zed --terminate --retry {lock}")).run();
 }
 
 /// A password shown only on a stdout nobody reads any more is lost: the
 /// command says so and fails, instead of ending quietly.
 fn a_closed_stdout_that_took_a_new_password_is_a_failure() {
     let trio = Trio::new(Admin::Superuser);
-    let out = trio
-        .command(&["user", "reset-password", "--env", "qa", "--all", "app"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            drop(child.stdout.take());
-            child.wait_with_output()
-        })
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("stdout was closed before the new password of app was shown"), "{err}");
+    let mut running = trio
+        .pgacct()
+        .args("user reset-password --env qa --all app --format json")
+        .expect(1)
+        .stderr_contains("stdout was closed before the new password of app was shown")
+        .spawn();
+    drop(running.take_stdout());
+    running.finish();
 }

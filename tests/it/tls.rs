@@ -4,11 +4,10 @@
 use libtest_mimic::Trial;
 
 use crate::support::runner::test;
-use serde_json::Value;
 
 use crate::support::cluster::ServerTls;
 use crate::support::tls::TestCa;
-use crate::support::{Cluster, Sandbox};
+use crate::support::{Cluster, Run, Sandbox};
 
 pub fn tests() -> Vec<Trial> {
     vec![
@@ -27,13 +26,12 @@ hostssl   all          all       127.0.0.1/32  scram-sha-256
 ";
 
 fn add(sandbox: &Sandbox, db: &str, host: &str, port: u16, extra: &[&str]) {
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "tls", "--db", db, "--host", host])
-        .args(["--port", &port.to_string(), "--admin-user", "postgres"])
-        .args(extra)
-        .assert()
-        .success();
+    Run::new(sandbox)
+        .args(&format!("registry add --env tls --db {db} --host {host} --port {port}"))
+        .args("--admin-user postgres")
+        .arg_list(extra)
+        .stderr_is(&format!("added tls/{db} ({host}:{port})\n"))
+        .run();
 }
 
 /// A TLS-only cluster, with one registered target (and database) per case.
@@ -106,14 +104,16 @@ fn cluster_with_a_target_per_case() -> (Cluster, Sandbox) {
         port,
         &["--sslmode", "require", "--sslrootcert", "system"],
     );
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", "tls", "--db", "client_cert", "--host", "localhost"])
-        .args(["--port", &port.to_string(), "--admin-user", "certuser"])
-        .args(["--sslmode", "verify-full", "--sslrootcert", ca_file])
-        .args(["--sslcert", cert_file.to_str().unwrap(), "--sslkey", key_file.to_str().unwrap()])
-        .assert()
-        .success();
+    Run::new(&sandbox)
+        .args(&format!("registry add --env tls --db client_cert --host localhost --port {port}"))
+        .args("--admin-user certuser --sslmode verify-full --sslrootcert")
+        .arg(ca_file)
+        .arg("--sslcert")
+        .arg(&cert_file)
+        .arg("--sslkey")
+        .arg(&key_file)
+        .stderr_is(&format!("added tls/client_cert (localhost:{port})\n"))
+        .run();
     (pg, sandbox)
 }
 
@@ -121,16 +121,16 @@ fn sslmodes_behave_as_in_libpq() {
     let (pg, sandbox) = cluster_with_a_target_per_case();
 
     // The client-certificate target gets no password: none is set for certuser.
-    let out = sandbox
-        .pgacct()
-        .args(["registry", "check", "--format", "json"])
+    let rows = Run::new(&sandbox)
+        .args("registry check")
         .env("PGACCT_ADMIN_PASSWORD", pg.password())
         .env("PGPASSFILE", "/nonexistent")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
-    let rows: Vec<Value> =
-        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone();
+        .expect(3)
+        .stderr_contains(
+            "hint: tls/disable: the server accepts only TLS connections from here, but sslmode \
+             is disable",
+        )
+        .rows();
     let row = |db: &str| rows.iter().find(|r| r["db"] == db).unwrap().clone();
     let error = |db: &str| row(db)["error"].as_str().unwrap_or_default().to_owned();
 
@@ -160,14 +160,6 @@ fn sslmodes_behave_as_in_libpq() {
         "{}",
         error("disable")
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(
-            "hint: tls/disable: the server accepts only TLS connections from here, but sslmode \
-             is disable"
-        ),
-        "{stderr}"
-    );
     assert_eq!(
         error("system_weak"),
         "weak sslmode require may not be used with sslrootcert=system (use verify-full)"
@@ -178,49 +170,26 @@ fn verify_modes_need_a_root_certificate_and_require_needs_a_tls_server() {
     let pg = Cluster::start();
     let sandbox = Sandbox::new();
     add(&sandbox, "postgres", "127.0.0.1", pg.port(), &["--sslmode", "verify-ca"]);
-    let out = sandbox
-        .pgacct()
-        .args(["registry", "check"])
-        .env("PGPASSWORD", pg.password())
-        .assert()
-        .code(1)
-        .get_output()
-        .stdout
-        .clone();
-    let out = String::from_utf8(out).unwrap();
+    let check = || Run::new(&sandbox).args("registry check").env("PGPASSWORD", pg.password());
+    let out = check().expect(1).run().stdout;
     assert!(out.contains("sslmode verify-ca needs a root certificate"), "{out}");
 
-    sandbox
-        .pgacct()
-        .args(["registry", "update", "--env", "tls", "--db", "postgres", "--sslmode", "require"])
-        .assert()
-        .success();
-    let out = sandbox
-        .pgacct()
-        .args(["registry", "check"])
-        .env("PGPASSWORD", pg.password())
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    Run::new(&sandbox)
+        .args("registry update --env tls --db postgres --sslmode require")
+        .stderr_is(&format!("updated tls/postgres (127.0.0.1:{})\n", pg.port()))
+        .run();
+    let stdout = check()
+        .expect(1)
+        .stderr_contains("hint: tls/postgres: sslmode require needs TLS")
+        .run()
+        .stdout;
     assert!(stdout.contains("the server does not accept TLS connections"), "{stdout}");
 
     // prefer (the default) falls back to plain text against this server.
-    sandbox
-        .pgacct()
-        .args(["registry", "update", "--env", "tls", "--db", "postgres", "--unset", "sslmode"])
-        .assert()
-        .success();
-    let out = sandbox
-        .pgacct()
-        .args(["registry", "check", "--format", "json"])
-        .env("PGPASSWORD", pg.password())
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let rows: Value = serde_json::from_slice(&out).unwrap();
+    Run::new(&sandbox)
+        .args("registry update --env tls --db postgres --unset sslmode")
+        .stderr_is(&format!("updated tls/postgres (127.0.0.1:{})\n", pg.port()))
+        .run();
+    let rows = check().rows();
     assert_eq!(rows[0]["tls"], "no");
 }

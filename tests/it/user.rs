@@ -6,11 +6,13 @@ use libtest_mimic::Trial;
 
 use crate::support::runner::test;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::{Cluster, Sandbox, on_a_terminal, spawn_together};
+use crate::support::{
+    Cluster, Run, Sandbox, needs_the_pause_hook, on_a_terminal, spawn_together,
+    wait_for_started_records,
+};
 
 pub fn tests() -> Vec<Trial> {
     vec![
@@ -52,46 +54,9 @@ fn registered(pg: Cluster, sandbox: &Sandbox, env: &str, dbs: &[&str]) -> Cluste
     pg
 }
 
-/// Runs pgacct with the admin password in the environment.
-fn pgacct(sandbox: &Sandbox, pg: &Cluster, args: &[&str]) -> Output {
-    sandbox.pgacct().env("PGACCT_ADMIN_PASSWORD", pg.password()).args(args).output().unwrap()
-}
-
-/// Runs pgacct with `--format json`; returns the rows and the exit code.
-fn run_json(sandbox: &Sandbox, pg: &Cluster, args: &[&str]) -> (Vec<Value>, i32) {
-    let out = pgacct(sandbox, pg, &[args, &["--format", "json"]].concat());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let rows: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|_| panic!("not JSON: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
-    (rows.as_array().unwrap().clone(), out.status.code().unwrap())
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Waits until `count` started records of `operation` are in the sandbox's
-/// audit trail: the change has passed its plan and is about to apply.
-fn wait_for_started_records(sandbox: &Sandbox, operation: &str, count: i64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let found = rusqlite::Connection::open(sandbox.registry()).ok().and_then(|conn| {
-            conn.query_row(
-                "SELECT count(*) FROM audit WHERE operation = ?1 AND outcome = 'started'",
-                [operation],
-                |r| r.get::<_, i64>(0),
-            )
-            .ok()
-        });
-        if found.is_some_and(|n| n >= count) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "no started record of {operation}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+/// pgacct with the admin password in the environment.
+fn pgacct(sandbox: &Sandbox, pg: &Cluster) -> Run {
+    Run::new(sandbox).env("PGACCT_ADMIN_PASSWORD", pg.password())
 }
 
 /// Logs in as `user` with `password` over TCP (scram).
@@ -145,19 +110,11 @@ fn memberships(pg: &Cluster, name: &str) -> Vec<String> {
 fn create_vm_on_two_databases_of_one_cluster() {
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders", "billing"]);
-    let args = [
-        "user",
-        "create-vm",
-        "--env",
-        "qa",
-        "--all",
-        "--server",
-        "WEB01",
-        "--service-port",
-        "8080",
-    ];
-    let (rows, code) = run_json(&sandbox, &pg, &args);
-    assert_eq!(code, 0, "{rows:?}");
+    let create = || {
+        pgacct(&sandbox, &pg)
+            .args("user create-vm --env qa --all --server WEB01 --service-port 8080")
+    };
+    let rows = create().rows();
     assert_eq!(rows.len(), 2);
     for row in &rows {
         assert_eq!(row["user"], "web01_8080");
@@ -179,8 +136,7 @@ fn create_vm_on_two_databases_of_one_cluster() {
     assert_eq!(path, "public");
 
     // Again: nothing changes, no password is made or shown.
-    let (again, code) = run_json(&sandbox, &pg, &args);
-    assert_eq!(code, 0);
+    let again = create().rows();
     for row in &again {
         assert_eq!(row["status"], "user already exists");
         assert_eq!(row["password"], Value::Null);
@@ -197,34 +153,18 @@ fn create_k8s_on_two_clusters_uses_the_env_prefix() {
     second.client().batch_execute("CREATE DATABASE billing").unwrap();
     sandbox.register("uat", "billing", &second, &[]);
 
-    let (rows, code) = run_json(
-        &sandbox,
-        &first,
-        &["user", "create-k8s", "--env", "uat", "--all", "--service", "GearService"],
-    );
-    assert_eq!(code, 0, "{rows:?}");
+    let rows = pgacct(&sandbox, &first)
+        .args("user create-k8s --env uat --all --service GearService")
+        .rows();
     assert!(rows.iter().all(|r| r["user"] == "ua_gearservice" && r["status"] == "user created"));
     let password = rows[0]["password"].as_str().unwrap();
     assert!(login(&first, "orders", "ua_gearservice", password).is_ok());
     assert!(login(&second, "billing", "ua_gearservice", password).is_ok());
     assert_eq!(settings(&second, "ua_gearservice", Some("billing")), ["search_path=public"]);
 
-    let (rows, _) = run_json(
-        &sandbox,
-        &first,
-        &[
-            "user",
-            "create-k8s",
-            "--env",
-            "uat",
-            "--db",
-            "orders",
-            "--service",
-            "x",
-            "--prefix",
-            "Blue",
-        ],
-    );
+    let rows = pgacct(&sandbox, &first)
+        .args("user create-k8s --env uat --db orders --service x --prefix Blue")
+        .rows();
     assert_eq!(rows[0]["user"], "blue_x");
 }
 
@@ -232,44 +172,21 @@ fn create_reset_and_set_search_path_on_one_target() {
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders"]);
     pg.client_to("orders").batch_execute("CREATE SCHEMA app").unwrap();
-    let (created, code) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devlead", "alice"],
-    );
-    assert_eq!(code, 0);
+    let created =
+        pgacct(&sandbox, &pg).args("user create --env qa --db orders --type devlead alice").rows();
     assert_eq!(role(&pg, "alice"), Some((20, true, None)));
     let first = created[0]["password"].as_str().unwrap().to_owned();
 
-    let (reset, code) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "reset-password", "--env", "qa", "--db", "orders", "alice"],
-    );
-    assert_eq!(code, 0);
+    let reset = pgacct(&sandbox, &pg).args("user reset-password --env qa --db orders alice").rows();
     assert_eq!(reset[0]["status"], "password reset");
     let second = reset[0]["password"].as_str().unwrap();
     assert_ne!(second, first);
     assert!(login(&pg, "orders", "alice", &first).is_err());
     assert!(login(&pg, "orders", "alice", second).is_ok());
 
-    let (set, code) = run_json(
-        &sandbox,
-        &pg,
-        &[
-            "user",
-            "set-search-path",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "alice",
-            "app",
-            "$user",
-            "public",
-        ],
-    );
-    assert_eq!(code, 0);
+    let set = pgacct(&sandbox, &pg)
+        .args("user set-search-path --env qa --db orders alice app $user public")
+        .rows();
     assert_eq!(set[0]["status"], "search_path set to app, $user, public");
     assert_eq!(set[0]["password"], Value::Null);
     assert_eq!(settings(&pg, "alice", Some("orders")), [r#"search_path=app, "$user", public"#]);
@@ -279,11 +196,8 @@ fn create_reset_and_set_search_path_on_one_target() {
 
     // Now it differs from the devlead policy, and a create says so.
     pg.client().batch_execute("ALTER ROLE alice CONNECTION LIMIT 3").unwrap();
-    let (again, _) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devlead", "alice"],
-    );
+    let again =
+        pgacct(&sandbox, &pg).args("user create --env qa --db orders --type devlead alice").rows();
     assert_eq!(again[0]["status"], "user already exists");
     let drift: Vec<&str> =
         again[0]["drift"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
@@ -296,17 +210,15 @@ fn create_reset_and_set_search_path_on_one_target() {
 fn resetting_a_missing_role_changes_nothing() {
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders"]);
-    let (rows, code) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "reset-password", "--env", "qa", "--db", "orders", "ghost"],
-    );
-    assert_eq!(code, 1);
+    let rows = pgacct(&sandbox, &pg)
+        .args("user reset-password --env qa --db orders ghost")
+        .expect(1)
+        .stderr_contains("ghost")
+        .rows();
     assert_eq!(rows[0]["status"], "user not found");
     assert_eq!(rows[0]["password"], Value::Null);
     assert!(role(&pg, "ghost").is_none());
-    let audit = sandbox.pgacct().args(["audit", "show", "--format", "json"]).output().unwrap();
-    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let audit = Run::new(&sandbox).args("audit show").rows();
     assert_eq!(audit[0]["outcome"], "failed");
     assert_eq!(audit[0]["status"], "user not found");
     assert_eq!(audit[0]["role"], "ghost");
@@ -315,32 +227,18 @@ fn resetting_a_missing_role_changes_nothing() {
 fn twenty_concurrent_creators_make_one_role() {
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders"]);
-    let run: Vec<String> =
-        ["user", "create-vm", "--env", "qa", "--db", "orders", "--server", "web01"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .chain(["--service-port", "8080", "--format", "json"].map(String::from))
-            .collect();
-    let runs = vec![run; 20];
-    let mut statuses = Vec::new();
-    for child in spawn_together(&sandbox, &runs, &[("PGACCT_ADMIN_PASSWORD", pg.password())]) {
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
-        statuses.push(rows[0]["status"].as_str().unwrap().to_owned());
-    }
+    let create = "user create-vm --env qa --db orders --server web01 --service-port 8080";
+    let runs = (0..20).map(|_| pgacct(&sandbox, &pg).args(create).args("--format json")).collect();
+    let statuses: Vec<String> = spawn_together(&sandbox, runs)
+        .into_iter()
+        .map(|running| running.finish().rows()[0]["status"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(statuses.iter().filter(|s| *s == "user created").count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| *s == "user already exists").count(), 19, "{statuses:?}");
-    let audit = sandbox
-        .pgacct()
-        .args(["audit", "show", "--operation", "user.create", "--limit", "0", "--format", "json"])
-        .output()
-        .unwrap();
-    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
-    let outcomes: Vec<&str> =
-        audit.as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    let audit = Run::new(&sandbox).args("audit show --operation user.create --limit 0").rows();
+    let outcomes: Vec<&str> = audit.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["ok"; 20]);
-    sandbox.pgacct().args(["audit", "verify"]).assert().success();
+    Run::new(&sandbox).args("audit verify").run();
 }
 
 fn bad_names_are_refused_before_any_connection() {
@@ -349,94 +247,66 @@ fn bad_names_are_refused_before_any_connection() {
     let connections_before = pg.log().matches("connection received").count();
     let long = "a".repeat(64);
     for name in [r#"bob"x"#, "bob;drop", "bob smith", "Bob", long.as_str(), "pg_x", "postgres"] {
-        for args in [
-            vec!["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", name],
-            vec!["user", "reset-password", "--env", "qa", "--db", "orders", name],
-            vec!["user", "set-search-path", "--env", "qa", "--db", "orders", name, "public"],
+        for (line, after) in [
+            ("user create --env qa --db orders --type devqa", None),
+            ("user reset-password --env qa --db orders", None),
+            ("user set-search-path --env qa --db orders", Some("public")),
         ] {
-            let out = pgacct(&sandbox, &pg, &args);
-            let (stdout, stderr) = text(&out);
-            assert_eq!(out.status.code(), Some(2), "{name}: {stdout}{stderr}");
-            assert!(stderr.contains("error: ") && stderr.contains("role name"), "{name}: {stderr}");
+            pgacct(&sandbox, &pg)
+                .args(line)
+                .arg(name)
+                .arg_list(after)
+                .expect(2)
+                .stderr_contains("error: ")
+                .stderr_contains("role name")
+                .run();
         }
     }
-    for args in [
-        vec![
-            "user",
-            "create-vm",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "--server",
-            "web-01",
-            "--service-port",
-            "80",
-        ],
-        vec!["user", "set-search-path", "--env", "qa", "--db", "orders", "alice", "App"],
-        vec!["user", "set-search-path", "--env", "qa", "--db", "orders", "alice", "a;b"],
-        vec!["user", "create", "--env", "qa", "--db", "orders", "--type", "superuser", "alice"],
-        vec!["user", "create", "--env", "qa", "--db", "nope", "--type", "devqa", "alice"],
-        vec!["user", "create", "--env", "qa", "--type", "devqa", "alice"],
+    for (line, message) in [
+        ("user create-vm --env qa --db orders --server web-01 --service-port 80", "web-01"),
+        ("user set-search-path --env qa --db orders alice App", "App"),
+        ("user set-search-path --env qa --db orders alice a;b", "a;b"),
+        ("user create --env qa --db orders --type superuser alice", "superuser"),
+        ("user create --env qa --db nope --type devqa alice", "no registry entry"),
+        ("user create --env qa --type devqa alice", "--db"),
     ] {
-        let out = pgacct(&sandbox, &pg, &args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", text(&out));
+        pgacct(&sandbox, &pg)
+            .args(line)
+            .expect(2)
+            .stderr_contains("error: ")
+            .stderr_contains(message)
+            .run();
     }
     assert_eq!(
         pg.log().matches("connection received").count(),
         connections_before,
         "pgacct connected"
     );
-    let audit = sandbox
-        .pgacct()
-        .args(["audit", "show", "--operation", "user", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&audit.stdout).trim(), "[]");
+    let audit = Run::new(&sandbox).args("audit show --operation user").rows();
+    assert!(audit.is_empty(), "{audit:?}");
 }
 
 fn passwords_never_reach_the_server_log_the_registry_or_the_audit_trail() {
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders"]);
-    let (rows, _) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "carol"],
-    );
+    let rows =
+        pgacct(&sandbox, &pg).args("user create --env qa --db orders --type devqa carol").rows();
     let generated = rows[0]["password"].as_str().unwrap().to_owned();
 
     let chosen = "Chosen-Passw0rd-from-stdin";
-    let out = sandbox
-        .pgacct()
-        .env("PGACCT_ADMIN_PASSWORD", pg.password())
-        .args([
-            "user",
-            "reset-password",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "carol",
-            "--password-stdin",
-        ])
-        .args(["--secret-file", "carol.json", "--secret-format", "json"])
-        .write_stdin(format!("{chosen}\n"))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
+    let ran = pgacct(&sandbox, &pg)
+        .args("user reset-password --env qa --db orders carol --password-stdin")
+        .args("--secret-file carol.json --secret-format json")
+        .stdin(format!("{chosen}\n"))
+        .stderr_contains("written to carol.json")
+        .run();
     assert!(login(&pg, "orders", "carol", chosen).is_ok());
     let file = std::fs::read_to_string(sandbox.path().join("carol.json")).unwrap();
     assert!(file.contains(chosen), "the secret file holds the password");
 
     let registry = std::fs::read(sandbox.registry()).unwrap();
     let wal = std::fs::read(sandbox.path().join("registry.db-wal")).unwrap_or_default();
-    let audit = sandbox
-        .pgacct()
-        .args(["audit", "show", "--limit", "0", "--format", "json"])
-        .output()
-        .unwrap();
-    let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
+    let audit = Run::new(&sandbox).args("audit show --limit 0 --format json").run().stdout;
     assert!(
         audit.contains("PASSWORD '<redacted>'"),
         "the audit trail keeps the redacted SQL:\n{audit}"
@@ -447,8 +317,8 @@ fn passwords_never_reach_the_server_log_the_registry_or_the_audit_trail() {
             ("the registry", registry.clone()),
             ("the registry's WAL", wal.clone()),
             ("the audit trail", audit.clone().into_bytes()),
-            ("stdout of the --secret-file run", stdout.clone().into_bytes()),
-            ("stderr", stderr.clone().into_bytes()),
+            ("stdout of the --secret-file run", ran.stdout.clone().into_bytes()),
+            ("stderr", ran.stderr.clone().into_bytes()),
         ] {
             let found = haystack.windows(secret.len()).any(|w| w == secret.as_bytes());
             assert!(!found, "the password is in {place}");
@@ -457,49 +327,41 @@ fn passwords_never_reach_the_server_log_the_registry_or_the_audit_trail() {
 }
 
 fn a_missing_group_is_refused_and_a_failure_midway_leaves_no_role() {
+    needs_the_pause_hook();
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders"]);
     sandbox.write_config("[types.app]\nmember_of = [\"app_readers\"]\n");
-    let args = ["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "dave"];
-    let out = pgacct(&sandbox, &pg, &args);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
-    assert!(stderr.contains("role app_readers, which type app joins, does not exist"), "{stderr}");
-    assert!(stderr.contains("hint: create it first"), "{stderr}");
+    let create = || pgacct(&sandbox, &pg).args("user create --env qa --db orders --type app dave");
+    create()
+        .expect(2)
+        .stderr_contains("role app_readers, which type app joins, does not exist")
+        .stderr_contains("hint: create it first")
+        .run();
     assert!(role(&pg, "dave").is_none());
     assert!(!pg.log().contains("CREATE ROLE"), "the plan sent no change");
-    let audit = sandbox
-        .pgacct()
-        .args(["audit", "show", "--operation", "user", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&audit.stdout).trim(), "[]", "a refusal is not journaled");
+    let audit = Run::new(&sandbox).args("audit show --operation user").rows();
+    assert!(audit.is_empty(), "a refusal is not journaled: {audit:?}");
 
     // The group is there when the plan looks, and gone when the change
     // runs: the transaction fails at the GRANT, and nothing of it stays.
     pg.client().batch_execute("CREATE ROLE app_readers NOLOGIN").unwrap();
-    let child = sandbox
-        .std_command()
-        .args(args)
-        .args(["--format", "json"])
-        .env("PGACCT_ADMIN_PASSWORD", pg.password())
+    let mut running = create()
+        .args("--format json")
         .env("PGACCT_TEST_PAUSE_AFTER_START", "2")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .expect(1)
+        .stderr_contains("hint: to do it again on the target that did not succeed")
+        .spawn();
     wait_for_started_records(&sandbox, "user.create", 1);
     pg.client().batch_execute("DROP ROLE app_readers").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    let rows: Value = serde_json::from_str(&stdout).unwrap();
+    // The product's hook pauses 2 s after the started record; the role must
+    // be gone inside that window for the test to mean anything.
+    assert!(running.is_running(), "the pause ended before the group was dropped");
+    let rows = running.finish().rows();
     assert_eq!(rows[0]["outcome"], "failed");
     assert_eq!(rows[0]["password"], Value::Null);
     assert_eq!(rows[0]["error"], r#"role "app_readers" does not exist"#);
     assert!(role(&pg, "dave").is_none(), "the CREATE ROLE was rolled back");
-    let audit = sandbox.pgacct().args(["audit", "show", "--format", "json"]).output().unwrap();
-    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let audit = Run::new(&sandbox).args("audit show").rows();
     assert_eq!(audit[0]["outcome"], "failed");
     assert_eq!(audit[0]["error"], r#"role "app_readers" does not exist"#);
     let sql = audit[0]["sql"].as_str().unwrap();
@@ -514,12 +376,8 @@ fn a_missing_group_is_refused_and_a_failure_midway_leaves_no_role() {
         "[types.app]\ntemplate = \"app_{name}\"\nmember_of = [\"app_readers\"]\nconnection_limit = 7\n\
          search_path = [\"app\", \"public\"]\nvalid_for_days = 30\npassword_length = 40\n",
     );
-    let (rows, code) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "dave"],
-    );
-    assert_eq!(code, 0, "{rows:?}");
+    let rows =
+        pgacct(&sandbox, &pg).args("user create --env qa --db orders --type app dave").rows();
     assert_eq!(rows[0]["user"], "app_dave");
     assert_eq!(rows[0]["password"].as_str().unwrap().len(), 40);
     let (limit, login_ok, until) = role(&pg, "app_dave").unwrap();
@@ -535,12 +393,12 @@ fn a_stopped_cluster_fails_alone() {
     let stopped = Cluster::start();
     sandbox.register("qa", "postgres", &stopped, &[]);
     stopped.stop();
-    let (rows, code) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--all", "--type", "devqa", "erin"],
-    );
-    assert_eq!(code, 3, "{rows:?}");
+    let rows = pgacct(&sandbox, &pg)
+        .args("user create --env qa --all --type devqa erin")
+        .expect(3)
+        .stderr_contains(&format!("hint: is PostgreSQL running on 127.0.0.1:{}", stopped.port()))
+        .stderr_contains("hint: to bring the target that did not succeed to the same password")
+        .rows();
     let by_db = |db: &str| rows.iter().find(|r| r["db"] == db).unwrap().clone();
     assert_eq!(by_db("orders")["status"], "user created");
     assert_eq!(by_db("billing")["status"], "user created");
@@ -552,25 +410,11 @@ fn a_stopped_cluster_fails_alone() {
 fn dry_run_shows_the_sql_and_changes_nothing() {
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders"]);
-    let out = pgacct(
-        &sandbox,
-        &pg,
-        &[
-            "user",
-            "create-vm",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "--server",
-            "web02",
-            "--service-port",
-            "80",
-            "--dry-run",
-        ],
-    );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
+    let stdout = pgacct(&sandbox, &pg)
+        .args("user create-vm --env qa --db orders --server web02 --service-port 80 --dry-run")
+        .stderr_contains("--dry-run: nothing was changed")
+        .run()
+        .stdout;
     assert!(stdout.contains("-- qa/orders ("), "{stdout}");
     assert!(
         stdout.contains(
@@ -582,24 +426,14 @@ fn dry_run_shows_the_sql_and_changes_nothing() {
         stdout
             .contains(r#"ALTER ROLE "web02_80" IN DATABASE "orders" SET search_path TO "public";"#)
     );
-    assert!(stderr.contains("--dry-run: nothing was changed"));
     assert!(role(&pg, "web02_80").is_none());
-    let out = pgacct(
-        &sandbox,
-        &pg,
-        &["user", "reset-password", "--env", "qa", "--db", "orders", "nobody", "--dry-run"],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let audit = sandbox
-        .pgacct()
-        .args(["audit", "show", "--operation", "user", "--format", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&audit.stdout).trim(),
-        "[]",
-        "dry runs write no audit records"
-    );
+    pgacct(&sandbox, &pg)
+        .args("user reset-password --env qa --db orders nobody --dry-run")
+        .expect(1)
+        .stderr_is("--dry-run: nothing was changed\n")
+        .run();
+    let audit = Run::new(&sandbox).args("audit show --operation user").rows();
+    assert!(audit.is_empty(), "dry runs write no audit records: {audit:?}");
 }
 
 fn readonly_reads_and_cannot_write_or_create() {
@@ -629,12 +463,9 @@ fn readonly_scenario(sandbox: &Sandbox, pg: &Cluster) {
     pg.client_to("orders")
         .batch_execute("CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2)")
         .unwrap();
-    let (rows, code) = run_json(
-        sandbox,
-        pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "readonly", "reporting"],
-    );
-    assert_eq!(code, 0, "{rows:?}");
+    let rows = pgacct(sandbox, pg)
+        .args("user create --env qa --db orders --type readonly reporting")
+        .rows();
     let version: i32 = pg
         .client()
         .query_one("SHOW server_version_num", &[])
@@ -681,27 +512,19 @@ fn dba_accounts_and_protected_envs_ask_first() {
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "prod", &["orders"]);
     let connections_before = pg.log().matches("connection received").count();
-    let out = pgacct(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "prod", "--db", "orders", "--type", "dba", "frank"],
-    );
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("a dba account needs confirmation, and there is no terminal to ask on"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("hint: add --yes to confirm"));
+    pgacct(&sandbox, &pg)
+        .args("user create --env prod --db orders --type dba frank")
+        .expect(2)
+        .stderr_contains("a dba account needs confirmation, and there is no terminal to ask on")
+        .stderr_contains("hint: add --yes to confirm")
+        .run();
 
     sandbox.write_config("[env.prod]\nprotected = true\n");
-    let out = pgacct(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "prod", "--db", "orders", "--type", "devqa", "gina"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("prod/orders is protected"));
+    pgacct(&sandbox, &pg)
+        .args("user create --env prod --db orders --type devqa gina")
+        .expect(2)
+        .stderr_contains("prod/orders is protected")
+        .run();
     assert_eq!(
         pg.log().matches("connection received").count(),
         connections_before,
@@ -709,12 +532,7 @@ fn dba_accounts_and_protected_envs_ask_first() {
     );
     assert!(role(&pg, "frank").is_none() && role(&pg, "gina").is_none());
 
-    let (rows, code) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "prod", "--db", "orders", "--type", "dba", "frank", "--yes"],
-    );
-    assert_eq!(code, 0, "{rows:?}");
+    pgacct(&sandbox, &pg).args("user create --env prod --db orders --type dba frank --yes").rows();
     let created: (bool, bool) = pg
         .client()
         .query_one("SELECT rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = 'frank'", &[])
@@ -727,27 +545,12 @@ fn dba_accounts_and_protected_envs_ask_first() {
 fn secret_files_are_private_complete_and_never_overwritten_unasked() {
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders"]);
-    let out = pgacct(
-        &sandbox,
-        &pg,
-        &[
-            "user",
-            "create-k8s",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "--service",
-            "gear",
-            "--secret-file",
-            "gear.yaml",
-            "--secret-format",
-            "k8s-secret",
-        ],
-    );
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("password for qa_gear written to gear.yaml"), "{stderr}");
+    let stdout = pgacct(&sandbox, &pg)
+        .args("user create-k8s --env qa --db orders --service gear")
+        .args("--secret-file gear.yaml --secret-format k8s-secret")
+        .stderr_contains("password for qa_gear written to gear.yaml")
+        .run()
+        .stdout;
     let path = sandbox.path().join("gear.yaml");
     let manifest = std::fs::read_to_string(&path).unwrap();
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
@@ -772,43 +575,15 @@ fn secret_files_are_private_complete_and_never_overwritten_unasked() {
     assert!(!stdout.contains(&password));
 
     // An existing file is kept, and nothing is touched.
-    let out = pgacct(
-        &sandbox,
-        &pg,
-        &[
-            "user",
-            "reset-password",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "qa_gear",
-            "--secret-file",
-            "gear.yaml",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).1.contains("hint: add --force"));
+    let reset = || {
+        pgacct(&sandbox, &pg)
+            .args("user reset-password --env qa --db orders qa_gear --secret-file gear.yaml")
+    };
+    reset().expect(2).stderr_contains("hint: add --force").run();
     assert!(login(&pg, "orders", "qa_gear", &password).is_ok(), "the password did not change");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), manifest);
 
-    let out = pgacct(
-        &sandbox,
-        &pg,
-        &[
-            "user",
-            "reset-password",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "qa_gear",
-            "--secret-file",
-            "gear.yaml",
-            "--force",
-        ],
-    );
-    assert!(out.status.success());
+    reset().arg("--force").stderr_contains("password for qa_gear written to gear.yaml").run();
     let env = std::fs::read_to_string(&path).unwrap();
     let new = env.lines().find_map(|l| l.strip_prefix("PGPASSWORD=")).unwrap();
     assert!(login(&pg, "orders", "qa_gear", new).is_ok());
@@ -819,15 +594,10 @@ fn the_servers_scram_iterations_are_used() {
     let sandbox = Sandbox::new();
     let pg = Cluster::builder().major(17).setting("scram_iterations = 10000").start();
     let pg = registered(pg, &sandbox, "qa", &["orders"]);
-    let check = pgacct(&sandbox, &pg, &["registry", "check", "--format", "json"]);
-    let check: Value = serde_json::from_slice(&check.stdout).unwrap();
+    let check = pgacct(&sandbox, &pg).args("registry check").rows();
     assert_eq!(check[0]["scram_iterations"], 10000);
-    let (rows, code) = run_json(
-        &sandbox,
-        &pg,
-        &["user", "create", "--env", "qa", "--db", "orders", "--type", "devqa", "hank"],
-    );
-    assert_eq!(code, 0, "{rows:?}");
+    let rows =
+        pgacct(&sandbox, &pg).args("user create --env qa --db orders --type devqa hank").rows();
     let verifier = pg.verifier("hank").unwrap();
     assert!(verifier.starts_with("SCRAM-SHA-256$10000:"), "{verifier}");
     assert!(login(&pg, "orders", "hank", rows[0]["password"].as_str().unwrap()).is_ok());
@@ -839,37 +609,14 @@ fn provisioning_works_on_postgres_13_and_17() {
         let sandbox = Sandbox::new();
         let pg = Cluster::builder().major(major).start();
         let pg = registered(pg, &sandbox, "qa", &["orders", "billing"]);
-        let (rows, code) = run_json(
-            &sandbox,
-            &pg,
-            &[
-                "user",
-                "create-vm",
-                "--env",
-                "qa",
-                "--all",
-                "--server",
-                "web01",
-                "--service-port",
-                "80",
-            ],
-        );
-        assert_eq!(code, 0, "{major}: {rows:?}");
+        let rows = pgacct(&sandbox, &pg)
+            .args("user create-vm --env qa --all --server web01 --service-port 80")
+            .rows();
         let password = rows[0]["password"].as_str().unwrap();
         assert!(login(&pg, "billing", "web01_80", password).is_ok(), "{major}");
-        let (rows, code) = run_json(
-            &sandbox,
-            &pg,
-            &["user", "reset-password", "--env", "qa", "--all", "web01_80"],
-        );
-        assert_eq!(code, 0, "{major}: {rows:?}");
+        let rows = pgacct(&sandbox, &pg).args("user reset-password --env qa --all web01_80").rows();
         assert!(login(&pg, "orders", "web01_80", rows[0]["password"].as_str().unwrap()).is_ok());
-        let (_, code) = run_json(
-            &sandbox,
-            &pg,
-            &["user", "set-search-path", "--env", "qa", "--all", "web01_80", "public"],
-        );
-        assert_eq!(code, 0, "{major}");
+        pgacct(&sandbox, &pg).args("user set-search-path --env qa --all web01_80 public").rows();
         assert_eq!(settings(&pg, "web01_80", Some("billing")), ["search_path=public"], "{major}");
     }
 }

@@ -9,11 +9,11 @@ pub mod runner;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub use cluster::Cluster;
-pub use run::Run;
+pub use run::{Ran, Run, Running};
 
 /// The binary under test.
 pub const PGACCT: &str = env!("CARGO_BIN_EXE_pgacct");
@@ -45,13 +45,16 @@ impl Sandbox {
     /// TCP as the superuser unless `extra` names another `--admin-user`,
     /// with any extra `registry add` options.
     pub fn register(&self, env: &str, db: &str, cluster: &Cluster, extra: &[&str]) {
-        let mut cmd = self.pgacct();
-        cmd.args(["registry", "add", "--env", env, "--db", db, "--host", cluster.host()])
-            .args(["--port", &cluster.port().to_string()]);
+        let mut run = Run::new(self)
+            .args(&format!("registry add --env {env} --db {db} --host {}", cluster.host()))
+            .args(&format!("--port {}", cluster.port()));
         if !extra.contains(&"--admin-user") {
-            cmd.args(["--admin-user", cluster::SUPERUSER]);
+            run = run.args(&format!("--admin-user {}", cluster::SUPERUSER));
         }
-        cmd.args(extra).assert().success();
+        for arg in extra {
+            run = run.arg(arg);
+        }
+        run.stderr_contains(&format!("added {env}/{db} (")).run();
     }
 
     /// Writes the configuration where pgacct looks by default (under the
@@ -70,12 +73,8 @@ impl Sandbox {
         path
     }
 
-    /// A `pgacct` command with a clean environment, run from the sandbox.
-    pub fn pgacct(&self) -> assert_cmd::Command {
-        assert_cmd::Command::from_std(self.std_command())
-    }
-
-    /// Like [`Sandbox::pgacct`], for tests that spawn processes themselves.
+    /// A `pgacct` command with a clean environment, run from the sandbox
+    /// (tests run it through [`Run::new`]).
     pub fn std_command(&self) -> Command {
         self.command(PGACCT)
     }
@@ -92,52 +91,71 @@ impl Sandbox {
     }
 }
 
-/// Starts one `pgacct` per argument list, with `vars` set, so that they all
-/// begin at the same moment: each waits in a shell for a gate file, and the
-/// gate opens once all of them are waiting.
-pub fn spawn_together(
-    sandbox: &Sandbox,
-    runs: &[Vec<String>],
-    vars: &[(&str, &str)],
-) -> Vec<Child> {
-    let gate = sandbox.path().join(format!("gate-{}", cluster::random_suffix()));
-    let children: Vec<Child> = runs
-        .iter()
-        .map(|args| {
-            sandbox
-                .command("sh")
-                .arg("-c")
-                .arg(r#"while [ ! -e "$0" ]; do sleep 0.01; done; exec "$@""#)
-                .arg(&gate)
-                .arg(PGACCT)
-                .args(args)
-                .envs(vars.iter().copied())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn a gated pgacct")
-        })
+/// Starts `runs` so that they all begin at the same moment: each waits in
+/// a shell for a gate file, and the gate opens once every shell has said
+/// (with a ready file of its own) that it is waiting.
+pub fn spawn_together(sandbox: &Sandbox, runs: Vec<Run>) -> Vec<Running> {
+    let dir = sandbox.path().join(format!("together-{}", cluster::random_suffix()));
+    std::fs::create_dir(&dir).expect("create the gate's directory");
+    let gate = dir.join("gate");
+    let ready: Vec<PathBuf> = (0..runs.len()).map(|i| dir.join(format!("ready-{i}"))).collect();
+    let running: Vec<Running> = runs
+        .into_iter()
+        .zip(&ready)
+        .map(|(run, ready)| run.behind_a_gate(&gate, ready).spawn())
         .collect();
-    // Long enough for every shell to reach its loop on a loaded 2-core box.
-    std::thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.iter().all(|r| r.exists()) {
+        assert!(Instant::now() < deadline, "not every gated run got ready within 30 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     std::fs::write(&gate, "").expect("open the gate");
-    children
+    running
 }
 
 /// Twenty `pgacct registry add` processes at the same moment, adding
 /// `ci/db00` to `ci/db19`; each must succeed.
 pub fn add_twenty_targets_at_once(sandbox: &Sandbox) {
-    let runs: Vec<Vec<String>> = (0..20)
+    let runs = (0..20)
         .map(|i| {
-            let db = format!("db{i:02}");
-            ["registry", "add", "--env", "ci", "--db", &db, "--host", "h"]
-                .map(String::from)
-                .to_vec()
+            Run::new(sandbox)
+                .args(&format!("registry add --env ci --db db{i:02} --host h"))
+                .stderr_is(&format!("added ci/db{i:02} (h:5432)\n"))
         })
         .collect();
-    for child in spawn_together(sandbox, &runs, &[]) {
-        let out = child.wait_with_output().expect("wait for a pgacct");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for running in spawn_together(sandbox, runs) {
+        running.finish();
+    }
+}
+
+/// Ends the running test as ignored unless pgacct is a debug build: the
+/// test needs its `PGACCT_TEST_PAUSE_AFTER_START` hook.
+pub fn needs_the_pause_hook() {
+    if !cfg!(debug_assertions) {
+        runner::skip("a debug build: the pause hook exists only there");
+    }
+}
+
+/// Waits until `count` started records of `operation` are in the sandbox's
+/// audit trail: the change has passed its plan and is about to apply.
+pub fn wait_for_started_records(sandbox: &Sandbox, operation: &str, count: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let read_only = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let conn = rusqlite::Connection::open_with_flags(sandbox.registry(), read_only);
+        let found = conn.ok().and_then(|conn| {
+            conn.query_row(
+                "SELECT count(*) FROM audit WHERE operation = ?1 AND outcome = 'started'",
+                [operation],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()
+        });
+        if found.is_some_and(|n| n >= count) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no started record of {operation} within 30 s");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -153,7 +171,6 @@ pub fn on_a_terminal(
 ) -> (String, i32) {
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
-    use std::time::Instant;
 
     let command = format!("{PGACCT} {args}");
     let mut child = sandbox

@@ -14,7 +14,8 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use serde_json::Value;
 
@@ -31,6 +32,7 @@ pub struct Run {
 
 enum StderrCheck {
     Empty,
+    Is(String),
     Contains(Vec<String>),
     Any,
 }
@@ -77,6 +79,12 @@ impl Run {
         self
     }
 
+    /// Arguments as given, one each.
+    pub fn arg_list<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Run {
+        self.command.args(args);
+        self
+    }
+
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Run {
         self.command.arg(arg);
         self
@@ -84,6 +92,11 @@ impl Run {
 
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Run {
         self.command.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Run {
+        self.command.env_remove(key);
         self
     }
 
@@ -107,6 +120,12 @@ impl Run {
         self
     }
 
+    /// stderr must be exactly `text`.
+    pub fn stderr_is(mut self, text: &str) -> Run {
+        self.stderr = StderrCheck::Is(text.to_owned());
+        self
+    }
+
     /// Whatever stderr says is fine (the test looks at it itself).
     pub fn any_stderr(mut self) -> Run {
         self.stderr = StderrCheck::Any;
@@ -124,7 +143,13 @@ impl Run {
     }
 
     /// Runs to the end and checks the exit code and stderr.
-    pub fn run(mut self) -> Ran {
+    pub fn run(self) -> Ran {
+        self.spawn().finish()
+    }
+
+    /// Starts the run, for a test that acts while it runs (signals it,
+    /// closes its stdout); [`Running::finish`] checks it as [`Run::run`] does.
+    pub fn spawn(mut self) -> Running {
         self.command.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         self.command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.command.spawn().unwrap_or_else(|e| panic!("{}: {e}", self.shown()));
@@ -133,12 +158,36 @@ impl Run {
             // The program may exit without reading it all; that is its answer.
             let _ = stdin.write_all(&input);
         }
-        let out = child.wait_with_output().expect("wait for the program");
-        let ran = Ran {
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            code: out.status.code().unwrap_or(-1),
-        };
+        Running { child, run: self }
+    }
+
+    /// The same run, started by a shell that creates the file `ready` and
+    /// then waits for the file `gate` (see `support::spawn_together`). The
+    /// shell gets the run's environment, which starts from a clean one.
+    pub fn behind_a_gate(mut self, gate: &Path, ready: &Path) -> Run {
+        let mut shell = Command::new("sh");
+        shell
+            .arg("-c")
+            .arg(r#": > "$1"; while [ ! -e "$0" ]; do sleep 0.01; done; shift; exec "$@""#)
+            .arg(gate)
+            .arg(ready)
+            .arg(self.command.get_program())
+            .args(self.command.get_args())
+            .env_clear();
+        for (key, value) in self.command.get_envs() {
+            match value {
+                Some(value) => shell.env(key, value),
+                None => shell.env_remove(key),
+            };
+        }
+        if let Some(dir) = self.command.get_current_dir() {
+            shell.current_dir(dir);
+        }
+        self.command = shell;
+        self
+    }
+
+    fn check(&self, ran: &Ran) {
         let mut wrong = Vec::new();
         if ran.code != self.code {
             wrong.push(format!("exit code {} (expected {})", ran.code, self.code));
@@ -146,6 +195,9 @@ impl Run {
         match &self.stderr {
             StderrCheck::Empty if !ran.stderr.is_empty() => {
                 wrong.push("stderr is not empty".into());
+            }
+            StderrCheck::Is(text) if ran.stderr != *text => {
+                wrong.push(format!("stderr is not {text:?}"));
             }
             StderrCheck::Contains(texts) => {
                 for text in texts.iter().filter(|t| !ran.stderr.contains(t.as_str())) {
@@ -162,7 +214,6 @@ impl Run {
             ran.stdout,
             ran.stderr
         );
-        ran
     }
 
     /// The command and its environment, for a failure report.
@@ -190,5 +241,77 @@ impl Run {
             write!(text, "\ndirectory: {}", dir.display()).unwrap();
         }
         text
+    }
+}
+
+/// A run under way: see [`Run::spawn`].
+#[must_use = "a Running is checked by .finish()"]
+pub struct Running {
+    child: Child,
+    run: Run,
+}
+
+impl Running {
+    /// The process id, to signal it.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends the signal `name` (`INT`, `TERM`, ...) to the process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} {}", self.id());
+    }
+
+    /// The reading end of stdout; dropping it closes the pipe, as a reader
+    /// that goes away (`| head`) does.
+    pub fn take_stdout(&mut self) -> ChildStdout {
+        self.child.stdout.take().expect("stdout is piped, and taken once")
+    }
+
+    /// Whether the process has not ended yet.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll the process").is_none()
+    }
+
+    /// Kills the process (SIGKILL) and reaps it; nothing is checked.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill the process");
+        self.child.wait().expect("reap the process");
+    }
+
+    /// Waits for the end, and checks the exit code and stderr.
+    pub fn finish(self) -> Ran {
+        self.wait().check()
+    }
+
+    /// Waits for the end, and leaves the checks to [`Ended::check`], for a
+    /// test that must clean up first (a stopped server to continue).
+    pub fn wait(self) -> Ended {
+        let out = self.child.wait_with_output().expect("wait for the program");
+        let ran = Ran {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        };
+        Ended { ran, run: self.run }
+    }
+}
+
+/// A run that ended, not checked yet: see [`Running::wait`].
+#[must_use = "an Ended is checked by .check()"]
+pub struct Ended {
+    ran: Ran,
+    run: Run,
+}
+
+impl Ended {
+    /// Checks the exit code and stderr, as [`Run::run`] does.
+    pub fn check(self) -> Ran {
+        self.run.check(&self.ran);
+        self.ran
     }
 }
