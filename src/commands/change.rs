@@ -471,14 +471,23 @@ pub fn delivery_done(delivery: &notify::Delivery) -> Done {
 }
 
 /// Test hook, compiled into debug builds only: with
-/// `PGACCT_TEST_PAUSE_AFTER_START=SECONDS`, wait after the started records
-/// are written, so that a test can kill the process there, or change a
-/// server between the plan and the apply.
+/// `PGACCT_TEST_PAUSE_AFTER_START=GATE`, once the started records are
+/// written, create `GATE.paused` and wait until `GATE` exists, so that a
+/// test can kill the process there, or change a server between the plan
+/// and the apply, without guessing at timing.
 #[cfg(debug_assertions)]
 fn pause_after_start() {
-    let pause = std::env::var("PGACCT_TEST_PAUSE_AFTER_START").ok().and_then(|s| s.parse().ok());
-    if let Some(seconds) = pause {
-        std::thread::sleep(Duration::from_secs(seconds));
+    let Some(gate) = std::env::var_os("PGACCT_TEST_PAUSE_AFTER_START") else { return };
+    let gate = std::path::PathBuf::from(gate);
+    let mut paused = gate.clone().into_os_string();
+    paused.push(".paused");
+    if std::fs::write(&paused, b"").is_err() {
+        return;
+    }
+    // Bounded, so a test that forgets to open the gate still ends.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !gate.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -5,11 +5,10 @@
 use libtest_mimic::Trial;
 
 use crate::support::runner::test;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Run, Sandbox, add_twenty_targets_at_once};
+use crate::support::{Pause, Run, Sandbox, add_twenty_targets_at_once};
 
 pub fn tests() -> Vec<Trial> {
     vec![
@@ -246,27 +245,17 @@ fn a_noted_head_exposes_a_trail_cut_short() {
 }
 
 fn an_operation_killed_midway_shows_as_incomplete() {
-    if !cfg!(debug_assertions) {
-        crate::support::runner::skip("a debug build: the pause hook exists only there");
-    }
     let sandbox = Sandbox::new();
+    let pause = Pause::new(&sandbox);
     trail(&sandbox);
-    let child = Run::new(&sandbox)
-        .args("registry add --env qa --db killed --host h")
-        .env("PGACCT_TEST_PAUSE_AFTER_START", "60")
-        .spawn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
-    loop {
-        let started: i64 = conn
-            .query_row("SELECT count(*) FROM audit WHERE db = 'killed'", [], |r| r.get(0))
-            .unwrap();
-        if started == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the started record never appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let child =
+        pause.arm(Run::new(&sandbox).args("registry add --env qa --db killed --host h")).spawn();
+    pause.wait();
+    let started: i64 = rusqlite::Connection::open(sandbox.registry())
+        .unwrap()
+        .query_row("SELECT count(*) FROM audit WHERE db = 'killed'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(started, 1, "the started record is written before the pause");
     child.kill(); // SIGKILL
 
     let incomplete = show(&sandbox, &["--incomplete"]);

@@ -22,6 +22,7 @@ pub fn tests() -> Vec<Trial> {
         test!(unreachable_targets_are_reported_while_the_others_succeed),
         test!(a_standby_is_reported_in_recovery),
         test!(bad_environment_and_config_are_input_errors),
+        test!(environment_bytes_that_are_not_utf8_never_panic),
         test!(on_a_terminal_the_password_is_asked_for),
     ]
 }
@@ -309,4 +310,29 @@ fn on_a_terminal_the_password_is_asked_for() {
     assert_eq!(code, 1, "{shown}");
     assert!(shown.contains("the password came from the prompt"), "{shown}");
     assert!(!shown.contains(WRONG), "the password was echoed:\n{shown}");
+}
+
+/// A variable pgacct reads that is not UTF-8 is an input error naming it;
+/// one it does not read is none of its business. Neither panics.
+fn environment_bytes_that_are_not_utf8_never_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let sandbox = Sandbox::new();
+    Run::new(&sandbox)
+        .args("registry add --env qa --db orders --host 127.0.0.1 --port 1")
+        .stderr_contains("added qa/orders")
+        .run();
+    Run::new(&sandbox)
+        .args("user list --env qa --all")
+        .env("PGPASSWORD", latin1)
+        .expect(2)
+        .stderr_is("error: invalid PGPASSWORD: PGPASSWORD is not valid UTF-8\n")
+        .run();
+    Run::new(&sandbox)
+        .args("user list --env qa --all")
+        .env("PGACCT_ADMIN_PASSWORD_QA", latin1)
+        .expect(2)
+        .stderr_contains("PGACCT_ADMIN_PASSWORD_QA is not valid UTF-8")
+        .run();
+    Run::new(&sandbox).args("registry list").env("SOMETHING_ELSE", latin1).run();
 }

@@ -13,9 +13,7 @@ use serde_json::Value;
 
 use crate::support::fleet::{ADMIN_PASSWORD, ADMIN_ROLE, Admin, Fleet};
 use crate::support::receivers::{Answer, HttpReceiver};
-use crate::support::{
-    Cluster, Ran, Run, Running, Sandbox, needs_the_pause_hook, wait_for_started_records,
-};
+use crate::support::{Cluster, Pause, Ran, Run, Running, Sandbox};
 
 pub fn tests() -> Vec<Trial> {
     let mut tests = vec![
@@ -698,23 +696,20 @@ fn create_behind_a_lock(
 /// it is not by the time the password is set, the password stays in the
 /// private staging file beside it, the command says where, and fails.
 fn a_secret_file_that_cannot_be_put_in_place_keeps_the_password() {
-    needs_the_pause_hook();
     let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
+    let pause = Pause::new(&fleet.sandbox);
     fleet.create("kai");
     let path = fleet.sandbox.write("kai.env", "old\n");
-    let mut running = fleet
-        .pgacct()
-        .env("PGACCT_TEST_PAUSE_AFTER_START", "2")
+    let running = pause
+        .arm(fleet.pgacct())
         .args("user reset-password --env qa --db orders kai --secret-file kai.env --force")
         .expect(1)
         .stderr_contains("the password was set, and could not be put in kai.env; it is in")
         .spawn();
-    wait_for_started_records(&fleet.sandbox, "user.reset-password", 1);
+    pause.wait();
     std::fs::remove_file(&path).unwrap();
     std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
-    // The product's hook pauses 2 s after the started record; the swap
-    // must fall inside that window for the test to mean anything.
-    assert!(running.is_running(), "the pause ended before the file was swapped");
+    pause.release();
     let err = running.finish().stderr;
     let kept = err.split("it is in ").nth(1).unwrap().split(" (mode 0600)").next().unwrap();
     let password = crate::support::read_password_from(&fleet.sandbox.path().join(kept));

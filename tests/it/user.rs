@@ -9,10 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::Value;
 
-use crate::support::{
-    Cluster, Run, Sandbox, needs_the_pause_hook, on_a_terminal, spawn_together,
-    wait_for_started_records,
-};
+use crate::support::{Cluster, Pause, Run, Sandbox, on_a_terminal, spawn_together};
 
 pub fn tests() -> Vec<Trial> {
     vec![
@@ -327,7 +324,6 @@ fn passwords_never_reach_the_server_log_the_registry_or_the_audit_trail() {
 }
 
 fn a_missing_group_is_refused_and_a_failure_midway_leaves_no_role() {
-    needs_the_pause_hook();
     let sandbox = Sandbox::new();
     let pg = cluster_with(&sandbox, "qa", &["orders"]);
     sandbox.write_config("[types.app]\nmember_of = [\"app_readers\"]\n");
@@ -345,17 +341,15 @@ fn a_missing_group_is_refused_and_a_failure_midway_leaves_no_role() {
     // The group is there when the plan looks, and gone when the change
     // runs: the transaction fails at the GRANT, and nothing of it stays.
     pg.client().batch_execute("CREATE ROLE app_readers NOLOGIN").unwrap();
-    let mut running = create()
-        .args("--format json")
-        .env("PGACCT_TEST_PAUSE_AFTER_START", "2")
+    let pause = Pause::new(&sandbox);
+    let running = pause
+        .arm(create().args("--format json"))
         .expect(1)
         .stderr_contains("hint: to do it again on the target that did not succeed")
         .spawn();
-    wait_for_started_records(&sandbox, "user.create", 1);
+    pause.wait();
     pg.client().batch_execute("DROP ROLE app_readers").unwrap();
-    // The product's hook pauses 2 s after the started record; the role must
-    // be gone inside that window for the test to mean anything.
-    assert!(running.is_running(), "the pause ended before the group was dropped");
+    pause.release();
     let rows = running.finish().rows();
     assert_eq!(rows[0]["outcome"], "failed");
     assert_eq!(rows[0]["password"], Value::Null);

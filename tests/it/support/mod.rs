@@ -46,8 +46,10 @@ impl Sandbox {
     /// with any extra `registry add` options.
     pub fn register(&self, env: &str, db: &str, cluster: &Cluster, extra: &[&str]) {
         let mut run = Run::new(self)
-            .args(&format!("registry add --env {env} --db {db} --host {}", cluster.host()))
-            .args(&format!("--port {}", cluster.port()));
+            .args(&format!("registry add --env {env} --host {}", cluster.host()))
+            .args(&format!("--port {}", cluster.port()))
+            .arg("--db")
+            .arg(db); // may hold spaces
         if !extra.contains(&"--admin-user") {
             run = run.args(&format!("--admin-user {}", cluster::SUPERUSER));
         }
@@ -128,34 +130,42 @@ pub fn add_twenty_targets_at_once(sandbox: &Sandbox) {
     }
 }
 
-/// Ends the running test as ignored unless pgacct is a debug build: the
-/// test needs its `PGACCT_TEST_PAUSE_AFTER_START` hook.
-pub fn needs_the_pause_hook() {
-    if !cfg!(debug_assertions) {
-        runner::skip("a debug build: the pause hook exists only there");
-    }
+/// pgacct's test hook (debug builds only): a change stops once its started
+/// records are written, says so with a ready-file, and goes on when the
+/// test opens the gate.
+pub struct Pause {
+    gate: PathBuf,
 }
 
-/// Waits until `count` started records of `operation` are in the sandbox's
-/// audit trail: the change has passed its plan and is about to apply.
-pub fn wait_for_started_records(sandbox: &Sandbox, operation: &str, count: i64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let read_only = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-        let conn = rusqlite::Connection::open_with_flags(sandbox.registry(), read_only);
-        let found = conn.ok().and_then(|conn| {
-            conn.query_row(
-                "SELECT count(*) FROM audit WHERE operation = ?1 AND outcome = 'started'",
-                [operation],
-                |r| r.get::<_, i64>(0),
-            )
-            .ok()
-        });
-        if found.is_some_and(|n| n >= count) {
-            return;
+impl Pause {
+    /// A pause in `sandbox`; ends the test as ignored unless pgacct is a
+    /// debug build, which alone has the hook.
+    pub fn new(sandbox: &Sandbox) -> Pause {
+        if !cfg!(debug_assertions) {
+            runner::skip("a debug build: the pause hook exists only there");
         }
-        assert!(Instant::now() < deadline, "no started record of {operation} within 30 s");
-        std::thread::sleep(Duration::from_millis(20));
+        Pause { gate: sandbox.path().join(format!("gate-{}", cluster::random_suffix())) }
+    }
+
+    /// `run`, set to pause after its started records.
+    pub fn arm(&self, run: Run) -> Run {
+        run.env("PGACCT_TEST_PAUSE_AFTER_START", &self.gate)
+    }
+
+    /// Waits until the change has stopped at the hook.
+    pub fn wait(&self) {
+        let mut paused = self.gate.clone().into_os_string();
+        paused.push(".paused");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !Path::new(&paused).exists() {
+            assert!(Instant::now() < deadline, "pgacct never reached its pause");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Lets the change go on.
+    pub fn release(&self) {
+        std::fs::write(&self.gate, "").expect("open the gate");
     }
 }
 
