@@ -634,14 +634,16 @@ impl AccountType {
 mod tests {
     use super::*;
 
+    /// The `[types.*]` and `[env.*]` sections of a config file.
+    #[derive(Deserialize)]
+    pub(super) struct File {
+        #[serde(default)]
+        pub types: BTreeMap<String, TypeConfig>,
+        #[serde(default)]
+        pub env: BTreeMap<String, EnvConfig>,
+    }
+
     fn policy(toml_text: &str) -> Policy {
-        #[derive(Deserialize)]
-        struct File {
-            #[serde(default)]
-            types: BTreeMap<String, TypeConfig>,
-            #[serde(default)]
-            env: BTreeMap<String, EnvConfig>,
-        }
         let file: File = toml::from_str(toml_text).unwrap();
         Policy::new(&file.types, &file.env)
     }
@@ -924,6 +926,7 @@ mod tests {
 mod properties {
     use proptest::prelude::*;
 
+    use super::tests::File;
     use super::*;
 
     /// Names that follow the rule, reserved ones included.
@@ -1044,13 +1047,6 @@ mod properties {
             ],
             section in prop::sample::select(vec!["types", "env"]),
         ) {
-            #[derive(Deserialize)]
-            struct File {
-                #[serde(default)]
-                types: BTreeMap<String, TypeConfig>,
-                #[serde(default)]
-                env: BTreeMap<String, EnvConfig>,
-            }
             let text = format!("[{section}.x]\n{key} = {value}\n");
             match toml::from_str::<File>(&text) {
                 Ok(file) => {
