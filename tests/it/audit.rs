@@ -2,6 +2,9 @@
 //! and failure recorded with its fields, filters that select, a chain that
 //! survives concurrency and exposes tampering, and operations cut short.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::test;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -9,6 +12,19 @@ use predicates::str::contains;
 use serde_json::Value;
 
 use crate::support::{Sandbox, add_twenty_targets_at_once};
+
+pub fn tests() -> Vec<Trial> {
+    vec![
+        test!(every_registry_change_and_failure_is_recorded),
+        test!(filters_select_the_right_operations),
+        test!(input_errors_and_dry_runs_leave_no_record),
+        test!(twenty_concurrent_changes_leave_one_valid_chain),
+        test!(edits_deletions_and_swaps_are_found_at_the_right_record),
+        test!(a_noted_head_exposes_a_trail_cut_short),
+        test!(an_operation_killed_midway_shows_as_incomplete),
+        test!(the_trail_refuses_plain_changes),
+    ]
+}
 
 fn show(sandbox: &Sandbox, args: &[&str]) -> Vec<Value> {
     let out =
@@ -54,7 +70,6 @@ fn trail(sandbox: &Sandbox) {
     pgacct(&["registry", "remove", "--env", "qa", "--db", "billing"]);
 }
 
-#[test]
 fn every_registry_change_and_failure_is_recorded() {
     let sandbox = Sandbox::new();
     trail(&sandbox);
@@ -117,7 +132,6 @@ fn every_registry_change_and_failure_is_recorded() {
     assert_eq!(reader.records().count(), rows.len());
 }
 
-#[test]
 fn filters_select_the_right_operations() {
     let sandbox = Sandbox::new();
     trail(&sandbox);
@@ -149,7 +163,6 @@ fn filters_select_the_right_operations() {
     sandbox.pgacct().args(["audit", "show", "--failed", "--incomplete"]).assert().code(2);
 }
 
-#[test]
 fn input_errors_and_dry_runs_leave_no_record() {
     let sandbox = Sandbox::new();
     trail(&sandbox);
@@ -173,7 +186,6 @@ fn input_errors_and_dry_runs_leave_no_record() {
     assert_eq!(show(&sandbox, &["--limit", "0"]).len(), before);
 }
 
-#[test]
 fn twenty_concurrent_changes_leave_one_valid_chain() {
     let sandbox = Sandbox::new();
     add_twenty_targets_at_once(&sandbox);
@@ -194,7 +206,6 @@ fn tamper(sandbox: &Sandbox, sql: &str) {
     conn.execute_batch(sql).unwrap();
 }
 
-#[test]
 fn edits_deletions_and_swaps_are_found_at_the_right_record() {
     let cases = [
         (
@@ -233,7 +244,6 @@ fn edits_deletions_and_swaps_are_found_at_the_right_record() {
     }
 }
 
-#[test]
 fn a_noted_head_exposes_a_trail_cut_short() {
     let sandbox = Sandbox::new();
     trail(&sandbox);
@@ -261,10 +271,9 @@ fn a_noted_head_exposes_a_trail_cut_short() {
     sandbox.pgacct().args(["audit", "verify", "--expect", "12:nothex"]).assert().code(2);
 }
 
-#[test]
 fn an_operation_killed_midway_shows_as_incomplete() {
     if !cfg!(debug_assertions) {
-        return; // the pause hook exists only in debug builds
+        crate::support::runner::skip("a debug build: the pause hook exists only there");
     }
     let sandbox = Sandbox::new();
     trail(&sandbox);
@@ -306,7 +315,6 @@ fn an_operation_killed_midway_shows_as_incomplete() {
     assert_eq!(verify(&sandbox, &[]).1, 0);
 }
 
-#[test]
 fn the_trail_refuses_plain_changes() {
     let sandbox = Sandbox::new();
     trail(&sandbox);

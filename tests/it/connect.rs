@@ -2,6 +2,9 @@
 //! from libpq's places in DESIGN.md's order, Unix sockets, unreachable
 //! targets among reachable ones, and standbys.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::test;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
@@ -10,6 +13,21 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::support::{Cluster, Sandbox, on_a_terminal};
+
+pub fn tests() -> Vec<Trial> {
+    vec![
+        test!(each_password_source_wins_over_the_ones_after_it),
+        test!(a_wrong_password_names_the_target_and_never_shows_the_password),
+        test!(a_world_readable_password_file_is_ignored_with_a_warning),
+        test!(with_no_password_anywhere_and_no_terminal_every_place_is_listed),
+        test!(a_unix_socket_target_needs_no_password),
+        test!(sessions_carry_the_application_name_and_timeouts),
+        test!(unreachable_targets_are_reported_while_the_others_succeed),
+        test!(a_standby_is_reported_in_recovery),
+        test!(bad_environment_and_config_are_input_errors),
+        test!(on_a_terminal_the_password_is_asked_for),
+    ]
+}
 
 const WRONG: &str = "wrong-Zq8xv2";
 
@@ -35,9 +53,8 @@ fn write_pgpass(sandbox: &Sandbox, line: &str, mode: u32) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
-#[test]
 fn each_password_source_wins_over_the_ones_after_it() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let sandbox = Sandbox::new();
     sandbox.register("qa", "postgres", &pg, &[]);
     let right = pg.password();
@@ -74,9 +91,8 @@ fn each_password_source_wins_over_the_ones_after_it() {
     }
 }
 
-#[test]
 fn a_wrong_password_names_the_target_and_never_shows_the_password() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let sandbox = Sandbox::new();
     sandbox.register("qa", "postgres", &pg, &[]);
     let out = sandbox
@@ -98,9 +114,8 @@ fn a_wrong_password_names_the_target_and_never_shows_the_password() {
     }
 }
 
-#[test]
 fn a_world_readable_password_file_is_ignored_with_a_warning() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let sandbox = Sandbox::new();
     sandbox.register("qa", "postgres", &pg, &[]);
     write_pgpass(&sandbox, &format!("*:*:*:*:{}", pg.password()), 0o644);
@@ -123,9 +138,8 @@ fn a_world_readable_password_file_is_ignored_with_a_warning() {
     assert!(!stderr.contains("warning"), "{stderr}");
 }
 
-#[test]
 fn with_no_password_anywhere_and_no_terminal_every_place_is_listed() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let sandbox = Sandbox::new();
     sandbox.register("qa", "postgres", &pg, &[]);
     let (rows, code, stderr) = check(&sandbox, &[], &[]);
@@ -142,9 +156,8 @@ fn with_no_password_anywhere_and_no_terminal_every_place_is_listed() {
     assert!(stderr.contains("hint: qa/postgres: set PGACCT_ADMIN_PASSWORD_QA"), "{stderr}");
 }
 
-#[test]
 fn a_unix_socket_target_needs_no_password() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let sandbox = Sandbox::new();
     sandbox
         .pgacct()
@@ -161,11 +174,8 @@ fn a_unix_socket_target_needs_no_password() {
     assert!(pg.log().contains("connection authorized: user=postgres database=postgres"));
 }
 
-#[test]
 fn sessions_carry_the_application_name_and_timeouts() {
-    let Some(pg) = Cluster::builder().setting("log_line_prefix = '%m [%p] app=%a '").start() else {
-        return;
-    };
+    let pg = Cluster::builder().setting("log_line_prefix = '%m [%p] app=%a '").start();
     let sandbox = Sandbox::new();
     sandbox.register("qa", "postgres", &pg, &[]);
     let (rows, _, _) = check(&sandbox, &[("PGPASSWORD", pg.password())], &[]);
@@ -191,11 +201,10 @@ fn sessions_carry_the_application_name_and_timeouts() {
     assert_eq!(open, 0, "pgacct left a session open");
 }
 
-#[test]
 fn unreachable_targets_are_reported_while_the_others_succeed() {
-    let Some(up) = Cluster::start() else { return };
+    let up = Cluster::start();
     up.client().batch_execute("CREATE DATABASE up").unwrap();
-    let Some(stopped) = Cluster::start() else { return };
+    let stopped = Cluster::start();
     stopped.stop();
     let closed_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // Accepts connections and then says nothing: only a timeout ends the wait.
@@ -241,9 +250,8 @@ fn unreachable_targets_are_reported_while_the_others_succeed() {
     assert_eq!((code, rows.len()), (1, 2));
 }
 
-#[test]
 fn a_standby_is_reported_in_recovery() {
-    let Some(primary) = Cluster::start() else { return };
+    let primary = Cluster::start();
     let standby = Cluster::standby_of(&primary);
     let sandbox = Sandbox::new();
     sandbox.register("primary", "postgres", &primary, &[]);
@@ -255,7 +263,6 @@ fn a_standby_is_reported_in_recovery() {
     assert_eq!(by_env("standby")["in_recovery"], true);
 }
 
-#[test]
 fn bad_environment_and_config_are_input_errors() {
     let sandbox = Sandbox::new();
     sandbox
@@ -331,9 +338,8 @@ fn check_on_a_terminal(sandbox: &Sandbox, answer: &str) -> (String, i32) {
     on_a_terminal(sandbox, "registry check", &[], "Password for", &format!("{answer}\n"))
 }
 
-#[test]
 fn on_a_terminal_the_password_is_asked_for() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let sandbox = Sandbox::new();
     sandbox.register("qa", "postgres", &pg, &[]);
 

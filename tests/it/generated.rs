@@ -1,9 +1,16 @@
 //! The committed completions and man pages are what the binary generates.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::test;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::support::Sandbox;
+
+pub fn tests() -> Vec<Trial> {
+    vec![test!(completions_and_man_pages_are_up_to_date)]
+}
 
 fn files_under(dir: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
@@ -15,7 +22,6 @@ fn files_under(dir: &Path) -> BTreeMap<String, String> {
     files
 }
 
-#[test]
 fn completions_and_man_pages_are_up_to_date() {
     let sandbox = Sandbox::new();
     let out = sandbox.path().join("generated");

@@ -1,15 +1,26 @@
 //! The throwaway-cluster harness itself: it serves real scram logins and
 //! cleans up after itself, also after a panic.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::test;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::support::Cluster;
 use crate::support::cluster::SUPERUSER;
 
-#[test]
+pub fn tests() -> Vec<Trial> {
+    vec![
+        test!(tokio_postgres_logs_in_with_scram_and_reads_the_version),
+        test!(a_wrong_password_is_refused),
+        test!(dropping_a_cluster_stops_the_server_and_removes_its_files),
+        test!(a_panicking_test_leaves_nothing_behind),
+    ]
+}
+
 fn tokio_postgres_logs_in_with_scram_and_reads_the_version() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let version: String = runtime.block_on(async {
         let mut config = tokio_postgres::Config::new();
@@ -35,9 +46,8 @@ fn tokio_postgres_logs_in_with_scram_and_reads_the_version() {
     assert!(logged, "log_statement = all is not on:\n{log}");
 }
 
-#[test]
 fn a_wrong_password_is_refused() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let Err(err) = pg.config("postgres").password("not-the-password").connect(postgres::NoTls)
     else {
         panic!("logged in with a wrong password");
@@ -58,9 +68,8 @@ fn is_running(pid: u32) -> bool {
     !matches!(state, Some("Z" | "X"))
 }
 
-#[test]
 fn dropping_a_cluster_stops_the_server_and_removes_its_files() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let pid = pg.pid().unwrap();
     let dir = pg.data_dir();
     assert!(is_running(pid));
@@ -71,16 +80,16 @@ fn dropping_a_cluster_stops_the_server_and_removes_its_files() {
     assert!(!dir.exists(), "{} is still there", dir.display());
 }
 
-#[test]
 fn a_panicking_test_leaves_nothing_behind() {
     let seen: Mutex<Option<(u32, PathBuf)>> = Mutex::new(None);
     let result = std::panic::catch_unwind(|| {
-        let Some(pg) = Cluster::start() else { return };
+        let pg = Cluster::start();
         *seen.lock().unwrap() = Some((pg.pid().unwrap(), pg.data_dir()));
         panic!("a test failing while its cluster runs");
     });
-    let Some((pid, dir)) = seen.into_inner().unwrap() else { return };
-    assert!(result.is_err());
+    let Err(payload) = result;
+    // No cluster seen: it could not start (or was skipped); pass that on.
+    let Some((pid, dir)) = seen.into_inner().unwrap() else { std::panic::resume_unwind(payload) };
     assert!(!is_running(pid), "postmaster {pid} survived the panic");
     assert!(!dir.exists(), "{} survived the panic", dir.display());
 }

@@ -2,6 +2,9 @@
 //! create and a reset, without the password; filters select; a receiver
 //! that is down, hangs or fails never fails the operation.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::test;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -10,15 +13,25 @@ use serde_json::Value;
 use crate::support::receivers::{Answer, HttpReceiver, SmtpReceiver};
 use crate::support::{Cluster, Sandbox};
 
+pub fn tests() -> Vec<Trial> {
+    vec![
+        test!(every_kind_hears_of_a_create_and_a_reset_without_the_password),
+        test!(filters_choose_the_channels),
+        test!(failing_receivers_never_fail_the_operation),
+        test!(notify_test_reports_each_channel),
+        test!(an_incomplete_channel_is_a_config_error),
+    ]
+}
+
 const WEBEX_TOKEN: &str = "webex-token-Xy9";
 const HOOK_AUTH: &str = "Bearer hook-secret-Qq1";
 
-fn setup() -> Option<(Cluster, Sandbox)> {
-    let pg = Cluster::start()?;
+fn setup() -> (Cluster, Sandbox) {
+    let pg = Cluster::start();
     pg.client().batch_execute("CREATE DATABASE orders").unwrap();
     let sandbox = Sandbox::new();
     sandbox.register("qa", "orders", &pg, &[]);
-    Some((pg, sandbox))
+    (pg, sandbox)
 }
 
 fn run(sandbox: &Sandbox, pg: &Cluster, args: &[&str]) -> Output {
@@ -113,9 +126,8 @@ fn assert_is_the_create(event: &Value, pg: &Cluster) {
     assert_eq!(event["targets"][0]["status"], "user created");
 }
 
-#[test]
 fn every_kind_hears_of_a_create_and_a_reset_without_the_password() {
-    let Some((pg, sandbox)) = setup() else { return };
+    let (pg, sandbox) = setup();
     let http = HttpReceiver::start(Answer::Status(200));
     let smtp = SmtpReceiver::start();
     let events = sandbox.path().join("events.jsonl");
@@ -218,9 +230,8 @@ fn every_kind_hears_of_a_create_and_a_reset_without_the_password() {
     );
 }
 
-#[test]
 fn filters_choose_the_channels() {
-    let Some((pg, sandbox)) = setup() else { return };
+    let (pg, sandbox) = setup();
     let http = HttpReceiver::start(Answer::Status(200));
     sandbox.write_config(&format!(
         r#"
@@ -267,9 +278,8 @@ operations = ["registry"]
     assert_eq!(update["targets"][0]["status"], "target updated: notes=\"x\"");
 }
 
-#[test]
 fn failing_receivers_never_fail_the_operation() {
-    let Some((pg, sandbox)) = setup() else { return };
+    let (pg, sandbox) = setup();
     let failing = HttpReceiver::start(Answer::Status(500));
     let hanging = HttpReceiver::start(Answer::Hang);
     let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -344,7 +354,6 @@ timeout = "2s"
     assert!(audit(&sandbox, &["--operation", "user"])[0]["outcome"] == "ok");
 }
 
-#[test]
 fn notify_test_reports_each_channel() {
     let sandbox = Sandbox::new();
     let http = HttpReceiver::start(Answer::Status(200));
@@ -376,7 +385,6 @@ fn notify_test_reports_each_channel() {
     );
 }
 
-#[test]
 fn an_incomplete_channel_is_a_config_error() {
     let sandbox = Sandbox::new();
     sandbox.write_config("[[notify]]\nkind = \"webex\"\nroom_id = \"r\"\n");

@@ -2,6 +2,9 @@
 //! validation before anything is written, and a registry file that is
 //! safe under concurrency and never damaged when it is not ours.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::test;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -12,31 +15,54 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use serde_json::{Value, json};
 
-use crate::support::{Sandbox, add_twenty_targets_at_once};
+use crate::support::{Run, Sandbox, add_twenty_targets_at_once};
 
-fn add(sandbox: &Sandbox, env: &str, db: &str, host: &str) {
-    sandbox
-        .pgacct()
-        .args(["registry", "add", "--env", env, "--db", db, "--host", host])
-        .assert()
-        .success();
+pub fn tests() -> Vec<Trial> {
+    vec![
+        test!(add_then_list_and_show_in_every_format),
+        test!(machine_formats_print_the_changed_entry),
+        test!(update_changes_only_what_is_given),
+        test!(deactivate_activate_and_remove),
+        test!(adding_an_existing_target_fails_with_a_hint),
+        test!(dry_run_writes_nothing),
+        test!(import_csv_in_both_spellings_and_toml_skipping_what_exists),
+        test!(a_bad_row_imports_nothing),
+        test!(export_round_trips_through_import_in_every_format),
+        test!(invalid_input_is_refused_with_exit_2_before_anything_is_written),
+        test!(certificate_paths_are_stored_absolute),
+        test!(a_file_that_is_not_sqlite_is_left_untouched),
+        test!(another_programs_sqlite_database_is_left_untouched),
+        test!(a_registry_from_a_newer_pgacct_is_refused_and_not_modified),
+        test!(reading_a_registry_that_does_not_exist_says_so),
+        test!(the_registry_is_private_to_its_owner),
+        test!(twenty_concurrent_adds_all_succeed),
+        test!(a_closed_stdout_pipe_ends_quietly),
+        test!(quiet_silences_status_lines),
+        test!(help_and_version_exit_0_and_unknown_commands_exit_2),
+    ]
 }
 
+fn add(sandbox: &Sandbox, env: &str, db: &str, host: &str) {
+    Run::new(sandbox)
+        .args(&format!("registry add --env {env} --db {db} --host {host}"))
+        .stderr_contains(&format!("added {env}/{db}"))
+        .run();
+}
+
+/// The JSON a command prints; changing commands also say what they did on
+/// stderr.
 fn json_of(sandbox: &Sandbox, args: &[&str]) -> Value {
-    let out = sandbox.pgacct().args(args).args(["--format", "json"]).assert().success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
+    Run::new(sandbox).args(&args.join(" ")).any_stderr().json()
 }
 
 fn stdout_of(sandbox: &Sandbox, args: &[&str]) -> String {
-    let out = sandbox.pgacct().args(args).assert().success();
-    String::from_utf8(out.get_output().stdout.clone()).unwrap()
+    Run::new(sandbox).args(&args.join(" ")).run().stdout
 }
 
 fn mode_of(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-#[test]
 fn add_then_list_and_show_in_every_format() {
     let sandbox = Sandbox::new();
     sandbox
@@ -103,7 +129,6 @@ fn add_then_list_and_show_in_every_format() {
     assert_eq!(only_dev.as_array().unwrap().len(), 1);
 }
 
-#[test]
 fn machine_formats_print_the_changed_entry() {
     let sandbox = Sandbox::new();
     let added =
@@ -114,7 +139,6 @@ fn machine_formats_print_the_changed_entry() {
     assert_eq!(removed["host"], "h1");
 }
 
-#[test]
 fn update_changes_only_what_is_given() {
     let sandbox = Sandbox::new();
     sandbox
@@ -164,7 +188,6 @@ fn update_changes_only_what_is_given() {
         .stderr(contains("hint: see `pgacct registry list --env qa`"));
 }
 
-#[test]
 fn deactivate_activate_and_remove() {
     let sandbox = Sandbox::new();
     add(&sandbox, "qa", "app", "h1");
@@ -204,7 +227,6 @@ fn deactivate_activate_and_remove() {
     sandbox.pgacct().args(["registry", "remove", "--env", "qa", "--db", "app"]).assert().code(2);
 }
 
-#[test]
 fn adding_an_existing_target_fails_with_a_hint() {
     let sandbox = Sandbox::new();
     add(&sandbox, "prod", "orders", "h1");
@@ -222,7 +244,6 @@ fn adding_an_existing_target_fails_with_a_hint() {
     assert_eq!(shown["host"], "h1");
 }
 
-#[test]
 fn dry_run_writes_nothing() {
     let sandbox = Sandbox::new();
     add(&sandbox, "qa", "app", "h1");
@@ -254,7 +275,6 @@ fn dry_run_writes_nothing() {
     assert_eq!(json_of(&sandbox, &["registry", "list"]).as_array().unwrap().len(), 1);
 }
 
-#[test]
 fn import_csv_in_both_spellings_and_toml_skipping_what_exists() {
     let sandbox = Sandbox::new();
     let current = sandbox.write(
@@ -315,7 +335,6 @@ fn import_csv_in_both_spellings_and_toml_skipping_what_exists() {
     assert_eq!(json_of(&sandbox, &["registry", "list"]), before);
 }
 
-#[test]
 fn a_bad_row_imports_nothing() {
     let sandbox = Sandbox::new();
     let file = sandbox.write("bad.csv", "env,db,host,port\nqa,one,h1,5432\nqa,two,h1,99999\n");
@@ -347,7 +366,6 @@ fn a_bad_row_imports_nothing() {
         .stderr(contains("bad.toml").and(contains("hots")));
 }
 
-#[test]
 fn export_round_trips_through_import_in_every_format() {
     let sandbox = Sandbox::new();
     let ca = sandbox.write("ca.pem", "not checked here");
@@ -397,7 +415,6 @@ fn export_round_trips_through_import_in_every_format() {
     assert_eq!(strip(&json_of(&other, &["registry", "list"])), strip(&original));
 }
 
-#[test]
 fn invalid_input_is_refused_with_exit_2_before_anything_is_written() {
     let sandbox = Sandbox::new();
     let base = ["registry", "add", "--env", "qa", "--db", "app", "--host", "h1"];
@@ -456,7 +473,6 @@ fn invalid_input_is_refused_with_exit_2_before_anything_is_written() {
     assert!(!sandbox.registry().exists(), "invalid input created the registry");
 }
 
-#[test]
 fn certificate_paths_are_stored_absolute() {
     let sandbox = Sandbox::new();
     sandbox.write("ca.pem", "x");
@@ -470,7 +486,6 @@ fn certificate_paths_are_stored_absolute() {
     assert_eq!(shown["sslrootcert"], sandbox.path().join("ca.pem").to_str().unwrap());
 }
 
-#[test]
 fn a_file_that_is_not_sqlite_is_left_untouched() {
     let sandbox = Sandbox::new();
     let original = b"env,db,host\nthis is somebody's CSV, not a registry\n".to_vec();
@@ -495,7 +510,6 @@ fn a_file_that_is_not_sqlite_is_left_untouched() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
-#[test]
 fn another_programs_sqlite_database_is_left_untouched() {
     let sandbox = Sandbox::new();
     let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
@@ -512,7 +526,6 @@ fn another_programs_sqlite_database_is_left_untouched() {
     assert_eq!(std::fs::read(sandbox.registry()).unwrap(), original);
 }
 
-#[test]
 fn a_registry_from_a_newer_pgacct_is_refused_and_not_modified() {
     let sandbox = Sandbox::new();
     add(&sandbox, "qa", "app", "h1");
@@ -535,7 +548,6 @@ fn a_registry_from_a_newer_pgacct_is_refused_and_not_modified() {
     assert_eq!(std::fs::read(sandbox.registry()).unwrap(), original);
 }
 
-#[test]
 fn reading_a_registry_that_does_not_exist_says_so() {
     let sandbox = Sandbox::new();
     sandbox
@@ -547,7 +559,6 @@ fn reading_a_registry_that_does_not_exist_says_so() {
     assert!(!sandbox.registry().exists());
 }
 
-#[test]
 fn the_registry_is_private_to_its_owner() {
     let sandbox = Sandbox::new();
     add(&sandbox, "qa", "app", "h1");
@@ -571,7 +582,6 @@ fn the_registry_is_private_to_its_owner() {
     assert_eq!(mode_of(default.parent().unwrap()), 0o700);
 }
 
-#[test]
 fn twenty_concurrent_adds_all_succeed() {
     let sandbox = Sandbox::new();
     add_twenty_targets_at_once(&sandbox);
@@ -582,7 +592,6 @@ fn twenty_concurrent_adds_all_succeed() {
     assert_eq!(dbs, expected);
 }
 
-#[test]
 fn a_closed_stdout_pipe_ends_quietly() {
     let sandbox = Sandbox::new();
     let mut csv = String::from("env,db,host,notes\n");
@@ -616,7 +625,6 @@ fn a_closed_stdout_pipe_ends_quietly() {
     }
 }
 
-#[test]
 fn quiet_silences_status_lines() {
     let sandbox = Sandbox::new();
     sandbox
@@ -628,7 +636,6 @@ fn quiet_silences_status_lines() {
         .stderr("");
 }
 
-#[test]
 fn help_and_version_exit_0_and_unknown_commands_exit_2() {
     let sandbox = Sandbox::new();
     sandbox.pgacct().arg("--help").assert().success().stdout(contains("registry"));

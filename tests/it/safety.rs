@@ -4,14 +4,47 @@
 //! SIGTERM and SIGHUP leave behind, how a partial result is retried to the
 //! same password, and that dry runs create nothing.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::{every_setup, test};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::fleet::{ADMIN_PASSWORD, ADMIN_ROLE, Admin, Fleet, every_setup};
+use crate::support::fleet::{ADMIN_PASSWORD, ADMIN_ROLE, Admin, Fleet};
 use crate::support::receivers::{Answer, HttpReceiver};
 use crate::support::{Cluster, Sandbox};
+
+pub fn tests() -> Vec<Trial> {
+    let mut tests = vec![
+        test!(a_drop_leaves_databases_alone_that_hold_nothing_of_the_role),
+        test!(a_drop_that_fails_midway_leaves_the_role_locked_and_every_statement_recorded),
+        test!(an_interrupted_reset_delivers_the_password_of_the_clusters_that_committed),
+        test!(a_partial_reset_is_retried_to_the_same_password_and_no_other),
+        test!(secret_file_destinations_are_checked_before_anything_changes),
+        test!(a_given_password_is_checked_and_never_shown_back),
+        test!(a_change_names_every_registered_target_its_cluster_serves),
+        test!(dry_runs_create_and_send_nothing),
+        test!(only_changing_commands_take_change_options),
+        test!(an_interrupted_create_takes_its_role_back),
+        test!(a_secret_file_that_cannot_be_put_in_place_keeps_the_password),
+        test!(the_admin_of_any_target_on_the_cluster_is_never_locked),
+        test!(a_noinherit_admin_is_refused_a_drop_it_could_not_finish),
+        test!(a_closed_stdout_keeps_a_partial_result_partial),
+        test!(a_retry_repeats_exactly_the_change_and_its_password),
+        test!(a_password_in_force_when_the_server_stops_answering_is_delivered),
+        test!(an_abandoned_drop_takes_the_admins_membership_back),
+        test!(a_create_whose_grants_fail_takes_its_role_back),
+        test!(an_admin_with_admin_option_only_through_a_group_is_refused_a_drop),
+        test!(a_chain_of_retries_keeps_one_password),
+        test!(a_closed_stdout_that_took_a_new_password_is_a_failure),
+    ];
+    tests.extend(every_setup!(a_drop_without_its_heir_or_a_database_it_needs_is_refused_untouched));
+    tests.extend(every_setup!(privileges_another_role_granted_refuse_the_drop));
+    tests.extend(every_setup!(privileges_on_parameters_are_checked_before_a_drop, 15));
+    tests
+}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -43,119 +76,112 @@ fn audit(sandbox: &Sandbox, operation: &str) -> Vec<Value> {
     serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
 }
 
-#[test]
-fn a_drop_without_its_heir_or_a_database_it_needs_is_refused_untouched() {
-    for (admin, major) in every_setup() {
-        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
-        let password = fleet.create("dora");
-        let mut su = fleet.pg.client();
-        su.batch_execute("CREATE DATABASE archive").unwrap();
-        fleet
-            .pg
-            .client_to("archive")
-            .batch_execute("CREATE TABLE kept (id int); ALTER TABLE kept OWNER TO dora")
-            .unwrap();
-        su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS false").unwrap();
-        let log_from = fleet.pg.log().len();
+fn a_drop_without_its_heir_or_a_database_it_needs_is_refused_untouched(admin: Admin, major: u32) {
+    let fleet = Fleet::new(admin, Some(major), &["orders"]);
+    let password = fleet.create("dora");
+    let mut su = fleet.pg.client();
+    su.batch_execute("CREATE DATABASE archive").unwrap();
+    fleet
+        .pg
+        .client_to("archive")
+        .batch_execute("CREATE TABLE kept (id int); ALTER TABLE kept OWNER TO dora")
+        .unwrap();
+    su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS false").unwrap();
+    let log_from = fleet.pg.log().len();
 
-        let out = fleet.run(&[
-            "user",
-            "drop",
-            "--env",
-            "qa",
-            "--db",
-            "orders",
-            "dora",
-            "--reassign-to",
-            "app_ownr",
-            "--yes",
-        ]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{admin:?} {major:?}: {err}");
-        assert!(err.contains("2 checks failed; nothing was changed"), "{err}");
-        assert!(err.contains("the heir app_ownr (--reassign-to) does not exist on 127.0.0.1:"));
-        assert!(
-            err.contains(
-                "dora owns objects or holds privileges in database archive, and pgacct cannot \
-                 connect to it"
-            ),
-            "{err}"
-        );
-        assert!(err.contains("hint: create it there first, or name another role"), "{err}");
-        assert!(fleet.login("orders", "dora", &password).is_ok(), "dora still logs in");
-        assert_eq!(ddl_about(&fleet.pg, log_from, "dora"), Vec::<String>::new());
-        assert!(audit(&fleet.sandbox, "user.drop").is_empty(), "a refusal is not journaled");
+    let out = fleet.run(&[
+        "user",
+        "drop",
+        "--env",
+        "qa",
+        "--db",
+        "orders",
+        "dora",
+        "--reassign-to",
+        "app_ownr",
+        "--yes",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{admin:?} {major:?}: {err}");
+    assert!(err.contains("2 checks failed; nothing was changed"), "{err}");
+    assert!(err.contains("the heir app_ownr (--reassign-to) does not exist on 127.0.0.1:"));
+    assert!(
+        err.contains(
+            "dora owns objects or holds privileges in database archive, and pgacct cannot \
+             connect to it"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: create it there first, or name another role"), "{err}");
+    assert!(fleet.login("orders", "dora", &password).is_ok(), "dora still logs in");
+    assert_eq!(ddl_about(&fleet.pg, log_from, "dora"), Vec::<String>::new());
+    assert!(audit(&fleet.sandbox, "user.drop").is_empty(), "a refusal is not journaled");
 
-        // With the database reachable again and the default heir, it goes.
-        su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS true").unwrap();
-        let (rows, code) =
-            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "dora", "--yes"]);
-        assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
-        assert_eq!(fleet.pg.can_login("dora"), None);
-    }
+    // With the database reachable again and the default heir, it goes.
+    su.batch_execute("ALTER DATABASE archive ALLOW_CONNECTIONS true").unwrap();
+    let (rows, code) =
+        fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "dora", "--yes"]);
+    assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
+    assert_eq!(fleet.pg.can_login("dora"), None);
 }
 
 /// `DROP OWNED` revokes as one grantor: the object's owner for a superuser,
 /// the admin itself (or an owner whose privileges it has) otherwise. A
 /// privilege granted by anyone else would survive it, and the plan says so.
-#[test]
-fn privileges_another_role_granted_refuse_the_drop() {
-    for (admin, major) in every_setup() {
-        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
-        fleet.create("erik");
-        let grantor = match admin {
-            // A superuser revokes as the owner; a grant by someone else holding
-            // the grant option stays.
-            Admin::Superuser => "relay",
-            Admin::CreateRole => "owner1",
-        };
-        fleet
-            .pg
-            .client_to("orders")
-            .batch_execute(
-                "CREATE ROLE owner1; CREATE ROLE relay;
-                 CREATE TABLE ledger (id int); ALTER TABLE ledger OWNER TO owner1;
-                 SET ROLE owner1; GRANT SELECT ON ledger TO relay WITH GRANT OPTION; RESET ROLE;",
-            )
-            .unwrap();
-        fleet
-            .pg
-            .client_to("orders")
-            .batch_execute(&format!("SET ROLE {grantor}; GRANT SELECT ON ledger TO erik"))
-            .unwrap();
-        let log_from = fleet.pg.log().len();
-        let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(2), "{admin:?} {major:?}: {err}");
-        assert!(
-            err.contains(&format!(
-                "in database orders, erik holds privileges on table ledger granted by {grantor}, \
-                 which DROP OWNED run by {} cannot revoke",
-                fleet.admin_role()
-            )),
-            "{err}"
-        );
-        assert!(err.contains(&format!("hint: have {grantor}")), "{err}");
-        assert_eq!(fleet.pg.can_login("erik"), Some(true), "nothing changed");
-        assert_eq!(ddl_about(&fleet.pg, log_from, "erik"), Vec::<String>::new());
+fn privileges_another_role_granted_refuse_the_drop(admin: Admin, major: u32) {
+    let fleet = Fleet::new(admin, Some(major), &["orders"]);
+    fleet.create("erik");
+    let grantor = match admin {
+        // A superuser revokes as the owner; a grant by someone else holding
+        // the grant option stays.
+        Admin::Superuser => "relay",
+        Admin::CreateRole => "owner1",
+    };
+    fleet
+        .pg
+        .client_to("orders")
+        .batch_execute(
+            "CREATE ROLE owner1; CREATE ROLE relay;
+             CREATE TABLE ledger (id int); ALTER TABLE ledger OWNER TO owner1;
+             SET ROLE owner1; GRANT SELECT ON ledger TO relay WITH GRANT OPTION; RESET ROLE;",
+        )
+        .unwrap();
+    fleet
+        .pg
+        .client_to("orders")
+        .batch_execute(&format!("SET ROLE {grantor}; GRANT SELECT ON ledger TO erik"))
+        .unwrap();
+    let log_from = fleet.pg.log().len();
+    let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{admin:?} {major:?}: {err}");
+    assert!(
+        err.contains(&format!(
+            "in database orders, erik holds privileges on table ledger granted by {grantor}, \
+             which DROP OWNED run by {} cannot revoke",
+            fleet.admin_role()
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("hint: have {grantor}")), "{err}");
+    assert_eq!(fleet.pg.can_login("erik"), Some(true), "nothing changed");
+    assert_eq!(ddl_about(&fleet.pg, log_from, "erik"), Vec::<String>::new());
 
-        fleet
-            .pg
-            .client_to("orders")
-            .batch_execute(&format!("SET ROLE {grantor}; REVOKE SELECT ON ledger FROM erik"))
-            .unwrap();
-        let (rows, code) =
-            fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
-        assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
-    }
+    fleet
+        .pg
+        .client_to("orders")
+        .batch_execute(&format!("SET ROLE {grantor}; REVOKE SELECT ON ledger FROM erik"))
+        .unwrap();
+    let (rows, code) =
+        fleet.json(&["user", "drop", "--env", "qa", "--db", "orders", "erik", "--yes"]);
+    assert_eq!(code, 0, "{admin:?} {major:?}: {rows:?}");
 }
 
 /// Managed clouds have databases nobody may connect to (RDS's `rdsadmin`):
 /// a drop visits only the databases that hold something of the role.
-#[test]
 fn a_drop_leaves_databases_alone_that_hold_nothing_of_the_role() {
     for admin in [Admin::Superuser, Admin::CreateRole] {
-        let Some(fleet) = Fleet::new(admin, None, &["orders"]) else { continue };
+        let fleet = Fleet::new(admin, None, &["orders"]);
         let mut su = fleet.pg.client();
         su.batch_execute("CREATE DATABASE rdsadmin").unwrap();
         let hba = fleet.pg.data_dir().join("pg_hba.conf");
@@ -182,10 +208,9 @@ fn a_drop_leaves_databases_alone_that_hold_nothing_of_the_role() {
 /// A lock the plan cannot foresee stops a drop halfway: the role stays
 /// NOLOGIN, the memberships the admin gave itself go, the error names the
 /// database, and the audit trail lists every statement and how it ended.
-#[test]
 fn a_drop_that_fails_midway_leaves_the_role_locked_and_every_statement_recorded() {
     for admin in [Admin::Superuser, Admin::CreateRole] {
-        let Some(fleet) = Fleet::new(admin, None, &["orders"]) else { continue };
+        let fleet = Fleet::new(admin, None, &["orders"]);
         fleet.sandbox.write_config("[connection]\nlock_timeout = \"1s\"\n");
         let password = fleet.create("gus");
         let mut su = fleet.pg.client();
@@ -266,11 +291,11 @@ struct Trio {
 }
 
 impl Trio {
-    fn new(admin: Admin) -> Option<Trio> {
-        let first = Cluster::start()?;
+    fn new(admin: Admin) -> Trio {
+        let first = Cluster::start();
         let mut clusters = vec![first];
         for _ in 1..3 {
-            clusters.push(Cluster::builder().password(clusters[0].password()).start()?);
+            clusters.push(Cluster::builder().password(clusters[0].password()).start());
         }
         let sandbox = Sandbox::new();
         for (pg, db) in clusters.iter().zip(["a", "b", "c"]) {
@@ -295,7 +320,7 @@ impl Trio {
         assert!(out.status.success(), "{}", stderr(&out));
         let rows: Value = serde_json::from_str(&stdout(&out)).unwrap();
         let password = rows[0]["password"].as_str().unwrap().to_owned();
-        Some(Trio { password, ..trio })
+        Trio { password, ..trio }
     }
 
     fn command(&self, args: &[&str]) -> std::process::Command {
@@ -349,9 +374,8 @@ fn signal(child: &Child, name: &str) {
 /// behind a lock: the clusters that committed keep the new password, and
 /// it is delivered (stdout and the secret file); the waiting one is rolled
 /// back; the result is 130; a retry brings the last one to the same password.
-#[test]
 fn an_interrupted_reset_delivers_the_password_of_the_clusters_that_committed() {
-    let Some(mut trio) = Trio::new(Admin::Superuser) else { return };
+    let mut trio = Trio::new(Admin::Superuser);
     trio.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
     for name in ["INT", "TERM", "HUP"] {
         let before: Vec<Option<String>> =
@@ -442,10 +466,9 @@ fn an_interrupted_reset_delivers_the_password_of_the_clusters_that_committed() {
 /// one command that brings the failed target to the same password, which
 /// is checked against a cluster that has it: in `pg_authid` for a
 /// superuser admin, by logging in as the role for a CREATEROLE admin.
-#[test]
 fn a_partial_reset_is_retried_to_the_same_password_and_no_other() {
     for admin in [Admin::Superuser, Admin::CreateRole] {
-        let Some(trio) = Trio::new(admin) else { return };
+        let trio = Trio::new(admin);
         trio.clusters[2].stop();
         let out = trio.run(&["user", "reset-password", "--env", "qa", "--all", "app"]);
         let err = stderr(&out);
@@ -503,9 +526,8 @@ fn a_partial_reset_is_retried_to_the_same_password_and_no_other() {
     }
 }
 
-#[test]
 fn secret_file_destinations_are_checked_before_anything_changes() {
-    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     let password = fleet.create("hana");
     let sandbox = &fleet.sandbox;
     sandbox.write("taken.env", "kept\n");
@@ -566,9 +588,8 @@ fn secret_file_destinations_are_checked_before_anything_changes() {
     assert!(sandbox.path().join("ivy.env").is_file());
 }
 
-#[test]
 fn a_given_password_is_checked_and_never_shown_back() {
-    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     let first = fleet.create("jan");
     let reset = |password: &str| {
         fleet
@@ -607,9 +628,8 @@ fn a_given_password_is_checked_and_never_shown_back() {
 /// Roles are cluster-wide: a change through one database reaches every
 /// registered target of its cluster, and the plan, the confirmation and
 /// the result say so; a protected env there must be confirmed too.
-#[test]
 fn a_change_names_every_registered_target_its_cluster_serves() {
-    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders", "billing"]) else { return };
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders", "billing"]);
     fleet.pg.client().batch_execute("CREATE DATABASE shop").unwrap();
     fleet.sandbox.register("prod", "shop", &fleet.pg, &[]);
     fleet.sandbox.write_config("[env.prod]\nprotected = true\n");
@@ -661,7 +681,6 @@ fn a_change_names_every_registered_target_its_cluster_serves() {
     assert!(rows[1]["password"].is_null(), "the password is shown once, on the selected row");
 }
 
-#[test]
 fn dry_runs_create_and_send_nothing() {
     let sandbox = Sandbox::new();
     let registry = sandbox.path().join("fresh/registry.db");
@@ -683,7 +702,7 @@ fn dry_runs_create_and_send_nothing() {
     assert!(http.requests().is_empty(), "a dry run sent a notification");
     assert!(!registry.parent().unwrap().exists(), "a dry run created the registry's directory");
 
-    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     let before = std::fs::read(fleet.sandbox.registry()).unwrap();
     let out = fleet.run(&[
         "user",
@@ -705,7 +724,6 @@ fn dry_runs_create_and_send_nothing() {
     assert_eq!(fleet.pg.can_login("lea"), None);
 }
 
-#[test]
 fn only_changing_commands_take_change_options() {
     let sandbox = Sandbox::new();
     for args in [
@@ -727,11 +745,8 @@ fn only_changing_commands_take_change_options() {
 /// Before PostgreSQL 14, a read-only role gets grants in each database
 /// after it is created; an interrupt while they wait takes the new role
 /// back, so that no login with an undelivered password is left behind.
-#[test]
 fn an_interrupted_create_takes_its_role_back() {
-    let Some(fleet) = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]) else {
-        return;
-    };
+    let fleet = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]);
     let out = create_behind_a_lock(&fleet, "ro2", |child| {
         assert_eq!(fleet.pg.can_login("ro2"), Some(true), "created, grants pending");
         signal(&child, "INT");
@@ -781,9 +796,8 @@ fn create_behind_a_lock(
 /// The secret file is replaced only when it still is a regular file; when
 /// it is not by the time the password is set, the password stays in the
 /// private staging file beside it, the command says where, and fails.
-#[test]
 fn a_secret_file_that_cannot_be_put_in_place_keeps_the_password() {
-    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     fleet.create("kai");
     let path = fleet.sandbox.write("kai.env", "old\n");
     let child = fleet
@@ -815,9 +829,8 @@ fn a_secret_file_that_cannot_be_put_in_place_keeps_the_password() {
 
 /// Roles are cluster-wide: the admin role of another registered target on
 /// the same cluster is as untouchable as the selected target's.
-#[test]
 fn the_admin_of_any_target_on_the_cluster_is_never_locked() {
-    let Some(fleet) = Fleet::new(Admin::Superuser, None, &["orders"]) else { return };
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     fleet.pg.client().batch_execute("CREATE DATABASE billing").unwrap();
     fleet.pg.client().batch_execute("CREATE ROLE ops LOGIN SUPERUSER").unwrap();
     fleet.sandbox.register("qa", "billing", &fleet.pg, &["--admin-user", "ops"]);
@@ -831,27 +844,24 @@ fn the_admin_of_any_target_on_the_cluster_is_never_locked() {
 /// PostgreSQL 15 brought privileges on configuration parameters; `DROP
 /// OWNED` revokes them as the bootstrap superuser, which a CREATEROLE admin
 /// cannot act as.
-#[test]
-fn privileges_on_parameters_are_checked_before_a_drop() {
-    for (admin, major) in every_setup().into_iter().filter(|(_, m)| m.is_some_and(|m| m >= 15)) {
-        let Some(fleet) = Fleet::new(admin, major, &["orders"]) else { continue };
-        fleet.create("tuner");
-        fleet.pg.client().batch_execute("GRANT SET ON PARAMETER work_mem TO tuner").unwrap();
-        let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "tuner", "--yes"]);
-        match admin {
-            Admin::Superuser => {
-                assert_eq!(out.status.code(), Some(0), "{major:?}: {}", stderr(&out));
-                assert_eq!(fleet.pg.can_login("tuner"), None);
-            }
-            Admin::CreateRole => {
-                let err = stderr(&out);
-                assert_eq!(out.status.code(), Some(2), "{major:?}: {err}");
-                assert!(
-                    err.contains("holds privileges on parameter work_mem granted by postgres"),
-                    "{err}"
-                );
-                assert_eq!(fleet.pg.can_login("tuner"), Some(true), "nothing changed");
-            }
+fn privileges_on_parameters_are_checked_before_a_drop(admin: Admin, major: u32) {
+    let fleet = Fleet::new(admin, Some(major), &["orders"]);
+    fleet.create("tuner");
+    fleet.pg.client().batch_execute("GRANT SET ON PARAMETER work_mem TO tuner").unwrap();
+    let out = fleet.run(&["user", "drop", "--env", "qa", "--db", "orders", "tuner", "--yes"]);
+    match admin {
+        Admin::Superuser => {
+            assert_eq!(out.status.code(), Some(0), "{major:?}: {}", stderr(&out));
+            assert_eq!(fleet.pg.can_login("tuner"), None);
+        }
+        Admin::CreateRole => {
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{major:?}: {err}");
+            assert!(
+                err.contains("holds privileges on parameter work_mem granted by postgres"),
+                "{err}"
+            );
+            assert_eq!(fleet.pg.can_login("tuner"), Some(true), "nothing changed");
         }
     }
 }
@@ -859,10 +869,9 @@ fn privileges_on_parameters_are_checked_before_a_drop() {
 /// A NOINHERIT admin (before PostgreSQL 16, inheritance is the member's
 /// attribute) cannot act as a role through a membership, nor through one
 /// it already has: the plan refuses, and no existing membership is touched.
-#[test]
 fn a_noinherit_admin_is_refused_a_drop_it_could_not_finish() {
     for major in [Some(13), None] {
-        let Some(fleet) = Fleet::new(Admin::CreateRole, major, &["orders"]) else { continue };
+        let fleet = Fleet::new(Admin::CreateRole, major, &["orders"]);
         fleet.create("vic");
         let mut su = fleet.pg.client();
         su.batch_execute(&format!(
@@ -905,9 +914,8 @@ fn a_noinherit_admin_is_refused_a_drop_it_could_not_finish() {
 
 /// A reader that goes away (`| head`) stops the printing, not the truth:
 /// the exit code is the change's, and the hints still come.
-#[test]
 fn a_closed_stdout_keeps_a_partial_result_partial() {
-    let Some(trio) = Trio::new(Admin::Superuser) else { return };
+    let trio = Trio::new(Admin::Superuser);
     trio.clusters[2].stop();
     let out = trio
         .command(&["user", "lock", "--env", "qa", "--all", "app"])
@@ -928,9 +936,8 @@ fn a_closed_stdout_keeps_a_partial_result_partial() {
 /// --terminate) is refused; and when the operation set a password, a new
 /// one may not be generated, and one that "user already exists" kept is
 /// not what the given password is checked against.
-#[test]
 fn a_retry_repeats_exactly_the_change_and_its_password() {
-    let Some(trio) = Trio::new(Admin::Superuser) else { return };
+    let trio = Trio::new(Admin::Superuser);
     // `old` exists on a already: a create there keeps its password.
     trio.clusters[0]
         .client_to("a")
@@ -1001,11 +1008,8 @@ fn signal_pid(pid: i32, name: &str) {
 /// A create whose grants hang (their server process stopped) is abandoned
 /// 10 s after Ctrl-C; the role it created is in force, so its password is
 /// delivered, and the result says the password may be in force.
-#[test]
 fn a_password_in_force_when_the_server_stops_answering_is_delivered() {
-    let Some(fleet) = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]) else {
-        return;
-    };
+    let fleet = Fleet::new(Admin::Superuser, Some(13), &["orders", "billing"]);
     let out = create_behind_a_lock(&fleet, "ro9", |child| {
         let backend = waiting_backend(&fleet.pg);
         signal_pid(backend, "STOP");
@@ -1023,9 +1027,8 @@ fn a_password_in_force_when_the_server_stops_answering_is_delivered() {
 
 /// A drop abandoned 10 s after Ctrl-C (its server process stopped inside a
 /// transaction) takes back the admin's membership on a new session.
-#[test]
 fn an_abandoned_drop_takes_the_admins_membership_back() {
-    let Some(fleet) = Fleet::new(Admin::CreateRole, None, &["orders"]) else { return };
+    let fleet = Fleet::new(Admin::CreateRole, None, &["orders"]);
     fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
     fleet.create("gil");
     let mut su = fleet.pg.client();
@@ -1070,11 +1073,8 @@ fn an_abandoned_drop_takes_the_admins_membership_back() {
 /// Before PostgreSQL 14 a CREATEROLE admin gives a new read-only role its
 /// grants database by database; when one database refuses, the grants
 /// already made are revoked and the role dropped again.
-#[test]
 fn a_create_whose_grants_fail_takes_its_role_back() {
-    let Some(fleet) = Fleet::new(Admin::CreateRole, Some(13), &["orders", "billing"]) else {
-        return;
-    };
+    let fleet = Fleet::new(Admin::CreateRole, Some(13), &["orders", "billing"]);
     fleet
         .pg
         .client_to("billing")
@@ -1098,9 +1098,8 @@ fn a_create_whose_grants_fail_takes_its_role_back() {
 /// From 16, a grant records whichever role holds ADMIN OPTION as its
 /// grantor: an admin that has it only through a group could not add a
 /// membership of its own, and would change another's instead. Refused.
-#[test]
 fn an_admin_with_admin_option_only_through_a_group_is_refused_a_drop() {
-    let Some(fleet) = Fleet::new(Admin::CreateRole, Some(17), &["orders"]) else { return };
+    let fleet = Fleet::new(Admin::CreateRole, Some(17), &["orders"]);
     let mut su = fleet.pg.client();
     su.batch_execute(&format!(
         "CREATE ROLE mm; GRANT mm TO {ADMIN_ROLE};
@@ -1133,9 +1132,8 @@ fn an_admin_with_admin_option_only_through_a_group_is_refused_a_drop() {
 
 /// A retry of a retry still gives the password of the operation that set
 /// it first; and a retry without --terminate is not the same lock.
-#[test]
 fn a_chain_of_retries_keeps_one_password() {
-    let Some(trio) = Trio::new(Admin::Superuser) else { return };
+    let trio = Trio::new(Admin::Superuser);
     trio.clusters[2].stop();
     let out = trio.run(&["user", "create", "--env", "qa", "--all", "--type", "devqa", "zed"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
@@ -1190,9 +1188,8 @@ fn a_chain_of_retries_keeps_one_password() {
 
 /// A password shown only on a stdout nobody reads any more is lost: the
 /// command says so and fails, instead of ending quietly.
-#[test]
 fn a_closed_stdout_that_took_a_new_password_is_a_failure() {
-    let Some(trio) = Trio::new(Admin::Superuser) else { return };
+    let trio = Trio::new(Admin::Superuser);
     let out = trio
         .command(&["user", "reset-password", "--env", "qa", "--all", "app"])
         .stdout(Stdio::piped())

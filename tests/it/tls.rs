@@ -1,11 +1,21 @@
 //! TLS against a server with a certificate for `localhost` from a test CA:
 //! libpq's sslmodes, failures that say why, and client certificates.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::test;
 use serde_json::Value;
 
 use crate::support::cluster::ServerTls;
 use crate::support::tls::TestCa;
 use crate::support::{Cluster, Sandbox};
+
+pub fn tests() -> Vec<Trial> {
+    vec![
+        test!(sslmodes_behave_as_in_libpq),
+        test!(verify_modes_need_a_root_certificate_and_require_needs_a_tls_server),
+    ]
+}
 
 /// Only TLS from TCP clients: password (scram) for everyone, or a client
 /// certificate for the role `certuser`.
@@ -27,13 +37,13 @@ fn add(sandbox: &Sandbox, db: &str, host: &str, port: u16, extra: &[&str]) {
 }
 
 /// A TLS-only cluster, with one registered target (and database) per case.
-fn cluster_with_a_target_per_case() -> Option<(Cluster, Sandbox)> {
+fn cluster_with_a_target_per_case() -> (Cluster, Sandbox) {
     let ca = TestCa::new("pgacct test CA");
     let other_ca = TestCa::new("someone else's CA");
     let server = ca.server(&["localhost"]);
     let tls =
         ServerTls { cert: server.cert, key: server.key, client_ca: Some(ca.cert_pem().to_owned()) };
-    let pg = Cluster::builder().hba(HBA).tls(tls).start()?;
+    let pg = Cluster::builder().hba(HBA).tls(tls).start();
     let mut admin = pg.client_over_socket();
     admin.batch_execute("CREATE ROLE certuser LOGIN").unwrap();
     for db in [
@@ -104,12 +114,11 @@ fn cluster_with_a_target_per_case() -> Option<(Cluster, Sandbox)> {
         .args(["--sslcert", cert_file.to_str().unwrap(), "--sslkey", key_file.to_str().unwrap()])
         .assert()
         .success();
-    Some((pg, sandbox))
+    (pg, sandbox)
 }
 
-#[test]
 fn sslmodes_behave_as_in_libpq() {
-    let Some((pg, sandbox)) = cluster_with_a_target_per_case() else { return };
+    let (pg, sandbox) = cluster_with_a_target_per_case();
 
     // The client-certificate target gets no password: none is set for certuser.
     let out = sandbox
@@ -165,9 +174,8 @@ fn sslmodes_behave_as_in_libpq() {
     );
 }
 
-#[test]
 fn verify_modes_need_a_root_certificate_and_require_needs_a_tls_server() {
-    let Some(pg) = Cluster::start() else { return };
+    let pg = Cluster::start();
     let sandbox = Sandbox::new();
     add(&sandbox, "postgres", "127.0.0.1", pg.port(), &["--sslmode", "verify-ca"]);
     let out = sandbox

@@ -2,6 +2,9 @@
 //! create / reset-password / set-search-path` against real clusters, with
 //! the results checked in the server's catalogs, not only in the output.
 
+use libtest_mimic::Trial;
+
+use crate::support::runner::test;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
@@ -9,9 +12,32 @@ use serde_json::Value;
 
 use crate::support::{Cluster, Sandbox, on_a_terminal, spawn_together};
 
+pub fn tests() -> Vec<Trial> {
+    vec![
+        test!(create_vm_on_two_databases_of_one_cluster),
+        test!(create_k8s_on_two_clusters_uses_the_env_prefix),
+        test!(create_reset_and_set_search_path_on_one_target),
+        test!(resetting_a_missing_role_changes_nothing),
+        test!(twenty_concurrent_creators_make_one_role),
+        test!(bad_names_are_refused_before_any_connection),
+        test!(passwords_never_reach_the_server_log_the_registry_or_the_audit_trail),
+        test!(a_missing_group_is_refused_and_a_failure_midway_leaves_no_role),
+        test!(a_stopped_cluster_fails_alone),
+        test!(dry_run_shows_the_sql_and_changes_nothing),
+        test!(readonly_reads_and_cannot_write_or_create),
+        test!(readonly_on_postgres_13),
+        test!(readonly_on_postgres_17),
+        test!(dba_accounts_and_protected_envs_ask_first),
+        test!(secret_files_are_private_complete_and_never_overwritten_unasked),
+        test!(the_servers_scram_iterations_are_used),
+        test!(provisioning_works_on_postgres_13_and_17),
+        test!(on_a_terminal_confirmation_is_asked_for),
+    ]
+}
+
 /// A cluster with these databases, each registered as `<env>/<db>`.
-fn cluster_with(sandbox: &Sandbox, env: &str, dbs: &[&str]) -> Option<Cluster> {
-    Some(registered(Cluster::start()?, sandbox, env, dbs))
+fn cluster_with(sandbox: &Sandbox, env: &str, dbs: &[&str]) -> Cluster {
+    registered(Cluster::start(), sandbox, env, dbs)
 }
 
 /// `pg`, with these databases, each registered as `<env>/<db>`.
@@ -116,10 +142,9 @@ fn memberships(pg: &Cluster, name: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
 fn create_vm_on_two_databases_of_one_cluster() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders", "billing"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders", "billing"]);
     let args = [
         "user",
         "create-vm",
@@ -164,12 +189,11 @@ fn create_vm_on_two_databases_of_one_cluster() {
     assert!(login(&pg, "orders", "web01_8080", password).is_ok(), "the password is unchanged");
 }
 
-#[test]
 fn create_k8s_on_two_clusters_uses_the_env_prefix() {
     let sandbox = Sandbox::new();
-    let Some(first) = cluster_with(&sandbox, "uat", &["orders"]) else { return };
+    let first = cluster_with(&sandbox, "uat", &["orders"]);
     // One admin password (PGACCT_ADMIN_PASSWORD) for both clusters.
-    let second = Cluster::builder().password(first.password()).start().unwrap();
+    let second = Cluster::builder().password(first.password()).start();
     second.client().batch_execute("CREATE DATABASE billing").unwrap();
     sandbox.register("uat", "billing", &second, &[]);
 
@@ -204,10 +228,9 @@ fn create_k8s_on_two_clusters_uses_the_env_prefix() {
     assert_eq!(rows[0]["user"], "blue_x");
 }
 
-#[test]
 fn create_reset_and_set_search_path_on_one_target() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     pg.client_to("orders").batch_execute("CREATE SCHEMA app").unwrap();
     let (created, code) = run_json(
         &sandbox,
@@ -270,10 +293,9 @@ fn create_reset_and_set_search_path_on_one_target() {
     );
 }
 
-#[test]
 fn resetting_a_missing_role_changes_nothing() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     let (rows, code) = run_json(
         &sandbox,
         &pg,
@@ -290,10 +312,9 @@ fn resetting_a_missing_role_changes_nothing() {
     assert_eq!(audit[0]["role"], "ghost");
 }
 
-#[test]
 fn twenty_concurrent_creators_make_one_role() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     let run: Vec<String> =
         ["user", "create-vm", "--env", "qa", "--db", "orders", "--server", "web01"]
             .iter()
@@ -322,10 +343,9 @@ fn twenty_concurrent_creators_make_one_role() {
     sandbox.pgacct().args(["audit", "verify"]).assert().success();
 }
 
-#[test]
 fn bad_names_are_refused_before_any_connection() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     let connections_before = pg.log().matches("connection received").count();
     let long = "a".repeat(64);
     for name in [r#"bob"x"#, "bob;drop", "bob smith", "Bob", long.as_str(), "pg_x", "postgres"] {
@@ -375,10 +395,9 @@ fn bad_names_are_refused_before_any_connection() {
     assert_eq!(String::from_utf8_lossy(&audit.stdout).trim(), "[]");
 }
 
-#[test]
 fn passwords_never_reach_the_server_log_the_registry_or_the_audit_trail() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     let (rows, _) = run_json(
         &sandbox,
         &pg,
@@ -437,10 +456,9 @@ fn passwords_never_reach_the_server_log_the_registry_or_the_audit_trail() {
     }
 }
 
-#[test]
 fn a_missing_group_is_refused_and_a_failure_midway_leaves_no_role() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     sandbox.write_config("[types.app]\nmember_of = [\"app_readers\"]\n");
     let args = ["user", "create", "--env", "qa", "--db", "orders", "--type", "app", "dave"];
     let out = pgacct(&sandbox, &pg, &args);
@@ -511,11 +529,10 @@ fn a_missing_group_is_refused_and_a_failure_midway_leaves_no_role() {
     assert_eq!(settings(&pg, "app_dave", Some("orders")), ["search_path=app, public"]);
 }
 
-#[test]
 fn a_stopped_cluster_fails_alone() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders", "billing"]) else { return };
-    let stopped = Cluster::start().unwrap();
+    let pg = cluster_with(&sandbox, "qa", &["orders", "billing"]);
+    let stopped = Cluster::start();
     sandbox.register("qa", "postgres", &stopped, &[]);
     stopped.stop();
     let (rows, code) = run_json(
@@ -532,10 +549,9 @@ fn a_stopped_cluster_fails_alone() {
     assert!(role(&pg, "erin").is_some());
 }
 
-#[test]
 fn dry_run_shows_the_sql_and_changes_nothing() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     let out = pgacct(
         &sandbox,
         &pg,
@@ -586,27 +602,24 @@ fn dry_run_shows_the_sql_and_changes_nothing() {
     );
 }
 
-#[test]
 fn readonly_reads_and_cannot_write_or_create() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     readonly_scenario(&sandbox, &pg);
 }
 
 /// PostgreSQL 13 has no `pg_read_all_data`: grants and default privileges
 /// in each database do the same.
-#[test]
 fn readonly_on_postgres_13() {
     let sandbox = Sandbox::new();
-    let Some(pg) = Cluster::builder().major(13).start() else { return };
+    let pg = Cluster::builder().major(13).start();
     let pg = registered(pg, &sandbox, "qa", &["orders"]);
     readonly_scenario(&sandbox, &pg);
 }
 
-#[test]
 fn readonly_on_postgres_17() {
     let sandbox = Sandbox::new();
-    let Some(pg) = Cluster::builder().major(17).start() else { return };
+    let pg = Cluster::builder().major(17).start();
     let pg = registered(pg, &sandbox, "qa", &["orders"]);
     readonly_scenario(&sandbox, &pg);
 }
@@ -664,10 +677,9 @@ fn readonly_scenario(sandbox: &Sandbox, pg: &Cluster) {
     assert_eq!(later, 7);
 }
 
-#[test]
 fn dba_accounts_and_protected_envs_ask_first() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "prod", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "prod", &["orders"]);
     let connections_before = pg.log().matches("connection received").count();
     let out = pgacct(
         &sandbox,
@@ -712,10 +724,9 @@ fn dba_accounts_and_protected_envs_ask_first() {
     assert_eq!(settings(&pg, "frank", None), ["search_path=public"], "for all databases");
 }
 
-#[test]
 fn secret_files_are_private_complete_and_never_overwritten_unasked() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     let out = pgacct(
         &sandbox,
         &pg,
@@ -804,12 +815,9 @@ fn secret_files_are_private_complete_and_never_overwritten_unasked() {
 }
 
 /// PostgreSQL 16 brought `scram_iterations`; verifiers use the server's count.
-#[test]
 fn the_servers_scram_iterations_are_used() {
     let sandbox = Sandbox::new();
-    let Some(pg) = Cluster::builder().major(17).setting("scram_iterations = 10000").start() else {
-        return;
-    };
+    let pg = Cluster::builder().major(17).setting("scram_iterations = 10000").start();
     let pg = registered(pg, &sandbox, "qa", &["orders"]);
     let check = pgacct(&sandbox, &pg, &["registry", "check", "--format", "json"]);
     let check: Value = serde_json::from_slice(&check.stdout).unwrap();
@@ -826,11 +834,10 @@ fn the_servers_scram_iterations_are_used() {
 }
 
 /// The main commands on the oldest and a recent supported major.
-#[test]
 fn provisioning_works_on_postgres_13_and_17() {
     for major in [13, 17] {
         let sandbox = Sandbox::new();
-        let Some(pg) = Cluster::builder().major(major).start() else { continue };
+        let pg = Cluster::builder().major(major).start();
         let pg = registered(pg, &sandbox, "qa", &["orders", "billing"]);
         let (rows, code) = run_json(
             &sandbox,
@@ -869,10 +876,9 @@ fn provisioning_works_on_postgres_13_and_17() {
 
 /// A dba account asks on a terminal: "y" creates it, "n" aborts (exit 1),
 /// Ctrl-C interrupts (exit 130); neither of the last two touches anything.
-#[test]
 fn on_a_terminal_confirmation_is_asked_for() {
     let sandbox = Sandbox::new();
-    let Some(pg) = cluster_with(&sandbox, "qa", &["orders"]) else { return };
+    let pg = cluster_with(&sandbox, "qa", &["orders"]);
     let vars = [("PGACCT_ADMIN_PASSWORD", pg.password())];
     let args = "user create --env qa --db orders --type dba ivan";
     let question = "Create dba user ivan on qa/orders?";

@@ -134,9 +134,9 @@ impl ClusterBuilder {
         self
     }
 
-    /// Creates and starts the cluster; `None` when the binaries are not on
-    /// this machine and `CI` is not set (the test is skipped).
-    pub fn start(self) -> Option<Cluster> {
+    /// Creates and starts the cluster. When the binaries are not on this
+    /// machine the test ends as ignored, or fails when `CI` is set.
+    pub fn start(self) -> Cluster {
         let (bin, wanted) = match self.major {
             Some(major) => (
                 PgBin::for_major(major),
@@ -149,15 +149,8 @@ impl ClusterBuilder {
                 "PostgreSQL server binaries (apt-get install -y postgresql, or PG_BIN_DIR)".into(),
             ),
         };
-        let Some(bin) = bin else {
-            assert!(env::var_os("CI").is_none(), "CI is set, and this test needs {wanted}");
-            #[allow(clippy::print_stderr)] // the one line a skipped test leaves
-            {
-                eprintln!("skipping: this test needs {wanted}");
-            }
-            return None;
-        };
-        Some(Cluster::create(bin, &self))
+        let Some(bin) = bin else { super::runner::skip(&wanted) };
+        Cluster::create(bin, &self)
     }
 }
 
@@ -175,9 +168,8 @@ impl Cluster {
         ClusterBuilder::default()
     }
 
-    /// A cluster with the default settings; `None` when skipped (see
-    /// [`ClusterBuilder::start`]).
-    pub fn start() -> Option<Cluster> {
+    /// A cluster with the default settings (see [`ClusterBuilder::start`]).
+    pub fn start() -> Cluster {
         Self::builder().start()
     }
 

@@ -4,6 +4,8 @@
 pub mod cluster;
 pub mod fleet;
 pub mod receivers;
+pub mod run;
+pub mod runner;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub use cluster::Cluster;
+pub use run::Run;
 
 /// The binary under test.
 pub const PGACCT: &str = env!("CARGO_BIN_EXE_pgacct");
