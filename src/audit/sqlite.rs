@@ -496,7 +496,7 @@ impl<'r, 's> Cells<'r, 's> {
                 escape_bytes(bytes)
             }),
             other => {
-                self.damage.push(format!("a {} in {name}, which holds text", other.data_type()));
+                self.damage.push(format!("{} in {name}, which holds text", described(other)));
                 Some(shown(other))
             }
         })
@@ -515,11 +515,7 @@ impl<'r, 's> Cells<'r, 's> {
             ValueRef::Null => None,
             ValueRef::Integer(n) => Some(n),
             other => {
-                self.damage.push(format!(
-                    "{} {} in {name}, which holds integers",
-                    other.data_type(),
-                    shown(other)
-                ));
+                self.damage.push(format!("{} in {name}, which holds integers", described(other)));
                 None
             }
         })
@@ -534,14 +530,36 @@ impl<'r, 's> Cells<'r, 's> {
     }
 }
 
-/// A value of the wrong type, as text: numbers as they are, text and blobs
-/// with anything not UTF-8 escaped.
+/// A value of the wrong type, in words, control characters escaped:
+/// `a blob (x'00ff')`.
+fn described(value: ValueRef<'_>) -> String {
+    let kind = match value {
+        ValueRef::Null => return "NULL".into(),
+        ValueRef::Integer(_) => "an integer",
+        ValueRef::Real(_) => "a real",
+        ValueRef::Text(_) => "text",
+        ValueRef::Blob(_) => "a blob",
+    };
+    let mut text = String::new();
+    for c in shown(value).chars() {
+        if c.is_control() {
+            text.extend(c.escape_debug());
+        } else {
+            text.push(c);
+        }
+    }
+    format!("{kind} ({text})")
+}
+
+/// A value of the wrong type, as text: numbers as they are, text with
+/// anything not UTF-8 escaped, blobs as SQL writes them (`x'00ff'`).
 fn shown(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Null => "NULL".into(),
         ValueRef::Integer(n) => n.to_string(),
         ValueRef::Real(x) => x.to_string(),
-        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => escape_bytes(bytes),
+        ValueRef::Text(bytes) => escape_bytes(bytes),
+        ValueRef::Blob(bytes) => format!("x'{}'", super::chain::hex(bytes)),
     }
 }
 

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod audit;
+mod audit_key;
 mod connect;
 mod generated;
 mod harness;
@@ -23,6 +24,7 @@ fn main() {
     let tests = [
         vec![test!(every_test_file_is_declared)],
         audit::tests(),
+        audit_key::tests(),
         connect::tests(),
         generated::tests(),
         harness::tests(),
