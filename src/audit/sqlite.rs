@@ -522,11 +522,17 @@ impl<'r, 's> Cells<'r, 's> {
     }
 
     fn integer(&mut self, i: usize, name: &str) -> rusqlite::Result<i64> {
-        if self.row.get_ref(i)? == ValueRef::Null {
-            self.damage.push(format!("NULL in {name}"));
-            return Ok(0);
-        }
-        Ok(self.optional_integer(i, name)?.unwrap_or_default())
+        Ok(match self.row.get_ref(i)? {
+            ValueRef::Integer(n) => n,
+            ValueRef::Null => {
+                self.damage.push(format!("NULL in {name}"));
+                0
+            }
+            other => {
+                self.damage.push(format!("{} in {name}, which holds integers", described(other)));
+                0
+            }
+        })
     }
 }
 
