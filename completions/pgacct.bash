@@ -31,6 +31,9 @@ _pgacct() {
             pgacct,user)
                 cmd="pgacct__subcmd__user"
                 ;;
+            pgacct__subcmd__audit,seal)
+                cmd="pgacct__subcmd__audit__subcmd__seal"
+                ;;
             pgacct__subcmd__audit,show)
                 cmd="pgacct__subcmd__audit__subcmd__show"
                 ;;
@@ -133,12 +136,42 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit)
-            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version show verify"
+            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version show verify seal"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pgacct__subcmd__audit__subcmd__seal)
+            opts="-y -q -v -h -V --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ticket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --registry)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

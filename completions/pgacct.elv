@@ -557,6 +557,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --version 'Print version'
             cand show 'Show operations, newest first'
             cand verify 'Check that the trail is intact'
+            cand seal 'Seal the trail: from the next record on, every record must be made with the audit key'
         }
         &'pgacct;audit;show'= {
             cand --env 'Only this environment'
@@ -587,6 +588,24 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
+            cand -q 'Print only data and errors'
+            cand --quiet 'Print only data and errors'
+            cand -v 'Print more about what is happening (repeat for more)'
+            cand --verbose 'Print more about what is happening (repeat for more)'
+            cand --no-color 'Do not use colours (also: the NO_COLOR environment variable)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'pgacct;audit;seal'= {
+            cand --ticket 'A change reference (ticket) recorded in the audit trail'
+            cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
+            cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
+            cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
+            cand -y 'Answer yes to confirmations'
+            cand --yes 'Answer yes to confirmations'
+            cand --dry-run 'Show the plan (the SQL each target would run), and change nothing'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
             cand -v 'Print more about what is happening (repeat for more)'

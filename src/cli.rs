@@ -490,7 +490,25 @@ pub enum AuditCommand {
     /// exit 1 naming the first record that was edited, deleted, inserted or
     /// re-ordered. Note the head somewhere else and pass it to a later
     /// `--expect` to detect a trail that was cut short or rewritten.
+    ///
+    /// With the audit key (PGACCT_AUDIT_KEY or [audit] key_file), also
+    /// checks every keyed record's HMAC, and fails on a trail with no keyed
+    /// record. Without it, keyed records' HMACs are not checked (it says so).
     Verify(AuditVerifyArgs),
+
+    /// Seal the trail: from the next record on, every record must be made
+    /// with the audit key
+    ///
+    /// Writes one record with the key (PGACCT_AUDIT_KEY or [audit]
+    /// key_file). Any change made with the key seals the trail as well;
+    /// this does it now, and tells the notification channels the head.
+    Seal(AuditSealArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditSealArgs {
+    #[command(flatten)]
+    pub change: ChangeArgs,
 }
 
 #[derive(Debug, Args)]

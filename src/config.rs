@@ -26,6 +26,9 @@ pub struct Config {
     /// `[[notify]]`: where to tell about changes.
     #[serde(default)]
     pub notify: Vec<ChannelConfig>,
+    /// `[audit]`: where the audit key is.
+    #[serde(default)]
+    pub audit: crate::audit::KeyConfig,
 }
 
 impl Config {
@@ -111,6 +114,10 @@ impl Config {
             path: path.to_owned(),
             message: err.to_string().trim_end().to_owned(),
         })?;
+        config
+            .audit
+            .check()
+            .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
         for (i, entry) in config.notify.iter().enumerate() {
             entry.channel(i + 1).map_err(|message| ConfigError::Invalid {
                 path: path.to_owned(),

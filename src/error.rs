@@ -219,8 +219,19 @@ impl From<registry::Error> for CommandError {
 
 impl From<audit::Error> for CommandError {
     fn from(err: audit::Error) -> Self {
-        let audit::Error::Store(store) = err;
-        store.into()
+        if let audit::Error::Store(store) = err {
+            return store.into();
+        }
+        let kind = if err.is_refusal() { Kind::Usage } else { Kind::Failure };
+        let hint = err.hint();
+        CommandError::new(kind, err).hints(hint)
+    }
+}
+
+impl From<audit::KeyError> for CommandError {
+    fn from(err: audit::KeyError) -> Self {
+        let hint = err.hint();
+        CommandError::new(Kind::Usage, err).hint(hint)
     }
 }
 

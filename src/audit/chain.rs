@@ -5,9 +5,17 @@
 //! id included, in a fixed order. Including the id makes a re-ordered or
 //! re-numbered record fail; including `prev_hash` makes a deleted or
 //! inserted one fail at the record after it.
+//!
+//! A record made with an audit key has instead
+//! `hash = hex(HMAC-SHA-256(key, prev_hash ‖ canonical))`, over the same
+//! bytes: without the key, no one can make a record that verifies.
 
+use hmac::Mac;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
+use sha2::digest::Update;
 use sha2::{Digest, Sha256};
+
+use super::AuditKey;
 
 /// The `prev_hash` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -43,10 +51,21 @@ impl Record {
     /// The hash this record has when it follows a record with `prev_hash`.
     pub fn hash(&self, prev_hash: &str) -> String {
         let mut sha = HashWriter(Sha256::new());
-        sha.0.update(prev_hash.as_bytes());
+        Digest::update(&mut sha.0, prev_hash.as_bytes());
         serde_json::to_writer(&mut sha, &Canonical(self))
             .expect("writing JSON into a hash cannot fail");
         hex(&sha.0.finalize())
+    }
+
+    /// The hash this record has when it follows `prev_hash` and is made
+    /// with `key`; the plain [`Record::hash`] without one.
+    pub fn hash_with(&self, key: Option<&AuditKey>, prev_hash: &str) -> String {
+        let Some(key) = key else { return self.hash(prev_hash) };
+        let mut mac = HashWriter(key.mac());
+        Mac::update(&mut mac.0, prev_hash.as_bytes());
+        serde_json::to_writer(&mut mac, &Canonical(self))
+            .expect("writing JSON into a hash cannot fail");
+        hex(&mac.0.finalize().into_bytes())
     }
 }
 
@@ -80,9 +99,10 @@ impl Serialize for Canonical<'_> {
     }
 }
 
-struct HashWriter(Sha256);
+/// A hash or MAC as an `io::Write`, so that JSON streams into it.
+struct HashWriter<H>(H);
 
-impl std::io::Write for HashWriter {
+impl<H: Update> std::io::Write for HashWriter<H> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.update(buf);
         Ok(buf.len())
@@ -93,7 +113,7 @@ impl std::io::Write for HashWriter {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -143,6 +163,19 @@ mod tests {
             record().hash(GENESIS),
             "b907cd727c386f66bed74d948bd3b23c5a345815e6b3a6502374333f047e8ab2"
         );
+    }
+
+    /// An HMAC over the same bytes, with the key as given: what Python's
+    /// `hmac.new(key, prev_hash + canonical, sha256)` computes.
+    #[test]
+    fn a_keyed_hash_is_an_hmac_of_the_same_bytes() {
+        let key = AuditKey::parse("0123456789abcdef0123456789abcdef", "test").unwrap();
+        assert_eq!(
+            record().hash_with(Some(&key), GENESIS),
+            "f31b0da4419c441b7cd8fab6ed19fa433efa1c6980ecf80f9a19ce62de08c853"
+        );
+        assert_eq!(key.id(), "67d2c2943e507080");
+        assert_eq!(record().hash_with(None, GENESIS), record().hash(GENESIS));
     }
 
     #[test]

@@ -5,10 +5,15 @@
 //! an outcome record (`ok` or `failed`) after; a started record without an
 //! outcome (the process was killed) shows as `incomplete`. Every record
 //! holds the hash of the one before it, so `verify` finds edited, deleted,
-//! inserted and re-ordered records. Commands use [`AuditStore`]; the only
-//! backend today is the local store file ([`crate::store::Store`]).
+//! inserted and re-ordered records. With an audit key ([`AuditKey`]) each
+//! hash is an HMAC, and the first record made with the key seals the
+//! trail: every later record must be made with it too, so someone who can
+//! write the store but has not the key cannot append records that verify.
+//! Commands use [`AuditStore`]; the only backend today is the local store
+//! file ([`crate::store::Store`]).
 
 mod chain;
+mod key;
 mod sqlite;
 mod when;
 
@@ -16,6 +21,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use key::{AuditKey, KEY_VAR, KeyConfig, KeyError};
 pub use when::{Side, TimeBound, parse_bound};
 
 /// Who ran pgacct, where: the part of every record that describes the
@@ -30,6 +36,9 @@ pub struct Invocation {
     pub ci_job: Option<String>,
     /// `--ticket`.
     pub ticket: Option<String>,
+    /// The key this process makes its records with; `None` makes plain
+    /// SHA-256 records, which a sealed trail refuses.
+    pub audit_key: Option<AuditKey>,
 }
 
 impl Invocation {
@@ -44,6 +53,7 @@ impl Invocation {
             pid: std::process::id(),
             ci_job: ["CI_JOB_ID", "GITHUB_RUN_ID", "BUILD_ID"].into_iter().find_map(var),
             ticket,
+            audit_key: None,
         }
     }
 }
@@ -123,6 +133,10 @@ pub struct AuditRow {
     pub sql: Option<String>,
     /// The started record of this operation (itself, when incomplete).
     pub started_id: i64,
+    /// Set when the record holds what pgacct never writes (invalid UTF-8, a
+    /// value of the wrong type): which columns, shown escaped. The trail was
+    /// tampered with; `audit verify` names the record.
+    pub damaged: Option<String>,
 }
 
 /// What `audit show` selects. `None` and `false` select everything.
@@ -152,6 +166,12 @@ pub struct Verification {
     pub head: Option<(i64, String)>,
     /// The first record at which the chain breaks, and how.
     pub break_at: Option<Break>,
+    /// The first record made with an audit key: every record after it must
+    /// be made with one too.
+    pub sealed_from: Option<i64>,
+    /// Records made with a key whose HMAC was not checked, for want of the
+    /// key: their chain links were checked, their contents were not.
+    pub unchecked: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -191,6 +211,8 @@ pub struct OperationTarget {
 pub struct Head {
     pub id: i64,
     pub hash: String,
+    /// The id of the key the record was made with, if any.
+    pub key_id: Option<String>,
 }
 
 impl std::fmt::Display for Head {
@@ -213,13 +235,56 @@ pub trait AuditStore {
     fn operation(&self, id: i64) -> Result<Vec<OperationTarget>, Error>;
     /// Operations, newest first.
     fn show(&self, filter: &Filter) -> Result<Vec<AuditRow>, Error>;
+    /// The newest record.
+    fn head(&self) -> Result<Option<Head>, Error>;
     /// Walks the whole chain; with an anchor, also checks that the record
-    /// it names still has that hash.
-    fn verify(&self, anchor: Option<&Anchor>) -> Result<Verification, Error>;
+    /// it names still has that hash; with a key, checks the HMACs of the
+    /// records made with one, and that a trail has any.
+    fn verify(
+        &self,
+        anchor: Option<&Anchor>,
+        key: Option<&AuditKey>,
+    ) -> Result<Verification, Error>;
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("the audit trail")]
     Store(#[from] crate::store::Error),
+
+    #[error(
+        "the audit trail is sealed with an audit key (record #{id} was made with it), and no \
+         key is set"
+    )]
+    Sealed { id: i64 },
+
+    #[error(
+        "the audit trail is sealed with another audit key (record #{id} was made with key id \
+         {theirs}; the key set has id {ours})"
+    )]
+    OtherKey { id: i64, theirs: String, ours: String },
+
+    #[error("record #{id} of the audit trail is damaged: {problem}")]
+    Damaged { id: i64, problem: String },
+}
+
+impl Error {
+    /// True when pgacct refuses to write, before anything was touched.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Sealed { .. } | Error::OtherKey { .. })
+    }
+
+    /// What the user can do next.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Store(err) => err.hint(),
+            Error::Sealed { .. } | Error::OtherKey { .. } => Some(format!(
+                "set the trail's key in {KEY_VAR}, or name its file in [audit] key_file of \
+                 config.toml"
+            )),
+            Error::Damaged { .. } => {
+                Some("the trail was tampered with; see `pgacct audit verify`".into())
+            }
+        }
+    }
 }

@@ -3,19 +3,50 @@
 //! An append reads the last record's id and hash and inserts after it in
 //! one `BEGIN IMMEDIATE` transaction, so concurrent pgacct processes queue
 //! on the write lock and the records form a single chain.
+//!
+//! Records are read column by column without trusting the file: a value
+//! pgacct never writes (invalid UTF-8, a wrong type) is kept, escaped, and
+//! reported with its record's id, instead of stopping the read.
 
-use rusqlite::types::Value;
+use std::fmt::Write as _;
+
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
 use super::chain::{GENESIS, Record};
 use super::{
-    Anchor, AuditRow, AuditStore, Break, Error, Filter, Finish, Head, Invocation, Operation,
-    OperationTarget, Outcome, Verification,
+    Anchor, AuditKey, AuditRow, AuditStore, Break, Error, Filter, Finish, Head, Invocation,
+    Operation, OperationTarget, Outcome, Verification,
 };
 use crate::store::Store;
 
 const RECORD_COLUMNS: &str = "id, ts, outcome, started_id, actor, host, pid, ci_job, ticket, \
                               operation, env, db, cluster, role, status, error, duration_ms, sql";
+
+/// The names of [`RECORD_COLUMNS`], by position, then the chain's columns.
+const NAMES: [&str; 21] = [
+    "id",
+    "ts",
+    "outcome",
+    "started_id",
+    "actor",
+    "host",
+    "pid",
+    "ci_job",
+    "ticket",
+    "operation",
+    "env",
+    "db",
+    "cluster",
+    "role",
+    "status",
+    "error",
+    "duration_ms",
+    "sql",
+    "prev_hash",
+    "hash",
+    "key_id",
+];
 
 /// The started records written together with the one `?1` names (or
 /// answers), each with its outcome record's fields when it has one: the
@@ -39,7 +70,7 @@ const UNANSWERED: &str =
 impl AuditStore for Store {
     fn start(&mut self, who: &Invocation, operations: &[Operation]) -> Result<Vec<i64>, Error> {
         let ts = crate::time::now();
-        let (ids, _) = self.append(|_, next_id| {
+        let (ids, _) = self.append(who.audit_key.as_ref(), |_, next_id| {
             Ok(operations
                 .iter()
                 .zip(next_id..)
@@ -66,7 +97,7 @@ impl AuditStore for Store {
 
     fn finish(&mut self, who: &Invocation, outcomes: &[Finish]) -> Result<Option<Head>, Error> {
         let ts = crate::time::now();
-        self.append(|tx, next_id| {
+        self.append(who.audit_key.as_ref(), |tx, next_id| {
             let mut started = tx.prepare_cached(
                 "SELECT operation, env, db, cluster, role FROM audit WHERE id = ?1",
             )?;
@@ -104,22 +135,31 @@ impl AuditStore for Store {
         let rows = self.read(|conn| {
             let mut stmt = conn.prepare_cached(OPERATION_OF)?;
             let rows = stmt.query_map([id], |row| {
-                let outcome: Option<String> = row.get(7)?;
-                Ok(OperationTarget {
-                    id: row.get(0)?,
-                    operation: row.get(1)?,
-                    env: row.get(2)?,
-                    db: row.get(3)?,
-                    cluster: row.get(4)?,
-                    role: row.get(5)?,
-                    intent: row.get(6)?,
-                    outcome: outcome.map(|o| if o == "ok" { Outcome::Ok } else { Outcome::Failed }),
-                    status: row.get(8)?,
-                })
+                let mut cells = Cells::new(row);
+                let target = OperationTarget {
+                    id: cells.integer(0, "id")?,
+                    operation: cells.text(1, "operation")?,
+                    env: cells.optional_text(2, "env")?,
+                    db: cells.optional_text(3, "db")?,
+                    cluster: cells.optional_text(4, "cluster")?,
+                    role: cells.optional_text(5, "role")?,
+                    intent: cells.text(6, "status")?,
+                    outcome: cells
+                        .optional_text(7, "outcome")?
+                        .map(|o| if o == "ok" { Outcome::Ok } else { Outcome::Failed }),
+                    status: cells.optional_text(8, "status")?,
+                };
+                Ok((target, cells.damage()))
             })?;
-            rows.collect()
+            rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
-        Ok(rows)
+        // What `--retry` would work from must be what was written.
+        rows.into_iter()
+            .map(|(target, damage)| match damage {
+                None => Ok(target),
+                Some(problem) => Err(Error::Damaged { id: target.id, problem }),
+            })
+            .collect()
     }
 
     fn show(&self, filter: &Filter) -> Result<Vec<AuditRow>, Error> {
@@ -132,62 +172,171 @@ impl AuditStore for Store {
         Ok(rows)
     }
 
-    fn verify(&self, anchor: Option<&Anchor>) -> Result<Verification, Error> {
-        let walk = |conn: &rusqlite::Connection| -> rusqlite::Result<Verification> {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {RECORD_COLUMNS}, prev_hash, hash FROM audit ORDER BY id"
-            ))?;
-            let mut rows = stmt.query([])?;
-            let mut expected_prev = GENESIS.to_owned();
-            let mut last_id = 0;
-            let mut records = 0;
-            let mut anchor_seen = false;
-            while let Some(row) = rows.next()? {
-                let record = record_from_row(row)?;
-                let prev_hash: String = row.get(18)?;
-                let hash: String = row.get(19)?;
-                records += 1;
-                if let Some(problem) =
-                    chain_break(&record, last_id, &prev_hash, &expected_prev, &hash)
-                {
-                    return Ok(Verification { records, head: None, break_at: Some(problem) });
-                }
-                if let Some(anchor) = anchor.filter(|a| a.id == record.id) {
-                    anchor_seen = true;
-                    if anchor.hash != hash {
-                        let problem = format!(
-                            "record #{} no longer has the anchored hash: the trail was rewritten \
-                             from there on",
-                            anchor.id
-                        );
-                        return Ok(Verification {
-                            records,
-                            head: None,
-                            break_at: Some(Break { id: anchor.id, problem }),
-                        });
-                    }
-                }
-                last_id = record.id;
-                expected_prev = hash;
-            }
-            let head = (records > 0).then_some((last_id, expected_prev));
-            let break_at = anchor.filter(|_| !anchor_seen).map(|anchor| Break {
-                id: anchor.id,
-                problem: format!("record #{} is gone: the trail was cut short", anchor.id),
-            });
-            Ok(Verification { records, head, break_at })
-        };
-        Ok(self.read(walk)?)
+    fn head(&self) -> Result<Option<Head>, Error> {
+        self.read(last_record)?
+    }
+
+    fn verify(
+        &self,
+        anchor: Option<&Anchor>,
+        key: Option<&AuditKey>,
+    ) -> Result<Verification, Error> {
+        Ok(self.read(|conn| Walk::new(anchor, key).run(conn))?)
     }
 }
 
-/// Where the chain breaks at `record`, if it does.
+/// The state of `audit verify` between two records: it reads each record
+/// once, in id order, and keeps nothing of the ones behind it.
+struct Walk<'a> {
+    anchor: Option<&'a Anchor>,
+    key: Option<&'a AuditKey>,
+    expected_prev: String,
+    last_id: i64,
+    records: u64,
+    anchor_seen: bool,
+    sealed_from: Option<i64>,
+    unchecked: u64,
+}
+
+impl<'a> Walk<'a> {
+    fn new(anchor: Option<&'a Anchor>, key: Option<&'a AuditKey>) -> Self {
+        Walk {
+            anchor,
+            key,
+            expected_prev: GENESIS.to_owned(),
+            last_id: 0,
+            records: 0,
+            anchor_seen: false,
+            sealed_from: None,
+            unchecked: 0,
+        }
+    }
+
+    fn run(mut self, conn: &rusqlite::Connection) -> rusqlite::Result<Verification> {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS}, prev_hash, hash, key_id FROM audit ORDER BY id"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            self.records += 1;
+            if let Some(problem) = self.step(row)? {
+                return Ok(self.end(None, Some(problem)));
+            }
+        }
+        let head = (self.records > 0).then(|| (self.last_id, self.expected_prev.clone()));
+        let mut problem = self.anchor.filter(|_| !self.anchor_seen).map(|anchor| Break {
+            id: anchor.id,
+            problem: format!("record #{} is gone: the trail was cut short", anchor.id),
+        });
+        if problem.is_none() && self.key.is_some() && self.records > 0 && self.sealed_from.is_none()
+        {
+            problem = Some(Break {
+                id: self.last_id,
+                problem: format!(
+                    "no record was made with the audit key: the trail is not sealed (run `pgacct \
+                     audit seal`), or it was rewritten without the key up to record #{}",
+                    self.last_id
+                ),
+            });
+        }
+        Ok(self.end(head, problem))
+    }
+
+    fn end(self, head: Option<(i64, String)>, break_at: Option<Break>) -> Verification {
+        Verification {
+            records: self.records,
+            head: if break_at.is_some() { None } else { head },
+            break_at,
+            sealed_from: self.sealed_from,
+            unchecked: self.unchecked,
+        }
+    }
+
+    /// Checks one record; how it breaks the trail, if it does.
+    fn step(&mut self, row: &Row<'_>) -> rusqlite::Result<Option<Break>> {
+        let mut cells = Cells::new(row);
+        let record = read_record(&mut cells)?;
+        let prev_hash = cells.text(18, NAMES[18])?;
+        let hash = cells.text(19, NAMES[19])?;
+        let key_id = cells.optional_text(20, NAMES[20])?;
+        if let Some(damage) = cells.damage() {
+            return Ok(Some(Break {
+                id: record.id,
+                problem: format!("record #{} holds {damage} (tampered)", record.id),
+            }));
+        }
+        if let Some(problem) = chain_break(&record, self.last_id, &prev_hash, &self.expected_prev) {
+            return Ok(Some(problem));
+        }
+        if let Some(problem) = self.hash_break(&record, &prev_hash, &hash, key_id.as_deref()) {
+            return Ok(Some(problem));
+        }
+        if let Some(anchor) = self.anchor.filter(|a| a.id == record.id) {
+            self.anchor_seen = true;
+            if anchor.hash != hash {
+                let problem = format!(
+                    "record #{} no longer has the anchored hash: the trail was rewritten from \
+                     there on",
+                    anchor.id
+                );
+                return Ok(Some(Break { id: anchor.id, problem }));
+            }
+        }
+        self.last_id = record.id;
+        self.expected_prev = hash;
+        Ok(None)
+    }
+
+    /// Whether `record` has the hash it should have, made the way its place
+    /// in the trail requires: with a key from the seal on.
+    fn hash_break(
+        &mut self,
+        record: &Record,
+        prev_hash: &str,
+        hash: &str,
+        key_id: Option<&str>,
+    ) -> Option<Break> {
+        let id = record.id;
+        let broken = |problem: String| Some(Break { id, problem });
+        let Some(key_id) = key_id else {
+            if let Some(sealed) = self.sealed_from {
+                return broken(format!(
+                    "record #{id} was made without the audit key, after the trail was sealed at \
+                     record #{sealed} (appended by someone who has not the key)"
+                ));
+            }
+            if record.hash(prev_hash) != hash {
+                return broken(format!("record #{id} does not match its hash (edited)"));
+            }
+            return None;
+        };
+        self.sealed_from.get_or_insert(id);
+        let Some(key) = self.key else {
+            self.unchecked += 1;
+            return None;
+        };
+        if key_id != key.id() {
+            return broken(format!(
+                "record #{id} was made with another audit key (key id {key_id}; the key given \
+                 has id {}), or its mark was changed",
+                key.id()
+            ));
+        }
+        if record.hash_with(Some(key), prev_hash) != hash {
+            return broken(format!(
+                "record #{id} does not match its HMAC (edited, or forged without the audit key)"
+            ));
+        }
+        None
+    }
+}
+
+/// Where the chain's links break at `record`, if they do.
 fn chain_break(
     record: &Record,
     last_id: i64,
     prev_hash: &str,
     expected_prev: &str,
-    hash: &str,
 ) -> Option<Break> {
     if record.id > last_id + 1 {
         let missing = if record.id == last_id + 2 {
@@ -206,12 +355,6 @@ fn chain_break(
                 "record #{} does not follow {after} (inserted, replaced or re-ordered)",
                 record.id
             ),
-        });
-    }
-    if record.hash(prev_hash) != hash {
-        return Some(Break {
-            id: record.id,
-            problem: format!("record #{} does not match its hash (edited)", record.id),
         });
     }
     None
@@ -254,7 +397,9 @@ fn show_query(filter: &Filter) -> (String, Vec<Value>) {
 }
 
 fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
-    let record = record_from_row(row)?;
+    let mut cells = Cells::new(row);
+    let record = read_record(&mut cells)?;
+    let damaged = cells.damage();
     Ok(AuditRow {
         id: record.id,
         time: record.ts,
@@ -274,31 +419,185 @@ fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
         ticket: record.ticket,
         sql: record.sql,
         started_id: record.started_id.unwrap_or(record.id),
+        damaged,
     })
 }
 
 /// A record from a row that starts with [`RECORD_COLUMNS`], by position
 /// (by name costs a string search per column per row).
-fn record_from_row(row: &Row<'_>) -> rusqlite::Result<Record> {
+fn read_record(cells: &mut Cells<'_, '_>) -> rusqlite::Result<Record> {
+    let [
+        _,
+        ts,
+        outcome,
+        started_id,
+        actor,
+        host,
+        pid,
+        ci_job,
+        ticket,
+        operation,
+        env,
+        db,
+        cluster,
+        role,
+        status,
+        error,
+        duration_ms,
+        sql,
+        ..,
+    ] = NAMES;
     Ok(Record {
-        id: row.get(0)?,
-        ts: row.get(1)?,
-        outcome: row.get(2)?,
-        started_id: row.get(3)?,
-        actor: row.get(4)?,
-        host: row.get(5)?,
-        pid: row.get(6)?,
-        ci_job: row.get(7)?,
-        ticket: row.get(8)?,
-        operation: row.get(9)?,
-        env: row.get(10)?,
-        db: row.get(11)?,
-        cluster: row.get(12)?,
-        role: row.get(13)?,
-        status: row.get(14)?,
-        error: row.get(15)?,
-        duration_ms: row.get(16)?,
-        sql: row.get(17)?,
+        id: cells.integer(0, "id")?,
+        ts: cells.text(1, ts)?,
+        outcome: cells.text(2, outcome)?,
+        started_id: cells.optional_integer(3, started_id)?,
+        actor: cells.text(4, actor)?,
+        host: cells.text(5, host)?,
+        pid: cells.integer(6, pid)?,
+        ci_job: cells.optional_text(7, ci_job)?,
+        ticket: cells.optional_text(8, ticket)?,
+        operation: cells.text(9, operation)?,
+        env: cells.optional_text(10, env)?,
+        db: cells.optional_text(11, db)?,
+        cluster: cells.optional_text(12, cluster)?,
+        role: cells.optional_text(13, role)?,
+        status: cells.text(14, status)?,
+        error: cells.optional_text(15, error)?,
+        duration_ms: cells.optional_integer(16, duration_ms)?,
+        sql: cells.optional_text(17, sql)?,
+    })
+}
+
+/// The values of one row, read without trusting their types: what pgacct
+/// never writes is noted, and kept in a printable form.
+struct Cells<'r, 's> {
+    row: &'r Row<'s>,
+    damage: Vec<String>,
+}
+
+impl<'r, 's> Cells<'r, 's> {
+    fn new(row: &'r Row<'s>) -> Self {
+        Cells { row, damage: Vec::new() }
+    }
+
+    /// What was wrong with the row, in words; `None` when nothing was.
+    fn damage(&mut self) -> Option<String> {
+        (!self.damage.is_empty()).then(|| self.damage.join(", "))
+    }
+
+    fn optional_text(&mut self, i: usize, name: &str) -> rusqlite::Result<Option<String>> {
+        Ok(match self.row.get_ref(i)? {
+            ValueRef::Null => None,
+            ValueRef::Text(bytes) => Some(if let Ok(text) = std::str::from_utf8(bytes) {
+                text.to_owned()
+            } else {
+                self.damage.push(format!("invalid UTF-8 in {name}"));
+                escape_bytes(bytes)
+            }),
+            other => {
+                self.damage.push(format!("{} in {name}, which holds text", described(other)));
+                Some(shown(other))
+            }
+        })
+    }
+
+    fn text(&mut self, i: usize, name: &str) -> rusqlite::Result<String> {
+        let text = self.optional_text(i, name)?;
+        Ok(text.unwrap_or_else(|| {
+            self.damage.push(format!("NULL in {name}"));
+            String::new()
+        }))
+    }
+
+    fn optional_integer(&mut self, i: usize, name: &str) -> rusqlite::Result<Option<i64>> {
+        Ok(match self.row.get_ref(i)? {
+            ValueRef::Null => None,
+            ValueRef::Integer(n) => Some(n),
+            other => {
+                self.damage.push(format!("{} in {name}, which holds integers", described(other)));
+                None
+            }
+        })
+    }
+
+    fn integer(&mut self, i: usize, name: &str) -> rusqlite::Result<i64> {
+        Ok(match self.row.get_ref(i)? {
+            ValueRef::Integer(n) => n,
+            ValueRef::Null => {
+                self.damage.push(format!("NULL in {name}"));
+                0
+            }
+            other => {
+                self.damage.push(format!("{} in {name}, which holds integers", described(other)));
+                0
+            }
+        })
+    }
+}
+
+/// A value of the wrong type, in words, control characters escaped:
+/// `a blob (x'00ff')`.
+fn described(value: ValueRef<'_>) -> String {
+    let kind = match value {
+        ValueRef::Null => return "NULL".into(),
+        ValueRef::Integer(_) => "an integer",
+        ValueRef::Real(_) => "a real",
+        ValueRef::Text(_) => "text",
+        ValueRef::Blob(_) => "a blob",
+    };
+    let mut text = String::new();
+    for c in shown(value).chars() {
+        if c.is_control() {
+            text.extend(c.escape_debug());
+        } else {
+            text.push(c);
+        }
+    }
+    format!("{kind} ({text})")
+}
+
+/// A value of the wrong type, as text: numbers as they are, text with
+/// anything not UTF-8 escaped, blobs as SQL writes them (`x'00ff'`).
+fn shown(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+        ValueRef::Text(bytes) => escape_bytes(bytes),
+        ValueRef::Blob(bytes) => format!("x'{}'", super::chain::hex(bytes)),
+    }
+}
+
+/// `bytes` as text, each byte that is not part of valid UTF-8 as `\xNN`.
+fn escape_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// The newest record, as a head.
+fn last_record(conn: &rusqlite::Connection) -> rusqlite::Result<Result<Option<Head>, Error>> {
+    let last = conn
+        .query_row("SELECT id, hash, key_id FROM audit ORDER BY id DESC LIMIT 1", [], |row| {
+            let mut cells = Cells::new(row);
+            let head = Head {
+                id: cells.integer(0, "id")?,
+                hash: cells.text(1, "hash")?,
+                key_id: cells.optional_text(2, "key_id")?,
+            };
+            Ok((head, cells.damage()))
+        })
+        .optional()?;
+    Ok(match last {
+        Some((head, Some(problem))) => Err(Error::Damaged { id: head.id, problem }),
+        Some((head, None)) => Ok(Some(head)),
+        None => Ok(None),
     })
 }
 
@@ -328,27 +627,41 @@ fn who_fields(who: &Invocation) -> Record {
 
 impl Store {
     /// Appends the records `build` makes (given the transaction and the
-    /// next free id) after the current last record, chaining their hashes.
+    /// next free id) after the current last record, chaining their hashes,
+    /// made with `key` when there is one. A trail whose last record was
+    /// made with a key takes only records made with that key.
     /// Returns their ids, and the new head when something was appended.
     fn append(
         &mut self,
+        key: Option<&AuditKey>,
         build: impl FnOnce(&rusqlite::Transaction<'_>, i64) -> rusqlite::Result<Vec<Record>>,
     ) -> Result<(Vec<i64>, Option<Head>), Error> {
         self.write(|tx| {
-            let last: Option<(i64, String)> = tx
-                .query_row("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()?;
-            let (last_id, mut prev) = last.unwrap_or_else(|| (0, GENESIS.to_owned()));
+            let last = match last_record(tx)? {
+                Ok(last) => last,
+                Err(err) => return Ok(Err(err)),
+            };
+            if let Some(Head { id, key_id: Some(theirs), .. }) = &last {
+                match key {
+                    None => return Ok(Err(Error::Sealed { id: *id })),
+                    Some(key) if key.id() != theirs => {
+                        let (theirs, ours) = (theirs.clone(), key.id().to_owned());
+                        return Ok(Err(Error::OtherKey { id: *id, theirs, ours }));
+                    }
+                    Some(_) => {}
+                }
+            }
+            let (last_id, mut prev) =
+                last.map_or_else(|| (0, GENESIS.to_owned()), |h| (h.id, h.hash));
+            let key_id = key.map(AuditKey::id);
             let records = build(tx, last_id + 1)?;
             let mut insert = tx.prepare_cached(&format!(
-                "INSERT INTO audit ({RECORD_COLUMNS}, prev_hash, hash)
+                "INSERT INTO audit ({RECORD_COLUMNS}, prev_hash, hash, key_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18, ?19, ?20)"
+                         ?17, ?18, ?19, ?20, ?21)"
             ))?;
             for r in &records {
-                let hash = r.hash(&prev);
+                let hash = r.hash_with(key, &prev);
                 insert.execute(params![
                     r.id,
                     r.ts,
@@ -369,11 +682,16 @@ impl Store {
                     r.duration_ms,
                     r.sql,
                     prev,
-                    hash
+                    hash,
+                    key_id
                 ])?;
                 prev = hash;
             }
-            let head = records.last().map(|r| Head { id: r.id, hash: prev });
+            let head = records.last().map(|r| Head {
+                id: r.id,
+                hash: prev,
+                key_id: key_id.map(str::to_owned),
+            });
             Ok(Ok((records.iter().map(|r| r.id).collect(), head)))
         })
     }
@@ -396,6 +714,7 @@ mod tests {
             pid: 1,
             ci_job: None,
             ticket: Some("CHG-7".into()),
+            audit_key: None,
         }
     }
 
@@ -466,22 +785,32 @@ mod tests {
     fn a_fresh_chain_verifies_and_reports_its_head() {
         let (_dir, mut db) = open();
         assert_eq!(
-            db.verify(None).unwrap(),
-            Verification { records: 0, head: None, break_at: None }
+            db.verify(None, None).unwrap(),
+            Verification {
+                records: 0,
+                head: None,
+                break_at: None,
+                sealed_from: None,
+                unchecked: 0
+            }
         );
         db.start(&who(), &[op("registry.add", "x")]).unwrap();
         db.finish(&who(), &[finish(1, false)]).unwrap();
-        let verification = db.verify(None).unwrap();
+        let verification = db.verify(None, None).unwrap();
         assert_eq!(verification.records, 2);
         assert_eq!(verification.break_at, None);
         let (id, hash) = verification.head.unwrap();
         assert_eq!(id, 2);
         let anchor = Anchor { id, hash };
-        assert_eq!(db.verify(Some(&anchor)).unwrap().break_at, None);
+        assert_eq!(db.verify(Some(&anchor), None).unwrap().break_at, None);
         let wrong = Anchor { id: 2, hash: GENESIS.into() };
-        assert!(db.verify(Some(&wrong)).unwrap().break_at.unwrap().problem.contains("rewritten"));
+        assert!(
+            db.verify(Some(&wrong), None).unwrap().break_at.unwrap().problem.contains("rewritten")
+        );
         let gone = Anchor { id: 9, hash: GENESIS.into() };
-        assert!(db.verify(Some(&gone)).unwrap().break_at.unwrap().problem.contains("cut short"));
+        assert!(
+            db.verify(Some(&gone), None).unwrap().break_at.unwrap().problem.contains("cut short")
+        );
     }
 
     #[test]
@@ -492,5 +821,165 @@ mod tests {
         assert!(format!("{update:?}").contains("append-only"), "{update}");
         let delete = db.read(|c| c.execute("DELETE FROM audit", [])).unwrap_err();
         assert!(format!("{delete:?}").contains("append-only"), "{delete}");
+    }
+
+    fn key(text: &str) -> AuditKey {
+        AuditKey::parse(&text.repeat(32), "test").unwrap()
+    }
+
+    fn keyed(key: &AuditKey) -> Invocation {
+        Invocation { audit_key: Some(key.clone()), ..who() }
+    }
+
+    /// Appends a record the way someone with write access to the file
+    /// would: a correct chain link, the hash made with `key` (plain SHA-256
+    /// without one), and `mark` in `key_id`.
+    fn forge(db: &Store, key: Option<&AuditKey>, mark: Option<&str>) -> i64 {
+        let head = db.head().unwrap().unwrap();
+        let r = Record {
+            id: head.id + 1,
+            ts: crate::time::now(),
+            outcome: "ok".into(),
+            status: "user dropped".into(),
+            operation: "user.drop".into(),
+            ..who_fields(&who())
+        };
+        let hash = r.hash_with(key, &head.hash);
+        db.read(|c| {
+            c.execute(
+                "INSERT INTO audit (id, ts, outcome, actor, host, pid, ticket, operation, status,
+                                    prev_hash, hash, key_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    r.id,
+                    r.ts,
+                    r.outcome,
+                    r.actor,
+                    r.host,
+                    r.pid,
+                    r.ticket,
+                    r.operation,
+                    r.status,
+                    head.hash,
+                    hash,
+                    mark
+                ],
+            )
+        })
+        .unwrap();
+        r.id
+    }
+
+    #[test]
+    fn a_trail_sealed_by_its_first_keyed_record_verifies_with_the_key() {
+        let (_dir, mut db) = open();
+        let (k, other) = (key("a"), key("b"));
+        db.start(&who(), &[op("registry.add", "x")]).unwrap();
+        let ids = db.start(&keyed(&k), &[op("user.create", "app")]).unwrap();
+        let head = db.finish(&keyed(&k), &[finish(ids[0], true)]).unwrap().unwrap();
+        assert_eq!(head.key_id.as_deref(), Some(k.id()));
+
+        let with_key = db.verify(None, Some(&k)).unwrap();
+        assert_eq!(with_key.break_at, None);
+        assert_eq!((with_key.sealed_from, with_key.unchecked), (Some(2), 0));
+        let without = db.verify(None, None).unwrap();
+        assert_eq!(without.break_at, None, "the chain itself is intact");
+        assert_eq!((without.sealed_from, without.unchecked), (Some(2), 2));
+        let wrong = db.verify(None, Some(&other)).unwrap().break_at.unwrap();
+        assert_eq!(wrong.id, 2);
+        assert!(wrong.problem.contains("another audit key"), "{}", wrong.problem);
+    }
+
+    #[test]
+    fn a_sealed_trail_takes_no_record_without_its_key() {
+        let (_dir, mut db) = open();
+        let k = key("a");
+        db.start(&keyed(&k), &[op("user.create", "app")]).unwrap();
+        assert!(matches!(
+            db.start(&who(), &[op("user.lock", "app")]),
+            Err(Error::Sealed { id: 1 })
+        ));
+        let other = db.start(&keyed(&key("b")), &[op("user.lock", "app")]);
+        assert!(matches!(other, Err(Error::OtherKey { id: 1, .. })), "{other:?}");
+        assert_eq!(db.verify(None, Some(&k)).unwrap().records, 1, "nothing was appended");
+    }
+
+    #[test]
+    fn records_forged_without_the_key_fail_where_they_are() {
+        let k = key("a");
+        // Before the seal, a plain record with a correct chain verifies...
+        let (_dir, mut db) = open();
+        db.start(&who(), &[op("registry.add", "x")]).unwrap();
+        forge(&db, None, None);
+        assert_eq!(db.verify(None, None).unwrap().break_at, None);
+        // ...but with a key set, a trail with no keyed record does not.
+        let unsealed = db.verify(None, Some(&k)).unwrap().break_at.unwrap();
+        assert_eq!(unsealed.id, 2);
+        assert!(unsealed.problem.contains("not sealed"), "{}", unsealed.problem);
+
+        // After the seal, a plain record fails, with the key or without.
+        db.start(&keyed(&k), &[op("user.create", "app")]).unwrap();
+        let plain = forge(&db, None, None);
+        for given in [None, Some(&k)] {
+            let at = db.verify(None, given).unwrap().break_at.unwrap();
+            assert_eq!(at.id, plain);
+            assert!(at.problem.contains("without the audit key"), "{}", at.problem);
+        }
+
+        // A record marked as keyed but made without the key fails its HMAC.
+        let (_dir, mut db) = open();
+        db.start(&keyed(&k), &[op("user.create", "app")]).unwrap();
+        let marked = forge(&db, None, Some(k.id()));
+        let at = db.verify(None, Some(&k)).unwrap().break_at.unwrap();
+        assert_eq!(at.id, marked);
+        assert!(at.problem.contains("HMAC"), "{}", at.problem);
+        // Without the key that cannot be seen, and the count says so.
+        let blind = db.verify(None, None).unwrap();
+        assert_eq!((blind.break_at, blind.unchecked), (None, 2));
+        // And with the real key, the forger's copy of a keyed record is good.
+        let (_dir, mut db) = open();
+        db.start(&keyed(&k), &[op("user.create", "app")]).unwrap();
+        forge(&db, Some(&k), Some(k.id()));
+        assert_eq!(db.verify(None, Some(&k)).unwrap().break_at, None);
+    }
+
+    #[test]
+    fn stripping_the_mark_of_a_keyed_record_fails() {
+        let (_dir, mut db) = open();
+        let k = key("a");
+        db.start(&keyed(&k), &[op("user.create", "app"), op("user.create", "web")]).unwrap();
+        db.read(|c| {
+            c.execute_batch(
+                "DROP TRIGGER audit_no_update; UPDATE audit SET key_id = NULL WHERE id = 2;",
+            )
+        })
+        .unwrap();
+        let at = db.verify(None, None).unwrap().break_at.unwrap();
+        assert_eq!(at.id, 2);
+        assert!(at.problem.contains("after the trail was sealed"), "{}", at.problem);
+        db.read(|c| c.execute_batch("UPDATE audit SET key_id = NULL WHERE id = 1")).unwrap();
+        let at = db.verify(None, Some(&k)).unwrap().break_at.unwrap();
+        assert_eq!(at.id, 1);
+        assert!(at.problem.contains("does not match its hash"), "{}", at.problem);
+    }
+
+    #[test]
+    fn a_record_with_bytes_pgacct_never_writes_is_named_and_still_shown() {
+        let (_dir, mut db) = open();
+        db.start(&who(), &[op("user.create", "app")]).unwrap();
+        db.finish(&who(), &[finish(1, true)]).unwrap();
+        db.read(|c| {
+            c.execute_batch(
+                "DROP TRIGGER audit_no_update;
+                 UPDATE audit SET status = CAST(x'6f6bff21' AS TEXT) WHERE id = 2;",
+            )
+        })
+        .unwrap();
+        let at = db.verify(None, None).unwrap().break_at.unwrap();
+        assert_eq!(at.id, 2);
+        assert!(at.problem.contains("invalid UTF-8 in status"), "{}", at.problem);
+        let rows = db.show(&Filter::default()).unwrap();
+        assert_eq!(rows[0].status, "ok\\xff!");
+        assert_eq!(rows[0].damaged.as_deref(), Some("invalid UTF-8 in status"));
     }
 }

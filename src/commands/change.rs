@@ -183,11 +183,14 @@ pub fn run(
         Some(store) if store.is_writable() => store,
         _ => ctx.store_to_write()?,
     };
+    let who = Invocation {
+        audit_key: super::audit::key(ctx)?,
+        ..Invocation::current(args.ticket.clone())
+    };
     let claim = match secret.and_then(|s| s.file.as_ref()) {
         Some((path, _, force)) => Some(SecretFile::claim(path, *force)?),
         None => None,
     };
-    let who = Invocation::current(args.ticket.clone());
     let operations: Vec<Operation> = plan.items.iter().map(|item| operation(plan, item)).collect();
     let started = store.start(&who, &operations).map_err(|err| {
         CommandError::from(err).context("cannot write to the audit trail; nothing was changed")

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::change::{self, Item, Plan, Ran};
 use super::{Context, RECORD_FORMATS};
+use crate::audit::AuditStore as _;
 use crate::cli::{Format, NotifyCommand, NotifyKindArg, NotifyTestArgs};
 use crate::error::{CommandError, CommandResult, Exit};
 use crate::notify::{self, Channel, Event, Kind};
@@ -67,7 +68,10 @@ fn test(ctx: &Context, args: &NotifyTestArgs) -> CommandResult {
     };
     let event = Event::test(&crate::audit::Invocation::current(args.change.ticket.clone()));
     let mut deliveries = Vec::new();
-    let ran = change::run(ctx, &plan, &args.change, None, None, |_, _| {
+    let ran = change::run(ctx, &plan, &args.change, None, None, |store, _| {
+        // The test's own started records are the head it can carry.
+        let event =
+            Event { audit_head: store.head().ok().flatten().map(|head| head.to_string()), ..event };
         deliveries = notify::deliver(&selected, &event);
         deliveries.iter().map(change::delivery_done).collect()
     })?;

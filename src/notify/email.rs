@@ -22,12 +22,12 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    /// Mails the event: its line as the subject, the line and the JSON
-    /// event as the body.
+    /// Mails the event: its line as the subject, the line with the audit
+    /// head and the JSON event as the body.
     pub fn send(&self, event: &Event, timeout: Duration) -> Result<String, String> {
         let mut message = Message::builder()
             .from(self.from.parse().map_err(|err| format!("from {}: {err}", self.from))?)
-            .subject(event.text())
+            .subject(event.line())
             .header(ContentType::TEXT_PLAIN);
         for to in &self.to {
             message = message.to(to.parse().map_err(|err| format!("to {to}: {err}"))?);

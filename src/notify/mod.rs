@@ -42,8 +42,11 @@ pub struct Event {
     /// e.g. "2 ok", "1 ok, 1 failed".
     pub summary: String,
     pub targets: Vec<TargetResult>,
-    /// The audit trail's head (`ID:HASH`) once the outcome was recorded:
-    /// kept by the receivers, it later shows a trail that was cut short.
+    /// The audit trail's head (`ID:HASH`): the newest record once the
+    /// change's outcomes were recorded (the records of this event's own
+    /// deliveries come after it, and are covered by the next event's head).
+    /// Kept by the receivers, outside the machine, it later shows a trail
+    /// that was cut short or rewritten (`audit verify --expect ID:HASH`).
     pub audit_head: Option<String>,
 }
 
@@ -104,8 +107,17 @@ impl Event {
         self.targets.iter().map(|t| t.env.as_str()).collect()
     }
 
-    /// One line for people, as chat shows it.
+    /// What chat shows: [`Event::line`], and the audit head to anchor the
+    /// trail in the chat's history.
     pub fn text(&self) -> String {
+        match &self.audit_head {
+            Some(head) => format!("{} · audit head {head}", self.line()),
+            None => self.line(),
+        }
+    }
+
+    /// One line for people: who, what, where, how it ended.
+    pub fn line(&self) -> String {
         if self.kind == "pgacct.test" {
             return format!("🔔 pgacct: test notification from {}@{}", self.actor, self.host);
         }
@@ -222,6 +234,7 @@ mod tests {
             pid: 1,
             ci_job: None,
             ticket: Some("CHG-9".into()),
+            audit_key: None,
         }
     }
 
@@ -248,5 +261,17 @@ mod tests {
         assert!(
             Event::new(&who(), "user.lock", Some("x"), many).text().contains("on 5 targets in qa")
         );
+    }
+
+    #[test]
+    fn chat_text_carries_the_audit_head() {
+        let mut event =
+            Event::new(&who(), "user.create", Some("web01_8080"), vec![target("orders", "ok")]);
+        let head = format!("12:{}", "ab".repeat(32));
+        event.audit_head = Some(head.clone());
+        assert_eq!(event.text(), format!("{} · audit head {head}", event.line()));
+        assert!(!event.line().contains(&head));
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["audit_head"], head.as_str());
     }
 }

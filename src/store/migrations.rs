@@ -62,6 +62,10 @@ pub const MIGRATIONS: &[&str] = &[
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
+    // 3: which audit key made a record (its id; NULL: a plain SHA-256
+    // record). Not covered by the hash: a wrong mark makes the record fail
+    // to verify under the rule it then claims.
+    "ALTER TABLE audit ADD COLUMN key_id TEXT;",
 ];
 
 /// The schema version this pgacct writes.

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod audit;
+mod audit_key;
 mod connect;
 mod files;
 mod generated;
@@ -28,6 +29,7 @@ fn main() {
     let tests = [
         vec![test!(every_test_file_is_declared)],
         audit::tests(),
+        audit_key::tests(),
         connect::tests(),
         files::tests(),
         generated::tests(),
