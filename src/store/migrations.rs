@@ -68,6 +68,25 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE audit ADD COLUMN key_id TEXT;",
 ];
 
+/// How a reading command sees an older store as the current schema
+/// without writing to it: TEMP views that shadow a changed table (SQLite
+/// looks in `temp` before `main`). One entry per migration, for a store
+/// that has not had it yet; `None` where no view can stand in for it, and
+/// then only a changing command (which migrates) can open that store.
+/// A later shim of the same table must build on the earlier view.
+const READ_SHIMS: &[Option<&str>] = &[
+    None,
+    None,
+    Some("CREATE TEMP VIEW audit AS SELECT *, NULL AS key_id FROM main.audit;"),
+];
+
+/// The shims that let a reading command see a store of schema `found` as
+/// the current one, or `None` when it cannot be read without migrating.
+pub fn read_shims(found: i64) -> Option<Vec<&'static str>> {
+    let from = usize::try_from(found).ok().filter(|&from| from > 0)?;
+    READ_SHIMS.get(from..)?.iter().copied().collect()
+}
+
 /// The schema version this pgacct writes.
 pub fn current() -> i64 {
     i64::try_from(MIGRATIONS.len()).expect("a handful of migrations fits in i64")

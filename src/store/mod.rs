@@ -135,11 +135,27 @@ impl Store {
         match version {
             0 => Ok(None),
             v if v == migrations::current() => Ok(Some(store)),
-            found => Err(Error::OlderSchema {
-                path: path.to_owned(),
-                found,
-                known: migrations::current(),
-            }),
+            found => {
+                // An older store is read as it is, through views: reading
+                // never migrates (the next change does).
+                let Some(shims) = migrations::read_shims(found) else {
+                    return Err(Error::OlderSchema {
+                        path: path.to_owned(),
+                        found,
+                        known: migrations::current(),
+                    });
+                };
+                store.read(|conn| {
+                    // TEMP objects live outside the file; query_only would
+                    // refuse them all the same.
+                    conn.pragma_update(None, "query_only", false)?;
+                    for shim in shims {
+                        conn.execute_batch(shim)?;
+                    }
+                    conn.pragma_update(None, "query_only", true)
+                })?;
+                Ok(Some(store))
+            }
         }
     }
 
@@ -509,5 +525,34 @@ mod tests {
         let store = Store::open_existing_to_write(&path).unwrap().unwrap();
         assert!(store.is_writable());
         assert_eq!(store.read(migrations::user_version).unwrap(), migrations::current());
+    }
+
+    /// After an upgrade, reading commands work on the old file as it is:
+    /// views stand in for what the newer schema added, and the file is not
+    /// changed (the next change migrates it).
+    #[test]
+    fn a_reader_sees_an_older_store_as_the_current_schema_without_writing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        let path = dir.path().join("r.db");
+        let older = Connection::open(&path).unwrap();
+        older.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        older.execute_batch(migrations::MIGRATIONS[0]).unwrap();
+        older.execute_batch(migrations::MIGRATIONS[1]).unwrap();
+        older.pragma_update(None, "user_version", 2).unwrap();
+        drop(older);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let before = fs::read(&path).unwrap();
+
+        let store = Store::open_to_read(&path).unwrap().unwrap();
+        let key_ids: i64 = store
+            .read(|c| c.query_row("SELECT count(key_id) FROM audit", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(key_ids, 0);
+        assert!(store.read(|c| c.execute_batch("DELETE FROM targets")).is_err(), "read-only");
+        drop(store);
+        assert_eq!(fs::read(&path).unwrap(), before, "the file is as it was");
+        assert_eq!(migrations::read_shims(1), None, "schema 1 cannot be read as it is");
+        assert_eq!(migrations::read_shims(migrations::current()), Some(vec![]));
     }
 }
