@@ -74,11 +74,8 @@ pub const MIGRATIONS: &[&str] = &[
 /// that has not had it yet; `None` where no view can stand in for it, and
 /// then only a changing command (which migrates) can open that store.
 /// A later shim of the same table must build on the earlier view.
-const READ_SHIMS: &[Option<&str>] = &[
-    None,
-    None,
-    Some("CREATE TEMP VIEW audit AS SELECT *, NULL AS key_id FROM main.audit;"),
-];
+const READ_SHIMS: &[Option<&str>] =
+    &[None, None, Some("CREATE TEMP VIEW audit AS SELECT *, NULL AS key_id FROM main.audit;")];
 
 /// The shims that let a reading command see a store of schema `found` as
 /// the current one, or `None` when it cannot be read without migrating.

@@ -416,7 +416,7 @@ fn command_hooks_get_no_secret_in_their_environment() {
         ("PGACCT_ADMIN_PASSWORD_PROD", "Prod-Admin-Secret-2".to_owned()),
         ("PG_ADMIN_PASS", "Legacy-Admin-Secret-3".to_owned()),
         ("PGPASSWORD", "Libpq-Secret-4".to_owned()),
-        ("PGACCT_AUDIT_KEY", "Audit-Key-Secret-5".to_owned()),
+        ("PGACCT_AUDIT_KEY", "Audit-Key-Secret-5-0123456789abcdefghij".to_owned()),
     ];
     let mut run = Run::new(&sandbox)
         .args("user create --env qa --db orders --type devqa alice")
