@@ -3,7 +3,9 @@
 # removed (server stopped) when the calling script exits.
 #
 # After `start_throwaway_cluster`:
-#   $work                 the temporary directory
+#   $work                 the temporary directory, the caller's own (pgacct
+#                         refuses a registry in a directory another user owns)
+#   $pgdir                the server's directory inside it (data, socket, log)
 #   $port                 the server's port on 127.0.0.1 (scram-sha-256)
 #   $admin_password       the password of the superuser "postgres"
 #   $bindir               the server binaries used
@@ -22,7 +24,7 @@ as_postgres() {
 }
 
 stop_throwaway_cluster() {
-    (cd "$work" && as_postgres "$bindir/pg_ctl" -D "$work/data" -m fast stop >/dev/null 2>&1) || true
+    (cd "$pgdir" && as_postgres "$bindir/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1) || true
     rm -rf "$work"
 }
 
@@ -33,15 +35,21 @@ start_throwaway_cluster() {
         exit 1
     fi
     work=$(mktemp -d /tmp/pgacct-cluster-XXXXXX)
-    [ "$(id -u)" -ne 0 ] || chown postgres: "$work"
+    pgdir=$work/pg
     trap stop_throwaway_cluster EXIT
+    mkdir -m 700 "$pgdir"
+    if [ "$(id -u)" -eq 0 ]; then
+        # The server runs as postgres: it may pass through $work, not write it.
+        chmod 711 "$work"
+        chown postgres: "$pgdir"
+    fi
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     admin_password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-    (umask 077 && printf '%s' "$admin_password" > "$work/pwfile")
-    [ "$(id -u)" -ne 0 ] || chown postgres: "$work/pwfile"
-    (cd "$work" && as_postgres "$bindir/initdb" -D "$work/data" -U postgres --pwfile="$work/pwfile" \
+    (umask 077 && printf '%s' "$admin_password" > "$pgdir/pwfile")
+    [ "$(id -u)" -ne 0 ] || chown postgres: "$pgdir/pwfile"
+    (cd "$pgdir" && as_postgres "$bindir/initdb" -D "$pgdir/data" -U postgres --pwfile="$pgdir/pwfile" \
         --auth-local=trust --auth-host=scram-sha-256 --no-sync >/dev/null)
-    rm -f "$work/pwfile"
-    (cd "$work" && as_postgres "$bindir/pg_ctl" -D "$work/data" -l "$work/server.log" -w \
-        -o "-p $port -k $work -c listen_addresses=127.0.0.1" start >/dev/null)
+    rm -f "$pgdir/pwfile"
+    (cd "$pgdir" && as_postgres "$bindir/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w \
+        -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1" start >/dev/null)
 }

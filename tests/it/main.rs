@@ -15,6 +15,7 @@ mod lifecycle;
 mod notify;
 mod pgpass;
 mod policy_input;
+mod readme;
 mod registry;
 mod safety;
 mod support;
@@ -38,6 +39,7 @@ fn main() {
         notify::tests(),
         pgpass::tests(),
         policy_input::tests(),
+        readme::tests(),
         registry::tests(),
         safety::tests(),
         terminal::tests(),
