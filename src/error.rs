@@ -253,7 +253,8 @@ impl From<ConfigError> for CommandError {
 
 impl From<PolicyError> for CommandError {
     fn from(err: PolicyError) -> Self {
-        CommandError::new(Kind::Usage, err)
+        let hint = err.hint().map(str::to_owned);
+        CommandError::new(Kind::Usage, err).hints(hint)
     }
 }
 

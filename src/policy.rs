@@ -20,10 +20,29 @@ pub const MAX_NAME_BYTES: usize = 63;
 const RESERVED: [&str; 6] =
     ["public", "postgres", "none", "current_user", "session_user", "current_role"];
 
-/// A name that breaks a rule, or a policy that does not fit the command.
+/// A name that breaks a rule, or a policy that does not fit the command;
+/// with what to do instead, when there is something.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PolicyError(String);
+#[error("{message}")]
+pub struct PolicyError {
+    message: String,
+    hint: Option<String>,
+}
+
+impl PolicyError {
+    fn new(message: String) -> PolicyError {
+        PolicyError { message, hint: None }
+    }
+
+    fn with_hint(self, hint: String) -> PolicyError {
+        PolicyError { hint: Some(hint), ..self }
+    }
+
+    /// What to do instead, e.g. `did you mean web_admin?`.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
 
 /// A role name pgacct may create: `^[a-z_][a-z0-9_]*$`, at most 63 bytes,
 /// not `pg_*` and not reserved.
@@ -31,17 +50,13 @@ pub struct PolicyError(String);
 pub struct RoleName(String);
 
 impl RoleName {
-    /// A name given verbatim: it must already follow the rule.
+    /// A name given verbatim: it must already follow the rule. When it
+    /// does not and its [`spelling`] would, the error says so as a hint.
     pub fn parse(name: &str) -> Result<RoleName, PolicyError> {
-        check_identifier("role name", name)?;
-        if name.starts_with("pg_") {
-            return Err(PolicyError(format!(
-                "role name '{name}' is refused: names starting with pg_ belong to PostgreSQL"
-            )));
-        }
-        if RESERVED.contains(&name) {
-            return Err(PolicyError(format!("role name '{name}' is reserved")));
-        }
+        check_role_name(name).map_err(|err| match did_you_mean(name) {
+            Some(mapped) => err.with_hint(format!("did you mean {mapped}?")),
+            None => err,
+        })?;
         Ok(RoleName(name.to_owned()))
     }
 
@@ -89,9 +104,47 @@ impl std::str::FromStr for SchemaName {
     }
 }
 
+fn check_role_name(name: &str) -> Result<(), PolicyError> {
+    check_identifier("role name", name)?;
+    if name.starts_with("pg_") {
+        return Err(PolicyError::new(format!(
+            "role name '{name}' is refused: names starting with pg_ belong to PostgreSQL"
+        )));
+    }
+    if RESERVED.contains(&name) {
+        return Err(PolicyError::new(format!("role name '{name}' is reserved")));
+    }
+    Ok(())
+}
+
+/// The [`spelling`] of `name`, when it differs and is a valid role name.
+fn did_you_mean(name: &str) -> Option<String> {
+    let mapped = spelling(name);
+    (mapped != name && check_role_name(&mapped).is_ok()).then_some(mapped)
+}
+
+/// A value from the outside world (a host or service name) spelt as part
+/// of a role name: lower-cased, and every run of characters outside
+/// `[a-z0-9_]` one `_` (`WEB-01.example.com` → `web_01_example_com`).
+/// A name that follows the rule is its own spelling.
+pub fn spelling(value: &str) -> String {
+    let mut spelt = String::with_capacity(value.len());
+    let mut in_run = false;
+    for c in value.chars().map(|c| c.to_ascii_lowercase()) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+            spelt.push(c);
+            in_run = false;
+        } else if !in_run {
+            spelt.push('_');
+            in_run = true;
+        }
+    }
+    spelt
+}
+
 fn check_identifier(what: &str, name: &str) -> Result<(), PolicyError> {
     if name.len() > MAX_NAME_BYTES {
-        return Err(PolicyError(format!(
+        return Err(PolicyError::new(format!(
             "{what} '{name}' is {} bytes long; PostgreSQL allows at most {MAX_NAME_BYTES}",
             name.len()
         )));
@@ -99,7 +152,7 @@ fn check_identifier(what: &str, name: &str) -> Result<(), PolicyError> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
     if !first_ok || !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return Err(PolicyError(format!(
+        return Err(PolicyError::new(format!(
             "invalid {what} '{}': use a-z, 0-9 and _, starting with a letter or _",
             name.escape_debug()
         )));
@@ -330,6 +383,42 @@ pub struct TypeKeys {
     /// REPLICATION or BYPASSRLS, a file or program access role) and give
     /// REPLICATION or BYPASSRLS.
     pub allow_privileged: Option<bool>,
+    /// How `{server}` takes a host name: `full` (the default) or `short`.
+    pub server_name: Option<ServerName>,
+}
+
+/// How a template's `{server}` takes a host name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ServerName {
+    /// All of it: `web-01.example.com` → `web_01_example_com`.
+    #[default]
+    Full,
+    /// Its first DNS label: `web-01.example.com` → `web_01`. An IP
+    /// address has no labels and is kept whole.
+    Short,
+}
+
+impl ServerName {
+    fn of(self, host: &str) -> &str {
+        let is_ip = host.contains(':') || host.parse::<std::net::Ipv4Addr>().is_ok();
+        match self {
+            ServerName::Short if !is_ip => host.split_once('.').map_or(host, |(first, _)| first),
+            ServerName::Short | ServerName::Full => host,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "full" => Ok(ServerName::Full),
+            "short" => Ok(ServerName::Short),
+            other => Err(serde::de::Error::custom(format!(
+                "server_name is \"full\" (the whole host name) or \"short\" (its first \
+                 label), not {other:?}"
+            ))),
+        }
+    }
 }
 
 /// `[types.NAME]`, checked as a whole: power beyond the database's data
@@ -454,6 +543,7 @@ pub struct AccountType {
     pub confirm: bool,
     /// May join roles the plan finds privileged.
     pub allow_privileged: bool,
+    pub server_name: ServerName,
 }
 
 /// 16 random bytes in URL-safe base64.
@@ -473,6 +563,7 @@ fn builtin(name: &str, template: &str, connection_limit: i32) -> AccountType {
         read_only: false,
         confirm: false,
         allow_privileged: false,
+        server_name: ServerName::Full,
     }
 }
 
@@ -517,7 +608,10 @@ impl Policy {
     pub fn account_type(&self, name: &str) -> Result<&AccountType, PolicyError> {
         self.types.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.types.keys().map(String::as_str).collect();
-            PolicyError(format!("unknown account type '{name}'; known types: {}", known.join(", ")))
+            PolicyError::new(format!(
+                "unknown account type '{name}'; known types: {}",
+                known.join(", ")
+            ))
         })
     }
 
@@ -560,11 +654,13 @@ fn merge(base: AccountType, config: &TypeConfig) -> AccountType {
         read_only: config.read_only.unwrap_or(base.read_only),
         confirm: config.confirm.unwrap_or(base.confirm),
         allow_privileged: config.allow_privileged.unwrap_or(base.allow_privileged),
+        server_name: config.server_name.unwrap_or(base.server_name),
         name: base.name,
     }
 }
 
-/// What a command knows to fill a name template with.
+/// What a command knows to fill a name template with: the values as the
+/// user gave them.
 #[derive(Debug, Clone, Default)]
 pub struct NameParts {
     pub server: Option<String>,
@@ -572,19 +668,18 @@ pub struct NameParts {
     pub service: Option<String>,
     pub prefix: Option<String>,
     pub env: Option<String>,
-    /// Given verbatim: never case-folded.
+    /// Given verbatim: never respelt.
     pub name: Option<String>,
 }
 
 impl NameParts {
-    /// The value for `placeholder`, as the template takes it: the
-    /// template's inputs lower-cased, the verbatim `{name}` as given.
-    fn value(&self, placeholder: Placeholder) -> Option<String> {
+    /// The value for `placeholder`, as given.
+    fn given(&self, placeholder: Placeholder) -> Option<String> {
         match placeholder {
-            Placeholder::Server => self.server.as_deref().map(str::to_lowercase),
+            Placeholder::Server => self.server.clone(),
             Placeholder::ServicePort => self.service_port.map(|p| p.to_string()),
-            Placeholder::Service => self.service.as_deref().map(str::to_lowercase),
-            Placeholder::Prefix => self.prefix.as_deref().map(str::to_lowercase),
+            Placeholder::Service => self.service.clone(),
+            Placeholder::Prefix => self.prefix.clone(),
             Placeholder::Env => self.env.clone(),
             Placeholder::Name => self.name.clone(),
         }
@@ -595,7 +690,7 @@ impl NameParts {
 /// brace in one is a mistake or an attempt to reach another placeholder.
 fn check_filled_value(source: &str, value: &str) -> Result<(), PolicyError> {
     if value.contains(['{', '}']) {
-        return Err(PolicyError(format!(
+        return Err(PolicyError::new(format!(
             "{source} '{}' contains a brace: a value filled into a name template is used as \
              written, never as a template",
             value.escape_debug()
@@ -604,29 +699,149 @@ fn check_filled_value(source: &str, value: &str) -> Result<(), PolicyError> {
     Ok(())
 }
 
+/// A role name made from a template, and the values whose spelling
+/// changed on the way: `gear_service_8080` from service `gear-service`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedRole {
+    pub name: RoleName,
+    /// The placeholder (`server`, `service`, `prefix`, `env`) and the value
+    /// as given, in template order; empty when every value was used as is.
+    pub from: Vec<(&'static str, String)>,
+}
+
+impl NamedRole {
+    /// `service gear-service, prefix DV`, when the spelling changed anything.
+    pub fn mapping(&self) -> Option<String> {
+        if self.from.is_empty() {
+            return None;
+        }
+        let from: Vec<String> =
+            self.from.iter().map(|(key, given)| format!("{key} {given}")).collect();
+        Some(from.join(", "))
+    }
+
+    /// `role gear_service_8080 (from service gear-service)`, when the
+    /// spelling changed anything.
+    pub fn note(&self) -> Option<String> {
+        self.mapping().map(|from| format!("role {} (from {from})", self.name))
+    }
+}
+
 impl AccountType {
     /// The role name for `parts`: the template filled in one pass.
+    #[cfg(test)]
     pub fn role_name(&self, parts: &NameParts, command: &str) -> Result<RoleName, PolicyError> {
+        self.name_role(parts, command).map(|named| named.name)
+    }
+
+    /// The role name for `parts`, and what its spelling changed. The
+    /// template is filled in one pass; each value but NAME is spelt by
+    /// [`spelling`] (`{server}` after [`ServerName`] took its part), and the
+    /// result must follow the role-name rule.
+    pub fn name_role(&self, parts: &NameParts, command: &str) -> Result<NamedRole, PolicyError> {
         let mut filled = String::new();
+        let mut from: Vec<(&'static str, String)> = Vec::new();
         for segment in &self.template.segments {
-            match segment {
-                Segment::Text(text) => filled.push_str(text),
-                Segment::Value(placeholder) => {
-                    let value = parts.value(*placeholder).ok_or_else(|| {
-                        PolicyError(format!(
-                            "account type '{}' names roles '{}', and `{command}` does not give \
-                             {{{}}}",
-                            self.name,
-                            self.template.as_str(),
-                            placeholder.key()
-                        ))
-                    })?;
-                    check_filled_value(placeholder.source(), &value)?;
-                    filled.push_str(&value);
+            let placeholder = match segment {
+                Segment::Text(text) => {
+                    filled.push_str(text);
+                    continue;
                 }
+                Segment::Value(placeholder) => *placeholder,
+            };
+            let given = parts.given(placeholder).ok_or_else(|| {
+                PolicyError::new(format!(
+                    "account type '{}' names roles '{}', and `{command}` does not give {{{}}}",
+                    self.name,
+                    self.template.as_str(),
+                    placeholder.key()
+                ))
+            })?;
+            check_filled_value(placeholder.source(), &given)?;
+            let used = match placeholder {
+                Placeholder::Name | Placeholder::ServicePort => given.clone(),
+                Placeholder::Server => spelling(self.server_name.of(&given)),
+                Placeholder::Service | Placeholder::Prefix | Placeholder::Env => spelling(&given),
+            };
+            if placeholder != Placeholder::Name && !used.bytes().any(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(PolicyError::new(format!(
+                    "{} '{}' has no letter or digit to make a role name of",
+                    placeholder.source(),
+                    given.escape_debug()
+                )));
+            }
+            if used != given && !from.iter().any(|(key, _)| *key == placeholder.key()) {
+                from.push((placeholder.key(), given));
+            }
+            filled.push_str(&used);
+        }
+        let named = NamedRole { name: RoleName(filled), from };
+        match check_role_name(named.name.as_str()) {
+            Ok(()) => Ok(named),
+            Err(err) => Err(self.explain(err, &named, parts, command)),
+        }
+    }
+
+    /// `err`, about a name this type's template made, with where the name
+    /// came from and what would make a valid one.
+    fn explain(
+        &self,
+        err: PolicyError,
+        named: &NamedRole,
+        parts: &NameParts,
+        command: &str,
+    ) -> PolicyError {
+        let template = self.template.as_str();
+        let filled = named.name.as_str();
+        let mut message = err.message;
+        if template != "{name}" {
+            message = format!("{message} (account type '{}' names roles '{template}'", self.name);
+            if let Some(from) = named.mapping() {
+                message = format!("{message}; from {from}");
+            }
+            message.push(')');
+        }
+        let err = PolicyError::new(message);
+        let uses = |p: Placeholder| self.template.segments.contains(&Segment::Value(p));
+        // A verbatim NAME that breaks the rule: its spelling, if that would do.
+        if let Some(name) = parts.name.as_deref().filter(|_| uses(Placeholder::Name)) {
+            let respelt = NameParts { name: Some(spelling(name)), ..parts.clone() };
+            if respelt.name.as_deref() != Some(name)
+                && let Ok(role) = self.name_role(&respelt, command)
+            {
+                let mapped = respelt.name.unwrap_or_default();
+                return err.with_hint(if role.name.as_str() == mapped {
+                    format!("did you mean {mapped}?")
+                } else {
+                    format!("did you mean {mapped}? (the role would be {})", role.name)
+                });
             }
         }
-        RoleName::parse(&filled)
+        if filled.len() > MAX_NAME_BYTES
+            && self.server_name == ServerName::Full
+            && uses(Placeholder::Server)
+            && parts.server.as_deref().is_some_and(|server| server.contains('.'))
+        {
+            return err.with_hint(format!(
+                "server_name = \"short\" in [types.{}] of config.toml takes only the first label \
+                 of a host name (web-01.example.com → web_01)",
+                self.name
+            ));
+        }
+        // A host name or IP address at the start of the name: `10_0_0_5_8080`.
+        let starts_with_a_value = matches!(
+            self.template.segments.first(),
+            Some(Segment::Value(p)) if *p != Placeholder::Name
+        );
+        if starts_with_a_value && filled.starts_with(|c: char| c.is_ascii_digit()) {
+            return err.with_hint(format!(
+                "a role name starts with a letter or _: give [types.{0}] in config.toml a \
+                 template that does, e.g. template = \"{0}_{template}\"",
+                self.name
+            ));
+        }
+        err
     }
 }
 
@@ -689,6 +904,165 @@ mod tests {
 
         let missing = vm.role_name(&NameParts::default(), "user create").unwrap_err();
         assert!(missing.to_string().contains("does not give {server}"), "{missing}");
+    }
+
+    #[test]
+    fn outside_values_are_spelt_as_names() {
+        for (given, spelt) in [
+            ("web-01.example.com", "web_01_example_com"),
+            ("gear-service", "gear_service"),
+            ("WEB-01", "web_01"),
+            ("GearService", "gearservice"),
+            ("a--b..c", "a_b_c"),
+            ("a_-b", "a__b"),
+            ("-x-", "_x_"),
+            ("10.0.0.5", "10_0_0_5"),
+            ("fe80::1", "fe80_1"),
+            ("café", "caf_"),
+            ("web01_8080", "web01_8080"),
+            ("", ""),
+        ] {
+            assert_eq!(spelling(given), spelt, "{given}");
+        }
+    }
+
+    #[test]
+    fn the_mapping_is_shown_when_it_changed_something() {
+        let types = policy("[types.svc]\ntemplate = \"{service}_{service_port}\"\n");
+        let svc = types.account_type("svc").unwrap();
+        let parts = NameParts {
+            service: Some("gear-service".into()),
+            service_port: Some(8080),
+            ..NameParts::default()
+        };
+        let named = svc.name_role(&parts, "user create").unwrap();
+        assert_eq!(named.name.as_str(), "gear_service_8080");
+        assert_eq!(named.note().unwrap(), "role gear_service_8080 (from service gear-service)");
+
+        let k8s = types.account_type("k8s").unwrap();
+        let parts = NameParts {
+            service: Some("Gear-Service".into()),
+            prefix: Some("qa-2".into()),
+            ..NameParts::default()
+        };
+        let named = k8s.name_role(&parts, "user create-k8s").unwrap();
+        assert_eq!(named.name.as_str(), "qa_2_gear_service");
+        assert_eq!(named.mapping().unwrap(), "prefix qa-2, service Gear-Service");
+
+        let plain = NameParts {
+            service: Some("gear".into()),
+            prefix: Some("dv".into()),
+            ..NameParts::default()
+        };
+        let named = k8s.name_role(&plain, "user create-k8s").unwrap();
+        assert_eq!((named.name.as_str(), named.note()), ("dv_gear", None));
+    }
+
+    #[test]
+    fn a_short_server_name_is_the_first_label_of_a_host_name() {
+        let types = policy(
+            "[types.vm]\nserver_name = \"short\"\n[types.full]\ntemplate = \"h_{server}\"\n",
+        );
+        let short = types.account_type("vm").unwrap();
+        let full = types.account_type("full").unwrap();
+        let vm = |server: &str| NameParts {
+            server: Some(server.into()),
+            service_port: Some(8080),
+            ..NameParts::default()
+        };
+        for (server, name) in [
+            ("web-01.example.com", "web_01_8080"),
+            ("WEB-01", "web_01_8080"),
+            ("db.internal", "db_8080"),
+        ] {
+            let named = short.name_role(&vm(server), "user create-vm").unwrap();
+            assert_eq!(named.name.as_str(), name, "{server}");
+            assert_eq!(named.from, [("server", server.to_owned())]);
+        }
+        // An IP address has no labels: kept whole (and then needs a
+        // template that starts with a letter).
+        let full_ip = full.name_role(&vm("10.0.0.5"), "x").unwrap();
+        assert_eq!(full_ip.name.as_str(), "h_10_0_0_5");
+        let ip = short.name_role(&vm("10.0.0.5"), "user create-vm").unwrap_err();
+        assert!(ip.to_string().contains("invalid role name '10_0_0_5_8080'"), "{ip}");
+        assert!(ip.to_string().contains("from server 10.0.0.5"), "{ip}");
+        assert!(ip.hint().unwrap().contains("template = \"vm_{server}_{service_port}\""));
+        let v6 = policy("[types.h]\ntemplate = \"h_{server}\"\nserver_name = \"short\"\n");
+        let v6 = v6.account_type("h").unwrap().name_role(&vm("fe80::1.2"), "x").unwrap();
+        assert_eq!(v6.name.as_str(), "h_fe80_1_2");
+        // The default takes all of it.
+        let builtin = policy("");
+        let vm_full = builtin.account_type("vm").unwrap();
+        let named = vm_full.name_role(&vm("web-01.example.com"), "user create-vm").unwrap();
+        assert_eq!(named.name.as_str(), "web_01_example_com_8080");
+    }
+
+    #[test]
+    fn mapped_names_that_break_the_rule_say_why_and_what_to_do() {
+        let types = policy("");
+        let vm = types.account_type("vm").unwrap();
+        let vm_parts = |server: &str| NameParts {
+            server: Some(server.into()),
+            service_port: Some(8080),
+            ..NameParts::default()
+        };
+        let long = format!("{}.example.com", "a".repeat(50));
+        let err = vm.name_role(&vm_parts(&long), "user create-vm").unwrap_err();
+        assert!(err.to_string().contains("bytes long"), "{err}");
+        assert!(err.hint().unwrap().contains("server_name = \"short\" in [types.vm]"), "{err:?}");
+        let err = vm.name_role(&vm_parts("PG-01"), "user create-vm").unwrap_err();
+        assert!(err.to_string().contains("belong to PostgreSQL"), "{err}");
+        assert!(err.to_string().contains("from server PG-01"), "{err}");
+        for nothing in ["", "...", "--", " "] {
+            let err = vm.name_role(&vm_parts(nothing), "user create-vm").unwrap_err();
+            assert!(err.to_string().contains("--server"), "{err}");
+            assert!(err.to_string().contains("has no letter or digit"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_verbatim_name_is_refused_with_its_spelling_as_a_hint() {
+        let types = policy("[types.app]\ntemplate = \"app_{env}_{name}\"\n");
+        let devqa = types.account_type("devqa").unwrap();
+        let name = |name: &str| NameParts {
+            name: Some(name.into()),
+            env: Some("qa".into()),
+            ..NameParts::default()
+        };
+        let err = devqa.name_role(&name("Web-Admin"), "user create").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid role name 'Web-Admin': use a-z, 0-9 and _, starting with a letter or _"
+        );
+        assert_eq!(err.hint(), Some("did you mean web_admin?"));
+        let app = types.account_type("app").unwrap();
+        let err = app.name_role(&name("Billing"), "user create").unwrap_err();
+        assert_eq!(err.hint(), Some("did you mean billing? (the role would be app_qa_billing)"));
+        // No hint where the spelling would not do either.
+        for hopeless in ["pg-x", "1abc", "POSTGRES"] {
+            let err = devqa.name_role(&name(hopeless), "user create").unwrap_err();
+            assert_eq!(err.hint(), None, "{hopeless}");
+        }
+        // The same for a NAME any other command takes.
+        let err = RoleName::parse("Bob.Smith").unwrap_err();
+        assert_eq!(err.hint(), Some("did you mean bob_smith?"));
+        assert_eq!(RoleName::parse("").unwrap_err().hint(), None);
+    }
+
+    #[test]
+    fn server_name_is_full_or_short() {
+        let err = load_error("[types.vm]\nconnection_limit = 5\nserver_name = \"long\"\n");
+        assert!(
+            err.contains("line 3")
+                && err.contains("server_name is \"full\" (the whole host name) or \"short\"")
+                && err.contains("not \"long\""),
+            "{err}"
+        );
+        let err = load_error("[types.vm]\nserver_name = 1\n");
+        assert!(err.contains("line 2") && err.contains("invalid type"), "{err}");
+        let full = policy("[types.vm]\nserver_name = \"full\"\n");
+        assert_eq!(full.account_type("vm").unwrap().server_name, ServerName::Full);
+        assert_eq!(policy("").account_type("k8s").unwrap().server_name, ServerName::Full);
     }
 
     #[test]
@@ -982,7 +1356,10 @@ mod properties {
         }
 
         /// Filling is one pass: the name is the template's text with each
-        /// placeholder replaced by its value, and a value with a brace is refused.
+        /// placeholder replaced by its value's spelling (NAME and the port
+        /// as given); a value with a brace, or with nothing to spell a name
+        /// with, is refused where it comes, and the name is made exactly
+        /// when it follows the rule.
         #[test]
         fn filling_a_template_is_one_pass(
             pieces in prop::collection::vec(
@@ -993,40 +1370,128 @@ mod properties {
                 1..6,
             ),
             server in value(), service in value(), prefix in value(),
-            name in value(), port in any::<u16>(),
+            name in value(), port in any::<u16>(), env in "[a-z0-9][a-z0-9_-]{0,8}",
+            server_name in prop::sample::select(vec![ServerName::Full, ServerName::Short]),
         ) {
             let text: String = pieces
                 .iter()
                 .map(|(t, p)| p.map_or_else(|| t.clone(), |p| format!("{{{}}}", p.key())))
                 .collect();
             let template = Template::parse(&text).unwrap();
-            let account = AccountType { template, ..builtin("t", "{name}", 20) };
+            let account = AccountType { template, server_name, ..builtin("t", "{name}", 20) };
             let parts = NameParts {
                 server: Some(server),
                 service_port: Some(port),
                 service: Some(service),
                 prefix: Some(prefix),
-                env: Some("qa".into()),
+                env: Some(env),
                 name: Some(name),
             };
             let mut expected = String::new();
-            let mut braces = false;
+            let mut refusal = None;
             for (t, p) in &pieces {
-                match p {
-                    None => expected.push_str(t),
-                    Some(p) => {
-                        let value = parts.value(*p).unwrap();
-                        braces |= value.contains(['{', '}']);
-                        expected.push_str(&value);
+                let Some(p) = p else {
+                    expected.push_str(t);
+                    continue;
+                };
+                let given = parts.given(*p).unwrap();
+                let used = match p {
+                    Placeholder::Name | Placeholder::ServicePort => given.clone(),
+                    Placeholder::Server => spelling(server_name.of(&given)),
+                    _ => spelling(&given),
+                };
+                if given.contains(['{', '}']) {
+                    refusal = Some("contains a brace");
+                } else if *p != Placeholder::Name && !used.bytes().any(|b| b.is_ascii_alphanumeric()) {
+                    refusal = Some("has no letter or digit");
+                }
+                if refusal.is_some() {
+                    break;
+                }
+                expected.push_str(&used);
+            }
+            match (account.name_role(&parts, "user create"), refusal) {
+                (Err(err), Some(why)) => prop_assert!(err.to_string().contains(why), "{}", err),
+                (Ok(role), None) => {
+                    prop_assert_eq!(role.name.as_str(), expected.as_str());
+                    prop_assert!(RoleName::parse(&expected).is_ok());
+                }
+                (Err(err), None) => {
+                    prop_assert!(RoleName::parse(&expected).is_err(), "{}", err);
+                    prop_assert!(!err.to_string().is_empty());
+                }
+                (Ok(role), Some(why)) => prop_assert!(false, "{} made, not refused: {}", role.name, why),
+            }
+        }
+
+        /// A spelling is a valid piece of a name: only `[a-z0-9_]`, no two
+        /// `_` made of one run, and spelling it again changes nothing; a
+        /// name that follows the rule is its own spelling.
+        #[test]
+        fn spelling_is_idempotent_and_keeps_valid_names(value in ".{0,40}|[a-zA-Z0-9._-]{0,40}") {
+            let spelt = spelling(&value);
+            prop_assert!(spelt.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+            prop_assert!(spelt.len() <= value.len());
+            prop_assert_eq!(spelling(&spelt), spelt.clone());
+            if RoleName::parse(&value).is_ok() || SchemaName::parse(&value).is_ok() {
+                prop_assert_eq!(spelt, value);
+            }
+        }
+
+        #[test]
+        fn a_valid_name_is_its_own_spelling(name in valid_identifier()) {
+            prop_assert_eq!(spelling(&name), name);
+        }
+
+        /// A value from the outside world, through a template, always gives
+        /// a valid name or a refusal that says why; and with a verbatim
+        /// NAME that breaks the rule, the hint (if any) is a valid name.
+        #[test]
+        fn outside_values_give_a_valid_name_or_a_clear_refusal(
+            server in ".{0,70}|[a-zA-Z0-9.-]{1,70}",
+            service in ".{0,70}|[a-zA-Z0-9-]{1,70}",
+            port in any::<u16>(),
+            short in any::<bool>(),
+        ) {
+            let server_name = if short { ServerName::Short } else { ServerName::Full };
+            let vm = AccountType { server_name, ..builtin("vm", "{server}_{service_port}", 200) };
+            let k8s = builtin("k8s", "{prefix}_{service}", 200);
+            let devqa = builtin("devqa", "{name}", 20);
+            let vm_parts = NameParts { server: Some(server.clone()), service_port: Some(port), ..NameParts::default() };
+            let k8s_parts = NameParts { service: Some(service.clone()), prefix: Some("dv".into()), ..NameParts::default() };
+            let name_parts = NameParts { name: Some(service.clone()), ..NameParts::default() };
+            for (account, parts) in [(&vm, &vm_parts), (&k8s, &k8s_parts), (&devqa, &name_parts)] {
+                match account.name_role(parts, "user create") {
+                    Ok(named) => {
+                        prop_assert!(RoleName::parse(named.name.as_str()).is_ok());
+                        let again = NameParts {
+                            server: parts.server.as_deref().map(spelling),
+                            service: parts.service.as_deref().map(spelling),
+                            ..parts.clone()
+                        };
+                        // Only the short server name may drop a part: the
+                        // spelling of a full one makes the same name again.
+                        if !short {
+                            let again = account.name_role(&again, "user create").unwrap();
+                            prop_assert_eq!(again.name, named.name.clone());
+                            prop_assert!(again.from.is_empty());
+                        }
+                        prop_assert_eq!(named.from.is_empty(), named.note().is_none());
+                    }
+                    Err(err) => {
+                        let text = err.to_string();
+                        prop_assert!(
+                            ["contains a brace", "no letter or digit", "invalid role name",
+                             "bytes long", "belong to PostgreSQL", "is reserved"]
+                                .iter().any(|why| text.contains(why)),
+                            "{}", text
+                        );
+                        if let Some(hint) = err.hint().and_then(|h| h.strip_prefix("did you mean ")) {
+                            let mapped = hint.split('?').next().unwrap();
+                            prop_assert!(RoleName::parse(mapped).is_ok(), "{}", hint);
+                        }
                     }
                 }
-            }
-            match account.role_name(&parts, "user create") {
-                Ok(role) => prop_assert!(!braces && role.as_str() == expected),
-                Err(err) => prop_assert!(
-                    braces == err.to_string().contains("contains a brace"),
-                    "{}", err
-                ),
             }
         }
 
@@ -1037,6 +1502,7 @@ mod properties {
             key in prop::sample::select(vec![
                 "connection_limit", "valid_for_days", "password_length", "template",
                 "member_of", "attributes", "search_path", "allow_privileged", "k8s_prefix",
+                "server_name",
             ]),
             value in prop_oneof![
                 any::<i64>().prop_map(|n| n.to_string()),

@@ -12,6 +12,7 @@ mod files;
 mod generated;
 mod harness;
 mod lifecycle;
+mod names;
 mod notify;
 mod pgpass;
 mod policy_input;
@@ -36,6 +37,7 @@ fn main() {
         generated::tests(),
         harness::tests(),
         lifecycle::tests(),
+        names::tests(),
         notify::tests(),
         pgpass::tests(),
         policy_input::tests(),

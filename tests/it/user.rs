@@ -110,6 +110,7 @@ fn create_vm_on_two_databases_of_one_cluster() {
     let create = || {
         pgacct(&sandbox, &pg)
             .args("user create-vm --env qa --all --server WEB01 --service-port 8080")
+            .stderr_contains("role web01_8080 (from server WEB01)")
     };
     let rows = create().rows();
     assert_eq!(rows.len(), 2);
@@ -152,6 +153,7 @@ fn create_k8s_on_two_clusters_uses_the_env_prefix() {
 
     let rows = pgacct(&sandbox, &first)
         .args("user create-k8s --env uat --all --service GearService")
+        .stderr_contains("role ua_gearservice (from service GearService)")
         .rows();
     assert!(rows.iter().all(|r| r["user"] == "ua_gearservice" && r["status"] == "user created"));
     let password = rows[0]["password"].as_str().unwrap();
@@ -161,6 +163,7 @@ fn create_k8s_on_two_clusters_uses_the_env_prefix() {
 
     let rows = pgacct(&sandbox, &first)
         .args("user create-k8s --env uat --db orders --service x --prefix Blue")
+        .stderr_contains("role blue_x (from prefix Blue)")
         .rows();
     assert_eq!(rows[0]["user"], "blue_x");
 }
@@ -260,7 +263,7 @@ fn bad_names_are_refused_before_any_connection() {
         }
     }
     for (line, message) in [
-        ("user create-vm --env qa --db orders --server web-01 --service-port 80", "web-01"),
+        ("user create-vm --env qa --db orders --server pg-01 --service-port 80", "pg_01_80"),
         ("user set-search-path --env qa --db orders alice App", "App"),
         ("user set-search-path --env qa --db orders alice a;b", "a;b"),
         ("user create --env qa --db orders --type superuser alice", "superuser"),

@@ -7,6 +7,7 @@
 mod list;
 mod password;
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 
 use serde::Serialize;
@@ -26,7 +27,7 @@ use crate::pg::inspect;
 use crate::pg::roles::RoleSpec;
 use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, RoleChange};
 use crate::pg::{ConnectError, Connector};
-use crate::policy::{NameParts, RoleName, SchemaName};
+use crate::policy::{NameParts, NamedRole, RoleName, SchemaName};
 use crate::registry::{Target, shell_word};
 use crate::secret::{self, Endpoint, Secret};
 
@@ -116,13 +117,14 @@ fn create(
     let account = policy.account_type(kind)?;
     parts.env = targets.env.as_ref().map(|e| e.as_str().to_owned());
     let command = again.split(" --").next().unwrap_or_default().to_owned();
-    let name = account.role_name(&parts, &command)?;
+    let named = account.name_role(&parts, &command)?;
     let valid_until = account.valid_for_days.map(|days| {
         let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * i64::from(days));
         until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
     });
-    let change = RoleChange::Create(RoleSpec { name: &name, account, valid_until });
-    change_roles(ctx, targets, args, again, change, Some((password, account.password_length)))
+    let change = RoleChange::Create(RoleSpec { name: &named.name, account, valid_until });
+    let password = Some((password, account.password_length));
+    rollout(ctx, &Request { targets, args, change, password, again, named: Some(&named) })
 }
 
 fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> CommandResult {
@@ -171,6 +173,8 @@ struct Request<'a> {
     password: Option<(&'a PasswordArgs, usize)>,
     /// The command again, without targets or password options, for hints.
     again: String,
+    /// A name a template made: what its spelling changed is shown.
+    named: Option<&'a NamedRole>,
 }
 
 /// Plans and makes `change` on the targets `targets` names; `password`
@@ -183,7 +187,7 @@ fn change_roles<'a>(
     change: RoleChange<'a>,
     password: Option<(&'a PasswordArgs, usize)>,
 ) -> CommandResult {
-    rollout(ctx, &Request { targets, args, change, password, again })
+    rollout(ctx, &Request { targets, args, change, password, again, named: None })
 }
 
 /// One cluster, as planned: or why it could not be.
@@ -212,6 +216,9 @@ struct UserRow {
     /// False for a registered target that was not selected, on a cluster
     /// the change reached: roles are cluster-wide.
     selected: bool,
+    /// The values a name template was filled with, as given, where their
+    /// spelling in the role name differs (`{"service": "gear-service"}`).
+    name_from: Option<BTreeMap<&'static str, String>>,
     #[serde(skip)]
     hint: Option<String>,
 }
@@ -229,6 +236,7 @@ impl Record for UserRow {
         Column::shown("error"),
         Column::wide("sql"),
         Column::wide("selected"),
+        Column::wide("name_from"),
     ];
 }
 
@@ -267,7 +275,7 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
             ClusterState::Planned(_) => None,
         })
         .collect();
-    let mut plan = describe(change, &targets, &clusters, &states, &sharing);
+    let mut plan = describe(request, &targets, &clusters, &states, &sharing);
     if let Some(retry) = &retry {
         for item in &mut plan.items {
             item.intent = targets::retry_intent(&item.intent, retry.id);
@@ -302,13 +310,13 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         })?;
     let applied = match (ran, planned) {
         (Ran::DryRun, Some(states)) => {
-            return dry_run_report(ctx, &out, change, &targets, &clusters, &states, &plan);
+            return dry_run_report(ctx, &out, request, &targets, &clusters, &states, &plan);
         }
         (Ran::Applied(applied), _) => applied,
         (Ran::DryRun, None) => return Err(CommandError::failure("a dry run applied its plan")),
     };
     let shown = password.as_ref().filter(|p| !p.given && p.file.is_none());
-    let rows = result_rows(change, &targets, &clusters, &sharing, &outcomes, &hints, shown);
+    let rows = result_rows(request, &targets, &clusters, &sharing, &outcomes, &hints, shown);
     if let Err(err) = out.list(&rows) {
         let shown = rows.iter().filter(|row| row.password.is_some()).count();
         if err.kind() != std::io::ErrorKind::BrokenPipe || shown == 0 {
@@ -344,7 +352,7 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
 /// set and is to be shown (`shown`), then the rows of the registered
 /// targets the change reached without selecting them.
 fn result_rows(
-    change: &RoleChange<'_>,
+    request: &Request<'_>,
     targets: &[Target],
     clusters: &[Cluster<'_>],
     sharing: &[Target],
@@ -352,10 +360,12 @@ fn result_rows(
     hints: &[Option<String>],
     shown: Option<&NewPassword>,
 ) -> Vec<UserRow> {
+    let change = &request.change;
     let password = shown.and_then(|p| p.secret.as_ref()).map(|s| s.expose().to_owned());
     let mut rows: Vec<UserRow> = cluster_of_each(targets, clusters)
         .map(|(ci, target)| {
             let mut row = row(target, change, &outcomes[ci]);
+            row.name_from = name_from(request.named);
             if outcomes[ci].password_set {
                 row.password.clone_from(&password);
             }
@@ -367,6 +377,7 @@ fn result_rows(
         let Some(ci) = clusters.iter().position(|c| c.name == target.cluster()) else { continue };
         if reached(&outcomes[ci]) {
             let mut row = row(target, change, &outcomes[ci]);
+            row.name_from = name_from(request.named);
             row.status = format!("{} (cluster-wide; not selected)", row.status);
             row.selected = false;
             rows.push(row);
@@ -523,12 +534,13 @@ fn connect_error(err: &ConnectError) -> String {
 /// The pipeline's plan of the change: one item per target in the order
 /// given, the clusters' refusals, what needs confirming and saying first.
 fn describe(
-    change: &RoleChange<'_>,
+    request: &Request<'_>,
     targets: &[Target],
     clusters: &[Cluster<'_>],
     states: &[ClusterState],
     sharing: &[Target],
 ) -> Plan {
+    let change = &request.change;
     let name = change.role();
     let mut plan = Plan {
         operation: change.operation().into(),
@@ -536,6 +548,9 @@ fn describe(
         announce: true,
         ..Plan::default()
     };
+    // The name, where its spelling differs from what was given, is said
+    // first: before the question, and atop a dry run's plan.
+    plan.notes.extend(request.named.and_then(NamedRole::note));
     let mut intents = Vec::with_capacity(clusters.len());
     for (cluster, state) in clusters.iter().zip(states) {
         let mut intent = change.intent();
@@ -675,20 +690,27 @@ fn row(target: &Target, change: &RoleChange<'_>, outcome: &ClusterOutcome) -> Us
         error: outcome.error.clone(),
         sql: outcome.executed.iter().map(ToString::to_string).collect(),
         selected: true,
+        name_from: None,
         hint: None,
     }
+}
+
+/// The values `named` was made of, as given, where their spelling changed.
+fn name_from(named: Option<&NamedRole>) -> Option<BTreeMap<&'static str, String>> {
+    named.filter(|n| !n.from.is_empty()).map(|n| n.from.iter().cloned().collect())
 }
 
 /// `--dry-run`: the plan of every cluster, as apply would run it.
 fn dry_run_report(
     ctx: &Context,
     out: &Output,
-    change: &RoleChange<'_>,
+    request: &Request<'_>,
     targets: &[Target],
     clusters: &[Cluster<'_>],
     states: &[ClusterState],
     plan: &Plan,
 ) -> CommandResult {
+    let change = &request.change;
     let previews: Vec<(ClusterOutcome, Vec<String>)> = states
         .iter()
         .map(|state| match state {
@@ -724,6 +746,7 @@ fn dry_run_report(
             .map(|(ci, target)| {
                 let mut row = row(target, change, &previews[ci].0);
                 row.sql.clone_from(&previews[ci].1);
+                row.name_from = name_from(request.named);
                 row
             })
             .collect();
