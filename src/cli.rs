@@ -128,16 +128,23 @@ pub enum Command {
 pub enum UserCommand {
     /// Create a VM service account, named {server}_{service_port}
     ///
-    /// Example: pgacct user create-vm --env prod --all --server web01 --service-port 8080
+    /// The server name is spelt as a role name: lower-cased, each run of
+    /// other characters than a-z, 0-9 and _ one _ (web-01.example.com
+    /// becomes web_01_example_com; with server_name = "short" in
+    /// [types.vm] of config.toml, web_01).
+    ///
+    /// Example: pgacct user create-vm --env prod --all --server web-01 --service-port 8080
     CreateVm(CreateVmArgs),
 
     /// Create a Kubernetes service account, named {prefix}_{service}
     ///
     /// The prefix defaults per environment: dev dv, qa qa, uat ua, prod pd,
     /// any other the env name; [env.NAME] k8s_prefix in config.toml or
-    /// --prefix change it.
+    /// --prefix change it. The prefix and service are spelt as a role name:
+    /// lower-cased, each run of other characters than a-z, 0-9 and _ one _
+    /// (gear-service becomes gear_service).
     ///
-    /// Example: pgacct user create-k8s --env qa --db orders --service gearservice
+    /// Example: pgacct user create-k8s --env qa --db orders --service gear-service
     CreateK8s(CreateK8sArgs),
 
     /// Create an account of a type: devqa, devlead, readonly, dba, or one
@@ -359,7 +366,7 @@ pub struct CreateVmArgs {
     #[command(flatten)]
     pub targets: ChangeTargetArgs,
 
-    /// The server the service runs on (lower-cased)
+    /// The server the service runs on (host name or IP address)
     #[arg(long, value_name = "NAME")]
     pub server: String,
 
@@ -379,7 +386,7 @@ pub struct CreateK8sArgs {
     #[command(flatten)]
     pub targets: ChangeTargetArgs,
 
-    /// The service's name (lower-cased)
+    /// The service's name
     #[arg(long, value_name = "NAME")]
     pub service: String,
 
