@@ -115,6 +115,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;show' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: table; csv for `registry export`, which also writes toml]')
@@ -132,6 +133,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;update' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'New host name, IP address, or Unix-socket directory')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'New port')
             [CompletionResult]::new('--sslmode', '--sslmode', [CompletionResultType]::ParameterName, 'libpq sslmode [default: $PGSSLMODE, else prefer]')
@@ -162,6 +164,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;activate' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
@@ -183,6 +186,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;deactivate' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
@@ -204,6 +208,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;remove' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')

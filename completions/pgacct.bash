@@ -392,7 +392,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__activate)
-            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +403,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -575,7 +579,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__deactivate)
-            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,6 +590,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -699,7 +707,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__remove)
-            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -710,6 +718,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -737,7 +749,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__show)
-            opts="-q -v -h -V --env --db --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --env --db --cluster --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -748,6 +760,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -771,7 +787,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__update)
-            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --unset --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --unset --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -782,6 +798,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -108,6 +108,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;show'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
@@ -124,6 +125,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;update'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --host 'New host name, IP address, or Unix-socket directory'
             cand --port 'New port'
             cand --sslmode 'libpq sslmode [default: $PGSSLMODE, else prefer]'
@@ -153,6 +155,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;activate'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
@@ -173,6 +176,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;deactivate'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
@@ -193,6 +197,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;remove'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'

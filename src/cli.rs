@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
-use crate::registry::{AdminUser, CertFile, DbName, EnvName, Host, RootCert, SslMode};
+use crate::registry::{AdminUser, CertFile, ClusterRef, DbName, EnvName, Host, RootCert, SslMode};
 
 /// Provision and manage PostgreSQL login roles across many databases.
 ///
@@ -573,7 +573,7 @@ pub enum RegistryCommand {
     List(ListArgs),
 
     /// Show one target
-    Show(TargetKeyArgs),
+    Show(TargetSelectArgs),
 
     /// Change a target's settings
     ///
@@ -627,11 +627,23 @@ pub struct TargetKeyArgs {
     pub db: DbName,
 }
 
+/// One registry entry: its env and db, and its cluster when the db is on
+/// several clusters of the env.
+#[derive(Debug, Args)]
+pub struct TargetSelectArgs {
+    #[command(flatten)]
+    pub key: TargetKeyArgs,
+
+    /// The cluster, HOST or HOST:PORT, when the env has the db on several
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub cluster: Option<ClusterRef>,
+}
+
 /// One registry entry, to change.
 #[derive(Debug, Args)]
 pub struct TargetChangeArgs {
     #[command(flatten)]
-    pub key: TargetKeyArgs,
+    pub target: TargetSelectArgs,
 
     #[command(flatten)]
     pub change: ChangeArgs,
@@ -699,7 +711,7 @@ pub struct AddArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     #[command(flatten)]
-    pub key: TargetKeyArgs,
+    pub target: TargetSelectArgs,
 
     /// New host name, IP address, or Unix-socket directory
     #[arg(long, value_name = "HOST")]

@@ -130,14 +130,14 @@ fn parse(path: &Path, text: &str, base: &Path) -> Result<Vec<Target>, Error> {
         }
     };
     let mut targets = Vec::with_capacity(entries.len());
-    let mut seen: HashMap<TargetKey, String> = HashMap::new();
+    let mut seen: HashMap<(TargetKey, String), String> = HashMap::new();
     for (location, entry) in entries {
         let target =
             entry.into_target(base).map_err(|err| invalid(format!("{location}: {err}")))?;
-        if let Some(first) = seen.insert(target.key.clone(), location.clone()) {
+        if let Some(first) = seen.insert((target.key.clone(), target.cluster()), location.clone()) {
             return Err(invalid(format!(
                 "{location}: {} is listed twice (also at {first})",
-                target.key
+                target.name()
             )));
         }
         targets.push(target);
@@ -351,11 +351,13 @@ mod tests {
 
     #[test]
     fn duplicates_within_a_file_are_refused() {
-        let err = read_text("a.csv", "env,db,host\nqa,app,h1\nqa,app,h2\n").unwrap_err();
+        let err = read_text("a.csv", "env,db,host\nqa,app,h1\nqa,app,h1\n").unwrap_err();
         assert!(
-            err.to_string().contains("line 3: qa/app is listed twice (also at line 2)"),
+            err.to_string().contains("line 3: qa/app (h1:5432) is listed twice (also at line 2)"),
             "{err}"
         );
+        let same_name = read_text("a.csv", "env,db,host\nqa,app,h1\nqa,app,h2\n").unwrap();
+        assert_eq!(same_name.len(), 2, "one db name on two clusters");
     }
 
     #[test]
@@ -475,7 +477,7 @@ mod properties {
     fn targets() -> impl Strategy<Value = Vec<Target>> {
         proptest::collection::vec(target(), 0..6).prop_map(|mut targets| {
             let mut seen = std::collections::HashSet::new();
-            targets.retain(|t| seen.insert(t.key.clone()));
+            targets.retain(|t| seen.insert((t.key.clone(), t.cluster())));
             targets
         })
     }

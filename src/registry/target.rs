@@ -295,8 +295,66 @@ impl fmt::Display for TargetKey {
     }
 }
 
+/// A cluster named on the command line, `HOST[:PORT]` (`[::1]:5432` for an
+/// IPv6 address with a port): without a port, the host's clusters on any
+/// port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRef {
+    pub host: Host,
+    pub port: Option<u16>,
+}
+
+impl ClusterRef {
+    pub fn matches(&self, target: &Target) -> bool {
+        target.host == self.host && self.port.is_none_or(|port| port == target.port)
+    }
+}
+
+impl FromStr for ClusterRef {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || {
+            InvalidValue(format!(
+                "invalid cluster '{}': use HOST or HOST:PORT ([ADDRESS]:PORT for IPv6)",
+                s.escape_debug()
+            ))
+        };
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (address, after) = rest.split_once(']').ok_or_else(invalid)?;
+            match after {
+                "" => (address, None),
+                _ => (address, Some(after.strip_prefix(':').ok_or_else(invalid)?)),
+            }
+        } else {
+            match s.rsplit_once(':') {
+                // More than one colon and no brackets: an IPv6 address alone.
+                Some((host, port)) if !host.contains(':') => (host, Some(port)),
+                _ => (s, None),
+            }
+        };
+        let port = match port {
+            None => None,
+            Some(port) => Some(port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(invalid)?),
+        };
+        Ok(ClusterRef { host: host.parse()?, port })
+    }
+}
+
+impl fmt::Display for ClusterRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = self.host.as_str();
+        match self.port {
+            Some(port) if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Some(port) => write!(f, "{host}:{port}"),
+            None => f.write_str(host),
+        }
+    }
+}
+
 /// A target database and how to reach it: what `registry add` records and
-/// what `registry export` writes.
+/// what `registry export` writes. Its identity is (env, host, port, db):
+/// one database name may live on many clusters of an env.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub key: TargetKey,
@@ -371,6 +429,22 @@ impl Target {
     /// `host:port`, the cluster this target's database lives in.
     pub fn cluster(&self) -> String {
         format!("{}:{}", self.host.as_str(), self.port)
+    }
+
+    /// True when `other` is the same registry entry: same env, cluster and
+    /// database, whatever its other settings.
+    pub fn is(&self, other: &Target) -> bool {
+        self.key == other.key && self.host == other.host && self.port == other.port
+    }
+
+    /// `env/db (host:port)`, naming the target unambiguously.
+    pub fn name(&self) -> String {
+        format!("{} ({})", self.key, self.cluster())
+    }
+
+    /// `--cluster` naming exactly this target's cluster, as a hint gives it.
+    pub fn cluster_ref(&self) -> ClusterRef {
+        ClusterRef { host: self.host.clone(), port: Some(self.port) }
     }
 }
 
@@ -506,6 +580,32 @@ mod tests {
         }
         let err = "verify_full".parse::<SslMode>().unwrap_err();
         assert!(err.to_string().contains("verify-full"), "{err}");
+    }
+
+    #[test]
+    fn clusters_are_host_and_optional_port() {
+        let parse = |s: &str| s.parse::<ClusterRef>().map(|c| (c.host.0, c.port));
+        assert_eq!(parse("db1"), Ok(("db1".into(), None)));
+        assert_eq!(parse("db1.example.com:6432"), Ok(("db1.example.com".into(), Some(6432))));
+        assert_eq!(
+            parse("/var/run/postgresql:5433"),
+            Ok(("/var/run/postgresql".into(), Some(5433)))
+        );
+        assert_eq!(parse("::1"), Ok(("::1".into(), None)));
+        assert_eq!(parse("[::1]:5432"), Ok(("::1".into(), Some(5432))));
+        assert_eq!(parse("[::1]"), Ok(("::1".into(), None)));
+        for shown in ["db1", "db1:6432", "[::1]:5432", "::1"] {
+            assert_eq!(shown.parse::<ClusterRef>().unwrap().to_string(), shown);
+        }
+        for bad in ["db1:", "db1:0", "db1:x", "db1:70000", "[::1]5432", "[::1", ":5432", "a b"] {
+            assert!(bad.parse::<ClusterRef>().is_err(), "{bad} should be refused");
+        }
+        let on = |host: &str, port| Target { host: Host(host.into()), port, ..target() };
+        let cluster: ClusterRef = "db1".parse().unwrap();
+        assert!(cluster.matches(&on("db1", 5432)) && cluster.matches(&on("db1", 6432)));
+        assert!(!cluster.matches(&on("db2", 5432)));
+        let cluster: ClusterRef = "db1:6432".parse().unwrap();
+        assert!(!cluster.matches(&on("db1", 5432)) && cluster.matches(&on("db1", 6432)));
     }
 
     #[test]

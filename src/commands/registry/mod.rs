@@ -10,7 +10,7 @@ use super::change::{self, Done, Item, Plan, Ran};
 use super::{Context, RECORD_FORMATS};
 use crate::cli::{
     AddArgs, ChangeArgs, Format, ImportArgs, ListArgs, RegistryCommand, TargetChangeArgs,
-    TargetKeyArgs, UnsetField, UpdateArgs,
+    TargetKeyArgs, TargetSelectArgs, UnsetField, UpdateArgs,
 };
 use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{self, Column, Output, Record};
@@ -65,6 +65,12 @@ impl From<TargetKeyArgs> for TargetKey {
     }
 }
 
+/// The one registered target `args` names: refused when the db is on
+/// several clusters of the env and `--cluster` does not pick one.
+fn selected(ctx: &Context, args: TargetSelectArgs) -> Result<Entry, CommandError> {
+    Ok(ctx.registry()?.one(&args.key.into(), args.cluster.as_ref())?)
+}
+
 /// A change to one registry entry, planned: `target` is the entry as it
 /// will be.
 struct EntryChange<'a> {
@@ -113,10 +119,9 @@ impl EntryChange<'_> {
         match (ran, changed) {
             (Ran::DryRun, _) => {
                 ctx.messages.status(&format!(
-                    "would {} {} ({}); nothing written (--dry-run)",
+                    "would {} {}; nothing written (--dry-run)",
                     self.verb,
-                    target.key,
-                    target.cluster()
+                    target.name()
                 ));
                 if out.is_machine_readable() {
                     out.one(target)?;
@@ -129,11 +134,7 @@ impl EntryChange<'_> {
                 } else {
                     format!("{}ed", self.verb)
                 };
-                ctx.messages.status(&format!(
-                    "{verb} {} ({})",
-                    entry.target.key,
-                    entry.target.cluster()
-                ));
+                ctx.messages.status(&format!("{verb} {}", entry.target.name()));
                 if out.is_machine_readable() {
                     output::unless_closed(out.one(&entry))?;
                 }
@@ -157,7 +158,7 @@ fn protected_plan(
     let protected: Vec<String> = targets
         .iter()
         .filter(|t| policy.is_protected(t.key.env.as_str()))
-        .map(|t| t.key.to_string())
+        .map(Target::name)
         .collect();
     let mut plan = Plan::default();
     if !protected.is_empty() {
@@ -189,12 +190,10 @@ fn add(args: AddArgs, ctx: &Context) -> CommandResult {
         notes: args.notes.filter(|n| !n.is_empty()),
     };
     target.check()?;
-    if let Some(store) = ctx.store_to_read()? {
-        match store.get(&target.key) {
-            Ok(_) => return Err(Error::AlreadyExists(target.key).into()),
-            Err(Error::NotFound(_)) => {}
-            Err(err) => return Err(err.into()),
-        }
+    if let Some(store) = ctx.store_to_read()?
+        && store.entry_of(&target)?.is_some()
+    {
+        return Err(Error::AlreadyExists(Box::new(target)).into());
     }
     let change = EntryChange {
         args: &args.change,
@@ -214,16 +213,15 @@ fn list(args: &ListArgs, ctx: &Context) -> CommandResult {
     Ok(Exit::Success)
 }
 
-fn show(args: TargetKeyArgs, ctx: &Context) -> CommandResult {
+fn show(args: TargetSelectArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let entry = ctx.registry()?.get(&args.into())?;
+    let entry = selected(ctx, args)?;
     out.one(&entry)?;
     Ok(Exit::Success)
 }
 
 fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let key = TargetKey::from(args.key);
     let changes = TargetChanges {
         host: args.host,
         port: args.port,
@@ -236,7 +234,8 @@ fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
         clear: args.unset.iter().map(|f| clearable(*f)).collect(),
     };
     check_changes(&changes)?;
-    let mut target = ctx.registry()?.get(&key)?.target;
+    let registered = selected(ctx, args.target)?.target;
+    let mut target = registered.clone();
     changes.apply(&mut target)?;
     let summary = describe(&changes);
     let change = EntryChange {
@@ -246,13 +245,13 @@ fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
         intent: format!("update {summary}"),
         done: format!("target updated: {summary}"),
     };
-    change.run(ctx, &out, |store| store.update(&key, &changes))
+    change.run(ctx, &out, |store| store.update(&registered, &changes))
 }
 
 fn set_active(args: TargetChangeArgs, active: bool, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let key = TargetKey::from(args.key);
-    let target = Target { active, ..ctx.registry()?.get(&key)?.target };
+    let registered = selected(ctx, args.target)?.target;
+    let target = Target { active, ..registered.clone() };
     let verb = if active { "activate" } else { "deactivate" };
     let change = EntryChange {
         args: &args.change,
@@ -261,21 +260,20 @@ fn set_active(args: TargetChangeArgs, active: bool, ctx: &Context) -> CommandRes
         intent: verb.into(),
         done: format!("target {verb}d"),
     };
-    change.run(ctx, &out, |store| store.set_active(&key, active))
+    change.run(ctx, &out, |store| store.set_active(&registered, active))
 }
 
 fn remove(args: TargetChangeArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let key = TargetKey::from(args.key);
-    let target = ctx.registry()?.get(&key)?.target;
+    let target = selected(ctx, args.target)?.target;
     let change = EntryChange {
         args: &args.change,
         verb: "remove",
-        target,
+        target: target.clone(),
         intent: "remove target".into(),
         done: "target removed".into(),
     };
-    change.run(ctx, &out, |store| store.remove(&key))
+    change.run(ctx, &out, |store| store.remove(&target))
 }
 
 /// The changes, as the audit trail words them: `port=6432, unset notes`.
@@ -434,12 +432,13 @@ fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
 fn planned_import(store: &Store, targets: &[Target]) -> Result<Vec<ImportOutcome>, Error> {
     targets
         .iter()
-        .map(|target| match store.get(&target.key) {
-            Ok(existing) => {
-                Ok(ImportOutcome::Skipped { differs: existing.target.differences(target) })
-            }
-            Err(Error::NotFound(_)) => Ok(ImportOutcome::Added),
-            Err(err) => Err(err),
+        .map(|target| {
+            Ok(match store.entry_of(target)? {
+                Some(existing) => {
+                    ImportOutcome::Skipped { differs: existing.target.differences(target) }
+                }
+                None => ImportOutcome::Added,
+            })
         })
         .collect()
 }
