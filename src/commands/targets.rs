@@ -6,40 +6,81 @@ use crate::cli::{ChangeTargetArgs, TargetArgs};
 use crate::error::CommandError;
 use crate::pg::rollout;
 use crate::registry::{
-    DbName, EnvName, Error, ListFilter, RegistryStore, Target, TargetKey, shell_word,
+    ClusterRef, DbName, EnvName, Error, Label, ListFilter, RegistryStore, Target, TargetKey,
+    shell_word,
 };
 use crate::store::Store;
 
-/// The targets `--env` and `--db` (or `--all`) name: with databases, the
-/// active targets of the env with those names, on any cluster (each name
-/// must have one); without, every active target of the environment, or of
-/// all environments when there is no `--env`. Errors are input errors:
-/// nothing has been touched yet.
-pub fn select(
-    store: &Store,
-    env: Option<&EnvName>,
-    dbs: &[DbName],
-) -> Result<Vec<Target>, CommandError> {
-    if let (Some(env), false) = (env, dbs.is_empty()) {
-        let mut targets: Vec<Target> = Vec::with_capacity(dbs.len());
-        for db in dbs {
-            let key = TargetKey { env: env.clone(), db: db.clone() };
-            for target in active_named(store, &key)? {
-                if !targets.iter().any(|t| t.is(&target)) {
-                    targets.push(target);
+/// What TARGETS names: an env (or every env), and any of database names,
+/// clusters and labels; with none of those, every active target in scope.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection<'a> {
+    /// `None`: every env.
+    pub env: Option<&'a EnvName>,
+    pub dbs: &'a [DbName],
+    pub clusters: &'a [ClusterRef],
+    pub labels: &'a [Label],
+}
+
+/// The active targets a selection names: those of the env (or every env)
+/// with one of the database names, on one of the clusters and with every
+/// label, each of those as given. A name or cluster that matches no target
+/// of the env is refused, and so is a name whose targets are all inactive.
+/// Errors are input errors: nothing has been touched yet.
+pub fn select(store: &Store, selection: &Selection<'_>) -> Result<Vec<Target>, CommandError> {
+    let filter = ListFilter { env: selection.env.cloned(), ..ListFilter::default() };
+    let in_scope: Vec<Target> = store.list(&filter)?.into_iter().map(|e| e.target).collect();
+    for db in selection.dbs {
+        let named: Vec<&Target> = in_scope.iter().filter(|t| t.key.db == *db).collect();
+        let Some(first) = named.first() else {
+            return Err(match selection.env {
+                Some(env) => {
+                    Error::NotFound(TargetKey { env: env.clone(), db: db.clone() }, None).into()
                 }
-            }
+                None => CommandError::usage(format!("no env has a target db '{}'", db.as_str()))
+                    .hint("see `pgacct registry list`"),
+            });
+        };
+        if named.iter().all(|t| !t.active) {
+            return Err(CommandError::usage(format!("{} is inactive", first.key))
+                .hint(inactive_hint(first, named.len() > 1)));
         }
-        return Ok(targets);
     }
-    let filter = ListFilter { env: env.cloned(), active_only: true };
-    let targets: Vec<Target> = store.list(&filter)?.into_iter().map(|e| e.target).collect();
+    for cluster in selection.clusters {
+        if !in_scope.iter().any(|t| cluster.matches(t)) {
+            let scope = scope_words(selection.env);
+            return Err(CommandError::usage(format!("no target{scope} is on cluster {cluster}"))
+                .hint("see `pgacct registry list`"));
+        }
+    }
+    let mut targets: Vec<Target> = in_scope
+        .into_iter()
+        .filter(|t| {
+            t.active
+                && (selection.dbs.is_empty() || selection.dbs.contains(&t.key.db))
+                && (selection.clusters.is_empty()
+                    || selection.clusters.iter().any(|c| c.matches(t)))
+                && t.labels.has_all(selection.labels)
+        })
+        .collect();
+    // In the order the names were given.
+    targets.sort_by_key(|t| selection.dbs.iter().position(|db| *db == t.key.db));
     if targets.is_empty() {
-        let scope = env.map_or_else(String::new, |env| format!(" in env '{}'", env.as_str()));
-        return Err(CommandError::usage(format!("no active targets{scope}"))
+        let scope = scope_words(selection.env);
+        let matching = if selection.labels.is_empty() && selection.clusters.is_empty() {
+            String::new()
+        } else {
+            " match".to_owned()
+        };
+        return Err(CommandError::usage(format!("no active targets{scope}{matching}"))
             .hint("see `pgacct registry list`"));
     }
     Ok(targets)
+}
+
+/// ` in env 'E'`, or nothing for every env.
+fn scope_words(env: Option<&EnvName>) -> String {
+    env.map_or_else(String::new, |env| format!(" in env '{}'", env.as_str()))
 }
 
 /// The active targets named `key`, on every cluster that has it: refused
@@ -98,7 +139,15 @@ fn active_on(store: &Store, key: &TargetKey, cluster: &str) -> Result<Target, Co
 
 /// The targets of a reading user command.
 pub fn of_reading(store: &Store, args: &TargetArgs) -> Result<Vec<Target>, CommandError> {
-    select(store, Some(&args.env), &args.dbs)
+    select(
+        store,
+        &Selection {
+            env: args.env.as_ref(),
+            dbs: &args.dbs,
+            clusters: &args.clusters,
+            labels: &args.wheres,
+        },
+    )
 }
 
 /// What `--retry ID` found in the audit trail.
@@ -142,7 +191,13 @@ pub fn of_change(
     }
     // clap requires --env unless --retry is given.
     let env = args.env.as_ref().ok_or_else(|| CommandError::usage("--env is required"))?;
-    Ok((select(store, Some(env), &args.dbs)?, None))
+    let selection = Selection {
+        env: Some(env),
+        dbs: &args.dbs,
+        clusters: &args.clusters,
+        labels: &args.wheres,
+    };
+    Ok((select(store, &selection)?, None))
 }
 
 /// The key of the target an operation record names.

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 pub use target::{
     AdminUser, CertFile, ClearableField, ClusterRef, DEFAULT_PORT, DbName, Entry, EnvName, Host,
-    InvalidValue, RootCert, SslMode, Target, TargetChanges, TargetKey,
+    InvalidValue, Label, LabelKey, Labels, RootCert, SslMode, Target, TargetChanges, TargetKey,
 };
 
 /// Storage of registry entries. Every method either does all it says or
@@ -56,6 +56,8 @@ pub trait RegistryStore {
 pub struct ListFilter {
     pub env: Option<EnvName>,
     pub active_only: bool,
+    /// Only targets with every one of these labels.
+    pub labels: Vec<Label>,
 }
 
 /// What `import` did with one target of the file.

@@ -6,13 +6,13 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
 
 use super::{
-    AdminUser, CertFile, ClusterRef, DbName, Entry, EnvName, Error, Host, ImportOutcome,
+    AdminUser, CertFile, ClusterRef, DbName, Entry, EnvName, Error, Host, ImportOutcome, Labels,
     ListFilter, RegistryStore, RootCert, SslMode, Target, TargetChanges, TargetKey,
 };
 use crate::store::Store;
 
 const COLUMNS: &str = "env, db, host, port, sslmode, sslrootcert, sslcert, sslkey, admin_user, \
-                       active, notes, created_at, updated_at";
+                       active, notes, labels, created_at, updated_at";
 
 impl RegistryStore for Store {
     fn add(&mut self, target: &Target) -> Result<Entry, Error> {
@@ -48,9 +48,9 @@ impl RegistryStore for Store {
         let entries = self.read(|conn| {
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(params![filter.env, filter.active_only], entry_from_row)?;
-            rows.collect()
+            rows.collect::<rusqlite::Result<Vec<Entry>>>()
         })?;
-        Ok(entries)
+        Ok(entries.into_iter().filter(|e| e.target.labels.has_all(&filter.labels)).collect())
     }
 
     fn update(&mut self, target: &Target, changes: &TargetChanges) -> Result<Entry, Error> {
@@ -125,7 +125,7 @@ fn find(conn: &rusqlite::Connection, target: &Target) -> rusqlite::Result<Option
 fn insert(tx: &Transaction<'_>, target: &Target) -> rusqlite::Result<Entry> {
     tx.prepare_cached(&format!(
         "INSERT INTO targets ({COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"
     ))?
     .execute(params_from_iter(row_values(target, &crate::time::now())))?;
     Ok(find(tx, target)?.expect("the row was inserted by this transaction"))
@@ -139,15 +139,16 @@ fn save(tx: &Transaction<'_>, target: &Target, changed: &Target) -> rusqlite::Re
     values.extend([&target.host as &dyn ToSql, &target.port]);
     tx.prepare_cached(
         "UPDATE targets SET host = ?3, port = ?4, sslmode = ?5, sslrootcert = ?6, sslcert = ?7,
-                sslkey = ?8, admin_user = ?9, active = ?10, notes = ?11, updated_at = ?12
-         WHERE env = ?1 AND db = ?2 AND host = ?13 AND port = ?14",
+                sslkey = ?8, admin_user = ?9, active = ?10, notes = ?11, labels = ?12,
+                updated_at = ?13
+         WHERE env = ?1 AND db = ?2 AND host = ?14 AND port = ?15",
     )?
     .execute(params_from_iter(values))?;
     Ok(find(tx, changed)?.expect("the row was written by this transaction"))
 }
 
-/// `?1` to `?12` of `insert` and `save`: the target's columns, then a time.
-fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 12] {
+/// `?1` to `?13` of `insert` and `save`: the target's columns, then a time.
+fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 13] {
     [
         &target.key.env,
         &target.key.db,
@@ -160,6 +161,7 @@ fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 12]
         &target.admin_user,
         &target.active,
         &target.notes,
+        &target.labels,
         now,
     ]
 }
@@ -175,6 +177,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
             sslcert: row.get("sslcert")?,
             sslkey: row.get("sslkey")?,
             admin_user: row.get("admin_user")?,
+            labels: row.get("labels")?,
             active: row.get("active")?,
             notes: row.get("notes")?,
         },
@@ -202,6 +205,18 @@ macro_rules! sql_text_via_from_str {
 }
 
 sql_text_via_from_str!(EnvName, DbName, Host, SslMode, AdminUser);
+
+impl ToSql for Labels {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.to_text()))
+    }
+}
+
+impl FromSql for Labels {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Labels::parse_text(value.as_str()?).map_err(|err| FromSqlError::Other(Box::new(err)))
+    }
+}
 
 impl ToSql for RootCert {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -250,6 +265,7 @@ mod tests {
             sslcert: None,
             sslkey: None,
             admin_user: Some("dba".parse().unwrap()),
+            labels: Labels::parse_text("region=eu;tier=gold").unwrap(),
             active: true,
             notes: Some("it's \"quoted\"; DROP TABLE targets".into()),
         }

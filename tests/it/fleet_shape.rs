@@ -12,20 +12,28 @@ pub fn tests() -> Vec<Trial> {
     vec![
         test!(one_database_name_on_three_clusters),
         test!(a_registry_of_the_previous_schema_is_migrated_without_loss),
+        test!(labels_and_clusters_select_targets),
+        test!(labels_go_out_and_come_back_in_every_inventory_format),
     ]
 }
 
 /// Three clusters with one admin password, each with a database `orders`
 /// registered as `prod/orders`, in the order pgacct lists them (by port).
 fn three_clusters(sandbox: &Sandbox) -> Vec<Cluster> {
+    three_labelled_clusters(sandbox, [&[], &[], &[]])
+}
+
+/// [`three_clusters`], the first registered with the first labels, and so on.
+fn three_labelled_clusters(sandbox: &Sandbox, labels: [&[&str]; 3]) -> Vec<Cluster> {
     let first = Cluster::start();
     let mut clusters = vec![first];
     for _ in 0..2 {
         clusters.push(Cluster::builder().password(clusters[0].password()).start());
     }
-    for pg in &clusters {
+    for (pg, labels) in clusters.iter().zip(labels) {
         pg.client().batch_execute("CREATE DATABASE orders").unwrap();
-        sandbox.register("prod", "orders", pg, &[]);
+        let extra: Vec<&str> = labels.iter().flat_map(|label| ["--label", label]).collect();
+        sandbox.register("prod", "orders", pg, &extra);
     }
     clusters.sort_by_key(Cluster::port);
     clusters
@@ -151,9 +159,11 @@ fn one_database_name_on_three_clusters() {
     assert_eq!(listed, active, "{rows:?}");
 }
 
-/// Every row of `table`, as text, in its primary-key order.
+/// Every row of `table` (of targets, the columns of schema 3), as text.
 fn dump(conn: &rusqlite::Connection, table: &str) -> Vec<String> {
-    let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2, 3")).unwrap();
+    let columns = if table == "targets" { COLUMNS_OF_SCHEMA_3 } else { "*" };
+    let mut stmt =
+        conn.prepare(&format!("SELECT {columns} FROM {table} ORDER BY 1, 2, 3")).unwrap();
     let columns = stmt.column_count();
     stmt.query_map([], |row| {
         (0..columns)
@@ -237,4 +247,154 @@ fn a_registry_of_the_previous_schema_is_migrated_without_loss() {
     assert_eq!(trail.len(), audit.len() + 2, "and the add appended its two");
     let verified = Run::new(&sandbox).args("audit verify").json();
     assert_eq!(verified["records"], 8, "{verified}");
+}
+
+fn role_exists(pg: &Cluster, role: &str) -> bool {
+    pg.client().query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role]).unwrap().is_some()
+}
+
+fn labels_and_clusters_select_targets() {
+    let sandbox = Sandbox::new();
+    let clusters = three_labelled_clusters(
+        &sandbox,
+        [&["region=eu", "tier=gold"], &["region=us", "tier=gold"], &["region=us"]],
+    );
+    // Which cluster got which labels: registration order is not port order.
+    let shown = |pg: &Cluster| {
+        Run::new(&sandbox)
+            .args(&format!("registry show --env prod --db orders --cluster {}", cluster_name(pg)))
+            .json()["labels"]
+            .clone()
+    };
+    let eu: Vec<&Cluster> = clusters.iter().filter(|pg| shown(pg)["region"] == "eu").collect();
+    assert_eq!(eu.len(), 1);
+    let eu = eu[0];
+    let pgacct = || Run::new(&sandbox).env("PGACCT_ADMIN_PASSWORD", eu.password());
+
+    // --where region=eu selects the one cluster with that label.
+    let rows = pgacct()
+        .args("user create-vm --env prod --where region=eu --server web01 --service-port 80")
+        .rows();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["cluster"], cluster_name(eu));
+    for pg in &clusters {
+        assert_eq!(role_exists(pg, "web01_80"), std::ptr::eq(pg, eu), "only on the eu cluster");
+    }
+    // Every --where must match.
+    let gold_us = pgacct().args("user list --env prod --where region=us --where tier=gold").rows();
+    let reached: Vec<&str> = gold_us.iter().map(|r| r["cluster"].as_str().unwrap()).collect();
+    assert!(!reached.is_empty() && reached.iter().all(|c| *c == reached[0]), "{gold_us:?}");
+    let gold_us_cluster = reached[0].to_owned();
+    assert_ne!(gold_us_cluster, cluster_name(eu));
+    assert_eq!(Run::new(&sandbox).args("registry list --where region=us").rows().len(), 2);
+    assert_eq!(
+        Run::new(&sandbox).args("registry list --where region=us --where tier=gold").rows().len(),
+        1
+    );
+
+    // --cluster (repeatable) picks clusters; with --db, both must hold.
+    let two = format!(
+        "--cluster {} --cluster {}",
+        cluster_name(&clusters[0]),
+        cluster_name(&clusters[2])
+    );
+    let rows = pgacct()
+        .args(&format!(
+            "user create-vm --env prod {two} --db orders --server web02 --service-port 80"
+        ))
+        .rows();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(role_exists(&clusters[0], "web02_80") && role_exists(&clusters[2], "web02_80"));
+    assert!(!role_exists(&clusters[1], "web02_80"));
+
+    // Nothing matches, an unknown cluster, a bad label: refused, nothing touched.
+    pgacct()
+        .args("user create-vm --env prod --where region=mars --server web03 --service-port 80")
+        .expect(2)
+        .stderr_contains("error: no active targets in env 'prod' match")
+        .run();
+    pgacct()
+        .args("user create-vm --env prod --cluster 127.0.0.1:1 --server web03 --service-port 80")
+        .expect(2)
+        .stderr_contains("error: no target in env 'prod' is on cluster 127.0.0.1:1")
+        .run();
+    for (line, error) in [
+        ("registry list --where Region=eu", "invalid label key 'Region'"),
+        ("registry list --where region", "invalid label 'region': use KEY=VALUE"),
+        ("user list --env prod", "the following required arguments were not provided"),
+        ("user list --env prod --all --where region=eu", "cannot be used with"),
+    ] {
+        Run::new(&sandbox).args(line).expect(2).stderr_contains(error).run();
+    }
+    assert!(clusters.iter().all(|pg| !role_exists(pg, "web03_80")));
+
+    // registry update sets and removes labels, and the audit trail says so.
+    Run::new(&sandbox)
+        .args(&format!(
+            "registry update --env prod --db orders --cluster {gold_us_cluster} \
+             --label tier=silver --label owner=shop --unset-label region"
+        ))
+        .any_stderr()
+        .run();
+    let updated = Run::new(&sandbox)
+        .args(&format!("registry show --env prod --db orders --cluster {gold_us_cluster}"))
+        .json();
+    assert_eq!(updated["labels"], serde_json::json!({"owner": "shop", "tier": "silver"}));
+    let audited =
+        Run::new(&sandbox).args("audit show --operation registry.update --all-envs").rows();
+    assert_eq!(
+        audited[0]["status"],
+        "target updated: label tier=silver, label owner=shop, unset label region"
+    );
+
+    // --all-envs reads across environments.
+    let other = Cluster::builder().password(eu.password()).start();
+    other.client().batch_execute("CREATE DATABASE orders").unwrap();
+    sandbox.register("qa", "orders", &other, &["--label", "region=eu"]);
+    pgacct()
+        .args("user create-vm --env qa --where region=eu --server web01 --service-port 80")
+        .rows();
+    let everywhere = pgacct().args("user list --all-envs --where region=eu --name web01_80").rows();
+    let mut targets: Vec<&str> =
+        everywhere.iter().map(|r| r["targets"][0].as_str().unwrap()).collect();
+    targets.sort_unstable();
+    assert_eq!(targets, ["prod/orders", "qa/orders"], "{everywhere:?}");
+    let checked = pgacct().args("registry check --all-envs --where region=eu").rows();
+    assert_eq!(checked.len(), 2, "{checked:?}");
+}
+
+fn labels_go_out_and_come_back_in_every_inventory_format() {
+    let sandbox = Sandbox::new();
+    Run::new(&sandbox)
+        .args("registry add --env prod --db orders --host db1 --label region=eu --label tier=gold")
+        .any_stderr()
+        .run();
+    Run::new(&sandbox).args("registry add --env prod --db orders --host db2").any_stderr().run();
+    let csv = Run::new(&sandbox).args("registry export").run().stdout;
+    let header = csv.lines().next().unwrap();
+    assert!(header.split(',').any(|c| c == "labels"), "{csv}");
+    assert!(csv.contains(",region=eu;tier=gold,"), "{csv}");
+    let toml = Run::new(&sandbox).args("registry export --format toml").run().stdout;
+    assert!(toml.contains("[targets.labels]") || toml.contains("labels = {"), "{toml}");
+    let json = Run::new(&sandbox).args("registry export --format json").run().stdout;
+    for (name, text) in [("i.csv", &csv), ("i.toml", &toml), ("i.json", &json)] {
+        let other = Sandbox::new();
+        let file = other.write(name, text);
+        Run::new(&other).args("registry import -q").arg(&file).run();
+        let listed = Run::new(&other).args("registry list").rows();
+        assert_eq!(listed.len(), 2, "{name}");
+        assert_eq!(
+            listed[0]["labels"],
+            serde_json::json!({"region": "eu", "tier": "gold"}),
+            "{name}"
+        );
+        assert_eq!(listed[1]["labels"], serde_json::json!({}), "{name}");
+    }
+    let bad = sandbox.write("bad.csv", "env,db,host,labels\nqa,app,h1,Region=eu\n");
+    Run::new(&sandbox)
+        .args("registry import")
+        .arg(&bad)
+        .expect(2)
+        .stderr_contains("line 2: invalid label key 'Region'")
+        .run();
 }

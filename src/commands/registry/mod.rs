@@ -16,8 +16,8 @@ use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{self, Column, Output, Record};
 use crate::registry::inventory::{self, InventoryFormat};
 use crate::registry::{
-    ClearableField, Entry, Error, ImportOutcome, ListFilter, RegistryStore, Target, TargetChanges,
-    TargetKey,
+    ClearableField, Entry, Error, ImportOutcome, Label, Labels, ListFilter, RegistryStore, Target,
+    TargetChanges, TargetKey,
 };
 use crate::store::Store;
 
@@ -47,6 +47,7 @@ impl Record for Entry {
         Column::wide("sslcert"),
         Column::wide("sslkey"),
         Column::shown("admin_user"),
+        Column::shown("labels"),
         Column::shown("active"),
         Column::shown("notes"),
         Column::wide("created_at"),
@@ -56,7 +57,7 @@ impl Record for Entry {
 
 /// A target not (yet) stored, as `--dry-run` shows it.
 impl Record for Target {
-    const COLUMNS: &'static [Column] = Entry::COLUMNS.split_at(11).0;
+    const COLUMNS: &'static [Column] = Entry::COLUMNS.split_at(12).0;
 }
 
 impl From<TargetKeyArgs> for TargetKey {
@@ -186,6 +187,7 @@ fn add(args: AddArgs, ctx: &Context) -> CommandResult {
         sslcert: args.tls.sslcert,
         sslkey: args.tls.sslkey,
         admin_user: args.admin_user,
+        labels: labels_of(args.labels)?,
         active: !args.inactive,
         notes: args.notes.filter(|n| !n.is_empty()),
     };
@@ -207,7 +209,11 @@ fn add(args: AddArgs, ctx: &Context) -> CommandResult {
 
 fn list(args: &ListArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let filter = ListFilter { env: args.env.clone(), active_only: args.active_only };
+    let filter = ListFilter {
+        env: args.env.clone(),
+        active_only: args.active_only,
+        labels: args.wheres.clone(),
+    };
     let entries = ctx.registry()?.list(&filter)?;
     out.list(&entries)?;
     Ok(Exit::Success)
@@ -232,6 +238,8 @@ fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
         admin_user: args.admin_user,
         notes: args.notes,
         clear: args.unset.iter().map(|f| clearable(*f)).collect(),
+        set_labels: args.labels,
+        unset_labels: args.unset_labels,
     };
     check_changes(&changes)?;
     let registered = selected(ctx, args.target)?.target;
@@ -293,7 +301,18 @@ fn describe(changes: &TargetChanges) -> String {
     set("admin_user", changes.admin_user.as_ref().map(|u| u.as_str().to_owned()));
     set("notes", changes.notes.as_ref().map(|n| format!("{n:?}")));
     parts.extend(changes.clear.iter().map(|field| format!("unset {}", option_name(*field))));
+    parts.extend(changes.set_labels.iter().map(|label| format!("label {label}")));
+    parts.extend(changes.unset_labels.iter().map(|key| format!("unset label {}", key.as_str())));
     parts.join(", ")
+}
+
+/// The labels of `--label` options, each key once.
+fn labels_of(given: Vec<Label>) -> Result<Labels, CommandError> {
+    let mut labels = Labels::default();
+    for label in given {
+        labels.insert_new(label)?;
+    }
+    Ok(labels)
 }
 
 fn clearable(field: UnsetField) -> ClearableField {
@@ -311,7 +330,7 @@ fn check_changes(changes: &TargetChanges) -> Result<(), CommandError> {
     if changes.is_empty() {
         return Err(CommandError::usage("nothing to update").hint(
             "give at least one of --host, --port, --sslmode, --sslrootcert, --sslcert, \
-             --sslkey, --admin-user, --notes or --unset FIELD",
+             --sslkey, --admin-user, --notes, --label, --unset FIELD or --unset-label KEY",
         ));
     }
     let set_and_cleared = changes.clear.iter().find(|field| match field {
@@ -322,6 +341,14 @@ fn check_changes(changes: &TargetChanges) -> Result<(), CommandError> {
         ClearableField::AdminUser => changes.admin_user.is_some(),
         ClearableField::Notes => changes.notes.is_some(),
     });
+    if let Some(label) =
+        changes.set_labels.iter().find(|label| changes.unset_labels.contains(&label.key))
+    {
+        let key = label.key.as_str();
+        return Err(CommandError::usage(format!(
+            "--label {key}=... and --unset-label {key} contradict each other"
+        )));
+    }
     match set_and_cleared {
         Some(field) => {
             let name = option_name(*field);
