@@ -147,6 +147,51 @@ impl Error {
     }
 }
 
+/// Compares names as people sort them: runs of digits by their value, so
+/// `m2` comes before `m10`; the rest byte by byte.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (a.first(), b.first()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (da, db) = (digits(a), digits(b));
+                let trim = |s: &[u8]| {
+                    let zeros = s.iter().take_while(|c| **c == b'0').count();
+                    s[zeros..].to_vec()
+                };
+                let (na, nb) = (trim(&a[..da]), trim(&b[..db]));
+                // Fewer significant digits is smaller; then digit by digit;
+                // then fewer leading zeros first, so the order is total.
+                let order = na.len().cmp(&nb.len()).then_with(|| na.cmp(&nb)).then(da.cmp(&db));
+                if order != Ordering::Equal {
+                    return order;
+                }
+                (a, b) = (&a[da..], &b[db..]);
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(y);
+                }
+                (a, b) = (&a[1..], &b[1..]);
+            }
+        }
+    }
+}
+
+/// The order `registry list` shows targets in: env, db, host (each
+/// naturally), then port.
+pub fn list_order(a: &Target, b: &Target) -> std::cmp::Ordering {
+    natural_cmp(a.key.env.as_str(), b.key.env.as_str())
+        .then_with(|| natural_cmp(a.key.db.as_str(), b.key.db.as_str()))
+        .then_with(|| natural_cmp(a.host.as_str(), b.host.as_str()))
+        .then(a.port.cmp(&b.port))
+}
+
 /// Quotes `s` for a shell command line when it needs it, for hints.
 pub fn shell_word(s: &str) -> String {
     let plain =
@@ -157,4 +202,18 @@ pub fn shell_word(s: &str) -> String {
 /// The registry's default location: the platform data directory.
 pub fn default_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "pgacct").map(|dirs| dirs.data_dir().join("pgacct.db"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_naturally() {
+        let mut names = vec!["m10", "m2", "m1", "a", "m02", "m2a", "m", "b10x", "b9x", "m100"];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(names, ["a", "b9x", "b10x", "m", "m1", "m2", "m2a", "m02", "m10", "m100"]);
+        assert_eq!(natural_cmp("db-2.example", "db-10.example"), std::cmp::Ordering::Less);
+        assert_eq!(natural_cmp("x", "x"), std::cmp::Ordering::Equal);
+    }
 }

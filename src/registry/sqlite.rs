@@ -29,28 +29,32 @@ impl RegistryStore for Store {
     }
 
     fn matching(&self, key: &TargetKey, cluster: Option<&ClusterRef>) -> Result<Vec<Entry>, Error> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM targets WHERE env = ?1 AND db = ?2 ORDER BY host, port");
+        let sql = format!("SELECT {COLUMNS} FROM targets WHERE env = ?1 AND db = ?2");
         let entries: Vec<Entry> = self.read(|conn| {
             let mut stmt = conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(params![key.env, key.db], entry_from_row)?;
             rows.collect()
         })?;
-        Ok(entries.into_iter().filter(|e| cluster.is_none_or(|c| c.matches(&e.target))).collect())
+        let mut entries: Vec<Entry> =
+            entries.into_iter().filter(|e| cluster.is_none_or(|c| c.matches(&e.target))).collect();
+        entries.sort_by(|a, b| super::list_order(&a.target, &b.target));
+        Ok(entries)
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<Entry>, Error> {
         let sql = format!(
             "SELECT {COLUMNS} FROM targets
-             WHERE (?1 IS NULL OR env = ?1) AND (?2 = 0 OR active = 1)
-             ORDER BY env, db, host, port"
+             WHERE (?1 IS NULL OR env = ?1) AND (?2 = 0 OR active = 1)"
         );
         let entries = self.read(|conn| {
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(params![filter.env, filter.active_only], entry_from_row)?;
             rows.collect::<rusqlite::Result<Vec<Entry>>>()
         })?;
-        Ok(entries.into_iter().filter(|e| e.target.labels.has_all(&filter.labels)).collect())
+        let mut entries: Vec<Entry> =
+            entries.into_iter().filter(|e| e.target.labels.has_all(&filter.labels)).collect();
+        entries.sort_by(|a, b| super::list_order(&a.target, &b.target));
+        Ok(entries)
     }
 
     fn update(&mut self, target: &Target, changes: &TargetChanges) -> Result<Entry, Error> {

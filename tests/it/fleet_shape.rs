@@ -14,6 +14,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_registry_of_the_previous_schema_is_migrated_without_loss),
         test!(labels_and_clusters_select_targets),
         test!(labels_go_out_and_come_back_in_every_inventory_format),
+        test!(a_fresh_machines_first_list_is_empty_and_lists_sort_naturally),
     ]
 }
 
@@ -397,4 +398,35 @@ fn labels_go_out_and_come_back_in_every_inventory_format() {
         .expect(2)
         .stderr_contains("line 2: invalid label key 'Region'")
         .run();
+}
+
+fn a_fresh_machines_first_list_is_empty_and_lists_sort_naturally() {
+    let sandbox = Sandbox::new();
+    let home = sandbox.path().join("home");
+    let before: Vec<_> = std::fs::read_dir(&home).unwrap().collect();
+    assert!(before.is_empty());
+    // The default location, on a machine where pgacct never ran.
+    let fresh = || Run::new(&sandbox).env_remove("PGACCT_REGISTRY");
+    let table = fresh()
+        .args("registry list")
+        .stderr_is("the registry is empty: register a target with `pgacct registry add`\n")
+        .run();
+    assert!(table.stdout.lines().count() <= 2, "{}", table.stdout);
+    assert_eq!(fresh().args("registry list -q").json(), serde_json::json!([]));
+    assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0, "nothing was created");
+
+    for (db, host) in [("m10", "db10"), ("m2", "db2"), ("m1", "db1"), ("m2", "db10"), ("m2", "db9")]
+    {
+        Run::new(&sandbox).args(&format!("registry add --env qa --db {db} --host {host} -q")).run();
+    }
+    let listed = Run::new(&sandbox).args("registry list").rows();
+    let order: Vec<String> = listed
+        .iter()
+        .map(|r| format!("{}@{}", r["db"].as_str().unwrap(), r["host"].as_str().unwrap()))
+        .collect();
+    assert_eq!(order, ["m1@db1", "m2@db2", "m2@db9", "m2@db10", "m10@db10"]);
+    let table = Run::new(&sandbox).args("registry list").run().stdout;
+    let m2 = table.find(" m2 ").unwrap();
+    let m10 = table.find(" m10 ").unwrap();
+    assert!(m2 < m10, "{table}");
 }

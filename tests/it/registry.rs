@@ -559,8 +559,9 @@ fn a_registry_from_a_newer_pgacct_is_refused_and_not_modified() {
 
 fn reading_a_registry_that_does_not_exist_says_so() {
     let sandbox = Sandbox::new();
+    // (registry list shows an empty registry: fleet_shape.rs.)
     Run::new(&sandbox)
-        .args("registry list")
+        .args("registry show --env qa --db app")
         .expect(1)
         .stderr_contains("registry.db does not exist")
         .stderr_contains("hint: register a target")

@@ -214,7 +214,13 @@ fn list(args: &ListArgs, ctx: &Context) -> CommandResult {
         active_only: args.active_only,
         labels: args.wheres.clone(),
     };
-    let entries = ctx.registry()?.list(&filter)?;
+    // No registry yet (a fresh machine): an empty one, and nothing created.
+    let entries = if let Some(store) = ctx.store_to_read()? {
+        store.list(&filter)?
+    } else {
+        ctx.messages.status("the registry is empty: register a target with `pgacct registry add`");
+        Vec::new()
+    };
     out.list(&entries)?;
     Ok(Exit::Success)
 }
