@@ -267,7 +267,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;registry;check' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Only this environment [default: every environment]')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Only targets with this database name, on any cluster (repeatable; needs --env or --all-envs)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Only targets with this database name, on any cluster (repeatable)')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Only the targets on this cluster, HOST or HOST:PORT (repeatable)')
             [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'Only targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')

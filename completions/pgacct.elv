@@ -253,7 +253,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;registry;check'= {
             cand --env 'Only this environment [default: every environment]'
-            cand --db 'Only targets with this database name, on any cluster (repeatable; needs --env or --all-envs)'
+            cand --db 'Only targets with this database name, on any cluster (repeatable)'
             cand --cluster 'Only the targets on this cluster, HOST or HOST:PORT (repeatable)'
             cand --where 'Only targets with this label, KEY=VALUE (repeatable: all must match)'
             cand -j 'Work on at most N targets at once'

@@ -812,7 +812,7 @@ pub struct CheckArgs {
     #[arg(long, conflicts_with = "env")]
     pub all_envs: bool,
 
-    /// Only targets with this database name, on any cluster (repeatable; needs --env or --all-envs)
+    /// Only targets with this database name, on any cluster (repeatable)
     #[arg(long = "db", value_name = "DB")]
     pub dbs: Vec<DbName>,
 
