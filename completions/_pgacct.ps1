@@ -75,6 +75,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
             [CompletionResult]::new('--sslcert', '--sslcert', [CompletionResultType]::ParameterName, 'Client certificate (PEM file), with --sslkey')
             [CompletionResult]::new('--sslkey', '--sslkey', [CompletionResultType]::ParameterName, 'Client private key (PEM file), with --sslcert')
             [CompletionResult]::new('--admin-user', '--admin-user', [CompletionResultType]::ParameterName, 'Role pgacct logs in as [default: $PGACCT_ADMIN_USER, $PG_ADMIN_USER, $PGUSER, the OS user]')
+            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'A label, KEY=VALUE, for --where to select by (repeatable)')
             [CompletionResult]::new('--notes', '--notes', [CompletionResultType]::ParameterName, 'Free text kept with the entry')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
@@ -97,6 +98,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;registry;list' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Only this environment')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'Only targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: table; csv for `registry export`, which also writes toml]')
@@ -115,6 +117,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;show' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: table; csv for `registry export`, which also writes toml]')
@@ -132,6 +135,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;update' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'New host name, IP address, or Unix-socket directory')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'New port')
             [CompletionResult]::new('--sslmode', '--sslmode', [CompletionResultType]::ParameterName, 'libpq sslmode [default: $PGSSLMODE, else prefer]')
@@ -141,6 +145,8 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
             [CompletionResult]::new('--admin-user', '--admin-user', [CompletionResultType]::ParameterName, 'New admin role')
             [CompletionResult]::new('--notes', '--notes', [CompletionResultType]::ParameterName, 'New notes')
             [CompletionResult]::new('--unset', '--unset', [CompletionResultType]::ParameterName, 'Clear an optional setting (repeatable)')
+            [CompletionResult]::new('--label', '--label', [CompletionResultType]::ParameterName, 'Set a label, KEY=VALUE (repeatable)')
+            [CompletionResult]::new('--unset-label', '--unset-label', [CompletionResultType]::ParameterName, 'Remove a label (repeatable)')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
@@ -162,6 +168,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;activate' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
@@ -183,6 +190,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;deactivate' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
@@ -204,6 +212,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;remove' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
@@ -257,13 +266,16 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
             break
         }
         'pgacct;registry;check' {
-            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Only this environment')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Only this database (repeatable; needs --env)')
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Only this environment [default: every environment]')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Only targets with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'Only the targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'Only targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: table; csv for `registry export`, which also writes toml]')
+            [CompletionResult]::new('--all-envs', '--all-envs', [CompletionResultType]::ParameterName, 'Every environment (the default)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print more about what is happening (repeat for more)')
@@ -302,7 +314,9 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;create-vm' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
@@ -334,7 +348,9 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;create-k8s' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
@@ -366,7 +382,9 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;create' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
@@ -397,7 +415,9 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;reset-password' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
@@ -427,7 +447,9 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;set-search-path' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
@@ -452,13 +474,16 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;list' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'Only roles whose name matches (psql-style: * and ?)')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: table; csv for `registry export`, which also writes toml]')
+            [CompletionResult]::new('--all-envs', '--all-envs', [CompletionResultType]::ParameterName, 'Every environment')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every active database of the environment')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
@@ -473,12 +498,15 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;show' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: table; csv for `registry export`, which also writes toml]')
+            [CompletionResult]::new('--all-envs', '--all-envs', [CompletionResultType]::ParameterName, 'Every environment')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every active database of the environment')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only data and errors')
@@ -493,7 +521,9 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;lock' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
@@ -519,7 +549,9 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;unlock' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
@@ -544,7 +576,9 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         }
         'pgacct;user;drop' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment of the targets')
-            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'A target database (repeatable)')
+            [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Every target with this database name, on any cluster (repeatable)')
+            [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The targets on this cluster, HOST or HOST:PORT (repeatable)')
+            [CompletionResult]::new('--where', '--where', [CompletionResultType]::ParameterName, 'The targets with this label, KEY=VALUE (repeatable: all must match)')
             [CompletionResult]::new('--retry', '--retry', [CompletionResultType]::ParameterName, 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Work on at most N targets at once')
@@ -598,6 +632,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: table; csv for `registry export`, which also writes toml]')
+            [CompletionResult]::new('--all-envs', '--all-envs', [CompletionResultType]::ParameterName, 'Every environment (the default)')
             [CompletionResult]::new('--failed', '--failed', [CompletionResultType]::ParameterName, 'Only failed operations')
             [CompletionResult]::new('--incomplete', '--incomplete', [CompletionResultType]::ParameterName, 'Only operations without an outcome (killed, or still running)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only data and errors')

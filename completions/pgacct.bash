@@ -192,7 +192,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit__subcmd__show)
-            opts="-q -v -h -V --env --db --user --actor --operation --since --until --failed --incomplete --limit --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --env --all-envs --db --user --actor --operation --since --until --failed --incomplete --limit --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,7 +392,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__activate)
-            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -403,6 +403,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -430,7 +434,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__add)
-            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --inactive --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --label --notes --inactive --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -505,6 +509,10 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --notes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -533,7 +541,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__check)
-            opts="-j -q -v -h -V --env --db --jobs --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -q -v -h -V --env --all-envs --db --cluster --where --jobs --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -544,6 +552,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -575,7 +591,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__deactivate)
-            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,6 +602,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -669,13 +689,17 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__list)
-            opts="-q -v -h -V --env --active-only --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --env --active-only --where --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -699,7 +723,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__remove)
-            opts="-y -q -v -h -V --env --db --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -710,6 +734,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -737,7 +765,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__show)
-            opts="-q -v -h -V --env --db --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-q -v -h -V --env --db --cluster --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -748,6 +776,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -771,7 +803,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__update)
-            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --unset --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --unset --label --unset-label --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -782,6 +814,10 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -854,6 +890,14 @@ _pgacct() {
                     COMPREPLY=($(compgen -W "sslmode sslrootcert sslcert sslkey admin-user notes" -- "${cur}"))
                     return 0
                     ;;
+                --label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unset-label)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ticket)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -904,7 +948,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create)
-            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --type --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --type --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -915,6 +959,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -992,7 +1044,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create__subcmd__k8s)
-            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --service --prefix --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --service --prefix --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1003,6 +1055,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1084,7 +1144,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create__subcmd__vm)
-            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --server --service-port --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --server --service-port --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1095,6 +1155,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1176,7 +1244,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__drop)
-            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --reassign-to --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --reassign-to --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1187,6 +1255,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1230,7 +1306,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__list)
-            opts="-j -q -v -h -V --env --db --all --jobs --name --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -q -v -h -V --env --all-envs --db --cluster --where --all --jobs --name --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1241,6 +1317,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1276,7 +1360,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__lock)
-            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --terminate --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --terminate --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1287,6 +1371,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1326,7 +1418,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__reset__subcmd__password)
-            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1337,6 +1429,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1410,7 +1510,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__set__subcmd__search__subcmd__path)
-            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1421,6 +1521,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1460,7 +1568,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__show)
-            opts="-j -q -v -h -V --env --db --all --jobs --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -q -v -h -V --env --all-envs --db --cluster --where --all --jobs --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1471,6 +1579,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1502,7 +1618,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__unlock)
-            opts="-j -y -q -v -h -V --env --db --all --retry --jobs --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1513,6 +1629,14 @@ _pgacct() {
                     return 0
                     ;;
                 --db)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --where)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

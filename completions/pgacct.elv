@@ -70,6 +70,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --sslcert 'Client certificate (PEM file), with --sslkey'
             cand --sslkey 'Client private key (PEM file), with --sslcert'
             cand --admin-user 'Role pgacct logs in as [default: $PGACCT_ADMIN_USER, $PG_ADMIN_USER, $PGUSER, the OS user]'
+            cand --label 'A label, KEY=VALUE, for --where to select by (repeatable)'
             cand --notes 'Free text kept with the entry'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
@@ -91,6 +92,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;registry;list'= {
             cand --env 'Only this environment'
+            cand --where 'Only targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
@@ -108,6 +110,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;show'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
@@ -124,6 +127,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;update'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --host 'New host name, IP address, or Unix-socket directory'
             cand --port 'New port'
             cand --sslmode 'libpq sslmode [default: $PGSSLMODE, else prefer]'
@@ -133,6 +137,8 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --admin-user 'New admin role'
             cand --notes 'New notes'
             cand --unset 'Clear an optional setting (repeatable)'
+            cand --label 'Set a label, KEY=VALUE (repeatable)'
+            cand --unset-label 'Remove a label (repeatable)'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
@@ -153,6 +159,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;activate'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
@@ -173,6 +180,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;deactivate'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
@@ -193,6 +201,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;remove'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
+            cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
@@ -243,13 +252,16 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --version 'Print version'
         }
         &'pgacct;registry;check'= {
-            cand --env 'Only this environment'
-            cand --db 'Only this database (repeatable; needs --env)'
+            cand --env 'Only this environment [default: every environment]'
+            cand --db 'Only targets with this database name, on any cluster (repeatable)'
+            cand --cluster 'Only the targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'Only targets with this label, KEY=VALUE (repeatable: all must match)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
+            cand --all-envs 'Every environment (the default)'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
             cand -v 'Print more about what is happening (repeat for more)'
@@ -286,7 +298,9 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;create-vm'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --retry 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
@@ -317,7 +331,9 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;create-k8s'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --retry 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
@@ -348,7 +364,9 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;create'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --retry 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
@@ -378,7 +396,9 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;reset-password'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --retry 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
@@ -407,7 +427,9 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;set-search-path'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --retry 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
@@ -431,13 +453,16 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;list'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
             cand --name 'Only roles whose name matches (psql-style: * and ?)'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
+            cand --all-envs 'Every environment'
             cand --all 'Every active database of the environment'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -451,12 +476,15 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;show'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
+            cand --all-envs 'Every environment'
             cand --all 'Every active database of the environment'
             cand -q 'Print only data and errors'
             cand --quiet 'Print only data and errors'
@@ -470,7 +498,9 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;lock'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --retry 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
@@ -495,7 +525,9 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;unlock'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --retry 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
@@ -519,7 +551,9 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         }
         &'pgacct;user;drop'= {
             cand --env 'Environment of the targets'
-            cand --db 'A target database (repeatable)'
+            cand --db 'Every target with this database name, on any cluster (repeatable)'
+            cand --cluster 'The targets on this cluster, HOST or HOST:PORT (repeatable)'
+            cand --where 'The targets with this label, KEY=VALUE (repeatable: all must match)'
             cand --retry 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result''s hint give it)'
             cand -j 'Work on at most N targets at once'
             cand --jobs 'Work on at most N targets at once'
@@ -571,6 +605,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
+            cand --all-envs 'Every environment (the default)'
             cand --failed 'Only failed operations'
             cand --incomplete 'Only operations without an outcome (killed, or still running)'
             cand -q 'Print only data and errors'

@@ -11,9 +11,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
-use crate::registry::{AdminUser, CertFile, DbName, EnvName, Host, RootCert, SslMode};
+use crate::registry::{
+    AdminUser, CertFile, ClusterRef, DbName, EnvName, Host, Label, LabelKey, RootCert, SslMode,
+};
 
 /// Provision and manage PostgreSQL login roles across many databases.
 ///
@@ -271,19 +273,24 @@ fn parse_role_reference(s: &str) -> Result<String, String> {
 /// The targets a change works on: those of TargetArgs, or the ones where
 /// an earlier operation did not succeed.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("selection").required(true).multiple(true)
+    .args(["dbs", "clusters", "wheres", "all", "retry"])))]
 pub struct ChangeTargetArgs {
     /// Environment of the targets
     #[arg(long, value_name = "ENV", required_unless_present = "retry")]
     pub env: Option<EnvName>,
 
-    /// A target database (repeatable)
-    #[arg(
-        long = "db",
-        value_name = "DB",
-        required_unless_present_any = ["all", "retry"],
-        conflicts_with_all = ["all", "retry"]
-    )]
+    /// Every target with this database name, on any cluster (repeatable)
+    #[arg(long = "db", value_name = "DB", conflicts_with_all = ["all", "retry"])]
     pub dbs: Vec<DbName>,
+
+    /// The targets on this cluster, HOST or HOST:PORT (repeatable)
+    #[arg(long = "cluster", value_name = "HOST[:PORT]", conflicts_with_all = ["all", "retry"])]
+    pub clusters: Vec<ClusterRef>,
+
+    /// The targets with this label, KEY=VALUE (repeatable: all must match)
+    #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with_all = ["all", "retry"])]
+    pub wheres: Vec<Label>,
 
     /// Every active database of the environment
     #[arg(long, conflicts_with = "retry")]
@@ -300,14 +307,28 @@ pub struct ChangeTargetArgs {
 
 /// The databases a reading user command works on.
 #[derive(Debug, Args)]
+#[command(group(ArgGroup::new("selection").required(true).multiple(true)
+    .args(["dbs", "clusters", "wheres", "all"])))]
 pub struct TargetArgs {
     /// Environment of the targets
-    #[arg(long, value_name = "ENV")]
-    pub env: EnvName,
+    #[arg(long, value_name = "ENV", required_unless_present = "all_envs")]
+    pub env: Option<EnvName>,
 
-    /// A target database (repeatable)
-    #[arg(long = "db", value_name = "DB", required_unless_present = "all", conflicts_with = "all")]
+    /// Every environment
+    #[arg(long, conflicts_with = "env")]
+    pub all_envs: bool,
+
+    /// Every target with this database name, on any cluster (repeatable)
+    #[arg(long = "db", value_name = "DB", conflicts_with = "all")]
     pub dbs: Vec<DbName>,
+
+    /// The targets on this cluster, HOST or HOST:PORT (repeatable)
+    #[arg(long = "cluster", value_name = "HOST[:PORT]", conflicts_with = "all")]
+    pub clusters: Vec<ClusterRef>,
+
+    /// The targets with this label, KEY=VALUE (repeatable: all must match)
+    #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with = "all")]
+    pub wheres: Vec<Label>,
 
     /// Every active database of the environment
     #[arg(long)]
@@ -524,6 +545,10 @@ pub struct AuditShowArgs {
     #[arg(long, value_name = "ENV")]
     pub env: Option<EnvName>,
 
+    /// Every environment (the default)
+    #[arg(long, conflicts_with = "env")]
+    pub all_envs: bool,
+
     /// Only this database
     #[arg(long, value_name = "DB")]
     pub db: Option<DbName>,
@@ -580,7 +605,7 @@ pub enum RegistryCommand {
     List(ListArgs),
 
     /// Show one target
-    Show(TargetKeyArgs),
+    Show(TargetSelectArgs),
 
     /// Change a target's settings
     ///
@@ -634,11 +659,23 @@ pub struct TargetKeyArgs {
     pub db: DbName,
 }
 
+/// One registry entry: its env and db, and its cluster when the db is on
+/// several clusters of the env.
+#[derive(Debug, Args)]
+pub struct TargetSelectArgs {
+    #[command(flatten)]
+    pub key: TargetKeyArgs,
+
+    /// The cluster, HOST or HOST:PORT, when the env has the db on several
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub cluster: Option<ClusterRef>,
+}
+
 /// One registry entry, to change.
 #[derive(Debug, Args)]
 pub struct TargetChangeArgs {
     #[command(flatten)]
-    pub key: TargetKeyArgs,
+    pub target: TargetSelectArgs,
 
     #[command(flatten)]
     pub change: ChangeArgs,
@@ -691,6 +728,10 @@ pub struct AddArgs {
     #[arg(long, value_name = "ROLE")]
     pub admin_user: Option<AdminUser>,
 
+    /// A label, KEY=VALUE, for --where to select by (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<Label>,
+
     /// Free text kept with the entry
     #[arg(long, value_name = "TEXT")]
     pub notes: Option<String>,
@@ -706,7 +747,7 @@ pub struct AddArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     #[command(flatten)]
-    pub key: TargetKeyArgs,
+    pub target: TargetSelectArgs,
 
     /// New host name, IP address, or Unix-socket directory
     #[arg(long, value_name = "HOST")]
@@ -731,6 +772,14 @@ pub struct UpdateArgs {
     #[arg(long, value_enum, value_name = "FIELD")]
     pub unset: Vec<UnsetField>,
 
+    /// Set a label, KEY=VALUE (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<Label>,
+
+    /// Remove a label (repeatable)
+    #[arg(long = "unset-label", value_name = "KEY")]
+    pub unset_labels: Vec<LabelKey>,
+
     #[command(flatten)]
     pub change: ChangeArgs,
 }
@@ -754,17 +803,33 @@ pub struct ListArgs {
     /// Only active targets
     #[arg(long)]
     pub active_only: bool,
+
+    /// Only targets with this label, KEY=VALUE (repeatable: all must match)
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    pub wheres: Vec<Label>,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Only this environment
+    /// Only this environment [default: every environment]
     #[arg(long, value_name = "ENV")]
     pub env: Option<EnvName>,
 
-    /// Only this database (repeatable; needs --env)
-    #[arg(long = "db", value_name = "DB", requires = "env")]
+    /// Every environment (the default)
+    #[arg(long, conflicts_with = "env")]
+    pub all_envs: bool,
+
+    /// Only targets with this database name, on any cluster (repeatable)
+    #[arg(long = "db", value_name = "DB")]
     pub dbs: Vec<DbName>,
+
+    /// Only the targets on this cluster, HOST or HOST:PORT (repeatable)
+    #[arg(long = "cluster", value_name = "HOST[:PORT]")]
+    pub clusters: Vec<ClusterRef>,
+
+    /// Only targets with this label, KEY=VALUE (repeatable: all must match)
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    pub wheres: Vec<Label>,
 
     #[command(flatten)]
     pub jobs: JobsArgs,

@@ -303,7 +303,7 @@ mod tests {
         let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
         assert_eq!(CommandError::from(other).exit(), Exit::Failure);
         let key = registry::TargetKey { env: "qa".parse().unwrap(), db: "orders".parse().unwrap() };
-        let unknown = registry::Error::NotFound(key);
+        let unknown = registry::Error::NotFound(key, None);
         assert_eq!(CommandError::from(unknown).exit(), Exit::Usage);
         assert_eq!(CommandError::interrupted().exit(), Exit::Interrupted);
     }

@@ -5,54 +5,149 @@ use crate::audit::{AuditStore, Filter, OperationTarget, Outcome};
 use crate::cli::{ChangeTargetArgs, TargetArgs};
 use crate::error::CommandError;
 use crate::pg::rollout;
-use crate::registry::{DbName, EnvName, ListFilter, RegistryStore, Target, TargetKey};
+use crate::registry::{
+    ClusterRef, DbName, EnvName, Error, Label, ListFilter, RegistryStore, Target, TargetKey,
+    shell_word,
+};
 use crate::store::Store;
 
-/// The targets `--env` and `--db` (or `--all`) name: with databases,
-/// exactly those (each must be registered and active); without, every
-/// active target of the environment, or of all environments when there is
-/// no `--env`. Errors are input errors: nothing has been touched yet.
-pub fn select(
-    store: &Store,
-    env: Option<&EnvName>,
-    dbs: &[DbName],
-) -> Result<Vec<Target>, CommandError> {
-    if let (Some(env), false) = (env, dbs.is_empty()) {
-        let mut targets: Vec<Target> = Vec::with_capacity(dbs.len());
-        for db in dbs {
-            let key = TargetKey { env: env.clone(), db: db.clone() };
-            if !targets.iter().any(|t| t.key == key) {
-                targets.push(active(store, &key)?);
-            }
+/// What TARGETS names: an env (or every env), and any of database names,
+/// clusters and labels; with none of those, every active target in scope.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection<'a> {
+    /// `None`: every env.
+    pub env: Option<&'a EnvName>,
+    pub dbs: &'a [DbName],
+    pub clusters: &'a [ClusterRef],
+    pub labels: &'a [Label],
+}
+
+/// The active targets a selection names: those of the env (or every env)
+/// with one of the database names, on one of the clusters and with every
+/// label, each of those as given. A name or cluster that matches no target
+/// of the env is refused, and so is a name whose targets are all inactive.
+/// Errors are input errors: nothing has been touched yet.
+pub fn select(store: &Store, selection: &Selection<'_>) -> Result<Vec<Target>, CommandError> {
+    let filter = ListFilter { env: selection.env.cloned(), ..ListFilter::default() };
+    let in_scope: Vec<Target> = store.list(&filter)?.into_iter().map(|e| e.target).collect();
+    for db in selection.dbs {
+        let named: Vec<&Target> = in_scope.iter().filter(|t| t.key.db == *db).collect();
+        let Some(first) = named.first() else {
+            return Err(match selection.env {
+                Some(env) => {
+                    Error::NotFound(TargetKey { env: env.clone(), db: db.clone() }, None).into()
+                }
+                None => CommandError::usage(format!("no env has a target db '{}'", db.as_str()))
+                    .hint("see `pgacct registry list`"),
+            });
+        };
+        if named.iter().all(|t| !t.active) {
+            return Err(CommandError::usage(format!("{} is inactive", first.key))
+                .hint(inactive_hint(first, named.len() > 1)));
         }
-        return Ok(targets);
     }
-    let filter = ListFilter { env: env.cloned(), active_only: true };
-    let targets: Vec<Target> = store.list(&filter)?.into_iter().map(|e| e.target).collect();
+    for cluster in selection.clusters {
+        if !in_scope.iter().any(|t| cluster.matches(t)) {
+            let scope = scope_words(selection.env);
+            return Err(CommandError::usage(format!("no target{scope} is on cluster {cluster}"))
+                .hint("see `pgacct registry list`"));
+        }
+    }
+    let mut targets: Vec<Target> = in_scope
+        .into_iter()
+        .filter(|t| {
+            t.active
+                && (selection.dbs.is_empty() || selection.dbs.contains(&t.key.db))
+                && (selection.clusters.is_empty()
+                    || selection.clusters.iter().any(|c| c.matches(t)))
+                && t.labels.has_all(selection.labels)
+        })
+        .collect();
+    // In the order the names were given.
+    targets.sort_by_key(|t| selection.dbs.iter().position(|db| *db == t.key.db));
     if targets.is_empty() {
-        let scope = env.map_or_else(String::new, |env| format!(" in env '{}'", env.as_str()));
-        return Err(CommandError::usage(format!("no active targets{scope}"))
+        let scope = scope_words(selection.env);
+        let matching = if selection.labels.is_empty() && selection.clusters.is_empty() {
+            String::new()
+        } else {
+            " match".to_owned()
+        };
+        return Err(CommandError::usage(format!("no active targets{scope}{matching}"))
             .hint("see `pgacct registry list`"));
     }
     Ok(targets)
 }
 
-/// The registered, active target `key`.
-fn active(store: &Store, key: &TargetKey) -> Result<Target, CommandError> {
-    let entry = store.get(key)?;
-    if !entry.target.active {
-        return Err(CommandError::usage(format!("{key} is inactive")).hint(format!(
-            "activate it with `pgacct registry activate --env {} --db {}`",
-            key.env.as_str(),
-            crate::registry::shell_word(key.db.as_str())
-        )));
+/// ` in env 'E'`, or nothing for every env.
+fn scope_words(env: Option<&EnvName>) -> String {
+    env.map_or_else(String::new, |env| format!(" in env '{}'", env.as_str()))
+}
+
+/// The active targets named `key`, on every cluster that has it: refused
+/// when there is none, or when every one is inactive.
+fn active_named(store: &Store, key: &TargetKey) -> Result<Vec<Target>, CommandError> {
+    let entries = store.matching(key, None)?;
+    let Some(first) = entries.first() else {
+        return Err(Error::NotFound(key.clone(), None).into());
+    };
+    let inactive = inactive_hint(&first.target, entries.len() > 1);
+    let active: Vec<Target> = entries.into_iter().map(|e| e.target).filter(|t| t.active).collect();
+    if active.is_empty() {
+        return Err(CommandError::usage(format!("{key} is inactive")).hint(inactive));
     }
-    Ok(entry.target)
+    Ok(active)
+}
+
+/// How to activate `target`; with `--cluster` when its name is on others too.
+fn inactive_hint(target: &Target, on_several: bool) -> String {
+    let cluster = if on_several {
+        format!(" --cluster {}", shell_word(&target.cluster_ref().to_string()))
+    } else {
+        String::new()
+    };
+    format!(
+        "activate it with `pgacct registry activate --env {} --db {}{cluster}`",
+        target.key.env.as_str(),
+        shell_word(target.key.db.as_str())
+    )
+}
+
+/// The registered target `key` on the cluster an audit record names
+/// (`host:port`), which must be active.
+fn active_on(store: &Store, key: &TargetKey, cluster: &str) -> Result<Target, CommandError> {
+    let entries = store.matching(key, None)?;
+    let Some(entry) = entries.iter().find(|e| e.target.cluster() == cluster) else {
+        return Err(match entries.first() {
+            None => Error::NotFound(key.clone(), None).into(),
+            Some(_) => CommandError::usage(format!(
+                "{key} is on {} now, and the operation ran on {cluster}",
+                entries.iter().map(|e| e.target.cluster()).collect::<Vec<_>>().join(", ")
+            ))
+            .hint(format!(
+                "select it with --env {} --db {} instead",
+                key.env.as_str(),
+                shell_word(key.db.as_str())
+            )),
+        });
+    };
+    if !entry.target.active {
+        return Err(CommandError::usage(format!("{} is inactive", entry.target.name()))
+            .hint(inactive_hint(&entry.target, entries.len() > 1)));
+    }
+    Ok(entry.target.clone())
 }
 
 /// The targets of a reading user command.
 pub fn of_reading(store: &Store, args: &TargetArgs) -> Result<Vec<Target>, CommandError> {
-    select(store, Some(&args.env), &args.dbs)
+    select(
+        store,
+        &Selection {
+            env: args.env.as_ref(),
+            dbs: &args.dbs,
+            clusters: &args.clusters,
+            labels: &args.wheres,
+        },
+    )
 }
 
 /// What `--retry ID` found in the audit trail.
@@ -96,7 +191,13 @@ pub fn of_change(
     }
     // clap requires --env unless --retry is given.
     let env = args.env.as_ref().ok_or_else(|| CommandError::usage("--env is required"))?;
-    Ok((select(store, Some(env), &args.dbs)?, None))
+    let selection = Selection {
+        env: Some(env),
+        dbs: &args.dbs,
+        clusters: &args.clusters,
+        labels: &args.wheres,
+    };
+    Ok((select(store, &selection)?, None))
 }
 
 /// The key of the target an operation record names.
@@ -131,20 +232,11 @@ fn retry(
         if record.outcome == Some(Outcome::Ok) || done_since(store, record, &key)? {
             continue;
         }
-        let target = active(store, &key)?;
-        if record.cluster.as_deref().is_some_and(|was| was != target.cluster()) {
-            return Err(CommandError::usage(format!(
-                "{key} is on {} now, and operation {} ran on {}",
-                target.cluster(),
-                first.id,
-                record.cluster.as_deref().unwrap_or_default()
-            ))
-            .hint(format!(
-                "select it with --env {} --db {} instead",
-                key.env.as_str(),
-                key.db.as_str()
-            )));
-        }
+        let target = match record.cluster.as_deref() {
+            Some(cluster) => active_on(store, &key, cluster)?,
+            // Records without a cluster predate one name on many clusters.
+            None => active_named(store, &key)?.remove(0),
+        };
         failed.push(target);
     }
     if failed.is_empty() {
@@ -180,11 +272,19 @@ fn password_holders(
             let maybe =
                 record.outcome == Some(Outcome::Failed) && status == rollout::MAY_BE_IN_FORCE;
             let Some(key) = key_of(record)? else { continue };
-            if (certain || maybe)
-                && !holders.iter().any(|(t, _)| t.key == key)
-                && let Ok(entry) = store.get(&key)
+            if !(certain || maybe) {
+                continue;
+            }
+            let cluster = record.cluster.as_deref();
+            let entries = store.matching(&key, None)?;
+            let registered = entries
+                .into_iter()
+                .map(|e| e.target)
+                .find(|t| cluster.is_none_or(|cluster| t.cluster() == cluster));
+            if let Some(target) = registered
+                && !holders.iter().any(|(t, _)| t.is(&target))
             {
-                holders.push((entry.target, certain));
+                holders.push((target, certain));
             }
         }
         let Some(earlier) = records.first().and_then(|r| retried(&r.intent)) else { break };
@@ -196,7 +296,7 @@ fn password_holders(
 }
 
 /// Whether the change of `record` has succeeded on `key` since: its newest
-/// record there is a later success.
+/// record there (on the same cluster) is a later success.
 fn done_since(
     store: &Store,
     record: &OperationTarget,
@@ -207,10 +307,12 @@ fn done_since(
         db: Some(key.db.as_str().to_owned()),
         role: record.role.clone(),
         operation: Some(record.operation.clone()),
-        limit: Some(1),
+        limit: record.cluster.is_none().then_some(1),
         ..Filter::default()
     })?;
-    Ok(newest.first().is_some_and(|newest| newest.started_id > record.id && newest.outcome == "ok"))
+    let newest =
+        newest.iter().find(|newest| record.cluster.is_none() || newest.cluster == record.cluster);
+    Ok(newest.is_some_and(|newest| newest.started_id > record.id && newest.outcome == "ok"))
 }
 
 /// The targets on one cluster (host and port), in the order given.
@@ -242,6 +344,6 @@ pub fn sharing_clusters(store: &Store, selected: &[Target]) -> Result<Vec<Target
         .list(&ListFilter::default())?
         .into_iter()
         .map(|entry| entry.target)
-        .filter(|t| clusters.contains(&t.cluster()) && !selected.iter().any(|s| s.key == t.key))
+        .filter(|t| clusters.contains(&t.cluster()) && !selected.iter().any(|s| s.is(t)))
         .collect())
 }

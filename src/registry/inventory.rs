@@ -2,8 +2,9 @@
 //! writes, in CSV, TOML or JSON.
 //!
 //! CSV takes the header `env,db,host,port,active,notes` plus the optional
-//! TLS and admin columns, and also the `db_name` / `hostname` spellings of
-//! older inventories. Every row is validated with the same rules as
+//! TLS, admin and `labels` (`k=v;k=v`) columns, and also the `db_name` /
+//! `hostname` spellings of older inventories; TOML and JSON give labels as
+//! a table. Every row is validated with the same rules as
 //! `registry add`, and the whole file is checked before anything is
 //! imported.
 
@@ -14,7 +15,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{AdminUser, CertFile, DEFAULT_PORT, Error, InvalidValue, RootCert, Target, TargetKey};
+use super::{
+    AdminUser, CertFile, DEFAULT_PORT, Error, InvalidValue, Label, Labels, RootCert, Target,
+    TargetKey,
+};
 
 /// File formats for import and export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +53,7 @@ impl InventoryFormat {
 }
 
 /// The columns of a CSV inventory, in the order `export` writes them.
-const CSV_COLUMNS: [&str; 11] = [
+const CSV_COLUMNS: [&str; 12] = [
     "env",
     "db",
     "host",
@@ -59,6 +63,7 @@ const CSV_COLUMNS: [&str; 11] = [
     "sslcert",
     "sslkey",
     "admin_user",
+    "labels",
     "active",
     "notes",
 ];
@@ -83,6 +88,7 @@ struct RawEntry {
     sslcert: Option<String>,
     sslkey: Option<String>,
     admin_user: Option<String>,
+    labels: Option<RawLabels>,
     active: Option<bool>,
     notes: Option<String>,
     // Bookkeeping that `registry list --format json` prints; not imported.
@@ -92,6 +98,33 @@ struct RawEntry {
     _created_at: Option<IgnoredAny>,
     #[serde(default, rename = "updated_at")]
     _updated_at: Option<IgnoredAny>,
+}
+
+/// Labels as a table (TOML, JSON), or as CSV's `k=v;k=v` text.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawLabels {
+    Table(std::collections::BTreeMap<String, String>),
+    Text(String),
+}
+
+impl RawLabels {
+    fn parse(self) -> Result<Labels, InvalidValue> {
+        match self {
+            RawLabels::Text(text) => Labels::parse_text(&text),
+            RawLabels::Table(table) => {
+                let mut labels = Labels::default();
+                for (key, value) in table {
+                    let label: Label = format!("{key}={value}").parse()?;
+                    if label.value != value {
+                        return Err(InvalidValue::new(format!("invalid value of label '{key}'")));
+                    }
+                    labels.insert_new(label)?;
+                }
+                Ok(labels)
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -130,14 +163,14 @@ fn parse(path: &Path, text: &str, base: &Path) -> Result<Vec<Target>, Error> {
         }
     };
     let mut targets = Vec::with_capacity(entries.len());
-    let mut seen: HashMap<TargetKey, String> = HashMap::new();
+    let mut seen: HashMap<(TargetKey, String), String> = HashMap::new();
     for (location, entry) in entries {
         let target =
             entry.into_target(base).map_err(|err| invalid(format!("{location}: {err}")))?;
-        if let Some(first) = seen.insert(target.key.clone(), location.clone()) {
+        if let Some(first) = seen.insert((target.key.clone(), target.cluster()), location.clone()) {
             return Err(invalid(format!(
                 "{location}: {} is listed twice (also at {first})",
-                target.key
+                target.name()
             )));
         }
         targets.push(target);
@@ -217,6 +250,7 @@ fn set_csv_field(entry: &mut RawEntry, column: &str, value: &str) -> Result<(), 
         "sslcert" => entry.sslcert = optional(),
         "sslkey" => entry.sslkey = optional(),
         "admin_user" => entry.admin_user = optional(),
+        "labels" => entry.labels = optional().map(RawLabels::Text),
         "notes" => entry.notes = optional(),
         _ => unreachable!("csv_columns only yields known columns"),
     }
@@ -252,6 +286,7 @@ impl RawEntry {
             sslcert: self.sslcert.map(|s| CertFile::parse_in("sslcert", &s, base)).transpose()?,
             sslkey: self.sslkey.map(|s| CertFile::parse_in("sslkey", &s, base)).transpose()?,
             admin_user: self.admin_user.as_deref().map(str::parse::<AdminUser>).transpose()?,
+            labels: self.labels.map(RawLabels::parse).transpose()?.unwrap_or_default(),
             active: self.active.unwrap_or(true),
             notes: self.notes.filter(|n| !n.is_empty()),
         };
@@ -282,6 +317,7 @@ pub fn write(
                         &t.sslcert.as_ref().map(ToString::to_string).unwrap_or_default(),
                         &t.sslkey.as_ref().map(ToString::to_string).unwrap_or_default(),
                         t.admin_user.as_ref().map_or("", AdminUser::as_str),
+                        &t.labels.to_text(),
                         if t.active { "true" } else { "false" },
                         t.notes.as_deref().unwrap_or(""),
                     ])
@@ -351,11 +387,13 @@ mod tests {
 
     #[test]
     fn duplicates_within_a_file_are_refused() {
-        let err = read_text("a.csv", "env,db,host\nqa,app,h1\nqa,app,h2\n").unwrap_err();
+        let err = read_text("a.csv", "env,db,host\nqa,app,h1\nqa,app,h1\n").unwrap_err();
         assert!(
-            err.to_string().contains("line 3: qa/app is listed twice (also at line 2)"),
+            err.to_string().contains("line 3: qa/app (h1:5432) is listed twice (also at line 2)"),
             "{err}"
         );
+        let same_name = read_text("a.csv", "env,db,host\nqa,app,h1\nqa,app,h2\n").unwrap();
+        assert_eq!(same_name.len(), 2, "one db name on two clusters");
     }
 
     #[test]
@@ -443,13 +481,19 @@ mod properties {
                 any::<bool>(),
             ),
             (proptest::option::of(admin), any::<bool>(), proptest::option::of(text(200))),
+            proptest::collection::btree_map("[a-z0-9][a-z0-9_.-]{0,10}", "[^;\\p{Cc}]{0,12}", 0..3),
         )
             .prop_map(
                 |(
                     (env, db, host, port),
                     (sslmode, tls_files, with_client_cert),
                     (admin, active, notes),
+                    label_map,
                 )| {
+                    let mut labels = Labels::default();
+                    for (key, value) in label_map {
+                        labels.set(&format!("{key}={value}").parse().unwrap());
+                    }
                     let (_, ca, cert, key) = cert_files();
                     Target {
                         key: TargetKey { env: env.parse().unwrap(), db: db.parse().unwrap() },
@@ -464,6 +508,7 @@ mod properties {
                         sslcert: with_client_cert.then(|| CertFile::stored(cert.clone())),
                         sslkey: with_client_cert.then(|| CertFile::stored(key.clone())),
                         admin_user: admin.map(|a| a.parse().unwrap()),
+                        labels,
                         active,
                         notes,
                     }
@@ -475,7 +520,7 @@ mod properties {
     fn targets() -> impl Strategy<Value = Vec<Target>> {
         proptest::collection::vec(target(), 0..6).prop_map(|mut targets| {
             let mut seen = std::collections::HashSet::new();
-            targets.retain(|t| seen.insert(t.key.clone()));
+            targets.retain(|t| seen.insert((t.key.clone(), t.cluster())));
             targets
         })
     }
@@ -486,6 +531,7 @@ mod properties {
             || edged(t.host.as_str())
             || t.admin_user.as_ref().is_some_and(|a| edged(a.as_str()))
             || t.notes.as_deref().is_some_and(edged)
+            || edged(&t.labels.to_text())
     }
 
     proptest! {

@@ -6,71 +6,92 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
 
 use super::{
-    AdminUser, CertFile, DbName, Entry, EnvName, Error, Host, ImportOutcome, ListFilter,
-    RegistryStore, RootCert, SslMode, Target, TargetChanges, TargetKey,
+    AdminUser, CertFile, ClusterRef, DbName, Entry, EnvName, Error, Host, ImportOutcome, Labels,
+    ListFilter, RegistryStore, RootCert, SslMode, Target, TargetChanges, TargetKey,
 };
 use crate::store::Store;
 
 const COLUMNS: &str = "env, db, host, port, sslmode, sslrootcert, sslcert, sslkey, admin_user, \
-                       active, notes, created_at, updated_at";
+                       active, notes, labels, created_at, updated_at";
 
 impl RegistryStore for Store {
     fn add(&mut self, target: &Target) -> Result<Entry, Error> {
         self.write(|tx| {
-            if find(tx, &target.key)?.is_some() {
-                return Ok(Err(Error::AlreadyExists(target.key.clone())));
+            if find(tx, target)?.is_some() {
+                return Ok(Err(Error::AlreadyExists(Box::new(target.clone()))));
             }
             insert(tx, target).map(Ok)
         })
     }
 
-    fn get(&self, key: &TargetKey) -> Result<Entry, Error> {
-        self.read(|conn| find(conn, key))?.ok_or_else(|| Error::NotFound(key.clone()))
+    fn entry_of(&self, target: &Target) -> Result<Option<Entry>, Error> {
+        Ok(self.read(|conn| find(conn, target))?)
+    }
+
+    fn matching(&self, key: &TargetKey, cluster: Option<&ClusterRef>) -> Result<Vec<Entry>, Error> {
+        let sql = format!("SELECT {COLUMNS} FROM targets WHERE env = ?1 AND db = ?2");
+        let entries: Vec<Entry> = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![key.env, key.db], entry_from_row)?;
+            rows.collect()
+        })?;
+        let mut entries: Vec<Entry> =
+            entries.into_iter().filter(|e| cluster.is_none_or(|c| c.matches(&e.target))).collect();
+        entries.sort_by(|a, b| super::list_order(&a.target, &b.target));
+        Ok(entries)
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Vec<Entry>, Error> {
         let sql = format!(
             "SELECT {COLUMNS} FROM targets
-             WHERE (?1 IS NULL OR env = ?1) AND (?2 = 0 OR active = 1)
-             ORDER BY env, db"
+             WHERE (?1 IS NULL OR env = ?1) AND (?2 = 0 OR active = 1)"
         );
         let entries = self.read(|conn| {
             let mut stmt = conn.prepare(&sql)?;
             let rows = stmt.query_map(params![filter.env, filter.active_only], entry_from_row)?;
-            rows.collect()
+            rows.collect::<rusqlite::Result<Vec<Entry>>>()
         })?;
+        let mut entries: Vec<Entry> =
+            entries.into_iter().filter(|e| e.target.labels.has_all(&filter.labels)).collect();
+        entries.sort_by(|a, b| super::list_order(&a.target, &b.target));
         Ok(entries)
     }
 
-    fn update(&mut self, key: &TargetKey, changes: &TargetChanges) -> Result<Entry, Error> {
+    fn update(&mut self, target: &Target, changes: &TargetChanges) -> Result<Entry, Error> {
         self.write(|tx| {
-            let Some(entry) = find(tx, key)? else {
-                return Ok(Err(Error::NotFound(key.clone())));
+            let Some(entry) = find(tx, target)? else {
+                return Ok(Err(not_found(target)));
             };
-            let mut target = entry.target;
-            if let Err(invalid) = changes.apply(&mut target) {
+            let mut updated = entry.target;
+            if let Err(invalid) = changes.apply(&mut updated) {
                 return Ok(Err(invalid.into()));
             }
-            save(tx, &target).map(Ok)
+            if !updated.is(target) && find(tx, &updated)?.is_some() {
+                return Ok(Err(Error::AlreadyExists(Box::new(updated))));
+            }
+            save(tx, target, &updated).map(Ok)
         })
     }
 
-    fn set_active(&mut self, key: &TargetKey, active: bool) -> Result<Entry, Error> {
+    fn set_active(&mut self, target: &Target, active: bool) -> Result<Entry, Error> {
         self.write(|tx| {
-            let Some(entry) = find(tx, key)? else {
-                return Ok(Err(Error::NotFound(key.clone())));
+            let Some(entry) = find(tx, target)? else {
+                return Ok(Err(not_found(target)));
             };
-            let target = Target { active, ..entry.target };
-            save(tx, &target).map(Ok)
+            let changed = Target { active, ..entry.target };
+            save(tx, target, &changed).map(Ok)
         })
     }
 
-    fn remove(&mut self, key: &TargetKey) -> Result<Entry, Error> {
+    fn remove(&mut self, target: &Target) -> Result<Entry, Error> {
         self.write(|tx| {
-            let Some(entry) = find(tx, key)? else {
-                return Ok(Err(Error::NotFound(key.clone())));
+            let Some(entry) = find(tx, target)? else {
+                return Ok(Err(not_found(target)));
             };
-            tx.execute("DELETE FROM targets WHERE env = ?1 AND db = ?2", params![key.env, key.db])?;
+            tx.execute(
+                "DELETE FROM targets WHERE env = ?1 AND db = ?2 AND host = ?3 AND port = ?4",
+                params![target.key.env, target.key.db, target.host, target.port],
+            )?;
             Ok(Ok(entry))
         })
     }
@@ -79,7 +100,7 @@ impl RegistryStore for Store {
         self.write(|tx| {
             let mut outcomes = Vec::with_capacity(targets.len());
             for target in targets {
-                let outcome = if let Some(existing) = find(tx, &target.key)? {
+                let outcome = if let Some(existing) = find(tx, target)? {
                     ImportOutcome::Skipped { differs: existing.target.differences(target) }
                 } else {
                     insert(tx, target)?;
@@ -92,38 +113,46 @@ impl RegistryStore for Store {
     }
 }
 
-fn find(conn: &rusqlite::Connection, key: &TargetKey) -> rusqlite::Result<Option<Entry>> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM targets WHERE env = ?1 AND db = ?2"),
-        params![key.env, key.db],
-        entry_from_row,
-    )
+fn not_found(target: &Target) -> Error {
+    Error::NotFound(target.key.clone(), Some(target.cluster_ref()))
+}
+
+/// The entry with the env, cluster and db of `target`.
+fn find(conn: &rusqlite::Connection, target: &Target) -> rusqlite::Result<Option<Entry>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM targets WHERE env = ?1 AND db = ?2 AND host = ?3 AND port = ?4"
+    ))?
+    .query_row(params![target.key.env, target.key.db, target.host, target.port], entry_from_row)
     .optional()
 }
 
 fn insert(tx: &Transaction<'_>, target: &Target) -> rusqlite::Result<Entry> {
-    tx.execute(
-        &format!(
-            "INSERT INTO targets ({COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)"
-        ),
-        params_from_iter(row_values(target, &crate::time::now())),
-    )?;
-    Ok(find(tx, &target.key)?.expect("the row was inserted by this transaction"))
+    tx.prepare_cached(&format!(
+        "INSERT INTO targets ({COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"
+    ))?
+    .execute(params_from_iter(row_values(target, &crate::time::now())))?;
+    Ok(find(tx, target)?.expect("the row was inserted by this transaction"))
 }
 
-fn save(tx: &Transaction<'_>, target: &Target) -> rusqlite::Result<Entry> {
-    tx.execute(
+/// Writes `changed` over the entry of `target` (which may move it to
+/// another cluster).
+fn save(tx: &Transaction<'_>, target: &Target, changed: &Target) -> rusqlite::Result<Entry> {
+    let now = crate::time::now();
+    let mut values: Vec<&dyn ToSql> = row_values(changed, &now).to_vec();
+    values.extend([&target.host as &dyn ToSql, &target.port]);
+    tx.prepare_cached(
         "UPDATE targets SET host = ?3, port = ?4, sslmode = ?5, sslrootcert = ?6, sslcert = ?7,
-                sslkey = ?8, admin_user = ?9, active = ?10, notes = ?11, updated_at = ?12
-         WHERE env = ?1 AND db = ?2",
-        params_from_iter(row_values(target, &crate::time::now())),
-    )?;
-    Ok(find(tx, &target.key)?.expect("the row was read by this transaction"))
+                sslkey = ?8, admin_user = ?9, active = ?10, notes = ?11, labels = ?12,
+                updated_at = ?13
+         WHERE env = ?1 AND db = ?2 AND host = ?14 AND port = ?15",
+    )?
+    .execute(params_from_iter(values))?;
+    Ok(find(tx, changed)?.expect("the row was written by this transaction"))
 }
 
-/// `?1` to `?12` of `insert` and `save`: the target's columns, then a time.
-fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 12] {
+/// `?1` to `?13` of `insert` and `save`: the target's columns, then a time.
+fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 13] {
     [
         &target.key.env,
         &target.key.db,
@@ -136,6 +165,7 @@ fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 12]
         &target.admin_user,
         &target.active,
         &target.notes,
+        &target.labels,
         now,
     ]
 }
@@ -151,6 +181,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
             sslcert: row.get("sslcert")?,
             sslkey: row.get("sslkey")?,
             admin_user: row.get("admin_user")?,
+            labels: row.get("labels")?,
             active: row.get("active")?,
             notes: row.get("notes")?,
         },
@@ -178,6 +209,18 @@ macro_rules! sql_text_via_from_str {
 }
 
 sql_text_via_from_str!(EnvName, DbName, Host, SslMode, AdminUser);
+
+impl ToSql for Labels {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.to_text()))
+    }
+}
+
+impl FromSql for Labels {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        Labels::parse_text(value.as_str()?).map_err(|err| FromSqlError::Other(Box::new(err)))
+    }
+}
 
 impl ToSql for RootCert {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -226,6 +269,7 @@ mod tests {
             sslcert: None,
             sslkey: None,
             admin_user: Some("dba".parse().unwrap()),
+            labels: Labels::parse_text("region=eu;tier=gold").unwrap(),
             active: true,
             notes: Some("it's \"quoted\"; DROP TABLE targets".into()),
         }
@@ -237,36 +281,74 @@ mod tests {
         let added = db.add(&target("prod", "orders")).unwrap();
         assert_eq!(added.target, target("prod", "orders"));
         assert_eq!(added.created_at, added.updated_at);
-        assert_eq!(db.get(&target("prod", "orders").key).unwrap(), added);
+        assert_eq!(db.one(&target("prod", "orders").key, None).unwrap(), added);
     }
 
     #[test]
     fn import_adds_only_free_keys_in_one_go() {
         let (_dir, mut db) = open();
         db.add(&target("prod", "orders")).unwrap();
+        let mut other_cluster = target("prod", "orders");
+        other_cluster.port = 6432;
         let mut changed = target("prod", "orders");
-        changed.port = 6432;
-        let outcomes = db.import(&[changed, target("prod", "billing")]).unwrap();
+        changed.notes = None;
+        let outcomes = db.import(&[other_cluster, target("prod", "billing"), changed]).unwrap();
         assert_eq!(
             outcomes,
-            [ImportOutcome::Skipped { differs: vec!["port"] }, ImportOutcome::Added]
+            [
+                ImportOutcome::Added,
+                ImportOutcome::Added,
+                ImportOutcome::Skipped { differs: vec!["notes"] }
+            ]
         );
-        assert_eq!(db.get(&target("prod", "orders").key).unwrap().target.port, 5432);
-        assert_eq!(db.list(&ListFilter::default()).unwrap().len(), 2);
+        let kept = db.entry_of(&target("prod", "orders")).unwrap().unwrap();
+        assert_eq!(kept.target, target("prod", "orders"), "an existing target is left as it is");
+        assert_eq!(db.list(&ListFilter::default()).unwrap().len(), 3, "6432 is another cluster");
     }
 
     #[test]
     fn a_refused_change_writes_nothing() {
         let (_dir, mut db) = open();
         db.add(&target("prod", "orders")).unwrap();
-        let before = db.get(&target("prod", "orders").key).unwrap();
+        let before = db.one(&target("prod", "orders").key, None).unwrap();
         let changes = TargetChanges {
             host: Some("other".parse().unwrap()),
             sslcert: Some(CertFile::stored("/tmp/client.pem".into())),
             ..TargetChanges::default()
         };
-        let err = db.update(&before.target.key, &changes).unwrap_err();
+        let err = db.update(&before.target, &changes).unwrap_err();
         assert!(matches!(err, Error::Invalid(_)), "{err}");
-        assert_eq!(db.get(&before.target.key).unwrap(), before);
+        assert_eq!(db.one(&before.target.key, None).unwrap(), before);
+    }
+
+    #[test]
+    fn one_name_on_many_clusters() {
+        let (_dir, mut db) = open();
+        let on = |host: &str| Target { host: host.parse().unwrap(), ..target("prod", "orders") };
+        for host in ["eu", "us", "ap"] {
+            db.add(&on(host)).unwrap();
+        }
+        let err = db.add(&on("eu")).unwrap_err();
+        assert!(err.to_string().contains("prod/orders (eu:5432) is already registered"), "{err}");
+        let key = on("eu").key;
+        let err = db.one(&key, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "env 'prod' has db 'orders' on 3 clusters: ap:5432, eu:5432, us:5432"
+        );
+        let us: ClusterRef = "us".parse().unwrap();
+        assert_eq!(db.one(&key, Some(&us)).unwrap().target, on("us"));
+        let changes = TargetChanges { port: Some(6432), ..TargetChanges::default() };
+        db.update(&on("us"), &changes).unwrap();
+        assert_eq!(db.matching(&key, Some(&us)).unwrap()[0].target.port, 6432);
+        // Moving onto a cluster that has the database already is refused.
+        let changes =
+            TargetChanges { host: Some("eu".parse().unwrap()), ..TargetChanges::default() };
+        assert!(matches!(db.update(&on("ap"), &changes), Err(Error::AlreadyExists(_))));
+        db.remove(&on("ap")).unwrap();
+        assert_eq!(db.matching(&key, None).unwrap().len(), 2);
+        let gone: ClusterRef = "ap".parse().unwrap();
+        let err = db.one(&key, Some(&gone)).unwrap_err();
+        assert_eq!(err.to_string(), "no registry entry for env 'prod' db 'orders' on cluster ap");
     }
 }

@@ -4,6 +4,7 @@
 //! file) is parsed through the `FromStr` impls here, so both paths share
 //! one set of rules and one set of messages.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -295,8 +296,194 @@ impl fmt::Display for TargetKey {
     }
 }
 
+/// A label's key: `[a-z0-9][a-z0-9_.-]*`, at most 63 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LabelKey(String);
+
+impl LabelKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for LabelKey {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut chars = s.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok =
+            chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(c));
+        if first_ok && rest_ok && s.len() <= MAX_IDENTIFIER_BYTES {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue(format!(
+                "invalid label key '{}': use 1 to 63 characters from a-z, 0-9, '_', '.' and '-', \
+                 starting with a letter or digit (e.g. 'region', 'tier')",
+                s.escape_debug()
+            )))
+        }
+    }
+}
+
+/// One label, `KEY=VALUE`, as `--label` and `--where` take it. A value has
+/// no control characters and no `;` (the separator of the CSV column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub key: LabelKey,
+    pub value: String,
+}
+
+impl FromStr for Label {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((key, value)) = s.split_once('=') else {
+            return Err(InvalidValue(format!(
+                "invalid label '{}': use KEY=VALUE (e.g. region=eu)",
+                s.escape_debug()
+            )));
+        };
+        let key: LabelKey = key.parse()?;
+        if value.chars().any(|c| c.is_control() || c == ';') || value.len() > 255 {
+            return Err(InvalidValue(format!(
+                "invalid value of label '{}': at most 255 bytes, without ';' or control characters",
+                key.as_str()
+            )));
+        }
+        Ok(Label { key, value: value.to_owned() })
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key.as_str(), self.value)
+    }
+}
+
+/// A target's labels, ordered by key. Boxed, and `None` when there are
+/// none, so that a [`Target`], which plans carry by value, stays small.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[allow(clippy::box_collection)] // one pointer instead of a map's three words
+pub struct Labels(Option<Box<BTreeMap<LabelKey, String>>>);
+
+impl Labels {
+    fn iter(&self) -> impl Iterator<Item = (&LabelKey, &String)> {
+        self.0.iter().flat_map(|map| map.iter())
+    }
+
+    fn get(&self, key: &LabelKey) -> Option<&String> {
+        self.0.as_ref().and_then(|map| map.get(key))
+    }
+
+    pub fn set(&mut self, label: &Label) {
+        self.0.get_or_insert_default().insert(label.key.clone(), label.value.clone());
+    }
+
+    pub fn unset(&mut self, key: &LabelKey) {
+        if let Some(map) = &mut self.0 {
+            map.remove(key);
+            if map.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+
+    /// True when the target has every one of `wanted`.
+    pub fn has_all(&self, wanted: &[Label]) -> bool {
+        wanted.iter().all(|label| self.get(&label.key) == Some(&label.value))
+    }
+
+    /// `k=v;k=v`, as the CSV column and the store hold them.
+    pub fn to_text(&self) -> String {
+        self.iter().map(|(k, v)| format!("{}={v}", k.as_str())).collect::<Vec<_>>().join(";")
+    }
+
+    /// Reads [`Labels::to_text`]'s form; empty is no labels.
+    pub fn parse_text(text: &str) -> Result<Self, InvalidValue> {
+        let mut labels = Labels::default();
+        for part in text.split(';').filter(|part| !part.is_empty()) {
+            labels.insert_new(part.parse()?)?;
+        }
+        Ok(labels)
+    }
+
+    /// Adds `label`, refusing a key given before.
+    pub fn insert_new(&mut self, label: Label) -> Result<(), InvalidValue> {
+        if self.get(&label.key).is_some() {
+            return Err(InvalidValue(format!("label '{}' is given twice", label.key.as_str())));
+        }
+        self.0.get_or_insert_default().insert(label.key, label.value);
+        Ok(())
+    }
+}
+
+impl Serialize for Labels {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter().map(|(k, v)| (k.as_str(), v)))
+    }
+}
+
+/// A cluster named on the command line, `HOST[:PORT]` (`[::1]:5432` for an
+/// IPv6 address with a port): without a port, the host's clusters on any
+/// port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRef {
+    pub host: Host,
+    pub port: Option<u16>,
+}
+
+impl ClusterRef {
+    pub fn matches(&self, target: &Target) -> bool {
+        target.host == self.host && self.port.is_none_or(|port| port == target.port)
+    }
+}
+
+impl FromStr for ClusterRef {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = || {
+            InvalidValue(format!(
+                "invalid cluster '{}': use HOST or HOST:PORT ([ADDRESS]:PORT for IPv6)",
+                s.escape_debug()
+            ))
+        };
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (address, after) = rest.split_once(']').ok_or_else(invalid)?;
+            match after {
+                "" => (address, None),
+                _ => (address, Some(after.strip_prefix(':').ok_or_else(invalid)?)),
+            }
+        } else {
+            match s.rsplit_once(':') {
+                // More than one colon and no brackets: an IPv6 address alone.
+                Some((host, port)) if !host.contains(':') => (host, Some(port)),
+                _ => (s, None),
+            }
+        };
+        let port = match port {
+            None => None,
+            Some(port) => Some(port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(invalid)?),
+        };
+        Ok(ClusterRef { host: host.parse()?, port })
+    }
+}
+
+impl fmt::Display for ClusterRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = self.host.as_str();
+        match self.port {
+            Some(port) if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Some(port) => write!(f, "{host}:{port}"),
+            None => f.write_str(host),
+        }
+    }
+}
+
 /// A target database and how to reach it: what `registry add` records and
-/// what `registry export` writes.
+/// what `registry export` writes. Its identity is (env, host, port, db):
+/// one database name may live on many clusters of an env.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub key: TargetKey,
@@ -308,6 +495,7 @@ pub struct Target {
     pub sslcert: Option<CertFile>,
     pub sslkey: Option<CertFile>,
     pub admin_user: Option<AdminUser>,
+    pub labels: Labels,
     pub active: bool,
     pub notes: Option<String>,
 }
@@ -343,6 +531,7 @@ impl Target {
         note(self.sslcert != other.sslcert, "sslcert");
         note(self.sslkey != other.sslkey, "sslkey");
         note(self.admin_user != other.admin_user, "admin_user");
+        note(self.labels != other.labels, "labels");
         note(self.active != other.active, "active");
         note(self.notes != other.notes, "notes");
         fields
@@ -363,6 +552,7 @@ impl Target {
             sslcert: None,
             sslkey: None,
             admin_user: None,
+            labels: Labels::default(),
             active: true,
             notes: None,
         }
@@ -372,12 +562,28 @@ impl Target {
     pub fn cluster(&self) -> String {
         format!("{}:{}", self.host.as_str(), self.port)
     }
+
+    /// True when `other` is the same registry entry: same env, cluster and
+    /// database, whatever its other settings.
+    pub fn is(&self, other: &Target) -> bool {
+        self.key == other.key && self.host == other.host && self.port == other.port
+    }
+
+    /// `env/db (host:port)`, naming the target unambiguously.
+    pub fn name(&self) -> String {
+        format!("{} ({})", self.key, self.cluster())
+    }
+
+    /// `--cluster` naming exactly this target's cluster, as a hint gives it.
+    pub fn cluster_ref(&self) -> ClusterRef {
+        ClusterRef { host: self.host.clone(), port: Some(self.port) }
+    }
 }
 
 impl Serialize for Target {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Target", 11)?;
+        let mut s = serializer.serialize_struct("Target", 12)?;
         s.serialize_field("env", self.key.env.as_str())?;
         s.serialize_field("db", self.key.db.as_str())?;
         s.serialize_field("host", self.host.as_str())?;
@@ -387,6 +593,7 @@ impl Serialize for Target {
         s.serialize_field("sslcert", &self.sslcert)?;
         s.serialize_field("sslkey", &self.sslkey)?;
         s.serialize_field("admin_user", &self.admin_user.as_ref().map(AdminUser::as_str))?;
+        s.serialize_field("labels", &self.labels)?;
         s.serialize_field("active", &self.active)?;
         s.serialize_field("notes", &self.notes)?;
         s.end()
@@ -425,6 +632,8 @@ pub struct TargetChanges {
     pub admin_user: Option<AdminUser>,
     pub notes: Option<String>,
     pub clear: Vec<ClearableField>,
+    pub set_labels: Vec<Label>,
+    pub unset_labels: Vec<LabelKey>,
 }
 
 impl TargetChanges {
@@ -438,6 +647,8 @@ impl TargetChanges {
             && self.admin_user.is_none()
             && self.notes.is_none()
             && self.clear.is_empty()
+            && self.set_labels.is_empty()
+            && self.unset_labels.is_empty()
     }
 
     /// Applies the changes to `target` and checks the result.
@@ -462,6 +673,12 @@ impl TargetChanges {
         replace_if_given(&mut target.sslkey, self.sslkey.as_ref());
         replace_if_given(&mut target.admin_user, self.admin_user.as_ref());
         replace_if_given(&mut target.notes, self.notes.as_ref());
+        for key in &self.unset_labels {
+            target.labels.unset(key);
+        }
+        for label in &self.set_labels {
+            target.labels.set(label);
+        }
         target.check()
     }
 }
@@ -506,6 +723,51 @@ mod tests {
         }
         let err = "verify_full".parse::<SslMode>().unwrap_err();
         assert!(err.to_string().contains("verify-full"), "{err}");
+    }
+
+    #[test]
+    fn clusters_are_host_and_optional_port() {
+        let parse = |s: &str| s.parse::<ClusterRef>().map(|c| (c.host.0, c.port));
+        assert_eq!(parse("db1"), Ok(("db1".into(), None)));
+        assert_eq!(parse("db1.example.com:6432"), Ok(("db1.example.com".into(), Some(6432))));
+        assert_eq!(
+            parse("/var/run/postgresql:5433"),
+            Ok(("/var/run/postgresql".into(), Some(5433)))
+        );
+        assert_eq!(parse("::1"), Ok(("::1".into(), None)));
+        assert_eq!(parse("[::1]:5432"), Ok(("::1".into(), Some(5432))));
+        assert_eq!(parse("[::1]"), Ok(("::1".into(), None)));
+        for shown in ["db1", "db1:6432", "[::1]:5432", "::1"] {
+            assert_eq!(shown.parse::<ClusterRef>().unwrap().to_string(), shown);
+        }
+        for bad in ["db1:", "db1:0", "db1:x", "db1:70000", "[::1]5432", "[::1", ":5432", "a b"] {
+            assert!(bad.parse::<ClusterRef>().is_err(), "{bad} should be refused");
+        }
+        let on = |host: &str, port| Target { host: Host(host.into()), port, ..target() };
+        let cluster: ClusterRef = "db1".parse().unwrap();
+        assert!(cluster.matches(&on("db1", 5432)) && cluster.matches(&on("db1", 6432)));
+        assert!(!cluster.matches(&on("db2", 5432)));
+        let cluster: ClusterRef = "db1:6432".parse().unwrap();
+        assert!(!cluster.matches(&on("db1", 5432)) && cluster.matches(&on("db1", 6432)));
+    }
+
+    #[test]
+    fn labels_follow_their_rules_and_round_trip_as_text() {
+        for ok in ["region=eu", "tier=", "k8s.io-zone_1=a b=c", "0=x"] {
+            assert!(ok.parse::<Label>().is_ok(), "{ok} should be valid");
+        }
+        for bad in ["region", "Region=eu", "-x=1", "=eu", "a b=c", "k=a;b", "k=a\tb", "é=1"] {
+            assert!(bad.parse::<Label>().is_err(), "{bad} should be refused");
+        }
+        let labels = Labels::parse_text("tier=gold;region=eu").unwrap();
+        assert_eq!(labels.to_text(), "region=eu;tier=gold");
+        assert_eq!(Labels::parse_text(&labels.to_text()), Ok(labels.clone()));
+        assert_eq!(Labels::parse_text(""), Ok(Labels::default()));
+        assert!(Labels::parse_text("a=1;a=2").is_err());
+        let wanted = ["region=eu".parse().unwrap()];
+        assert!(labels.has_all(&wanted) && labels.has_all(&[]));
+        assert!(!labels.has_all(&["region=us".parse().unwrap()]));
+        assert!(!Labels::default().has_all(&wanted));
     }
 
     #[test]

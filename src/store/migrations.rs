@@ -66,6 +66,35 @@ pub const MIGRATIONS: &[&str] = &[
     // record). Not covered by the hash: a wrong mark makes the record fail
     // to verify under the rule it then claims.
     "ALTER TABLE audit ADD COLUMN key_id TEXT;",
+    // 4: a target is (env, host, port, db): one database name may live on
+    // many clusters of an env. SQLite cannot change a primary key in place,
+    // so the table is rebuilt with every row copied as it is.
+    "CREATE TABLE targets_v4 (
+        env         TEXT    NOT NULL,
+        db          TEXT    NOT NULL,
+        host        TEXT    NOT NULL,
+        port        INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+        sslmode     TEXT    CHECK (sslmode IN
+                        ('disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full')),
+        sslrootcert TEXT,
+        sslcert     TEXT,
+        sslkey      TEXT,
+        admin_user  TEXT,
+        active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        notes       TEXT,
+        created_at  TEXT    NOT NULL,
+        updated_at  TEXT    NOT NULL,
+        PRIMARY KEY (env, db, host, port)
+    ) STRICT;
+    INSERT INTO targets_v4 (env, db, host, port, sslmode, sslrootcert, sslcert, sslkey,
+                            admin_user, active, notes, created_at, updated_at)
+    SELECT env, db, host, port, sslmode, sslrootcert, sslcert, sslkey,
+           admin_user, active, notes, created_at, updated_at
+    FROM targets;
+    DROP TABLE targets;
+    ALTER TABLE targets_v4 RENAME TO targets;",
+    // 5: labels, as `key=value;key=value` (keys and values never hold `;`).
+    "ALTER TABLE targets ADD COLUMN labels TEXT NOT NULL DEFAULT '';",
 ];
 
 /// How a reading command sees an older store as the current schema
@@ -74,8 +103,15 @@ pub const MIGRATIONS: &[&str] = &[
 /// that has not had it yet; `None` where no view can stand in for it, and
 /// then only a changing command (which migrates) can open that store.
 /// A later shim of the same table must build on the earlier view.
-const READ_SHIMS: &[Option<&str>] =
-    &[None, None, Some("CREATE TEMP VIEW audit AS SELECT *, NULL AS key_id FROM main.audit;")];
+const READ_SHIMS: &[Option<&str>] = &[
+    None,
+    None,
+    Some("CREATE TEMP VIEW audit AS SELECT *, NULL AS key_id FROM main.audit;"),
+    // 4 changed only the key: the old table has the same columns, and
+    // reading needs no view.
+    Some(""),
+    Some("CREATE TEMP VIEW targets AS SELECT *, '' AS labels FROM main.targets;"),
+];
 
 /// The shims that let a reading command see a store of schema `found` as
 /// the current one, or `None` when it cannot be read without migrating.
@@ -145,6 +181,66 @@ mod tests {
             }
             tx.rollback().unwrap();
         }
+    }
+
+    /// Migration 4 rebuilds the targets table: every row comes through,
+    /// and the audit trail is not touched.
+    #[test]
+    fn the_targets_rebuild_keeps_every_row_and_the_audit_trail() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for migration in &MIGRATIONS[..3] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute_batch(
+            "INSERT INTO targets VALUES
+               ('prod', 'orders', 'db1', 5432, 'verify-full', 'system', NULL, NULL, 'dba', 1,
+                'eu', '2026-01-01T00:00:00Z', '2026-01-02T00:00:00Z'),
+               ('qa', 'app', '/run/pg', 6432, NULL, NULL, '/c.pem', '/k.pem', NULL, 0,
+                NULL, '2026-01-03T00:00:00Z', '2026-01-03T00:00:00Z');
+             INSERT INTO audit (ts, outcome, actor, host, pid, operation, env, db, cluster,
+                                status, prev_hash, hash)
+             VALUES ('2026-01-01T00:00:00Z', 'ok', 'me', 'h', 1, 'registry.add', 'prod',
+                     'orders', 'db1:5432', 'target added', 'p', 'x');",
+        )
+        .unwrap();
+        // The columns of schema 3, so that later migrations' columns do not count.
+        let dump = |conn: &Connection, table: &str| -> Vec<String> {
+            let columns = match table {
+                "targets" => {
+                    "env, db, host, port, sslmode, sslrootcert, sslcert, sslkey, admin_user, \
+                     active, notes, created_at, updated_at"
+                }
+                _ => "*",
+            };
+            let mut stmt =
+                conn.prepare(&format!("SELECT {columns} FROM {table} ORDER BY 1, 2")).unwrap();
+            let columns = stmt.column_count();
+            stmt.query_map([], |row| {
+                (0..columns)
+                    .map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map(|values| values.join("|"))
+            })
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let (targets, audit) = (dump(&conn, "targets"), dump(&conn, "audit"));
+        migrate(&mut conn).unwrap().unwrap();
+        assert_eq!(dump(&conn, "targets"), targets);
+        assert_eq!(dump(&conn, "audit"), audit);
+        // The same database on another cluster of the env now fits.
+        conn.execute_batch(
+            "INSERT INTO targets (env, db, host, port, created_at, updated_at)
+             VALUES ('prod', 'orders', 'db2', 5432, 'now', 'now')",
+        )
+        .unwrap();
+        let duplicate = conn.execute_batch(
+            "INSERT INTO targets (env, db, host, port, created_at, updated_at)
+             VALUES ('prod', 'orders', 'db2', 5432, 'now', 'now')",
+        );
+        assert!(duplicate.is_err(), "the same db on the same cluster is one target");
     }
 
     #[test]

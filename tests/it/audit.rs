@@ -46,7 +46,8 @@ fn trail(sandbox: &Sandbox) {
     quietly("registry update --env prod --db orders --port 6432 --unset notes");
     quietly("registry deactivate --env prod --db orders");
     quietly("registry activate --env prod --db orders");
-    let file = sandbox.write("more.csv", "env,db,host\nqa,billing,qa-db\nprod,orders,127.0.0.1\n");
+    let file = sandbox
+        .write("more.csv", "env,db,host,port\nqa,billing,qa-db,\nprod,orders,127.0.0.1,6432\n");
     Run::new(sandbox).args("registry import -q").arg(file).run();
     quietly("registry remove --env qa --db billing");
 }

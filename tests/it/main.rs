@@ -9,6 +9,7 @@ mod audit;
 mod audit_key;
 mod connect;
 mod files;
+mod fleet_shape;
 mod generated;
 mod harness;
 mod lifecycle;
@@ -34,6 +35,7 @@ fn main() {
         audit_key::tests(),
         connect::tests(),
         files::tests(),
+        fleet_shape::tests(),
         generated::tests(),
         harness::tests(),
         lifecycle::tests(),

@@ -73,7 +73,13 @@ impl Record for CheckRow {
 
 pub fn run(args: &CheckArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let targets = targets::select(&ctx.registry()?, args.env.as_ref(), &args.dbs)?;
+    let selection = targets::Selection {
+        env: args.env.as_ref(),
+        dbs: &args.dbs,
+        clusters: &args.clusters,
+        labels: &args.wheres,
+    };
+    let targets = targets::select(&ctx.registry()?, &selection)?;
     let connector = ctx.connector()?;
     let progress = Progress::new(targets.len(), &ctx.messages);
     let rows = ctx.runtime()?.block_on(fan_out(args.jobs.jobs, &targets, |target| async {

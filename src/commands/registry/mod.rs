@@ -10,14 +10,14 @@ use super::change::{self, Done, Item, Plan, Ran};
 use super::{Context, RECORD_FORMATS};
 use crate::cli::{
     AddArgs, ChangeArgs, Format, ImportArgs, ListArgs, RegistryCommand, TargetChangeArgs,
-    TargetKeyArgs, UnsetField, UpdateArgs,
+    TargetKeyArgs, TargetSelectArgs, UnsetField, UpdateArgs,
 };
 use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{self, Column, Output, Record};
 use crate::registry::inventory::{self, InventoryFormat};
 use crate::registry::{
-    ClearableField, Entry, Error, ImportOutcome, ListFilter, RegistryStore, Target, TargetChanges,
-    TargetKey,
+    ClearableField, Entry, Error, ImportOutcome, Label, Labels, ListFilter, RegistryStore, Target,
+    TargetChanges, TargetKey,
 };
 use crate::store::Store;
 
@@ -47,6 +47,7 @@ impl Record for Entry {
         Column::wide("sslcert"),
         Column::wide("sslkey"),
         Column::shown("admin_user"),
+        Column::shown("labels"),
         Column::shown("active"),
         Column::shown("notes"),
         Column::wide("created_at"),
@@ -56,13 +57,19 @@ impl Record for Entry {
 
 /// A target not (yet) stored, as `--dry-run` shows it.
 impl Record for Target {
-    const COLUMNS: &'static [Column] = Entry::COLUMNS.split_at(11).0;
+    const COLUMNS: &'static [Column] = Entry::COLUMNS.split_at(12).0;
 }
 
 impl From<TargetKeyArgs> for TargetKey {
     fn from(args: TargetKeyArgs) -> Self {
         TargetKey { env: args.env, db: args.db }
     }
+}
+
+/// The one registered target `args` names: refused when the db is on
+/// several clusters of the env and `--cluster` does not pick one.
+fn selected(ctx: &Context, args: TargetSelectArgs) -> Result<Entry, CommandError> {
+    Ok(ctx.registry()?.one(&args.key.into(), args.cluster.as_ref())?)
 }
 
 /// A change to one registry entry, planned: `target` is the entry as it
@@ -113,10 +120,9 @@ impl EntryChange<'_> {
         match (ran, changed) {
             (Ran::DryRun, _) => {
                 ctx.messages.status(&format!(
-                    "would {} {} ({}); nothing written (--dry-run)",
+                    "would {} {}; nothing written (--dry-run)",
                     self.verb,
-                    target.key,
-                    target.cluster()
+                    target.name()
                 ));
                 if out.is_machine_readable() {
                     out.one(target)?;
@@ -129,11 +135,7 @@ impl EntryChange<'_> {
                 } else {
                     format!("{}ed", self.verb)
                 };
-                ctx.messages.status(&format!(
-                    "{verb} {} ({})",
-                    entry.target.key,
-                    entry.target.cluster()
-                ));
+                ctx.messages.status(&format!("{verb} {}", entry.target.name()));
                 if out.is_machine_readable() {
                     output::unless_closed(out.one(&entry))?;
                 }
@@ -157,7 +159,7 @@ fn protected_plan(
     let protected: Vec<String> = targets
         .iter()
         .filter(|t| policy.is_protected(t.key.env.as_str()))
-        .map(|t| t.key.to_string())
+        .map(Target::name)
         .collect();
     let mut plan = Plan::default();
     if !protected.is_empty() {
@@ -185,16 +187,15 @@ fn add(args: AddArgs, ctx: &Context) -> CommandResult {
         sslcert: args.tls.sslcert,
         sslkey: args.tls.sslkey,
         admin_user: args.admin_user,
+        labels: labels_of(args.labels)?,
         active: !args.inactive,
         notes: args.notes.filter(|n| !n.is_empty()),
     };
     target.check()?;
-    if let Some(store) = ctx.store_to_read()? {
-        match store.get(&target.key) {
-            Ok(_) => return Err(Error::AlreadyExists(target.key).into()),
-            Err(Error::NotFound(_)) => {}
-            Err(err) => return Err(err.into()),
-        }
+    if let Some(store) = ctx.store_to_read()?
+        && store.entry_of(&target)?.is_some()
+    {
+        return Err(Error::AlreadyExists(Box::new(target)).into());
     }
     let change = EntryChange {
         args: &args.change,
@@ -208,22 +209,31 @@ fn add(args: AddArgs, ctx: &Context) -> CommandResult {
 
 fn list(args: &ListArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let filter = ListFilter { env: args.env.clone(), active_only: args.active_only };
-    let entries = ctx.registry()?.list(&filter)?;
+    let filter = ListFilter {
+        env: args.env.clone(),
+        active_only: args.active_only,
+        labels: args.wheres.clone(),
+    };
+    // No registry yet (a fresh machine): an empty one, and nothing created.
+    let entries = if let Some(store) = ctx.store_to_read()? {
+        store.list(&filter)?
+    } else {
+        ctx.messages.status("the registry is empty: register a target with `pgacct registry add`");
+        Vec::new()
+    };
     out.list(&entries)?;
     Ok(Exit::Success)
 }
 
-fn show(args: TargetKeyArgs, ctx: &Context) -> CommandResult {
+fn show(args: TargetSelectArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let entry = ctx.registry()?.get(&args.into())?;
+    let entry = selected(ctx, args)?;
     out.one(&entry)?;
     Ok(Exit::Success)
 }
 
 fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let key = TargetKey::from(args.key);
     let changes = TargetChanges {
         host: args.host,
         port: args.port,
@@ -234,9 +244,12 @@ fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
         admin_user: args.admin_user,
         notes: args.notes,
         clear: args.unset.iter().map(|f| clearable(*f)).collect(),
+        set_labels: args.labels,
+        unset_labels: args.unset_labels,
     };
     check_changes(&changes)?;
-    let mut target = ctx.registry()?.get(&key)?.target;
+    let registered = selected(ctx, args.target)?.target;
+    let mut target = registered.clone();
     changes.apply(&mut target)?;
     let summary = describe(&changes);
     let change = EntryChange {
@@ -246,13 +259,13 @@ fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
         intent: format!("update {summary}"),
         done: format!("target updated: {summary}"),
     };
-    change.run(ctx, &out, |store| store.update(&key, &changes))
+    change.run(ctx, &out, |store| store.update(&registered, &changes))
 }
 
 fn set_active(args: TargetChangeArgs, active: bool, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let key = TargetKey::from(args.key);
-    let target = Target { active, ..ctx.registry()?.get(&key)?.target };
+    let registered = selected(ctx, args.target)?.target;
+    let target = Target { active, ..registered.clone() };
     let verb = if active { "activate" } else { "deactivate" };
     let change = EntryChange {
         args: &args.change,
@@ -261,21 +274,20 @@ fn set_active(args: TargetChangeArgs, active: bool, ctx: &Context) -> CommandRes
         intent: verb.into(),
         done: format!("target {verb}d"),
     };
-    change.run(ctx, &out, |store| store.set_active(&key, active))
+    change.run(ctx, &out, |store| store.set_active(&registered, active))
 }
 
 fn remove(args: TargetChangeArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let key = TargetKey::from(args.key);
-    let target = ctx.registry()?.get(&key)?.target;
+    let target = selected(ctx, args.target)?.target;
     let change = EntryChange {
         args: &args.change,
         verb: "remove",
-        target,
+        target: target.clone(),
         intent: "remove target".into(),
         done: "target removed".into(),
     };
-    change.run(ctx, &out, |store| store.remove(&key))
+    change.run(ctx, &out, |store| store.remove(&target))
 }
 
 /// The changes, as the audit trail words them: `port=6432, unset notes`.
@@ -295,7 +307,18 @@ fn describe(changes: &TargetChanges) -> String {
     set("admin_user", changes.admin_user.as_ref().map(|u| u.as_str().to_owned()));
     set("notes", changes.notes.as_ref().map(|n| format!("{n:?}")));
     parts.extend(changes.clear.iter().map(|field| format!("unset {}", option_name(*field))));
+    parts.extend(changes.set_labels.iter().map(|label| format!("label {label}")));
+    parts.extend(changes.unset_labels.iter().map(|key| format!("unset label {}", key.as_str())));
     parts.join(", ")
+}
+
+/// The labels of `--label` options, each key once.
+fn labels_of(given: Vec<Label>) -> Result<Labels, CommandError> {
+    let mut labels = Labels::default();
+    for label in given {
+        labels.insert_new(label)?;
+    }
+    Ok(labels)
 }
 
 fn clearable(field: UnsetField) -> ClearableField {
@@ -313,7 +336,7 @@ fn check_changes(changes: &TargetChanges) -> Result<(), CommandError> {
     if changes.is_empty() {
         return Err(CommandError::usage("nothing to update").hint(
             "give at least one of --host, --port, --sslmode, --sslrootcert, --sslcert, \
-             --sslkey, --admin-user, --notes or --unset FIELD",
+             --sslkey, --admin-user, --notes, --label, --unset FIELD or --unset-label KEY",
         ));
     }
     let set_and_cleared = changes.clear.iter().find(|field| match field {
@@ -324,6 +347,14 @@ fn check_changes(changes: &TargetChanges) -> Result<(), CommandError> {
         ClearableField::AdminUser => changes.admin_user.is_some(),
         ClearableField::Notes => changes.notes.is_some(),
     });
+    if let Some(label) =
+        changes.set_labels.iter().find(|label| changes.unset_labels.contains(&label.key))
+    {
+        let key = label.key.as_str();
+        return Err(CommandError::usage(format!(
+            "--label {key}=... and --unset-label {key} contradict each other"
+        )));
+    }
     match set_and_cleared {
         Some(field) => {
             let name = option_name(*field);
@@ -434,12 +465,13 @@ fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
 fn planned_import(store: &Store, targets: &[Target]) -> Result<Vec<ImportOutcome>, Error> {
     targets
         .iter()
-        .map(|target| match store.get(&target.key) {
-            Ok(existing) => {
-                Ok(ImportOutcome::Skipped { differs: existing.target.differences(target) })
-            }
-            Err(Error::NotFound(_)) => Ok(ImportOutcome::Added),
-            Err(err) => Err(err),
+        .map(|target| {
+            Ok(match store.entry_of(target)? {
+                Some(existing) => {
+                    ImportOutcome::Skipped { differs: existing.target.differences(target) }
+                }
+                None => ImportOutcome::Added,
+            })
         })
         .collect()
 }
