@@ -60,7 +60,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
             [CompletionResult]::new('activate', 'activate', [CompletionResultType]::ParameterValue, 'Mark a target active again')
             [CompletionResult]::new('deactivate', 'deactivate', [CompletionResultType]::ParameterValue, 'Mark a target inactive: kept, but skipped by `--all`')
             [CompletionResult]::new('remove', 'remove', [CompletionResultType]::ParameterValue, 'Remove a target from the registry (nothing on the server changes)')
-            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Add the targets of a CSV, TOML or JSON file')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Add the targets of a CSV, TOML or JSON file, or sync with it')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Print every target in a form `registry import` reads back')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Connect to targets and report what pgacct finds there')
             break
@@ -232,10 +232,12 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
             break
         }
         'pgacct;registry;import' {
+            [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'With --sync: only this environment; the file''s other rows are left out')
             [CompletionResult]::new('--ticket', '--ticket', [CompletionResultType]::ParameterName, 'A change reference (ticket) recorded in the audit trail')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'The registry file [default: the platform data directory''s pgacct/pgacct.db]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: the platform config directory''s pgacct/config.toml]')
             [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: table; csv for `registry export`, which also writes toml]')
+            [CompletionResult]::new('--sync', '--sync', [CompletionResultType]::ParameterName, 'Make the registry match the file: add, update, and deactivate the targets it does not list')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
             [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Answer yes to confirmations')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show the plan (the SQL each target would run), and change nothing')

@@ -56,7 +56,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand activate 'Mark a target active again'
             cand deactivate 'Mark a target inactive: kept, but skipped by `--all`'
             cand remove 'Remove a target from the registry (nothing on the server changes)'
-            cand import 'Add the targets of a CSV, TOML or JSON file'
+            cand import 'Add the targets of a CSV, TOML or JSON file, or sync with it'
             cand export 'Print every target in a form `registry import` reads back'
             cand check 'Connect to targets and report what pgacct finds there'
         }
@@ -220,10 +220,12 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --version 'Print version'
         }
         &'pgacct;registry;import'= {
+            cand --env 'With --sync: only this environment; the file''s other rows are left out'
             cand --ticket 'A change reference (ticket) recorded in the audit trail'
             cand --registry 'The registry file [default: the platform data directory''s pgacct/pgacct.db]'
             cand --config 'The configuration file [default: the platform config directory''s pgacct/config.toml]'
             cand --format 'Output format [default: table; csv for `registry export`, which also writes toml]'
+            cand --sync 'Make the registry match the file: add, update, and deactivate the targets it does not list'
             cand -y 'Answer yes to confirmations'
             cand --yes 'Answer yes to confirmations'
             cand --dry-run 'Show the plan (the SQL each target would run), and change nothing'

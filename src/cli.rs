@@ -622,14 +622,21 @@ pub enum RegistryCommand {
     /// Remove a target from the registry (nothing on the server changes)
     Remove(TargetChangeArgs),
 
-    /// Add the targets of a CSV, TOML or JSON file
+    /// Add the targets of a CSV, TOML or JSON file, or sync with it
     ///
     /// CSV needs the header columns env, db and host, and may have port,
-    /// active, notes, sslmode, sslrootcert, sslcert, sslkey and admin_user;
-    /// older inventories' db_name and hostname are accepted too. TOML has one
-    /// [[targets]] table per target. Targets already registered are skipped
-    /// and reported; the rest are added in one transaction. The whole file is
-    /// checked first: one bad row and nothing is imported.
+    /// active, notes, sslmode, sslrootcert, sslcert, sslkey, admin_user and
+    /// labels (k=v;k=v); older inventories' db_name and hostname are accepted
+    /// too, and other columns (a CMDB export's own) are ignored with a
+    /// warning. TOML has one [[targets]] table per target. Targets already
+    /// registered are skipped and reported; the rest are added in one
+    /// transaction. With --sync, the registry is made to match the file for
+    /// the environments it lists (or --env): new targets are added, changed
+    /// ones updated (every difference is listed), and active ones the file
+    /// does not list are deactivated, never removed. A target is the same
+    /// when its env, host, port and db are. The whole file is checked first:
+    /// one bad row and nothing is imported. The audit trail records each
+    /// change, and one summary.
     Import(ImportArgs),
 
     /// Print every target in a form `registry import` reads back
@@ -849,6 +856,15 @@ pub struct ImportArgs {
     /// The inventory file (.csv, .toml or .json; `-` for stdin)
     #[arg(value_hint = ValueHint::FilePath)]
     pub file: PathBuf,
+
+    /// Make the registry match the file: add, update, and deactivate the
+    /// targets it does not list
+    #[arg(long)]
+    pub sync: bool,
+
+    /// With --sync: only this environment; the file's other rows are left out
+    #[arg(long, value_name = "ENV", requires = "sync")]
+    pub env: Option<EnvName>,
 
     #[command(flatten)]
     pub change: ChangeArgs,

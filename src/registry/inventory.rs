@@ -3,8 +3,9 @@
 //!
 //! CSV takes the header `env,db,host,port,active,notes` plus the optional
 //! TLS, admin and `labels` (`k=v;k=v`) columns, and also the `db_name` /
-//! `hostname` spellings of older inventories; TOML and JSON give labels as
-//! a table. Every row is validated with the same rules as
+//! `hostname` spellings of older inventories; other columns (a CMDB
+//! export's own) are ignored and named. TOML and JSON give labels as a
+//! table. Every row is validated with the same rules as
 //! `registry add`, and the whole file is checked before anything is
 //! imported.
 
@@ -134,8 +135,17 @@ struct TomlFile {
     targets: Vec<RawEntry>,
 }
 
+/// The targets of an inventory file.
+#[derive(Debug)]
+pub struct Inventory {
+    pub targets: Vec<Target>,
+    /// Columns of a CSV header that pgacct does not know (a CMDB export's
+    /// own), ignored.
+    pub ignored_columns: Vec<String>,
+}
+
 /// Reads and validates every target of an inventory file. `-` reads stdin.
-pub fn read(path: &Path) -> Result<Vec<Target>, Error> {
+pub fn read(path: &Path) -> Result<Inventory, Error> {
     let io_err = |source| Error::Io { path: path.to_owned(), source };
     let (text, base) = if path == Path::new("-") {
         (std::io::read_to_string(std::io::stdin()).map_err(io_err)?, PathBuf::from("."))
@@ -148,10 +158,11 @@ pub fn read(path: &Path) -> Result<Vec<Target>, Error> {
 
 /// Validates every target of inventory `text`, read from `path`, with
 /// relative certificate paths taken from `base`.
-fn parse(path: &Path, text: &str, base: &Path) -> Result<Vec<Target>, Error> {
+fn parse(path: &Path, text: &str, base: &Path) -> Result<Inventory, Error> {
     let invalid = |message: String| Error::Inventory { path: path.to_owned(), message };
+    let mut ignored_columns = Vec::new();
     let entries: Vec<(String, RawEntry)> = match InventoryFormat::detect(path, text) {
-        InventoryFormat::Csv => read_csv(text).map_err(invalid)?,
+        InventoryFormat::Csv => read_csv(text, &mut ignored_columns).map_err(invalid)?,
         InventoryFormat::Toml => {
             let file: TomlFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
             numbered("[[targets]] entry", file.targets)
@@ -175,17 +186,17 @@ fn parse(path: &Path, text: &str, base: &Path) -> Result<Vec<Target>, Error> {
         }
         targets.push(target);
     }
-    Ok(targets)
+    Ok(Inventory { targets, ignored_columns })
 }
 
 fn numbered(what: &str, entries: Vec<RawEntry>) -> Vec<(String, RawEntry)> {
     entries.into_iter().enumerate().map(|(i, e)| (format!("{what} {}", i + 1), e)).collect()
 }
 
-fn read_csv(text: &str) -> Result<Vec<(String, RawEntry)>, String> {
+fn read_csv(text: &str, ignored: &mut Vec<String>) -> Result<Vec<(String, RawEntry)>, String> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| e.to_string())?.clone();
-    let columns = csv_columns(&headers)?;
+    let columns = csv_columns(&headers, ignored)?;
     let mut entries = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| e.to_string())?;
@@ -202,8 +213,12 @@ fn read_csv(text: &str) -> Result<Vec<(String, RawEntry)>, String> {
     Ok(entries)
 }
 
-/// Maps each header to its canonical column; `None` for ignored columns.
-fn csv_columns(headers: &csv::StringRecord) -> Result<Vec<Option<&'static str>>, String> {
+/// Maps each header to its canonical column; `None` for ignored columns,
+/// and the unknown ones are added to `unknown`.
+fn csv_columns(
+    headers: &csv::StringRecord,
+    unknown: &mut Vec<String>,
+) -> Result<Vec<Option<&'static str>>, String> {
     let mut columns = Vec::with_capacity(headers.len());
     for header in headers {
         let name = header.to_ascii_lowercase();
@@ -214,20 +229,25 @@ fn csv_columns(headers: &csv::StringRecord) -> Result<Vec<Option<&'static str>>,
                 return Err(format!("the header names column '{column}' twice"));
             }
             Some(column) => columns.push(Some(column)),
-            None if CSV_IGNORED.contains(&name.as_str()) => columns.push(None),
             None => {
-                return Err(format!(
-                    "unknown column '{header}' in the header; known columns: {} \
-                     (also db_name, hostname)",
-                    CSV_COLUMNS.join(", ")
-                ));
+                if !CSV_IGNORED.contains(&name.as_str()) {
+                    unknown.push(header.to_owned());
+                }
+                columns.push(None);
             }
         }
     }
     for required in ["env", "db", "host"] {
         if !columns.contains(&Some(required)) {
+            let also = CSV_ALIASES.iter().find(|(_, c)| *c == required).map(|(a, _)| *a);
+            let unknown = if unknown.is_empty() {
+                String::new()
+            } else {
+                format!(" (columns not known: {})", unknown.join(", "))
+            };
             return Err(format!(
-                "the header has no '{required}' column; expected at least env,db,host"
+                "the header has no '{required}' column{}; expected at least env,db,host{unknown}",
+                also.map(|a| format!(" (or '{a}')")).unwrap_or_default()
             ));
         }
     }
@@ -355,6 +375,10 @@ mod tests {
     use super::*;
 
     fn read_text(name: &str, text: &str) -> Result<Vec<Target>, Error> {
+        read_inventory(name, text).map(|inventory| inventory.targets)
+    }
+
+    fn read_inventory(name: &str, text: &str) -> Result<Inventory, Error> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -377,12 +401,25 @@ mod tests {
     fn csv_errors_name_the_line() {
         let err = read_text("a.csv", "env,db,host\nqa,app,h1\nQA,app2,h1\n").unwrap_err();
         assert!(err.to_string().contains("line 3: invalid env name 'QA'"), "{err}");
-        let err = read_text("a.csv", "env,db,host,colour\n").unwrap_err();
-        assert!(err.to_string().contains("unknown column 'colour'"), "{err}");
+        let err = read_text("a.csv", "env,database,host\n").unwrap_err();
+        assert!(err.to_string().contains("no 'db' column (or 'db_name')"), "{err}");
         let err = read_text("a.csv", "env,db,hostname,host\n").unwrap_err();
         assert!(err.to_string().contains("column 'host' twice"), "{err}");
         let err = read_text("a.csv", "env,db,host,port\nqa,a,h,70000\n").unwrap_err();
         assert!(err.to_string().contains("invalid port 70000"), "{err}");
+    }
+
+    #[test]
+    fn csv_columns_of_a_cmdb_export_are_ignored_and_named() {
+        let inventory = read_inventory(
+            "cmdb.csv",
+            "id,Owner,env,db_name,hostname,cost centre,port\n7,ann,qa,app,h1,42,5433\n",
+        )
+        .unwrap();
+        assert_eq!(inventory.ignored_columns, ["Owner", "cost centre"]);
+        assert_eq!(inventory.targets[0].port, 5433);
+        let plain = read_inventory("a.csv", "env,db,host\nqa,app,h1\n").unwrap();
+        assert!(plain.ignored_columns.is_empty());
     }
 
     #[test]
@@ -547,7 +584,7 @@ mod properties {
                 let mut out = Vec::new();
                 write(&targets, format, &mut out).unwrap();
                 let text = String::from_utf8(out).unwrap();
-                let back = parse(Path::new(name), &text, Path::new("."));
+                let back = parse(Path::new(name), &text, Path::new(".")).map(|i| i.targets);
                 prop_assert_eq!(back.as_ref().ok(), Some(&targets), "{:?}:\n{}\n{:?}", format, text, back);
             }
         }

@@ -7,6 +7,7 @@
 
 pub mod inventory;
 mod sqlite;
+pub mod sync;
 mod target;
 
 use std::path::PathBuf;
@@ -33,9 +34,10 @@ pub trait RegistryStore {
     fn update(&mut self, target: &Target, changes: &TargetChanges) -> Result<Entry, Error>;
     fn set_active(&mut self, target: &Target, active: bool) -> Result<Entry, Error>;
     fn remove(&mut self, target: &Target) -> Result<Entry, Error>;
-    /// Adds the targets that are not registered yet, in one transaction,
-    /// and reports what happened to each, in the order given.
-    fn import(&mut self, targets: &[Target]) -> Result<Vec<ImportOutcome>, Error>;
+    /// Applies every change of an import or a sync in one transaction, or
+    /// none: refused with [`Error::Moved`] when an entry is no longer as
+    /// the change was planned against.
+    fn apply(&mut self, changes: &[sync::Change]) -> Result<(), Error>;
 
     /// The one entry `key` (on `cluster`) names: refused when there is
     /// none, or when it names several (they are listed).
@@ -58,16 +60,6 @@ pub struct ListFilter {
     pub active_only: bool,
     /// Only targets with every one of these labels.
     pub labels: Vec<Label>,
-}
-
-/// What `import` did with one target of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImportOutcome {
-    Added,
-    /// Already registered; the fields in which the file differs are listed.
-    Skipped {
-        differs: Vec<&'static str>,
-    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +87,9 @@ pub enum Error {
     )]
     Ambiguous { key: TargetKey, clusters: Vec<String> },
 
+    #[error("{0} changed after the change was planned")]
+    Moved(String),
+
     #[error("{}: {message}", path.display())]
     Inventory { path: PathBuf, message: String },
 
@@ -118,7 +113,7 @@ impl Error {
             | Error::AlreadyExists(_)
             | Error::NotFound(..)
             | Error::Ambiguous { .. } => true,
-            Error::Io { .. } => false,
+            Error::Io { .. } | Error::Moved(_) => false,
             Error::Store(err) => err.is_invalid_input(),
         }
     }
@@ -142,6 +137,7 @@ impl Error {
                 clusters.first().map_or_else(String::new, |c| shell_word(c))
             )),
             Error::Store(err) => err.hint(),
+            Error::Moved(_) => Some("run the command again".into()),
             Error::Invalid(_) | Error::Inventory { .. } | Error::Io { .. } => None,
         }
     }

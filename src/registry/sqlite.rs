@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
 use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params, params_from_iter};
 
+use super::sync::Change;
 use super::{
-    AdminUser, CertFile, ClusterRef, DbName, Entry, EnvName, Error, Host, ImportOutcome, Labels,
-    ListFilter, RegistryStore, RootCert, SslMode, Target, TargetChanges, TargetKey,
+    AdminUser, CertFile, ClusterRef, DbName, Entry, EnvName, Error, Host, Labels, ListFilter,
+    RegistryStore, RootCert, SslMode, Target, TargetChanges, TargetKey,
 };
 use crate::store::Store;
 
@@ -96,19 +97,24 @@ impl RegistryStore for Store {
         })
     }
 
-    fn import(&mut self, targets: &[Target]) -> Result<Vec<ImportOutcome>, Error> {
+    fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {
         self.write(|tx| {
-            let mut outcomes = Vec::with_capacity(targets.len());
-            for target in targets {
-                let outcome = if let Some(existing) = find(tx, target)? {
-                    ImportOutcome::Skipped { differs: existing.target.differences(target) }
-                } else {
-                    insert(tx, target)?;
-                    ImportOutcome::Added
+            for change in changes {
+                let registered = find(tx, change.target())?.map(|e| e.target);
+                let planned_against = match change {
+                    Change::Add(_) => None,
+                    Change::Update { from, .. } => Some((**from).clone()),
+                    Change::Deactivate(to) => Some(Target { active: true, ..to.clone() }),
                 };
-                outcomes.push(outcome);
+                if registered != planned_against {
+                    return Ok(Err(Error::Moved(change.target().name())));
+                }
+                match planned_against {
+                    None => insert(tx, change.target())?,
+                    Some(from) => save(tx, &from, change.target())?,
+                };
             }
-            Ok(Ok(outcomes))
+            Ok(Ok(()))
         })
     }
 }
@@ -285,25 +291,33 @@ mod tests {
     }
 
     #[test]
-    fn import_adds_only_free_keys_in_one_go() {
+    fn changes_apply_all_or_nothing() {
         let (_dir, mut db) = open();
         db.add(&target("prod", "orders")).unwrap();
+        db.add(&target("prod", "gone")).unwrap();
         let mut other_cluster = target("prod", "orders");
         other_cluster.port = 6432;
         let mut changed = target("prod", "orders");
         changed.notes = None;
-        let outcomes = db.import(&[other_cluster, target("prod", "billing"), changed]).unwrap();
-        assert_eq!(
-            outcomes,
-            [
-                ImportOutcome::Added,
-                ImportOutcome::Added,
-                ImportOutcome::Skipped { differs: vec!["notes"] }
-            ]
-        );
-        let kept = db.entry_of(&target("prod", "orders")).unwrap().unwrap();
-        assert_eq!(kept.target, target("prod", "orders"), "an existing target is left as it is");
+        let gone = Target { active: false, ..target("prod", "gone") };
+        let planned = [
+            Change::Add(other_cluster),
+            Change::Update { from: Box::new(target("prod", "orders")), to: changed.clone() },
+            Change::Deactivate(gone.clone()),
+        ];
+        db.apply(&planned).unwrap();
+        assert_eq!(db.entry_of(&changed).unwrap().unwrap().target, changed);
+        assert_eq!(db.entry_of(&gone).unwrap().unwrap().target, gone);
         assert_eq!(db.list(&ListFilter::default()).unwrap().len(), 3, "6432 is another cluster");
+
+        // Planned against a registry that has moved on since: nothing is written.
+        let before = db.list(&ListFilter::default()).unwrap();
+        let err = db.apply(&[Change::Add(target("prod", "new")), planned[1].clone()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "prod/orders (db1.example.com:5432) changed after the change was planned"
+        );
+        assert_eq!(db.list(&ListFilter::default()).unwrap(), before);
     }
 
     #[test]

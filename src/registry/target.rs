@@ -368,7 +368,7 @@ impl fmt::Display for Label {
 pub struct Labels(Option<Box<BTreeMap<LabelKey, String>>>);
 
 impl Labels {
-    fn iter(&self) -> impl Iterator<Item = (&LabelKey, &String)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&LabelKey, &String)> {
         self.0.iter().flat_map(|map| map.iter())
     }
 

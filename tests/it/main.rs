@@ -21,6 +21,7 @@ mod readme;
 mod registry;
 mod safety;
 mod support;
+mod sync;
 mod terminal;
 mod tls;
 mod user;
@@ -46,6 +47,7 @@ fn main() {
         readme::tests(),
         registry::tests(),
         safety::tests(),
+        sync::tests(),
         terminal::tests(),
         tls::tests(),
         user::tests(),

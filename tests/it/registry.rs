@@ -364,7 +364,7 @@ fn a_bad_row_imports_nothing() {
         .args("registry import")
         .arg(&unknown)
         .expect(2)
-        .stderr_contains("unknown column 'database'")
+        .stderr_contains("no 'db' column (or 'db_name'); expected at least env,db,host (columns not known: database)")
         .run();
     let toml = sandbox.write("bad.toml", "[[targets]]\nenv = \"qa\"\ndb = \"x\"\nhots = \"h\"\n");
     Run::new(&sandbox)

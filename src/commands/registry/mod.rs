@@ -3,21 +3,20 @@
 //! is, confirmed for protected environments, journaled and announced.
 
 mod check;
-
-use serde::Serialize;
+mod import;
 
 use super::change::{self, Done, Item, Plan, Ran};
 use super::{Context, RECORD_FORMATS};
 use crate::cli::{
-    AddArgs, ChangeArgs, Format, ImportArgs, ListArgs, RegistryCommand, TargetChangeArgs,
-    TargetKeyArgs, TargetSelectArgs, UnsetField, UpdateArgs,
+    AddArgs, ChangeArgs, Format, ListArgs, RegistryCommand, TargetChangeArgs, TargetKeyArgs,
+    TargetSelectArgs, UnsetField, UpdateArgs,
 };
 use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{self, Column, Output, Record};
 use crate::registry::inventory::{self, InventoryFormat};
 use crate::registry::{
-    ClearableField, Entry, Error, ImportOutcome, Label, Labels, ListFilter, RegistryStore, Target,
-    TargetChanges, TargetKey,
+    ClearableField, Entry, Error, Label, Labels, ListFilter, RegistryStore, Target, TargetChanges,
+    TargetKey,
 };
 use crate::store::Store;
 
@@ -30,7 +29,7 @@ pub fn run(command: RegistryCommand, ctx: &Context) -> CommandResult {
         RegistryCommand::Activate(args) => set_active(args, true, ctx),
         RegistryCommand::Deactivate(args) => set_active(args, false, ctx),
         RegistryCommand::Remove(args) => remove(args, ctx),
-        RegistryCommand::Import(args) => import(&args, ctx),
+        RegistryCommand::Import(args) => import::run(&args, ctx),
         RegistryCommand::Export => export(ctx),
         RegistryCommand::Check(args) => check::run(&args, ctx),
     }
@@ -372,127 +371,6 @@ fn option_name(field: ClearableField) -> &'static str {
         ClearableField::Sslkey => "sslkey",
         ClearableField::AdminUser => "admin-user",
         ClearableField::Notes => "notes",
-    }
-}
-
-/// One row of the `registry import` report.
-#[derive(Debug, Serialize)]
-struct ImportRow<'a> {
-    env: &'a str,
-    db: &'a str,
-    cluster: String,
-    result: &'static str,
-    detail: String,
-}
-
-impl Record for ImportRow<'_> {
-    const COLUMNS: &'static [Column] = &[
-        Column::shown("env"),
-        Column::shown("db"),
-        Column::shown("cluster"),
-        Column::shown("result"),
-        Column::shown("detail"),
-    ];
-}
-
-fn import(args: &ImportArgs, ctx: &Context) -> CommandResult {
-    let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let targets = inventory::read(&args.file)?;
-    let planned = match ctx.store_to_read()? {
-        Some(store) => planned_import(&store, &targets)?,
-        None => vec![ImportOutcome::Added; targets.len()],
-    };
-    let from = format!("import from {}", args.file.display());
-    let plan = Plan {
-        operation: "registry.import".into(),
-        items: targets
-            .iter()
-            .map(|t| Item {
-                env: Some(t.key.env.as_str().into()),
-                db: Some(t.key.db.as_str().into()),
-                cluster: Some(t.cluster()),
-                intent: from.clone(),
-                endpoint: None,
-            })
-            .collect(),
-        announce: true,
-        ..protected_plan(ctx, &args.change, &targets, "import")?
-    };
-    let mut imported = planned.clone();
-    let ran = change::run(ctx, &plan, &args.change, None, None, |store, _| {
-        match store.import(&targets) {
-            Ok(outcomes) => {
-                imported = outcomes;
-                imported
-                    .iter()
-                    .map(|outcome| match outcome {
-                        ImportOutcome::Added => Done::ok(format!("target added ({from})")),
-                        ImportOutcome::Skipped { .. } => Done::ok("skipped: already registered"),
-                    })
-                    .collect()
-            }
-            Err(err) => targets.iter().map(|_| Done::failed(&from, err.to_string())).collect(),
-        }
-    })?;
-    let (dry_run, failed, exit) = match &ran {
-        Ran::DryRun => (true, None, Exit::Success),
-        Ran::Applied(applied) => {
-            (false, applied.done.iter().find_map(|d| d.error.clone()), applied.exit())
-        }
-    };
-    if let Some(error) = failed {
-        return Err(CommandError::failure(format!(
-            "the import failed; nothing was added: {error}"
-        )));
-    }
-    let rows: Vec<ImportRow<'_>> = targets
-        .iter()
-        .zip(&imported)
-        .map(|(target, outcome)| import_row(target, outcome, dry_run))
-        .collect();
-    output::unless_closed(out.list(&rows))?;
-    let added = imported.iter().filter(|o| **o == ImportOutcome::Added).count();
-    let verb = if dry_run { "would add" } else { "added" };
-    ctx.messages.status(&format!(
-        "{verb} {added}, skipped {} already registered{}",
-        imported.len() - added,
-        if dry_run { " (--dry-run: nothing written)" } else { "" }
-    ));
-    Ok(exit)
-}
-
-/// What `import` would do, without writing.
-fn planned_import(store: &Store, targets: &[Target]) -> Result<Vec<ImportOutcome>, Error> {
-    targets
-        .iter()
-        .map(|target| {
-            Ok(match store.entry_of(target)? {
-                Some(existing) => {
-                    ImportOutcome::Skipped { differs: existing.target.differences(target) }
-                }
-                None => ImportOutcome::Added,
-            })
-        })
-        .collect()
-}
-
-fn import_row<'a>(target: &'a Target, outcome: &ImportOutcome, dry_run: bool) -> ImportRow<'a> {
-    let (result, detail) = match outcome {
-        ImportOutcome::Added if dry_run => ("would add", String::new()),
-        ImportOutcome::Added => ("added", String::new()),
-        ImportOutcome::Skipped { differs } if differs.is_empty() => {
-            ("skipped", "already registered".to_owned())
-        }
-        ImportOutcome::Skipped { differs } => {
-            ("skipped", format!("already registered; the file differs in {}", differs.join(", ")))
-        }
-    };
-    ImportRow {
-        env: target.key.env.as_str(),
-        db: target.key.db.as_str(),
-        cluster: target.cluster(),
-        result,
-        detail,
     }
 }
 
