@@ -255,6 +255,22 @@ fn env_limits_the_scope() {
         .expect(2)
         .stderr_contains("--sync")
         .run();
+
+    // The wrong file at 3 a.m.: qa's inventory synced into prod would
+    // deactivate all of prod. Refused, and nothing is touched.
+    let qa_only = sandbox.write("qa-only.csv", format!("{HEADER}qa,orders,qa2,5432,,,\n"));
+    let before = std::fs::read(sandbox.registry()).unwrap();
+    let counts = audit_counts(&sandbox);
+    Run::new(&sandbox)
+        .args("registry import --sync --env prod")
+        .arg(&qa_only)
+        .expect(2)
+        .stderr_contains("has no targets of env 'prod': a sync would deactivate every target")
+        .stderr_contains("left out 1 targets of other environments (--env prod)")
+        .stderr_contains("hint: check the file")
+        .run();
+    assert_eq!(std::fs::read(sandbox.registry()).unwrap(), before);
+    assert_eq!(audit_counts(&sandbox), counts);
 }
 
 fn plain_import_records_only_what_it_adds() {

@@ -60,6 +60,19 @@ pub fn run(args: &ImportArgs, ctx: &Context) -> CommandResult {
             ));
         }
     }
+    // `--sync --env prod` with another env's file would deactivate all of
+    // prod: the file names no target of prod, so that is taken as a mistake.
+    if let (true, Some(env), true) = (args.sync, &args.env, targets.is_empty()) {
+        return Err(CommandError::usage(format!(
+            "{shown_path} has no targets of env '{}': a sync would deactivate every target \
+             of it; nothing was changed",
+            env.as_str()
+        ))
+        .hint(format!(
+            "check the file; to retire an environment, use `pgacct registry deactivate --env {}`",
+            env.as_str()
+        )));
+    }
     let envs: BTreeSet<EnvName> = match &args.env {
         Some(env) => BTreeSet::from([env.clone()]),
         None => targets.iter().map(|t| t.key.env.clone()).collect(),
