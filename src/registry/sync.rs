@@ -126,38 +126,20 @@ fn differences(from: &Target, to: &Target) -> Vec<String> {
         value.unwrap_or_else(|| "(none)".to_owned())
     }
     let mut found = Vec::new();
-    let mut field = |name: &str, old: Option<String>, new: Option<String>| {
+    // Each field as its text in `from` and in `to`.
+    let mut field = |name: &str, text: &dyn Fn(&Target) -> Option<String>| {
+        let (old, new) = (text(from), text(to));
         if old != new {
             found.push(format!("{name} {} -> {}", shown(old), shown(new)));
         }
     };
-    field("sslmode", from.sslmode.map(|m| m.to_string()), to.sslmode.map(|m| m.to_string()));
-    field(
-        "sslrootcert",
-        from.sslrootcert.as_ref().map(ToString::to_string),
-        to.sslrootcert.as_ref().map(ToString::to_string),
-    );
-    field(
-        "sslcert",
-        from.sslcert.as_ref().map(ToString::to_string),
-        to.sslcert.as_ref().map(ToString::to_string),
-    );
-    field(
-        "sslkey",
-        from.sslkey.as_ref().map(ToString::to_string),
-        to.sslkey.as_ref().map(ToString::to_string),
-    );
-    field(
-        "admin_user",
-        from.admin_user.as_ref().map(|u| u.as_str().to_owned()),
-        to.admin_user.as_ref().map(|u| u.as_str().to_owned()),
-    );
-    field("active", Some(from.active.to_string()), Some(to.active.to_string()));
-    field(
-        "notes",
-        from.notes.as_ref().map(|n| format!("{n:?}")),
-        to.notes.as_ref().map(|n| format!("{n:?}")),
-    );
+    field("sslmode", &|t| t.sslmode.map(|m| m.to_string()));
+    field("sslrootcert", &|t| t.sslrootcert.as_ref().map(ToString::to_string));
+    field("sslcert", &|t| t.sslcert.as_ref().map(ToString::to_string));
+    field("sslkey", &|t| t.sslkey.as_ref().map(ToString::to_string));
+    field("admin_user", &|t| t.admin_user.as_ref().map(|u| u.as_str().to_owned()));
+    field("active", &|t| Some(t.active.to_string()));
+    field("notes", &|t| t.notes.as_ref().map(|n| format!("{n:?}")));
     let mut labels = Vec::new();
     for (key, value) in from.labels.iter() {
         if to.labels.iter().all(|(k, v)| k != key || v != value) {
