@@ -434,7 +434,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__add)
-            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --label --notes --inactive --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslnegotiation --sslrootcert --sslcert --sslkey --admin-user --admin-password-command --label --notes --inactive --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -458,6 +458,10 @@ _pgacct() {
                     ;;
                 --sslmode)
                     COMPREPLY=($(compgen -W "disable allow prefer require verify-ca verify-full" -- "${cur}"))
+                    return 0
+                    ;;
+                --sslnegotiation)
+                    COMPREPLY=($(compgen -W "postgres direct" -- "${cur}"))
                     return 0
                     ;;
                 --sslrootcert)
@@ -506,6 +510,10 @@ _pgacct() {
                     return 0
                     ;;
                 --admin-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --admin-password-command)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -807,7 +815,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__update)
-            opts="-y -q -v -h -V --env --db --cluster --host --port --sslmode --sslrootcert --sslcert --sslkey --admin-user --notes --unset --label --unset-label --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -q -v -h -V --env --db --cluster --host --port --sslmode --sslnegotiation --sslrootcert --sslcert --sslkey --admin-user --admin-password-command --notes --unset --label --unset-label --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -835,6 +843,10 @@ _pgacct() {
                     ;;
                 --sslmode)
                     COMPREPLY=($(compgen -W "disable allow prefer require verify-ca verify-full" -- "${cur}"))
+                    return 0
+                    ;;
+                --sslnegotiation)
+                    COMPREPLY=($(compgen -W "postgres direct" -- "${cur}"))
                     return 0
                     ;;
                 --sslrootcert)
@@ -886,12 +898,16 @@ _pgacct() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --admin-password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --notes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --unset)
-                    COMPREPLY=($(compgen -W "sslmode sslrootcert sslcert sslkey admin-user notes" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "sslmode sslnegotiation sslrootcert sslcert sslkey admin-user admin-password-command notes" -- "${cur}"))
                     return 0
                     ;;
                 --label)

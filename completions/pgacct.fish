@@ -69,10 +69,13 @@ prefer\t''
 require\t''
 verify-ca\t''
 verify-full\t''"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslnegotiation -d 'How TLS starts: postgres, or direct (PostgreSQL 17+, needs sslmode require or stronger) [default: $PGSSLNEGOTIATION, else postgres]' -r -f -a "postgres\t''
+direct\t''"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslrootcert -d 'CA certificates (PEM file) to verify the server with, or `system`' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslcert -d 'Client certificate (PEM file), with --sslkey' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslkey -d 'Client private key (PEM file), with --sslcert' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l admin-user -d 'Role pgacct logs in as [default: $PGACCT_ADMIN_USER, $PG_ADMIN_USER, $PGUSER, the OS user]' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l admin-password-command -d 'A program that prints the admin password, \'PROGRAM ARGS...\' [default: [env.ENV] admin_password_command in config.toml]' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l label -d 'A label, KEY=VALUE, for --where to select by (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l notes -d 'Free text kept with the entry' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
@@ -126,16 +129,21 @@ prefer\t''
 require\t''
 verify-ca\t''
 verify-full\t''"
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslnegotiation -d 'How TLS starts: postgres, or direct (PostgreSQL 17+, needs sslmode require or stronger) [default: $PGSSLNEGOTIATION, else postgres]' -r -f -a "postgres\t''
+direct\t''"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslrootcert -d 'CA certificates (PEM file) to verify the server with, or `system`' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslcert -d 'Client certificate (PEM file), with --sslkey' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslkey -d 'Client private key (PEM file), with --sslcert' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l admin-user -d 'New admin role' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l admin-password-command -d 'New program that prints the admin password, \'PROGRAM ARGS...\'; \'\' clears it' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l notes -d 'New notes' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l unset -d 'Clear an optional setting (repeatable)' -r -f -a "sslmode\t''
+sslnegotiation\t''
 sslrootcert\t''
 sslcert\t''
 sslkey\t''
 admin-user\t''
+admin-password-command\t''
 notes\t''"
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l label -d 'Set a label, KEY=VALUE (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l unset-label -d 'Remove a label (repeatable)' -r

@@ -14,7 +14,8 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 use crate::registry::{
-    AdminUser, CertFile, ClusterRef, DbName, EnvName, Host, Label, LabelKey, RootCert, SslMode,
+    AdminUser, CertFile, ClusterRef, DbName, EnvName, Host, Label, LabelKey, PasswordCommand,
+    RootCert, SslMode, SslNegotiation,
 };
 
 /// Provision and manage PostgreSQL login roles across many databases.
@@ -695,6 +696,15 @@ pub struct TlsArgs {
     #[arg(long, value_name = "MODE", value_parser = sslmode_parser())]
     pub sslmode: Option<SslMode>,
 
+    /// How TLS starts: postgres, or direct (PostgreSQL 17+, needs sslmode require or stronger) [default: $PGSSLNEGOTIATION, else postgres]
+    ///
+    /// direct starts the TLS handshake at once instead of asking the server
+    /// first, one round trip fewer. A server before PostgreSQL 17 does not
+    /// understand it, so, as in libpq, it is refused with an sslmode that
+    /// could fall back to an unencrypted connection.
+    #[arg(long, value_name = "HOW", value_parser = sslnegotiation_parser())]
+    pub sslnegotiation: Option<SslNegotiation>,
+
     /// CA certificates (PEM file) to verify the server with, or `system`
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub sslrootcert: Option<RootCert>,
@@ -713,6 +723,16 @@ pub struct TlsArgs {
 fn sslmode_parser() -> impl TypedValueParser<Value = SslMode> {
     PossibleValuesParser::new(SslMode::ALL.map(SslMode::as_str)).try_map(|s| s.parse::<SslMode>())
 }
+
+fn sslnegotiation_parser() -> impl TypedValueParser<Value = SslNegotiation> {
+    PossibleValuesParser::new(SslNegotiation::ALL.map(SslNegotiation::as_str))
+        .try_map(|s| s.parse::<SslNegotiation>())
+}
+
+/// `--admin-password-command` of `registry update`: a command, or `None`
+/// (given as `''`) to clear it.
+#[derive(Debug, Clone)]
+pub struct CommandOrClear(pub Option<PasswordCommand>);
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
@@ -734,6 +754,19 @@ pub struct AddArgs {
     /// Role pgacct logs in as [default: $PGACCT_ADMIN_USER, $PG_ADMIN_USER, $PGUSER, the OS user]
     #[arg(long, value_name = "ROLE")]
     pub admin_user: Option<AdminUser>,
+
+    /// A program that prints the admin password, 'PROGRAM ARGS...' [default: [env.ENV] admin_password_command in config.toml]
+    ///
+    /// The words are split as a shell splits them (quotes, backslashes),
+    /// but no shell runs: nothing is expanded. The program runs at most
+    /// once per pgacct run, with stdin from /dev/null and its stderr on
+    /// yours; its stdout, less one trailing newline, is the password, and
+    /// is never shown or logged. The admin password is the first found of:
+    /// $PGACCT_ADMIN_PASSWORD_<ENV>, $PGACCT_ADMIN_PASSWORD, $PG_ADMIN_PASS,
+    /// $PGPASSWORD, this command (or the env's), the password file
+    /// ($PGPASSFILE or ~/.pgpass), and a prompt on a terminal.
+    #[arg(long, value_name = "COMMAND")]
+    pub admin_password_command: Option<PasswordCommand>,
 
     /// A label, KEY=VALUE, for --where to select by (repeatable)
     #[arg(long = "label", value_name = "KEY=VALUE")]
@@ -771,6 +804,14 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "ROLE")]
     pub admin_user: Option<AdminUser>,
 
+    /// New program that prints the admin password, 'PROGRAM ARGS...'; '' clears it
+    ///
+    /// Split into words as a shell splits them, and run without one (see
+    /// `registry add --help`).
+    #[arg(long, value_name = "COMMAND",
+          value_parser = |s: &str| PasswordCommand::parse_words(s).map(CommandOrClear))]
+    pub admin_password_command: Option<CommandOrClear>,
+
     /// New notes
     #[arg(long, value_name = "TEXT")]
     pub notes: Option<String>,
@@ -794,10 +835,12 @@ pub struct UpdateArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum UnsetField {
     Sslmode,
+    Sslnegotiation,
     Sslrootcert,
     Sslcert,
     Sslkey,
     AdminUser,
+    AdminPasswordCommand,
     Notes,
 }
 

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::{
-    AdminUser, CertFile, DEFAULT_PORT, Error, InvalidValue, Label, Labels, RootCert, Target,
-    TargetKey,
+    AdminUser, CertFile, DEFAULT_PORT, Error, InvalidValue, Label, Labels, PasswordCommand,
+    RootCert, Target, TargetKey,
 };
 
 /// File formats for import and export.
@@ -54,16 +54,18 @@ impl InventoryFormat {
 }
 
 /// The columns of a CSV inventory, in the order `export` writes them.
-const CSV_COLUMNS: [&str; 12] = [
+const CSV_COLUMNS: [&str; 14] = [
     "env",
     "db",
     "host",
     "port",
     "sslmode",
+    "sslnegotiation",
     "sslrootcert",
     "sslcert",
     "sslkey",
     "admin_user",
+    "admin_password_command",
     "labels",
     "active",
     "notes",
@@ -85,10 +87,12 @@ struct RawEntry {
     host: String,
     port: Option<i64>,
     sslmode: Option<String>,
+    sslnegotiation: Option<String>,
     sslrootcert: Option<String>,
     sslcert: Option<String>,
     sslkey: Option<String>,
     admin_user: Option<String>,
+    admin_password_command: Option<RawCommand>,
     labels: Option<RawLabels>,
     active: Option<bool>,
     notes: Option<String>,
@@ -124,6 +128,24 @@ impl RawLabels {
                 }
                 Ok(labels)
             }
+        }
+    }
+}
+
+/// A command as a list of words (TOML, JSON), or as one line split the
+/// way a shell splits it (CSV, and a string in TOML or JSON).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawCommand {
+    Argv(Vec<String>),
+    Line(String),
+}
+
+impl RawCommand {
+    fn parse(self) -> Result<Option<PasswordCommand>, InvalidValue> {
+        match self {
+            RawCommand::Argv(argv) => PasswordCommand::new(argv).map(Some),
+            RawCommand::Line(line) => PasswordCommand::parse_words(&line),
         }
     }
 }
@@ -266,10 +288,14 @@ fn set_csv_field(entry: &mut RawEntry, column: &str, value: &str) -> Result<(), 
         }
         "active" => entry.active = parse_bool(value)?,
         "sslmode" => entry.sslmode = optional(),
+        "sslnegotiation" => entry.sslnegotiation = optional(),
         "sslrootcert" => entry.sslrootcert = optional(),
         "sslcert" => entry.sslcert = optional(),
         "sslkey" => entry.sslkey = optional(),
         "admin_user" => entry.admin_user = optional(),
+        "admin_password_command" => {
+            entry.admin_password_command = optional().map(RawCommand::Line);
+        }
         "labels" => entry.labels = optional().map(RawLabels::Text),
         "notes" => entry.notes = optional(),
         _ => unreachable!("csv_columns only yields known columns"),
@@ -302,10 +328,16 @@ impl RawEntry {
             host: self.host.parse()?,
             port,
             sslmode: self.sslmode.as_deref().map(str::parse).transpose()?,
+            sslnegotiation: self.sslnegotiation.as_deref().map(str::parse).transpose()?,
             sslrootcert: self.sslrootcert.map(|s| RootCert::parse_in(&s, base)).transpose()?,
             sslcert: self.sslcert.map(|s| CertFile::parse_in("sslcert", &s, base)).transpose()?,
             sslkey: self.sslkey.map(|s| CertFile::parse_in("sslkey", &s, base)).transpose()?,
             admin_user: self.admin_user.as_deref().map(str::parse::<AdminUser>).transpose()?,
+            admin_password_command: self
+                .admin_password_command
+                .map(RawCommand::parse)
+                .transpose()?
+                .flatten(),
             labels: self.labels.map(RawLabels::parse).transpose()?.unwrap_or_default(),
             active: self.active.unwrap_or(true),
             notes: self.notes.filter(|n| !n.is_empty()),
@@ -333,10 +365,15 @@ pub fn write(
                         t.host.as_str(),
                         &t.port.to_string(),
                         t.sslmode.map_or("", |m| m.as_str()),
+                        t.sslnegotiation.map_or("", |n| n.as_str()),
                         &t.sslrootcert.as_ref().map(ToString::to_string).unwrap_or_default(),
                         &t.sslcert.as_ref().map(ToString::to_string).unwrap_or_default(),
                         &t.sslkey.as_ref().map(ToString::to_string).unwrap_or_default(),
                         t.admin_user.as_ref().map_or("", AdminUser::as_str),
+                        &t.admin_password_command
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
                         &t.labels.to_text(),
                         if t.active { "true" } else { "false" },
                         t.notes.as_deref().unwrap_or(""),
@@ -446,9 +483,9 @@ mod tests {
     fn every_format_round_trips() {
         let targets = read_text(
             "a.csv",
-            "env,db,host,port,sslmode,active,notes,admin_user\n\
-             qa,app,h1,5433,require,false,\"a, b\",dba\n\
-             prod,orders,/var/run/postgresql,5432,,true,,\n",
+            "env,db,host,port,sslmode,active,notes,admin_user,sslnegotiation,admin_password_command\n\
+             qa,app,h1,5433,require,false,\"a, b\",dba,direct,\"vault read 'secret/pg admin'\"\n\
+             prod,orders,/var/run/postgresql,5432,,true,,,,\n",
         )
         .unwrap();
         for (format, name) in [
@@ -461,6 +498,57 @@ mod tests {
             let back = read_text(name, std::str::from_utf8(&out).unwrap()).unwrap();
             assert_eq!(back, targets, "{format:?}");
         }
+        let command = targets[0].admin_password_command.as_ref().unwrap();
+        assert_eq!(
+            (command.program(), command.args()),
+            ("vault", &["read".to_owned(), "secret/pg admin".to_owned()][..])
+        );
+    }
+
+    #[test]
+    fn a_command_is_a_list_or_a_line_and_direct_needs_a_strong_sslmode() {
+        let toml = read_text(
+            "a.toml",
+            "[[targets]]\nenv = 'qa'\ndb = 'app'\nhost = 'h1'\nsslmode = 'verify-full'\n\
+             sslnegotiation = 'direct'\nadmin_password_command = ['pass', 'show', 'pg admin']\n",
+        )
+        .unwrap();
+        let json = read_text(
+            "a.json",
+            r#"[{"env": "qa", "db": "app", "host": "h1", "sslmode": "verify-full",
+                 "sslnegotiation": "direct", "admin_password_command": "pass show 'pg admin'"}]"#,
+        )
+        .unwrap();
+        assert_eq!(toml, json);
+        assert_eq!(
+            toml[0].admin_password_command.as_ref().unwrap().to_string(),
+            "pass show 'pg admin'"
+        );
+
+        let err = read_text("a.csv", "env,db,host,sslnegotiation\nqa,app,h1,direct\n").unwrap_err();
+        assert!(
+            err.to_string().contains("line 2: sslnegotiation direct needs sslmode require"),
+            "{err}"
+        );
+        let err =
+            read_text("a.csv", "env,db,host,sslmode,sslnegotiation\nqa,app,h1,prefer,direct\n")
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(r#"weak sslmode "prefer" may not be used with sslnegotiation=direct"#),
+            "{err}"
+        );
+        let err = read_text("a.csv", "env,db,host,sslnegotiation\nqa,app,h1,tls\n").unwrap_err();
+        assert!(err.to_string().contains("invalid sslnegotiation 'tls'"), "{err}");
+        let err = read_text("a.csv", "env,db,host,admin_password_command\nqa,app,h1,vault 'read\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("a quote is not closed"), "{err}");
+        let err = read_text(
+            "a.json",
+            r#"[{"env": "qa", "db": "app", "host": "h1", "admin_password_command": []}]"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("names no program"), "{err}");
     }
 }
 
@@ -471,7 +559,7 @@ mod properties {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::registry::SslMode;
+    use crate::registry::{SslMode, SslNegotiation};
 
     const FORMATS: [(InventoryFormat, &str); 3] = [
         (InventoryFormat::Csv, "x.csv"),
@@ -519,6 +607,7 @@ mod properties {
             ),
             (proptest::option::of(admin), any::<bool>(), proptest::option::of(text(200))),
             proptest::collection::btree_map("[a-z0-9][a-z0-9_.-]{0,10}", "[^;\\p{Cc}]{0,12}", 0..3),
+            (any::<bool>(), proptest::option::of(proptest::collection::vec(text(20), 1..4))),
         )
             .prop_map(
                 |(
@@ -526,6 +615,7 @@ mod properties {
                     (sslmode, tls_files, with_client_cert),
                     (admin, active, notes),
                     label_map,
+                    (direct, argv),
                 )| {
                     let mut labels = Labels::default();
                     for (key, value) in label_map {
@@ -537,6 +627,14 @@ mod properties {
                         host: host.parse().unwrap(),
                         port,
                         sslmode,
+                        // Direct negotiation only where the rules allow it.
+                        sslnegotiation: sslmode.map(|mode| {
+                            if direct && mode.insists_on_tls() {
+                                SslNegotiation::Direct
+                            } else {
+                                SslNegotiation::Postgres
+                            }
+                        }),
                         sslrootcert: match tls_files {
                             0 => None,
                             1 => Some(RootCert::System),
@@ -545,6 +643,8 @@ mod properties {
                         sslcert: with_client_cert.then(|| CertFile::stored(cert.clone())),
                         sslkey: with_client_cert.then(|| CertFile::stored(key.clone())),
                         admin_user: admin.map(|a| a.parse().unwrap()),
+                        admin_password_command: argv
+                            .map(|argv| PasswordCommand::new(argv).unwrap()),
                         labels,
                         active,
                         notes,

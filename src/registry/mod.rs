@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 pub use target::{
     AdminUser, CertFile, ClearableField, ClusterRef, DEFAULT_PORT, DbName, Entry, EnvName, Host,
-    InvalidValue, Label, LabelKey, Labels, RootCert, SslMode, Target, TargetChanges, TargetKey,
+    InvalidValue, Label, LabelKey, Labels, PasswordCommand, RootCert, SslMode, SslNegotiation,
+    Target, TargetChanges, TargetKey,
 };
 
 /// Storage of registry entries. Every method either does all it says or

@@ -8,12 +8,14 @@ use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params, params_from_i
 use super::sync::Change;
 use super::{
     AdminUser, CertFile, ClusterRef, DbName, Entry, EnvName, Error, Host, Labels, ListFilter,
-    RegistryStore, RootCert, SslMode, Target, TargetChanges, TargetKey,
+    PasswordCommand, RegistryStore, RootCert, SslMode, SslNegotiation, Target, TargetChanges,
+    TargetKey,
 };
 use crate::store::Store;
 
 const COLUMNS: &str = "env, db, host, port, sslmode, sslrootcert, sslcert, sslkey, admin_user, \
-                       active, notes, labels, created_at, updated_at";
+                       active, notes, labels, sslnegotiation, admin_password_command, \
+                       created_at, updated_at";
 
 impl RegistryStore for Store {
     fn add(&mut self, target: &Target) -> Result<Entry, Error> {
@@ -135,7 +137,7 @@ fn find(conn: &rusqlite::Connection, target: &Target) -> rusqlite::Result<Option
 fn insert(tx: &Transaction<'_>, target: &Target) -> rusqlite::Result<Entry> {
     tx.prepare_cached(&format!(
         "INSERT INTO targets ({COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)"
     ))?
     .execute(params_from_iter(row_values(target, &crate::time::now())))?;
     Ok(find(tx, target)?.expect("the row was inserted by this transaction"))
@@ -150,15 +152,15 @@ fn save(tx: &Transaction<'_>, target: &Target, changed: &Target) -> rusqlite::Re
     tx.prepare_cached(
         "UPDATE targets SET host = ?3, port = ?4, sslmode = ?5, sslrootcert = ?6, sslcert = ?7,
                 sslkey = ?8, admin_user = ?9, active = ?10, notes = ?11, labels = ?12,
-                updated_at = ?13
-         WHERE env = ?1 AND db = ?2 AND host = ?14 AND port = ?15",
+                sslnegotiation = ?13, admin_password_command = ?14, updated_at = ?15
+         WHERE env = ?1 AND db = ?2 AND host = ?16 AND port = ?17",
     )?
     .execute(params_from_iter(values))?;
     Ok(find(tx, changed)?.expect("the row was written by this transaction"))
 }
 
-/// `?1` to `?13` of `insert` and `save`: the target's columns, then a time.
-fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 13] {
+/// `?1` to `?15` of `insert` and `save`: the target's columns, then a time.
+fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 15] {
     [
         &target.key.env,
         &target.key.db,
@@ -172,6 +174,8 @@ fn row_values<'a>(target: &'a Target, now: &'a dyn ToSql) -> [&'a dyn ToSql; 13]
         &target.active,
         &target.notes,
         &target.labels,
+        &target.sslnegotiation,
+        &target.admin_password_command,
         now,
     ]
 }
@@ -183,10 +187,12 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<Entry> {
             host: row.get("host")?,
             port: row.get("port")?,
             sslmode: row.get("sslmode")?,
+            sslnegotiation: row.get("sslnegotiation")?,
             sslrootcert: row.get("sslrootcert")?,
             sslcert: row.get("sslcert")?,
             sslkey: row.get("sslkey")?,
             admin_user: row.get("admin_user")?,
+            admin_password_command: row.get("admin_password_command")?,
             labels: row.get("labels")?,
             active: row.get("active")?,
             notes: row.get("notes")?,
@@ -214,7 +220,21 @@ macro_rules! sql_text_via_from_str {
     )*};
 }
 
-sql_text_via_from_str!(EnvName, DbName, Host, SslMode, AdminUser);
+sql_text_via_from_str!(EnvName, DbName, Host, SslMode, SslNegotiation, AdminUser);
+
+/// The argv as a JSON array; read back through the same rules as input.
+impl ToSql for PasswordCommand {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.to_json()))
+    }
+}
+
+impl FromSql for PasswordCommand {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        PasswordCommand::from_json(value.as_str()?)
+            .map_err(|err| FromSqlError::Other(Box::new(err)))
+    }
+}
 
 impl ToSql for Labels {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -271,10 +291,14 @@ mod tests {
             host: "db1.example.com".parse().unwrap(),
             port: 5432,
             sslmode: Some(SslMode::VerifyFull),
+            sslnegotiation: Some(SslNegotiation::Direct),
             sslrootcert: Some(RootCert::System),
             sslcert: None,
             sslkey: None,
             admin_user: Some("dba".parse().unwrap()),
+            admin_password_command: Some(
+                "vault read -field=password 'secret/pg admin'".parse().unwrap(),
+            ),
             labels: Labels::parse_text("region=eu;tier=gold").unwrap(),
             active: true,
             notes: Some("it's \"quoted\"; DROP TABLE targets".into()),

@@ -134,10 +134,14 @@ fn differences(from: &Target, to: &Target) -> Vec<String> {
         }
     };
     field("sslmode", &|t| t.sslmode.map(|m| m.to_string()));
+    field("sslnegotiation", &|t| t.sslnegotiation.map(|n| n.to_string()));
     field("sslrootcert", &|t| t.sslrootcert.as_ref().map(ToString::to_string));
     field("sslcert", &|t| t.sslcert.as_ref().map(ToString::to_string));
     field("sslkey", &|t| t.sslkey.as_ref().map(ToString::to_string));
     field("admin_user", &|t| t.admin_user.as_ref().map(|u| u.as_str().to_owned()));
+    field("admin_password_command", &|t| {
+        t.admin_password_command.as_ref().map(ToString::to_string)
+    });
     field("active", &|t| Some(t.active.to_string()));
     field("notes", &|t| t.notes.as_ref().map(|n| format!("{n:?}")));
     let mut labels = Vec::new();

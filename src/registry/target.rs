@@ -201,6 +201,165 @@ impl Serialize for SslMode {
     }
 }
 
+impl SslMode {
+    /// `require` or stronger: a mode that never falls back to plain text.
+    pub fn insists_on_tls(self) -> bool {
+        matches!(self, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull)
+    }
+}
+
+/// libpq 17's `sslnegotiation`: how a TCP connection starts TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslNegotiation {
+    /// An `SSLRequest` first, which every PostgreSQL answers.
+    #[default]
+    Postgres,
+    /// A TLS handshake at once (PostgreSQL 17+): one round trip fewer.
+    Direct,
+}
+
+impl SslNegotiation {
+    pub const ALL: [SslNegotiation; 2] = [SslNegotiation::Postgres, SslNegotiation::Direct];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslNegotiation::Postgres => "postgres",
+            SslNegotiation::Direct => "direct",
+        }
+    }
+
+    /// libpq's rule (fe-connect.c): direct negotiation only with an sslmode
+    /// that insists on TLS, `mode` being the one a connection will use.
+    pub fn check_with(self, mode: SslMode) -> Result<(), InvalidValue> {
+        if self == SslNegotiation::Postgres || mode.insists_on_tls() {
+            return Ok(());
+        }
+        Err(InvalidValue(format!(
+            "weak sslmode \"{mode}\" may not be used with sslnegotiation=direct (use \"require\", \
+             \"verify-ca\", or \"verify-full\"): {DIRECT_RISK}"
+        )))
+    }
+}
+
+/// Why libpq refuses direct negotiation with a weak sslmode.
+const DIRECT_RISK: &str = "a server older than PostgreSQL 17 does not speak direct TLS, and a \
+                           weak sslmode could fall back to an unencrypted connection";
+
+impl FromStr for SslNegotiation {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SslNegotiation::ALL.into_iter().find(|n| n.as_str() == s).ok_or_else(|| {
+            InvalidValue(format!("invalid sslnegotiation '{s}': expected postgres or direct"))
+        })
+    }
+}
+
+impl fmt::Display for SslNegotiation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for SslNegotiation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// `admin_password_command`: a program that prints the admin password on
+/// stdout (Vault, a password manager, a cloud IAM token), as its argv. It
+/// is run without a shell, so nothing in it is expanded or interpreted.
+/// Boxed, so that a [`Target`], which plans carry by value, stays small.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[allow(clippy::box_collection)] // one pointer instead of a vector's three words
+pub struct PasswordCommand(Box<Vec<String>>);
+
+impl PasswordCommand {
+    /// A command from its argv: a program, then its arguments.
+    pub fn new(argv: Vec<String>) -> Result<Self, InvalidValue> {
+        match argv.first() {
+            None => return Err(InvalidValue::new("admin_password_command names no program")),
+            Some(program) if program.is_empty() => {
+                return Err(InvalidValue::new("admin_password_command's program is empty"));
+            }
+            Some(_) => {}
+        }
+        if argv.iter().any(|word| word.contains('\0')) {
+            return Err(InvalidValue::new("admin_password_command must not contain a NUL byte"));
+        }
+        Ok(PasswordCommand(Box::new(argv)))
+    }
+
+    /// `PROGRAM ARGS...` split into words as a shell splits them (quotes
+    /// and backslashes), without running one; `None` for a line with no
+    /// words (`''`, which clears the setting on update).
+    pub fn parse_words(line: &str) -> Result<Option<Self>, InvalidValue> {
+        let words = shell_words::split(line).map_err(|_| {
+            InvalidValue::new(format!(
+                "invalid admin_password_command {}: a quote is not closed",
+                shell_words::quote(line)
+            ))
+        })?;
+        if words.is_empty() { Ok(None) } else { PasswordCommand::new(words).map(Some) }
+    }
+
+    pub fn program(&self) -> &str {
+        &self.0[0]
+    }
+
+    pub fn args(&self) -> &[String] {
+        &self.0[1..]
+    }
+
+    /// The argv as a JSON array, as the store keeps it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.0).expect("a list of strings is JSON")
+    }
+
+    /// Reads [`PasswordCommand::to_json`]'s form.
+    pub fn from_json(text: &str) -> Result<Self, InvalidValue> {
+        let argv: Vec<String> = serde_json::from_str(text).map_err(|err| {
+            InvalidValue::new(format!(
+                "admin_password_command is not a JSON list of strings: {err}"
+            ))
+        })?;
+        PasswordCommand::new(argv)
+    }
+}
+
+/// The words of a command line; `''` or blank names no program.
+impl FromStr for PasswordCommand {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PasswordCommand::parse_words(s)?
+            .ok_or_else(|| InvalidValue::new("admin_password_command names no program"))
+    }
+}
+
+/// As a shell command line that [`PasswordCommand::parse_words`] reads back.
+impl fmt::Display for PasswordCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&shell_words::join(self.0.iter()))
+    }
+}
+
+/// A list of strings: the argv as it is run.
+impl Serialize for PasswordCommand {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// A list of strings (config.toml's `admin_password_command = ["prog", "arg"]`).
+impl<'de> serde::Deserialize<'de> for PasswordCommand {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let argv = Vec::<String>::deserialize(deserializer)?;
+        PasswordCommand::new(argv).map_err(serde::de::Error::custom)
+    }
+}
+
 /// libpq's `sslrootcert`: a PEM file of trusted CAs, or `system` for the
 /// platform's trust store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -491,10 +650,14 @@ pub struct Target {
     pub port: u16,
     /// `None`: not set here, so `PGSSLMODE` or libpq's default applies.
     pub sslmode: Option<SslMode>,
+    /// `None`: not set here, so `PGSSLNEGOTIATION` or `postgres` applies.
+    pub sslnegotiation: Option<SslNegotiation>,
     pub sslrootcert: Option<RootCert>,
     pub sslcert: Option<CertFile>,
     pub sslkey: Option<CertFile>,
     pub admin_user: Option<AdminUser>,
+    /// Wins over the env's `admin_password_command` in config.toml.
+    pub admin_password_command: Option<PasswordCommand>,
     pub labels: Labels,
     pub active: bool,
     pub notes: Option<String>,
@@ -505,6 +668,16 @@ pub const DEFAULT_PORT: u16 = 5432;
 impl Target {
     /// Rules that involve more than one field.
     pub fn check(&self) -> Result<(), InvalidValue> {
+        if self.sslnegotiation == Some(SslNegotiation::Direct) {
+            let Some(mode) = self.sslmode else {
+                return Err(InvalidValue(format!(
+                    "sslnegotiation direct needs sslmode require, verify-ca or verify-full on the \
+                     entry: without one, sslmode is $PGSSLMODE or prefer, and libpq refuses a \
+                     weak sslmode with sslnegotiation=direct ({DIRECT_RISK})"
+                )));
+            };
+            SslNegotiation::Direct.check_with(mode)?;
+        }
         match (&self.sslcert, &self.sslkey) {
             (Some(_), None) => {
                 Err(InvalidValue::new("sslcert is set but sslkey is not; give both"))
@@ -527,10 +700,12 @@ impl Target {
         note(self.host != other.host, "host");
         note(self.port != other.port, "port");
         note(self.sslmode != other.sslmode, "sslmode");
+        note(self.sslnegotiation != other.sslnegotiation, "sslnegotiation");
         note(self.sslrootcert != other.sslrootcert, "sslrootcert");
         note(self.sslcert != other.sslcert, "sslcert");
         note(self.sslkey != other.sslkey, "sslkey");
         note(self.admin_user != other.admin_user, "admin_user");
+        note(self.admin_password_command != other.admin_password_command, "admin_password_command");
         note(self.labels != other.labels, "labels");
         note(self.active != other.active, "active");
         note(self.notes != other.notes, "notes");
@@ -548,10 +723,12 @@ impl Target {
             host: Host("db1".into()),
             port: DEFAULT_PORT,
             sslmode: None,
+            sslnegotiation: None,
             sslrootcert: None,
             sslcert: None,
             sslkey: None,
             admin_user: None,
+            admin_password_command: None,
             labels: Labels::default(),
             active: true,
             notes: None,
@@ -583,16 +760,18 @@ impl Target {
 impl Serialize for Target {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Target", 12)?;
+        let mut s = serializer.serialize_struct("Target", 14)?;
         s.serialize_field("env", self.key.env.as_str())?;
         s.serialize_field("db", self.key.db.as_str())?;
         s.serialize_field("host", self.host.as_str())?;
         s.serialize_field("port", &self.port)?;
         s.serialize_field("sslmode", &self.sslmode)?;
+        s.serialize_field("sslnegotiation", &self.sslnegotiation)?;
         s.serialize_field("sslrootcert", &self.sslrootcert)?;
         s.serialize_field("sslcert", &self.sslcert)?;
         s.serialize_field("sslkey", &self.sslkey)?;
         s.serialize_field("admin_user", &self.admin_user.as_ref().map(AdminUser::as_str))?;
+        s.serialize_field("admin_password_command", &self.admin_password_command)?;
         s.serialize_field("labels", &self.labels)?;
         s.serialize_field("active", &self.active)?;
         s.serialize_field("notes", &self.notes)?;
@@ -613,10 +792,12 @@ pub struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClearableField {
     Sslmode,
+    Sslnegotiation,
     Sslrootcert,
     Sslcert,
     Sslkey,
     AdminUser,
+    AdminPasswordCommand,
     Notes,
 }
 
@@ -626,10 +807,12 @@ pub struct TargetChanges {
     pub host: Option<Host>,
     pub port: Option<u16>,
     pub sslmode: Option<SslMode>,
+    pub sslnegotiation: Option<SslNegotiation>,
     pub sslrootcert: Option<RootCert>,
     pub sslcert: Option<CertFile>,
     pub sslkey: Option<CertFile>,
     pub admin_user: Option<AdminUser>,
+    pub admin_password_command: Option<PasswordCommand>,
     pub notes: Option<String>,
     pub clear: Vec<ClearableField>,
     pub set_labels: Vec<Label>,
@@ -641,10 +824,12 @@ impl TargetChanges {
         self.host.is_none()
             && self.port.is_none()
             && self.sslmode.is_none()
+            && self.sslnegotiation.is_none()
             && self.sslrootcert.is_none()
             && self.sslcert.is_none()
             && self.sslkey.is_none()
             && self.admin_user.is_none()
+            && self.admin_password_command.is_none()
             && self.notes.is_none()
             && self.clear.is_empty()
             && self.set_labels.is_empty()
@@ -656,10 +841,12 @@ impl TargetChanges {
         for field in &self.clear {
             match field {
                 ClearableField::Sslmode => target.sslmode = None,
+                ClearableField::Sslnegotiation => target.sslnegotiation = None,
                 ClearableField::Sslrootcert => target.sslrootcert = None,
                 ClearableField::Sslcert => target.sslcert = None,
                 ClearableField::Sslkey => target.sslkey = None,
                 ClearableField::AdminUser => target.admin_user = None,
+                ClearableField::AdminPasswordCommand => target.admin_password_command = None,
                 ClearableField::Notes => target.notes = None,
             }
         }
@@ -668,10 +855,12 @@ impl TargetChanges {
         }
         target.port = self.port.unwrap_or(target.port);
         target.sslmode = self.sslmode.or(target.sslmode);
+        target.sslnegotiation = self.sslnegotiation.or(target.sslnegotiation);
         replace_if_given(&mut target.sslrootcert, self.sslrootcert.as_ref());
         replace_if_given(&mut target.sslcert, self.sslcert.as_ref());
         replace_if_given(&mut target.sslkey, self.sslkey.as_ref());
         replace_if_given(&mut target.admin_user, self.admin_user.as_ref());
+        replace_if_given(&mut target.admin_password_command, self.admin_password_command.as_ref());
         replace_if_given(&mut target.notes, self.notes.as_ref());
         for key in &self.unset_labels {
             target.labels.unset(key);
@@ -798,6 +987,52 @@ mod tests {
         assert_eq!(t.sslmode, Some(SslMode::Require));
         assert_eq!(t.notes, None);
         assert_eq!(target().differences(&t), ["port", "sslmode", "notes"]);
+    }
+
+    #[test]
+    fn a_password_command_splits_like_a_shell_without_one() {
+        let command: PasswordCommand =
+            r#"vault read -field=password "secret/pg admin" it\'s $HOME"#.parse().unwrap();
+        assert_eq!(command.program(), "vault");
+        assert_eq!(command.args(), ["read", "-field=password", "secret/pg admin", "it's", "$HOME"]);
+        assert_eq!(command.to_string().parse::<PasswordCommand>(), Ok(command.clone()));
+        assert_eq!(PasswordCommand::from_json(&command.to_json()), Ok(command));
+        assert_eq!(PasswordCommand::parse_words("  "), Ok(None), "blank clears");
+        for (bad, why) in [
+            ("", "names no program"),
+            ("vault 'read", "a quote is not closed"),
+            ("'' read", "program is empty"),
+        ] {
+            let err = bad.parse::<PasswordCommand>().unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        assert!(PasswordCommand::new(vec!["a\0b".into()]).is_err());
+        assert!(PasswordCommand::from_json(r#""vault""#).is_err());
+    }
+
+    #[test]
+    fn direct_negotiation_needs_an_sslmode_that_insists_on_tls() {
+        let direct =
+            |sslmode| Target { sslmode, sslnegotiation: Some(SslNegotiation::Direct), ..target() };
+        for mode in [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
+            assert!(direct(Some(mode)).check().is_ok(), "{mode}");
+        }
+        for mode in [SslMode::Disable, SslMode::Allow, SslMode::Prefer] {
+            let err = direct(Some(mode)).check().unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "weak sslmode \"{mode}\" may not be used with sslnegotiation=direct (use \
+                     \"require\", \"verify-ca\", or \"verify-full\")"
+                )),
+                "{err}"
+            );
+        }
+        let err = direct(None).check().unwrap_err().to_string();
+        assert!(err.starts_with("sslnegotiation direct needs sslmode require"), "{err}");
+        let postgres = Target { sslnegotiation: Some(SslNegotiation::Postgres), ..target() };
+        assert!(postgres.check().is_ok());
+        assert_eq!("direct".parse(), Ok(SslNegotiation::Direct));
+        assert!("DIRECT".parse::<SslNegotiation>().is_err());
     }
 
     #[test]

@@ -95,29 +95,65 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE targets_v4 RENAME TO targets;",
     // 5: labels, as `key=value;key=value` (keys and values never hold `;`).
     "ALTER TABLE targets ADD COLUMN labels TEXT NOT NULL DEFAULT '';",
+    // 6: libpq 17's sslnegotiation (NULL: from the environment, else
+    // postgres), and the program that prints the admin password, as its
+    // argv in a JSON array.
+    "ALTER TABLE targets ADD COLUMN sslnegotiation TEXT
+         CHECK (sslnegotiation IN ('postgres', 'direct'));
+     ALTER TABLE targets ADD COLUMN admin_password_command TEXT
+         CHECK (admin_password_command IS NULL OR json_type(admin_password_command) = 'array');",
 ];
 
-/// How a reading command sees an older store as the current schema
-/// without writing to it: TEMP views that shadow a changed table (SQLite
-/// looks in `temp` before `main`). One entry per migration, for a store
-/// that has not had it yet; `None` where no view can stand in for it, and
-/// then only a changing command (which migrates) can open that store.
-/// A later shim of the same table must build on the earlier view.
-const READ_SHIMS: &[Option<&str>] = &[
-    None,
-    None,
-    Some("CREATE TEMP VIEW audit AS SELECT *, NULL AS key_id FROM main.audit;"),
-    // 4 changed only the key: the old table has the same columns, and
-    // reading needs no view.
-    Some(""),
-    Some("CREATE TEMP VIEW targets AS SELECT *, '' AS labels FROM main.targets;"),
+/// How a reading command sees a store that has not had a migration yet,
+/// without writing to it: one entry per migration.
+#[derive(Debug, Clone, Copy)]
+enum Shim {
+    /// No view can stand in for it; then only a changing command (which
+    /// migrates) can open that store.
+    Unreadable,
+    /// Reading needs nothing (e.g. only a key changed).
+    Nothing,
+    /// The migration added these columns to `table`: `value AS name, ...`,
+    /// the values an older row reads as.
+    Columns { table: &'static str, columns: &'static str },
+}
+
+const READ_SHIMS: &[Shim] = &[
+    Shim::Unreadable,
+    Shim::Unreadable,
+    Shim::Columns { table: "audit", columns: "NULL AS key_id" },
+    // 4 changed only the key: the old table has the same columns.
+    Shim::Nothing,
+    Shim::Columns { table: "targets", columns: "'' AS labels" },
+    Shim::Columns {
+        table: "targets",
+        columns: "NULL AS sslnegotiation, NULL AS admin_password_command",
+    },
 ];
 
-/// The shims that let a reading command see a store of schema `found` as
-/// the current one, or `None` when it cannot be read without migrating.
-pub fn read_shims(found: i64) -> Option<Vec<&'static str>> {
+/// The statements that let a reading command see a store of schema
+/// `found` as the current one, or `None` when it cannot be read without
+/// migrating: per changed table, one TEMP view with every column added
+/// since, which shadows the table (SQLite looks in `temp` before `main`).
+pub fn read_shims(found: i64) -> Option<Vec<String>> {
     let from = usize::try_from(found).ok().filter(|&from| from > 0)?;
-    READ_SHIMS.get(from..)?.iter().copied().collect()
+    let mut added: Vec<(&str, Vec<&str>)> = Vec::new();
+    for shim in READ_SHIMS.get(from..)? {
+        match *shim {
+            Shim::Unreadable => return None,
+            Shim::Nothing => {}
+            Shim::Columns { table, columns } => {
+                match added.iter_mut().find(|(known, _)| *known == table) {
+                    Some((_, list)) => list.push(columns),
+                    None => added.push((table, vec![columns])),
+                }
+            }
+        }
+    }
+    let view = |(table, columns): (&str, Vec<&str>)| {
+        format!("CREATE TEMP VIEW {table} AS SELECT *, {} FROM main.{table};", columns.join(", "))
+    };
+    Some(added.into_iter().map(view).collect())
 }
 
 /// The schema version this pgacct writes.
@@ -241,6 +277,73 @@ mod tests {
              VALUES ('prod', 'orders', 'db2', 5432, 'now', 'now')",
         );
         assert!(duplicate.is_err(), "the same db on the same cluster is one target");
+    }
+
+    /// The names of `table`'s columns, in order.
+    fn columns_of(conn: &Connection, table: &str) -> Vec<String> {
+        let stmt = conn.prepare(&format!("SELECT * FROM {table} LIMIT 0")).unwrap();
+        stmt.column_names().map(str::to_owned).collect()
+    }
+
+    /// Through its shims, a store of every readable schema shows the
+    /// columns of the current one, in the same order, and rows written
+    /// before read with the values the migrations give them.
+    #[test]
+    fn every_readable_schema_reads_as_the_current_one() {
+        assert_eq!(READ_SHIMS.len(), MIGRATIONS.len(), "one shim per migration");
+        let mut latest = Connection::open_in_memory().unwrap();
+        migrate(&mut latest).unwrap().unwrap();
+        for found in 1..=current() {
+            let conn = Connection::open_in_memory().unwrap();
+            for migration in &MIGRATIONS[..usize::try_from(found).unwrap()] {
+                conn.execute_batch(migration).unwrap();
+            }
+            let Some(shims) = read_shims(found) else {
+                assert!(found < 3, "schema {found} should be readable");
+                continue;
+            };
+            conn.execute_batch(
+                "INSERT INTO targets (env, db, host, port, created_at, updated_at)
+                 VALUES ('qa', 'app', 'h', 5432, 'then', 'then')",
+            )
+            .unwrap();
+            for shim in shims {
+                conn.execute_batch(&shim).unwrap();
+            }
+            for table in ["targets", "audit"] {
+                assert_eq!(columns_of(&conn, table), columns_of(&latest, table), "{found}");
+            }
+            let (labels, negotiation, command): (String, Option<String>, Option<String>) = conn
+                .query_row(
+                    "SELECT labels, sslnegotiation, admin_password_command FROM targets",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!((labels.as_str(), negotiation, command), ("", None, None), "{found}");
+        }
+    }
+
+    #[test]
+    fn the_store_refuses_what_migration_6_does_not_allow() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap().unwrap();
+        let mut db = 0;
+        let mut insert = |negotiation: &str, command: &str| {
+            db += 1;
+            conn.execute(
+                "INSERT INTO targets (env, db, host, port, sslnegotiation, admin_password_command,
+                                      created_at, updated_at)
+                 VALUES ('qa', ?1, 'h', 5432, ?2, ?3, 'now', 'now')",
+                rusqlite::params![db.to_string(), negotiation, command],
+            )
+        };
+        insert("direct", r#"["vault", "read"]"#).unwrap();
+        insert("postgres", "[]").unwrap();
+        assert!(insert("sometimes", "[]").is_err());
+        assert!(insert("Direct", "[]").is_err());
+        assert!(insert("direct", r#"{"program": "vault"}"#).is_err());
+        assert!(insert("direct", "vault read").is_err());
     }
 
     #[test]

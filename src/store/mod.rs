@@ -149,7 +149,7 @@ impl Store {
                     // TEMP objects live outside the file; query_only would
                     // refuse them all the same.
                     conn.pragma_update(None, "query_only", false)?;
-                    for shim in shims {
+                    for shim in &shims {
                         conn.execute_batch(shim)?;
                     }
                     conn.pragma_update(None, "query_only", true)

@@ -8,8 +8,8 @@ mod import;
 use super::change::{self, Done, Item, Plan, Ran};
 use super::{Context, RECORD_FORMATS};
 use crate::cli::{
-    AddArgs, ChangeArgs, Format, ListArgs, RegistryCommand, TargetChangeArgs, TargetKeyArgs,
-    TargetSelectArgs, UnsetField, UpdateArgs,
+    AddArgs, ChangeArgs, CommandOrClear, Format, ListArgs, RegistryCommand, TargetChangeArgs,
+    TargetKeyArgs, TargetSelectArgs, UnsetField, UpdateArgs,
 };
 use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{self, Column, Output, Record};
@@ -42,10 +42,12 @@ impl Record for Entry {
         Column::shown("host"),
         Column::shown("port"),
         Column::shown("sslmode"),
+        Column::wide("sslnegotiation"),
         Column::wide("sslrootcert"),
         Column::wide("sslcert"),
         Column::wide("sslkey"),
         Column::shown("admin_user"),
+        Column::wide("admin_password_command"),
         Column::shown("labels"),
         Column::shown("active"),
         Column::shown("notes"),
@@ -56,7 +58,7 @@ impl Record for Entry {
 
 /// A target not (yet) stored, as `--dry-run` shows it.
 impl Record for Target {
-    const COLUMNS: &'static [Column] = Entry::COLUMNS.split_at(12).0;
+    const COLUMNS: &'static [Column] = Entry::COLUMNS.split_at(14).0;
 }
 
 impl From<TargetKeyArgs> for TargetKey {
@@ -182,10 +184,12 @@ fn add(args: AddArgs, ctx: &Context) -> CommandResult {
         host: args.host,
         port: args.port,
         sslmode: args.tls.sslmode,
+        sslnegotiation: args.tls.sslnegotiation,
         sslrootcert: args.tls.sslrootcert,
         sslcert: args.tls.sslcert,
         sslkey: args.tls.sslkey,
         admin_user: args.admin_user,
+        admin_password_command: args.admin_password_command,
         labels: labels_of(args.labels)?,
         active: !args.inactive,
         notes: args.notes.filter(|n| !n.is_empty()),
@@ -233,16 +237,28 @@ fn show(args: TargetSelectArgs, ctx: &Context) -> CommandResult {
 
 fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let mut clear: Vec<ClearableField> = args.unset.iter().map(|f| clearable(*f)).collect();
+    // `--admin-password-command ''` clears it.
+    let admin_password_command = match args.admin_password_command {
+        Some(CommandOrClear(None)) => {
+            clear.push(ClearableField::AdminPasswordCommand);
+            None
+        }
+        Some(CommandOrClear(command)) => command,
+        None => None,
+    };
     let changes = TargetChanges {
         host: args.host,
         port: args.port,
         sslmode: args.tls.sslmode,
+        sslnegotiation: args.tls.sslnegotiation,
         sslrootcert: args.tls.sslrootcert,
         sslcert: args.tls.sslcert,
         sslkey: args.tls.sslkey,
         admin_user: args.admin_user,
+        admin_password_command,
         notes: args.notes,
-        clear: args.unset.iter().map(|f| clearable(*f)).collect(),
+        clear,
         set_labels: args.labels,
         unset_labels: args.unset_labels,
     };
@@ -300,10 +316,12 @@ fn describe(changes: &TargetChanges) -> String {
     set("host", changes.host.as_ref().map(|h| h.as_str().to_owned()));
     set("port", changes.port.map(|p| p.to_string()));
     set("sslmode", changes.sslmode.map(|m| m.to_string()));
+    set("sslnegotiation", changes.sslnegotiation.map(|n| n.to_string()));
     set("sslrootcert", changes.sslrootcert.as_ref().map(ToString::to_string));
     set("sslcert", changes.sslcert.as_ref().map(ToString::to_string));
     set("sslkey", changes.sslkey.as_ref().map(ToString::to_string));
     set("admin_user", changes.admin_user.as_ref().map(|u| u.as_str().to_owned()));
+    set("admin_password_command", changes.admin_password_command.as_ref().map(ToString::to_string));
     set("notes", changes.notes.as_ref().map(|n| format!("{n:?}")));
     parts.extend(changes.clear.iter().map(|field| format!("unset {}", option_name(*field))));
     parts.extend(changes.set_labels.iter().map(|label| format!("label {label}")));
@@ -323,10 +341,12 @@ fn labels_of(given: Vec<Label>) -> Result<Labels, CommandError> {
 fn clearable(field: UnsetField) -> ClearableField {
     match field {
         UnsetField::Sslmode => ClearableField::Sslmode,
+        UnsetField::Sslnegotiation => ClearableField::Sslnegotiation,
         UnsetField::Sslrootcert => ClearableField::Sslrootcert,
         UnsetField::Sslcert => ClearableField::Sslcert,
         UnsetField::Sslkey => ClearableField::Sslkey,
         UnsetField::AdminUser => ClearableField::AdminUser,
+        UnsetField::AdminPasswordCommand => ClearableField::AdminPasswordCommand,
         UnsetField::Notes => ClearableField::Notes,
     }
 }
@@ -334,16 +354,19 @@ fn clearable(field: UnsetField) -> ClearableField {
 fn check_changes(changes: &TargetChanges) -> Result<(), CommandError> {
     if changes.is_empty() {
         return Err(CommandError::usage("nothing to update").hint(
-            "give at least one of --host, --port, --sslmode, --sslrootcert, --sslcert, \
-             --sslkey, --admin-user, --notes, --label, --unset FIELD or --unset-label KEY",
+            "give at least one of --host, --port, --sslmode, --sslnegotiation, --sslrootcert, \
+             --sslcert, --sslkey, --admin-user, --admin-password-command, --notes, --label, \
+             --unset FIELD or --unset-label KEY",
         ));
     }
     let set_and_cleared = changes.clear.iter().find(|field| match field {
         ClearableField::Sslmode => changes.sslmode.is_some(),
+        ClearableField::Sslnegotiation => changes.sslnegotiation.is_some(),
         ClearableField::Sslrootcert => changes.sslrootcert.is_some(),
         ClearableField::Sslcert => changes.sslcert.is_some(),
         ClearableField::Sslkey => changes.sslkey.is_some(),
         ClearableField::AdminUser => changes.admin_user.is_some(),
+        ClearableField::AdminPasswordCommand => changes.admin_password_command.is_some(),
         ClearableField::Notes => changes.notes.is_some(),
     });
     if let Some(label) =
@@ -366,10 +389,12 @@ fn check_changes(changes: &TargetChanges) -> Result<(), CommandError> {
 fn option_name(field: ClearableField) -> &'static str {
     match field {
         ClearableField::Sslmode => "sslmode",
+        ClearableField::Sslnegotiation => "sslnegotiation",
         ClearableField::Sslrootcert => "sslrootcert",
         ClearableField::Sslcert => "sslcert",
         ClearableField::Sslkey => "sslkey",
         ClearableField::AdminUser => "admin-user",
+        ClearableField::AdminPasswordCommand => "admin-password-command",
         ClearableField::Notes => "notes",
     }
 }
