@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::notify::{Channel, ChannelConfig};
 use crate::policy::{EnvConfig, Policy, TypeConfig};
+use crate::registry::PasswordCommand;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +38,20 @@ impl Config {
         Policy::new(&self.types, &self.env)
     }
 
+    /// How to connect: `[connection]`, with each env's
+    /// `admin_password_command`.
+    pub fn connection(&self) -> ConnectionConfig {
+        let mut connection = self.connection.clone();
+        connection.password_commands = self
+            .env
+            .iter()
+            .filter_map(|(env, rules)| {
+                rules.admin_password_command.clone().map(|command| (env.clone(), command))
+            })
+            .collect();
+        connection
+    }
+
     /// The notification channels, checked when the file was read.
     pub fn channels(&self) -> Vec<Channel> {
         self.notify.iter().enumerate().filter_map(|(i, entry)| entry.channel(i + 1).ok()).collect()
@@ -58,6 +73,13 @@ pub struct ConnectionConfig {
     /// `statement_timeout` of every session.
     #[serde(deserialize_with = "statement_timeout")]
     pub statement_timeout: Duration,
+    /// Time an `admin_password_command` may take before it is killed.
+    #[serde(deserialize_with = "admin_password_command_timeout")]
+    pub admin_password_command_timeout: Duration,
+    /// Each env's `admin_password_command` (`[env.NAME]`, not this table:
+    /// see [`Config::connection`]).
+    #[serde(skip)]
+    pub password_commands: BTreeMap<String, PasswordCommand>,
 }
 
 impl Default for ConnectionConfig {
@@ -66,6 +88,8 @@ impl Default for ConnectionConfig {
             connect_timeout: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
+            admin_password_command_timeout: Duration::from_secs(30),
+            password_commands: BTreeMap::new(),
         }
     }
 }
@@ -78,6 +102,10 @@ const LOCK_TIMEOUT: (Duration, Duration) =
     (Duration::from_millis(1), Duration::from_secs(24 * 3600));
 const STATEMENT_TIMEOUT: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+/// A password command runs while connections wait for it; a second is too
+/// short for a vault login, ten minutes the most a person should wait.
+const PASSWORD_COMMAND_TIMEOUT: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(600));
 /// A notification is sent while the command waits for it.
 const DELIVERY_TIMEOUT: (Duration, Duration) =
     (Duration::from_millis(100), Duration::from_secs(600));
@@ -202,6 +230,10 @@ fn lock_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 
 fn statement_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     bounded_duration(d, "statement_timeout", STATEMENT_TIMEOUT, None)
+}
+
+fn admin_password_command_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    bounded_duration(d, "admin_password_command_timeout", PASSWORD_COMMAND_TIMEOUT, None)
 }
 
 /// A `[[notify]]` entry's `timeout` (with `#[serde(default)]`).
@@ -339,6 +371,35 @@ mod tests {
         std::fs::write(&path, "[connection]\nlock_timeout = 5\n").unwrap();
         let err = Config::load(&path, false).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("lock_timeout"), "{err}");
+    }
+
+    #[test]
+    fn password_commands_are_argv_lists_per_env() {
+        let config = load(
+            "[env.prod]\nadmin_password_command = [\"vault\", \"read\", \"-field=password\", \"pg/prod\"]\n\
+             [env.qa]\nprotected = false\n\
+             [connection]\nadmin_password_command_timeout = \"2min\"\n",
+        )
+        .unwrap();
+        let connection = config.connection();
+        assert_eq!(connection.admin_password_command_timeout, Duration::from_secs(120));
+        let prod = &connection.password_commands["prod"];
+        assert_eq!((prod.program(), prod.args().len()), ("vault", 3));
+        assert!(!connection.password_commands.contains_key("qa"));
+        assert_eq!(
+            Config::default().connection().admin_password_command_timeout,
+            Duration::from_secs(30)
+        );
+
+        for (text, why) in [
+            ("[env.qa]\nadmin_password_command = []\n", "names no program"),
+            ("[env.qa]\nadmin_password_command = [\"\"]\n", "program is empty"),
+            ("[env.qa]\nadmin_password_command = \"vault read\"\n", "expected a sequence"),
+            ("[connection]\nadmin_password_command_timeout = \"0s\"\n", "1s to 10min"),
+        ] {
+            let err = load(text).unwrap_err();
+            assert!(err.contains("line 2") && err.contains(why), "{text}: {err}");
+        }
     }
 
     #[test]

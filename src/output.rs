@@ -113,6 +113,32 @@ pub fn unless_closed(result: io::Result<()>) -> io::Result<()> {
 #[derive(Debug)]
 pub struct Progress(indicatif::ProgressBar);
 
+/// The bar on the screen, if any, so that a prompt can take it off first.
+static ON_SCREEN: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+fn on_screen() -> std::sync::MutexGuard<'static, Option<indicatif::ProgressBar>> {
+    ON_SCREEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs `ask` (a prompt on the terminal) with the progress bar off the
+/// screen, so that no update draws over the question or the answer; the
+/// work goes on meanwhile, and the bar comes back afterwards.
+pub fn without_progress<R>(ask: impl FnOnce() -> R) -> R {
+    let bar = on_screen().clone();
+    if let Some(bar) = &bar {
+        // Hidden first, so that no draw comes between the clearing and
+        // the question.
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        let _ = write!(io::stderr(), "\r\x1b[2K");
+    }
+    let answer = ask();
+    if let Some(bar) = &bar {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.tick();
+    }
+    answer
+}
+
 impl Progress {
     pub fn new(total: usize, messages: &Messages) -> Progress {
         use std::io::IsTerminal;
@@ -130,6 +156,10 @@ impl Progress {
         )
         .with_style(style)
         .with_prefix("pgacct");
+        // Hidden all the same where indicatif finds no terminal it can draw on.
+        if !bar.is_hidden() {
+            *on_screen() = Some(bar.clone());
+        }
         Progress(bar)
     }
 
@@ -141,6 +171,7 @@ impl Progress {
     /// Takes the bar off the screen before the results are printed.
     pub fn finish(&self) {
         self.0.finish_and_clear();
+        on_screen().take();
     }
 }
 

@@ -516,6 +516,10 @@ pub struct EnvConfig {
     /// Every change in this environment asks for confirmation.
     #[serde(default)]
     pub protected: bool,
+    /// A program that prints the admin password for this environment's
+    /// targets (a target's own wins), as `["program", "arg", ...]`.
+    #[serde(default)]
+    pub admin_password_command: Option<crate::registry::PasswordCommand>,
 }
 
 fn k8s_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::error::{CommandError, CommandResult};
 use crate::output::{Messages, Output};
 use crate::pg::{Connector, LibpqEnv, Prompt};
+use crate::registry::Target;
 use crate::secret::Secret;
 use crate::store::Store;
 
@@ -149,14 +150,22 @@ impl Context {
         Ok(self.runtime.get_or_init(|| runtime))
     }
 
-    /// A connector for this run, with a password prompt when stdin is a
-    /// terminal. Problems with the password sources are shown once, here.
-    pub fn connector(&self) -> Result<Connector, CommandError> {
+    /// A connector for this run's `targets`, with a password prompt when
+    /// stdin is a terminal. Settings libpq would refuse are refused here,
+    /// before any connection; problems with the password sources are
+    /// shown once, here.
+    pub fn connector(&self, targets: &[Target]) -> Result<Connector, CommandError> {
         let env = LibpqEnv::from_process()?;
         let config = self.config()?;
         let prompt =
             std::io::stdin().is_terminal().then(|| Arc::new(TerminalPrompt) as Arc<dyn Prompt>);
-        let connector = Connector::new(env, config.connection.clone(), prompt);
+        let connector = Connector::new(env, config.connection(), prompt);
+        connector.check(targets).map_err(|err| {
+            CommandError::from(err).hint(
+                "give the target sslmode require or stronger (pgacct registry update ... \
+                 --sslmode require), or unset PGSSLNEGOTIATION",
+            )
+        })?;
         for warning in connector.warnings() {
             self.messages.warn(&warning);
         }
@@ -189,16 +198,19 @@ pub(crate) fn prompt_failed(err: dialoguer::Error, what: &'static str) -> Comman
     }
 }
 
-/// Asks for a password on the terminal (stderr), without echo.
+/// Asks for a password on the terminal (stderr), without echo, with the
+/// progress bar off the screen meanwhile.
 struct TerminalPrompt;
 
 impl Prompt for TerminalPrompt {
     fn password(&self, question: &str) -> Option<Secret> {
-        dialoguer::Password::new()
-            .with_prompt(crate::output::for_terminal(question))
-            .interact()
-            .ok()
-            .map(Secret::new)
+        crate::output::without_progress(|| {
+            dialoguer::Password::new()
+                .with_prompt(crate::output::for_terminal(question))
+                .interact()
+                .ok()
+                .map(Secret::new)
+        })
     }
 }
 

@@ -7,12 +7,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::config::{ChannelBinding, SslMode as WireSslMode};
+use tokio_postgres::config::{ChannelBinding, SslMode as WireSslMode, SslNegotiation};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::credentials::{AdminPassword, Credentials, PasswordSource};
+use super::credentials::{self, AdminPassword, Credentials, PasswordSource};
 use super::settings::{ConnSettings, LibpqEnv};
 use super::tls;
 use crate::config::ConnectionConfig;
@@ -26,7 +26,7 @@ pub trait Prompt: Send + Sync {
 }
 
 /// Opens admin sessions to targets. One per run: it holds the password
-/// sources and remembers prompted passwords per user and cluster.
+/// sources and remembers prompted passwords per user and host set.
 pub struct Connector {
     env: LibpqEnv,
     config: ConnectionConfig,
@@ -162,16 +162,30 @@ impl Connector {
         ConnSettings::resolve(target, &self.env, &self.config)
     }
 
+    /// Refuses settings libpq would refuse before connecting (a weak
+    /// sslmode with `PGSSLNEGOTIATION=direct`), naming the first target.
+    pub fn check(&self, targets: &[Target]) -> Result<(), crate::registry::InvalidValue> {
+        for target in targets {
+            self.settings(target).check().map_err(|err| {
+                crate::registry::InvalidValue::new(format!("{}: {err}", target.name()))
+            })?;
+        }
+        Ok(())
+    }
+
     /// Opens an admin session to `target`.
     pub async fn connect(&self, target: &Target) -> Result<Session, ConnectError> {
         let settings = self.settings(target);
         let fail = |failure| ConnectError::new(&settings, failure);
         let tls = tls::connector(&settings).map_err(|err| fail(Failure::Setup(err.to_string())))?;
-        let lookup = self.credentials.find(&settings);
+        let lookup = self.credentials.find(&settings).await;
         let (password, mut source) = lookup.found.unzip();
         let mut started = Instant::now();
         let mut result = self.attempt(&settings, &tls, password.as_ref()).await;
         if let Err(Failure::PasswordMissing) = result {
+            if let Some(failure) = lookup.command_failed {
+                return Err(fail(Failure::PasswordCommand(failure.to_string())));
+            }
             let Some(password) = self.ask(&settings).await else {
                 let mut looked_at = lookup.looked_at;
                 if self.prompt.is_none() {
@@ -245,15 +259,16 @@ impl Connector {
         }
     }
 
-    /// Asks once per user and cluster, one question at a time.
+    /// Asks once per user and host set, one question at a time.
     async fn ask(&self, settings: &ConnSettings) -> Option<Secret> {
         let prompt = self.prompt.clone()?;
-        let key = format!("{}@{}", settings.user, settings.cluster());
+        let key = credentials::prompt_key(settings);
         let mut prompted = self.prompted.lock().await;
         if let Some(known) = prompted.get(&key) {
             return Some(known.clone());
         }
-        let question = format!("Password for {} ({})", key, settings.target);
+        let question =
+            format!("Password for {}@{} ({})", settings.user, settings.cluster(), settings.target);
         let answer =
             tokio::task::spawn_blocking(move || prompt.password(&question)).await.ok()??;
         prompted.insert(key, answer.clone());
@@ -339,11 +354,18 @@ async fn open(
             settings.statement_timeout.as_millis()
         ))
         .ssl_mode(mode)
+        .ssl_negotiation(if settings.direct_tls() && mode == WireSslMode::Require {
+            SslNegotiation::Direct
+        } else {
+            SslNegotiation::Postgres
+        })
         .channel_binding(binding);
     if let Some(password) = password {
         config.password(password.as_bytes());
     }
-    let (client, connection) = config.connect(tls).await.map_err(|err| failure(&err, settings))?;
+    let (client, connection) = config.connect(tls).await.map_err(|err| {
+        direct_tls_refused(&err, settings).unwrap_or_else(|| failure(&err, settings))
+    })?;
     tokio::spawn(connection);
     let server = server_info(&client).await.map_err(|err| failure(&err, settings))?;
     let server =
@@ -396,6 +418,14 @@ pub enum Failure {
     Tls(String),
     #[error("the server does not accept TLS connections")]
     TlsUnsupported,
+    /// The admin password command failed (it says how, never its output).
+    #[error("{0}")]
+    PasswordCommand(String),
+    #[error(
+        "the server closed the connection at the direct TLS handshake: it does not support \
+         sslnegotiation=direct (PostgreSQL 17 and later do, with ssl = on)"
+    )]
+    DirectTlsUnsupported,
     #[error("{0}")]
     Setup(String),
     #[error("{0}")]
@@ -433,9 +463,20 @@ impl ConnectError {
         let env = self.target.env.as_str();
         Some(match &self.failure {
             Failure::NoPassword { .. } => format!(
-                "set {} (or PGACCT_ADMIN_PASSWORD), or add a line \
-                 host:port:database:user:password to ~/.pgpass with mode 0600",
+                "set {} (or PGACCT_ADMIN_PASSWORD), an admin_password_command ([env.{env}] in \
+                 config.toml), or add a line host:port:database:user:password to ~/.pgpass \
+                 with mode 0600",
                 LibpqEnv::per_env_password_variable(env)
+            ),
+            Failure::PasswordCommand(_) => "run the command yourself to see what it says; it \
+                                            is set on the target (registry show) or in \
+                                            config.toml's [env.NAME]"
+                .into(),
+            Failure::DirectTlsUnsupported => format!(
+                "use sslnegotiation postgres for this server: pgacct registry update --env {} \
+                 --db {} --unset sslnegotiation (and unset PGSSLNEGOTIATION)",
+                env,
+                crate::registry::shell_word(self.target.db.as_str())
             ),
             Failure::AuthFailed { password_from: Some(source), .. } => {
                 format!("the password came from {source}; check it, and the admin role")
@@ -492,6 +533,25 @@ fn server_hint(code: &str, message: &str, err: &ConnectError) -> Option<String> 
         "57P03" => Some("the server is starting up or shutting down; try again".into()),
         _ => None,
     }
+}
+
+/// A direct TLS handshake the server ended without a word: what a server
+/// before PostgreSQL 17 (or one without TLS) does with a `ClientHello` where
+/// it expects a startup packet. libpq says only "SSL SYSCALL error: EOF
+/// detected".
+fn direct_tls_refused(err: &tokio_postgres::Error, settings: &ConnSettings) -> Option<Failure> {
+    if !settings.direct_tls() || err.as_db_error().is_some() {
+        return None;
+    }
+    let io = find_cause::<std::io::Error>(err)?;
+    let ended = matches!(
+        io.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+    );
+    ended.then_some(Failure::DirectTlsUnsupported)
 }
 
 /// Classifies a tokio-postgres error. Its `Display` says little ("db

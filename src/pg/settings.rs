@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::ConnectionConfig;
-use crate::registry::{CertFile, RootCert, SslMode, Target, TargetKey};
+use crate::registry::{
+    CertFile, InvalidValue, PasswordCommand, RootCert, SslMode, SslNegotiation, Target, TargetKey,
+};
 
 /// The environment variables pgacct reads, captured once per run so that
 /// every target sees the same values (and tests can supply their own).
@@ -18,6 +20,7 @@ pub struct LibpqEnv {
 /// Variables read by name; `PGACCT_ADMIN_PASSWORD_<ENV>` is read by prefix.
 const VARIABLES: &[&str] = &[
     "PGSSLMODE",
+    "PGSSLNEGOTIATION",
     "PGSSLROOTCERT",
     "PGSSLCERT",
     "PGSSLKEY",
@@ -64,6 +67,7 @@ impl LibpqEnv {
         }
         let env = LibpqEnv { vars };
         env.sslmode()?;
+        env.sslnegotiation()?;
         env.connect_timeout()?;
         Ok(env)
     }
@@ -83,6 +87,13 @@ impl LibpqEnv {
             .map(str::parse)
             .transpose()
             .map_err(|err| InvalidEnvironment { name: "PGSSLMODE", message: format!("{err}") })
+    }
+
+    fn sslnegotiation(&self) -> Result<Option<SslNegotiation>, InvalidEnvironment> {
+        self.get("PGSSLNEGOTIATION").map(str::parse).transpose().map_err(|err| InvalidEnvironment {
+            name: "PGSSLNEGOTIATION",
+            message: format!("{err}"),
+        })
     }
 
     /// `PGCONNECT_TIMEOUT` in seconds, as libpq reads it: 0 waits forever
@@ -123,6 +134,7 @@ pub struct ConnSettings {
     pub dbname: String,
     pub user: String,
     pub sslmode: SslMode,
+    pub sslnegotiation: SslNegotiation,
     pub sslrootcert: Option<RootCert>,
     pub sslcert: Option<PathBuf>,
     pub sslkey: Option<PathBuf>,
@@ -131,6 +143,10 @@ pub struct ConnSettings {
     pub application_name: String,
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,
+    /// The target's `admin_password_command`, else its env's.
+    pub password_command: Option<PasswordCommand>,
+    /// How long the password command may run.
+    pub password_command_timeout: Duration,
 }
 
 impl ConnSettings {
@@ -161,6 +177,14 @@ impl ConnSettings {
             .map(|k| CertFile::path(k).to_owned())
             .or_else(|| env.get("PGSSLKEY").map(PathBuf::from))
             .or_else(|| sslcert.as_ref().and_then(|_| env.dot_postgresql("postgresql.key")));
+        let sslnegotiation = target
+            .sslnegotiation
+            .or_else(|| env.sslnegotiation().ok().flatten())
+            .unwrap_or_default();
+        let password_command = target
+            .admin_password_command
+            .clone()
+            .or_else(|| config.password_commands.get(target.key.env.as_str()).cloned());
         let connect_timeout =
             env.connect_timeout().ok().flatten().unwrap_or(config.connect_timeout);
         ConnSettings {
@@ -170,6 +194,7 @@ impl ConnSettings {
             dbname: target.key.db.as_str().to_owned(),
             user: admin_user(target, env),
             sslmode,
+            sslnegotiation,
             sslrootcert,
             sslcert,
             sslkey,
@@ -177,7 +202,22 @@ impl ConnSettings {
             application_name: env.get("PGAPPNAME").unwrap_or("pgacct").to_owned(),
             lock_timeout: config.lock_timeout,
             statement_timeout: config.statement_timeout,
+            password_command,
+            password_command_timeout: config.admin_password_command_timeout,
         }
+    }
+
+    /// Rules between settings that libpq checks before it connects: a
+    /// `PGSSLNEGOTIATION=direct` from the environment meets the target's
+    /// sslmode only here. As in libpq, also for a Unix socket, where TLS
+    /// is then not used at all.
+    pub fn check(&self) -> Result<(), InvalidValue> {
+        self.sslnegotiation.check_with(self.sslmode)
+    }
+
+    /// Whether TLS starts with a handshake at once: `direct`, on TCP.
+    pub fn direct_tls(&self) -> bool {
+        self.sslnegotiation == SslNegotiation::Direct && !self.is_socket()
     }
 
     /// A host starting with `/` is a Unix-socket directory, as in libpq.
@@ -254,6 +294,50 @@ mod tests {
         let env = LibpqEnv::from_pairs(&[("PGSSLROOTCERT", "system")]);
         let system = ConnSettings::resolve(&target(), &env, &ConnectionConfig::default());
         assert_eq!(system.sslmode, SslMode::VerifyFull);
+    }
+
+    #[test]
+    fn sslnegotiation_comes_from_the_row_then_the_environment_and_follows_libpq() {
+        let config = ConnectionConfig::default();
+        let mut row = target();
+        let resolve = |row: &Target, pairs: &[(&str, &str)]| {
+            ConnSettings::resolve(row, &LibpqEnv::from_pairs(pairs), &config)
+        };
+        assert_eq!(resolve(&row, &[]).sslnegotiation, SslNegotiation::Postgres);
+        let direct = resolve(&row, &[("PGSSLNEGOTIATION", "direct"), ("PGSSLMODE", "require")]);
+        assert_eq!(direct.sslnegotiation, SslNegotiation::Direct);
+        assert!(direct.check().is_ok() && direct.direct_tls());
+        // The default sslmode, prefer, is too weak for direct: libpq's words.
+        let weak = resolve(&row, &[("PGSSLNEGOTIATION", "direct")]);
+        assert_eq!(
+            weak.check().unwrap_err().to_string().split(':').next().unwrap(),
+            r#"weak sslmode "prefer" may not be used with sslnegotiation=direct (use "require", "verify-ca", or "verify-full")"#
+        );
+        row.sslmode = Some(SslMode::VerifyFull);
+        row.sslnegotiation = Some(SslNegotiation::Postgres);
+        let from_row = resolve(&row, &[("PGSSLNEGOTIATION", "direct")]);
+        assert_eq!(from_row.sslnegotiation, SslNegotiation::Postgres);
+        assert!(LibpqEnv::from_pairs(&[("PGSSLNEGOTIATION", "Direct")]).sslnegotiation().is_err());
+        // A socket checks the rule as libpq does, and never starts TLS.
+        row.host = "/run/postgresql".parse().unwrap();
+        row.sslnegotiation = Some(SslNegotiation::Direct);
+        let socket = resolve(&row, &[]);
+        assert!(socket.check().is_ok() && !socket.direct_tls());
+    }
+
+    #[test]
+    fn the_targets_password_command_wins_over_its_envs() {
+        let mut config = ConnectionConfig::default();
+        config.password_commands.insert("prod".into(), "env-wide --env prod".parse().unwrap());
+        let env = LibpqEnv::default();
+        let mut row = target();
+        let command = |row: &Target| {
+            ConnSettings::resolve(row, &env, &config).password_command.map(|c| c.to_string())
+        };
+        assert_eq!(command(&row).as_deref(), Some("env-wide --env prod"));
+        row.admin_password_command = Some("own 'one arg'".parse().unwrap());
+        assert_eq!(command(&row).as_deref(), Some("own 'one arg'"));
+        assert_eq!(command(&Target::example("qa", "orders")), None);
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> CommandResult {
         labels: &args.wheres,
     };
     let targets = targets::select(&ctx.registry()?, &selection)?;
-    let connector = ctx.connector()?;
+    let connector = ctx.connector(&targets)?;
     let progress = Progress::new(targets.len(), &ctx.messages);
     let rows = ctx.runtime()?.block_on(fan_out(args.jobs.jobs, &targets, |target| async {
         let row = check(&connector, target).await;

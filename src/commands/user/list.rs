@@ -148,7 +148,7 @@ fn dbs<'t>(cluster: &Cluster<'t>) -> Vec<&'t str> {
 pub fn list(ctx: &Context, args: &ListUsersArgs) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let targets = targets::of_reading(&ctx.registry()?, &args.targets)?;
-    let connector = ctx.connector()?;
+    let connector = ctx.connector(&targets)?;
     let clusters = by_cluster(&targets);
     let pattern = args.name.as_deref();
     let results = on_each_cluster(
@@ -181,7 +181,7 @@ pub fn show(ctx: &Context, args: &UserNameArgs) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let name = RoleName::parse(&args.name)?;
     let targets = targets::of_reading(&ctx.registry()?, &args.targets)?;
-    let connector = ctx.connector()?;
+    let connector = ctx.connector(&targets)?;
     let clusters = by_cluster(&targets);
     let results = on_each_cluster(
         ctx,

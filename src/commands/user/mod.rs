@@ -259,7 +259,7 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         .password
         .map(|(args, length)| NewPassword::from_args(ctx, args, length, targets.len(), dry_run))
         .transpose()?;
-    let connector = ctx.connector()?;
+    let connector = ctx.connector(&targets)?;
     refuse_the_admin(&connector, &targets, &sharing, change)?;
     let runtime = ctx.runtime()?;
     let jobs = request.targets.jobs.jobs;
