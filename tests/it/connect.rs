@@ -129,7 +129,8 @@ fn with_no_password_anywhere_and_no_terminal_every_place_is_listed() {
         rows[0]["error"],
         format!(
             "no password found (looked at $PGACCT_ADMIN_PASSWORD_QA, $PGACCT_ADMIN_PASSWORD, \
-             $PG_ADMIN_PASS, $PGPASSWORD, {} (not found), no terminal to prompt on)",
+             $PG_ADMIN_PASS, $PGPASSWORD, admin_password_command (none for the target or \
+             [env.qa]), {} (not found), no terminal to prompt on)",
             pgpass.display()
         )
     );

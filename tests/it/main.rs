@@ -8,6 +8,7 @@
 mod audit;
 mod audit_key;
 mod connect;
+mod credentials;
 mod files;
 mod fleet_shape;
 mod generated;
@@ -20,6 +21,7 @@ mod policy_input;
 mod readme;
 mod registry;
 mod safety;
+mod sslnegotiation;
 mod support;
 mod sync;
 mod terminal;
@@ -35,6 +37,7 @@ fn main() {
         audit::tests(),
         audit_key::tests(),
         connect::tests(),
+        credentials::tests(),
         files::tests(),
         fleet_shape::tests(),
         generated::tests(),
@@ -47,6 +50,7 @@ fn main() {
         readme::tests(),
         registry::tests(),
         safety::tests(),
+        sslnegotiation::tests(),
         sync::tests(),
         terminal::tests(),
         tls::tests(),

@@ -182,7 +182,8 @@ pub fn on_a_terminal(
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
 
-    let command = format!("{PGACCT} {args}");
+    // A pseudo-terminal starts with no size; a real one has one.
+    let command = format!("stty cols 100 rows 40 2>/dev/null; exec {PGACCT} {args}");
     let mut child = sandbox
         .command("script")
         .args(["-qec", &command, "/dev/null"])
