@@ -250,7 +250,12 @@ fn run(command: &PasswordCommand, timeout: Duration) -> CommandResult {
     let (sender, output) = mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Zeroizing::new(Vec::with_capacity(1024));
-        let read = stdout.by_ref().take(MAX_OUTPUT + 1).read_to_end(&mut bytes);
+        let mut read = stdout.by_ref().take(MAX_OUTPUT + 1).read_to_end(&mut bytes);
+        // Too much: the rest is read and dropped, so that the program ends
+        // as it would (not of a broken pipe) and says so by its status.
+        if read.is_ok() && u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_OUTPUT {
+            read = std::io::copy(&mut stdout, &mut std::io::sink()).map(|_| 0);
+        }
         let _ = sender.send(read.map(|_| bytes));
     });
     let deadline = Instant::now() + timeout;
@@ -329,12 +334,11 @@ mod tests {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
     }
 
-    /// A shell script in `dir` that runs `body`, and a command for it.
-    fn script(dir: &std::path::Path, name: &str, body: &str) -> PasswordCommand {
-        let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
-        PasswordCommand::new(vec![path.to_str().unwrap().to_owned()]).unwrap()
+    /// A command that runs `body` in a shell. (Not a script file: a file
+    /// written by one test thread while another forks can be "busy" for
+    /// exec.)
+    fn script(body: &str) -> PasswordCommand {
+        PasswordCommand::new(vec!["/bin/sh".into(), "-c".into(), body.into()]).unwrap()
     }
 
     /// Every source set, each to its own name; removing the winner each
@@ -345,7 +349,7 @@ mod tests {
         let passfile = dir.path().join("pgpass");
         std::fs::write(&passfile, "db1:5432:orders:admin:from-file\n").unwrap();
         std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let command = script(dir.path(), "print", "echo from-command");
+        let command = script("echo from-command");
         let mut sources = vec![
             ("PGACCT_ADMIN_PASSWORD_QA_2", "per-env"),
             ("PGACCT_ADMIN_PASSWORD", "pgacct"),
@@ -404,9 +408,8 @@ mod tests {
 
     #[test]
     fn a_command_prints_the_password_with_one_newline_removed() {
-        let dir = tempfile::tempdir().unwrap();
         let second = Duration::from_secs(5);
-        let printed = |body: &str| run(&script(dir.path(), "p", body), second);
+        let printed = |body: &str| run(&script(body), second);
         assert_eq!(printed("printf 'pw\\n'").unwrap().as_bytes(), b"pw");
         assert_eq!(printed("printf 'pw'").unwrap().as_bytes(), b"pw");
         assert_eq!(printed("printf ' p w\\n\\n'").unwrap().as_bytes(), b" p w\n");
@@ -419,9 +422,8 @@ mod tests {
 
     #[test]
     fn a_failing_command_is_named_and_its_output_never_shown() {
-        let dir = tempfile::tempdir().unwrap();
         let failure = |body: &str, timeout: u64| {
-            let command = script(dir.path(), "p", body);
+            let command = script(body);
             let failure = run(&command, Duration::from_secs(timeout)).unwrap_err();
             assert_eq!(failure.program, command.program());
             failure.problem
@@ -453,7 +455,7 @@ mod tests {
         let count = dir.path().join("count");
         let body = format!("echo x >> '{}'; sleep 0.2; echo pw", count.display());
         let mut with_command = settings();
-        with_command.password_command = Some(script(dir.path(), "p", &body));
+        with_command.password_command = Some(script(&body));
         let credentials = Credentials::load(&LibpqEnv::default());
         let lookups = block_on(async {
             let all = (0..5).map(|_| credentials.find(&with_command));
@@ -465,7 +467,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&count).unwrap(), "x\n");
 
         with_command.password_command =
-            Some(script(dir.path(), "f", &format!("echo x >> '{}'; exit 1", count.display())));
+            Some(script(&format!("echo x >> '{}'; exit 1", count.display())));
         for _ in 0..2 {
             let lookup = block_on(credentials.find(&with_command));
             assert!(lookup.found.is_none());

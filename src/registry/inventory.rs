@@ -669,6 +669,7 @@ mod properties {
             || t.admin_user.as_ref().is_some_and(|a| edged(a.as_str()))
             || t.notes.as_deref().is_some_and(edged)
             || edged(&t.labels.to_text())
+            || t.admin_password_command.as_ref().is_some_and(|c| edged(&c.to_string()))
     }
 
     proptest! {
