@@ -25,7 +25,7 @@ use crate::error::{CommandError, CommandResult, Exit, Tally};
 use crate::output::{self, Column, Output, Progress, Record};
 use crate::pg::inspect;
 use crate::pg::roles::RoleSpec;
-use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, RoleChange};
+use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, Reading, RoleChange};
 use crate::pg::{ConnectError, Connector};
 use crate::policy::{NameParts, NamedRole, RoleName, SchemaName};
 use crate::registry::{Target, shell_word};
@@ -265,8 +265,15 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let jobs = request.targets.jobs.jobs;
     let clusters = by_cluster(&targets);
     let secret = password.as_ref().and_then(|p| p.secret.as_ref());
+    // A plan a person reads first (a dry run, a confirmation) reads every
+    // fact it shows; otherwise only what its checks need.
+    let reading = if dry_run || !confirm_because.is_empty() && !request.args.yes {
+        Reading::Everything
+    } else {
+        Reading::Checks
+    };
     let states: Vec<ClusterState> = runtime.block_on(fan_out(jobs, &clusters, |cluster| {
-        plan_cluster(&connector, cluster, change, secret)
+        plan_cluster(&connector, cluster, change, secret, reading)
     }));
     let hints: Vec<Option<String>> = states
         .iter()
@@ -506,10 +513,11 @@ async fn plan_cluster(
     cluster: &Cluster<'_>,
     change: &RoleChange<'_>,
     password: Option<&Secret>,
+    reading: Reading,
 ) -> ClusterState {
     match connector.connect(cluster.targets[0]).await {
         Ok(session) => ClusterState::Planned(
-            rollout::plan(connector, session, &cluster.targets, change, password).await,
+            rollout::plan(connector, session, &cluster.targets, change, password, reading).await,
         ),
         Err(err) => ClusterState::Unreachable(err),
     }
