@@ -376,7 +376,9 @@ impl ServerInfo {
     fn reported<'a>(parameter: impl Fn(&str) -> Option<&'a str>) -> Result<ServerInfo, Failure> {
         let version = parameter("server_version").unwrap_or_default().to_owned();
         let version_num = version_num(&version).ok_or_else(|| {
-            Failure::Other(format!("the server reported no version pgacct understands ({version:?})"))
+            Failure::Other(format!(
+                "the server reported no version pgacct understands ({version:?})"
+            ))
         })?;
         let on = |name| parameter(name).map(|value| value == "on");
         Ok(ServerInfo {

@@ -141,7 +141,8 @@ pub async fn show(
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
     // The rest in one round trip.
     let by_name: [(&(dyn ToSql + Sync), Type); 1] = [(&name, Type::TEXT)];
-    let with_shared: [(&(dyn ToSql + Sync), Type); 2] = [(&name, Type::TEXT), (&SHARED, Type::TEXT)];
+    let with_shared: [(&(dyn ToSql + Sync), Type); 2] =
+        [(&name, Type::TEXT), (&SHARED, Type::TEXT)];
     let (dependencies, members, sessions) = tokio::try_join!(
         client.query_typed(
             "SELECT COALESCE(d.datname::text, $2), s.deptype::text, count(*)

@@ -265,23 +265,11 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let jobs = request.targets.jobs.jobs;
     let clusters = by_cluster(&targets);
     let secret = password.as_ref().and_then(|p| p.secret.as_ref());
-    // A plan a person reads first (a dry run, a confirmation) reads every
-    // fact it shows; otherwise only what its checks need.
-    let reading = if dry_run || !confirm_because.is_empty() && !request.args.yes {
-        Reading::Everything
-    } else {
-        Reading::Checks
-    };
-    let states: Vec<ClusterState> = runtime.block_on(fan_out(jobs, &clusters, |cluster| {
-        plan_cluster(&connector, cluster, change, secret, reading)
+    let reading = reading(request.args, &confirm_because);
+    let states: Vec<ClusterState> = runtime.block_on(fan_out(jobs, &clusters, |c| {
+        plan_cluster(&connector, c, change, secret, reading)
     }));
-    let hints: Vec<Option<String>> = states
-        .iter()
-        .map(|state| match state {
-            ClusterState::Unreachable(err) => err.hint(),
-            ClusterState::Planned(_) => None,
-        })
-        .collect();
+    let hints: Vec<Option<String>> = states.iter().map(ClusterState::hint).collect();
     let mut plan = describe(request, &targets, &clusters, &states, &sharing);
     if let Some(retry) = &retry {
         for item in &mut plan.items {
@@ -504,6 +492,26 @@ fn refuse_the_admin(
         ))
         .hint("use another admin role for that target (registry update --admin-user)")),
         None => Ok(()),
+    }
+}
+
+impl ClusterState {
+    /// What to do about a cluster pgacct could not reach.
+    fn hint(&self) -> Option<String> {
+        match self {
+            ClusterState::Unreachable(err) => err.hint(),
+            ClusterState::Planned(_) => None,
+        }
+    }
+}
+
+/// A plan a person reads first (a dry run, a confirmation) reads every
+/// fact it shows; otherwise only what its checks need.
+fn reading(args: &ChangeArgs, confirm_because: &[String]) -> Reading {
+    if args.dry_run || !confirm_because.is_empty() && !args.yes {
+        Reading::Everything
+    } else {
+        Reading::Checks
     }
 }
 

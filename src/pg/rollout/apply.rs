@@ -606,8 +606,10 @@ impl Step<'_> {
             .map(|sql| client.batch_execute(sql));
         // `join_all` polls the futures in order, so they are sent in order.
         let answers = join_all(flight).await;
-        let Some((index, err)) =
-            answers.iter().enumerate().find_map(|(i, answer)| answer.as_ref().err().map(|e| (i, e)))
+        let Some((index, err)) = answers
+            .iter()
+            .enumerate()
+            .find_map(|(i, answer)| answer.as_ref().err().map(|e| (i, e)))
         else {
             self.log.settle(Ended::Committed);
             return Ok(());

@@ -207,6 +207,14 @@ struct DropWork {
     databases: Vec<usize>,
 }
 
+/// What a create's plan read, in one round trip.
+struct CreateFacts<'r> {
+    role: RoleFacts,
+    session: &'r SessionFacts,
+    /// The rows of [`group_facts`] for the groups it joins.
+    groups: &'r [tokio_postgres::Row],
+}
+
 /// A change planned on one cluster: its sessions, what it will run, and
 /// why it may not.
 #[derive(Debug)]
@@ -304,7 +312,7 @@ impl ClusterPlan {
             _ => Vec::new(),
         };
         let main = self.main();
-        let (session, facts, group_rows) = tokio::try_join!(
+        let (session, facts, groups) = tokio::try_join!(
             main.facts(),
             role_facts(main, name.as_str(), is_drop),
             group_facts(main, &groups)
@@ -315,8 +323,8 @@ impl ClusterPlan {
         }
         match change {
             RoleChange::Create(spec) => {
-                self.plan_create(connector, targets, spec, facts, &session, &group_rows, password)
-                    .await
+                let read = CreateFacts { role: facts, session: &session, groups: &groups };
+                self.plan_create(connector, targets, spec, &read, password).await
             }
             _ if !facts.exists => Ok(Work::Settled(Settled::NotFound)),
             RoleChange::Drop { heir, .. } => {
@@ -446,24 +454,21 @@ impl ClusterPlan {
         }
     }
 
-    /// The work of a create: `None` when it is the plain one
-    /// ([`ClusterPlan::change_work`]); an existing role settles it.
+    /// The work of a create; an existing role settles it.
     async fn plan_create(
         &mut self,
         connector: &Connector,
         targets: &[&Target],
         spec: &RoleSpec<'_>,
-        facts: RoleFacts,
-        session: &SessionFacts,
-        groups: &[tokio_postgres::Row],
+        read: &CreateFacts<'_>,
         password: Option<&Secret>,
     ) -> Result<Work, RoleError> {
         let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
-        if facts.exists {
+        if read.role.exists {
             let drift = roles::drift(self.main(), spec, &dbs).await?;
             return Ok(Work::Settled(Settled::AlreadyExists(drift)));
         }
-        self.refuse_uncreatable(spec, session, groups);
+        self.refuse_uncreatable(spec, read.session, read.groups);
         let Work::Change { statements, mut grants, terminate } =
             self.change_work(targets, &RoleChange::Create(spec.clone()), password)
         else {

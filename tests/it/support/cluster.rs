@@ -201,8 +201,11 @@ impl Cluster {
             .expect("set the superuser's password");
     }
 
-    /// A streaming standby of `primary`, made with `pg_basebackup -R` and
-    /// started: it is in recovery.
+    /// A streaming standby of `primary`, started: it is in recovery. Made
+    /// with `pg_basebackup -R` where the major has it; the npm builds ship
+    /// only the server, so there the primary stops for a moment and the
+    /// standby starts from a copy of its data directory, streaming on from
+    /// the primary's shutdown checkpoint.
     pub fn standby_of(primary: &Cluster) -> Cluster {
         let standby = Cluster {
             bin: primary.bin.clone(),
@@ -210,15 +213,32 @@ impl Cluster {
             port: 0,
             password: primary.password.clone(),
         };
-        standby.run_as_server(
-            Command::new(standby.bin.path("pg_basebackup"))
-                .arg("--pgdata")
-                .arg(standby.data_dir())
-                .arg("--host")
-                .arg(primary.socket_dir())
-                .args(["--port", &primary.port.to_string(), "--username", SUPERUSER])
-                .args(["--write-recovery-conf", "--wal-method=stream", "--no-sync"]),
-        );
+        if primary.bin.path("pg_basebackup").exists() {
+            standby.run_as_server(
+                Command::new(standby.bin.path("pg_basebackup"))
+                    .arg("--pgdata")
+                    .arg(standby.data_dir())
+                    .arg("--host")
+                    .arg(primary.socket_dir())
+                    .args(["--port", &primary.port.to_string(), "--username", SUPERUSER])
+                    .args(["--write-recovery-conf", "--wal-method=stream", "--no-sync"]),
+            );
+        } else {
+            primary.stop();
+            standby.run_as_server(
+                Command::new("cp").arg("-a").arg(primary.data_dir()).arg(standby.data_dir()),
+            );
+            primary.start_again();
+            fs::write(standby.data_dir().join("standby.signal"), "").expect("write standby.signal");
+            append(
+                &standby.data_dir().join("postgresql.auto.conf"),
+                &format!(
+                    "\nprimary_conninfo = 'host={} port={} user={SUPERUSER}'\n",
+                    primary.socket_dir().display(),
+                    primary.port
+                ),
+            );
+        }
         append(
             &standby.data_dir().join("postgresql.conf"),
             &format!("\nunix_socket_directories = '{}'\n", standby.socket_dir().display()),
