@@ -13,6 +13,7 @@ use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::credentials::{AdminPassword, Credentials, PasswordSource};
+use super::hosts::{self, PassedOver};
 use super::settings::{ConnSettings, LibpqEnv};
 use super::tls;
 use crate::config::ConnectionConfig;
@@ -60,6 +61,10 @@ pub struct ServerInfo {
     /// `server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)".
     pub version: String,
     pub in_recovery: bool,
+    /// Whether sessions are read-only (hot standby, or
+    /// `default_transaction_read_only`), as PostgreSQL 14 and later report
+    /// at startup; `None` before 14.
+    pub read_only: Option<bool>,
     /// The TLS protocol in use, e.g. "TLSv1.3"; `None` when unencrypted.
     pub tls: Option<String>,
     pub superuser: bool,
@@ -162,9 +167,23 @@ impl Connector {
         ConnSettings::resolve(target, &self.env, &self.config)
     }
 
-    /// Opens an admin session to `target`.
+    /// Opens an admin session to `target`: to its host, or to the first
+    /// read-write server of its host list.
     pub async fn connect(&self, target: &Target) -> Result<Session, ConnectError> {
         let settings = self.settings(target);
+        let cluster = settings.cluster();
+        hosts::first_read_write(&settings, async |host| self.connect_host(host, &cluster).await)
+            .await
+    }
+
+    /// Opens an admin session to the one host of `settings`; `cluster`
+    /// names the target's cluster (the whole of a host list), for which a
+    /// prompted password is remembered.
+    async fn connect_host(
+        &self,
+        settings: ConnSettings,
+        cluster: &str,
+    ) -> Result<Session, ConnectError> {
         let fail = |failure| ConnectError::new(&settings, failure);
         let tls = tls::connector(&settings).map_err(|err| fail(Failure::Setup(err.to_string())))?;
         let lookup = self.credentials.find(&settings);
@@ -172,7 +191,7 @@ impl Connector {
         let mut started = Instant::now();
         let mut result = self.attempt(&settings, &tls, password.as_ref()).await;
         if let Err(Failure::PasswordMissing) = result {
-            let Some(password) = self.ask(&settings).await else {
+            let Some(password) = self.ask(&settings, cluster).await else {
                 let mut looked_at = lookup.looked_at;
                 if self.prompt.is_none() {
                     looked_at.push("no terminal to prompt on".into());
@@ -222,7 +241,21 @@ impl Connector {
         user: &str,
         password: &Secret,
     ) -> Option<bool> {
-        let mut settings = self.settings(target);
+        // Any server of a host list will do: they hold the same roles.
+        for settings in hosts::each_host(&self.settings(target)) {
+            if let Some(answer) = self.password_matches_on(settings, user, password).await {
+                return Some(answer);
+            }
+        }
+        None
+    }
+
+    async fn password_matches_on(
+        &self,
+        mut settings: ConnSettings,
+        user: &str,
+        password: &Secret,
+    ) -> Option<bool> {
         // With `allow`, a second attempt could take another route (TLS)
         // than the one the probe saw.
         if settings.sslmode == SslMode::Allow {
@@ -246,9 +279,9 @@ impl Connector {
     }
 
     /// Asks once per user and cluster, one question at a time.
-    async fn ask(&self, settings: &ConnSettings) -> Option<Secret> {
+    async fn ask(&self, settings: &ConnSettings, cluster: &str) -> Option<Secret> {
         let prompt = self.prompt.clone()?;
-        let key = format!("{}@{}", settings.user, settings.cluster());
+        let key = format!("{}@{cluster}", settings.user);
         let mut prompted = self.prompted.lock().await;
         if let Some(known) = prompted.get(&key) {
             return Some(known.clone());
@@ -344,10 +377,16 @@ async fn open(
         config.password(password.as_bytes());
     }
     let (client, connection) = config.connect(tls).await.map_err(|err| failure(&err, settings))?;
+    // Readable only before the connection is handed to its task.
+    let read_only = hosts::reported_read_only(
+        connection.parameter("in_hot_standby"),
+        connection.parameter("default_transaction_read_only"),
+    );
     tokio::spawn(connection);
     let server = server_info(&client).await.map_err(|err| failure(&err, settings))?;
-    let server =
+    let mut server =
         server.ok_or_else(|| Failure::Other("the admin role is not in pg_roles".into()))?;
+    server.read_only = read_only;
     Ok((client, server))
 }
 
@@ -360,6 +399,7 @@ async fn server_info(client: &Client) -> Result<Option<ServerInfo>, tokio_postgr
         version_num: row.try_get(0)?,
         version: row.try_get(1)?,
         in_recovery: row.try_get(2)?,
+        read_only: None,
         superuser: row.try_get(3)?,
         createrole: row.try_get(4)?,
         createdb: row.try_get(5)?,
@@ -402,6 +442,9 @@ pub enum Failure {
     Network(String),
     #[error("{0}")]
     Other(String),
+    /// No server of a host list takes writes.
+    #[error("no host is a read-write primary: {}", hosts::describe(.0))]
+    NoReadWriteHost(Vec<PassedOver>),
 }
 
 /// A session to a target could not be opened; says which, where, and why.
@@ -417,7 +460,7 @@ pub struct ConnectError {
 }
 
 impl ConnectError {
-    fn new(settings: &ConnSettings, failure: Failure) -> Self {
+    pub(super) fn new(settings: &ConnSettings, failure: Failure) -> Self {
         ConnectError {
             target: settings.target.clone(),
             cluster: settings.cluster(),
@@ -461,6 +504,9 @@ impl ConnectError {
                 "sslmode {} needs TLS; enable ssl on the server or use sslmode prefer",
                 self.sslmode
             ),
+            Failure::NoReadWriteHost(_) => "pgacct works only on the primary of a host list; \
+                                            during a failover, run it again once one is promoted"
+                .into(),
             Failure::PasswordMissing
             | Failure::Setup(_)
             | Failure::Network(_)
