@@ -13,6 +13,7 @@ use tokio_postgres::{Client, Config};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::credentials::{AdminPassword, Credentials, PasswordSource};
+use super::hosts::{self, PassedOver};
 use super::roles::RoleError;
 use super::settings::{ConnSettings, LibpqEnv};
 use super::tls;
@@ -70,6 +71,10 @@ pub struct ServerInfo {
     pub in_recovery: Option<bool>,
     /// `scram_iterations`, which PostgreSQL reports from 16.
     pub scram_iterations: Option<i32>,
+    /// Whether sessions are read-only (hot standby, or
+    /// `default_transaction_read_only`), as PostgreSQL 14 and later report
+    /// at startup; `None` before 14.
+    pub read_only: Option<bool>,
 }
 
 /// What a query tells about the server and the admin, beyond
@@ -182,9 +187,23 @@ impl Connector {
         ConnSettings::resolve(target, &self.env, &self.config)
     }
 
-    /// Opens an admin session to `target`.
+    /// Opens an admin session to `target`: to its host, or to the first
+    /// read-write server of its host list.
     pub async fn connect(&self, target: &Target) -> Result<Session, ConnectError> {
         let settings = self.settings(target);
+        let cluster = settings.cluster();
+        hosts::first_read_write(&settings, async |host| self.connect_host(host, &cluster).await)
+            .await
+    }
+
+    /// Opens an admin session to the one host of `settings`; `cluster`
+    /// names the target's cluster (the whole of a host list), for which a
+    /// prompted password is remembered.
+    async fn connect_host(
+        &self,
+        settings: ConnSettings,
+        cluster: &str,
+    ) -> Result<Session, ConnectError> {
         let fail = |failure| ConnectError::new(&settings, failure);
         let tls = tls::connector(&settings).map_err(|err| fail(Failure::Setup(err.to_string())))?;
         let lookup = self.credentials.find(&settings);
@@ -192,7 +211,7 @@ impl Connector {
         let mut started = Instant::now();
         let mut result = self.attempt(&settings, &tls, password.as_ref()).await;
         if let Err(Failure::PasswordMissing) = result {
-            let Some(password) = self.ask(&settings).await else {
+            let Some(password) = self.ask(&settings, cluster).await else {
                 let mut looked_at = lookup.looked_at;
                 if self.prompt.is_none() {
                     looked_at.push("no terminal to prompt on".into());
@@ -243,7 +262,21 @@ impl Connector {
         user: &str,
         password: &Secret,
     ) -> Option<bool> {
-        let mut settings = self.settings(target);
+        // Any server of a host list will do: they hold the same roles.
+        for settings in hosts::each_host(&self.settings(target)) {
+            if let Some(answer) = self.password_matches_on(settings, user, password).await {
+                return Some(answer);
+            }
+        }
+        None
+    }
+
+    async fn password_matches_on(
+        &self,
+        mut settings: ConnSettings,
+        user: &str,
+        password: &Secret,
+    ) -> Option<bool> {
         // With `allow`, a second attempt could take another route (TLS)
         // than the one the probe saw.
         if settings.sslmode == SslMode::Allow {
@@ -267,9 +300,9 @@ impl Connector {
     }
 
     /// Asks once per user and cluster, one question at a time.
-    async fn ask(&self, settings: &ConnSettings) -> Option<Secret> {
+    async fn ask(&self, settings: &ConnSettings, cluster: &str) -> Option<Secret> {
         let prompt = self.prompt.clone()?;
-        let key = format!("{}@{}", settings.user, settings.cluster());
+        let key = format!("{}@{cluster}", settings.user);
         let mut prompted = self.prompted.lock().await;
         if let Some(known) = prompted.get(&key) {
             return Some(known.clone());
@@ -387,6 +420,10 @@ impl ServerInfo {
             superuser: on("is_superuser").unwrap_or(false),
             in_recovery: on("in_hot_standby"),
             scram_iterations: parameter("scram_iterations").and_then(|i| i.parse().ok()),
+            read_only: hosts::reported_read_only(
+                parameter("in_hot_standby"),
+                parameter("default_transaction_read_only"),
+            ),
         })
     }
 }
@@ -462,6 +499,9 @@ pub enum Failure {
     Network(String),
     #[error("{0}")]
     Other(String),
+    /// No server of a host list takes writes.
+    #[error("no host is a read-write primary: {}", hosts::describe(.0))]
+    NoReadWriteHost(Vec<PassedOver>),
 }
 
 /// A session to a target could not be opened; says which, where, and why.
@@ -477,7 +517,7 @@ pub struct ConnectError {
 }
 
 impl ConnectError {
-    fn new(settings: &ConnSettings, failure: Failure) -> Self {
+    pub(super) fn new(settings: &ConnSettings, failure: Failure) -> Self {
         ConnectError {
             target: settings.target.clone(),
             cluster: settings.cluster(),
@@ -521,6 +561,9 @@ impl ConnectError {
                 "sslmode {} needs TLS; enable ssl on the server or use sslmode prefer",
                 self.sslmode
             ),
+            Failure::NoReadWriteHost(_) => "pgacct works only on the primary of a host list; \
+                                            during a failover, run it again once one is promoted"
+                .into(),
             Failure::PasswordMissing
             | Failure::Setup(_)
             | Failure::Network(_)

@@ -8,6 +8,7 @@
 
 mod connect;
 mod credentials;
+mod hosts;
 pub mod inspect;
 pub mod lifecycle;
 pub mod pgpass;

@@ -110,7 +110,8 @@ async fn reachable(target: &Target, session: &Session) -> CheckRow {
     let mut row = CheckRow {
         env: target.key.env.as_str().to_owned(),
         db: target.key.db.as_str().to_owned(),
-        cluster: target.cluster(),
+        // Of a host list, the server that took writes.
+        cluster: session.settings.cluster(),
         reachable: true,
         latency_ms: None,
         connect_ms: Some(millis(session.connect_time)),

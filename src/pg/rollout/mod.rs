@@ -788,6 +788,12 @@ impl ClusterPlan {
         }
     }
 
+    /// `host:port` of the server the plan's session reached: of a host
+    /// list, the one that took writes.
+    pub fn server(&self) -> String {
+        self.main().settings.cluster()
+    }
+
     /// The outcome the plan already knows, if it knows one.
     pub fn settled(&self) -> Option<&Settled> {
         match &self.work {
