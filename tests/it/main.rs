@@ -12,6 +12,7 @@ mod credentials;
 mod files;
 mod fleet_shape;
 mod generated;
+mod ha;
 mod harness;
 mod lifecycle;
 mod names;
@@ -41,6 +42,7 @@ fn main() {
         files::tests(),
         fleet_shape::tests(),
         generated::tests(),
+        ha::tests(),
         harness::tests(),
         lifecycle::tests(),
         names::tests(),
