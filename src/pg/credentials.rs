@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 
 use super::pgpass::{self, PassFile, Unusable};
 use super::settings::{ConnSettings, LibpqEnv};
-use crate::registry::PasswordCommand;
+use crate::registry::{Host, PasswordCommand};
 use crate::secret::Secret;
 
 /// The admin password as the bytes sent to the server: libpq sends a
@@ -214,11 +214,20 @@ impl Credentials {
     }
 }
 
-/// The password and user prompts remember answers by: the user and the
-/// set of hosts, not the port, so that several clusters of one host (or
-/// one host list, in any order) ask once.
+/// What the password prompt remembers an answer by: the user and the set
+/// of hosts (of a host list, in any order), not the ports, so that several
+/// clusters of one host ask once.
 pub fn prompt_key(settings: &ConnSettings) -> String {
-    let mut hosts: Vec<&str> = settings.host.split(',').map(str::trim).collect();
+    let mut hosts: Vec<String> = match settings.host.parse::<Host>() {
+        Ok(host) => host.entries(settings.port).into_iter().map(|entry| entry.host).collect(),
+        Err(_) => vec![settings.host.clone()],
+    };
+    // Host names compare as DNS does; socket directories exactly.
+    for host in &mut hosts {
+        if !host.starts_with('/') {
+            host.make_ascii_lowercase();
+        }
+    }
     hosts.sort_unstable();
     hosts.dedup();
     format!("{}@{}", settings.user, hosts.join(","))
@@ -478,15 +487,15 @@ mod tests {
 
     #[test]
     fn prompts_are_remembered_per_user_and_host_set() {
-        let mut one = settings();
-        let mut other_port = settings();
-        other_port.port = 6432;
-        assert_eq!(prompt_key(&one), prompt_key(&other_port));
-        assert_eq!(prompt_key(&one), "admin@db1");
-        one.host = "db2,db1".into();
-        other_port.host = "db1,db2".into();
-        assert_eq!(prompt_key(&one), prompt_key(&other_port));
-        other_port.user = "someone_else".into();
-        assert_ne!(prompt_key(&one), prompt_key(&other_port));
+        let on = |host: &str, port: u16| ConnSettings { host: host.into(), port, ..settings() };
+        let key = |host: &str, port: u16| prompt_key(&on(host, port));
+        assert_eq!(key("db1", 5432), "admin@db1");
+        assert_eq!(key("db1", 5432), key("DB1", 6432), "one host, another port");
+        assert_eq!(key("db1,db2:5433", 5432), key("db2,db1", 6432), "one host set");
+        assert_eq!(key("[::1]:5433,db1", 5432), key("db1,::1", 5432));
+        assert_ne!(key("db1,db2", 5432), key("db1", 5432));
+        assert_ne!(key("/run/pg", 5432), key("/run/PG", 5432), "directories are exact");
+        let other_user = ConnSettings { user: "someone_else".into(), ..on("db1", 5432) };
+        assert_ne!(prompt_key(&other_user), key("db1", 5432));
     }
 }
