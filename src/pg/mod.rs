@@ -16,5 +16,5 @@ pub mod rollout;
 mod settings;
 mod tls;
 
-pub use connect::{ConnectError, Connector, Prompt, Session};
+pub use connect::{ConnectError, Connections, Connector, Prompt, Session};
 pub use settings::{InvalidEnvironment, LibpqEnv};
