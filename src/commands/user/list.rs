@@ -131,7 +131,11 @@ where
     let progress = Progress::new(clusters.iter().map(|c| c.targets.len()).sum(), &ctx.messages);
     let results = ctx.runtime()?.block_on(fan_out(jobs, clusters, |cluster| async {
         let result = match connector.connect(cluster.targets[0]).await {
-            Ok(session) => read(&session, cluster).await,
+            Ok(session) => {
+                let result = read(&session, cluster).await;
+                session.close().await;
+                result
+            }
             Err(err) => Err(format!("cannot connect as {}: {}", err.user, err.failure)),
         };
         progress.advance(cluster.targets.len());
