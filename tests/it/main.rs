@@ -15,6 +15,7 @@ mod harness;
 mod lifecycle;
 mod names;
 mod notify;
+mod parity;
 mod pgpass;
 mod policy_input;
 mod readme;
@@ -42,6 +43,7 @@ fn main() {
         lifecycle::tests(),
         names::tests(),
         notify::tests(),
+        parity::tests(),
         pgpass::tests(),
         policy_input::tests(),
         readme::tests(),
