@@ -19,7 +19,7 @@ use libtest_mimic::Trial;
 use serde_json::Value;
 
 use crate::support::cluster::{PgBin, SUPERUSER, ServerTls};
-use crate::support::fleet::{Admin, every_setup};
+use crate::support::fleet::majors;
 use crate::support::runner::{skip, trial};
 use crate::support::tls::{Pem, TestCa, self_signed};
 use crate::support::{Cluster, Sandbox};
@@ -32,14 +32,6 @@ pub fn tests() -> Vec<Trial> {
                 psql_and_pgacct_agree(major);
             })
         })
-        .collect()
-}
-
-fn majors() -> Vec<u32> {
-    every_setup()
-        .into_iter()
-        .filter(|(admin, _)| *admin == Admin::Superuser)
-        .map(|(_, m)| m)
         .collect()
 }
 

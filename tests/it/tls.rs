@@ -12,20 +12,27 @@ use std::time::Duration;
 use libtest_mimic::Trial;
 use serde_json::Value;
 
-use crate::support::runner::test;
+use crate::support::fleet::majors;
+use crate::support::runner::{test, trial};
 
 use crate::support::cluster::ServerTls;
 use crate::support::tls::{TestCa, self_signed};
 use crate::support::{Cluster, Run, Sandbox};
 
 pub fn tests() -> Vec<Trial> {
-    vec![
+    let mut tests = vec![
         test!(sslmodes_behave_as_in_libpq),
         test!(verify_modes_need_a_root_certificate_and_require_needs_a_tls_server),
         test!(tls_failures_read_as_words),
         test!(an_endpoint_that_is_not_postgres_is_named_as_such),
-        test!(every_command_ends_its_sessions_cleanly),
-    ]
+    ];
+    for major in majors() {
+        let name = format!("every_command_ends_its_sessions_cleanly::pg{major}");
+        tests.push(trial(module_path!(), &name, move || {
+            every_command_ends_its_sessions_cleanly(major);
+        }));
+    }
+    tests
 }
 
 /// Only TLS from TCP clients: password (scram) for everyone, or a client
@@ -408,11 +415,12 @@ const BROKEN_ENDS: [&str; 4] = [
     "SSL error",
 ];
 
-fn every_command_ends_its_sessions_cleanly() {
+fn every_command_ends_its_sessions_cleanly(major: u32) {
     let ca = TestCa::new("pgacct test CA");
     let server = ca.server(&["localhost"]);
     let tls = ServerTls { cert: server.cert, key: server.key, client_ca: None };
     let pg = Cluster::builder()
+        .major(major)
         .tls(tls)
         // Sessions that end without Terminate are logged at DEBUG1.
         .setting("log_min_messages = debug1")
