@@ -231,22 +231,23 @@ fn tls_failures_read_as_words() {
     let server = ca.server_with("localhost", &[]);
     let tls = ServerTls { cert: server.cert, key: server.key, client_ca: None };
     let pg = Cluster::builder().tls(tls).start();
-    let self_signed_pg = Cluster::builder()
-        .tls({
-            let pem = self_signed("localhost");
-            ServerTls { cert: pem.cert, key: pem.key, client_ca: None }
-        })
-        .start();
+    let own = self_signed("localhost");
+    let own_cert = own.cert.clone();
+    let self_signed_pg =
+        Cluster::builder().tls(ServerTls { cert: own.cert, key: own.key, client_ca: None }).start();
 
     let sandbox = Sandbox::new();
     let ca_file = sandbox.write("ca.pem", ca.cert_pem());
     let other_file = sandbox.write("other.pem", other.cert_pem());
+    let own_file = sandbox.write("own.pem", &own_cert);
     let (ca_file, other_file) = (ca_file.to_str().unwrap(), other_file.to_str().unwrap());
-    let cases: [(&str, &str, &Cluster, &str); 4] = [
+    let own_file = own_file.to_str().unwrap();
+    let cases: [(&str, &str, &Cluster, &str); 5] = [
         ("name", "127.0.0.1", &pg, ca_file),
         ("issuer", "localhost", &pg, other_file),
         ("self_signed", "localhost", &self_signed_pg, other_file),
         ("cn_only", "localhost", &pg, ca_file),
+        ("own_root", "localhost", &self_signed_pg, own_file),
     ];
     for (env, host, cluster, root) in cases {
         Run::new(&sandbox)
@@ -264,6 +265,7 @@ fn tls_failures_read_as_words() {
         .args("registry check --all-envs --format json")
         .env("PGACCT_ADMIN_PASSWORD", pg.password())
         .env("PGACCT_ADMIN_PASSWORD_SELF_SIGNED", self_signed_pg.password())
+        .env("PGACCT_ADMIN_PASSWORD_OWN_ROOT", self_signed_pg.password())
         .expect(3)
         .any_stderr()
         .run();
@@ -272,8 +274,10 @@ fn tls_failures_read_as_words() {
         let row = rows.iter().find(|r| r["env"] == env).unwrap();
         row["error"].as_str().unwrap_or_default().to_owned()
     };
-    // Verified by its Common Name, as libpq does.
+    // Verified by its Common Name, and a self-signed certificate that is
+    // its own root, as libpq does (with SCRAM channel binding).
     assert_eq!(error("cn-only"), "", "{rows:?}");
+    assert_eq!(error("own-root"), "", "{rows:?}");
     assert_eq!(
         error("name"),
         "TLS verification failed: the server's certificate is not valid for host '127.0.0.1' \
