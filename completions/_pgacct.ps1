@@ -68,7 +68,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
         'pgacct;registry;add' {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
-            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Host name, IP address, or Unix-socket directory (starting with /)')
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'Host name, IP address, Unix-socket directory (starting with /), or a list of them')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port')
             [CompletionResult]::new('--sslmode', '--sslmode', [CompletionResultType]::ParameterName, 'libpq sslmode [default: $PGSSLMODE, else prefer]')
             [CompletionResult]::new('--sslrootcert', '--sslrootcert', [CompletionResultType]::ParameterName, 'CA certificates (PEM file) to verify the server with, or `system`')
@@ -136,7 +136,7 @@ Register-ArgumentCompleter -Native -CommandName 'pgacct' -ScriptBlock {
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Environment name, e.g. dev, qa, prod')
             [CompletionResult]::new('--db', '--db', [CompletionResultType]::ParameterName, 'Database name on the server')
             [CompletionResult]::new('--cluster', '--cluster', [CompletionResultType]::ParameterName, 'The cluster, HOST or HOST:PORT, when the env has the db on several')
-            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'New host name, IP address, or Unix-socket directory')
+            [CompletionResult]::new('--host', '--host', [CompletionResultType]::ParameterName, 'New host name, IP address, Unix-socket directory, or a list of them (db1,db2:5433)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'New port')
             [CompletionResult]::new('--sslmode', '--sslmode', [CompletionResultType]::ParameterName, 'libpq sslmode [default: $PGSSLMODE, else prefer]')
             [CompletionResult]::new('--sslrootcert', '--sslrootcert', [CompletionResultType]::ParameterName, 'CA certificates (PEM file) to verify the server with, or `system`')

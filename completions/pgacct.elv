@@ -63,7 +63,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
         &'pgacct;registry;add'= {
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
-            cand --host 'Host name, IP address, or Unix-socket directory (starting with /)'
+            cand --host 'Host name, IP address, Unix-socket directory (starting with /), or a list of them'
             cand --port 'Port'
             cand --sslmode 'libpq sslmode [default: $PGSSLMODE, else prefer]'
             cand --sslrootcert 'CA certificates (PEM file) to verify the server with, or `system`'
@@ -128,7 +128,7 @@ set edit:completion:arg-completer[pgacct] = {|@words|
             cand --env 'Environment name, e.g. dev, qa, prod'
             cand --db 'Database name on the server'
             cand --cluster 'The cluster, HOST or HOST:PORT, when the env has the db on several'
-            cand --host 'New host name, IP address, or Unix-socket directory'
+            cand --host 'New host name, IP address, Unix-socket directory, or a list of them (db1,db2:5433)'
             cand --port 'New port'
             cand --sslmode 'libpq sslmode [default: $PGSSLMODE, else prefer]'
             cand --sslrootcert 'CA certificates (PEM file) to verify the server with, or `system`'

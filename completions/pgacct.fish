@@ -61,7 +61,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_s
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and not __fish_seen_subcommand_from add list show update activate deactivate remove import export check" -f -a "check" -d 'Connect to targets and report what pgacct finds there'
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l env -d 'Environment name, e.g. dev, qa, prod' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l db -d 'Database name on the server' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l host -d 'Host name, IP address, or Unix-socket directory (starting with /)' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l host -d 'Host name, IP address, Unix-socket directory (starting with /), or a list of them' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l port -d 'Port' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from add" -l sslmode -d 'libpq sslmode [default: $PGSSLMODE, else prefer]' -r -f -a "disable\t''
 allow\t''
@@ -118,7 +118,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l env -d 'Environment name, e.g. dev, qa, prod' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l db -d 'Database name on the server' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l cluster -d 'The cluster, HOST or HOST:PORT, when the env has the db on several' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l host -d 'New host name, IP address, or Unix-socket directory' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l host -d 'New host name, IP address, Unix-socket directory, or a list of them (db1,db2:5433)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l port -d 'New port' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from update" -l sslmode -d 'libpq sslmode [default: $PGSSLMODE, else prefer]' -r -f -a "disable\t''
 allow\t''

@@ -719,7 +719,11 @@ pub struct AddArgs {
     #[command(flatten)]
     pub key: TargetKeyArgs,
 
-    /// Host name, IP address, or Unix-socket directory (starting with /)
+    /// Host name, IP address, Unix-socket directory (starting with /), or a list of them
+    ///
+    /// A list (db1,db2:5433, as libpq takes it; an entry without a port
+    /// uses --port) is one cluster: pgacct works on whichever of its hosts
+    /// is the read-write primary, so a failover needs no registry change.
     #[arg(long, value_name = "HOST")]
     pub host: Host,
 
@@ -756,7 +760,7 @@ pub struct UpdateArgs {
     #[command(flatten)]
     pub target: TargetSelectArgs,
 
-    /// New host name, IP address, or Unix-socket directory
+    /// New host name, IP address, Unix-socket directory, or a list of them (db1,db2:5433)
     #[arg(long, value_name = "HOST")]
     pub host: Option<Host>,
 

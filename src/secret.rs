@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::pg::pgpass;
+use crate::registry::{Host, HostEntry};
 
 /// A password or other secret text.
 #[derive(Clone, PartialEq, Eq)]
@@ -160,11 +161,33 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
+    /// The servers it names: several for a host list, each with its port.
+    fn servers(&self) -> Vec<HostEntry> {
+        match self.host.parse::<Host>() {
+            Ok(host) => host.entries(self.port),
+            Err(_) => vec![HostEntry { host: self.host.clone(), port: self.port }],
+        }
+    }
+
+    /// libpq's `host` and `port` values: for a host list, lists (one port
+    /// when every server has the same).
+    fn host_and_port(&self) -> (String, String) {
+        let servers = self.servers();
+        let hosts: Vec<&str> = servers.iter().map(|s| s.host.as_str()).collect();
+        let mut ports: Vec<String> = servers.iter().map(|s| s.port.to_string()).collect();
+        ports.dedup();
+        if ports.len() > 1 {
+            ports = servers.iter().map(|s| s.port.to_string()).collect();
+        }
+        (hosts.join(","), ports.join(","))
+    }
+
     /// The libpq variables that reach this endpoint as `user`, and the URL.
     fn variables(&self, user: &str, password: &Secret) -> [(&'static str, String); 6] {
+        let (host, port) = self.host_and_port();
         [
-            ("PGHOST", self.host.clone()),
-            ("PGPORT", self.port.to_string()),
+            ("PGHOST", host),
+            ("PGPORT", port),
             ("PGDATABASE", self.db.clone()),
             ("PGUSER", user.to_owned()),
             ("PGPASSWORD", password.expose().to_owned()),
@@ -176,10 +199,22 @@ impl Endpoint {
     pub fn url(&self, user: &str, password: &Secret) -> String {
         let credentials = format!("{}:{}", percent_encode(user), percent_encode(password.expose()));
         let mut query = Vec::new();
-        let authority = if self.host.starts_with('/') {
-            query.push(format!("host={}", percent_encode(&self.host)));
-            query.push(format!("port={}", self.port));
+        let servers = self.servers();
+        let authority = if servers.iter().any(|s| s.host.starts_with('/')) {
+            // Socket directories go in the query, lists included.
+            let (host, port) = self.host_and_port();
+            query.push(format!("host={}", percent_encode(&host)));
+            query.push(format!("port={port}"));
             format!("{credentials}@")
+        } else if servers.len() > 1 {
+            let bracket = |s: &HostEntry| {
+                if s.host.contains(':') {
+                    format!("[{}]:{}", s.host, s.port)
+                } else {
+                    s.to_string()
+                }
+            };
+            format!("{credentials}@{}", servers.iter().map(bracket).collect::<Vec<_>>().join(","))
         } else if self.host.contains(':') {
             format!("{credentials}@[{}]:{}", self.host, self.port)
         } else {
@@ -226,9 +261,18 @@ pub fn render(
             out.push('\n');
         }
         SecretFormat::Pgpass => {
+            // A line per server: libpq matches the host it connects to.
             for e in endpoints {
-                let line = pgpass::format_line(&e.host, e.port, &e.db, user, password.expose());
-                out.push_str(&line);
+                for server in e.servers() {
+                    let line = pgpass::format_line(
+                        &server.host,
+                        server.port,
+                        &e.db,
+                        user,
+                        password.expose(),
+                    );
+                    out.push_str(&line);
+                }
             }
         }
         SecretFormat::Url => {
@@ -691,6 +735,26 @@ mod tests {
             endpoint("::1").url("a", &pw).split('@').nth(1).unwrap(),
             "[::1]:5432/orders?sslmode=verify-full"
         );
+    }
+
+    #[test]
+    fn host_lists_become_libpq_lists() {
+        let pw = Secret::new("pw".into());
+        let url = |host: &str| endpoint(host).url("app", &pw);
+        assert_eq!(
+            url("db1,db2:6432,::1"),
+            "postgresql://app:pw@db1:5432,db2:6432,[::1]:5432/orders?sslmode=verify-full"
+        );
+        assert_eq!(
+            url("/run/a,/run/b"),
+            "postgresql://app:pw@/orders?host=%2Frun%2Fa%2C%2Frun%2Fb&port=5432&sslmode=verify-full"
+        );
+        let env = render(SecretFormat::Env, "app", &pw, &[endpoint("db1,db2")]);
+        assert!(env.contains("PGHOST=db1,db2\nPGPORT=5432\n"), "{}", *env);
+        let env = render(SecretFormat::Env, "app", &pw, &[endpoint("db1:6432,db2")]);
+        assert!(env.contains("PGHOST=db1,db2\nPGPORT=6432,5432\n"), "{}", *env);
+        let pgpass = render(SecretFormat::Pgpass, "app", &pw, &[endpoint("db1,db2:6432")]);
+        assert_eq!(*pgpass, "db1:5432:orders:app:pw\ndb2:6432:orders:app:pw\n");
     }
 
     #[test]

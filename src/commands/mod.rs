@@ -155,6 +155,7 @@ impl Context {
             .enable_all()
             .build()
             .map_err(|err| CommandError::from(err).context("cannot start the async runtime"))?;
+        raise_open_file_limit();
         Ok(self.runtime.get_or_init(|| runtime))
     }
 
@@ -196,6 +197,25 @@ where
         .buffered(usize::from(jobs))
         .collect()
         .await
+}
+
+/// Most open files the run asks for: two per cluster (its socket, and a
+/// spare) for far more clusters than a fleet has.
+const OPEN_FILES_WANTED: u64 = 16_384;
+
+/// Raises the soft limit on open files towards the hard one, as far as
+/// [`OPEN_FILES_WANTED`]: a change keeps one session per cluster open from
+/// its plan to its end, and the usual soft limit (1,024) would end a
+/// change over a thousand clusters midway. Where that is not allowed, the
+/// limit stays, and a run that exceeds it says so per target.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let Some(current) = limit.current else { return };
+    let wanted = limit.maximum.map_or(OPEN_FILES_WANTED, |max| max.min(OPEN_FILES_WANTED));
+    if wanted > current {
+        let _ = setrlimit(Resource::Nofile, Rlimit { current: Some(wanted), ..limit });
+    }
 }
 
 /// A prompt that did not get an answer: Ctrl-C is an interruption (exit

@@ -113,10 +113,10 @@ fn inactive_hint(target: &Target, on_several: bool) -> String {
 }
 
 /// The registered target `key` on the cluster an audit record names
-/// (`host:port`), which must be active.
+/// (`host:port`, or one server of a host list), which must be active.
 fn active_on(store: &Store, key: &TargetKey, cluster: &str) -> Result<Target, CommandError> {
     let entries = store.matching(key, None)?;
-    let Some(entry) = entries.iter().find(|e| e.target.cluster() == cluster) else {
+    let Some(entry) = entries.iter().find(|e| e.target.recorded_as(cluster)) else {
         return Err(match entries.first() {
             None => Error::NotFound(key.clone(), None).into(),
             Some(_) => CommandError::usage(format!(
@@ -280,7 +280,7 @@ fn password_holders(
             let registered = entries
                 .into_iter()
                 .map(|e| e.target)
-                .find(|t| cluster.is_none_or(|cluster| t.cluster() == cluster));
+                .find(|t| cluster.is_none_or(|cluster| t.recorded_as(cluster)));
             if let Some(target) = registered
                 && !holders.iter().any(|(t, _)| t.is(&target))
             {
@@ -310,8 +310,20 @@ fn done_since(
         limit: record.cluster.is_none().then_some(1),
         ..Filter::default()
     })?;
+    // The same target: on a host list, the record of another of its
+    // servers (after a failover) is the same target's.
+    let registered = match &record.cluster {
+        Some(cluster) => {
+            store.matching(key, None)?.into_iter().find(|e| e.target.recorded_as(cluster))
+        }
+        None => None,
+    };
+    let same = |cluster: Option<&str>| match (&registered, cluster) {
+        (Some(entry), Some(cluster)) => entry.target.recorded_as(cluster),
+        _ => cluster == record.cluster.as_deref(),
+    };
     let newest =
-        newest.iter().find(|newest| record.cluster.is_none() || newest.cluster == record.cluster);
+        newest.iter().find(|newest| record.cluster.is_none() || same(newest.cluster.as_deref()));
     Ok(newest.is_some_and(|newest| newest.started_id > record.id && newest.outcome == "ok"))
 }
 

@@ -14,6 +14,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 
 use super::credentials::{AdminPassword, Credentials, PasswordSource};
+use super::hosts::{self, PassedOver};
+use super::roles::RoleError;
 use super::settings::{ConnSettings, LibpqEnv};
 use super::tls::{self, TlsConnector};
 use crate::config::ConnectionConfig;
@@ -53,18 +55,39 @@ pub struct Session {
     task: tokio::task::Id,
     connections: Connections,
     pub settings: ConnSettings,
+    /// What the server said about itself as the session started.
     pub server: ServerInfo,
+    /// What only a query tells, read once when first asked for.
+    facts: tokio::sync::OnceCell<SessionFacts>,
     /// From the start of the attempt to a session ready for queries.
     pub connect_time: Duration,
 }
 
-/// What a session learns about its server when it opens.
+/// What the server reports as a session starts (its `ParameterStatus`
+/// messages): known without a round trip.
 #[derive(Debug, Clone)]
 pub struct ServerInfo {
-    /// `server_version_num`, e.g. 150018.
+    /// From `server_version`, e.g. 150018 for "15.18 (Debian ...)".
     pub version_num: i32,
     /// `server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)".
     pub version: String,
+    /// The admin is a superuser (`is_superuser`).
+    pub superuser: bool,
+    /// `in_hot_standby`, which PostgreSQL reports from 14; `None` before.
+    pub in_recovery: Option<bool>,
+    /// `scram_iterations`, which PostgreSQL reports from 16.
+    pub scram_iterations: Option<i32>,
+    /// Whether sessions are read-only (hot standby, or
+    /// `default_transaction_read_only`), as PostgreSQL 14 and later report
+    /// at startup; `None` before 14.
+    pub read_only: Option<bool>,
+}
+
+/// What a query tells about the server and the admin, beyond
+/// [`ServerInfo`]: read by `registry check` and by plans that need it.
+#[derive(Debug, Clone)]
+pub struct SessionFacts {
+    pub version_num: i32,
     pub in_recovery: bool,
     /// The TLS protocol in use, e.g. "TLSv1.3"; `None` when unencrypted.
     pub tls: Option<String>,
@@ -74,8 +97,6 @@ pub struct ServerInfo {
     /// The admin inherits the privileges of the roles it is a member of.
     pub inherit: bool,
     pub password_encryption: String,
-    /// `scram_iterations` (PostgreSQL 16+).
-    pub scram_iterations: Option<i32>,
     /// Roles the admin holds ADMIN OPTION on: what a CREATEROLE admin may
     /// change from PostgreSQL 16.
     pub admin_option_roles: i64,
@@ -85,15 +106,13 @@ pub struct ServerInfo {
     pub statement_timeout: String,
 }
 
-/// Read in the same round trip as the rest of the session's start. The
-/// own row of `pg_stat_ssl` is visible to any role.
-const SERVER_INFO: &str = "\
+/// [`SessionFacts`] in one query. The own row of `pg_stat_ssl` is visible
+/// to any role.
+const SESSION_FACTS: &str = "\
 SELECT current_setting('server_version_num')::int4,
-       current_setting('server_version'),
        pg_is_in_recovery(),
        r.rolsuper, r.rolcreaterole, r.rolcreatedb,
        current_setting('password_encryption'),
-       current_setting('scram_iterations', true),
        s.version,
        current_setting('lock_timeout'),
        current_setting('statement_timeout'),
@@ -126,6 +145,12 @@ impl Session {
         connections.finish(task).await;
     }
 
+    /// What a query tells about the server and the admin (one round trip,
+    /// the first time).
+    pub async fn facts(&self) -> Result<&SessionFacts, RoleError> {
+        self.facts.get_or_try_init(|| read_facts(&self.client)).await
+    }
+
     /// Asks the server to cancel the statement this session is running, if
     /// any, as psql does on Ctrl-C. The statement then fails with
     /// `query_canceled`; a session that runs nothing is not affected.
@@ -142,7 +167,7 @@ impl Session {
 /// ADMIN OPTION on.
 const ADMIN_OPTION_RULE_SINCE: i32 = 160_000;
 
-impl ServerInfo {
+impl SessionFacts {
     /// Whether the admin may create roles.
     pub fn creates_roles(&self) -> bool {
         self.superuser || self.createrole
@@ -190,9 +215,23 @@ impl Connector {
         ConnSettings::resolve(target, &self.env, &self.config)
     }
 
-    /// Opens an admin session to `target`.
+    /// Opens an admin session to `target`: to its host, or to the first
+    /// read-write server of its host list.
     pub async fn connect(&self, target: &Target) -> Result<Session, ConnectError> {
         let settings = self.settings(target);
+        let cluster = settings.cluster();
+        hosts::first_read_write(&settings, async |host| self.connect_host(host, &cluster).await)
+            .await
+    }
+
+    /// Opens an admin session to the one host of `settings`; `cluster`
+    /// names the target's cluster (the whole of a host list), for which a
+    /// prompted password is remembered.
+    async fn connect_host(
+        &self,
+        settings: ConnSettings,
+        cluster: &str,
+    ) -> Result<Session, ConnectError> {
         let fail = |failure| ConnectError::new(&settings, failure);
         let tls = tls::connector(&settings).map_err(|err| fail(Failure::Setup(err.to_string())))?;
         let lookup = self.credentials.find(&settings);
@@ -200,7 +239,7 @@ impl Connector {
         let mut started = Instant::now();
         let mut result = self.attempt(&settings, &tls, password.as_ref()).await;
         if let Err(Failure::PasswordMissing) = result {
-            let Some(password) = self.ask(&settings).await else {
+            let Some(password) = self.ask(&settings, cluster).await else {
                 let mut looked_at = lookup.looked_at;
                 if self.prompt.is_none() {
                     looked_at.push("no terminal to prompt on".into());
@@ -219,6 +258,7 @@ impl Connector {
                 connections: self.connections.clone(),
                 settings: settings.clone(),
                 server,
+                facts: tokio::sync::OnceCell::new(),
                 connect_time: started.elapsed(),
             }),
             Err(Failure::AuthFailed { message, .. }) => {
@@ -252,7 +292,21 @@ impl Connector {
         user: &str,
         password: &Secret,
     ) -> Option<bool> {
-        let mut settings = self.settings(target);
+        // Any server of a host list will do: they hold the same roles.
+        for settings in hosts::each_host(&self.settings(target)) {
+            if let Some(answer) = self.password_matches_on(settings, user, password).await {
+                return Some(answer);
+            }
+        }
+        None
+    }
+
+    async fn password_matches_on(
+        &self,
+        mut settings: ConnSettings,
+        user: &str,
+        password: &Secret,
+    ) -> Option<bool> {
         // With `allow`, a second attempt could take another route (TLS)
         // than the one the probe saw.
         if settings.sslmode == SslMode::Allow {
@@ -276,9 +330,9 @@ impl Connector {
     }
 
     /// Asks once per user and cluster, one question at a time.
-    async fn ask(&self, settings: &ConnSettings) -> Option<Secret> {
+    async fn ask(&self, settings: &ConnSettings, cluster: &str) -> Option<Secret> {
         let prompt = self.prompt.clone()?;
-        let key = format!("{}@{}", settings.user, settings.cluster());
+        let key = format!("{}@{cluster}", settings.user);
         let mut prompted = self.prompted.lock().await;
         if let Some(known) = prompted.get(&key) {
             return Some(known.clone());
@@ -439,10 +493,8 @@ async fn open(
         config.password(password.as_bytes());
     }
     let (client, connection) = config.connect(tls).await.map_err(|err| failure(&err, settings))?;
+    let server = ServerInfo::reported(|name| connection.parameter(name))?;
     let task = connections.spawn(connection);
-    let server = server_info(&client).await.map_err(|err| failure(&err, settings))?;
-    let server =
-        server.ok_or_else(|| Failure::Other("the admin role is not in pg_roles".into()))?;
     Ok((client, server, task))
 }
 
@@ -495,26 +547,71 @@ impl Connections {
     }
 }
 
-async fn server_info(client: &Client) -> Result<Option<ServerInfo>, tokio_postgres::Error> {
-    let Some(row) = client.query_typed(SERVER_INFO, &[]).await?.into_iter().next() else {
-        return Ok(None);
+impl ServerInfo {
+    /// From the parameters the server reported at startup (`parameter`
+    /// looks one up).
+    fn reported<'a>(parameter: impl Fn(&str) -> Option<&'a str>) -> Result<ServerInfo, Failure> {
+        let version = parameter("server_version").unwrap_or_default().to_owned();
+        let version_num = version_num(&version).ok_or_else(|| {
+            Failure::Other(format!(
+                "the server reported no version pgacct understands ({version:?})"
+            ))
+        })?;
+        let on = |name| parameter(name).map(|value| value == "on");
+        Ok(ServerInfo {
+            version_num,
+            version,
+            superuser: on("is_superuser").unwrap_or(false),
+            in_recovery: on("in_hot_standby"),
+            scram_iterations: parameter("scram_iterations").and_then(|i| i.parse().ok()),
+            read_only: hosts::reported_read_only(
+                parameter("in_hot_standby"),
+                parameter("default_transaction_read_only"),
+            ),
+        })
+    }
+}
+
+/// `server_version_num` from `server_version`: "15.18 (Debian ...)" is
+/// 150018, "18beta1" 180000. `None` before PostgreSQL 10, whose versions
+/// have three parts (and which pgacct does not support).
+fn version_num(version: &str) -> Option<i32> {
+    let digits = |text: &str| -> Option<(i32, usize)> {
+        let end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        Some((text[..end].parse().ok()?, end))
     };
-    let scram_iterations: Option<String> = row.try_get(7)?;
-    Ok(Some(ServerInfo {
-        version_num: row.try_get(0)?,
-        version: row.try_get(1)?,
-        in_recovery: row.try_get(2)?,
-        superuser: row.try_get(3)?,
-        createrole: row.try_get(4)?,
-        createdb: row.try_get(5)?,
-        password_encryption: row.try_get(6)?,
-        scram_iterations: scram_iterations.and_then(|s| s.parse().ok()),
-        tls: row.try_get(8)?,
-        lock_timeout: row.try_get(9)?,
-        statement_timeout: row.try_get(10)?,
-        admin_option_roles: row.try_get(11)?,
-        inherit: row.try_get(12)?,
-    }))
+    let (major, end) = digits(version)?;
+    if major < 10 {
+        return None;
+    }
+    let minor = match version[end..].strip_prefix('.') {
+        Some(rest) => digits(rest)?.0,
+        None => 0,
+    };
+    Some(major * 10_000 + minor)
+}
+
+async fn read_facts(client: &Client) -> Result<SessionFacts, RoleError> {
+    let pg = |err| RoleError::from_pg(&err, None);
+    let rows = client.query_typed(SESSION_FACTS, &[]).await.map_err(pg)?;
+    let row = rows.first().ok_or_else(|| RoleError {
+        message: "the admin role is not in pg_roles".into(),
+        statement: None,
+        code: None,
+    })?;
+    Ok(SessionFacts {
+        version_num: row.try_get(0).map_err(pg)?,
+        in_recovery: row.try_get(1).map_err(pg)?,
+        superuser: row.try_get(2).map_err(pg)?,
+        createrole: row.try_get(3).map_err(pg)?,
+        createdb: row.try_get(4).map_err(pg)?,
+        password_encryption: row.try_get(5).map_err(pg)?,
+        tls: row.try_get(6).map_err(pg)?,
+        lock_timeout: row.try_get(7).map_err(pg)?,
+        statement_timeout: row.try_get(8).map_err(pg)?,
+        admin_option_roles: row.try_get(9).map_err(pg)?,
+        inherit: row.try_get(10).map_err(pg)?,
+    })
 }
 
 /// Why a session could not be opened.
@@ -550,6 +647,9 @@ pub enum Failure {
     Network(String),
     #[error("{0}")]
     Other(String),
+    /// No server of a host list takes writes.
+    #[error("no host is a read-write primary: {}", hosts::describe(.0))]
+    NoReadWriteHost(Vec<PassedOver>),
 }
 
 impl Failure {
@@ -574,7 +674,7 @@ pub struct ConnectError {
 }
 
 impl ConnectError {
-    fn new(settings: &ConnSettings, failure: Failure) -> Self {
+    pub(super) fn new(settings: &ConnSettings, failure: Failure) -> Self {
         ConnectError {
             target: settings.target.clone(),
             cluster: settings.cluster(),
@@ -625,6 +725,9 @@ impl ConnectError {
                 self.target.env.as_str(),
                 self.target.db.as_str()
             ),
+            Failure::NoReadWriteHost(_) => "pgacct works only on the primary of a host list; \
+                                            during a failover, run it again once one is promoted"
+                .into(),
             Failure::PasswordMissing
             | Failure::Setup(_)
             | Failure::Network(_)

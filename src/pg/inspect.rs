@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::Session;
 use super::roles::RoleError;
@@ -74,9 +76,17 @@ pub async fn list(
 ) -> Result<Vec<RoleInfo>, RoleError> {
     let client = session.client();
     let like = pattern.map(like_pattern);
-    let rows = client.query(ROLES, &[&like]).await.map_err(|err| RoleError::from_pg(&err, None))?;
-    let settings = search_paths(client).await?;
-    let passwords = password_kinds(client).await?;
+    // Three queries, one round trip.
+    let (rows, settings, passwords) = tokio::try_join!(
+        async {
+            client
+                .query_typed(ROLES, &[(&like, Type::TEXT)])
+                .await
+                .map_err(|err| RoleError::from_pg(&err, None))
+        },
+        search_paths(client),
+        password_kinds(client)
+    )?;
     let attribute = |row: &tokio_postgres::Row, index: usize, name: &'static str| {
         row.get::<_, bool>(index).then_some(name)
     };
@@ -129,20 +139,30 @@ pub async fn show(
     };
     let client = session.client();
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
-    let mut owns = BTreeMap::new();
-    let mut privileges = BTreeMap::new();
-    for row in client
-        .query(
+    // The rest in one round trip.
+    let by_name: [(&(dyn ToSql + Sync), Type); 1] = [(&name, Type::TEXT)];
+    let with_shared: [(&(dyn ToSql + Sync), Type); 2] =
+        [(&name, Type::TEXT), (&SHARED, Type::TEXT)];
+    let (dependencies, members, sessions) = tokio::try_join!(
+        client.query_typed(
             "SELECT COALESCE(d.datname::text, $2), s.deptype::text, count(*)
                FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid
               WHERE s.refclassid = 'pg_authid'::regclass
                 AND s.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
               GROUP BY 1, 2",
-            &[&name, &SHARED],
-        )
-        .await
-        .map_err(pg)?
-    {
+            &with_shared,
+        ),
+        client.query_typed(
+            "SELECT m.rolname::text FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member
+              WHERE a.roleid = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1",
+            &by_name,
+        ),
+        client.query_typed("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", &by_name),
+    )
+    .map_err(pg)?;
+    let mut owns = BTreeMap::new();
+    let mut privileges = BTreeMap::new();
+    for row in dependencies {
         let db: String = row.get(0);
         let kind: String = row.get(1);
         let count: i64 = row.get(2);
@@ -151,20 +171,8 @@ pub async fn show(
             _ => privileges.insert(db, count),
         };
     }
-    let members: Vec<String> = client
-        .query_one(
-            "SELECT ARRAY(SELECT m.rolname::text FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member
-                           WHERE a.roleid = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1)",
-            &[&name],
-        )
-        .await
-        .map_err(pg)?
-        .get(0);
-    let sessions: i64 = client
-        .query_one("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", &[&name])
-        .await
-        .map_err(pg)?
-        .get(0);
+    let members = members.iter().map(|row| row.get(0)).collect();
+    let sessions = sessions.first().map_or(0, |row| row.get(0));
     Ok(Some(RoleDetail { info, owns, privileges, members, sessions }))
 }
 
@@ -173,7 +181,7 @@ async fn search_paths(
     client: &Client,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, RoleError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT r.rolname::text, COALESCE(d.datname::text, ''), s.setconfig
                FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
                LEFT JOIN pg_database d ON d.oid = s.setdatabase",
@@ -196,27 +204,23 @@ async fn search_paths(
 async fn password_kinds(
     client: &Client,
 ) -> Result<Option<BTreeMap<String, PasswordKind>>, RoleError> {
-    let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
-    let readable: bool = client
-        .query_one("SELECT has_table_privilege('pg_catalog.pg_authid', 'SELECT')", &[])
-        .await
-        .map_err(pg)?
-        .get(0);
-    if !readable {
-        return Ok(None);
-    }
     let rows = client
-        .query(
+        .query_typed(
             "SELECT rolname::text,
                     CASE WHEN rolpassword IS NULL THEN 'none'
                          WHEN rolpassword LIKE 'SCRAM-SHA-256$%' THEN 'scram'
                          WHEN rolpassword LIKE 'md5%' THEN 'md5'
                          ELSE 'unknown' END
-               FROM pg_authid",
+               FROM pg_catalog.pg_authid",
             &[],
         )
-        .await
-        .map_err(pg)?;
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        // Asked without a check first, to save a round trip.
+        Err(err) if err.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => return Ok(None),
+        Err(err) => return Err(RoleError::from_pg(&err, None)),
+    };
     Ok(Some(
         rows.iter()
             .map(|row| {
@@ -237,15 +241,15 @@ async fn password_kinds(
 pub async fn stored_verifier(session: &Session, name: &str) -> Result<Option<String>, RoleError> {
     let row = session
         .client()
-        .query_one(
+        .query_typed(
             "SELECT CASE WHEN has_table_privilege('pg_catalog.pg_authid', 'SELECT')
                          THEN (SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1)
                     END",
-            &[&name],
+            &[(&name, Type::TEXT)],
         )
         .await
         .map_err(|err| RoleError::from_pg(&err, None))?;
-    Ok(row.get(0))
+    Ok(row.first().and_then(|row| row.get(0)))
 }
 
 /// A psql-style pattern (`*` any text, `?` one character, `\` escapes) as

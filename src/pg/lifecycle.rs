@@ -1,6 +1,9 @@
 //! Suspending and removing roles: ending a role's sessions, and what a
 //! drop will affect, in words.
 
+use futures_util::future::join_all;
+use tokio_postgres::types::{ToSql, Type};
+
 use super::Session;
 use super::inspect::RoleDetail;
 use super::roles::RoleError;
@@ -22,19 +25,26 @@ pub async fn terminate_sessions(
 ) -> Result<Terminated, RoleError> {
     let client = session.client();
     let pids: Vec<i32> = client
-        .query(
+        .query_typed(
             "SELECT pid FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
-            &[&name.as_str()],
+            &[(&name.as_str(), Type::TEXT)],
         )
         .await
         .map_err(|err| RoleError::from_pg(&err, None))?
         .iter()
         .map(|row| row.get(0))
         .collect();
+    // Every session in one round trip.
+    let params: Vec<[(&(dyn ToSql + Sync), Type); 1]> =
+        pids.iter().map(|pid| [(pid as &(dyn ToSql + Sync), Type::INT4)]).collect();
+    let answers = join_all(
+        params.iter().map(|pid| client.query_typed("SELECT pg_terminate_backend($1)", pid)),
+    )
+    .await;
     let mut result = Terminated::default();
-    for pid in pids {
-        match client.query_one("SELECT pg_terminate_backend($1)", &[&pid]).await {
-            Ok(row) if row.get::<_, bool>(0) => result.ended += 1,
+    for (pid, answer) in pids.iter().zip(answers) {
+        match answer {
+            Ok(rows) if rows.first().is_some_and(|row| row.get::<_, bool>(0)) => result.ended += 1,
             // Gone already.
             Ok(_) => {}
             Err(err) => {

@@ -8,6 +8,7 @@
 
 mod connect;
 mod credentials;
+mod hosts;
 pub mod inspect;
 pub mod lifecycle;
 pub mod pgpass;
@@ -16,5 +17,5 @@ pub mod rollout;
 mod settings;
 mod tls;
 
-pub use connect::{ConnectError, Connections, Connector, Prompt, Session};
+pub use connect::{ConnectError, Connections, Connector, Prompt, Session, SessionFacts};
 pub use settings::{InvalidEnvironment, LibpqEnv};

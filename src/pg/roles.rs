@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 
 use super::Session;
 use crate::policy::{AccountType, Attribute, RoleName, SchemaName, SearchPathScope};
@@ -183,7 +184,7 @@ pub async fn read_only_grants(
     name: &RoleName,
 ) -> Result<(Vec<Statement>, Vec<Statement>), RoleError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT nspname::text FROM pg_namespace
               WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1",
             &[],
@@ -289,16 +290,27 @@ pub async fn drift(
 ) -> Result<Drift, RoleError> {
     let client = session.client();
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
-    let role = client
-        .query_one(
-            "SELECT r.rolconnlimit, r.rolcanlogin, r.rolcreatedb, r.rolcreaterole,
-                    ARRAY(SELECT g.rolname::text FROM pg_auth_members m
-                            JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid)
-               FROM pg_roles r WHERE r.rolname = $1",
-            &[&spec.name.as_str()],
-        )
-        .await
-        .map_err(pg)?;
+    let name = spec.name.as_str();
+    // Both in one round trip.
+    let (roles, settings) = tokio::try_join!(
+        async {
+            client
+                .query_typed(
+                    "SELECT r.rolconnlimit, r.rolcanlogin, r.rolcreatedb, r.rolcreaterole,
+                            ARRAY(SELECT g.rolname::text FROM pg_auth_members m
+                                    JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid)
+                       FROM pg_roles r WHERE r.rolname = $1",
+                    &[(&name, Type::TEXT)],
+                )
+                .await
+                .map_err(pg)
+        },
+        role_settings(client, spec.name)
+    )?;
+    let Some(role) = roles.first() else {
+        // Dropped meanwhile: nothing to compare.
+        return Ok(Drift::default());
+    };
     let account = spec.account;
     let mut drift = Drift::default();
     let limit: i32 = role.get(0);
@@ -330,7 +342,6 @@ pub async fn drift(
         }
     }
 
-    let settings = role_settings(client, spec.name).await?;
     let expected: Vec<&str> = account.search_path.iter().map(SchemaName::as_str).collect();
     for db in dbs {
         let mut differs = Vec::new();
@@ -369,13 +380,13 @@ async fn role_settings(
     name: &RoleName,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, RoleError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT COALESCE(d.datname::text, ''), s.setconfig
                FROM pg_db_role_setting s
                JOIN pg_roles r ON r.oid = s.setrole
                LEFT JOIN pg_database d ON d.oid = s.setdatabase
               WHERE r.rolname = $1",
-            &[&name.as_str()],
+            &[(&name.as_str(), Type::TEXT)],
         )
         .await
         .map_err(|err| RoleError::from_pg(&err, None))?;

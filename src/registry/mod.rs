@@ -5,6 +5,7 @@
 //! the local store file ([`crate::store::Store`]), which also holds the
 //! audit trail.
 
+mod host_list;
 pub mod inventory;
 mod sqlite;
 pub mod sync;
@@ -12,6 +13,7 @@ mod target;
 
 use std::path::PathBuf;
 
+pub use host_list::HostEntry;
 pub use target::{
     AdminUser, CertFile, ClearableField, ClusterRef, DEFAULT_PORT, DbName, Entry, EnvName, Host,
     InvalidValue, Label, LabelKey, Labels, RootCert, SslMode, Target, TargetChanges, TargetKey,

@@ -11,6 +11,8 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
+use super::host_list::{self, HostEntry};
+
 /// PostgreSQL truncates identifiers longer than this many bytes.
 pub const MAX_IDENTIFIER_BYTES: usize = 63;
 
@@ -79,13 +81,26 @@ impl FromStr for DbName {
     }
 }
 
-/// A host name, an IP address, or a Unix-socket directory (starting with `/`).
+/// A host name, an IP address, a Unix-socket directory (starting with `/`),
+/// or a libpq list of them (`db1,db2:5433`, see [`host_list`]). A list is
+/// kept as given: it is the cluster's name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host(String);
 
 impl Host {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether it lists several hosts.
+    pub fn is_list(&self) -> bool {
+        host_list::is_list(&self.0)
+    }
+
+    /// The servers it names, each with its port (`port` where the list
+    /// gives none); one for a host that is not a list.
+    pub fn entries(&self, port: u16) -> Vec<HostEntry> {
+        host_list::entries(&self.0, port)
     }
 }
 
@@ -96,12 +111,15 @@ impl FromStr for Host {
         if s.is_empty() {
             return Err(InvalidValue::new("host must not be empty"));
         }
-        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',') {
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(InvalidValue(format!(
-                "invalid host '{}': one host name, IP address or socket directory, \
-                 without spaces or commas",
+                "invalid host '{}': a host name, IP address or socket directory (or a list of \
+                 them, db1,db2:5433), without spaces",
                 s.escape_debug()
             )));
+        }
+        if host_list::is_list(s) {
+            host_list::check(s)?;
         }
         Ok(Self(s.to_owned()))
     }
@@ -435,7 +453,12 @@ pub struct ClusterRef {
 
 impl ClusterRef {
     pub fn matches(&self, target: &Target) -> bool {
-        target.host == self.host && self.port.is_none_or(|port| port == target.port)
+        if target.host == self.host && self.port.is_none_or(|port| port == target.port) {
+            return true;
+        }
+        // `db1:5433,db2:5434` reads as a list with port 5434 and as a list
+        // of entries with their own ports (on any port): either matches.
+        self.host.is_list() && self.port.is_some() && target.host.as_str() == self.to_string()
     }
 }
 
@@ -449,7 +472,20 @@ impl FromStr for ClusterRef {
                 s.escape_debug()
             ))
         };
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, port) = if host_list::is_list(s) {
+            // A list's own last entry may end in a port: the port is the
+            // target's only if what stays before it is a valid list.
+            match s.rsplit_once(':') {
+                Some((list, port))
+                    if !port.is_empty()
+                        && port.bytes().all(|b| b.is_ascii_digit())
+                        && list.parse::<Host>().is_ok() =>
+                {
+                    (list, Some(port))
+                }
+                _ => (s, None),
+            }
+        } else if let Some(rest) = s.strip_prefix('[') {
             let (address, after) = rest.split_once(']').ok_or_else(invalid)?;
             match after {
                 "" => (address, None),
@@ -474,7 +510,9 @@ impl fmt::Display for ClusterRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let host = self.host.as_str();
         match self.port {
-            Some(port) if host.contains(':') => write!(f, "[{host}]:{port}"),
+            Some(port) if host.contains(':') && !self.host.is_list() => {
+                write!(f, "[{host}]:{port}")
+            }
             Some(port) => write!(f, "{host}:{port}"),
             None => f.write_str(host),
         }
@@ -505,6 +543,13 @@ pub const DEFAULT_PORT: u16 = 5432;
 impl Target {
     /// Rules that involve more than one field.
     pub fn check(&self) -> Result<(), InvalidValue> {
+        if let Some(twice) = host_list::duplicate(self.host.as_str(), self.port) {
+            return Err(InvalidValue(format!(
+                "invalid host list '{}': {twice} is listed twice (port {} is the target's)",
+                self.host.as_str(),
+                self.port
+            )));
+        }
         match (&self.sslcert, &self.sslkey) {
             (Some(_), None) => {
                 Err(InvalidValue::new("sslcert is set but sslkey is not; give both"))
@@ -561,6 +606,15 @@ impl Target {
     /// `host:port`, the cluster this target's database lives in.
     pub fn cluster(&self) -> String {
         format!("{}:{}", self.host.as_str(), self.port)
+    }
+
+    /// Whether `cluster`, as the audit trail records it, is this target's:
+    /// its cluster, or one of the servers of its host list (the one a
+    /// session reached).
+    pub fn recorded_as(&self, cluster: &str) -> bool {
+        self.cluster() == cluster
+            || (self.host.is_list()
+                && self.host.entries(self.port).iter().any(|e| e.to_string() == cluster))
     }
 
     /// True when `other` is the same registry entry: same env, cluster and
@@ -771,13 +825,43 @@ mod tests {
     }
 
     #[test]
-    fn hosts_reject_spaces_and_lists() {
+    fn hosts_reject_spaces_and_bad_lists() {
         assert!("db1.example.com".parse::<Host>().is_ok());
         assert!("/var/run/postgresql".parse::<Host>().is_ok());
         assert!("::1".parse::<Host>().is_ok());
+        assert!("db1,db2:5433".parse::<Host>().is_ok());
         assert!("".parse::<Host>().is_err());
-        assert!("db1,db2".parse::<Host>().is_err());
+        assert!("db1,,db2".parse::<Host>().is_err());
+        assert!("db1, db2".parse::<Host>().is_err());
         assert!("db1 ".parse::<Host>().is_err());
+    }
+
+    #[test]
+    fn a_host_list_is_one_cluster_named_as_given() {
+        let listed = |host: &str, port| Target { host: host.parse().unwrap(), port, ..target() };
+        let pair = listed("db1,db2", 5432);
+        assert_eq!(pair.cluster(), "db1,db2:5432");
+        assert!(pair.recorded_as("db1,db2:5432") && pair.recorded_as("db2:5432"));
+        assert!(!pair.recorded_as("db3:5432") && !pair.recorded_as("db2:5433"));
+        assert!(!listed("db2", 5432).recorded_as("db1,db2:5432"));
+
+        let cluster = |s: &str| s.parse::<ClusterRef>().unwrap();
+        assert!(cluster("db1,db2").matches(&pair) && cluster("db1,db2:5432").matches(&pair));
+        assert!(!cluster("db1,db2:5433").matches(&pair) && !cluster("db2").matches(&pair));
+        assert_eq!(pair.cluster_ref().to_string(), "db1,db2:5432");
+        assert_eq!(pair.cluster_ref().to_string().parse(), Ok(pair.cluster_ref()));
+
+        // Entries with their own ports: the last one's port is no target port.
+        let own = listed("db1:5433,db2:5434", 5432);
+        assert!(cluster("db1:5433,db2:5434").matches(&own));
+        assert!(cluster("db1:5433,db2:5434:5432").matches(&own));
+        assert!(!cluster("db1:5433,db2:5434:5435").matches(&own));
+        assert_eq!(own.cluster_ref().to_string().parse(), Ok(own.cluster_ref()));
+        let v6 = listed("[::1]:5433,[::2]", 5432);
+        assert!(cluster(&v6.cluster()).matches(&v6));
+
+        assert!(listed("db1,db1:5432", 5432).check().is_err());
+        assert!(listed("db1,db1:5432", 6432).check().is_ok());
     }
 
     fn target() -> Target {

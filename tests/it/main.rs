@@ -11,6 +11,7 @@ mod connect;
 mod files;
 mod fleet_shape;
 mod generated;
+mod ha;
 mod harness;
 mod lifecycle;
 mod names;
@@ -39,6 +40,7 @@ fn main() {
         files::tests(),
         fleet_shape::tests(),
         generated::tests(),
+        ha::tests(),
         harness::tests(),
         lifecycle::tests(),
         names::tests(),

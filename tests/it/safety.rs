@@ -260,6 +260,8 @@ fn a_drop_that_fails_midway_leaves_the_role_locked_and_every_statement_recorded(
             format!(r#"REASSIGN OWNED BY "gus" TO "{heir}" -- in archive"#),
             r#"DROP OWNED BY "gus" -- in archive"#.to_owned(),
             format!(r#"-- failed: REASSIGN OWNED BY "gus" TO "{heir}" -- in legacy"#),
+            // Sent in the same round trip, and rolled back with it.
+            r#"-- rolled back: DROP OWNED BY "gus" -- in legacy"#.to_owned(),
         ]);
         if admin == Admin::CreateRole {
             expected.push(r#"REVOKE "gus" FROM CURRENT_USER"#.to_owned());

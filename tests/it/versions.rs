@@ -7,9 +7,9 @@
 use libtest_mimic::Trial;
 use serde_json::Value;
 
-use crate::support::Run;
 use crate::support::fleet::{Admin, Fleet, version};
 use crate::support::runner::every_setup;
+use crate::support::{Cluster, Run};
 
 pub fn tests() -> Vec<Trial> {
     [
@@ -17,6 +17,7 @@ pub fn tests() -> Vec<Trial> {
         every_setup!(readonly_reads_and_never_writes),
         every_setup!(verifiers_use_the_servers_scram_iterations),
         every_setup!(an_md5_password_is_replaced_by_a_scram_verifier),
+        every_setup!(the_server_answers_what_a_plan_leaves_to_it),
     ]
     .into_iter()
     .flatten()
@@ -169,4 +170,41 @@ fn an_md5_password_is_replaced_by_a_scram_verifier(admin: Admin, major: u32) {
     let shown = run(&fleet, "user show --env qa --db orders legacy");
     let kind = if admin == Admin::Superuser { "scram" } else { "unknown" };
     assert_eq!(shown[0]["password"], kind, "{shown:?}");
+}
+
+/// A superuser's reset or create reads nothing before it runs (one round
+/// trip): the server's answer tells what a plan would have asked, with the
+/// same results as when a plan asks (a CREATEROLE admin's, or a dry run's):
+/// a role that is missing or there already, and a standby, which before
+/// PostgreSQL 14 does not say so as the session starts.
+fn the_server_answers_what_a_plan_leaves_to_it(admin: Admin, major: u32) {
+    let fleet = Fleet::new(admin, Some(major), &["orders"]);
+    let missing =
+        fleet.pgacct().args("user reset-password --env qa --all nobody").expect(1).any_stderr();
+    let row = &missing.rows()[0];
+    assert_eq!(row["status"], "user not found", "{row}");
+    assert_eq!(row["error"], "role nobody does not exist");
+    assert_eq!(row["sql"], serde_json::json!([]), "nothing ran, as far as anyone can tell");
+
+    let password = fleet.create("app_user");
+    let again =
+        fleet.pgacct().args("user create --env qa --db orders --type devqa app_user").rows();
+    assert_eq!(again[0]["status"], "user already exists", "{again:?}");
+    assert_eq!(again[0]["sql"], serde_json::json!([]));
+    assert!(again[0]["password"].is_null());
+    assert!(fleet.login("orders", "app_user", &password).is_ok(), "left as it was");
+
+    let standby = Cluster::standby_of(&fleet.pg);
+    fleet.sandbox.register("replica", "orders", &standby, &["--admin-user", fleet.admin_role()]);
+    for change in [
+        "user reset-password --env replica --all app_user",
+        "user create --env replica --db orders --type devqa other_user",
+    ] {
+        let rows = fleet.pgacct().args(change).expect(1).any_stderr().rows();
+        assert_eq!(rows[0]["outcome"], "failed", "{change}: {rows:?}");
+        let error = rows[0]["error"].as_str().unwrap();
+        assert!(error.contains("read-only standby"), "{change}: {error}");
+        assert_eq!(rows[0]["sql"], serde_json::json!([]), "{change}");
+    }
+    assert!(fleet.login("orders", "app_user", &password).is_ok(), "the password is unchanged");
 }

@@ -104,34 +104,53 @@ async fn check(connector: &Connector, target: &Target) -> CheckRow {
     }
 }
 
+/// The row of a target pgacct reached: the server facts, read in one
+/// query whose time is the latency shown.
 async fn reachable(target: &Target, session: &Session) -> CheckRow {
     let started = Instant::now();
-    let ping = session.client().simple_query("SELECT 1").await;
+    let facts = session.facts().await;
     let latency = started.elapsed();
     let server = &session.server;
-    CheckRow {
+    let mut row = CheckRow {
         env: target.key.env.as_str().to_owned(),
         db: target.key.db.as_str().to_owned(),
-        cluster: target.cluster(),
+        // Of a host list, the server that took writes.
+        cluster: session.settings.cluster(),
         reachable: true,
-        latency_ms: ping.is_ok().then(|| millis(latency)),
+        latency_ms: None,
         connect_ms: Some(millis(session.connect_time)),
         server_version: server.version.split_whitespace().next().map(str::to_owned),
-        tls: Some(server.tls.clone().unwrap_or_else(|| "no".to_owned())),
-        in_recovery: Some(server.in_recovery),
+        tls: None,
+        in_recovery: server.in_recovery,
         admin_user: session.settings.user.clone(),
         superuser: Some(server.superuser),
-        createrole: Some(server.createrole),
-        createdb: Some(server.createdb),
-        creates_roles: Some(server.creates_roles()),
-        manages_roles: Some(server.manages_roles()),
-        password_encryption: Some(server.password_encryption.clone()),
+        createrole: None,
+        createdb: None,
+        creates_roles: None,
+        manages_roles: None,
+        password_encryption: None,
         scram_iterations: server.scram_iterations,
-        lock_timeout: Some(server.lock_timeout.clone()),
-        statement_timeout: Some(server.statement_timeout.clone()),
-        error: ping.err().map(|err| format!("connected, but a query failed: {err}")),
+        lock_timeout: None,
+        statement_timeout: None,
+        error: None,
         hint: None,
+    };
+    match facts {
+        Ok(facts) => {
+            row.latency_ms = Some(millis(latency));
+            row.tls = Some(facts.tls.clone().unwrap_or_else(|| "no".to_owned()));
+            row.in_recovery = Some(facts.in_recovery);
+            row.createrole = Some(facts.createrole);
+            row.createdb = Some(facts.createdb);
+            row.creates_roles = Some(facts.creates_roles());
+            row.manages_roles = Some(facts.manages_roles());
+            row.password_encryption = Some(facts.password_encryption.clone());
+            row.lock_timeout = Some(facts.lock_timeout.clone());
+            row.statement_timeout = Some(facts.statement_timeout.clone());
+        }
+        Err(err) => row.error = Some(format!("connected, but a query failed: {}", err.message)),
     }
+    row
 }
 
 fn unreachable(target: &Target, connector: &Connector, err: &ConnectError) -> CheckRow {

@@ -48,7 +48,12 @@ impl Record for RoleRow {
 }
 
 impl RoleRow {
-    fn new(cluster: &Cluster<'_>, info: Option<RoleInfo>, error: Option<String>) -> RoleRow {
+    /// A row of `cluster`, read on `server`.
+    fn new(
+        (cluster, server): (&Cluster<'_>, &str),
+        info: Option<RoleInfo>,
+        error: Option<String>,
+    ) -> RoleRow {
         let (
             role,
             can_login,
@@ -72,7 +77,7 @@ impl RoleRow {
             None => Default::default(),
         };
         RoleRow {
-            cluster: cluster.name.clone(),
+            cluster: server.to_owned(),
             targets: cluster.targets.iter().map(|t| t.key.to_string()).collect(),
             role,
             can_login,
@@ -117,6 +122,10 @@ impl Record for DetailRow {
     ];
 }
 
+/// What was read on one cluster, and the server it was read on (of a host
+/// list, the read-write one).
+type Read<T> = (String, Result<T, String>);
+
 /// Connects to each cluster (through its first target) and runs `read`.
 fn on_each_cluster<'t, T, F>(
     ctx: &Context,
@@ -124,7 +133,7 @@ fn on_each_cluster<'t, T, F>(
     jobs: u16,
     clusters: &'t [Cluster<'t>],
     read: &F,
-) -> Result<Vec<Result<T, String>>, CommandError>
+) -> Result<Vec<Read<T>>, CommandError>
 where
     F: AsyncFn(&Session, &Cluster<'t>) -> Result<T, String>,
 {
@@ -133,10 +142,14 @@ where
         let result = match connector.connect(cluster.targets[0]).await {
             Ok(session) => {
                 let result = read(&session, cluster).await;
+                let cluster = session.settings.cluster();
                 session.close().await;
-                result
+                (cluster, result)
             }
-            Err(err) => Err(format!("cannot connect as {}: {}", err.user, err.failure)),
+            Err(err) => (
+                cluster.name.clone(),
+                Err(format!("cannot connect as {}: {}", err.user, err.failure)),
+            ),
         };
         progress.advance(cluster.targets.len());
         result
@@ -166,7 +179,8 @@ pub fn list(ctx: &Context, args: &ListUsersArgs) -> CommandResult {
     )?;
     let mut rows = Vec::new();
     let mut failed = 0;
-    for (cluster, result) in clusters.iter().zip(results) {
+    for (cluster, (server, result)) in clusters.iter().zip(results) {
+        let cluster = (cluster, server.as_str());
         match result {
             Ok(roles) => {
                 rows.extend(roles.into_iter().map(|info| RoleRow::new(cluster, Some(info), None)));
@@ -202,7 +216,7 @@ pub fn show(ctx: &Context, args: &UserNameArgs) -> CommandResult {
     let rows: Vec<DetailRow> = clusters
         .iter()
         .zip(results)
-        .map(|(cluster, result)| {
+        .map(|(cluster, (server, result))| {
             let (detail, error) = match result {
                 Ok(detail) => (Some(detail), None),
                 Err(error) => {
@@ -211,7 +225,7 @@ pub fn show(ctx: &Context, args: &UserNameArgs) -> CommandResult {
                 }
             };
             DetailRow {
-                cluster: cluster.name.clone(),
+                cluster: server,
                 targets: cluster.targets.iter().map(|t| t.key.to_string()).collect(),
                 detail,
                 error,

@@ -25,7 +25,7 @@ use crate::error::{CommandError, CommandResult, Exit, Tally};
 use crate::output::{self, Column, Output, Progress, Record};
 use crate::pg::inspect;
 use crate::pg::roles::RoleSpec;
-use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, RoleChange};
+use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, Reading, RoleChange};
 use crate::pg::{ConnectError, Connector};
 use crate::policy::{NameParts, NamedRole, RoleName, SchemaName};
 use crate::registry::{Target, shell_word};
@@ -265,16 +265,11 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let jobs = request.targets.jobs.jobs;
     let clusters = by_cluster(&targets);
     let secret = password.as_ref().and_then(|p| p.secret.as_ref());
-    let states: Vec<ClusterState> = runtime.block_on(fan_out(jobs, &clusters, |cluster| {
-        plan_cluster(&connector, cluster, change, secret)
+    let reading = reading(request.args, &confirm_because);
+    let states: Vec<ClusterState> = runtime.block_on(fan_out(jobs, &clusters, |c| {
+        plan_cluster(&connector, c, change, secret, reading)
     }));
-    let hints: Vec<Option<String>> = states
-        .iter()
-        .map(|state| match state {
-            ClusterState::Unreachable(err) => err.hint(),
-            ClusterState::Planned(_) => None,
-        })
-        .collect();
+    let ends = ends(&clusters, &states);
     let mut plan = describe(request, &targets, &clusters, &states, &sharing);
     if let Some(retry) = &retry {
         for item in &mut plan.items {
@@ -316,7 +311,7 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         (Ran::DryRun, None) => return Err(CommandError::failure("a dry run applied its plan")),
     };
     let shown = password.as_ref().filter(|p| !p.given && p.file.is_none());
-    let rows = result_rows(request, &targets, &clusters, &sharing, &outcomes, &hints, shown);
+    let rows = result_rows(request, &targets, &clusters, &sharing, &outcomes, &ends, shown);
     if let Err(err) = out.list(&rows) {
         let shown = rows.iter().filter(|row| row.password.is_some()).count();
         if err.kind() != std::io::ErrorKind::BrokenPipe || shown == 0 {
@@ -350,33 +345,35 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
 
 /// One row per target in the order given, with the password where it was
 /// set and is to be shown (`shown`), then the rows of the registered
-/// targets the change reached without selecting them.
+/// targets the change reached without selecting them. `ends` holds each
+/// cluster's server and hint.
 fn result_rows(
     request: &Request<'_>,
     targets: &[Target],
     clusters: &[Cluster<'_>],
     sharing: &[Target],
     outcomes: &[ClusterOutcome],
-    hints: &[Option<String>],
+    ends: &[(String, Option<String>)],
     shown: Option<&NewPassword>,
 ) -> Vec<UserRow> {
     let change = &request.change;
     let password = shown.and_then(|p| p.secret.as_ref()).map(|s| s.expose().to_owned());
     let mut rows: Vec<UserRow> = cluster_of_each(targets, clusters)
         .map(|(ci, target)| {
-            let mut row = row(target, change, &outcomes[ci]);
+            let (server, hint) = &ends[ci];
+            let mut row = row(target, server, change, &outcomes[ci]);
             row.name_from = name_from(request.named);
             if outcomes[ci].password_set {
                 row.password.clone_from(&password);
             }
-            row.hint.clone_from(&hints[ci]);
+            row.hint.clone_from(hint);
             row
         })
         .collect();
     for target in sharing {
         let Some(ci) = clusters.iter().position(|c| c.name == target.cluster()) else { continue };
         if reached(&outcomes[ci]) {
-            let mut row = row(target, change, &outcomes[ci]);
+            let mut row = row(target, &ends[ci].0, change, &outcomes[ci]);
             row.name_from = name_from(request.named);
             row.status = format!("{} (cluster-wide; not selected)", row.status);
             row.selected = false;
@@ -504,16 +501,37 @@ fn refuse_the_admin(
     }
 }
 
+impl ClusterState {
+    /// What to do about a cluster pgacct could not reach.
+    fn hint(&self) -> Option<String> {
+        match self {
+            ClusterState::Unreachable(err) => err.hint(),
+            ClusterState::Planned(_) => None,
+        }
+    }
+}
+
+/// A plan a person reads first (a dry run, a confirmation) reads every
+/// fact it shows; otherwise only what its checks need.
+fn reading(args: &ChangeArgs, confirm_because: &[String]) -> Reading {
+    if args.dry_run || !confirm_because.is_empty() && !args.yes {
+        Reading::Everything
+    } else {
+        Reading::Checks
+    }
+}
+
 /// Connects to `cluster`'s first target and plans the change there.
 async fn plan_cluster(
     connector: &Connector,
     cluster: &Cluster<'_>,
     change: &RoleChange<'_>,
     password: Option<&Secret>,
+    reading: Reading,
 ) -> ClusterState {
     match connector.connect(cluster.targets[0]).await {
         Ok(session) => ClusterState::Planned(
-            rollout::plan(connector, session, &cluster.targets, change, password).await,
+            rollout::plan(connector, session, &cluster.targets, change, password, reading).await,
         ),
         Err(err) => ClusterState::Unreachable(err),
     }
@@ -581,16 +599,41 @@ fn describe(
         }
         intents.push(intent);
     }
+    let servers = servers(clusters, states);
     plan.items = cluster_of_each(targets, clusters)
         .map(|(ci, target)| Item {
             env: Some(target.key.env.as_str().into()),
             db: Some(target.key.db.as_str().into()),
-            cluster: Some(clusters[ci].name.clone()),
+            cluster: Some(servers[ci].clone()),
             intent: intents[ci].clone(),
             endpoint: Some(endpoint(target)),
         })
         .collect();
     plan
+}
+
+/// Each cluster's `host:port` as results and the audit trail name it: the
+/// server its session reached (of a host list, the read-write one), else
+/// the cluster as registered.
+fn servers(clusters: &[Cluster<'_>], states: &[ClusterState]) -> Vec<String> {
+    clusters
+        .iter()
+        .zip(states)
+        .map(|(cluster, state)| match state {
+            ClusterState::Planned(plan) => plan.server(),
+            ClusterState::Unreachable(_) => cluster.name.clone(),
+        })
+        .collect()
+}
+
+/// Each cluster's server (see [`servers`]), and a hint where it could not
+/// be reached: what its rows say once its plan is spent.
+fn ends(clusters: &[Cluster<'_>], states: &[ClusterState]) -> Vec<(String, Option<String>)> {
+    servers(clusters, states)
+        .into_iter()
+        .zip(states)
+        .map(|(server, state)| (server, state.hint()))
+        .collect()
 }
 
 fn keys<'t>(targets: impl Iterator<Item = &'t Target>) -> String {
@@ -681,11 +724,17 @@ fn reached(outcome: &ClusterOutcome) -> bool {
     outcome.outcome.is_ok() && outcome.executed.iter().any(|e| e.ended == rollout::Ended::Committed)
 }
 
-fn row(target: &Target, change: &RoleChange<'_>, outcome: &ClusterOutcome) -> UserRow {
+/// The row of `target`, whose cluster was reached on `server`.
+fn row(
+    target: &Target,
+    server: &str,
+    change: &RoleChange<'_>,
+    outcome: &ClusterOutcome,
+) -> UserRow {
     UserRow {
         env: target.key.env.as_str().into(),
         db: target.key.db.as_str().into(),
-        cluster: target.cluster(),
+        cluster: server.to_owned(),
         user: change.role().to_string(),
         outcome: outcome.outcome,
         status: outcome.status.clone(),
@@ -726,14 +775,17 @@ fn dry_run_report(
         .collect();
     let tally =
         Tally::of(cluster_of_each(targets, clusters).map(|(ci, _)| previews[ci].0.outcome.is_ok()));
+    let servers = servers(clusters, states);
     if out.format() == Format::Table {
         let mut stdout = std::io::stdout().lock();
         for note in &plan.notes {
             writeln!(stdout, "-- {note}")?;
         }
-        for (cluster, (preview, statements)) in clusters.iter().zip(&previews) {
+        for ((cluster, server), (preview, statements)) in
+            clusters.iter().zip(&servers).zip(&previews)
+        {
             for target in &cluster.targets {
-                writeln!(stdout, "-- {} ({}): {}", target.key, cluster.name, preview.status)?;
+                writeln!(stdout, "-- {} ({server}): {}", target.key, preview.status)?;
                 for drift in preview.drift.for_database(target.key.db.as_str()) {
                     writeln!(stdout, "-- differs from policy: {drift}")?;
                 }
@@ -748,7 +800,7 @@ fn dry_run_report(
     } else {
         let rows: Vec<UserRow> = cluster_of_each(targets, clusters)
             .map(|(ci, target)| {
-                let mut row = row(target, change, &previews[ci].0);
+                let mut row = row(target, &servers[ci], change, &previews[ci].0);
                 row.sql.clone_from(&previews[ci].1);
                 row.name_from = name_from(request.named);
                 row

@@ -8,6 +8,8 @@
 
 use std::cell::RefCell;
 
+use futures_util::future::join_all;
+use postgres_protocol::escape::escape_literal;
 use serde::Serialize;
 use tokio_postgres::error::SqlState;
 
@@ -195,6 +197,7 @@ impl ClusterPlan {
                         // Created meanwhile by a creator outside pgacct's
                         // lock: the same as finding it, and nothing changed.
                         if let RoleChange::Create(spec) = change {
+                            step.log.clear();
                             let dbs = self.target_dbs();
                             let drift =
                                 roles::drift(self.main(), spec, &dbs).await.unwrap_or_default();
@@ -207,8 +210,20 @@ impl ClusterPlan {
                         if err.code == Some(SqlState::UNDEFINED_OBJECT)
                             && !matches!(change, RoleChange::Create(_)) =>
                     {
-                        // Dropped since the plan looked.
-                        return ClusterOutcome::failed("user not found".into(), err.message);
+                        // Not there (a plan that left the question to the
+                        // server, or a drop since the plan looked): as if
+                        // the plan had found it so.
+                        step.log.clear();
+                        return settled_outcome(change, &Settled::NotFound);
+                    }
+                    Err(StepError::Failed(err))
+                        if err.code == Some(SqlState::READ_ONLY_SQL_TRANSACTION)
+                            && self.main().facts().await.is_ok_and(|facts| facts.in_recovery) =>
+                    {
+                        // A standby before PostgreSQL 14, which does not
+                        // say so as the session starts.
+                        step.log.clear();
+                        return settled_outcome(change, &Settled::Standby);
                     }
                     Err(StepError::Interrupted) => {
                         return step_failed(change, StepError::Interrupted).note("rolled back");
@@ -480,18 +495,20 @@ impl Log {
         self.0.borrow_mut().push((executed, true));
     }
 
-    /// COMMIT is on its way: until it answers, the pending statements are
-    /// in doubt (still pending, to be settled by the answer).
-    fn committing(&self) {
-        for (executed, _) in self.0.borrow_mut().iter_mut().filter(|(_, p)| *p) {
-            executed.ended = Ended::InDoubt;
-        }
-    }
-
     /// Ends the pending statements as `ended`.
     fn settle(&self, ended: Ended) {
         for (executed, pending) in self.0.borrow_mut().iter_mut().filter(|(_, p)| *p) {
             executed.ended = ended;
+            *pending = false;
+        }
+    }
+
+    /// Ends the pending statements as `ended`, except the `failed`-th of
+    /// them, which failed.
+    fn settle_with(&self, failed: Option<usize>, ended: Ended) {
+        let mut log = self.0.borrow_mut();
+        for (i, (executed, pending)) in log.iter_mut().filter(|(_, p)| *p).enumerate() {
+            executed.ended = if Some(i) == failed { Ended::Failed } else { ended };
             *pending = false;
         }
     }
@@ -508,6 +525,13 @@ impl Log {
     fn done(&self, statement: &Statement, ended: Ended) {
         self.pending(statement, None, ended);
         self.settle(ended);
+    }
+
+    /// Forgets everything: the work turned out to be one the plan would have
+    /// settled without running anything (the role was there, or was not),
+    /// and every statement rolled back.
+    fn clear(&self) {
+        self.0.borrow_mut().clear();
     }
 
     /// Everything logged; what is still pending ends as it would unanswered.
@@ -551,6 +575,11 @@ impl Step<'_> {
         self.transaction_with(session, db, statements, false).await
     }
 
+    /// The transaction in one round trip: BEGIN, the lock, the statements
+    /// and COMMIT go out together, pipelined. After a statement fails, the
+    /// server refuses the rest of the transaction, and its COMMIT rolls it
+    /// back; so the first error says which statement failed, and that
+    /// nothing committed.
     async fn transaction_with(
         &self,
         session: &Session,
@@ -558,54 +587,41 @@ impl Step<'_> {
         statements: &[Statement],
         interruptible: bool,
     ) -> Result<(), StepError> {
-        let interrupted = || interruptible && self.interrupt.is_raised();
+        if interruptible && self.interrupt.is_raised() {
+            return Err(StepError::Interrupted);
+        }
         let client = session.client();
-        let begin = async {
-            client.batch_execute("BEGIN").await?;
-            client
-                .execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    &[&roles::lock_key(self.name)],
-                )
-                .await
-        };
-        let mut result = begin.await.map(drop).map_err(|err| self.error(&err, None));
+        let lock = format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))",
+            escape_literal(&roles::lock_key(self.name))
+        );
         for statement in statements {
-            if result.is_err() {
-                break;
-            }
-            if interrupted() {
-                result = Err(StepError::Interrupted);
-                break;
-            }
-            self.log.pending(statement, db, Ended::RolledBack);
-            result = client.batch_execute(&statement.sql).await.map_err(|err| {
-                self.log.failed();
-                self.error(&err, Some(statement))
-            });
+            // Sent with their COMMIT: unanswered, they may have committed.
+            self.log.pending(statement, db, Ended::InDoubt);
         }
-        if result.is_ok() && interrupted() {
-            result = Err(StepError::Interrupted);
-        }
-        if let Err(err) = result {
-            let _ = client.batch_execute("ROLLBACK").await;
-            self.log.settle(Ended::RolledBack);
-            return Err(err);
-        }
-        self.log.committing();
-        match client.batch_execute("COMMIT").await {
-            Ok(()) => {
-                self.log.settle(Ended::Committed);
-                Ok(())
-            }
-            // The server said no: it rolled back.
-            Err(err) if err.code().is_some() => {
-                self.log.settle(Ended::RolledBack);
-                Err(self.error(&err, None))
-            }
+        let flight = ["BEGIN", lock.as_str()]
+            .into_iter()
+            .chain(statements.iter().map(|s| s.sql.as_str()))
+            .chain(["COMMIT"])
+            .map(|sql| client.batch_execute(sql));
+        // `join_all` polls the futures in order, so they are sent in order.
+        let answers = join_all(flight).await;
+        let Some((index, err)) = answers
+            .iter()
+            .enumerate()
+            .find_map(|(i, answer)| answer.as_ref().err().map(|e| (i, e)))
+        else {
+            self.log.settle(Ended::Committed);
+            return Ok(());
+        };
+        if err.code().is_none() {
             // No answer (the connection broke): it may have committed.
-            Err(err) => Err(StepError::InDoubt(crate::pg::connect::describe_error(&err))),
+            return Err(StepError::InDoubt(crate::pg::connect::describe_error(err)));
         }
+        // Answers 0 and 1 are BEGIN and the lock; the last is COMMIT.
+        let failed = index.checked_sub(2).filter(|i| *i < statements.len());
+        self.log.settle_with(failed, Ended::RolledBack);
+        Err(self.error(err, failed.map(|i| &statements[i])))
     }
 
     /// Runs one statement on its own, unless an interrupt came first.
@@ -719,20 +735,19 @@ mod tests {
     }
 
     #[test]
-    fn a_commit_settles_what_was_in_doubt() {
+    fn a_failed_transaction_names_its_statement_and_rolls_back_the_rest() {
         let statement = Statement::plain("ALTER ROLE \"x\" LOGIN".into());
-        let ended = |answer: Option<Ended>| {
-            let log = Log::default();
-            log.pending(&statement, None, Ended::RolledBack);
-            log.committing();
-            if let Some(answer) = answer {
-                log.settle(answer);
-            }
-            log.finish()[0].ended
-        };
-        assert_eq!(ended(Some(Ended::Committed)), Ended::Committed);
-        assert_eq!(ended(Some(Ended::RolledBack)), Ended::RolledBack);
-        assert_eq!(ended(None), Ended::InDoubt, "no answer to COMMIT");
+        let log = Log::default();
+        log.done(&statement, Ended::Committed);
+        for _ in 0..3 {
+            log.pending(&statement, None, Ended::InDoubt);
+        }
+        log.settle_with(Some(1), Ended::RolledBack);
+        let ended: Vec<Ended> = log.finish().iter().map(|e| e.ended).collect();
+        assert_eq!(ended, [Ended::Committed, Ended::RolledBack, Ended::Failed, Ended::RolledBack]);
+        let unanswered = Log::default();
+        unanswered.pending(&statement, None, Ended::InDoubt);
+        assert_eq!(unanswered.finish()[0].ended, Ended::InDoubt, "sent with COMMIT, no answer");
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! it, act as it, grant it; and the privileges `DROP OWNED` could not
 //! revoke.
 
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+
 use super::super::Session;
 use super::super::roles::RoleError;
 
@@ -52,12 +55,12 @@ pub(super) async fn role_facts(
     memberships: bool,
 ) -> Result<RoleFacts, RoleError> {
     let query = ROLE_FACTS.replace("/*memberships*/", if memberships { MEMBERSHIPS } else { "" });
-    let row = session
+    let rows = session
         .client()
-        .query_opt(&query, &[&name])
+        .query_typed(&query, &[(&name, Type::TEXT)])
         .await
         .map_err(|err| RoleError::from_pg(&err, None))?;
-    let Some(row) = row else {
+    let Some(row) = rows.first() else {
         return Ok(RoleFacts::default());
     };
     let mut facts = RoleFacts {
@@ -81,7 +84,7 @@ pub(super) async fn role_facts(
 /// superuser, a role with REPLICATION or BYPASSRLS, or one that reaches the
 /// server's files and programs. A superuser group is its own answer, as
 /// `pg_has_role` says a superuser is a member of every role.
-pub(super) const GROUP_FACTS: &str = "
+const GROUP_FACTS: &str = "
 SELECT w.name, g.oid IS NOT NULL, COALESCE(g.rolsuper, false),
        g.oid IS NOT NULL AND pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION'),
        p.rolname, p.rolsuper, p.rolreplication, p.rolbypassrls
@@ -96,6 +99,19 @@ SELECT w.name, g.oid IS NOT NULL, COALESCE(g.rolsuper, false),
        AND pg_has_role(g.oid, p.oid, 'MEMBER')
      ORDER BY p.oid <> g.oid, p.rolname
      LIMIT 1) p ON true";
+
+/// The rows of [`GROUP_FACTS`] for `groups`; none (and no query) when
+/// there are none.
+pub(super) async fn group_facts(session: &Session, groups: &[&str]) -> Result<Vec<Row>, RoleError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    session
+        .client()
+        .query_typed(GROUP_FACTS, &[(&groups, Type::TEXT_ARRAY)])
+        .await
+        .map_err(|err| RoleError::from_pg(&err, None))
+}
 
 /// Privileges held by the role `$1` in this database (and, with `$2`, on
 /// shared objects) that `DROP OWNED`, run by the current user, cannot

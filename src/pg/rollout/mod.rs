@@ -20,13 +20,15 @@ mod facts;
 
 use std::time::Duration;
 
+use tokio_postgres::types::Type;
+
 use self::apply::settled_outcome;
 pub use self::apply::{ClusterOutcome, Ended, MAY_BE_IN_FORCE, unreachable};
-use self::facts::{GROUP_FACTS, RoleFacts, role_facts, unrevocable_query};
+use self::facts::{RoleFacts, group_facts, role_facts, unrevocable_query};
 use super::inspect;
 use super::lifecycle;
 use super::roles::{self, Drift, READ_ALL_DATA_SINCE, RoleError, RoleSpec, Statement};
-use super::{Connector, Session};
+use super::{Connector, Session, SessionFacts};
 use crate::policy::{AccountType, Attribute, RoleName, SchemaName};
 use crate::registry::Target;
 use crate::secret::{self, Secret};
@@ -205,6 +207,14 @@ struct DropWork {
     databases: Vec<usize>,
 }
 
+/// What a create's plan read, in one round trip.
+struct CreateFacts<'r> {
+    role: RoleFacts,
+    session: &'r SessionFacts,
+    /// The rows of [`group_facts`] for the groups it joins.
+    groups: &'r [tokio_postgres::Row],
+}
+
 /// A change planned on one cluster: its sessions, what it will run, and
 /// why it may not.
 #[derive(Debug)]
@@ -224,6 +234,20 @@ pub struct ClusterPlan {
     pub preflight: Option<String>,
 }
 
+/// How much a plan reads before the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Every fact its preview shows (does the role exist, ...): for a plan
+    /// a person reads first (a dry run, a confirmation).
+    Everything,
+    /// Only the facts its checks need. Where the server itself answers
+    /// every remaining question in the change's own round trip (a
+    /// superuser's reset: the role is missing, the server is a standby),
+    /// the plan reads nothing, and the change needs no round trip of its
+    /// own before it is applied.
+    Checks,
+}
+
 /// Plans `change` on the cluster of `targets` (the selected targets on
 /// one cluster), on `session`, connected to the first of them. `password`
 /// is the new password, for changes that set one (`None` for a dry run).
@@ -233,6 +257,7 @@ pub async fn plan(
     targets: &[&Target],
     change: &RoleChange<'_>,
     password: Option<&Secret>,
+    reading: Reading,
 ) -> ClusterPlan {
     let db = session.settings.dbname.clone();
     let mut plan = ClusterPlan {
@@ -243,7 +268,7 @@ pub async fn plan(
         refusals: Vec::new(),
         preflight: None,
     };
-    plan.work = match plan.decide(connector, targets, change, password).await {
+    plan.work = match plan.decide(connector, targets, change, password, reading).await {
         Ok(work) => work,
         Err(err) => Work::Settled(Settled::Failed(err.message)),
     };
@@ -261,11 +286,8 @@ impl ClusterPlan {
         targets: &[&Target],
         change: &RoleChange<'_>,
         password: Option<&Secret>,
+        reading: Reading,
     ) -> Result<Work, RoleError> {
-        let server = &self.main().server;
-        if server.in_recovery {
-            return Ok(Work::Settled(Settled::Standby));
-        }
         let name = change.role();
         let admin = self.main().settings.user.clone();
         if change.locks_out_the_admin() && name.as_str() == admin {
@@ -277,36 +299,106 @@ impl ClusterPlan {
                 .hint("use another admin role for this target (registry update --admin-user)"),
             );
         }
+        if reading == Reading::Checks && self.server_checks_all(change) {
+            if self.main().server.in_recovery == Some(true) {
+                return Ok(Work::Settled(Settled::Standby));
+            }
+            return Ok(self.change_work(targets, change, password));
+        }
+        // What the checks need, in one round trip.
         let is_drop = matches!(change, RoleChange::Drop { .. });
-        let facts = role_facts(self.main(), name.as_str(), is_drop).await?;
+        let groups = match change {
+            RoleChange::Create(spec) => self.groups_joined(spec),
+            _ => Vec::new(),
+        };
+        let main = self.main();
+        let (session, facts, groups) = tokio::try_join!(
+            main.facts(),
+            role_facts(main, name.as_str(), is_drop),
+            group_facts(main, &groups)
+        )?;
+        let session = session.clone();
+        if session.in_recovery {
+            return Ok(Work::Settled(Settled::Standby));
+        }
         match change {
             RoleChange::Create(spec) => {
-                self.plan_create(connector, targets, spec, facts, password).await
+                let read = CreateFacts { role: facts, session: &session, groups: &groups };
+                self.plan_create(connector, targets, spec, &read, password).await
             }
             _ if !facts.exists => Ok(Work::Settled(Settled::NotFound)),
             RoleChange::Drop { heir, .. } => {
                 self.refuse_unchangeable(change, facts);
-                self.plan_drop(connector, targets[0], name, heir.unwrap_or(&admin), facts).await
+                self.plan_drop(connector, targets[0], name, heir.unwrap_or(&admin), facts, &session)
+                    .await
             }
             _ => {
                 self.refuse_unchangeable(change, facts);
-                let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
-                let iterations = self.scram_iterations();
-                let statements = match change {
-                    RoleChange::ResetPassword(_) => {
-                        let verifier = password.map(|p| secret::scram_verifier(p, iterations));
-                        vec![roles::reset_password(name, verifier.as_deref())]
-                    }
-                    RoleChange::SetSearchPath { schemas, .. } => {
-                        roles::set_search_path(name, &dbs, schemas)
-                    }
-                    RoleChange::Lock { .. } => vec![roles::set_login(name, false)],
-                    _ => vec![roles::set_login(name, true)],
-                };
-                let terminate = matches!(change, RoleChange::Lock { terminate: true, .. });
-                Ok(Work::Change { statements, grants: Vec::new(), terminate })
+                Ok(self.change_work(targets, change, password))
             }
         }
+    }
+
+    /// Whether every check of `change` beyond those made without the
+    /// server is one the server makes itself when the change runs: the
+    /// admin is a superuser (so nothing is beyond its power), and the
+    /// change joins no groups (whose powers pgacct checks) and needs no
+    /// per-database grants. Then the role being there or not, or the
+    /// server being a standby, is told by the change's own statements.
+    fn server_checks_all(&self, change: &RoleChange<'_>) -> bool {
+        self.main().server.superuser
+            && match change {
+                RoleChange::Create(spec) => {
+                    !spec.account.read_only && self.groups_joined(spec).is_empty()
+                }
+                RoleChange::Drop { .. } => false,
+                RoleChange::ResetPassword(_)
+                | RoleChange::SetSearchPath { .. }
+                | RoleChange::Lock { .. }
+                | RoleChange::Unlock(_) => true,
+            }
+    }
+
+    /// The groups a new role of `spec` joins: its type's, and
+    /// `pg_read_all_data` for a read-only one from PostgreSQL 14.
+    fn groups_joined<'s>(&self, spec: &'s RoleSpec<'_>) -> Vec<&'s str> {
+        let account = spec.account;
+        let mut groups: Vec<&str> =
+            account.member_of.iter().map(crate::policy::MemberOf::as_str).collect();
+        if account.read_only && self.main().server.version_num >= READ_ALL_DATA_SINCE {
+            groups.push("pg_read_all_data");
+        }
+        groups
+    }
+
+    /// The statements of a change that is not a drop, once its checks passed.
+    fn change_work(
+        &self,
+        targets: &[&Target],
+        change: &RoleChange<'_>,
+        password: Option<&Secret>,
+    ) -> Work {
+        let name = change.role();
+        let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
+        let verifier = password.map(|p| secret::scram_verifier(p, self.scram_iterations()));
+        let version = self.main().server.version_num;
+        let statements = match change {
+            RoleChange::Create(spec) => {
+                roles::create_statements(spec, verifier.as_deref(), &dbs, version)
+            }
+            RoleChange::ResetPassword(_) => vec![roles::reset_password(name, verifier.as_deref())],
+            RoleChange::SetSearchPath { schemas, .. } => {
+                roles::set_search_path(name, &dbs, schemas)
+            }
+            RoleChange::Lock { .. } => vec![roles::set_login(name, false)],
+            RoleChange::Unlock(_) => vec![roles::set_login(name, true)],
+            RoleChange::Drop { .. } => {
+                debug_assert!(false, "a drop is planned by plan_drop");
+                return Work::Settled(Settled::Failed("a drop was planned as a change".into()));
+            }
+        };
+        let terminate = matches!(change, RoleChange::Lock { terminate: true, .. });
+        Work::Change { statements, grants: Vec::new(), terminate }
     }
 
     fn scram_iterations(&self) -> u32 {
@@ -362,25 +454,27 @@ impl ClusterPlan {
         }
     }
 
+    /// The work of a create; an existing role settles it.
     async fn plan_create(
         &mut self,
         connector: &Connector,
         targets: &[&Target],
         spec: &RoleSpec<'_>,
-        facts: RoleFacts,
+        read: &CreateFacts<'_>,
         password: Option<&Secret>,
     ) -> Result<Work, RoleError> {
         let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
-        if facts.exists {
+        if read.role.exists {
             let drift = roles::drift(self.main(), spec, &dbs).await?;
             return Ok(Work::Settled(Settled::AlreadyExists(drift)));
         }
-        self.refuse_uncreatable(spec).await?;
-        let version = self.main().server.version_num;
-        let verifier = password.map(|p| secret::scram_verifier(p, self.scram_iterations()));
-        let statements = roles::create_statements(spec, verifier.as_deref(), &dbs, version);
-        let mut grants = Vec::new();
-        if spec.account.read_only && version < READ_ALL_DATA_SINCE {
+        self.refuse_uncreatable(spec, read.session, read.groups);
+        let Work::Change { statements, mut grants, terminate } =
+            self.change_work(targets, &RoleChange::Create(spec.clone()), password)
+        else {
+            return Ok(Work::Settled(Settled::Failed("a create planned no statements".into())));
+        };
+        if spec.account.read_only && self.main().server.version_num < READ_ALL_DATA_SINCE {
             for target in targets {
                 let index = self.session_for(connector, target, target.key.db.as_str()).await?;
                 let session = &self.sessions[index].1;
@@ -388,18 +482,24 @@ impl ClusterPlan {
                 grants.push(ReadGrants { session: index, grant, revoke });
             }
         }
-        Ok(Work::Change { statements, grants, terminate: false })
+        Ok(Work::Change { statements, grants, terminate })
     }
 
     /// Refuses a create the admin may not make: attributes it may not give,
-    /// groups that are missing or that it may not grant; and groups with
-    /// power beyond data, unless the type allows them.
-    async fn refuse_uncreatable(&mut self, spec: &RoleSpec<'_>) -> Result<(), RoleError> {
-        let server = self.main().server.clone();
+    /// groups (the rows of [`group_facts`]) that are missing or that it may
+    /// not grant; and groups with power beyond data, unless the type allows
+    /// them.
+    fn refuse_uncreatable(
+        &mut self,
+        spec: &RoleSpec<'_>,
+        session: &SessionFacts,
+        groups: &[tokio_postgres::Row],
+    ) {
+        let version = self.main().server.version_num;
         let admin = self.main().settings.user.clone();
         let account = spec.account;
-        if !server.superuser {
-            if !server.createrole {
+        if !session.superuser {
+            if !session.createrole {
                 self.refusals.push(
                     Refusal::new(format!(
                         "the admin {admin} may not create roles (it has neither SUPERUSER nor \
@@ -407,14 +507,12 @@ impl ClusterPlan {
                     ))
                     .hint("use an admin role with CREATEROLE (registry update --admin-user)"),
                 );
-                return Ok(());
+                return;
             }
             for attribute in &account.attributes {
                 let allowed = match attribute {
                     Attribute::Replication | Attribute::BypassRls => false,
-                    Attribute::CreateDb => {
-                        server.createdb || server.version_num < ADMIN_OPTION_SINCE
-                    }
+                    Attribute::CreateDb => session.createdb || version < ADMIN_OPTION_SINCE,
                     _ => true,
                 };
                 if !allowed {
@@ -429,24 +527,10 @@ impl ClusterPlan {
                 }
             }
         }
-        let mut groups: Vec<&str> =
-            account.member_of.iter().map(crate::policy::MemberOf::as_str).collect();
-        if account.read_only && server.version_num >= READ_ALL_DATA_SINCE {
-            groups.push("pg_read_all_data");
-        }
-        if groups.is_empty() {
-            return Ok(());
-        }
-        let rows = self
-            .main()
-            .client()
-            .query(GROUP_FACTS, &[&groups])
-            .await
-            .map_err(|err| RoleError::from_pg(&err, None))?;
-        for row in rows {
+        for row in groups {
             let (group, exists, superuser, admin_option): (String, bool, bool, bool) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
-            if let Some(refusal) = privileged_group(account, &row) {
+            if let Some(refusal) = privileged_group(account, row) {
                 self.refusals.push(refusal);
             }
             if !exists {
@@ -460,8 +544,8 @@ impl ClusterPlan {
                         account.name
                     )),
                 );
-            } else if !server.superuser
-                && (superuser || (server.version_num >= ADMIN_OPTION_SINCE && !admin_option))
+            } else if !session.superuser
+                && (superuser || (version >= ADMIN_OPTION_SINCE && !admin_option))
             {
                 self.refusals.push(
                     Refusal::new(format!(
@@ -476,7 +560,6 @@ impl ClusterPlan {
                 );
             }
         }
-        Ok(())
     }
 
     async fn plan_drop(
@@ -486,6 +569,7 @@ impl ClusterPlan {
         name: &RoleName,
         heir: &str,
         facts: RoleFacts,
+        session: &SessionFacts,
     ) -> Result<Work, RoleError> {
         let cluster = self.main().settings.cluster();
         if heir == name.as_str() {
@@ -493,7 +577,7 @@ impl ClusterPlan {
         }
         let heir_facts = role_facts(self.main(), heir, true).await?;
         let grant_heir = if heir_facts.exists {
-            self.membership_to_act_as(heir, heir_facts, "the heir")
+            self.membership_to_act_as(heir, heir_facts, "the heir", session)
         } else {
             self.refusals.push(
                 Refusal::new(format!(
@@ -503,7 +587,7 @@ impl ClusterPlan {
             );
             false
         };
-        let grant_role = self.membership_to_act_as(name.as_str(), facts, "the role");
+        let grant_role = self.membership_to_act_as(name.as_str(), facts, "the role", session);
         let Some(detail) = inspect::show(self.main(), name.as_str(), &[]).await? else {
             return Ok(Work::Settled(Settled::NotFound));
         };
@@ -548,7 +632,13 @@ impl ClusterPlan {
     /// from PostgreSQL 16 the admin's own grant is a row of its own beside
     /// any other; before 16 there is one membership, and inheriting is the
     /// admin's attribute.
-    fn membership_to_act_as(&mut self, role: &str, facts: RoleFacts, what: &str) -> bool {
+    fn membership_to_act_as(
+        &mut self,
+        role: &str,
+        facts: RoleFacts,
+        what: &str,
+        session: &SessionFacts,
+    ) -> bool {
         let server = &self.main().server;
         let admin = &self.main().settings.user;
         if server.superuser || facts.acts_as {
@@ -568,7 +658,7 @@ impl ClusterPlan {
                 "the admin {admin} is a member of {what} {role} but does not inherit its \
                  privileges, as REASSIGN OWNED and DROP OWNED need"
             ))
-        } else if !since_16 && !server.inherit {
+        } else if !since_16 && !session.inherit {
             Some(format!(
                 "the admin {admin} is NOINHERIT: a membership in {what} {role} would not give \
                  it the privileges REASSIGN OWNED and DROP OWNED need"
@@ -600,7 +690,10 @@ impl ClusterPlan {
         let query = unrevocable_query(session.server.version_num);
         let rows = session
             .client()
-            .query(&query, &[&name.as_str(), &shared, &superuser])
+            .query_typed(
+                &query,
+                &[(&name.as_str(), Type::TEXT), (&shared, Type::BOOL), (&superuser, Type::BOOL)],
+            )
             .await
             .map_err(|err| RoleError::from_pg(&err, None))?;
         let admin = session.settings.user.clone();
@@ -693,6 +786,12 @@ impl ClusterPlan {
             Work::Settled(settled) => settled_outcome(change, settled),
             _ => ClusterOutcome::ok(format!("would {}", change.intent())),
         }
+    }
+
+    /// `host:port` of the server the plan's session reached: of a host
+    /// list, the one that took writes.
+    pub fn server(&self) -> String {
+        self.main().settings.cluster()
     }
 
     /// The outcome the plan already knows, if it knows one.

@@ -202,7 +202,8 @@ impl Cluster {
     }
 
     /// A streaming standby of `primary`, made with `pg_basebackup -R` and
-    /// started: it is in recovery.
+    /// started: it is in recovery. Where the binaries have no
+    /// `pg_basebackup` (the fetched majors), see [`Cluster::cold_copy_of`].
     pub fn standby_of(primary: &Cluster) -> Cluster {
         let standby = Cluster {
             bin: primary.bin.clone(),
@@ -210,6 +211,12 @@ impl Cluster {
             port: 0,
             password: primary.password.clone(),
         };
+        if !standby.bin.path("pg_basebackup").is_file() {
+            standby.cold_copy_of(primary);
+            let mut standby = standby;
+            standby.start_on_a_free_port();
+            return standby;
+        }
         standby.run_as_server(
             Command::new(standby.bin.path("pg_basebackup"))
                 .arg("--pgdata")
@@ -226,6 +233,39 @@ impl Cluster {
         let mut standby = standby;
         standby.start_on_a_free_port();
         standby
+    }
+
+    /// Makes this (new) cluster's data directory a standby of `primary`
+    /// without `pg_basebackup`: a copy of the primary's, taken while it is
+    /// cleanly stopped (a consistent base backup), with `standby.signal`
+    /// and a `primary_conninfo` over the primary's socket, as `-R` writes.
+    fn cold_copy_of(&self, primary: &Cluster) {
+        primary.stop();
+        self.run_as_server(
+            Command::new("cp").arg("-a").arg(primary.data_dir()).arg(self.data_dir()),
+        );
+        primary.start_again();
+        self.run_as_server(Command::new("touch").arg(self.data_dir().join("standby.signal")));
+        append(
+            &self.data_dir().join("postgresql.conf"),
+            &format!(
+                "\nunix_socket_directories = '{}'\nprimary_conninfo = 'host={} port={} user={SUPERUSER}'\n",
+                self.socket_dir().display(),
+                primary.socket_dir().display(),
+                primary.port
+            ),
+        );
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote`), waiting until
+    /// it takes writes.
+    pub fn promote(&self) {
+        self.run_as_server(
+            Command::new(self.bin.path("pg_ctl"))
+                .arg("--pgdata")
+                .arg(self.data_dir())
+                .args(["--wait", "promote"]),
+        );
     }
 
     fn install_tls(&self, tls: &ServerTls) {
