@@ -10,7 +10,7 @@ mod registry;
 mod targets;
 mod user;
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ use crate::cli::{ChangeArgs, Cli, Command, Format, GlobalArgs};
 use crate::config::Config;
 use crate::error::{CommandError, CommandResult};
 use crate::output::{Messages, Output};
-use crate::pg::{Connector, LibpqEnv, Prompt};
+use crate::pg::{Connections, Connector, LibpqEnv, Prompt};
 use crate::registry::Target;
 use crate::secret::Secret;
 use crate::store::Store;
@@ -30,15 +30,22 @@ use crate::store::Store;
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CommandResult {
     let messages = Messages::new(cli.global.quiet, cli.global.verbose);
-    let ctx =
-        Context { global: cli.global, messages, config: OnceCell::new(), runtime: OnceCell::new() };
-    match cli.command {
+    let ctx = Context {
+        global: cli.global,
+        messages,
+        config: OnceCell::new(),
+        runtime: OnceCell::new(),
+        connections: RefCell::default(),
+    };
+    let result = match cli.command {
         Command::Registry(command) => registry::run(command, &ctx),
         Command::Audit(command) => audit::run(command, &ctx),
         Command::User(command) => user::run(command, &ctx),
         Command::Notify(command) => notify::run(command, &ctx),
         Command::GenerateAssets { dir } => generate::run(&dir),
-    }
+    };
+    ctx.close_connections();
+    result
 }
 
 /// What every command may need, each made at most once per run: the
@@ -49,6 +56,8 @@ pub(crate) struct Context {
     pub messages: Messages,
     config: OnceCell<Config>,
     runtime: OnceCell<tokio::runtime::Runtime>,
+    /// The connection tasks of every connector made, to end cleanly.
+    connections: RefCell<Vec<Connections>>,
 }
 
 impl Context {
@@ -167,10 +176,21 @@ impl Context {
                  --sslmode require), or unset PGSSLNEGOTIATION",
             )
         })?;
+        self.connections.borrow_mut().push(connector.connections());
         for warning in connector.warnings() {
             self.messages.warn(&warning);
         }
         Ok(connector)
+    }
+
+    /// Lets the connections of sessions that were dropped say goodbye
+    /// (Terminate, TLS `close_notify`) before the runtime goes away: on a
+    /// current-thread runtime their tasks run only inside `block_on`.
+    fn close_connections(&self) {
+        let Some(runtime) = self.runtime.get() else { return };
+        for connections in self.connections.take() {
+            runtime.block_on(connections.close_all());
+        }
     }
 }
 

@@ -4,19 +4,20 @@
 use std::collections::HashMap;
 use std::error::Error as _;
 use std::fmt;
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::task::JoinHandle;
 use tokio_postgres::config::{ChannelBinding, SslMode as WireSslMode, SslNegotiation};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
-use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::credentials::{self, AdminPassword, Credentials, PasswordSource};
 use super::hosts::{self, PassedOver};
 use super::roles::RoleError;
 use super::settings::{ConnSettings, LibpqEnv};
-use super::tls;
+use super::tls::{self, TlsConnector};
 use crate::config::ConnectionConfig;
 use crate::registry::{SslMode, Target, TargetKey};
 use crate::secret::Secret;
@@ -35,6 +36,7 @@ pub struct Connector {
     credentials: Credentials,
     prompt: Option<Arc<dyn Prompt>>,
     prompted: tokio::sync::Mutex<HashMap<String, Secret>>,
+    connections: Connections,
 }
 
 impl fmt::Debug for Connector {
@@ -43,11 +45,15 @@ impl fmt::Debug for Connector {
     }
 }
 
-/// An open admin session to one target.
+/// An open admin session to one target. [`Session::close`] ends it
+/// cleanly; one that is dropped is ended by [`Connections::close_all`].
 pub struct Session {
     client: Client,
     /// For cancel requests, which open a connection of their own.
-    tls: MakeRustlsConnect,
+    tls: TlsConnector,
+    /// The task that drives the connection, and the run's record of it.
+    task: tokio::task::Id,
+    connections: Connections,
     pub settings: ConnSettings,
     /// What the server said about itself as the session started.
     pub server: ServerInfo,
@@ -130,6 +136,15 @@ impl Session {
         &self.client
     }
 
+    /// Ends the session cleanly: the connection task sends Terminate and,
+    /// on TLS, `close_notify` before the socket closes, so the server logs no
+    /// broken connection.
+    pub async fn close(self) {
+        let Session { client, task, connections, .. } = self;
+        drop(client);
+        connections.finish(task).await;
+    }
+
     /// What a query tells about the server and the admin (one round trip,
     /// the first time).
     pub async fn facts(&self) -> Result<&SessionFacts, RoleError> {
@@ -175,7 +190,20 @@ impl SessionFacts {
 impl Connector {
     pub fn new(env: LibpqEnv, config: ConnectionConfig, prompt: Option<Arc<dyn Prompt>>) -> Self {
         let credentials = Credentials::load(&env);
-        Connector { env, config, credentials, prompt, prompted: tokio::sync::Mutex::default() }
+        Connector {
+            env,
+            config,
+            credentials,
+            prompt,
+            prompted: tokio::sync::Mutex::default(),
+            connections: Connections::default(),
+        }
+    }
+
+    /// The connection tasks of this connector's sessions, for ending them
+    /// cleanly before the runtime goes away.
+    pub fn connections(&self) -> Connections {
+        self.connections.clone()
     }
 
     /// Problems with the password sources, to be shown once.
@@ -237,9 +265,11 @@ impl Connector {
             result = self.attempt(&settings, &tls, Some(&AdminPassword::from(&password))).await;
         }
         match result {
-            Ok((client, server)) => Ok(Session {
+            Ok((client, server, task)) => Ok(Session {
                 client,
                 tls,
+                task,
+                connections: self.connections.clone(),
                 settings: settings.clone(),
                 server,
                 facts: tokio::sync::OnceCell::new(),
@@ -334,31 +364,43 @@ impl Connector {
     async fn attempt(
         &self,
         settings: &ConnSettings,
-        tls: &MakeRustlsConnect,
+        tls: &TlsConnector,
         password: Option<&AdminPassword>,
-    ) -> Result<(Client, ServerInfo), Failure> {
+    ) -> Result<Opened, Failure> {
         self.attempt_with(settings, tls, password, ChannelBinding::Prefer).await
     }
 
+    /// With `allow` and `prefer`, libpq tries a second time, with or
+    /// without TLS, after some failures of the first ([`tries_again`]).
     async fn attempt_with(
         &self,
         settings: &ConnSettings,
-        tls: &MakeRustlsConnect,
+        tls: &TlsConnector,
         password: Option<&AdminPassword>,
         binding: ChannelBinding,
-    ) -> Result<(Client, ServerInfo), Failure> {
+    ) -> Result<Opened, Failure> {
         let work = async {
-            let modes = wire_modes(settings);
-            let mut result = Err(Failure::Other("no connection attempt was made".into()));
-            for (i, mode) in modes.iter().enumerate() {
-                result = open(settings, tls.clone(), password, *mode, binding).await;
-                // libpq's `allow`: retry with TLS only when the server refused.
-                let server_refused = matches!(result, Err(Failure::Server { .. }));
-                if result.is_ok() || !server_refused || i + 1 == modes.len() {
+            let mut failures = Vec::new();
+            for mode in wire_modes(settings) {
+                let tls = tls.for_attempt();
+                let opened =
+                    open(settings, tls.clone(), password, *mode, binding, &self.connections).await;
+                let failure = match opened {
+                    Ok(opened) => return Ok(opened),
+                    Err(failure) => failure,
+                };
+                let again = tries_again(settings.sslmode, &failure, tls.started());
+                failures.push(failure);
+                if !again {
                     break;
                 }
             }
-            result
+            let failure = reported(failures);
+            if matches!(failure, Failure::TlsUnsupported) && self.not_postgres(settings, tls).await
+            {
+                return Err(Failure::NotPostgres(settings.cluster()));
+            }
+            Err(failure)
         };
         match settings.connect_timeout {
             Some(limit) => {
@@ -367,7 +409,27 @@ impl Connector {
             None => work.await,
         }
     }
+
+    /// Whether an endpoint that turned TLS down is not PostgreSQL at all
+    /// (its answer to the `SSLRequest` was not 'S', but perhaps not 'N'
+    /// either): asked for a plain session, without a password, it does not
+    /// answer as PostgreSQL.
+    async fn not_postgres(&self, settings: &ConnSettings, tls: &TlsConnector) -> bool {
+        let probe = open(
+            settings,
+            tls.for_attempt(),
+            None,
+            WireSslMode::Disable,
+            ChannelBinding::Disable,
+            &self.connections,
+        );
+        matches!(probe.await, Err(Failure::NotPostgres(_)))
+    }
 }
+
+/// A session's client, what it learned of its server, and its connection
+/// task.
+type Opened = (Client, ServerInfo, tokio::task::Id);
 
 /// The wire-level TLS modes to try, in order. PostgreSQL never speaks TLS
 /// over a Unix socket, so libpq does not ask there.
@@ -377,19 +439,52 @@ fn wire_modes(settings: &ConnSettings) -> &'static [WireSslMode] {
     }
     match settings.sslmode {
         SslMode::Disable => &[WireSslMode::Disable],
-        SslMode::Allow => &[WireSslMode::Disable, WireSslMode::Require],
-        SslMode::Prefer => &[WireSslMode::Prefer],
+        // The TLS retry of `allow` still takes a server's "no" for plain
+        // text, as libpq's does.
+        SslMode::Allow => &[WireSslMode::Disable, WireSslMode::Prefer],
+        SslMode::Prefer => &[WireSslMode::Prefer, WireSslMode::Disable],
         SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => &[WireSslMode::Require],
     }
 }
 
+/// Whether libpq tries the next of [`wire_modes`] after `failure`.
+fn tries_again(sslmode: SslMode, failure: &Failure, tls_started: bool) -> bool {
+    match sslmode {
+        // Plain text first; the server's refusal while the session starts
+        // (an ErrorResponse: pg_hba.conf, a password) sends libpq to TLS.
+        SslMode::Allow => {
+            !tls_started && matches!(failure, Failure::Server { .. } | Failure::AuthFailed { .. })
+        }
+        // TLS first; once the server agreed to TLS, any failure but a
+        // missing password (a failed handshake or certificate check, a
+        // refusal) sends libpq to plain text.
+        SslMode::Prefer => tls_started && !matches!(failure, Failure::PasswordMissing),
+        _ => false,
+    }
+}
+
+/// Which failure of an attempt to report: the last, unless it only says
+/// that `pg_hba.conf` has no line for its route while an earlier one says
+/// more (with `prefer`: the certificate the TLS try refused, not the plain
+/// retry's rejection).
+fn reported(mut failures: Vec<Failure>) -> Failure {
+    let Some(last) = failures.pop() else {
+        return Failure::Other("no connection attempt was made".into());
+    };
+    if !last.is_hba_rejection() {
+        return last;
+    }
+    failures.into_iter().rev().find(|failure| !failure.is_hba_rejection()).unwrap_or(last)
+}
+
 async fn open(
     settings: &ConnSettings,
-    tls: MakeRustlsConnect,
+    tls: TlsConnector,
     password: Option<&AdminPassword>,
     mode: WireSslMode,
     binding: ChannelBinding,
-) -> Result<(Client, ServerInfo), Failure> {
+    connections: &Connections,
+) -> Result<Opened, Failure> {
     let mut config = Config::new();
     if settings.is_socket() {
         config.host_path(&settings.host);
@@ -421,8 +516,57 @@ async fn open(
         direct_tls_refused(&err, settings).unwrap_or_else(|| failure(&err, settings))
     })?;
     let server = ServerInfo::reported(|name| connection.parameter(name))?;
-    tokio::spawn(connection);
-    Ok((client, server))
+    let task = connections.spawn(connection);
+    Ok((client, server, task))
+}
+
+/// The connection tasks of a run's sessions. Dropping a session's client
+/// only asks its task to end the connection (Terminate, then TLS
+/// `close_notify`); the task must still run for that to happen, so a run
+/// waits for them ([`Connections::close_all`]) before its runtime goes.
+#[derive(Debug, Clone, Default)]
+pub struct Connections(Arc<Mutex<Vec<JoinHandle<()>>>>);
+
+/// How long ending connections may take: each sends a few bytes.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl Connections {
+    fn spawn<C>(&self, connection: C) -> tokio::task::Id
+    where
+        C: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        // The connection's own error, if any, reaches its client's queries.
+        let handle = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let id = handle.id();
+        let mut tasks = self.tasks();
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(handle);
+        id
+    }
+
+    /// Waits for the task `id` to end, once its client is gone.
+    async fn finish(&self, id: tokio::task::Id) {
+        let handle = {
+            let mut tasks = self.tasks();
+            tasks.iter().position(|task| task.id() == id).map(|i| tasks.swap_remove(i))
+        };
+        if let Some(handle) = handle {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, handle).await;
+        }
+    }
+
+    /// Waits for every connection task to end; for when every session is
+    /// gone, before the runtime is dropped.
+    pub async fn close_all(&self) {
+        let handles = std::mem::take(&mut *self.tasks());
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, futures_util::future::join_all(handles)).await;
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl ServerInfo {
@@ -515,6 +659,10 @@ pub enum Failure {
     Tls(String),
     #[error("the server does not accept TLS connections")]
     TlsUnsupported,
+    /// Something else listens there (an HTTP or SSH server, ...); holds the
+    /// cluster.
+    #[error("{0} did not answer as PostgreSQL")]
+    NotPostgres(String),
     /// The admin password command failed (it says how, never its output).
     #[error("{0}")]
     PasswordCommand(String),
@@ -532,6 +680,15 @@ pub enum Failure {
     /// No server of a host list takes writes.
     #[error("no host is a read-write primary: {}", hosts::describe(.0))]
     NoReadWriteHost(Vec<PassedOver>),
+}
+
+impl Failure {
+    /// The server's "no `pg_hba.conf` entry": no line for this route (user,
+    /// database, address, encryption).
+    fn is_hba_rejection(&self) -> bool {
+        matches!(self, Failure::Server { code, message }
+            if code == "28000" && message.starts_with("no pg_hba.conf entry"))
+    }
 }
 
 /// A session to a target could not be opened; says which, where, and why.
@@ -595,12 +752,19 @@ impl ConnectError {
             Failure::Timeout(_) => "check the network path and firewalls; PGCONNECT_TIMEOUT or \
                                     [connection] connect_timeout in config.toml set the limit"
                 .into(),
-            Failure::Tls(_) => "check sslrootcert and the server's certificate; sslmode require \
-                                encrypts without verifying"
+            Failure::Tls(_) => "check the root certificate (sslrootcert, else \
+                                ~/.postgresql/root.crt) and the server's certificate; without a \
+                                root certificate file, sslmode require encrypts without verifying"
                 .into(),
             Failure::TlsUnsupported => format!(
                 "sslmode {} needs TLS; enable ssl on the server or use sslmode prefer",
                 self.sslmode
+            ),
+            Failure::NotPostgres(_) => format!(
+                "something else (an HTTP or SSH server?) listens there: check the host and port \
+                 with pgacct registry show --env {} --db {}",
+                self.target.env.as_str(),
+                self.target.db.as_str()
             ),
             Failure::NoReadWriteHost(_) => "pgacct works only on the primary of a host list; \
                                             during a failover, run it again once one is promoted"
@@ -667,7 +831,13 @@ fn failure(err: &tokio_postgres::Error, settings: &ConnSettings) -> Failure {
         }
         return Failure::Server { code: db.code().code().to_owned(), message };
     }
+    if let Some(setup) = find_cause::<tls::TlsSetupError>(err) {
+        return Failure::Setup(setup.to_string());
+    }
     if let Some(tls) = find_cause::<rustls::Error>(err) {
+        if tls::is_not_tls(tls) {
+            return Failure::NotPostgres(settings.cluster());
+        }
         return Failure::Tls(tls::describe(tls, settings));
     }
     let text = describe_error(err);
@@ -676,6 +846,9 @@ fn failure(err: &tokio_postgres::Error, settings: &ConnSettings) -> Failure {
     }
     if text.contains("server does not support TLS") {
         return Failure::TlsUnsupported;
+    }
+    if NOT_POSTGRES.iter().any(|sign| text.contains(sign)) {
+        return Failure::NotPostgres(settings.cluster());
     }
     if let Some(io) = find_cause::<std::io::Error>(err) {
         return match io.kind() {
@@ -688,6 +861,16 @@ fn failure(err: &tokio_postgres::Error, settings: &ConnSettings) -> Failure {
     }
     Failure::Other(text)
 }
+
+/// What tokio-postgres says when the other end sends bytes that are not
+/// PostgreSQL's protocol (an HTTP answer, an SSH greeting).
+const NOT_POSTGRES: &[&str] = &[
+    "unexpected message from server",
+    "bytes remaining on stream",
+    "invalid message length",
+    "unknown message tag",
+    "unknown authentication tag",
+];
 
 /// The first error of type `T` in the chain, looking inside `io::Error`s too
 /// (whose `source()` skips the error they wrap).
@@ -723,4 +906,66 @@ pub(crate) fn describe_error(err: &tokio_postgres::Error) -> String {
         next = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: &str, message: &str) -> Failure {
+        Failure::Server { code: code.into(), message: message.into() }
+    }
+
+    fn hba_rejection() -> Failure {
+        server(
+            "28000",
+            r#"no pg_hba.conf entry for host "10.0.0.1", user "u", database "d", no encryption"#,
+        )
+    }
+
+    fn auth_failed() -> Failure {
+        Failure::AuthFailed {
+            message: "password authentication failed".into(),
+            password_from: None,
+        }
+    }
+
+    #[test]
+    fn prefer_tries_plain_text_after_any_failure_once_tls_was_taken_up() {
+        let tls_failed = Failure::Tls("TLS verification failed".into());
+        for failure in
+            [tls_failed, hba_rejection(), auth_failed(), Failure::Network("reset".into())]
+        {
+            assert!(tries_again(SslMode::Prefer, &failure, true), "{failure:?}");
+            assert!(!tries_again(SslMode::Prefer, &failure, false), "{failure:?}");
+        }
+        assert!(!tries_again(SslMode::Prefer, &Failure::PasswordMissing, true));
+    }
+
+    #[test]
+    fn allow_tries_tls_after_the_server_refused_plain_text() {
+        assert!(tries_again(SslMode::Allow, &hba_rejection(), false));
+        assert!(tries_again(SslMode::Allow, &auth_failed(), false));
+        assert!(!tries_again(SslMode::Allow, &Failure::Refused, false));
+        assert!(!tries_again(SslMode::Allow, &Failure::PasswordMissing, false));
+        for mode in [SslMode::Disable, SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
+            assert!(!tries_again(mode, &hba_rejection(), true));
+        }
+    }
+
+    #[test]
+    fn the_failure_reported_is_the_one_that_says_more() {
+        let tls_failed = Failure::Tls("TLS verification failed".into());
+        // prefer: a refused certificate, then pg_hba.conf turns plain text away.
+        let failure = reported(vec![tls_failed, hba_rejection()]);
+        assert!(matches!(failure, Failure::Tls(_)), "{failure:?}");
+        // allow: pg_hba.conf turns plain text away, then the password is wrong.
+        let failure = reported(vec![hba_rejection(), auth_failed()]);
+        assert!(matches!(failure, Failure::AuthFailed { .. }), "{failure:?}");
+        let failure = reported(vec![hba_rejection(), hba_rejection()]);
+        assert!(failure.is_hba_rejection());
+        let failure =
+            reported(vec![auth_failed(), server("3D000", "database \"x\" does not exist")]);
+        assert!(matches!(failure, Failure::Server { .. }), "{failure:?}");
+    }
 }

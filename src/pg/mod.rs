@@ -17,5 +17,5 @@ pub mod rollout;
 mod settings;
 mod tls;
 
-pub use connect::{ConnectError, Connector, Prompt, Session, SessionFacts};
+pub use connect::{ConnectError, Connections, Connector, Prompt, Session, SessionFacts};
 pub use settings::{InvalidEnvironment, LibpqEnv};

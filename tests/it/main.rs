@@ -17,6 +17,7 @@ mod harness;
 mod lifecycle;
 mod names;
 mod notify;
+mod parity;
 mod pgpass;
 mod policy_input;
 mod readme;
@@ -47,6 +48,7 @@ fn main() {
         lifecycle::tests(),
         names::tests(),
         notify::tests(),
+        parity::tests(),
         pgpass::tests(),
         policy_input::tests(),
         readme::tests(),

@@ -95,7 +95,11 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> CommandResult {
 
 async fn check(connector: &Connector, target: &Target) -> CheckRow {
     match connector.connect(target).await {
-        Ok(session) => reachable(target, &session).await,
+        Ok(session) => {
+            let row = reachable(target, &session).await;
+            session.close().await;
+            row
+        }
         Err(err) => unreachable(target, connector, &err),
     }
 }

@@ -140,7 +140,12 @@ where
     let progress = Progress::new(clusters.iter().map(|c| c.targets.len()).sum(), &ctx.messages);
     let results = ctx.runtime()?.block_on(fan_out(jobs, clusters, |cluster| async {
         let result = match connector.connect(cluster.targets[0]).await {
-            Ok(session) => (session.settings.cluster(), read(&session, cluster).await),
+            Ok(session) => {
+                let result = read(&session, cluster).await;
+                let cluster = session.settings.cluster();
+                session.close().await;
+                (cluster, result)
+            }
             Err(err) => (
                 cluster.name.clone(),
                 Err(format!("cannot connect as {}: {}", err.user, err.failure)),

@@ -444,7 +444,11 @@ async fn check_retry_password(
     let role = change.role().as_str();
     for (target, certain) in &retry.password_holders {
         let stored = match connector.connect(target).await {
-            Ok(session) => inspect::stored_verifier(&session, role).await.ok().flatten(),
+            Ok(session) => {
+                let stored = inspect::stored_verifier(&session, role).await.ok().flatten();
+                session.close().await;
+                stored
+            }
             Err(_) => None,
         };
         let matches = match stored.as_deref().and_then(|v| secret::verifier_matches(v, secret)) {

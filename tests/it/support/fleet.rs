@@ -114,12 +114,16 @@ pub fn version(pg: &Cluster) -> i32 {
 /// without `CI`, a missing one is reported as ignored), with each admin
 /// shape. `PGACCT_TEST_MAJORS=15,17` names fewer, for a quick local run.
 pub fn every_setup() -> Vec<(Admin, u32)> {
-    let majors: Vec<u32> = match std::env::var("PGACCT_TEST_MAJORS") {
-        Ok(list) => list.split(',').map(|m| m.trim().parse().expect("a major version")).collect(),
-        Err(_) => (12..=18).collect(),
-    };
-    majors
+    majors()
         .into_iter()
         .flat_map(|major| [(Admin::Superuser, major), (Admin::CreateRole, major)])
         .collect()
+}
+
+/// Every supported major, 12 to 18, or those `PGACCT_TEST_MAJORS` names.
+pub fn majors() -> Vec<u32> {
+    match std::env::var("PGACCT_TEST_MAJORS") {
+        Ok(list) => list.split(',').map(|m| m.trim().parse().expect("a major version")).collect(),
+        Err(_) => (12..=18).collect(),
+    }
 }

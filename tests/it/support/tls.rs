@@ -43,6 +43,16 @@ impl TestCa {
         self.sign(&params)
     }
 
+    /// A server certificate with this Common Name and these DNS names as
+    /// subjectAltNames; with none, the Common Name alone names the server.
+    pub fn server_with(&self, common_name: &str, alt_names: &[&str]) -> Pem {
+        let names: Vec<String> = alt_names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).unwrap();
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(&params)
+    }
+
     /// A client certificate whose common name is the role it logs in as.
     pub fn client(&self, role: &str) -> Pem {
         let mut params = CertificateParams::new(Vec::new()).unwrap();
@@ -56,4 +66,17 @@ impl TestCa {
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Pem { cert: cert.pem(), key: key.serialize_pem() }
     }
+}
+
+/// A self-signed server certificate for `common_name`, as PostgreSQL's
+/// documentation makes one (`openssl req -new -x509 -subj /CN=...`): a CA
+/// certificate, with no subjectAltName. Clients trust it by taking it as
+/// their root certificate.
+pub fn self_signed(common_name: &str) -> Pem {
+    let mut params = CertificateParams::new(Vec::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    Pem { cert: cert.pem(), key: key.serialize_pem() }
 }
