@@ -183,8 +183,9 @@ class Connection:
     """What is known about one proxied connection: its round trips and,
     when tracing, the messages of each."""
 
-    def __init__(self, cid, port, decode):
+    def __init__(self, cid, port, decode, delay_ms):
         self.id = cid
+        self.delay_ms = delay_ms
         self.port = port
         self.opened = time.monotonic()
         self.round_trips = 0
@@ -222,13 +223,18 @@ class Connection:
             names = (self.front if direction == "c2s" else self.back).feed(data)
         except Exception as err:  # a decoding problem must never break the proxy
             names = ["(undecodable: %s)" % err]
+        # Each exchange: client messages, server messages, and when the
+        # first of each reached the proxy (ms since the connection opened).
+        at = round((time.monotonic() - self.opened) * 1000, 1)
         if direction == "c2s":
             if self.last != "c2s":
-                self.exchanges.append([[], []])
+                self.exchanges.append([[], [], at, None])
             self.exchanges[-1][0] += names
         else:
             if not self.exchanges:
-                self.exchanges.append([[], []])
+                self.exchanges.append([[], [], None, at])
+            if self.exchanges[-1][3] is None:
+                self.exchanges[-1][3] = at
             self.exchanges[-1][1] += names
 
     def record(self):
@@ -239,7 +245,8 @@ class Connection:
             "ms_open": round((time.monotonic() - self.opened) * 1000, 1),
             "bytes": self.bytes,
             "failed": self.failed,
-            "exchanges": [[squeeze(c), squeeze(s)] for c, s in self.exchanges],
+            "delay_ms": self.delay_ms,
+            "exchanges": [[squeeze(c), squeeze(s), tc, ts] for c, s, tc, ts in self.exchanges],
         }
 
 
@@ -253,7 +260,7 @@ class Pipe:
         self.loop = proxy.loop
         self.items = collections.deque()
         self.timer = None
-        self.due = 0.0
+        self.due = self.aimed = 0.0
         self.dest = None                    # the transport written to
         self.finished = False
         self.done = done
@@ -280,12 +287,18 @@ class Pipe:
     def arm(self):
         if self.timer is None and self.items and self.dest is not None:
             self.due = self.items[0][0]
-            self.timer = self.loop.call_at(self.due, self.flush)
+            # A sleeping process wakes up late (the event loop sleeps in
+            # whole milliseconds, the scheduler adds its own delay): aim as
+            # early as wake-ups have lately been late, so deliveries are on
+            # time on average rather than ~1 ms late per hop.
+            self.aimed = self.due - self.proxy.wakeup
+            self.timer = self.loop.call_at(self.aimed, self.flush)
 
     def flush(self):
         self.timer = None
         now = self.loop.time()
-        limit = max(now, self.due)
+        self.proxy.woke(now - self.aimed)
+        limit = max(now + self.proxy.wakeup, self.due)
         self.proxy.note_late(now - self.due)
         while self.items and self.items[0][0] <= limit:
             _, data = self.items.popleft()
@@ -328,6 +341,15 @@ class Side(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        # Nagle's algorithm would hold a small chunk until the previous one
+        # is acknowledged, and a delayed ACK takes 40 ms: an answer in two
+        # chunks would then cost 40 ms more than it does on a real network,
+        # where the far end's stack has no such wait. asyncio sets this
+        # only for sockets whose proto is IPPROTO_TCP, which accepted ones
+        # of a socket made here are not.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.link.made(self)
 
     def data_received(self, data):
@@ -347,7 +369,7 @@ class Link:
     def __init__(self, proxy, port, target_port):
         self.proxy = proxy
         self.loop = proxy.loop
-        self.conn = Connection(proxy.next_id, port, proxy.decode)
+        self.conn = Connection(proxy.next_id, port, proxy.decode, proxy.args.delay_ms)
         proxy.next_id += 1
         self.target_port = target_port
         self.client = Side(self, "c2s")
@@ -431,10 +453,16 @@ class Proxy:
         self.open = 0
         self.peak = 0
         self.late_max = 0.0
+        self.wakeup = 0.0005
         self.finished = []
         self.loop = None
         self.idle = None
         self.trace = open(args.trace, "a", buffering=1) if args.trace else None
+
+    def woke(self, late):
+        """A timer fired `late` seconds after its time: the running
+        estimate of the wake-up delay, kept between 0 and 3 ms."""
+        self.wakeup = min(0.003, max(0.0, 0.9 * self.wakeup + 0.1 * late))
 
     def note_late(self, late):
         if late > self.late_max:
@@ -536,12 +564,26 @@ def show(trace, ids):
                   % (rec["id"], rec["round_trips"], rec["ms_open"], rec["bytes"]["c2s"],
                      rec["bytes"]["s2c"]))
             n = 0
-            for client, server in rec["exchanges"]:
+            delay = rec.get("delay_ms", 0)
+            previous_answer = None
+            for client, server, *times in rec["exchanges"]:
+                tc, ts = times if times else (None, None)
+                # The client's time: from the previous answer's delivery to
+                # this request; the server's: from this request's delivery
+                # to its answer.
+                client_ms = server_ms = ""
+                if tc is not None and previous_answer is not None:
+                    client_ms = " (client %.1f ms)" % (tc - previous_answer - delay)
+                if tc is not None and ts is not None:
+                    server_ms = " (server %.1f ms)" % (ts - tc - delay)
+                if ts is not None:
+                    previous_answer = ts
                 if server:
                     n += 1
-                    print("    %2d. %s\n        -> %s" % (n, client or "(nothing)", server))
+                    print("    %2d. %s%s\n        -> %s%s" % (n, client or "(nothing)", client_ms,
+                                                          server, server_ms))
                 else:
-                    print("     -. %s (no answer awaited)" % client)
+                    print("     -. %s%s (no answer awaited)" % (client, client_ms))
 
 
 def main():

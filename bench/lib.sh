@@ -5,7 +5,8 @@
 # listening on COUNT ports (default one per target; port i forwards to target
 # i mod K). Sets the array proxy_ports and $proxy_control; stopped on exit.
 # DELAY_MS (default 10) each way, TCP_HANDSHAKE=1 to charge new connections
-# one more RTT, PROXY_TRACE=FILE to decode and record every connection.
+# one more RTT, PROXY_TRACE=FILE to decode and record every connection,
+# PROXY_PY=FILE to run another copy of the proxy (e.g. one with debug output).
 proxy_start() {
     local targets=$1 count=${2:-0} ready=$work/proxy.ready line ports
     local args=(--target-port "$targets" --listen-count "$count" --delay-ms "${DELAY_MS:-10}"
@@ -17,7 +18,7 @@ proxy_start() {
     # measures, so a busy machine delays it less.
     local nice=()
     [ "$(id -u)" -ne 0 ] || nice=(nice -n -10)
-    "${nice[@]}" python3 "$bench_dir/latency_proxy.py" "${args[@]}" 2>"$work/proxy.log" &
+    "${nice[@]}" python3 "${PROXY_PY:-$bench_dir/latency_proxy.py}" "${args[@]}" 2>"$work/proxy.log" &
     proxy_pid=$!
     fleet_on_exit "kill $proxy_pid 2>/dev/null"
     local _
@@ -62,6 +63,10 @@ range() { tr ' ' '\n' | awk 'NF' | sort -n |
     awk 'NR==1{lo=$1} {hi=$1} END {if (!NR) print "-"; else print (lo==hi)?lo:lo"-"hi}'; }
 # Numbers on stdin -> the largest.
 maximum() { tr ' ' '\n' | awk 'NF' | sort -g | tail -n 1; }
+# "13,13,13,5" -> "13x3,5"
+squeeze() { tr ',' '\n' | awk 'NR > 1 && $0 == v {n++; next}
+    NR > 1 {out = out sep v (n > 1 ? "x" n : ""); sep = ","} {v = $0; n = 1}
+    END {if (NR) print out sep v (n > 1 ? "x" n : "")}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 
 # The psql binary itself: Debian's /usr/bin/psql is a Perl wrapper that

@@ -341,7 +341,7 @@ echo
 echo "round trips per connection, last run through the proxy:"
 for c in "${cases[@]}"; do
     for tool in ${case_tools[$c]}; do
-        printf '  %-8s %-8s %s\n' "$c" "$tool" "${shape[$c,$tool]}"
+        printf '  %-8s %-8s %s\n' "$c" "$tool" "$(squeeze <<<"${shape[$c,$tool]}")"
     done
 done
 if [ "$show_trace" = 1 ]; then
