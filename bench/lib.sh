@@ -48,7 +48,7 @@ proxy_cpu_ms() {
 }
 
 # field NAME "k=v k=v" -> v
-field() { local f=" $2"; f=${f#* $1=}; echo "${f%% *}"; }
+field() { local f=" $2"; f=${f#* "$1"=}; echo "${f%% *}"; }
 
 # Microseconds since the epoch, from bash's clock (no fork).
 now_us() { local t=$EPOCHREALTIME; echo "${t/[.,]/}"; }

@@ -225,7 +225,7 @@ psql_fanout() {  # psql_fanout COUNT RTT SQL: one psql per cluster, all at once
     return "$rc"
 }
 invoke() {
-    local tool=$1 c=$2 rtt=$3 w= p=$one tp=$tls_port pw="Bench-$RANDOM$RANDOM-pw" jobs=()
+    local tool=$1 c=$2 rtt=$3 w="" p=$one tp=$tls_port pw="Bench-$RANDOM$RANDOM-pw" jobs=()
     [ "$rtt" = 0 ] || w=w p=${wan_ports[0]} tp=$wan_tls_port
     [ -z "${JOBS:-}" ] || jobs=(--jobs "$JOBS")
     local reset=${reset_sql//<redacted>/$pw} create=${create_sql//<redacted>/$pw}
