@@ -147,7 +147,12 @@ where
 }
 
 fn client_config(settings: &ConnSettings) -> Result<ClientConfig, TlsSetupError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    // Until 18, PostgreSQL accepts only P-256 by default (`ssl_ecdh_curve =
+    // prime256v1`): a key share for it first saves the round trip of a
+    // HelloRetryRequest; 18 (`ssl_groups = 'X25519:prime256v1'`) takes it too.
+    provider.kx_groups.sort_by_key(|group| group.name() != rustls::NamedGroup::secp256r1);
+    let provider = Arc::new(provider);
     let verifier = Verifier::new(settings, &provider)?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -516,6 +521,19 @@ mod tests {
         let bytes = message.as_bytes();
         (1..bytes.len()).any(|i| bytes[i] == b'(' && bytes[i - 1].is_ascii_alphanumeric())
             || ["{", "::", "(\""].iter().any(|sign| message.contains(sign))
+    }
+
+    #[test]
+    fn the_first_key_share_is_the_one_postgresql_accepts_by_default() {
+        let settings = ConnSettings::resolve(
+            &Target::example("prod", "orders"),
+            &LibpqEnv::default(),
+            &ConnectionConfig::default(),
+        );
+        let config = client_config(&settings).unwrap();
+        let groups: Vec<_> = config.crypto_provider().kx_groups.iter().map(|g| g.name()).collect();
+        assert_eq!(groups[0], rustls::NamedGroup::secp256r1, "{groups:?}");
+        assert!(groups.contains(&rustls::NamedGroup::X25519), "still offered: {groups:?}");
     }
 
     #[test]
