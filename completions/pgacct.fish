@@ -237,7 +237,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l db -d 'Only targets with this database name, on any cluster (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l cluster -d 'Only the targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l where -d 'Only targets with this label, KEY=VALUE (repeatable: all must match)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand registry; and __fish_seen_subcommand_from check" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
@@ -274,7 +274,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l server -d 'The server the service runs on (host name or IP address)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l service-port -d 'The port the service listens on' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-vm" -l password-from -d 'Take the password from a secret file pgacct wrote earlier (any --secret-format)' -r -F
@@ -305,7 +305,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l service -d 'The service\'s name' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l prefix -d 'The name prefix [default: per environment]' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create-k8s" -l password-from -d 'Take the password from a secret file pgacct wrote earlier (any --secret-format)' -r -F
@@ -336,7 +336,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l type -d 'The account type' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l password-from -d 'Take the password from a secret file pgacct wrote earlier (any --secret-format)' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from create" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
@@ -366,7 +366,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l password-from -d 'Take the password from a secret file pgacct wrote earlier (any --secret-format)' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l secret-file -d 'Write the password to this file (mode 0600) instead of showing it' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from reset-password" -l secret-format -d 'Format of the secret file' -r -f -a "env\t'NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)'
@@ -395,7 +395,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from set-search-path" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
@@ -414,7 +414,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l db -d 'Every target with this database name, on any cluster (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l name -d 'Only roles whose name matches (psql-style: * and ?)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from list" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
@@ -432,7 +432,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l db -d 'Every target with this database name, on any cluster (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from show" -l format -d 'Output format [default: table; csv for `registry export`, which also writes toml]' -r -f -a "table\t'A table for people'
@@ -450,7 +450,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from lock" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
@@ -471,7 +471,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from unlock" -l config -d 'The configuration file [default: the platform config directory\'s pgacct/config.toml]' -r -F
@@ -491,7 +491,7 @@ complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subc
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l cluster -d 'The targets on this cluster, HOST or HOST:PORT (repeatable)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l where -d 'The targets with this label, KEY=VALUE (repeatable: all must match)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l retry -d 'The targets where operation ID did not succeed (the id of any of its records, as `audit show` and a partial result\'s hint give it)' -r
-complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s j -l jobs -d 'Work on at most N targets at once' -r
+complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -s j -l jobs -d 'Work on at most N clusters at once (one session each; registry check: at most 4 per cluster)' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l reassign-to -d 'The role that gets what it owns [default: the admin role]' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l ticket -d 'A change reference (ticket) recorded in the audit trail' -r
 complete -c pgacct -n "__fish_pgacct_using_subcommand user; and __fish_seen_subcommand_from drop" -l registry -d 'The registry file [default: the platform data directory\'s pgacct/pgacct.db]' -r -F

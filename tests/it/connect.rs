@@ -21,6 +21,7 @@ pub fn tests() -> Vec<Trial> {
         test!(sessions_carry_the_application_name_and_timeouts),
         test!(unreachable_targets_are_reported_while_the_others_succeed),
         test!(a_standby_is_reported_in_recovery),
+        test!(many_targets_on_one_cluster_are_checked_a_few_at_a_time),
         test!(bad_environment_and_config_are_input_errors),
         test!(environment_bytes_that_are_not_utf8_never_panic),
         test!(on_a_terminal_the_password_is_asked_for),
@@ -241,6 +242,25 @@ fn a_standby_is_reported_in_recovery() {
     let by_env = |env: &str| rows.iter().find(|r| r["env"] == env).unwrap().clone();
     assert_eq!(by_env("primary")["in_recovery"], false);
     assert_eq!(by_env("standby")["in_recovery"], true);
+}
+
+/// The default `--jobs` is far more than a server's spare connection
+/// slots: `registry check`, a session per target, takes turns per cluster.
+fn many_targets_on_one_cluster_are_checked_a_few_at_a_time() {
+    let pg = Cluster::builder()
+        .setting("max_connections = 8")
+        .setting("superuser_reserved_connections = 0")
+        .start();
+    let sandbox = Sandbox::new();
+    for i in 0..24 {
+        sandbox.register(&format!("e{i}"), "postgres", &pg, &[]);
+    }
+    let rows = check(&sandbox, &[("PGPASSWORD", pg.password())]).rows();
+    assert_eq!(rows.len(), 24);
+    for row in &rows {
+        assert_eq!(row["reachable"], true, "{row}");
+    }
+    assert!(!pg.log().contains("too many clients"), "{}", pg.log());
 }
 
 fn bad_environment_and_config_are_input_errors() {

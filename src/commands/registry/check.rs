@@ -1,8 +1,10 @@
 //! `pgacct registry check`: connect to each target and report what is there.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
 use crate::cli::{CheckArgs, Format};
 use crate::commands::{Context, RECORD_FORMATS, fan_out, targets};
@@ -82,15 +84,48 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> CommandResult {
     let targets = targets::select(&ctx.registry()?, &selection)?;
     let connector = ctx.connector(&targets)?;
     let progress = Progress::new(targets.len(), &ctx.messages);
-    let rows = ctx.runtime()?.block_on(fan_out(args.jobs.jobs, &targets, |target| async {
-        let row = check(&connector, target).await;
-        progress.advance(1);
-        row
+    let slots: HashMap<String, Semaphore> =
+        targets.iter().map(|t| (t.cluster(), Semaphore::new(SESSIONS_PER_CLUSTER))).collect();
+    let order = interleaved_by_cluster(&targets);
+    let checked = ctx.runtime()?.block_on(fan_out(args.jobs.jobs, &order, |&i| {
+        let (target, slots, connector, progress) = (&targets[i], &slots, &connector, &progress);
+        async move {
+            let _slot = slots[&target.cluster()].acquire().await;
+            let row = check(connector, target).await;
+            progress.advance(1);
+            (i, row)
+        }
     }));
     progress.finish();
+    let mut checked = checked;
+    checked.sort_unstable_by_key(|(i, _)| *i);
+    let rows: Vec<CheckRow> = checked.into_iter().map(|(_, row)| row).collect();
     out.list(&rows)?;
     ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
     Ok(Exit::from_tally(Tally::of(rows.iter().map(|row| row.reachable))))
+}
+
+/// Sessions `registry check` opens to one cluster at once: a registry may
+/// list a hundred databases of one server, which has few connection slots
+/// to spare.
+const SESSIONS_PER_CLUSTER: usize = 4;
+
+/// The indexes of `targets`, their clusters taking turns (the first target
+/// of each cluster, then the second, ...), so that the jobs spread over the
+/// clusters rather than wait for one.
+fn interleaved_by_cluster(targets: &[Target]) -> Vec<usize> {
+    let mut turn: HashMap<String, usize> = HashMap::new();
+    let mut order: Vec<(usize, usize)> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, target)| {
+            let n = turn.entry(target.cluster()).or_default();
+            *n += 1;
+            (*n, i)
+        })
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 async fn check(connector: &Connector, target: &Target) -> CheckRow {
