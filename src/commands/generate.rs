@@ -26,6 +26,7 @@ pub fn run(dir: &Path) -> CommandResult {
     let man = dir.join("man");
     replace_dir(&man)?;
     write_man_pages(&cmd, &["pgacct"], &man)?;
+    fs::write(man.join("pgacct-config.5"), config_page())?;
     Ok(Exit::Success)
 }
 
@@ -101,7 +102,7 @@ fn examples(lines: &[&str]) -> String {
 
 const ENVIRONMENT: &[(&str, &str)] = &[
     ("PGACCT_REGISTRY", "The registry file, as --registry."),
-    ("PGACCT_CONFIG", "The configuration file, as --config."),
+    ("PGACCT_CONFIG", "The configuration file, as --config; see pgacct-config(5)."),
     (
         "PGACCT_ADMIN_USER, PG_ADMIN_USER, PGUSER",
         "The admin user, first found, when the target's registry entry names none; else your OS user.",
@@ -142,7 +143,7 @@ const FILES: &[(&str, &str)] = &[
     ),
     (
         "the platform config directory's pgacct/config.toml (~/.config/pgacct/config.toml on Linux)",
-        "Policy, environments, connection and notification settings.",
+        "Policy, environments, connection and notification settings; see pgacct-config(5).",
     ),
     (
         "~/.pgpass",
@@ -228,10 +229,196 @@ fn extra_sections(path: &[&str]) -> String {
     if !lines.is_empty() {
         out.push_str(&examples(lines));
     }
-    let mut see_also = vec!["psql(1)".to_owned()];
+    let mut see_also = vec!["pgacct-config(5)".to_owned(), "psql(1)".to_owned()];
     if !words.is_empty() {
         see_also.insert(0, format!("{}(1)", path[..path.len() - 1].join("-")));
     }
     out.push_str(&format!(".SH \"SEE ALSO\"\n{}\n", roff(&see_also.join(", "))));
+    out
+}
+
+/// One table of `config.toml`: its heading, what it is for, and its keys
+/// (key, meaning with default and bounds).
+type ConfigTable = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+/// Every key of `config.toml` (src/config.rs, src/policy.rs,
+/// src/notify/channel.rs, src/audit/key.rs). Durations are written
+/// "500ms", "5s", "2min" or "1h".
+const CONFIG_TABLES: &[ConfigTable] = &[
+    (
+        "[connection]",
+        "How pgacct connects, and what every session sets.",
+        &[
+            (
+                "connect_timeout",
+                "Time to connect, TLS and authentication included; PGCONNECT_TIMEOUT overrides it [default: 10s; 1s to 1h].",
+            ),
+            (
+                "lock_timeout",
+                "lock_timeout of every session, so a DDL never queues behind a lock [default: 5s; 1ms to 24h].",
+            ),
+            ("statement_timeout", "statement_timeout of every session [default: 30s; 1s to 24h]."),
+            (
+                "admin_password_command_timeout",
+                "Time an admin_password_command may take before it is killed [default: 30s; 1s to 10min].",
+            ),
+        ],
+    ),
+    (
+        "[types.NAME]",
+        "An account type: a built-in one (vm, k8s, devqa, devlead, readonly, dba) changed key by key, or a new one (whose keys default as below). pgacct user create --type NAME uses it.",
+        &[
+            (
+                "template",
+                "The role name: text with {server} {service_port} {service} {prefix} {env} {name} [default: {server}_{service_port} for vm, {prefix}_{service} for k8s, else {name}].",
+            ),
+            (
+                "connection_limit",
+                "CONNECTION LIMIT [default: 200 for vm and k8s, else 20; -1 (no limit) to 262143].",
+            ),
+            (
+                "attributes",
+                "A list of LOGIN CREATEDB CREATEROLE INHERIT NOINHERIT REPLICATION BYPASSRLS [default: [\"LOGIN\"]; LOGIN CREATEDB CREATEROLE for dba]; REPLICATION and BYPASSRLS need allow_privileged.",
+            ),
+            (
+                "member_of",
+                "Roles the new role joins [default: none]. postgres, rds_superuser, cloudsqlsuperuser, azure_pg_admin and pg_execute_server_program, pg_read_server_files, pg_write_server_files need allow_privileged.",
+            ),
+            ("search_path", "The role's search_path, a list of schemas [default: [\"public\"]]."),
+            (
+                "search_path_all_databases",
+                "Set search_path for every database, not only the targets [default: false; true for dba].",
+            ),
+            (
+                "valid_for_days",
+                "VALID UNTIL, this many days from creation [default: none, never expires; 1 to 3650].",
+            ),
+            ("password_length", "Length of a generated password [default: 22; 16 to 256]."),
+            (
+                "read_only",
+                "Really read-only: pg_read_all_data (PostgreSQL 14+; before, grants) and default_transaction_read_only = on [default: false; true for readonly].",
+            ),
+            ("confirm", "Ask before creating one [default: false; true for dba]."),
+            (
+                "allow_privileged",
+                "The type may join a privileged role (a superuser, a role with REPLICATION or BYPASSRLS, a file or program access role) and give REPLICATION or BYPASSRLS [default: false].",
+            ),
+            (
+                "server_name",
+                "How {server} takes a host name: \"full\" (web-01.example.com gives web_01_example_com) or \"short\" (web_01) [default: \"full\"].",
+            ),
+        ],
+    ),
+    (
+        "[env.NAME]",
+        "Settings of one environment.",
+        &[
+            (
+                "k8s_prefix",
+                "The prefix of k8s account names [default: dv for dev, qa for qa, ua for uat, pd for prod, else the env name]; not empty.",
+            ),
+            (
+                "protected",
+                "Every change in this environment asks for confirmation [default: false].",
+            ),
+            (
+                "admin_password_command",
+                "A program that prints the admin password, as [\"program\", \"arg\", ...]; no shell runs. A target's own (registry --admin-password-command) wins.",
+            ),
+        ],
+    ),
+    (
+        "[[notify]]",
+        "A notification channel, one entry each; one event per command. A channel that fails only causes a warning.",
+        &[
+            ("kind", "slack, webex, webhook, command or email (required)."),
+            (
+                "name",
+                "How messages and the audit trail name it [default: the kind and its number].",
+            ),
+            ("envs", "Only events in these environments [default: all]."),
+            (
+                "operations",
+                "Only these operations, or groups of them (user, user.create) [default: all].",
+            ),
+            ("timeout", "How long a delivery may take [default: 5s; 100ms to 10min]."),
+            (
+                "url",
+                "slack: the incoming-webhook URL; webhook: where to POST; webex: the messages API [default: https://webexapis.com/v1/messages].",
+            ),
+            ("headers", "webhook: extra headers, a table of name = value."),
+            (
+                "headers_from_env",
+                "webhook: extra headers whose values are in environment variables, a table of name = VARIABLE.",
+            ),
+            ("room_id", "webex: the room to post in."),
+            ("token_env", "webex: the environment variable that holds the bot's token."),
+            ("program", "command: the program, given the event as JSON on stdin."),
+            ("args", "command: its arguments."),
+            ("host", "email: the SMTP server."),
+            ("port", "email: its port, 1 to 65535 [default: 587 with STARTTLS, else 25]."),
+            ("starttls", "email: upgrade the connection with STARTTLS [default: true]."),
+            ("from", "email: the sender."),
+            ("to", "email: the recipients."),
+            ("user", "email: the SMTP user."),
+            ("password_env", "email: the environment variable that holds the SMTP password."),
+        ],
+    ),
+    (
+        "[audit]",
+        "The audit key.",
+        &[(
+            "key_file",
+            "The file that holds the audit key: an absolute path to a regular file, mode 0600 or 0400. PGACCT_AUDIT_KEY wins over it.",
+        )],
+    ),
+];
+
+/// `pgacct-config(5)`: the configuration file.
+fn config_page() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let mut out = format!(
+        ".TH pgacct\\-config 5  \"pgacct {version}\" \"pgacct manual\"\n\
+         .SH NAME\npgacct\\-config \\- the pgacct configuration file, config.toml\n\
+         .SH SYNOPSIS\n{}\n",
+        roff(
+            "~/.config/pgacct/config.toml on Linux (the platform config directory's pgacct/config.toml), or --config PATH, or PGACCT_CONFIG."
+        ),
+    );
+    out.push_str(&format!(
+        ".SH DESCRIPTION\n{}\n.PP\n{}\n",
+        roff("A TOML file. An absent file means the built-in defaults. Unknown keys are errors, so a typo is never silently ignored: a mistake, a number or duration out of range included, is reported with its line and key, exit 2, before pgacct connects anywhere."),
+        roff("Durations are written \"500ms\", \"5s\", \"2min\" or \"1h\"."),
+    ));
+    for (heading, about, keys) in CONFIG_TABLES {
+        out.push_str(&format!(".SH \"{}\"\n{}\n", roff(heading), roff(about)));
+        for (key, text) in *keys {
+            out.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff(key), roff(text)));
+        }
+    }
+    out.push_str(".SH EXAMPLE\n.nf\n.RS 4\n");
+    for line in [
+        "[connection]",
+        "lock_timeout = \"2s\"",
+        "",
+        "[types.app]",
+        "template = \"app_{env}_{name}\"",
+        "connection_limit = 50",
+        "member_of = [\"app_readers\"]",
+        "",
+        "[env.prod]",
+        "protected = true",
+        "admin_password_command = [\"vault\", \"read\", \"-field=password\", \"secret/pg/prod\"]",
+        "",
+        "[[notify]]",
+        "kind = \"slack\"",
+        "url = \"https://hooks.slack.com/services/T000/B000/XXXX\"",
+        "envs = [\"prod\"]",
+    ] {
+        out.push_str(&roff(line));
+        out.push('\n');
+    }
+    out.push_str(".RE\n.fi\n");
+    out.push_str(".SH \"SEE ALSO\"\npgacct(1)\n");
     out
 }

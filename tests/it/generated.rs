@@ -98,6 +98,61 @@ fn man_pages_have_the_sections_a_dba_reads() {
     assert!(man["pgacct-user-reset-password.1"].contains("PGPASSFILE"));
     assert!(!man["pgacct-audit-verify.1"].contains("PGSSLMODE"));
     assert!(man["pgacct-audit-verify.1"].contains("PGACCT_AUDIT_KEY"));
+
+    // pgacct-config(5) documents every table and key of config.toml.
+    let config = man.get("pgacct-config.5").expect("no man page pgacct-config.5");
+    assert!(page.contains("pgacct\\-config(5)"), "pgacct.1 does not point to pgacct-config(5)");
+    for key in [
+        "[connection]",
+        "connect_timeout",
+        "lock_timeout",
+        "statement_timeout",
+        "admin_password_command_timeout",
+        "[types.NAME]",
+        "template",
+        "connection_limit",
+        "attributes",
+        "member_of",
+        "search_path",
+        "search_path_all_databases",
+        "valid_for_days",
+        "password_length",
+        "read_only",
+        "confirm",
+        "allow_privileged",
+        "server_name",
+        "[env.NAME]",
+        "k8s_prefix",
+        "protected",
+        "admin_password_command",
+        "[[notify]]",
+        "kind",
+        "name",
+        "envs",
+        "operations",
+        "timeout",
+        "url",
+        "headers",
+        "headers_from_env",
+        "room_id",
+        "token_env",
+        "program",
+        "args",
+        "host",
+        "port",
+        "starttls",
+        "from",
+        "to",
+        "user",
+        "password_env",
+        "[audit]",
+        "key_file",
+    ] {
+        let tag = format!("\\fB{key}\\fR");
+        let heading = format!(".SH \"{key}\"");
+        assert!(config.contains(&tag) || config.contains(&heading), "pgacct-config.5 lacks {key}");
+    }
+    assert!(config.contains("262143") && config.contains("1s to 10min"), "bounds are missing");
 }
 
 fn help_lists_global_options_after_the_commands_own() {
