@@ -36,8 +36,10 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options accepted before or after any subcommand.
+/// Options accepted before or after any subcommand. Their own help section
+/// keeps a command's own options at the top of its `--help`.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global Options")]
 pub struct GlobalArgs {
     /// The registry file [default: the platform data directory's pgacct/pgacct.db]
     #[arg(long, global = true, env = "PGACCT_REGISTRY", value_name = "PATH")]
