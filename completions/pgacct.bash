@@ -110,7 +110,7 @@ _pgacct() {
 
     case "${cmd}" in
         pgacct)
-            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version registry user audit notify generate-assets"
+            opts="-x -q -v -h -V --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version registry user audit notify generate-assets"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -136,7 +136,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit)
-            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version show verify seal"
+            opts="-x -q -v -h -V --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version show verify seal"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -162,7 +162,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit__subcmd__seal)
-            opts="-y -q -v -h -V --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -x -q -v -h -V --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,7 +192,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit__subcmd__show)
-            opts="-q -v -h -V --env --all-envs --db --user --actor --operation --since --until --failed --incomplete --limit --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-x -q -v -h -V --env --all-envs --db --user --actor --operation --since --until --failed --incomplete --limit --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,7 +250,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__audit__subcmd__verify)
-            opts="-q -v -h -V --expect --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-x -q -v -h -V --expect --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,7 +280,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__generate__subcmd__assets)
-            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-x -q -v -h -V --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -306,7 +306,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__notify)
-            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version test"
+            opts="-x -q -v -h -V --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version test"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -332,7 +332,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__notify__subcmd__test)
-            opts="-y -q -v -h -V --kind --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -x -q -v -h -V --kind --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -366,7 +366,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry)
-            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version add list show update activate deactivate remove import export check"
+            opts="-x -q -v -h -V --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version add list show update activate deactivate remove import export check"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,7 +392,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__activate)
-            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -x -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -434,7 +434,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__add)
-            opts="-y -q -v -h -V --env --db --host --port --sslmode --sslnegotiation --sslrootcert --sslcert --sslkey --admin-user --admin-password-command --label --notes --inactive --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -x -q -v -h -V --env --db --host --port --sslmode --sslnegotiation --sslrootcert --sslcert --sslkey --admin-user --admin-password-command --label --notes --inactive --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -549,7 +549,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__check)
-            opts="-j -q -v -h -V --env --all-envs --db --cluster --where --jobs --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -x -q -v -h -V --env --all-envs --db --cluster --where --jobs --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -599,7 +599,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__deactivate)
-            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -x -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -641,7 +641,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__export)
-            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-x -q -v -h -V --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -667,7 +667,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__import)
-            opts="-y -q -v -h -V --sync --env --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -x -q -v -h -V --sync --env --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -701,7 +701,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__list)
-            opts="-q -v -h -V --env --active-only --where --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-x -q -v -h -V --env --active-only --where --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -735,7 +735,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__remove)
-            opts="-y -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -x -q -v -h -V --env --db --cluster --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -777,7 +777,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__show)
-            opts="-q -v -h -V --env --db --cluster --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-x -q -v -h -V --env --db --cluster --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -815,7 +815,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__registry__subcmd__update)
-            opts="-y -q -v -h -V --env --db --cluster --host --port --sslmode --sslnegotiation --sslrootcert --sslcert --sslkey --admin-user --admin-password-command --notes --unset --label --unset-label --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-y -x -q -v -h -V --env --db --cluster --host --port --sslmode --sslnegotiation --sslrootcert --sslcert --sslkey --admin-user --admin-password-command --notes --unset --label --unset-label --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -942,7 +942,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user)
-            opts="-q -v -h -V --registry --config --format --quiet --verbose --no-color --help --version create-vm create-k8s create reset-password set-search-path list show lock unlock drop"
+            opts="-x -q -v -h -V --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version create-vm create-k8s create reset-password set-search-path list show lock unlock drop"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -968,7 +968,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create)
-            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --type --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -x -q -v -h -V --env --db --cluster --where --all --retry --jobs --type --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1064,7 +1064,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create__subcmd__k8s)
-            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --service --prefix --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -x -q -v -h -V --env --db --cluster --where --all --retry --jobs --service --prefix --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1164,7 +1164,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__create__subcmd__vm)
-            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --server --service-port --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -x -q -v -h -V --env --db --cluster --where --all --retry --jobs --server --service-port --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1264,7 +1264,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__drop)
-            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --reassign-to --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -x -q -v -h -V --env --db --cluster --where --all --retry --jobs --reassign-to --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1326,7 +1326,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__list)
-            opts="-j -q -v -h -V --env --all-envs --db --cluster --where --all --jobs --name --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -x -q -v -h -V --env --all-envs --db --cluster --where --all --jobs --name --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1380,7 +1380,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__lock)
-            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --terminate --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -x -q -v -h -V --env --db --cluster --where --all --retry --jobs --terminate --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1438,7 +1438,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__reset__subcmd__password)
-            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -x -q -v -h -V --env --db --cluster --where --all --retry --jobs --password-stdin --password-from --secret-file --secret-format --force --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1530,7 +1530,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__set__subcmd__search__subcmd__path)
-            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -x -q -v -h -V --env --db --cluster --where --all --retry --jobs --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1588,7 +1588,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__show)
-            opts="-j -q -v -h -V --env --all-envs --db --cluster --where --all --jobs --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -x -q -v -h -V --env --all-envs --db --cluster --where --all --jobs --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1638,7 +1638,7 @@ _pgacct() {
             return 0
             ;;
         pgacct__subcmd__user__subcmd__unlock)
-            opts="-j -y -q -v -h -V --env --db --cluster --where --all --retry --jobs --yes --dry-run --ticket --registry --config --format --quiet --verbose --no-color --help --version"
+            opts="-j -y -x -q -v -h -V --env --db --cluster --where --all --retry --jobs --yes --dry-run --ticket --registry --config --format --expanded --wide --quiet --verbose --no-color --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -53,6 +53,14 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
 
+    /// Tables: one block of `field | value` lines per record, every field shown (like psql's \x)
+    #[arg(short = 'x', long, global = true, conflicts_with = "wide")]
+    pub expanded: bool,
+
+    /// Tables: show the wide columns too, however wide the table gets
+    #[arg(long, global = true)]
+    pub wide: bool,
+
     /// Print only data and errors
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,

@@ -7,6 +7,7 @@
 //! value, so the three formats cannot drift apart.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
@@ -45,11 +46,28 @@ pub trait Record: Serialize {
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
     format: Format,
+    layout: Layout,
+}
+
+/// How a table is laid out, like psql's `\x`: `Auto` turns expanded when
+/// the table is wider than the terminal, as no value is ever wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    #[default]
+    Auto,
+    /// Every record as a block of `field | value` lines (`--expanded`).
+    Expanded,
+    /// A table with every column, the wide ones too (`--wide`).
+    Wide,
 }
 
 impl Output {
     pub fn new(format: Format) -> Self {
-        Self { format }
+        Self { format, layout: Layout::Auto }
+    }
+
+    pub fn with_layout(self, layout: Layout) -> Self {
+        Self { layout, ..self }
     }
 
     pub fn format(&self) -> Format {
@@ -69,13 +87,8 @@ impl Output {
             Format::Json => write_json(&mut out, &values),
             Format::Csv => write_csv(&mut out, R::COLUMNS, &values),
             Format::Table | Format::Toml => {
-                let columns: Vec<_> = R::COLUMNS.iter().filter(|c| c.in_table).collect();
-                let mut table = new_table(PSQL_STYLE);
-                table.set_header(columns.iter().map(|c| c.field));
-                for value in &values {
-                    table.add_row(columns.iter().map(|c| table_cell(&value[c.field])));
-                }
-                writeln!(out, "{}", table.trim_fmt())
+                let text = render_list(R::COLUMNS, &values, self.layout, terminal_width());
+                write!(out, "{text}")
             }
         }
     }
@@ -241,10 +254,84 @@ const PSQL_STYLE: TableStyle = TableStyle::new()
     .header_separator(LineStyle::none().fill('-').junction('+'))
     .content_lines(ContentLineStyle::none().junction('|'));
 
+/// A table that never wraps a cell: a value split over two lines is a value
+/// misread (`127.0.0.1:` and `26010`); a table too wide for the terminal
+/// turns expanded instead (see [`render_list`]).
 fn new_table(style: TableStyle) -> Table {
     let mut table = Table::new();
-    table.load_style(style).set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_style(style).set_content_arrangement(ContentArrangement::Disabled);
     table
+}
+
+/// The width of the terminal stdout is on, if it is on one.
+fn terminal_width() -> Option<usize> {
+    Table::new().width().map(usize::from).filter(|w| *w > 0)
+}
+
+/// Records as text for people, each line ending in a newline: a psql-style
+/// table, or expanded blocks when asked for or when the table would be
+/// wider than `width` (the terminal's; `None` when piped, where lines may
+/// be as long as they are).
+fn render_list(
+    columns: &[Column],
+    values: &[Value],
+    layout: Layout,
+    width: Option<usize>,
+) -> String {
+    let all: Vec<&Column> = columns.iter().collect();
+    if layout == Layout::Expanded {
+        return expanded(&all, values);
+    }
+    let shown: Vec<&Column> = if layout == Layout::Wide {
+        all.clone()
+    } else {
+        all.iter().copied().filter(|c| c.in_table).collect()
+    };
+    let mut table = new_table(PSQL_STYLE);
+    table.set_header(shown.iter().map(|c| c.field));
+    for value in values {
+        table.add_row(shown.iter().map(|c| table_cell(&value[c.field])));
+    }
+    if let Some(width) = width
+        && !values.is_empty()
+        && table_width(&table) > width
+    {
+        return expanded(&all, values);
+    }
+    format!("{}\n", table.trim_fmt())
+}
+
+/// The width of a [`PSQL_STYLE`] table's lines: each column with a space
+/// either side, and a `|` between columns.
+fn table_width(table: &Table) -> usize {
+    let widths = table.column_max_content_widths();
+    let columns = widths.len();
+    widths.iter().map(|w| usize::from(*w) + 2).sum::<usize>() + columns.saturating_sub(1)
+}
+
+/// psql's expanded display (`\x`): a `-[ RECORD n ]-` line, then one
+/// `field | value` line per column, every column shown, the wide ones too.
+fn expanded(columns: &[&Column], values: &[Value]) -> String {
+    let name_width = columns.iter().map(|c| c.field.chars().count()).max().unwrap_or(0);
+    let mut text = String::new();
+    for (n, value) in values.iter().enumerate() {
+        let cells: Vec<String> = columns.iter().map(|c| table_cell(&value[c.field])).collect();
+        let value_width = cells.iter().map(|c| c.chars().count()).max().unwrap_or(0);
+        // As psql draws it: a `+` above the `|` when the label leaves room.
+        let label = format!("-[ RECORD {} ]", n + 1);
+        let total = name_width + 3 + value_width;
+        if label.chars().count() < name_width + 1 {
+            let left = name_width + 1;
+            let _ = writeln!(text, "{label:-<left$}+{:-<width$}", "", width = value_width + 1);
+        } else {
+            let _ = writeln!(text, "{label:-<total$}");
+        }
+        for (column, cell) in columns.iter().zip(&cells) {
+            let line = format!("{:<name_width$} | {cell}", column.field);
+            let _ = writeln!(text, "{}", line.trim_end());
+        }
+    }
+    text
 }
 
 fn write_json(out: &mut impl Write, value: &impl Serialize) -> io::Result<()> {
@@ -333,6 +420,62 @@ mod tests {
         assert_eq!(table_cell(&json!(null)), "");
         assert_eq!(table_cell(&json!(["a", "b"])), "a, b");
         assert_eq!(csv_cell(&json!(5432)), "5432");
+    }
+
+    const COLUMNS: &[Column] =
+        &[Column::shown("cluster"), Column::shown("role"), Column::wide("notes")];
+
+    fn rows() -> Vec<Value> {
+        vec![
+            json!({"cluster": "127.0.0.1:26010", "role": "app", "notes": "a long note"}),
+            json!({"cluster": "10.0.0.2:5432", "role": "reporting_readonly", "notes": null}),
+        ]
+    }
+
+    #[test]
+    fn a_table_that_fits_is_a_table_with_values_whole() {
+        let text = render_list(COLUMNS, &rows(), Layout::Auto, Some(80));
+        assert_eq!(
+            text,
+            " cluster         | role\n\
+             -----------------+--------------------\n \
+             127.0.0.1:26010 | app\n \
+             10.0.0.2:5432   | reporting_readonly\n"
+        );
+        let longest = text.lines().map(str::len).max().unwrap();
+        let table = {
+            let mut t = new_table(PSQL_STYLE);
+            t.set_header(["cluster", "role"]);
+            t.add_row(["127.0.0.1:26010", "app"]);
+            t.add_row(["10.0.0.2:5432", "reporting_readonly"]);
+            t
+        };
+        assert_eq!(table_width(&table), longest, "the measure matches what is drawn");
+        // Piped: no width, never wrapped, never expanded.
+        let piped = render_list(COLUMNS, &rows(), Layout::Auto, None);
+        assert_eq!(piped, text);
+        assert!(render_list(COLUMNS, &rows(), Layout::Wide, None).contains("a long note"));
+    }
+
+    #[test]
+    fn a_table_wider_than_the_terminal_turns_expanded() {
+        let text = render_list(COLUMNS, &rows(), Layout::Auto, Some(20));
+        assert_eq!(
+            text,
+            "-[ RECORD 1 ]------------\n\
+             cluster | 127.0.0.1:26010\n\
+             role    | app\n\
+             notes   | a long note\n\
+             -[ RECORD 2 ]---------------\n\
+             cluster | 10.0.0.2:5432\n\
+             role    | reporting_readonly\n\
+             notes   |\n"
+        );
+        assert_eq!(render_list(COLUMNS, &rows(), Layout::Expanded, None), text);
+        assert_eq!(
+            render_list(COLUMNS, &[], Layout::Auto, Some(5)),
+            " cluster | role\n---------+------\n"
+        );
     }
 
     #[test]

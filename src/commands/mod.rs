@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use crate::cli::{ChangeArgs, Cli, Command, Format, GlobalArgs};
 use crate::config::Config;
 use crate::error::{CommandError, CommandResult};
-use crate::output::{Messages, Output};
+use crate::output::{Layout, Messages, Output};
 use crate::pg::{Connections, Connector, LibpqEnv, Prompt};
 use crate::registry::Target;
 use crate::secret::Secret;
@@ -73,7 +73,12 @@ impl Context {
                 names.join(", ")
             )));
         }
-        Ok(Output::new(format))
+        let layout = match (self.global.expanded, self.global.wide) {
+            (true, _) => Layout::Expanded,
+            (false, true) => Layout::Wide,
+            (false, false) => Layout::Auto,
+        };
+        Ok(Output::new(format).with_layout(layout))
     }
 
     fn store_path(&self) -> Result<PathBuf, CommandError> {

@@ -26,6 +26,7 @@ mod safety;
 mod sslnegotiation;
 mod support;
 mod sync;
+mod tables;
 mod terminal;
 mod tls;
 mod user;
@@ -56,6 +57,7 @@ fn main() {
         safety::tests(),
         sslnegotiation::tests(),
         sync::tests(),
+        tables::tests(),
         terminal::tests(),
         tls::tests(),
         user::tests(),

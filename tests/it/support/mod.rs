@@ -179,11 +179,23 @@ pub fn on_a_terminal(
     prompt: &str,
     keys: &str,
 ) -> (String, i32) {
+    on_a_terminal_of(100, sandbox, args, vars, prompt, keys)
+}
+
+/// [`on_a_terminal`] on a terminal `columns` wide.
+pub fn on_a_terminal_of(
+    columns: u16,
+    sandbox: &Sandbox,
+    args: &str,
+    vars: &[(&str, &str)],
+    prompt: &str,
+    keys: &str,
+) -> (String, i32) {
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
 
     // A pseudo-terminal starts with no size; a real one has one.
-    let command = format!("stty cols 100 rows 40 2>/dev/null; exec {PGACCT} {args}");
+    let command = format!("stty cols {columns} rows 40 2>/dev/null; exec {PGACCT} {args}");
     let mut child = sandbox
         .command("script")
         .args(["-qec", &command, "/dev/null"])
