@@ -13,6 +13,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_relative_socket_directory_is_refused),
         test!(an_update_that_changes_nothing_says_so_and_is_not_audited),
         test!(deactivating_an_inactive_target_says_it_already_was),
+        test!(a_user_command_without_databases_asks_for_db_or_all),
     ]
 }
 
@@ -131,4 +132,15 @@ fn deactivating_an_inactive_target_says_it_already_was() {
     assert_eq!(audit_records(&sandbox), records);
     let entry = Run::new(&sandbox).args("registry show --env qa --db app").json();
     assert_eq!(entry["active"], false);
+}
+
+fn a_user_command_without_databases_asks_for_db_or_all() {
+    let sandbox = Sandbox::new();
+    add(&sandbox, "qa", "app", "h1");
+    let ran = Run::new(&sandbox)
+        .args("user list --env qa")
+        .expect(2)
+        .stderr_contains("hint: say which databases: --db D or --all")
+        .run();
+    assert_eq!(ran.stdout, "");
 }
