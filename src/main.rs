@@ -43,9 +43,9 @@ fn main() -> ExitCode {
             if err.kind() == clap::error::ErrorKind::MissingRequiredArgument
                 && text.contains("<--db <DB>|")
             {
-                text.push_str(
-                    "hint: say which databases: --db D or --all (or --cluster HOST, --where K=V)\n",
-                );
+                let hint = "hint: say which databases: --db D or --all (or --cluster HOST, --where K=V)\n\n";
+                let at = text.find("\nUsage:").map_or(text.len(), |at| at + 1);
+                text.insert_str(at, hint);
             }
             let _ = std::io::stderr().write_all(output::for_terminal(&text).as_bytes());
             return Exit::Usage.into();
