@@ -14,6 +14,7 @@ pub fn tests() -> Vec<Trial> {
         test!(an_update_that_changes_nothing_says_so_and_is_not_audited),
         test!(deactivating_an_inactive_target_says_it_already_was),
         test!(a_user_command_without_databases_asks_for_db_or_all),
+        test!(protected_targets_are_listed_as_a_sentence),
     ]
 }
 
@@ -143,4 +144,27 @@ fn a_user_command_without_databases_asks_for_db_or_all() {
         .stderr_contains("hint: say which databases: --db D or --all")
         .run();
     assert_eq!(ran.stdout, "");
+}
+
+/// Refused before any server is asked: the hosts need not exist.
+fn protected_targets_are_listed_as_a_sentence() {
+    let sandbox = Sandbox::new();
+    add(&sandbox, "uat", "billing", "h1");
+    add(&sandbox, "uat", "orders", "h1");
+    add(&sandbox, "uat", "shop", "h2");
+    sandbox.write_config("[env.uat]\nprotected = true\n");
+    let create = |selection: &str| {
+        Run::new(&sandbox).args(&format!("user create --env uat {selection} --type devqa kim"))
+    };
+    create("--db billing --db orders")
+        .expect(2)
+        .stderr_contains(
+            "error: uat/billing and uat/orders are protected, and there is no terminal",
+        )
+        .run();
+    create("--all")
+        .expect(2)
+        .stderr_contains("error: uat/billing, uat/orders and uat/shop are protected")
+        .run();
+    create("--db shop").expect(2).stderr_contains("error: uat/shop is protected, and").run();
 }
