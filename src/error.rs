@@ -90,6 +90,8 @@ pub enum Kind {
     Interrupted,
     /// stdout's reader went away (`| head`): end quietly (exit 0).
     ClosedPipe,
+    /// The user answered "no": not an error, said plainly (exit 1).
+    Declined,
 }
 
 /// An error on its way to the user: what went wrong, its kind, and hints.
@@ -133,6 +135,11 @@ impl CommandError {
         Self::new(Kind::Interrupted, anyhow::anyhow!("interrupted; nothing was changed"))
     }
 
+    /// The user answered "no" at a confirmation, before anything was touched.
+    pub fn declined() -> Self {
+        Self::new(Kind::Declined, anyhow::anyhow!("nothing was changed"))
+    }
+
     #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
@@ -154,7 +161,7 @@ impl CommandError {
     pub fn exit(&self) -> Exit {
         match self.kind {
             Kind::Usage => Exit::Usage,
-            Kind::Failure => Exit::Failure,
+            Kind::Failure | Kind::Declined => Exit::Failure,
             Kind::Interrupted => Exit::Interrupted,
             Kind::ClosedPipe => Exit::Success,
         }
@@ -171,6 +178,11 @@ impl CommandError {
         // Messages carry stored values and server text: escape what could
         // drive the terminal.
         let safe = |message: &dyn fmt::Display| for_terminal(&message.to_string()).into_owned();
+        if self.kind == Kind::Declined {
+            // The answer the user gave, confirmed: no "error:" to alarm them.
+            let _ = anstream::stderr().write_all(format!("{}\n", safe(&self.error)).as_bytes());
+            return;
+        }
         let mut text = format!("{red}error:{red:#} {}\n", safe(&self.error));
         for cause in self.error.chain().skip(1) {
             let _ = writeln!(text, "{yellow}caused by:{yellow:#} {}", safe(&cause));

@@ -37,7 +37,16 @@ fn main() -> ExitCode {
         Err(err) => {
             // A usage error quotes what was typed: plain text, with control
             // characters escaped, never sent to the terminal raw.
-            let text = err.render().to_string();
+            let mut text = err.render().to_string();
+            // clap names the group as `<--db <DB>|--cluster ...|--all>`;
+            // say in words which databases are being asked for.
+            if err.kind() == clap::error::ErrorKind::MissingRequiredArgument
+                && text.contains("<--db <DB>|")
+            {
+                let hint = "hint: say which databases: --db D or --all (or --cluster HOST, --where K=V)\n\n";
+                let at = text.find("\nUsage:").map_or(text.len(), |at| at + 1);
+                text.insert_str(at, hint);
+            }
             let _ = std::io::stderr().write_all(output::for_terminal(&text).as_bytes());
             return Exit::Usage.into();
         }

@@ -44,6 +44,22 @@ impl PolicyError {
     }
 }
 
+/// Levenshtein distance, for "did you mean" on short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// A role name pgacct may create: `^[a-z_][a-z0-9_]*$`, at most 63 bytes,
 /// not `pg_*` and not reserved.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -612,10 +628,17 @@ impl Policy {
     pub fn account_type(&self, name: &str) -> Result<&AccountType, PolicyError> {
         self.types.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.types.keys().map(String::as_str).collect();
-            PolicyError::new(format!(
+            let err = PolicyError::new(format!(
                 "unknown account type '{name}'; known types: {}",
                 known.join(", ")
-            ))
+            ));
+            let nearest = known.iter().map(|k| (edit_distance(name, k), *k)).min();
+            match nearest {
+                Some((distance, near)) if distance <= 2 => {
+                    err.with_hint(format!("did you mean `{near}`?"))
+                }
+                _ => err,
+            }
         })
     }
 

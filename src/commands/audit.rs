@@ -70,6 +70,9 @@ fn show(args: &AuditShowArgs, ctx: &Context) -> CommandResult {
     let bound = |text: &Option<String>, side| {
         text.as_deref().map(|t| parse_bound(t, side, now)).transpose().map_err(CommandError::usage)
     };
+    if let Some(operation) = &args.operation {
+        check_operation(operation)?;
+    }
     let filter = Filter {
         env: args.env.as_ref().map(|e| e.as_str().to_owned()),
         db: args.db.as_ref().map(|d| d.as_str().to_owned()),
@@ -112,6 +115,43 @@ struct VerifyReport {
     key_id: Option<String>,
     /// Keyed records whose HMAC was not checked, for want of the key.
     unchecked: u64,
+}
+
+/// Every operation the audit trail records, and their groups. A typo must
+/// be refused: an empty table with exit 0 reads as "no changes" to a script.
+const OPERATIONS: &[&str] = &[
+    "audit",
+    "audit.seal",
+    "notify",
+    "notify.command",
+    "notify.email",
+    "notify.slack",
+    "notify.test",
+    "notify.webex",
+    "notify.webhook",
+    "registry",
+    "registry.activate",
+    "registry.add",
+    "registry.deactivate",
+    "registry.import",
+    "registry.remove",
+    "registry.sync",
+    "registry.update",
+    "user",
+    "user.create",
+    "user.drop",
+    "user.lock",
+    "user.reset-password",
+    "user.set-search-path",
+    "user.unlock",
+];
+
+fn check_operation(operation: &str) -> Result<(), CommandError> {
+    if OPERATIONS.contains(&operation) {
+        return Ok(());
+    }
+    Err(CommandError::usage(format!("no operation is called '{operation}'"))
+        .hint(format!("--operation takes one of: {}", OPERATIONS.join(", "))))
 }
 
 fn verify(args: &AuditVerifyArgs, ctx: &Context) -> CommandResult {

@@ -267,7 +267,7 @@ fn confirm(args: &ChangeArgs, question: &str, because: &[String]) -> Result<(), 
         .default(false)
         .interact()
         .map_err(|err| super::prompt_failed(err, "cannot ask for confirmation"))?;
-    if yes { Ok(()) } else { Err(CommandError::failure("aborted; nothing was changed")) }
+    if yes { Ok(()) } else { Err(CommandError::declined()) }
 }
 
 /// The started record of `item`.

@@ -118,6 +118,14 @@ impl FromStr for Host {
                 s.escape_debug()
             )));
         }
+        // libpq reads a host with a slash as a socket directory, and a
+        // relative one would depend on where pgacct happens to be started.
+        if let Some(relative) = s.split(',').find(|h| h.contains('/') && !h.starts_with('/')) {
+            return Err(InvalidValue(format!(
+                "invalid host '{relative}': a Unix-socket directory must be an absolute path \
+                 (e.g. /var/run/postgresql)"
+            )));
+        }
         if host_list::is_list(s) {
             host_list::check(s)?;
         }

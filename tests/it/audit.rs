@@ -123,7 +123,12 @@ fn filters_select_the_right_operations() {
     assert_eq!(count(&["--operation", "registry.add"]), 1);
     assert_eq!(count(&["--operation", "registry"]), 7);
     assert_eq!(count(&["--operation", "user"]), 1);
-    assert_eq!(count(&["--operation", "registry.ad"]), 0);
+    // Not a prefix match: a partial name is refused, not an empty answer.
+    Run::new(&sandbox)
+        .args("audit show --operation registry.ad")
+        .expect(2)
+        .stderr_contains("no operation is called 'registry.ad'")
+        .run();
     assert_eq!(count(&["--failed"]), 1);
     assert_eq!(count(&["--incomplete"]), 0);
     assert_eq!(count(&["--limit", "3"]), 3);

@@ -15,6 +15,7 @@ mod generated;
 mod ha;
 mod harness;
 mod lifecycle;
+mod messages;
 mod names;
 mod notify;
 mod parity;
@@ -47,6 +48,7 @@ fn main() {
         ha::tests(),
         harness::tests(),
         lifecycle::tests(),
+        messages::tests(),
         names::tests(),
         notify::tests(),
         parity::tests(),

@@ -263,10 +263,14 @@ fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
         unset_labels: args.unset_labels,
     };
     check_changes(&changes)?;
-    let registered = selected(ctx, args.target)?.target;
+    let entry = selected(ctx, args.target)?;
+    let registered = entry.target.clone();
     let mut target = registered.clone();
     changes.apply(&mut target)?;
     let summary = describe(&changes);
+    if target == registered {
+        return unchanged(ctx, &out, &entry, &format!("already has {summary}; nothing to update"));
+    }
     let change = EntryChange {
         args: &args.change,
         verb: "update",
@@ -279,9 +283,14 @@ fn update(args: UpdateArgs, ctx: &Context) -> CommandResult {
 
 fn set_active(args: TargetChangeArgs, active: bool, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
-    let registered = selected(ctx, args.target)?.target;
-    let target = Target { active, ..registered.clone() };
+    let entry = selected(ctx, args.target)?;
+    let registered = entry.target.clone();
     let verb = if active { "activate" } else { "deactivate" };
+    if registered.active == active {
+        let state = if active { "active" } else { "inactive" };
+        return unchanged(ctx, &out, &entry, &format!("is already {state}; nothing to {verb}"));
+    }
+    let target = Target { active, ..registered.clone() };
     let change = EntryChange {
         args: &args.change,
         verb,
@@ -290,6 +299,16 @@ fn set_active(args: TargetChangeArgs, active: bool, ctx: &Context) -> CommandRes
         done: format!("target {verb}d"),
     };
     change.run(ctx, &out, |store| store.set_active(&registered, active))
+}
+
+/// A change that would change nothing: said so, and not written to the
+/// registry or the audit trail (a record would claim a change).
+fn unchanged(ctx: &Context, out: &Output, entry: &Entry, why: &str) -> CommandResult {
+    ctx.messages.status(&format!("{} {why}", entry.target.name()));
+    if out.is_machine_readable() {
+        output::unless_closed(out.one(entry))?;
+    }
+    Ok(Exit::Success)
 }
 
 fn remove(args: TargetChangeArgs, ctx: &Context) -> CommandResult {

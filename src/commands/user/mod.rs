@@ -640,6 +640,15 @@ fn keys<'t>(targets: impl Iterator<Item = &'t Target>) -> String {
     targets.map(|t| t.key.to_string()).collect::<Vec<_>>().join(", ")
 }
 
+/// `a`, `a and b`, `a, b and c`: a list as a sentence says it.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// Why the change must be confirmed (known before any server is asked),
 /// and the question.
 fn confirmations(
@@ -660,7 +669,9 @@ fn confirmations(
     let protected: Vec<&Target> =
         targets.iter().chain(sharing).filter(|t| policy.is_protected(t.key.env.as_str())).collect();
     if !protected.is_empty() {
-        because.push(format!("{} is protected", keys(protected.into_iter())));
+        let names: Vec<String> = protected.iter().map(|t| t.key.to_string()).collect();
+        let verb = if names.len() == 1 { "is" } else { "are" };
+        because.push(format!("{} {verb} protected", and_list(&names)));
     }
     let on = keys(targets.iter());
     let role = change.role();
