@@ -592,11 +592,17 @@ mod properties {
 
     fn target() -> impl Strategy<Value = Target> {
         let host = proptest::collection::vec(
-            any::<char>()
-                .prop_filter("host", |c| !c.is_whitespace() && !c.is_control() && *c != ','),
+            any::<char>().prop_filter("host", |c| {
+                !c.is_whitespace() && !c.is_control() && !",/".contains(*c)
+            }),
             1..30,
         )
-        .prop_map(|chars| chars.into_iter().collect::<String>());
+        .prop_flat_map(|chars| (Just(chars), any::<bool>()))
+        // A `/` makes a socket directory, which must be absolute.
+        .prop_map(|(chars, socket)| {
+            let host: String = chars.into_iter().collect();
+            if socket { format!("/{host}") } else { host }
+        });
         let admin = text(63).prop_filter("admin user", |s| !s.chars().any(char::is_control));
         (
             ("[a-z0-9][a-z0-9_-]{0,31}", text(63), host, 1..=u16::MAX),
