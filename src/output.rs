@@ -18,22 +18,82 @@ use serde_json::Value;
 use crate::cli::Format;
 use crate::registry::inventory::csv_to_io;
 
-/// One column of a record: a JSON field name, and whether the table shows it
-/// (CSV and JSON always carry every column).
+/// One column of a record: a JSON field name, when a table shows it (CSV
+/// and JSON always carry every column), and how a table writes its value.
 #[derive(Debug, Clone, Copy)]
 pub struct Column {
     pub field: &'static str,
-    pub in_table: bool,
+    shown: Shown,
+    /// The value as a table shows it, given the whole record too, when the
+    /// JSON value alone does not say it well (`-1` is `unlimited`).
+    display: Option<fn(&Value, &Value) -> String>,
+}
+
+/// When a table (not the expanded layout, which shows every field) has a
+/// column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    Always,
+    /// When a row has a value there: an `error` column when something
+    /// failed, not an empty one on every success.
+    IfAny,
+    /// With `--wide` only.
+    Wide,
 }
 
 impl Column {
     pub const fn shown(field: &'static str) -> Self {
-        Self { field, in_table: true }
+        Self { field, shown: Shown::Always, display: None }
+    }
+
+    /// A column a table has only when some row has a value in it.
+    pub const fn if_any(field: &'static str) -> Self {
+        Self { shown: Shown::IfAny, ..Self::shown(field) }
     }
 
     /// A column left out of tables to keep them narrow.
     pub const fn wide(field: &'static str) -> Self {
-        Self { field, in_table: false }
+        Self { shown: Shown::Wide, ..Self::shown(field) }
+    }
+
+    /// The column, its values written by `display(value, record)`.
+    pub const fn displayed(self, display: fn(&Value, &Value) -> String) -> Self {
+        Self { display: Some(display), ..self }
+    }
+
+    /// The cell of `record` in this column, as a table shows it.
+    fn cell(&self, record: &Value) -> String {
+        match self.display {
+            Some(display) => display(&record[self.field], record),
+            None => table_cell(&record[self.field]),
+        }
+    }
+
+    /// Whether a table of `records` has this column, in `layout`.
+    fn in_table(&self, records: &[Value], layout: Layout) -> bool {
+        match self.shown {
+            Shown::Always => true,
+            Shown::Wide => layout == Layout::Wide,
+            Shown::IfAny => records.iter().any(|r| !is_empty(&r[self.field])),
+        }
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
+/// A connection limit as people say it: `-1` is `unlimited`.
+pub fn connection_limit(limit: &Value, _: &Value) -> String {
+    match limit.as_i64() {
+        Some(-1) => "unlimited".into(),
+        _ => table_cell(limit),
     }
 }
 
@@ -93,6 +153,25 @@ impl Output {
         }
     }
 
+    /// Prints records, one per row. When there are none, a table is
+    /// `nothing` in one line on stderr and nothing on stdout; CSV is its
+    /// header and JSON an empty list, which a program reads as they are.
+    pub fn list_or_say<R: Record>(
+        &self,
+        records: &[R],
+        messages: &Messages,
+        nothing: &str,
+    ) -> io::Result<()> {
+        if !records.is_empty() {
+            return self.list(records);
+        }
+        if self.is_machine_readable() {
+            return self.list(records);
+        }
+        messages.status(nothing);
+        Ok(())
+    }
+
     /// Prints one record: in a table, one field per line.
     pub fn one<R: Record>(&self, record: &R) -> io::Result<()> {
         let value = serde_json::to_value(record).map_err(io::Error::other)?;
@@ -103,7 +182,7 @@ impl Output {
             Format::Table | Format::Toml => {
                 let mut table = new_table(presets::NOTHING);
                 for column in R::COLUMNS {
-                    table.add_row([column.field.to_owned(), table_cell(&value[column.field])]);
+                    table.add_row([column.field.to_owned(), column.cell(&value)]);
                 }
                 writeln!(out, "{}", table.trim_fmt())
             }
@@ -244,6 +323,33 @@ impl Messages {
     }
 }
 
+/// `1 target`, `2 targets`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// `a`, `a and b`, `a, b and c`: a list as a sentence says it.
+pub fn and_list<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_owned(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", rest.join(", "), last.as_ref())
+        }
+    }
+}
+
+/// [`and_list`] of the first `max` items, and how many more there are:
+/// `a, b, c and 497 more` (never `and 1 more`).
+pub fn at_most<S: AsRef<str>>(max: usize, items: &[S]) -> String {
+    if items.len() <= max + 1 {
+        return and_list(items);
+    }
+    let first: Vec<&str> = items[..max].iter().map(AsRef::as_ref).collect();
+    format!("{} and {} more", first.join(", "), items.len() - max)
+}
+
 fn to_values<R: Serialize>(records: &[R]) -> io::Result<Vec<Value>> {
     records.iter().map(|r| serde_json::to_value(r).map_err(io::Error::other)).collect()
 }
@@ -282,15 +388,11 @@ fn render_list(
     if layout == Layout::Expanded {
         return expanded(&all, values);
     }
-    let shown: Vec<&Column> = if layout == Layout::Wide {
-        all.clone()
-    } else {
-        all.iter().copied().filter(|c| c.in_table).collect()
-    };
+    let shown: Vec<&Column> = all.iter().copied().filter(|c| c.in_table(values, layout)).collect();
     let mut table = new_table(PSQL_STYLE);
     table.set_header(shown.iter().map(|c| c.field));
     for value in values {
-        table.add_row(shown.iter().map(|c| table_cell(&value[c.field])));
+        table.add_row(shown.iter().map(|c| c.cell(value)));
     }
     if let Some(width) = width
         && !values.is_empty()
@@ -315,7 +417,7 @@ fn expanded(columns: &[&Column], values: &[Value]) -> String {
     let name_width = columns.iter().map(|c| c.field.chars().count()).max().unwrap_or(0);
     let mut text = String::new();
     for (n, value) in values.iter().enumerate() {
-        let cells: Vec<String> = columns.iter().map(|c| table_cell(&value[c.field])).collect();
+        let cells: Vec<String> = columns.iter().map(|c| c.cell(value)).collect();
         let value_width = cells.iter().map(|c| c.chars().count()).max().unwrap_or(0);
         // As psql draws it: a `+` above the `|` when the label leaves room.
         let label = format!("-[ RECORD {} ]", n + 1);
@@ -476,6 +578,39 @@ mod tests {
             render_list(COLUMNS, &[], Layout::Auto, Some(5)),
             " cluster | role\n---------+------\n"
         );
+    }
+
+    #[test]
+    fn lists_read_as_sentences() {
+        assert_eq!(and_list::<&str>(&[]), "");
+        assert_eq!(and_list(&["uat/billing"]), "uat/billing");
+        assert_eq!(and_list(&["uat/billing", "uat/orders"]), "uat/billing and uat/orders");
+        assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
+        assert_eq!(at_most(2, &["a", "b", "c"]), "a, b and c");
+        assert_eq!(at_most(2, &["a", "b", "c", "d"]), "a, b and 2 more");
+    }
+
+    #[test]
+    fn empty_columns_stay_out_and_values_are_said_as_people_say_them() {
+        const ROLES: &[Column] = &[
+            Column::shown("role"),
+            Column::shown("limit").displayed(connection_limit),
+            Column::if_any("error"),
+        ];
+        let ok = vec![json!({"role": "app", "limit": -1, "error": null})];
+        assert_eq!(
+            render_list(ROLES, &ok, Layout::Auto, None),
+            " role | limit\n------+-----------\n app  | unlimited\n"
+        );
+        let failed = vec![ok[0].clone(), json!({"role": "b", "limit": 5, "error": "no"})];
+        let text = render_list(ROLES, &failed, Layout::Auto, None);
+        assert!(text.starts_with(" role | limit     | error\n"), "{text}");
+        assert!(text.contains(" b    | 5         | no"), "{text}");
+        // Expanded shows every field, the empty ones too; CSV keeps -1.
+        assert!(render_list(ROLES, &ok, Layout::Expanded, None).contains("error |"));
+        let mut csv = Vec::new();
+        write_csv(&mut csv, ROLES, &ok).unwrap();
+        assert_eq!(String::from_utf8(csv).unwrap(), "role,limit,error\napp,-1,\n");
     }
 
     #[test]

@@ -97,7 +97,7 @@ fn show(args: &AuditShowArgs, ctx: &Context) -> CommandResult {
             ));
         }
     }
-    out.list(&rows)?;
+    out.list_or_say(&rows, &ctx.messages, "no audit records match")?;
     Ok(Exit::Success)
 }
 

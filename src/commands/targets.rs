@@ -150,6 +150,24 @@ pub fn of_reading(store: &Store, args: &TargetArgs) -> Result<Vec<Target>, Comma
     )
 }
 
+/// TARGETS as options again, for a hint's command line.
+pub fn as_options(args: &TargetArgs) -> String {
+    let word = |option: &str, value: &str| format!("{option} {}", shell_word(value));
+    let mut options: Vec<String> = Vec::new();
+    match &args.env {
+        Some(env) => options.push(word("--env", env.as_str())),
+        None if args.all_envs => options.push("--all-envs".into()),
+        None => {}
+    }
+    options.extend(args.dbs.iter().map(|db| word("--db", db.as_str())));
+    options.extend(args.clusters.iter().map(|c| word("--cluster", &c.to_string())));
+    options.extend(args.wheres.iter().map(|label| word("--where", &label.to_string())));
+    if args.all {
+        options.push("--all".into());
+    }
+    options.join(" ")
+}
+
 /// What `--retry ID` found in the audit trail.
 #[derive(Debug)]
 pub struct Retry {

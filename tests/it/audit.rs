@@ -80,7 +80,7 @@ fn every_registry_change_and_failure_is_recorded() {
             ("registry.activate", "orders", "ok", "target activated"),
             ("registry.deactivate", "orders", "ok", "target deactivated"),
             ("registry.update", "orders", "ok", "target updated: port=6432, unset notes"),
-            ("user.lock", "orders", "failed", "lock user"),
+            ("user.lock", "orders", "failed", "unreachable"),
             ("registry.add", "orders", "ok", "target added"),
         ]
     );

@@ -108,7 +108,7 @@ fn lock_stops_logins_and_unlock_restores_them(admin: Admin, major: u32) {
 
     // --terminate ends the session that was open all along.
     let rows = fleet.pgacct().args("user lock --env qa --db orders bob --terminate").rows();
-    assert_eq!(rows[0]["status"], "user locked; 1 session(s) ended", "{admin:?} {major:?}");
+    assert_eq!(rows[0]["status"], "user locked; 1 session ended", "{admin:?} {major:?}");
     let mut live = live;
     assert!(live.simple_query("SELECT 1").is_err(), "the session survived");
 
@@ -136,7 +136,7 @@ fn a_lock_without_signal_rights_degrades() {
     let status = rows[0]["status"].as_str().unwrap();
     assert!(
         status.starts_with(
-            "user locked; 0 session(s) ended; could not end 1 (the admin needs pg_signal_backend)"
+            "user locked; 0 sessions ended; could not end 1 (the admin needs pg_signal_backend)"
         ),
         "{status}"
     );

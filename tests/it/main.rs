@@ -23,6 +23,7 @@ mod pgpass;
 mod policy_input;
 mod readme;
 mod registry;
+mod results;
 mod safety;
 mod sslnegotiation;
 mod support;
@@ -56,6 +57,7 @@ fn main() {
         policy_input::tests(),
         readme::tests(),
         registry::tests(),
+        results::tests(),
         safety::tests(),
         sslnegotiation::tests(),
         sync::tests(),

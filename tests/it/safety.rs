@@ -567,12 +567,12 @@ fn a_change_names_every_registered_target_its_cluster_serves() {
 
     let stdout =
         create().arg("--dry-run").stderr_contains("--dry-run: nothing was changed").run().stdout;
-    assert!(stdout.contains("this also reaches prod/shop, qa/billing"), "{stdout}");
+    assert!(stdout.contains("this also reaches prod/shop and qa/billing"), "{stdout}");
 
     let rows = create()
         .arg("--yes")
         .stderr_contains(&format!(
-            "roles are cluster-wide: on 127.0.0.1:{} this also reaches prod/shop, qa/billing",
+            "roles are cluster-wide: on 127.0.0.1:{} this also reaches prod/shop and qa/billing",
             fleet.pg.port()
         ))
         .rows();
@@ -1022,7 +1022,7 @@ fn a_chain_of_retries_keeps_one_password() {
     trio.clusters[2].start_again();
     create(&second, None)
         .expect(2)
-        .stderr_contains(&format!("operation {second} set a password on qa/a, qa/b"))
+        .stderr_contains(&format!("operation {second} set a password on qa/a and qa/b"))
         .run();
     create(&second, Some(&password)).run();
     assert!(trio.clusters[2].login("c", "zed", &password).is_ok(), "one password everywhere");

@@ -190,7 +190,11 @@ fn verify_modes_need_a_root_certificate_and_require_needs_a_tls_server() {
     let sandbox = Sandbox::new();
     add(&sandbox, "postgres", "127.0.0.1", pg.port(), &["--sslmode", "verify-ca"]);
     let check = || Run::new(&sandbox).args("registry check").env("PGPASSWORD", pg.password());
-    let out = check().expect(1).run().stdout;
+    let out = check()
+        .expect(1)
+        .stderr_is("1 of 1 target not reachable: tls/postgres (see the error column)\n")
+        .run()
+        .stdout;
     assert!(out.contains("sslmode verify-ca needs a root certificate"), "{out}");
 
     Run::new(&sandbox)

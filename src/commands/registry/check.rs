@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use crate::cli::{CheckArgs, Format};
 use crate::commands::{Context, RECORD_FORMATS, fan_out, targets};
 use crate::error::{CommandResult, Exit, Tally};
-use crate::output::{Column, Progress, Record};
+use crate::output::{self, Column, Progress, Record, plural};
 use crate::pg::{ConnectError, Connector, Session};
 use crate::registry::Target;
 
@@ -61,16 +61,28 @@ impl Record for CheckRow {
         Column::shown("in_recovery"),
         Column::wide("admin_user"),
         Column::shown("superuser"),
-        Column::wide("createrole"),
-        Column::wide("createdb"),
-        Column::shown("creates_roles"),
+        Column::shown("createrole"),
+        Column::shown("createdb"),
+        Column::wide("creates_roles"),
         Column::shown("manages_roles"),
-        Column::shown("password_encryption"),
-        Column::shown("scram_iterations"),
+        Column::wide("password_encryption"),
+        Column::wide("scram_iterations").displayed(scram_iterations),
         Column::wide("lock_timeout"),
         Column::wide("statement_timeout"),
-        Column::shown("error"),
+        Column::if_any("error"),
     ];
+}
+
+/// Before PostgreSQL 16 no setting says it (JSON has null): every SCRAM
+/// verifier has 4096 iterations.
+fn scram_iterations(iterations: &serde_json::Value, row: &serde_json::Value) -> String {
+    match iterations.as_i64() {
+        Some(n) => n.to_string(),
+        None if row["server_version"].is_string() => {
+            format!("{} (fixed)", crate::secret::DEFAULT_SCRAM_ITERATIONS)
+        }
+        None => String::new(),
+    }
 }
 
 pub fn run(args: &CheckArgs, ctx: &Context) -> CommandResult {
@@ -101,9 +113,25 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> CommandResult {
     checked.sort_unstable_by_key(|(i, _)| *i);
     let rows: Vec<CheckRow> = checked.into_iter().map(|(_, row)| row).collect();
     out.list(&rows)?;
+    let unreachable: Vec<String> = rows
+        .iter()
+        .filter(|row| !row.reachable)
+        .map(|row| format!("{}/{}", row.env, row.db))
+        .collect();
+    if !unreachable.is_empty() {
+        ctx.messages.status(&format!(
+            "{} of {} not reachable: {} (see the error column)",
+            unreachable.len(),
+            plural(rows.len(), "target"),
+            output::at_most(UNREACHABLE_NAMED, &unreachable)
+        ));
+    }
     ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
     Ok(Exit::from_tally(Tally::of(rows.iter().map(|row| row.reachable))))
 }
+
+/// How many unreachable targets the line under the table names.
+const UNREACHABLE_NAMED: usize = 10;
 
 /// Sessions `registry check` opens to one cluster at once: a registry may
 /// list a hundred databases of one server, which has few connection slots

@@ -164,9 +164,10 @@ fn protected_plan(
         .collect();
     let mut plan = Plan::default();
     if !protected.is_empty() {
-        let list = protected.join(", ");
+        let list = output::and_list(&protected);
         plan.question = format!("{} the registry entry of {list}?", capitalized(verb));
-        plan.confirm_because.push(format!("{list} is protected"));
+        let verb = if protected.len() == 1 { "is" } else { "are" };
+        plan.confirm_because.push(format!("{list} {verb} protected"));
     }
     change::ensure_confirmable(args, &plan.confirm_because)?;
     Ok(plan)
@@ -218,13 +219,22 @@ fn list(args: &ListArgs, ctx: &Context) -> CommandResult {
         labels: args.wheres.clone(),
     };
     // No registry yet (a fresh machine): an empty one, and nothing created.
-    let entries = if let Some(store) = ctx.store_to_read()? {
-        store.list(&filter)?
-    } else {
-        ctx.messages.status("the registry is empty: register a target with `pgacct registry add`");
-        Vec::new()
+    let entries = match ctx.store_to_read()? {
+        Some(store) => store.list(&filter)?,
+        None => Vec::new(),
     };
-    out.list(&entries)?;
+    let mut asked: Vec<String> =
+        filter.env.iter().map(|env| format!("--env {}", env.as_str())).collect();
+    asked.extend(filter.labels.iter().map(|label| format!("--where {label}")));
+    if filter.active_only {
+        asked.push("--active-only".into());
+    }
+    let nothing = if asked.is_empty() {
+        "the registry is empty: register a target with `pgacct registry add`".to_owned()
+    } else {
+        format!("no targets match {}", asked.join(" "))
+    };
+    out.list_or_say(&entries, &ctx.messages, &nothing)?;
     Ok(Exit::Success)
 }
 

@@ -9,7 +9,7 @@ use crate::cli::{Format, ListUsersArgs, UserNameArgs};
 use crate::commands::targets::{self, Cluster, by_cluster};
 use crate::commands::{Context, RECORD_FORMATS, fan_out};
 use crate::error::{CommandError, CommandResult, Exit, Tally};
-use crate::output::{Column, Progress, Record};
+use crate::output::{self, Column, Progress, Record};
 use crate::pg::inspect::{self, PasswordKind, RoleDetail, RoleInfo};
 use crate::pg::{Connector, Session};
 use crate::policy::RoleName;
@@ -37,13 +37,13 @@ impl Record for RoleRow {
         Column::wide("targets"),
         Column::shown("role"),
         Column::shown("can_login"),
-        Column::shown("connection_limit"),
-        Column::shown("valid_until"),
-        Column::shown("attributes"),
-        Column::shown("member_of"),
-        Column::shown("search_path"),
+        Column::shown("connection_limit").displayed(output::connection_limit),
         Column::shown("password"),
-        Column::shown("error"),
+        Column::if_any("valid_until"),
+        Column::if_any("attributes"),
+        Column::wide("member_of"),
+        Column::wide("search_path"),
+        Column::if_any("error"),
     ];
 }
 
@@ -108,7 +108,7 @@ impl Record for DetailRow {
         Column::shown("targets"),
         Column::shown("name"),
         Column::shown("can_login"),
-        Column::shown("connection_limit"),
+        Column::shown("connection_limit").displayed(output::connection_limit),
         Column::shown("valid_until"),
         Column::shown("attributes"),
         Column::shown("member_of"),
@@ -118,7 +118,7 @@ impl Record for DetailRow {
         Column::shown("privileges"),
         Column::shown("members"),
         Column::shown("sessions"),
-        Column::shown("error"),
+        Column::if_any("error"),
     ];
 }
 
@@ -191,7 +191,11 @@ pub fn list(ctx: &Context, args: &ListUsersArgs) -> CommandResult {
             }
         }
     }
-    out.list(&rows)?;
+    let nothing = match pattern {
+        Some(pattern) => format!("no roles match '{pattern}'"),
+        None => "no roles".to_owned(),
+    };
+    out.list_or_say(&rows, &ctx.messages, &nothing)?;
     Ok(Exit::from_tally(Tally { ok: clusters.len() - failed, failed, interrupted: false }))
 }
 
@@ -233,12 +237,28 @@ pub fn show(ctx: &Context, args: &UserNameArgs) -> CommandResult {
         })
         .collect();
     if out.format() == Format::Table {
-        for (i, row) in rows.iter().enumerate() {
+        // A block per role found; what went wrong elsewhere is said on
+        // stderr, not as a block of empty fields.
+        let (found, missing): (Vec<_>, Vec<_>) = rows.iter().partition(|row| row.error.is_none());
+        let errors = missing.iter().map(|row| {
+            format!("{} ({})", row.error.as_deref().unwrap_or_default(), row.targets.join(", "))
+        });
+        if found.is_empty() {
+            let errors: Vec<String> = errors.collect();
+            return Err(CommandError::failure(errors.join("; ")).hint(format!(
+                "the roles there: pgacct user list {}",
+                targets::as_options(&args.targets)
+            )));
+        }
+        for (i, row) in found.iter().enumerate() {
             if i > 0 {
                 use std::io::Write as _;
                 writeln!(std::io::stdout())?;
             }
-            out.one(row)?;
+            out.one(*row)?;
+        }
+        for error in errors {
+            ctx.messages.warn(&error);
         }
     } else {
         out.list(&rows)?;

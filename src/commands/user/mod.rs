@@ -22,7 +22,7 @@ use crate::cli::{
     PasswordArgs, ResetPasswordArgs, SetSearchPathArgs, UserCommand,
 };
 use crate::error::{CommandError, CommandResult, Exit, Tally};
-use crate::output::{self, Column, Output, Progress, Record};
+use crate::output::{self, Column, Output, Progress, Record, and_list, at_most};
 use crate::pg::inspect;
 use crate::pg::roles::RoleSpec;
 use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, Reading, RoleChange};
@@ -231,9 +231,9 @@ impl Record for UserRow {
         Column::shown("user"),
         Column::wide("outcome"),
         Column::shown("status"),
-        Column::shown("password"),
-        Column::shown("drift"),
-        Column::shown("error"),
+        Column::if_any("password"),
+        Column::if_any("drift"),
+        Column::if_any("error"),
         Column::wide("sql"),
         Column::wide("selected"),
         Column::wide("name_from"),
@@ -299,8 +299,9 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
                 }
             }));
             progress.finish();
+            let firsts = first_of_each(&targets, &clusters);
             cluster_of_each(&targets, &clusters)
-                .map(|(ci, target)| done_for(&outcomes[ci], target))
+                .map(|(ci, target)| done_for(&outcomes[ci], target, firsts[ci]))
                 .collect()
         })?;
     let applied = match (ran, planned) {
@@ -320,8 +321,9 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
             // The password went nowhere: it is lost, and says so.
             return Err(CommandError::failure(format!(
                 "stdout was closed before the new password of {} was shown; it is in force on \
-                 {shown} target(s), and known to no one",
-                change.role()
+                 {}, and known to no one",
+                change.role(),
+                output::plural(shown, "target")
             ))
             .hint("give it a password you hold: pgacct user reset-password ... --password-stdin"));
         }
@@ -358,10 +360,11 @@ fn result_rows(
 ) -> Vec<UserRow> {
     let change = &request.change;
     let password = shown.and_then(|p| p.secret.as_ref()).map(|s| s.expose().to_owned());
+    let firsts = first_of_each(targets, clusters);
     let mut rows: Vec<UserRow> = cluster_of_each(targets, clusters)
         .map(|(ci, target)| {
             let (server, hint) = &ends[ci];
-            let mut row = row(target, server, change, &outcomes[ci]);
+            let mut row = row(target, server, change, &outcomes[ci], firsts[ci]);
             row.name_from = name_from(request.named);
             if outcomes[ci].password_set {
                 row.password.clone_from(&password);
@@ -373,7 +376,7 @@ fn result_rows(
     for target in sharing {
         let Some(ci) = clusters.iter().position(|c| c.name == target.cluster()) else { continue };
         if reached(&outcomes[ci]) {
-            let mut row = row(target, &ends[ci].0, change, &outcomes[ci]);
+            let mut row = row(target, &ends[ci].0, change, &outcomes[ci], firsts[ci]);
             row.name_from = name_from(request.named);
             row.status = format!("{} (cluster-wide; not selected)", row.status);
             row.selected = false;
@@ -545,7 +548,7 @@ async fn apply_cluster(
 ) -> ClusterOutcome {
     match state {
         ClusterState::Planned(plan) => plan.apply(change, interrupt, connector).await,
-        ClusterState::Unreachable(err) => rollout::unreachable(change, &connect_error(&err)),
+        ClusterState::Unreachable(err) => rollout::unreachable(&connect_error(&err)),
     }
 }
 
@@ -637,17 +640,11 @@ fn ends(clusters: &[Cluster<'_>], states: &[ClusterState]) -> Vec<(String, Optio
 }
 
 fn keys<'t>(targets: impl Iterator<Item = &'t Target>) -> String {
-    targets.map(|t| t.key.to_string()).collect::<Vec<_>>().join(", ")
+    and_list(&targets.map(|t| t.key.to_string()).collect::<Vec<_>>())
 }
 
-/// `a`, `a and b`, `a, b and c`: a list as a sentence says it.
-fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
+/// How many targets a question names; the plan before it lists them all.
+const QUESTION_TARGETS: usize = 4;
 
 /// Why the change must be confirmed (known before any server is asked),
 /// and the question.
@@ -673,7 +670,8 @@ fn confirmations(
         let verb = if names.len() == 1 { "is" } else { "are" };
         because.push(format!("{} {verb} protected", and_list(&names)));
     }
-    let on = keys(targets.iter());
+    let on =
+        at_most(QUESTION_TARGETS, &targets.iter().map(|t| t.key.to_string()).collect::<Vec<_>>());
     let role = change.role();
     let question = match change {
         RoleChange::Create(spec) => format!("Create {} user {role} on {on}?", spec.account.name),
@@ -714,12 +712,28 @@ fn endpoint(target: &Target) -> Endpoint {
 }
 
 /// One target's part of its cluster's outcome, as the audit trail has it.
-fn done_for(outcome: &ClusterOutcome, target: &Target) -> Done {
+/// Each cluster's first target, by cluster index.
+fn first_of_each<'t>(targets: &'t [Target], clusters: &[Cluster<'_>]) -> Vec<Option<&'t Target>> {
+    let mut firsts = vec![None; clusters.len()];
+    for (ci, target) in cluster_of_each(targets, clusters) {
+        firsts[ci].get_or_insert(target);
+    }
+    firsts
+}
+
+/// Where what happened to `target`'s whole cluster is counted, when not on
+/// its own row: on `first`'s (see [`ClusterOutcome::status_at`]).
+fn counted_on(target: &Target, first: Option<&Target>) -> Option<String> {
+    first.filter(|first| first.key != target.key).map(|first| first.key.to_string())
+}
+
+fn done_for(outcome: &ClusterOutcome, target: &Target, first: Option<&Target>) -> Done {
     let drift = outcome.drift.for_database(target.key.db.as_str());
+    let status = outcome.status_at(counted_on(target, first).as_deref());
     let status = if drift.is_empty() {
-        outcome.status.clone()
+        status
     } else {
-        format!("{}; differs from policy: {}", outcome.status, drift.join("; "))
+        format!("{status}; differs from policy: {}", drift.join("; "))
     };
     Done {
         outcome: outcome.outcome,
@@ -741,6 +755,7 @@ fn row(
     server: &str,
     change: &RoleChange<'_>,
     outcome: &ClusterOutcome,
+    first: Option<&Target>,
 ) -> UserRow {
     UserRow {
         env: target.key.env.as_str().into(),
@@ -748,7 +763,7 @@ fn row(
         cluster: server.to_owned(),
         user: change.role().to_string(),
         outcome: outcome.outcome,
-        status: outcome.status.clone(),
+        status: outcome.status_at(counted_on(target, first).as_deref()),
         password: None,
         drift: outcome.drift.for_database(target.key.db.as_str()),
         error: outcome.error.clone(),
@@ -780,7 +795,7 @@ fn dry_run_report(
         .map(|state| match state {
             ClusterState::Planned(plan) => (plan.preview(change), plan.statements(change)),
             ClusterState::Unreachable(err) => {
-                (rollout::unreachable(change, &connect_error(err)), Vec::new())
+                (rollout::unreachable(&connect_error(err)), Vec::new())
             }
         })
         .collect();
@@ -811,7 +826,7 @@ fn dry_run_report(
     } else {
         let rows: Vec<UserRow> = cluster_of_each(targets, clusters)
             .map(|(ci, target)| {
-                let mut row = row(target, &servers[ci], change, &previews[ci].0);
+                let mut row = row(target, &servers[ci], change, &previews[ci].0, None);
                 row.sql.clone_from(&previews[ci].1);
                 row.name_from = name_from(request.named);
                 row

@@ -80,6 +80,8 @@ pub struct ClusterOutcome {
     pub outcome: Outcome,
     /// What happened, in words: "user created", "user not found".
     pub status: String,
+    /// What `--terminate` did: the role's sessions on the whole cluster.
+    pub sessions: Option<String>,
     pub error: Option<String>,
     /// How an existing role differs from its policy (create).
     pub drift: Drift,
@@ -239,11 +241,11 @@ impl ClusterPlan {
                         return step_failed(change, err.in_database(db));
                     }
                 }
-                let mut status = change.done();
+                let mut outcome = ClusterOutcome::ok(change.done());
                 if *terminate {
-                    status = step.terminate(self.main(), status).await;
+                    outcome.sessions = Some(step.terminate(self.main()).await);
                 }
-                ClusterOutcome::ok(status)
+                outcome
             }
             Work::Drop(work) => self.drop(change, step, work).await,
         }
@@ -303,7 +305,7 @@ impl ClusterPlan {
             Err(err) => return step_failed(change, err),
         }
         let result = async {
-            step.terminate(self.main(), String::new()).await;
+            step.terminate(self.main()).await;
             for (needed, role) in [(work.grant_role, name.as_str()), (work.grant_heir, &work.heir)]
             {
                 if needed {
@@ -354,11 +356,10 @@ async fn take_back(session: Option<&Session>, step: &Step<'_>, outcome: &mut Clu
     }
 }
 
-fn terminate_status(status: &str, ended: &lifecycle::Terminated) -> String {
-    let mut text = if status.is_empty() {
-        format!("{} session(s) ended", ended.ended)
-    } else {
-        format!("{status}; {} session(s) ended", ended.ended)
+fn terminate_status(ended: &lifecycle::Terminated) -> String {
+    let mut text = match ended.ended {
+        1 => "1 session ended".to_owned(),
+        n => format!("{n} sessions ended"),
     };
     if !ended.refused.is_empty() {
         text.push_str(&format!(
@@ -389,24 +390,30 @@ pub(super) fn settled_outcome(change: &RoleChange<'_>, settled: &Settled) -> Clu
 }
 
 /// The outcome of a cluster pgacct could not reach: `error` says why.
-pub fn unreachable(change: &RoleChange<'_>, error: &str) -> ClusterOutcome {
-    failed(change, error)
+pub fn unreachable(error: &str) -> ClusterOutcome {
+    ClusterOutcome::failed("unreachable".into(), error.to_owned())
 }
 
+/// A failed row says what did not happen, and why; never what was tried.
 fn failed(change: &RoleChange<'_>, error: &str) -> ClusterOutcome {
-    ClusterOutcome::failed(change.intent(), error.to_owned())
+    ClusterOutcome::failed(change.not_done(), error.to_owned())
 }
 
 /// The outcome of a step that ended in `err`.
 fn step_failed(change: &RoleChange<'_>, err: StepError) -> ClusterOutcome {
-    let error = match err {
-        StepError::Failed(err) => err.message,
-        StepError::Interrupted => "interrupted".into(),
-        StepError::InDoubt(message) => format!(
-            "no answer ({message}): the change may be in force here; check with `pgacct user              show`"
+    match err {
+        StepError::Failed(err) => failed(change, &err.message),
+        StepError::Interrupted => {
+            ClusterOutcome::failed("interrupted".into(), "interrupted".into())
+        }
+        StepError::InDoubt(message) => ClusterOutcome::failed(
+            "in doubt".into(),
+            format!(
+                "no answer ({message}): the change may be in force here; check with `pgacct \
+                 user show`"
+            ),
         ),
-    };
-    failed(change, &error)
+    }
 }
 
 impl ClusterOutcome {
@@ -414,6 +421,7 @@ impl ClusterOutcome {
         ClusterOutcome {
             outcome: Outcome::Ok,
             status,
+            sessions: None,
             error: None,
             drift: Drift::default(),
             executed: Vec::new(),
@@ -423,6 +431,17 @@ impl ClusterOutcome {
 
     fn failed(status: String, error: String) -> ClusterOutcome {
         ClusterOutcome { outcome: Outcome::Failed, error: Some(error), ..Self::ok(status) }
+    }
+
+    /// The status of one of the cluster's targets. Sessions belong to the
+    /// cluster, so they are counted on its first target's row only
+    /// (`counted_on` names that target on the others'): rows add up.
+    pub fn status_at(&self, counted_on: Option<&str>) -> String {
+        match (&self.sessions, counted_on) {
+            (None, _) => self.status.clone(),
+            (Some(sessions), None) => format!("{}; {sessions}", self.status),
+            (Some(_), Some(first)) => format!("{}; sessions counted on {first}", self.status),
+        }
     }
 
     fn with_drift(self, drift: Drift) -> ClusterOutcome {
@@ -670,8 +689,8 @@ impl Step<'_> {
         self.statement(session, None, &roles::grant_to_admin(role, version_num)).await
     }
 
-    /// Ends the role's sessions; `status` with what happened after it.
-    async fn terminate(&self, session: &Session, status: String) -> String {
+    /// Ends the role's sessions, and says what happened.
+    async fn terminate(&self, session: &Session) -> String {
         match lifecycle::terminate_sessions(session, self.name).await {
             Ok(ended) => {
                 if ended.ended > 0 || !ended.refused.is_empty() {
@@ -681,9 +700,9 @@ impl Step<'_> {
                     );
                     self.log.done(&Statement::plain(text), Ended::Committed);
                 }
-                terminate_status(&status, &ended)
+                terminate_status(&ended)
             }
-            Err(err) => format!("{status}; could not end its sessions: {err}"),
+            Err(err) => format!("could not end its sessions: {err}"),
         }
     }
 

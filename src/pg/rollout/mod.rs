@@ -125,6 +125,19 @@ impl RoleChange<'_> {
         }
     }
 
+    /// What did not happen, when it failed: a failed row's status, next
+    /// to its error.
+    pub fn not_done(&self) -> String {
+        match self {
+            RoleChange::Create(_) => "user not created".into(),
+            RoleChange::ResetPassword(_) => "password not reset".into(),
+            RoleChange::SetSearchPath { .. } => "search_path not set".into(),
+            RoleChange::Lock { .. } => "user not locked".into(),
+            RoleChange::Unlock(_) => "user not unlocked".into(),
+            RoleChange::Drop { .. } => "user not dropped".into(),
+        }
+    }
+
     /// Whether it would take away the admin's own access: pgacct never
     /// resets, locks or drops a role it connects as.
     pub fn locks_out_the_admin(&self) -> bool {
