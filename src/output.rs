@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
 use comfy_table::{ContentArrangement, ContentLineStyle, LineStyle, Table, TableStyle, presets};
@@ -200,70 +202,227 @@ pub fn unless_closed(result: io::Result<()>) -> io::Result<()> {
     }
 }
 
-/// A progress bar on stderr for work on several targets. Nothing at all
-/// when stderr is not a terminal, with `-q`, or for a single target.
+/// A progress bar on stderr for work on several targets: how many are
+/// done, a clock that ticks even while nothing finishes, and, once work on
+/// a cluster has taken longer than [`SLOW`], which clusters it waits for.
+/// Nothing at all when stderr is not a terminal, with `-q`, or for a
+/// single target.
 #[derive(Debug)]
-pub struct Progress(indicatif::ProgressBar);
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    in_flight: Arc<Mutex<InFlight>>,
+}
+
+/// How long work on a cluster runs before the bar names it.
+const SLOW: Duration = Duration::from_secs(2);
+
+/// How often the bar is redrawn when nothing else happens: often enough
+/// for the clock to tick every second.
+const TICK: Duration = Duration::from_millis(200);
+
+/// The clusters being worked on, oldest first.
+#[derive(Debug, Default)]
+struct InFlight {
+    next_id: u64,
+    work: Vec<(u64, String, Instant)>,
+}
+
+impl InFlight {
+    /// The clusters worked on for longer than [`SLOW`] at `now`, oldest
+    /// first, each named once.
+    fn slow(&self, now: Instant) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for (_, name, since) in &self.work {
+            if now.duration_since(*since) > SLOW && !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        names
+    }
+}
+
+/// Work on one cluster, shown as pending on the bar until it is
+/// [`done`](Work::done) (or dropped), which counts its targets as finished.
+#[must_use = "the work counts as done when this is dropped"]
+#[derive(Debug)]
+pub struct Work<'p> {
+    progress: &'p Progress,
+    id: Option<u64>,
+    targets: usize,
+}
+
+impl Work<'_> {
+    /// The work is finished: its targets count as done, and its cluster is
+    /// no longer pending.
+    pub fn done(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Work<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            lock(&self.progress.in_flight).work.retain(|(work, ..)| *work != id);
+        }
+        self.progress.bar.inc(self.targets as u64);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The bar on the screen, if any, so that a prompt can take it off first.
-static ON_SCREEN: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
-
-fn on_screen() -> std::sync::MutexGuard<'static, Option<indicatif::ProgressBar>> {
-    ON_SCREEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+static ON_SCREEN: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
 
 /// Runs `ask` (a prompt on the terminal) with the progress bar off the
 /// screen, so that no update draws over the question or the answer; the
-/// work goes on meanwhile, and the bar comes back afterwards.
+/// work goes on meanwhile (and the clock with it, undrawn), and the bar
+/// comes back afterwards.
 pub fn without_progress<R>(ask: impl FnOnce() -> R) -> R {
-    let bar = on_screen().clone();
+    let bar = lock(&ON_SCREEN).clone();
     if let Some(bar) = &bar {
-        // Hidden first, so that no draw comes between the clearing and
-        // the question.
+        // Hidden first, so that no draw (the steady tick's included) comes
+        // between the clearing and the question.
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         let _ = write!(io::stderr(), "\r\x1b[2K");
     }
     let answer = ask();
     if let Some(bar) = &bar {
+        // The steady tick draws it again within one tick.
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        bar.tick();
     }
     answer
 }
 
 impl Progress {
+    /// The bar of a fan-out over `total` targets.
     pub fn new(total: usize, messages: &Messages) -> Progress {
+        Progress::named("pgacct", total, messages)
+    }
+
+    /// The bar of a change's plan, read from `total` targets before
+    /// anything is changed.
+    pub fn planning(total: usize, messages: &Messages) -> Progress {
+        Progress::named("planning", total, messages)
+    }
+
+    fn named(prefix: &'static str, total: usize, messages: &Messages) -> Progress {
         use std::io::IsTerminal;
+        let in_flight = Arc::new(Mutex::new(InFlight::default()));
         if total < 2 || messages.quiet || !io::stderr().is_terminal() {
-            return Progress(indicatif::ProgressBar::hidden());
+            return Progress { bar: indicatif::ProgressBar::hidden(), in_flight };
         }
-        let style = indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {pos}/{len} targets {elapsed}",
-        )
+        let columns = terminal_width().unwrap_or(80);
+        // A narrower bar on a narrow terminal leaves room for the names.
+        let bar_width = (columns / 5).clamp(10, 30);
+        let status = {
+            let in_flight = Arc::clone(&in_flight);
+            // What the line holds before the status: the prefix, the bar
+            // in brackets, and a space each side.
+            let before = prefix.len() + bar_width + 4;
+            move |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let columns = terminal_width().unwrap_or(columns);
+                let in_flight = lock(&in_flight);
+                let line = status_line(
+                    state.pos(),
+                    state.len().unwrap_or(0),
+                    state.elapsed(),
+                    &in_flight.slow(Instant::now()),
+                    // One column spare: a line that fills the last column
+                    // wraps on some terminals.
+                    columns.saturating_sub(before + 1),
+                );
+                let _ = out.write_str(&line);
+            }
+        };
+        let style = indicatif::ProgressStyle::with_template(&format!(
+            "{{prefix}} [{{bar:{bar_width}}}] {{status}}"
+        ))
         .expect("the template is valid")
+        .with_key("status", status)
         .progress_chars("=> ");
         let bar = indicatif::ProgressBar::with_draw_target(
             Some(total as u64),
             indicatif::ProgressDrawTarget::stderr(),
         )
         .with_style(style)
-        .with_prefix("pgacct");
+        .with_prefix(prefix);
         // Hidden all the same where indicatif finds no terminal it can draw on.
         if !bar.is_hidden() {
-            *on_screen() = Some(bar.clone());
+            bar.enable_steady_tick(TICK);
+            *lock(&ON_SCREEN) = Some(bar.clone());
         }
-        Progress(bar)
+        Progress { bar, in_flight }
     }
 
-    /// `done` more targets are finished.
-    pub fn advance(&self, done: usize) {
-        self.0.inc(done as u64);
+    /// Work on `cluster` (`host:port`) for `targets` of the targets begins;
+    /// the cluster is pending until the returned [`Work`] is done.
+    pub fn start(&self, cluster: &str, targets: usize) -> Work<'_> {
+        if self.bar.is_hidden() {
+            return Work { progress: self, id: None, targets };
+        }
+        let mut in_flight = lock(&self.in_flight);
+        let id = in_flight.next_id;
+        in_flight.next_id += 1;
+        in_flight.work.push((id, for_terminal(cluster).into_owned(), Instant::now()));
+        Work { progress: self, id: Some(id), targets }
     }
 
     /// Takes the bar off the screen before the results are printed.
     pub fn finish(&self) {
-        self.0.finish_and_clear();
-        on_screen().take();
+        if self.bar.is_finished() {
+            return;
+        }
+        self.bar.finish_and_clear();
+        if !self.bar.is_hidden() {
+            lock(&ON_SCREEN).take();
+        }
+    }
+}
+
+/// A bar that ends early (an error, an interrupt) leaves the screen all the
+/// same, and its clock stops.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// What follows the bar: `3/10 targets 4s`, then the clusters waited for,
+/// as many as fit in `room` columns (`waiting for a:5432, b:5432 and 3
+/// more`, or `waiting for 5 clusters`), or none when nothing fits.
+fn status_line(done: u64, total: u64, elapsed: Duration, slow: &[&str], room: usize) -> String {
+    let secs = elapsed.as_secs();
+    let clock =
+        if secs < 60 { format!("{secs}s") } else { format!("{}m{:02}s", secs / 60, secs % 60) };
+    let counts = format!("{done}/{total} targets {clock}");
+    let Some(room) = room.checked_sub(counts.len()) else { return counts };
+    match waiting_for(slow, room.saturating_sub(1)) {
+        Some(waiting) => format!("{counts} {waiting}"),
+        None => counts,
+    }
+}
+
+/// `waiting for` as many of `clusters` as fit in `room` columns, the rest
+/// counted; `None` when there are none, or not even a count fits.
+fn waiting_for(clusters: &[&str], room: usize) -> Option<String> {
+    let fits = |text: String| (text.chars().count() <= room).then_some(text);
+    let count = clusters.len();
+    for named in (1..=count).rev() {
+        let names = &clusters[..named];
+        let list = match count - named {
+            0 => and_list(names),
+            more => format!("{} and {more} more", names.join(", ")),
+        };
+        if let Some(text) = fits(format!("waiting for {list}")) {
+            return Some(text);
+        }
+    }
+    match count {
+        0 => None,
+        1 => fits("waiting for 1 cluster".to_owned()),
+        _ => fits(format!("waiting for {count} clusters")),
     }
 }
 
@@ -611,6 +770,48 @@ mod tests {
         let mut csv = Vec::new();
         write_csv(&mut csv, ROLES, &ok).unwrap();
         assert_eq!(String::from_utf8(csv).unwrap(), "role,limit,error\napp,-1,\n");
+    }
+
+    #[test]
+    fn the_bar_names_the_clusters_it_waits_for_as_far_as_they_fit() {
+        let slow = ["10.0.0.7:5432", "10.0.0.9:5432", "a:1", "b:1", "c:1"];
+        let all = "waiting for 10.0.0.7:5432, 10.0.0.9:5432, a:1, b:1 and c:1";
+        assert_eq!(waiting_for(&slow, 80).as_deref(), Some(all));
+        assert_eq!(waiting_for(&slow, all.len()).as_deref(), Some(all));
+        assert_eq!(
+            waiting_for(&slow, all.len() - 1).as_deref(),
+            Some("waiting for 10.0.0.7:5432, 10.0.0.9:5432, a:1 and 2 more")
+        );
+        assert_eq!(
+            waiting_for(&slow, 51).as_deref(),
+            Some("waiting for 10.0.0.7:5432, 10.0.0.9:5432 and 3 more")
+        );
+        assert_eq!(waiting_for(&slow, 50).as_deref(), Some("waiting for 10.0.0.7:5432 and 4 more"));
+        assert_eq!(waiting_for(&slow, 30).as_deref(), Some("waiting for 5 clusters"));
+        assert_eq!(waiting_for(&slow, 10), None);
+        assert_eq!(
+            waiting_for(&slow[..2], 80).as_deref(),
+            Some("waiting for 10.0.0.7:5432 and 10.0.0.9:5432")
+        );
+        assert_eq!(waiting_for(&slow[..1], 21).as_deref(), Some("waiting for 1 cluster"));
+        assert_eq!(waiting_for(&[], 80), None);
+    }
+
+    #[test]
+    fn the_status_has_a_clock_and_stays_in_its_room() {
+        let secs = Duration::from_secs;
+        assert_eq!(status_line(1, 3, secs(0), &[], 80), "1/3 targets 0s");
+        assert_eq!(status_line(1, 3, secs(75), &[], 80), "1/3 targets 1m15s");
+        let slow = ["db1.example.com:5432", "db2.example.com:5432"];
+        assert_eq!(
+            status_line(1, 3, secs(3), &slow, 80),
+            "1/3 targets 3s waiting for db1.example.com:5432 and db2.example.com:5432"
+        );
+        for room in 0..80 {
+            let line = status_line(1, 3, secs(3), &slow, room);
+            assert!(line.len() <= room.max("1/3 targets 3s".len()), "{room}: {line}");
+        }
+        assert_eq!(status_line(1, 3, secs(3), &slow, 20), "1/3 targets 3s");
     }
 
     #[test]

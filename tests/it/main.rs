@@ -21,6 +21,7 @@ mod notify;
 mod parity;
 mod pgpass;
 mod policy_input;
+mod progress;
 mod readme;
 mod registry;
 mod results;
@@ -55,6 +56,7 @@ fn main() {
         parity::tests(),
         pgpass::tests(),
         policy_input::tests(),
+        progress::tests(),
         readme::tests(),
         registry::tests(),
         results::tests(),

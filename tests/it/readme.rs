@@ -25,4 +25,12 @@ fn the_demo_runs_the_main_job_end_to_end() {
         assert!(out.stdout.contains(shown), "{shown:?} is missing:\n{}", out.stdout);
     }
     assert!(out.stderr.contains("$ pgacct user create-k8s"), "{}", out.stderr);
+    // It says what it is doing before the slow steps (here the binary is
+    // given, so nothing is built, and it says nothing about building).
+    assert!(
+        out.stderr.starts_with("==> starting a throwaway PostgreSQL cluster"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("building pgacct"), "{}", out.stderr);
 }

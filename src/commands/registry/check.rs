@@ -102,9 +102,11 @@ pub fn run(args: &CheckArgs, ctx: &Context) -> CommandResult {
     let checked = ctx.runtime()?.block_on(fan_out(args.jobs.jobs, &order, |&i| {
         let (target, slots, connector, progress) = (&targets[i], &slots, &connector, &progress);
         async move {
+            // Waiting for a session slot is waiting for the cluster too.
+            let work = progress.start(&target.cluster(), 1);
             let _slot = slots[&target.cluster()].acquire().await;
             let row = check(connector, target).await;
-            progress.advance(1);
+            work.done();
             (i, row)
         }
     }));

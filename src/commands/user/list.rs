@@ -139,6 +139,7 @@ where
 {
     let progress = Progress::new(clusters.iter().map(|c| c.targets.len()).sum(), &ctx.messages);
     let results = ctx.runtime()?.block_on(fan_out(jobs, clusters, |cluster| async {
+        let work = progress.start(&cluster.name, cluster.targets.len());
         let result = match connector.connect(cluster.targets[0]).await {
             Ok(session) => {
                 let result = read(&session, cluster).await;
@@ -151,7 +152,7 @@ where
                 Err(format!("cannot connect as {}: {}", err.user, err.failure)),
             ),
         };
-        progress.advance(cluster.targets.len());
+        work.done();
         result
     }));
     progress.finish();

@@ -266,9 +266,11 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let clusters = by_cluster(&targets);
     let secret = password.as_ref().and_then(|p| p.secret.as_ref());
     let reading = reading(request.args, &confirm_because);
+    let planning = Progress::planning(targets.len(), &ctx.messages);
     let states: Vec<ClusterState> = runtime.block_on(fan_out(jobs, &clusters, |c| {
-        plan_cluster(&connector, c, change, secret, reading)
+        plan_cluster(&connector, c, change, secret, reading, &planning)
     }));
+    planning.finish();
     let ends = ends(&clusters, &states);
     let mut plan = describe(request, &targets, &clusters, &states, &sharing);
     if let Some(retry) = &retry {
@@ -290,13 +292,9 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
             let states = planned.take().unwrap_or_default();
             let progress = Progress::new(targets.len(), &ctx.messages);
             let connector = &connector;
-            outcomes = runtime.block_on(fan_out(jobs, states, |state| {
-                let progress = &progress;
-                async move {
-                    let outcome = apply_cluster(state, change, interrupt, connector).await;
-                    progress.advance(1);
-                    outcome
-                }
+            let work = states.into_iter().zip(&clusters);
+            outcomes = runtime.block_on(fan_out(jobs, work, |(state, c)| {
+                apply_cluster(state, c, change, interrupt, connector, &progress)
             }));
             progress.finish();
             let firsts = first_of_each(&targets, &clusters);
@@ -524,14 +522,17 @@ fn reading(args: &ChangeArgs, confirm_because: &[String]) -> Reading {
     }
 }
 
-/// Connects to `cluster`'s first target and plans the change there.
+/// Connects to `cluster`'s first target and plans the change there; the
+/// cluster is pending on `progress` meanwhile.
 async fn plan_cluster(
     connector: &Connector,
     cluster: &Cluster<'_>,
     change: &RoleChange<'_>,
     password: Option<&Secret>,
     reading: Reading,
+    progress: &Progress,
 ) -> ClusterState {
+    let _work = progress.start(&cluster.name, cluster.targets.len());
     match connector.connect(cluster.targets[0]).await {
         Ok(session) => ClusterState::Planned(
             rollout::plan(connector, session, &cluster.targets, change, password, reading).await,
@@ -540,12 +541,17 @@ async fn plan_cluster(
     }
 }
 
+/// Applies the plan of `cluster`; the cluster is pending on `progress`
+/// meanwhile.
 async fn apply_cluster(
     state: ClusterState,
+    cluster: &Cluster<'_>,
     change: &RoleChange<'_>,
     interrupt: &crate::interrupt::Interrupt,
     connector: &Connector,
+    progress: &Progress,
 ) -> ClusterOutcome {
+    let _work = progress.start(&cluster.name, cluster.targets.len());
     match state {
         ClusterState::Planned(plan) => plan.apply(change, interrupt, connector).await,
         ClusterState::Unreachable(err) => rollout::unreachable(&connect_error(&err)),

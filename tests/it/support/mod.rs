@@ -191,6 +191,20 @@ pub fn on_a_terminal_of(
     prompt: &str,
     keys: &str,
 ) -> (String, i32) {
+    on_a_terminal_answering_after(Duration::ZERO, columns, sandbox, args, vars, prompt, keys)
+}
+
+/// [`on_a_terminal_of`], typing `keys` only `pause` after `prompt` shows,
+/// as a person takes a moment to answer.
+pub fn on_a_terminal_answering_after(
+    pause: Duration,
+    columns: u16,
+    sandbox: &Sandbox,
+    args: &str,
+    vars: &[(&str, &str)],
+    prompt: &str,
+    keys: &str,
+) -> (String, i32) {
     use std::io::{Read, Write};
     use std::sync::{Arc, Mutex};
 
@@ -222,6 +236,7 @@ pub fn on_a_terminal_of(
         assert!(Instant::now() < deadline, "the prompt {prompt:?} never appeared");
         std::thread::sleep(Duration::from_millis(20));
     }
+    std::thread::sleep(pause);
     child.stdin.as_mut().expect("stdin is piped").write_all(keys.as_bytes()).expect("type");
     let status = child.wait().expect("wait for script");
     reader.join().expect("the reader ends");
