@@ -19,6 +19,7 @@ pub fn tests() -> Vec<Trial> {
         test!(an_empty_result_is_one_line_on_stderr),
         test!(showing_a_role_that_is_not_there_is_an_error_not_a_blank_record),
         test!(a_question_names_its_targets_as_a_sentence),
+        test!(roles_are_listed_in_natural_order),
     ]
 }
 
@@ -235,4 +236,13 @@ fn a_question_names_its_targets_as_a_sentence() {
     );
     assert_eq!(code, 1, "{shown}");
     assert!(shown.contains("nothing was changed"), "{shown}");
+}
+
+fn roles_are_listed_in_natural_order() {
+    let sandbox = Sandbox::new();
+    let pg = registered(&sandbox, &["orders"]);
+    pg.client().batch_execute("CREATE ROLE m10; CREATE ROLE m2; CREATE ROLE m1").unwrap();
+    let rows = pgacct(&sandbox, &pg).args("user list --env qa --all --name m*").rows();
+    let names: Vec<&str> = rows.iter().map(|r| r["role"].as_str().unwrap()).collect();
+    assert_eq!(names, ["m1", "m2", "m10"]);
 }

@@ -13,6 +13,7 @@ use crate::output::{self, Column, Progress, Record};
 use crate::pg::inspect::{self, PasswordKind, RoleDetail, RoleInfo};
 use crate::pg::{Connector, Session};
 use crate::policy::RoleName;
+use crate::registry::natural_cmp;
 
 /// A role on one cluster.
 #[derive(Debug, Serialize)]
@@ -183,7 +184,9 @@ pub fn list(ctx: &Context, args: &ListUsersArgs) -> CommandResult {
     for (cluster, (server, result)) in clusters.iter().zip(results) {
         let cluster = (cluster, server.as_str());
         match result {
-            Ok(roles) => {
+            Ok(mut roles) => {
+                // As people sort names: web2 before web10.
+                roles.sort_by(|a, b| natural_cmp(&a.name, &b.name));
                 rows.extend(roles.into_iter().map(|info| RoleRow::new(cluster, Some(info), None)));
             }
             Err(error) => {
