@@ -112,7 +112,8 @@ pub fn run(args: &ImportArgs, ctx: &Context) -> CommandResult {
                 .collect(),
             Err(err) => {
                 let error = err.to_string();
-                plan.items.iter().map(|item| Done::failed(&item.intent, &error)).collect()
+                // One transaction: nothing of the file was written.
+                plan.items.iter().map(|_| Done::failed("not imported", &error)).collect()
             }
         }
     })?;

@@ -112,7 +112,9 @@ impl EntryChange<'_> {
             let result = apply(store);
             let done = match &result {
                 Ok(_) => Done::ok(&self.done),
-                Err(err) => Done::failed(&self.intent, err.to_string()),
+                Err(err) => {
+                    Done::failed(format!("target not {}", past_tense(self.verb)), err.to_string())
+                }
             };
             changed = Some(result);
             vec![done]
@@ -131,12 +133,7 @@ impl EntryChange<'_> {
                 Ok(Exit::Success)
             }
             (Ran::Applied(applied), Some(Ok(entry))) => {
-                let verb = if self.verb.ends_with('e') {
-                    format!("{}d", self.verb)
-                } else {
-                    format!("{}ed", self.verb)
-                };
-                ctx.messages.status(&format!("{verb} {}", entry.target.name()));
+                ctx.messages.status(&format!("{} {}", past_tense(self.verb), entry.target.name()));
                 if out.is_machine_readable() {
                     output::unless_closed(out.one(&entry))?;
                 }
@@ -171,6 +168,11 @@ fn protected_plan(
     }
     change::ensure_confirmable(args, &plan.confirm_because)?;
     Ok(plan)
+}
+
+/// `added`, `removed`: the registry's verbs are regular.
+fn past_tense(verb: &str) -> String {
+    if verb.ends_with('e') { format!("{verb}d") } else { format!("{verb}ed") }
 }
 
 fn capitalized(word: &str) -> String {
