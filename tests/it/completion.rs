@@ -37,9 +37,9 @@ fn shell(sandbox: &Sandbox, program: &str) -> Command {
     command
 }
 
-/// What bash's completion puts in COMPREPLY for `line` (cursor at its
-/// end), with the committed script loaded: COMP_WORDS split as bash splits
-/// them, at blanks and at each `=` and `:` (COMP_WORDBREAKS).
+/// What bash's completion puts in `COMPREPLY` for `line` (cursor at its
+/// end), with the committed script loaded: `COMP_WORDS` split as bash splits
+/// them, at blanks and at each `=` and `:` (`COMP_WORDBREAKS`).
 fn bash_completes(sandbox: &Sandbox, line: &str) -> Vec<String> {
     bash_completes_with(sandbox, line, &[])
 }
@@ -280,7 +280,7 @@ fn fish_completes_from_the_registry() {
         let ran = Run::of(shell(&sandbox, "fish"))
             .arg("--no-config")
             .arg("-c")
-            .arg(r#"source $argv[1]; complete --do-complete=$argv[2]"#)
+            .arg("source $argv[1]; complete --do-complete=$argv[2]")
             .arg(script("pgacct.fish"))
             .arg(line)
             .run();
