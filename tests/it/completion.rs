@@ -41,10 +41,16 @@ fn shell(sandbox: &Sandbox, program: &str) -> Command {
 /// end), with the committed script loaded: `COMP_WORDS` split as bash splits
 /// them, at blanks and at each `=` and `:` (`COMP_WORDBREAKS`).
 fn bash_completes(sandbox: &Sandbox, line: &str) -> Vec<String> {
-    bash_completes_with(sandbox, line, &[])
+    bash_completes_with(sandbox, line, &[]).0
 }
 
-fn bash_completes_with(sandbox: &Sandbox, line: &str, vars: &[(&str, &str)]) -> Vec<String> {
+/// [`bash_completes`] with more environment variables, and whether the
+/// script told bash to put no space after the word.
+fn bash_completes_with(
+    sandbox: &Sandbox,
+    line: &str,
+    vars: &[(&str, &str)],
+) -> (Vec<String>, bool) {
     let mut words: Vec<String> = Vec::new();
     for token in line.split_whitespace() {
         let mut piece = String::new();
@@ -74,8 +80,10 @@ fn bash_completes_with(sandbox: &Sandbox, line: &str, vars: &[(&str, &str)]) -> 
         .arg(
             r#"source "$1"; COMP_LINE=$2; COMP_POINT=${#COMP_LINE}; cur=$3 prev=$4; shift 4
                COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+               compopt() { [[ "$*" == "-o nospace" ]] && nospace=1; }
                _pgacct pgacct "$cur" "$prev"
-               printf '%s\n' "${COMPREPLY[@]}""#,
+               printf '%s\n' "${COMPREPLY[@]}"
+               [[ -z $nospace ]] || echo "(no space)""#,
         )
         .arg("bash")
         .arg(script("pgacct.bash"))
@@ -84,7 +92,13 @@ fn bash_completes_with(sandbox: &Sandbox, line: &str, vars: &[(&str, &str)]) -> 
         .arg(prev)
         .arg_list(&words);
     let ran = vars.iter().fold(ran, |run, (k, v)| run.env(k, v)).run();
-    ran.stdout.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
+    let mut words: Vec<String> =
+        ran.stdout.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    let no_space = words.last().is_some_and(|w| w == "(no space)");
+    if no_space {
+        words.pop();
+    }
+    (words, no_space)
 }
 
 /// A registry of two envs: qa has orders on two clusters and billing on
@@ -109,6 +123,11 @@ fn fleet(sandbox: &Sandbox) {
 fn bash_completes_envs_and_the_dbs_and_clusters_of_the_env_on_the_line() {
     let sandbox = Sandbox::new();
     fleet(&sandbox);
+    Run::new(&sandbox)
+        .args("registry add --env qa --host db3.example.com --db")
+        .arg("sales eu")
+        .stderr_contains("added qa/sales eu")
+        .run();
     sandbox.write_config("[env.uat]\nprotected = true\n");
     let before = std::fs::read(sandbox.registry()).unwrap();
 
@@ -117,11 +136,14 @@ fn bash_completes_envs_and_the_dbs_and_clusters_of_the_env_on_the_line() {
     assert_eq!(bash_completes(&sandbox, "pgacct registry list --env q"), ["qa"]);
     assert_eq!(bash_completes(&sandbox, "pgacct user list --env=p"), ["prod"]);
     // --db narrows to the env on the line, wherever it is; m2 before m10.
-    assert_eq!(bash_completes(&sandbox, "pgacct user list --env qa --db "), ["billing", "orders"]);
+    assert_eq!(
+        bash_completes(&sandbox, "pgacct user list --env qa --db "),
+        ["billing", "orders", "sales\\ eu"]
+    );
     assert_eq!(bash_completes(&sandbox, "pgacct user show --env prod --db m"), ["m2", "m10"]);
     assert_eq!(
         bash_completes(&sandbox, "pgacct user list --db "),
-        ["billing", "m2", "m10", "orders"],
+        ["billing", "m2", "m10", "orders", "sales\\ eu"],
         "without --env, every env's"
     );
     assert_eq!(
@@ -131,7 +153,7 @@ fn bash_completes_envs_and_the_dbs_and_clusters_of_the_env_on_the_line() {
     );
     assert_eq!(
         bash_completes(&sandbox, "pgacct user list --env qa --cluster "),
-        ["db1.example.com:5432", "db2.example.com:5433"]
+        ["db1.example.com:5432", "db2.example.com:5433", "db3.example.com:5432"]
     );
     // --registry on the line wins over PGACCT_REGISTRY.
     let elsewhere = sandbox.path().join("elsewhere.db");
@@ -143,7 +165,10 @@ fn bash_completes_envs_and_the_dbs_and_clusters_of_the_env_on_the_line() {
         ["uat"]
     );
 
-    assert_eq!(std::fs::read(sandbox.registry()).unwrap(), before, "completion wrote the registry");
+    // A name the shell would split is given to bash quoted.
+    assert_eq!(bash_completes(&sandbox, "pgacct user list --env qa --db s"), ["sales\\ eu"]);
+
+    assert!(std::fs::read(sandbox.registry()).unwrap() == before, "completion wrote the registry");
     assert!(!elsewhere.exists(), "completion created {}", elsewhere.display());
 }
 
@@ -156,12 +181,18 @@ fn bash_completes_label_keys_then_values_and_clusters_across_colons() {
         bash_completes(&sandbox, "pgacct user list --env qa --where "),
         ["region=", "team="]
     );
-    assert_eq!(bash_completes(&sandbox, "pgacct user list --env qa --where te"), ["team="]);
+    assert_eq!(
+        bash_completes_with(&sandbox, "pgacct user list --env qa --where te", &[]),
+        (vec!["team=".to_owned()], true)
+    );
     assert_eq!(
         bash_completes(&sandbox, "pgacct user list --env qa --where team="),
         ["core", "web"]
     );
-    assert_eq!(bash_completes(&sandbox, "pgacct user list --env qa --where team=c"), ["core"]);
+    assert_eq!(
+        bash_completes_with(&sandbox, "pgacct user list --env qa --where team=c", &[]),
+        (vec!["core".to_owned()], false)
+    );
     assert_eq!(bash_completes(&sandbox, "pgacct user list --where team="), ["core", "ops", "web"]);
     assert_eq!(bash_completes(&sandbox, "pgacct registry list --where=team=o"), ["ops"]);
     assert_eq!(bash_completes(&sandbox, "pgacct registry update --unset-label r"), ["region"]);
@@ -214,7 +245,7 @@ fn without_a_registry_completion_offers_nothing_and_creates_nothing() {
         "pgacct user list --cluster ",
         "pgacct user list --where ",
     ] {
-        assert_eq!(bash_completes_with(&sandbox, line, &vars), Vec::<String>::new(), "{line}");
+        assert_eq!(bash_completes_with(&sandbox, line, &vars).0, Vec::<String>::new(), "{line}");
     }
     // The binary itself prints nothing, on stdout or stderr, and exits 0.
     let ran = Run::new(&sandbox)
@@ -267,7 +298,11 @@ fn a_broken_registry_or_config_gives_no_candidates_and_no_message() {
         .expect(1)
         .run();
     assert_eq!(ran.stdout, "");
-    assert_eq!(std::fs::read(&not_a_registry).unwrap(), before);
+    assert!(
+        std::fs::read(&not_a_registry).unwrap() == before,
+        "completion wrote {}",
+        not_a_registry.display()
+    );
 }
 
 fn fish_completes_from_the_registry() {
