@@ -39,10 +39,13 @@ const SCRIPTS: [(&str, &str); 5] = [
     ("pgacct.elv", "elvish"),
 ];
 
-/// Answers the shell when `COMPLETE` is set (the scripts set it), and
-/// returns how to exit; `None` on a normal run.
+/// Answers the shell when `COMPLETE` names one (the scripts set it), and
+/// returns how to exit; `None` on a normal run, also when `COMPLETE` holds
+/// something else, so that a stray variable cannot stop pgacct from working.
 pub fn run_if_asked() -> Option<ExitCode> {
-    std::env::var_os(VAR).filter(|shell| !shell.is_empty() && shell != "0")?;
+    let shell = PathBuf::from(std::env::var_os(VAR)?);
+    let name = shell.file_stem()?.to_str()?;
+    SHELLS.completer(name)?;
     let current_dir = std::env::current_dir().ok();
     let answered = CompleteEnv::with_factory(command)
         .var(VAR)

@@ -19,6 +19,7 @@ pub fn tests() -> Vec<Trial> {
         test!(bash_does_not_offer_the_hidden_command),
         test!(without_a_registry_completion_offers_nothing_and_creates_nothing),
         test!(a_broken_registry_or_config_gives_no_candidates_and_no_message),
+        test!(a_stray_complete_variable_does_not_stop_pgacct),
         test!(fish_completes_from_the_registry),
     ]
 }
@@ -303,6 +304,17 @@ fn a_broken_registry_or_config_gives_no_candidates_and_no_message() {
         "completion wrote {}",
         not_a_registry.display()
     );
+}
+
+/// Only a shell's name in `COMPLETE` asks for completions: any other value
+/// is a normal run, not a silent exit.
+fn a_stray_complete_variable_does_not_stop_pgacct() {
+    let sandbox = Sandbox::new();
+    fleet(&sandbox);
+    for value in ["1", "yes", ""] {
+        let ran = Run::new(&sandbox).env("COMPLETE", value).args("registry list --env prod").run();
+        assert!(ran.stdout.contains("m10"), "COMPLETE={value}: {}", ran.stdout);
+    }
 }
 
 fn fish_completes_from_the_registry() {
