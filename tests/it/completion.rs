@@ -21,6 +21,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_broken_registry_or_config_gives_no_candidates_and_no_message),
         test!(a_stray_complete_variable_does_not_stop_pgacct),
         test!(fish_completes_from_the_registry),
+        test!(zsh_completes_from_the_registry_with_the_script_in_fpath),
     ]
 }
 
@@ -336,6 +337,66 @@ fn fish_completes_from_the_registry() {
     assert_eq!(complete("pgacct user list --env "), ["prod", "qa"]);
     assert_eq!(complete("pgacct user list --env qa --db "), ["billing", "orders"]);
     assert_eq!(complete("pgacct user list --env qa --where team="), ["team=core", "team=web"]);
+    let commands = complete("pgacct ");
+    assert!(commands.iter().any(|c| c == "registry"), "{commands:?}");
+    assert!(!commands.iter().any(|c| c.contains("generate")), "{commands:?}");
+}
+
+/// Drives an interactive zsh in a pseudo-terminal (zpty) with the script
+/// in `$fpath`: types `$2` and a TAB, and prints what the completion system
+/// offers, as `compadd` is asked to add it.
+const ZSH_CAPTURE: &str = r#"
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PROMPT=''; fpath=(${(q)1} \$fpath); autoload -U compinit; compinit -u -d /dev/null"
+zpty -w z 'compadd() { local -a h; builtin compadd -O h "$@"; (( $#h )) && print -rl -- "<hit>"${^h}; builtin compadd "$@" }'
+zpty -w z "zstyle ':completion:*' menu no; print '<ready>'"
+read_until() {
+    local line tries=0
+    while (( tries++ < 400 )); do
+        if zpty -r -t z line; then
+            [[ $line == *"<$1>"* && $line != *print* ]] && return 0
+            [[ $line == *'<hit>'* && $1 == done ]] && print -r -- "${${line#*<hit>}%%$'\r'*}"
+        else
+            sleep 0.05
+        fi
+    done
+    print -u2 "zsh did not answer"; return 1
+}
+read_until ready || exit 1
+zpty -w -n z "$2"$'\t'
+zpty -w z $'\C-u'"print '<done>'"
+read_until done
+"#;
+
+fn zsh_completes_from_the_registry_with_the_script_in_fpath() {
+    if Command::new("zsh").arg("--version").output().is_err() {
+        skip("zsh (apt-get install zsh)");
+    }
+    let sandbox = Sandbox::new();
+    fleet(&sandbox);
+    let fpath = sandbox.path().join("zfunc");
+    std::fs::create_dir(&fpath).unwrap();
+    std::fs::copy(script("_pgacct"), fpath.join("_pgacct")).unwrap();
+    let capture = sandbox.write("capture.zsh", ZSH_CAPTURE);
+    let complete = |line: &str| -> Vec<String> {
+        let ran =
+            Run::of(shell(&sandbox, "zsh")).arg("-f").arg(&capture).arg(&fpath).arg(line).run();
+        let mut offered: Vec<String> = Vec::new();
+        for word in ran.stdout.lines() {
+            if !offered.iter().any(|w| w == word) {
+                offered.push(word.to_owned());
+            }
+        }
+        offered
+    };
+    assert_eq!(complete("pgacct user list --env "), ["prod", "qa"]);
+    assert_eq!(complete("pgacct user list --env qa --db "), ["billing", "orders"]);
+    assert_eq!(complete("pgacct user list --env qa --where team="), ["team=core", "team=web"]);
+    assert_eq!(
+        complete("pgacct user list --env qa --cluster db"),
+        ["db1.example.com:5432", "db2.example.com:5433"]
+    );
     let commands = complete("pgacct ");
     assert!(commands.iter().any(|c| c == "registry"), "{commands:?}");
     assert!(!commands.iter().any(|c| c.contains("generate")), "{commands:?}");
