@@ -189,11 +189,16 @@ _pgacct() {
     local keep=${words[index]%"$2"} out line
     out=$(_PGACCT_INDEX=$index @VAR@=bash @COMPLETER@ -- "${words[@]}" 2>/dev/null) || return 0
     COMPREPLY=()
-    # No space after `team=` or a directory.
-    [[ $out == *[=/] || $out == *[=/]$'\n'* ]] && compopt -o nospace 2>/dev/null
-    if [[ -z $keep && $out != *[!A-Za-z0-9_./:=@%+,$'\n'-]* ]]; then
-        # Whole words that need no quoting: at once, fast for thousands.
-        IFS=$'\n' read -r -d '' -a COMPREPLY <<<"$out"
+    # No space after `team=` or a directory. (Regular expressions: a glob
+    # like *[=/]* takes bash milliseconds on thousands of lines.)
+    [[ $out =~ [=/]($|$'\n') ]] && compopt -o nospace 2>/dev/null
+    local plain=$'^[-A-Za-z0-9_./:=@%+,\n]*$'
+    if [[ -z $keep && $out =~ $plain ]]; then
+        # Whole words that need no quoting: split at once, fast for thousands.
+        local IFS=$'\n' noglob=$-
+        set -f
+        COMPREPLY=($out)
+        [[ $noglob == *f* ]] || set +f
         return 0
     fi
     while IFS= read -r line; do
