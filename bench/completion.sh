@@ -85,11 +85,11 @@ samples[bash_tab]=$(awk '{print $1}' <<<"$tab")
 counts[bash_tab]=$(awk 'END {print $2}' <<<"$tab")
 
 echo "pgacct completion on a registry of 10,000 targets ($runs runs each, interleaved)"
-printf '%-34s %10s %11s\n' case "median ms" candidates
-printf '%-34s %10s %11s\n' "pgacct --version (start-up)" "$(median_ms <<<"${samples[version]}")" -
+printf '%-40s %10s %11s\n' case "median ms" candidates
+printf '%-40s %10s %11s\n' "pgacct --version (start-up)" "$(median_ms <<<"${samples[version]}")" -
 for name in "${order[@]}"; do
-    printf '%-34s %10s %11s\n' "${cases[$name]#* }" "$(median_ms <<<"${samples[$name]}")" \
+    printf '%-40s %10s %11s\n' "${cases[$name]#* }" "$(median_ms <<<"${samples[$name]}")" \
         "${counts[$name]}"
 done
-printf '%-34s %10s %11s\n' "bash TAB: --env qa --db" "$(median_ms <<<"${samples[bash_tab]}")" \
+printf '%-40s %10s %11s\n' "bash TAB: --env qa --db" "$(median_ms <<<"${samples[bash_tab]}")" \
     "${counts[bash_tab]}"
