@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
+use crate::completion;
 use crate::registry::{
     AdminUser, CertFile, ClusterRef, DbName, EnvName, Host, Label, LabelKey, PasswordCommand,
     RootCert, SslMode, SslNegotiation,
@@ -288,19 +289,22 @@ fn parse_role_reference(s: &str) -> Result<String, String> {
     .args(["dbs", "clusters", "wheres", "all", "retry"])))]
 pub struct ChangeTargetArgs {
     /// Environment of the targets
-    #[arg(long, value_name = "ENV", required_unless_present = "retry")]
+    #[arg(long, value_name = "ENV", required_unless_present = "retry", add = completion::envs())]
     pub env: Option<EnvName>,
 
     /// Every target with this database name, on any cluster (repeatable)
-    #[arg(long = "db", value_name = "DB", conflicts_with_all = ["all", "retry"])]
+    #[arg(long = "db", value_name = "DB", conflicts_with_all = ["all", "retry"],
+          add = completion::dbs())]
     pub dbs: Vec<DbName>,
 
     /// The targets on this cluster, HOST or HOST:PORT (repeatable)
-    #[arg(long = "cluster", value_name = "HOST[:PORT]", conflicts_with_all = ["all", "retry"])]
+    #[arg(long = "cluster", value_name = "HOST[:PORT]", conflicts_with_all = ["all", "retry"],
+          add = completion::clusters())]
     pub clusters: Vec<ClusterRef>,
 
     /// The targets with this label, KEY=VALUE (repeatable: all must match)
-    #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with_all = ["all", "retry"])]
+    #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with_all = ["all", "retry"],
+          add = completion::labels())]
     pub wheres: Vec<Label>,
 
     /// Every active database of the environment
@@ -322,7 +326,7 @@ pub struct ChangeTargetArgs {
     .args(["dbs", "clusters", "wheres", "all"])))]
 pub struct TargetArgs {
     /// Environment of the targets
-    #[arg(long, value_name = "ENV", required_unless_present = "all_envs")]
+    #[arg(long, value_name = "ENV", required_unless_present = "all_envs", add = completion::envs())]
     pub env: Option<EnvName>,
 
     /// Every environment
@@ -330,15 +334,17 @@ pub struct TargetArgs {
     pub all_envs: bool,
 
     /// Every target with this database name, on any cluster (repeatable)
-    #[arg(long = "db", value_name = "DB", conflicts_with = "all")]
+    #[arg(long = "db", value_name = "DB", conflicts_with = "all", add = completion::dbs())]
     pub dbs: Vec<DbName>,
 
     /// The targets on this cluster, HOST or HOST:PORT (repeatable)
-    #[arg(long = "cluster", value_name = "HOST[:PORT]", conflicts_with = "all")]
+    #[arg(long = "cluster", value_name = "HOST[:PORT]", conflicts_with = "all",
+          add = completion::clusters())]
     pub clusters: Vec<ClusterRef>,
 
     /// The targets with this label, KEY=VALUE (repeatable: all must match)
-    #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with = "all")]
+    #[arg(long = "where", value_name = "KEY=VALUE", conflicts_with = "all",
+          add = completion::labels())]
     pub wheres: Vec<Label>,
 
     /// Every active database of the environment
@@ -439,7 +445,7 @@ pub struct CreateArgs {
     pub targets: ChangeTargetArgs,
 
     /// The account type
-    #[arg(long = "type", value_name = "TYPE")]
+    #[arg(long = "type", value_name = "TYPE", add = completion::account_types())]
     pub kind: String,
 
     /// The role name, exactly as it is to be (a-z, 0-9, _)
@@ -553,7 +559,7 @@ pub struct AuditSealArgs {
 #[derive(Debug, Args)]
 pub struct AuditShowArgs {
     /// Only this environment
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", add = completion::envs())]
     pub env: Option<EnvName>,
 
     /// Every environment (the default)
@@ -561,7 +567,7 @@ pub struct AuditShowArgs {
     pub all_envs: bool,
 
     /// Only this database
-    #[arg(long, value_name = "DB")]
+    #[arg(long, value_name = "DB", add = completion::dbs())]
     pub db: Option<DbName>,
 
     /// Only operations on this PostgreSQL role
@@ -669,11 +675,11 @@ pub enum RegistryCommand {
 #[derive(Debug, Args)]
 pub struct TargetKeyArgs {
     /// Environment name, e.g. dev, qa, prod
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", add = completion::envs())]
     pub env: EnvName,
 
     /// Database name on the server
-    #[arg(long, value_name = "DB")]
+    #[arg(long, value_name = "DB", add = completion::dbs())]
     pub db: DbName,
 }
 
@@ -685,7 +691,7 @@ pub struct TargetSelectArgs {
     pub key: TargetKeyArgs,
 
     /// The cluster, HOST or HOST:PORT, when the env has the db on several
-    #[arg(long, value_name = "HOST[:PORT]")]
+    #[arg(long, value_name = "HOST[:PORT]", add = completion::clusters())]
     pub cluster: Option<ClusterRef>,
 }
 
@@ -783,7 +789,7 @@ pub struct AddArgs {
     pub admin_password_command: Option<PasswordCommand>,
 
     /// A label, KEY=VALUE, for --where to select by (repeatable)
-    #[arg(long = "label", value_name = "KEY=VALUE")]
+    #[arg(long = "label", value_name = "KEY=VALUE", add = completion::labels())]
     pub labels: Vec<Label>,
 
     /// Free text kept with the entry
@@ -835,11 +841,11 @@ pub struct UpdateArgs {
     pub unset: Vec<UnsetField>,
 
     /// Set a label, KEY=VALUE (repeatable)
-    #[arg(long = "label", value_name = "KEY=VALUE")]
+    #[arg(long = "label", value_name = "KEY=VALUE", add = completion::labels())]
     pub labels: Vec<Label>,
 
     /// Remove a label (repeatable)
-    #[arg(long = "unset-label", value_name = "KEY")]
+    #[arg(long = "unset-label", value_name = "KEY", add = completion::label_key_names())]
     pub unset_labels: Vec<LabelKey>,
 
     #[command(flatten)]
@@ -861,7 +867,7 @@ pub enum UnsetField {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only this environment
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", add = completion::envs())]
     pub env: Option<EnvName>,
 
     /// Only active targets
@@ -869,14 +875,14 @@ pub struct ListArgs {
     pub active_only: bool,
 
     /// Only targets with this label, KEY=VALUE (repeatable: all must match)
-    #[arg(long = "where", value_name = "KEY=VALUE")]
+    #[arg(long = "where", value_name = "KEY=VALUE", add = completion::labels())]
     pub wheres: Vec<Label>,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Only this environment [default: every environment]
-    #[arg(long, value_name = "ENV")]
+    #[arg(long, value_name = "ENV", add = completion::envs())]
     pub env: Option<EnvName>,
 
     /// Every environment (the default)
@@ -884,15 +890,15 @@ pub struct CheckArgs {
     pub all_envs: bool,
 
     /// Only targets with this database name, on any cluster (repeatable)
-    #[arg(long = "db", value_name = "DB")]
+    #[arg(long = "db", value_name = "DB", add = completion::dbs())]
     pub dbs: Vec<DbName>,
 
     /// Only the targets on this cluster, HOST or HOST:PORT (repeatable)
-    #[arg(long = "cluster", value_name = "HOST[:PORT]")]
+    #[arg(long = "cluster", value_name = "HOST[:PORT]", add = completion::clusters())]
     pub clusters: Vec<ClusterRef>,
 
     /// Only targets with this label, KEY=VALUE (repeatable: all must match)
-    #[arg(long = "where", value_name = "KEY=VALUE")]
+    #[arg(long = "where", value_name = "KEY=VALUE", add = completion::labels())]
     pub wheres: Vec<Label>,
 
     #[command(flatten)]
@@ -928,7 +934,7 @@ pub struct ImportArgs {
     pub sync: bool,
 
     /// With --sync: only this environment; the file's other rows are left out
-    #[arg(long, value_name = "ENV", requires = "sync")]
+    #[arg(long, value_name = "ENV", requires = "sync", add = completion::envs())]
     pub env: Option<EnvName>,
 
     #[command(flatten)]

@@ -7,6 +7,7 @@
 mod audit;
 mod cli;
 mod commands;
+mod completion;
 mod config;
 mod error;
 mod interrupt;
@@ -27,6 +28,10 @@ use clap::Parser;
 use crate::error::Exit;
 
 fn main() -> ExitCode {
+    // A TAB in a shell whose completion script is installed.
+    if let Some(exit) = completion::run_if_asked() {
+        return exit;
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {

@@ -642,6 +642,11 @@ impl Policy {
         })
     }
 
+    /// Every account type's name: the built-in ones and config.toml's.
+    pub fn type_names(&self) -> impl Iterator<Item = &str> {
+        self.types.keys().map(String::as_str)
+    }
+
     /// The k8s prefix of `env`: from config, else dev → dv, qa → qa,
     /// uat → ua, prod → pd, and any other env its own name.
     pub fn k8s_prefix(&self, env: &str) -> String {

@@ -1,17 +1,15 @@
-//! The hidden `generate-assets` command: shell completions and man pages,
-//! committed to the repository and checked by a test.
+//! The hidden `generate-assets` command: shell completion scripts (see
+//! [`crate::completion`]) and man pages, committed to the repository and
+//! checked by a test.
 
 use std::fs;
 use std::io;
 use std::path::Path;
 
 use clap::CommandFactory;
-use clap_complete::Shell;
 
 use crate::cli::Cli;
 use crate::error::{CommandResult, Exit};
-
-const SHELLS: [Shell; 5] = [Shell::Bash, Shell::Zsh, Shell::Fish, Shell::PowerShell, Shell::Elvish];
 
 pub fn run(dir: &Path) -> CommandResult {
     let mut cmd = Cli::command().disable_help_subcommand(true);
@@ -19,9 +17,7 @@ pub fn run(dir: &Path) -> CommandResult {
 
     let completions = dir.join("completions");
     replace_dir(&completions)?;
-    for shell in SHELLS {
-        clap_complete::generate_to(shell, &mut cmd, "pgacct", &completions)?;
-    }
+    crate::completion::write_scripts(&completions)?;
 
     let man = dir.join("man");
     replace_dir(&man)?;

@@ -42,6 +42,18 @@ pub trait RegistryStore {
     /// the change was planned against.
     fn apply(&mut self, changes: &[sync::Change]) -> Result<(), Error>;
 
+    /// The registered environments, each with how many targets it has: for
+    /// completion, like the three below. Values that do not read back as
+    /// valid (a row edited by hand) are left out.
+    fn env_names(&self) -> Result<Vec<(EnvName, u32)>, Error>;
+    /// The database names of `env` (of every env when `None`), with how
+    /// many targets have each.
+    fn db_names(&self, env: Option<&EnvName>) -> Result<Vec<(DbName, u32)>, Error>;
+    /// The clusters (host and port) of `env`, with how many targets each holds.
+    fn clusters(&self, env: Option<&EnvName>) -> Result<Vec<(ClusterRef, u32)>, Error>;
+    /// The distinct label sets of `env`'s targets, empty ones left out.
+    fn label_sets(&self, env: Option<&EnvName>) -> Result<Vec<Labels>, Error>;
+
     /// The one entry `key` (on `cluster`) names: refused when there is
     /// none, or when it names several (they are listed).
     fn one(&self, key: &TargetKey, cluster: Option<&ClusterRef>) -> Result<Entry, Error> {

@@ -119,6 +119,49 @@ impl RegistryStore for Store {
             Ok(Ok(()))
         })
     }
+
+    fn env_names(&self) -> Result<Vec<(EnvName, u32)>, Error> {
+        readable_rows(self, ENV_NAMES, [], |row| Ok((row.get(0)?, row.get(1)?)))
+    }
+
+    fn db_names(&self, env: Option<&EnvName>) -> Result<Vec<(DbName, u32)>, Error> {
+        readable_rows(self, DB_NAMES, [env], |row| Ok((row.get(0)?, row.get(1)?)))
+    }
+
+    fn clusters(&self, env: Option<&EnvName>) -> Result<Vec<(ClusterRef, u32)>, Error> {
+        readable_rows(self, CLUSTERS, [env], |row| {
+            Ok((ClusterRef { host: row.get(0)?, port: Some(row.get(1)?) }, row.get(2)?))
+        })
+    }
+
+    fn label_sets(&self, env: Option<&EnvName>) -> Result<Vec<Labels>, Error> {
+        readable_rows(self, LABEL_SETS, [env], |row| row.get(0))
+    }
+}
+
+/// Completion's queries read one or two columns, never whole targets, so
+/// that a TAB stays fast on a registry of 10,000 targets.
+const ENV_NAMES: &str = "SELECT env, count(*) FROM targets GROUP BY env";
+const DB_NAMES: &str = "SELECT db, count(*) FROM targets WHERE ?1 IS NULL OR env = ?1 GROUP BY db";
+const CLUSTERS: &str = "SELECT host, port, count(*) FROM targets
+                        WHERE ?1 IS NULL OR env = ?1 GROUP BY host, port";
+const LABEL_SETS: &str = "SELECT DISTINCT labels FROM targets
+                          WHERE (?1 IS NULL OR env = ?1) AND labels <> ''";
+
+/// The rows of `sql` that read back as valid: a row edited by hand into
+/// something invalid is left out.
+fn readable_rows<T>(
+    store: &Store,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, Error> {
+    let rows = store.read(|conn| {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(params, |row| Ok(read(row).ok()))?;
+        rows.collect::<rusqlite::Result<Vec<Option<T>>>>()
+    })?;
+    Ok(rows.into_iter().flatten().collect())
 }
 
 fn not_found(target: &Target) -> Error {

@@ -7,6 +7,7 @@
 
 mod audit;
 mod audit_key;
+mod completion;
 mod connect;
 mod credentials;
 mod files;
@@ -42,6 +43,7 @@ fn main() {
         vec![test!(every_test_file_is_declared)],
         audit::tests(),
         audit_key::tests(),
+        completion::tests(),
         connect::tests(),
         credentials::tests(),
         files::tests(),
