@@ -348,7 +348,7 @@ fn fish_completes_from_the_registry() {
 const ZSH_CAPTURE: &str = r#"
 zmodload zsh/zpty
 zpty z zsh -f -i
-zpty -w z "PROMPT=''; fpath=(${(q)1} \$fpath); autoload -U compinit; compinit -u -d /dev/null"
+zpty -w z "PROMPT=''; fpath=(${(q)1} \$fpath); autoload -U compinit; compinit -u -D"
 zpty -w z 'compadd() { local -a h; builtin compadd -O h "$@"; (( $#h )) && print -rl -- "<hit>"${^h}; builtin compadd "$@" }'
 zpty -w z "zstyle ':completion:*' menu no; print '<ready>'"
 read_until() {
