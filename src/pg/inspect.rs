@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -74,7 +73,7 @@ pub async fn list(
     pattern: Option<&str>,
     dbs: &[&str],
 ) -> Result<Vec<RoleInfo>, RoleError> {
-    let client = session.client();
+    let client = session;
     let like = pattern.map(like_pattern);
     // Three queries, one round trip.
     let (rows, settings, passwords) = tokio::try_join!(
@@ -137,7 +136,7 @@ pub async fn show(
     else {
         return Ok(None);
     };
-    let client = session.client();
+    let client = session;
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
     // The rest in one round trip.
     let by_name: [(&(dyn ToSql + Sync), Type); 1] = [(&name, Type::TEXT)];
@@ -178,7 +177,7 @@ pub async fn show(
 
 /// Every role's `search_path`: role, then database (`""` for all), then value.
 async fn search_paths(
-    client: &Client,
+    client: &Session,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, RoleError> {
     let rows = client
         .query_typed(
@@ -202,7 +201,7 @@ async fn search_paths(
 /// How each role's password is stored, when the admin may read
 /// `pg_authid`; `None` when it may not.
 async fn password_kinds(
-    client: &Client,
+    client: &Session,
 ) -> Result<Option<BTreeMap<String, PasswordKind>>, RoleError> {
     let rows = client
         .query_typed(
@@ -240,7 +239,6 @@ async fn password_kinds(
 /// `pg_authid` (`None` when it may not, or the role has no password).
 pub async fn stored_verifier(session: &Session, name: &str) -> Result<Option<String>, RoleError> {
     let row = session
-        .client()
         .query_typed(
             "SELECT CASE WHEN has_table_privilege('pg_catalog.pg_authid', 'SELECT')
                          THEN (SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1)

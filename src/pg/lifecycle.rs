@@ -23,7 +23,7 @@ pub async fn terminate_sessions(
     session: &Session,
     name: &RoleName,
 ) -> Result<Terminated, RoleError> {
-    let client = session.client();
+    let client = session;
     let pids: Vec<i32> = client
         .query_typed(
             "SELECT pid FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",

@@ -16,6 +16,8 @@ pub mod roles;
 pub mod rollout;
 mod settings;
 mod tls;
+pub mod trace;
+mod wire;
 
 pub use connect::{ConnectError, Connections, Connector, Prompt, Session, SessionFacts};
 pub use settings::{InvalidEnvironment, LibpqEnv};

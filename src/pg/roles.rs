@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
-use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
@@ -180,7 +179,7 @@ pub fn create_statements(
 /// the database the client is connected to (every schema but the
 /// system's), and the revokes that take them back, in that order.
 pub async fn read_only_grants(
-    client: &Client,
+    client: &Session,
     name: &RoleName,
 ) -> Result<(Vec<Statement>, Vec<Statement>), RoleError> {
     let rows = client
@@ -288,7 +287,7 @@ pub async fn drift(
     spec: &RoleSpec<'_>,
     dbs: &[&str],
 ) -> Result<Drift, RoleError> {
-    let client = session.client();
+    let client = session;
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
     let name = spec.name.as_str();
     // Both in one round trip.
@@ -376,7 +375,7 @@ pub async fn drift(
 /// The role's settings: database name (`""` for all databases) to
 /// setting name to value.
 async fn role_settings(
-    client: &Client,
+    client: &Session,
     name: &RoleName,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, RoleError> {
     let rows = client
