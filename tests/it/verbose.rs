@@ -17,6 +17,7 @@ pub fn tests() -> Vec<Trial> {
         test!(list_and_check_show_their_connections_and_reads),
         test!(a_tls_connection_shows_its_protocol_and_the_handshake_round_trip),
         test!(the_admin_password_from_a_command_is_never_shown),
+        test!(a_failed_connection_says_why),
     ]
 }
 
@@ -51,13 +52,13 @@ fn lines<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
     text.lines().filter(|line| line.starts_with(prefix)).collect()
 }
 
-/// `line` without its duration (`4.1 ms`, the one number that varies), and
-/// whatever follows it.
+/// `line` up to its duration (`4.1 ms`, the one number that varies), and
+/// what follows it.
 fn without_duration(line: &str) -> (String, String) {
     let words: Vec<&str> = line.split(' ').collect();
     let at = words
         .windows(2)
-        .position(|pair| pair[1] == "ms" && is_duration(pair[0]))
+        .position(|pair| matches!(pair[1], "ms" | "ms:") && is_duration(pair[0]))
         .unwrap_or_else(|| panic!("no duration in {line:?}"));
     (words[..at].join(" "), words[at + 2..].join(" "))
 }
@@ -199,7 +200,11 @@ fn a_tls_connection_shows_its_protocol_and_the_handshake_round_trip() {
         .args("--admin-user postgres --sslmode verify-full --sslrootcert ca.pem -q")
         .run();
     let ran = pgacct(&sandbox, &pg).args("registry check --env tls -vv").any_stderr().run();
-    let connects = lines(&ran.stderr, "connect ");
+    // Where localhost is ::1 too, that address is tried first, and refused.
+    let connects: Vec<&str> = lines(&ran.stderr, "connect ")
+        .into_iter()
+        .filter(|line| !line.contains("(::1)") || !line.contains(" failed after "))
+        .collect();
     assert_eq!(connects.len(), 1, "{}", ran.stderr);
     let (connect, after) = without_duration(connects[0]);
     assert_eq!(
@@ -246,4 +251,28 @@ fn the_admin_password_from_a_command_is_never_shown() {
         ran.stderr
     );
     assert_eq!(lines(&ran.stderr, "connect ").len(), 1, "{}", ran.stderr);
+}
+
+/// An attempt that fails is a line too, saying why.
+fn a_failed_connection_says_why() {
+    let sandbox = Sandbox::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    Run::new(&sandbox)
+        .args(&format!("registry add --env qa --db gone --host 127.0.0.1 --port {port} -q"))
+        .args("--admin-user postgres")
+        .run();
+    let ran = Run::new(&sandbox)
+        .args("registry check --env qa -v")
+        .env("PGACCT_ADMIN_PASSWORD", "unused")
+        .expect(1)
+        .any_stderr()
+        .run();
+    let connects = lines(&ran.stderr, "connect ");
+    assert_eq!(connects.len(), 1, "{}", ran.stderr);
+    let (connect, after) = without_duration(connects[0]);
+    assert_eq!(
+        connect,
+        format!("connect qa/gone 127.0.0.1:{port} user=postgres tls=none failed after")
+    );
+    assert_eq!(after, "connection refused");
 }
