@@ -18,6 +18,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_tls_connection_shows_its_protocol_and_the_handshake_round_trip),
         test!(the_admin_password_from_a_command_is_never_shown),
         test!(a_failed_connection_says_why),
+        test!(the_method_shown_is_the_one_the_server_asked_for),
     ]
 }
 
@@ -275,4 +276,55 @@ fn a_failed_connection_says_why() {
         format!("connect qa/gone 127.0.0.1:{port} user=postgres tls=none failed after")
     );
     assert_eq!(after, "connection refused");
+}
+
+/// One admin per method, each let in by its own `pg_hba.conf` line.
+const METHODS_HBA: &str = "\
+local  all  all                  trust
+host   all  md5_admin   127.0.0.1/32  md5
+host   all  pw_admin    127.0.0.1/32  password
+host   all  trust_admin 127.0.0.1/32  trust
+host   all  all         127.0.0.1/32  scram-sha-256
+";
+
+/// md5, cleartext `password` and trust are named as `pg_hba.conf` names
+/// them, read from the server's request (or its absence).
+fn the_method_shown_is_the_one_the_server_asked_for() {
+    let pg = Cluster::builder().hba(METHODS_HBA).start();
+    let password = pg.password().to_owned();
+    let mut su = pg.client_over_socket();
+    su.batch_execute(&format!(
+        "SET password_encryption = 'md5';
+         CREATE ROLE md5_admin SUPERUSER LOGIN PASSWORD '{password}';
+         RESET password_encryption;
+         CREATE ROLE pw_admin SUPERUSER LOGIN PASSWORD '{password}';
+         CREATE ROLE trust_admin SUPERUSER LOGIN;"
+    ))
+    .unwrap();
+    let sandbox = Sandbox::new();
+    for (env, admin) in [("md5", "md5_admin"), ("pw", "pw_admin"), ("trust", "trust_admin")] {
+        sandbox.register(env, "postgres", &pg, &["--admin-user", admin]);
+    }
+    for (env, admin, method) in [
+        ("md5", "md5_admin", "md5"),
+        ("pw", "pw_admin", "password"),
+        ("trust", "trust_admin", "trust"),
+    ] {
+        let ran = pgacct(&sandbox, &pg)
+            .arg("registry")
+            .arg("check")
+            .args(&format!("--env {env} -v"))
+            .any_stderr()
+            .run();
+        let connects = lines(&ran.stderr, "connect ");
+        assert_eq!(connects.len(), 1, "{}", ran.stderr);
+        assert_eq!(
+            without_duration(connects[0]).0,
+            format!(
+                "connect {env}/postgres 127.0.0.1:{} user={admin} tls=none auth={method}",
+                pg.port()
+            ),
+        );
+        assert!(!ran.stderr.contains(&password), "{}", ran.stderr);
+    }
 }
