@@ -66,7 +66,7 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Print more about what is happening (repeat for more)
+    /// Show the work on stderr: files, connections, statements (-vv: round trips too)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

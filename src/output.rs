@@ -20,6 +20,10 @@ use serde_json::Value;
 use crate::cli::Format;
 use crate::registry::inventory::csv_to_io;
 
+mod wire_log;
+
+pub use wire_log::WireLog;
+
 /// One column of a record: a JSON field name, when a table shows it (CSV
 /// and JSON always carry every column), and how a table writes its value.
 #[derive(Debug, Clone, Copy)]
@@ -293,6 +297,16 @@ pub fn without_progress<R>(ask: impl FnOnce() -> R) -> R {
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     }
     answer
+}
+
+/// Runs `print` (lines on stderr) with the progress bar, if any, off the
+/// screen, and draws the bar again below them.
+pub fn above_progress(print: impl FnOnce()) {
+    let bar = lock(&ON_SCREEN).clone();
+    match bar {
+        Some(bar) => bar.suspend(print),
+        None => print(),
+    }
 }
 
 impl Progress {

@@ -174,7 +174,10 @@ impl Context {
         let config = self.config()?;
         let prompt =
             std::io::stdin().is_terminal().then(|| Arc::new(TerminalPrompt) as Arc<dyn Prompt>);
-        let connector = Connector::new(env, config.connection(), prompt);
+        let mut connector = Connector::new(env, config.connection(), prompt);
+        if let Some(log) = crate::output::WireLog::for_verbosity(self.global.verbose) {
+            connector.observe(Arc::new(log));
+        }
         connector.check(targets).map_err(|err| {
             CommandError::from(err).hint(
                 "give the target sslmode require or stronger (pgacct registry update ... \

@@ -11,13 +11,17 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_postgres::config::{ChannelBinding, SslMode as WireSslMode, SslNegotiation};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Config, Row, SimpleQueryMessage};
 
 use super::credentials::{self, AdminPassword, Credentials, PasswordSource};
 use super::hosts::{self, PassedOver};
-use super::roles::RoleError;
+use super::roles::{RoleError, Statement};
 use super::settings::{ConnSettings, LibpqEnv};
 use super::tls::{self, TlsConnector};
+use super::trace::{self, Event, Tracer};
+use super::wire::{self, Route, Socket, Start, Watched, Wire};
 use crate::config::ConnectionConfig;
 use crate::registry::{SslMode, Target, TargetKey};
 use crate::secret::Secret;
@@ -37,6 +41,9 @@ pub struct Connector {
     prompt: Option<Arc<dyn Prompt>>,
     prompted: tokio::sync::Mutex<HashMap<String, Secret>>,
     connections: Connections,
+    /// Hears every connection and statement (`-v`); none: nothing is
+    /// measured.
+    tracer: Option<Tracer>,
 }
 
 impl fmt::Debug for Connector {
@@ -49,7 +56,9 @@ impl fmt::Debug for Connector {
 /// cleanly; one that is dropped is ended by [`Connections::close_all`].
 pub struct Session {
     client: Client,
-    /// For cancel requests, which open a connection of their own.
+    /// For cancel requests, which open a connection of their own: the
+    /// route the session took, and its TLS.
+    route: Route,
     tls: TlsConnector,
     /// The task that drives the connection, and the run's record of it.
     task: tokio::task::Id,
@@ -61,6 +70,8 @@ pub struct Session {
     facts: tokio::sync::OnceCell<SessionFacts>,
     /// From the start of the attempt to a session ready for queries.
     pub connect_time: Duration,
+    /// Where its statements are told (`-v`), and the watch on its wire.
+    trace: Option<(Tracer, Arc<Wire>)>,
 }
 
 /// What the server reports as a session starts (its `ParameterStatus`
@@ -132,8 +143,62 @@ impl fmt::Debug for Session {
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Session {
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// Runs a query whose values go as bind parameters (`$1`), which are
+    /// never told (`-v` shows `sql` only).
+    pub async fn query_typed(
+        &self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        self.traced(sql, self.client.query_typed(sql, params)).await
+    }
+
+    /// Runs `sql`, which carries no secret, with the simple protocol.
+    pub async fn simple_query(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<SimpleQueryMessage>, tokio_postgres::Error> {
+        self.traced(sql, self.client.simple_query(sql)).await
+    }
+
+    /// Runs `statement`; `-v` shows it as it is shown everywhere, secrets
+    /// redacted.
+    pub async fn execute(&self, statement: &Statement) -> Result<(), tokio_postgres::Error> {
+        self.execute_shown(&statement.sql, &statement.shown).await
+    }
+
+    /// Runs `sql`, told as `shown`: the same SQL with any secret redacted.
+    pub(super) async fn execute_shown(
+        &self,
+        sql: &str,
+        shown: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        self.traced(shown, self.client.batch_execute(sql)).await
+    }
+
+    /// `work`, told as `shown` with its duration, when someone listens.
+    async fn traced<T>(
+        &self,
+        shown: &str,
+        work: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, tokio_postgres::Error> {
+        let Some((tracer, wire)) = &self.trace else {
+            return work.await;
+        };
+        let started = Instant::now();
+        let result = work.await;
+        let failed = result.as_ref().err().map(|err| match err.code() {
+            Some(code) => code.code(),
+            None => "no answer",
+        });
+        tracer.event(&Event::Statement(&trace::Ran {
+            target: &self.settings.target,
+            sql: shown,
+            took: started.elapsed(),
+            failed,
+            round_trip: wire.round_trips(),
+        }));
+        result
     }
 
     /// Ends the session cleanly: the connection task sends Terminate and,
@@ -148,7 +213,7 @@ impl Session {
     /// What a query tells about the server and the admin (one round trip,
     /// the first time).
     pub async fn facts(&self) -> Result<&SessionFacts, RoleError> {
-        self.facts.get_or_try_init(|| read_facts(&self.client)).await
+        self.facts.get_or_try_init(|| read_facts(self)).await
     }
 
     /// Asks the server to cancel the statement this session is running, if
@@ -156,7 +221,15 @@ impl Session {
     /// `query_canceled`; a session that runs nothing is not affected.
     pub async fn cancel(&self) {
         let token = self.client.cancel_token();
-        let request = token.cancel_query(self.tls.clone());
+        // On a connection of its own, by the session's route (pgacct opens
+        // its sockets itself, so tokio-postgres knows no route).
+        let request = async {
+            let socket = self.route.connect().await.ok()?;
+            let mut tls = self.tls.for_attempt();
+            let handshake =
+                MakeTlsConnect::<Socket>::make_tls_connect(&mut tls, &self.settings.host).ok()?;
+            token.cancel_query_raw(socket, handshake).await.ok()
+        };
         // Best effort: an unanswered cancel leaves the statement to its
         // own timeouts.
         let _ = tokio::time::timeout(CANCEL_TIMEOUT, request).await;
@@ -197,7 +270,13 @@ impl Connector {
             prompt,
             prompted: tokio::sync::Mutex::default(),
             connections: Connections::default(),
+            tracer: None,
         }
+    }
+
+    /// Tells `tracer` about every connection and statement from now on.
+    pub fn observe(&mut self, tracer: Tracer) {
+        self.tracer = Some(tracer);
     }
 
     /// The connection tasks of this connector's sessions, for ending them
@@ -265,15 +344,17 @@ impl Connector {
             result = self.attempt(&settings, &tls, Some(&AdminPassword::from(&password))).await;
         }
         match result {
-            Ok((client, server, task)) => Ok(Session {
-                client,
+            Ok(opened) => Ok(Session {
+                client: opened.client,
+                route: opened.route,
                 tls,
-                task,
+                task: opened.task,
                 connections: self.connections.clone(),
                 settings: settings.clone(),
-                server,
+                server: opened.server,
                 facts: tokio::sync::OnceCell::new(),
                 connect_time: started.elapsed(),
+                trace: self.tracer.clone().zip(opened.wire),
             }),
             Err(Failure::AuthFailed { message, .. }) => {
                 Err(fail(Failure::AuthFailed { message, password_from: source }))
@@ -383,8 +464,7 @@ impl Connector {
             let mut failures = Vec::new();
             for mode in wire_modes(settings) {
                 let tls = tls.for_attempt();
-                let opened =
-                    open(settings, tls.clone(), password, *mode, binding, &self.connections).await;
+                let opened = self.open(settings, tls.clone(), password, *mode, binding).await;
                 let failure = match opened {
                     Ok(opened) => return Ok(opened),
                     Err(failure) => failure,
@@ -415,21 +495,88 @@ impl Connector {
     /// either): asked for a plain session, without a password, it does not
     /// answer as PostgreSQL.
     async fn not_postgres(&self, settings: &ConnSettings, tls: &TlsConnector) -> bool {
-        let probe = open(
+        let probe = self.open(
             settings,
             tls.for_attempt(),
             None,
             WireSslMode::Disable,
             ChannelBinding::Disable,
-            &self.connections,
         );
         matches!(probe.await, Err(Failure::NotPostgres(_)))
     }
+
+    /// One connection attempt in wire mode `mode`: as tokio-postgres does,
+    /// to each address of the host name in turn, whatever failed.
+    async fn open(
+        &self,
+        settings: &ConnSettings,
+        tls: TlsConnector,
+        password: Option<&AdminPassword>,
+        mode: WireSslMode,
+        binding: ChannelBinding,
+    ) -> Result<Opened, Failure> {
+        let config = wire_config(settings, password, mode, binding);
+        let routes = wire::routes(settings).await.map_err(|err| socket_failure(&err, settings))?;
+        let mut failure = Failure::Other("the host name has no address".into());
+        for route in routes {
+            match self.open_route(settings, &config, tls.clone(), route).await {
+                Ok(opened) => return Ok(opened),
+                Err(failed) => failure = failed,
+            }
+        }
+        Err(failure)
+    }
+
+    /// One connection by `route`, told to the tracer, if any.
+    async fn open_route(
+        &self,
+        settings: &ConnSettings,
+        config: &Config,
+        tls: TlsConnector,
+        route: Route,
+    ) -> Result<Opened, Failure> {
+        let Some(tracer) = &self.tracer else {
+            return open(settings, config, tls, route, &self.connections, None).await;
+        };
+        let started = Instant::now();
+        let wire = Wire::new();
+        let watch = Some(Watch { tracer, wire: &wire, started });
+        let address = route.address();
+        let result = open(settings, config, tls.clone(), route, &self.connections, watch).await;
+        let direct = config.get_ssl_negotiation() == SslNegotiation::Direct;
+        let tls_used = tls.started() && !matches!(result, Err(Failure::TlsUnsupported));
+        let failure = result.as_ref().err();
+        let cluster = settings.cluster();
+        tracer.event(&Event::Connect(&trace::Connect {
+            target: &settings.target,
+            user: &settings.user,
+            cluster: &cluster,
+            address,
+            tls: if tls_used {
+                trace::Tls::Tls { version: tls.version(), direct }
+            } else {
+                trace::Tls::None
+            },
+            auth: wire.auth_request().map(|request| {
+                request.method(settings.is_socket() || (tls_used && settings.sslcert.is_some()))
+            }),
+            took: started.elapsed(),
+            round_trips: wire.round_trips(),
+            failure: failure.map(ToString::to_string),
+        }));
+        result
+    }
 }
 
-/// A session's client, what it learned of its server, and its connection
-/// task.
-type Opened = (Client, ServerInfo, tokio::task::Id);
+/// A session's client, what it learned of its server, its connection
+/// task, the route it took, and the watch on its wire (`-v`).
+struct Opened {
+    client: Client,
+    server: ServerInfo,
+    task: tokio::task::Id,
+    route: Route,
+    wire: Option<Arc<Wire>>,
+}
 
 /// The wire-level TLS modes to try, in order. PostgreSQL never speaks TLS
 /// over a Unix socket, so libpq does not ask there.
@@ -477,14 +624,13 @@ fn reported(mut failures: Vec<Failure>) -> Failure {
     failures.into_iter().rev().find(|failure| !failure.is_hba_rejection()).unwrap_or(last)
 }
 
-async fn open(
+/// The settings of one attempt, for tokio-postgres.
+fn wire_config(
     settings: &ConnSettings,
-    tls: TlsConnector,
     password: Option<&AdminPassword>,
     mode: WireSslMode,
     binding: ChannelBinding,
-    connections: &Connections,
-) -> Result<Opened, Failure> {
+) -> Config {
     let mut config = Config::new();
     if settings.is_socket() {
         config.host_path(&settings.host);
@@ -512,12 +658,89 @@ async fn open(
     if let Some(password) = password {
         config.password(password.as_bytes());
     }
-    let (client, connection) = config.connect(tls).await.map_err(|err| {
+    config
+}
+
+/// Where the plain-text protocol starts on a socket of `config`.
+fn plain_text_start(config: &Config) -> Start {
+    match (config.get_ssl_mode(), config.get_ssl_negotiation()) {
+        (WireSslMode::Disable, _) => Start::Now,
+        (_, SslNegotiation::Direct) => Start::Never,
+        _ => Start::AfterSslAnswer,
+    }
+}
+
+/// What watches a connection attempt (`-v`): the wire, the tracer that
+/// hears of the connection's end, and when the attempt started.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    tracer: &'a Tracer,
+    wire: &'a Arc<Wire>,
+    started: Instant,
+}
+
+/// Opens a session by `route`, watched or not.
+async fn open(
+    settings: &ConnSettings,
+    config: &Config,
+    tls: TlsConnector,
+    route: Route,
+    connections: &Connections,
+    watch: Option<Watch<'_>>,
+) -> Result<Opened, Failure> {
+    let socket = route.connect().await.map_err(|err| socket_failure(&err, settings))?;
+    let wire = watch.map(|watch| Arc::clone(watch.wire));
+    let socket = match &wire {
+        Some(wire) => Watched::socket(socket, Arc::clone(wire), plain_text_start(config)),
+        None => Watched::unwatched(socket),
+    };
+    let mut tls = tls.watched(wire.clone());
+    let handshake = MakeTlsConnect::<Watched<Socket>>::make_tls_connect(&mut tls, &settings.host)
+        .map_err(|err| Failure::Setup(err.to_string()))?;
+    let (client, connection) = config.connect_raw(socket, handshake).await.map_err(|err| {
         direct_tls_refused(&err, settings).unwrap_or_else(|| failure(&err, settings))
     })?;
     let server = ServerInfo::reported(|name| connection.parameter(name))?;
-    let task = connections.spawn(connection);
-    Ok((client, server, task))
+    let closing = watch.map(|watch| Closing {
+        tracer: Arc::clone(watch.tracer),
+        wire: Arc::clone(watch.wire),
+        target: settings.target.clone(),
+        cluster: settings.cluster(),
+        started: watch.started,
+    });
+    let task = connections.spawn(connection, closing);
+    Ok(Opened { client, server, task, route, wire })
+}
+
+/// A socket that could not be opened, as tokio-postgres would have said.
+fn socket_failure(err: &std::io::Error, settings: &ConnSettings) -> Failure {
+    match err.kind() {
+        std::io::ErrorKind::ConnectionRefused => Failure::Refused,
+        std::io::ErrorKind::NotFound if settings.is_socket() => {
+            Failure::NoSocket(settings.host.clone())
+        }
+        _ => Failure::Network(format!("error connecting to server: {err}")),
+    }
+}
+
+/// What a traced connection's task tells when the connection ends.
+struct Closing {
+    tracer: Tracer,
+    wire: Arc<Wire>,
+    target: TargetKey,
+    cluster: String,
+    started: Instant,
+}
+
+impl Closing {
+    fn closed(&self) {
+        self.tracer.event(&Event::Closed(&trace::Closed {
+            target: &self.target,
+            cluster: &self.cluster,
+            round_trips: self.wire.round_trips(),
+            lasted: self.started.elapsed(),
+        }));
+    }
 }
 
 /// The connection tasks of a run's sessions. Dropping a session's client
@@ -531,13 +754,16 @@ pub struct Connections(Arc<Mutex<Vec<JoinHandle<()>>>>);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Connections {
-    fn spawn<C>(&self, connection: C) -> tokio::task::Id
+    fn spawn<C>(&self, connection: C, closing: Option<Closing>) -> tokio::task::Id
     where
         C: Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
     {
         // The connection's own error, if any, reaches its client's queries.
         let handle = tokio::spawn(async move {
             let _ = connection.await;
+            if let Some(closing) = closing {
+                closing.closed();
+            }
         });
         let id = handle.id();
         let mut tasks = self.tasks();
@@ -613,9 +839,9 @@ fn version_num(version: &str) -> Option<i32> {
     Some(major * 10_000 + minor)
 }
 
-async fn read_facts(client: &Client) -> Result<SessionFacts, RoleError> {
+async fn read_facts(session: &Session) -> Result<SessionFacts, RoleError> {
     let pg = |err| RoleError::from_pg(&err, None);
-    let rows = client.query_typed(SESSION_FACTS, &[]).await.map_err(pg)?;
+    let rows = session.query_typed(SESSION_FACTS, &[]).await.map_err(pg)?;
     let row = rows.first().ok_or_else(|| RoleError {
         message: "the admin role is not in pg_roles".into(),
         statement: None,

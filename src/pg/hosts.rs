@@ -99,7 +99,6 @@ async fn read_only(session: &Session) -> Result<Option<&'static str>, Failure> {
 /// Whether the session is read-only, and the server in recovery.
 async fn ask_read_only(session: &Session) -> Result<(bool, bool), Failure> {
     let messages = session
-        .client()
         .simple_query(
             "SELECT current_setting('transaction_read_only') = 'on', pg_catalog.pg_is_in_recovery()",
         )

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -74,18 +73,17 @@ pub async fn list(
     pattern: Option<&str>,
     dbs: &[&str],
 ) -> Result<Vec<RoleInfo>, RoleError> {
-    let client = session.client();
     let like = pattern.map(like_pattern);
     // Three queries, one round trip.
     let (rows, settings, passwords) = tokio::try_join!(
         async {
-            client
+            session
                 .query_typed(ROLES, &[(&like, Type::TEXT)])
                 .await
                 .map_err(|err| RoleError::from_pg(&err, None))
         },
-        search_paths(client),
-        password_kinds(client)
+        search_paths(session),
+        password_kinds(session)
     )?;
     let attribute = |row: &tokio_postgres::Row, index: usize, name: &'static str| {
         row.get::<_, bool>(index).then_some(name)
@@ -137,14 +135,13 @@ pub async fn show(
     else {
         return Ok(None);
     };
-    let client = session.client();
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
     // The rest in one round trip.
     let by_name: [(&(dyn ToSql + Sync), Type); 1] = [(&name, Type::TEXT)];
     let with_shared: [(&(dyn ToSql + Sync), Type); 2] =
         [(&name, Type::TEXT), (&SHARED, Type::TEXT)];
     let (dependencies, members, sessions) = tokio::try_join!(
-        client.query_typed(
+        session.query_typed(
             "SELECT COALESCE(d.datname::text, $2), s.deptype::text, count(*)
                FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid
               WHERE s.refclassid = 'pg_authid'::regclass
@@ -152,12 +149,12 @@ pub async fn show(
               GROUP BY 1, 2",
             &with_shared,
         ),
-        client.query_typed(
+        session.query_typed(
             "SELECT m.rolname::text FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member
               WHERE a.roleid = (SELECT oid FROM pg_roles WHERE rolname = $1) ORDER BY 1",
             &by_name,
         ),
-        client.query_typed("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", &by_name),
+        session.query_typed("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", &by_name),
     )
     .map_err(pg)?;
     let mut owns = BTreeMap::new();
@@ -178,9 +175,9 @@ pub async fn show(
 
 /// Every role's `search_path`: role, then database (`""` for all), then value.
 async fn search_paths(
-    client: &Client,
+    session: &Session,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, RoleError> {
-    let rows = client
+    let rows = session
         .query_typed(
             "SELECT r.rolname::text, COALESCE(d.datname::text, ''), s.setconfig
                FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
@@ -202,9 +199,9 @@ async fn search_paths(
 /// How each role's password is stored, when the admin may read
 /// `pg_authid`; `None` when it may not.
 async fn password_kinds(
-    client: &Client,
+    session: &Session,
 ) -> Result<Option<BTreeMap<String, PasswordKind>>, RoleError> {
-    let rows = client
+    let rows = session
         .query_typed(
             "SELECT rolname::text,
                     CASE WHEN rolpassword IS NULL THEN 'none'
@@ -240,7 +237,6 @@ async fn password_kinds(
 /// `pg_authid` (`None` when it may not, or the role has no password).
 pub async fn stored_verifier(session: &Session, name: &str) -> Result<Option<String>, RoleError> {
     let row = session
-        .client()
         .query_typed(
             "SELECT CASE WHEN has_table_privilege('pg_catalog.pg_authid', 'SELECT')
                          THEN (SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1)

@@ -23,8 +23,7 @@ pub async fn terminate_sessions(
     session: &Session,
     name: &RoleName,
 ) -> Result<Terminated, RoleError> {
-    let client = session.client();
-    let pids: Vec<i32> = client
+    let pids: Vec<i32> = session
         .query_typed(
             "SELECT pid FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()",
             &[(&name.as_str(), Type::TEXT)],
@@ -38,7 +37,7 @@ pub async fn terminate_sessions(
     let params: Vec<[(&(dyn ToSql + Sync), Type); 1]> =
         pids.iter().map(|pid| [(pid as &(dyn ToSql + Sync), Type::INT4)]).collect();
     let answers = join_all(
-        params.iter().map(|pid| client.query_typed("SELECT pg_terminate_backend($1)", pid)),
+        params.iter().map(|pid| session.query_typed("SELECT pg_terminate_backend($1)", pid)),
     )
     .await;
     let mut result = Terminated::default();

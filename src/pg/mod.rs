@@ -4,7 +4,9 @@
 //! timeouts on every session.
 //!
 //! tokio-postgres honours none of libpq's environment, password file or
-//! sslmodes, so its `Config` is built here, in code, never from a string.
+//! sslmodes, so its `Config` is built here, in code, never from a string;
+//! and pgacct opens the sockets itself ([`wire`]), so that `-v` can tell
+//! what went over them ([`trace`]).
 
 mod connect;
 mod credentials;
@@ -16,6 +18,8 @@ pub mod roles;
 pub mod rollout;
 mod settings;
 mod tls;
+pub mod trace;
+mod wire;
 
 pub use connect::{ConnectError, Connections, Connector, Prompt, Session, SessionFacts};
 pub use settings::{InvalidEnvironment, LibpqEnv};

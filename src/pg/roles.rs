@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
-use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
@@ -180,10 +179,10 @@ pub fn create_statements(
 /// the database the client is connected to (every schema but the
 /// system's), and the revokes that take them back, in that order.
 pub async fn read_only_grants(
-    client: &Client,
+    session: &Session,
     name: &RoleName,
 ) -> Result<(Vec<Statement>, Vec<Statement>), RoleError> {
-    let rows = client
+    let rows = session
         .query_typed(
             "SELECT nspname::text FROM pg_namespace
               WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1",
@@ -288,13 +287,12 @@ pub async fn drift(
     spec: &RoleSpec<'_>,
     dbs: &[&str],
 ) -> Result<Drift, RoleError> {
-    let client = session.client();
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
     let name = spec.name.as_str();
     // Both in one round trip.
     let (roles, settings) = tokio::try_join!(
         async {
-            client
+            session
                 .query_typed(
                     "SELECT r.rolconnlimit, r.rolcanlogin, r.rolcreatedb, r.rolcreaterole,
                             ARRAY(SELECT g.rolname::text FROM pg_auth_members m
@@ -305,7 +303,7 @@ pub async fn drift(
                 .await
                 .map_err(pg)
         },
-        role_settings(client, spec.name)
+        role_settings(session, spec.name)
     )?;
     let Some(role) = roles.first() else {
         // Dropped meanwhile: nothing to compare.
@@ -376,10 +374,10 @@ pub async fn drift(
 /// The role's settings: database name (`""` for all databases) to
 /// setting name to value.
 async fn role_settings(
-    client: &Client,
+    session: &Session,
     name: &RoleName,
 ) -> Result<BTreeMap<String, BTreeMap<String, String>>, RoleError> {
-    let rows = client
+    let rows = session
         .query_typed(
             "SELECT COALESCE(d.datname::text, ''), s.setconfig
                FROM pg_db_role_setting s

@@ -29,7 +29,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -46,6 +46,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use self::certificate::ServerCertificate;
 use super::settings::ConnSettings;
+use super::wire::{Watched, Wire};
 use crate::registry::{RootCert, SslMode};
 
 /// TLS could not be set up from the settings.
@@ -64,17 +65,41 @@ pub struct TlsSetupError(String);
 pub struct TlsConnector {
     inner: Result<MakeRustlsConnect, TlsSetupError>,
     started: Arc<AtomicBool>,
+    /// The protocol of the last full handshake (a resumed one has the
+    /// same), as the certificate verifier saw it.
+    version: Arc<AtomicU8>,
+    /// The connection's watch, for the plain text inside TLS (`-v`).
+    wire: Option<Arc<Wire>>,
 }
+
+/// [`TlsConnector::version`]'s values.
+const TLS12: u8 = 2;
+const TLS13: u8 = 3;
 
 impl TlsConnector {
     /// The same connector, with its own record of a handshake.
     pub fn for_attempt(&self) -> TlsConnector {
-        TlsConnector { inner: self.inner.clone(), started: Arc::default() }
+        TlsConnector { started: Arc::default(), wire: None, ..self.clone() }
+    }
+
+    /// The same, watching the protocol inside TLS for `wire`.
+    pub(super) fn watched(self, wire: Option<Arc<Wire>>) -> TlsConnector {
+        TlsConnector { wire, ..self }
     }
 
     /// Whether the server agreed to TLS, so that a handshake was started.
     pub fn started(&self) -> bool {
         self.started.load(Ordering::Relaxed)
+    }
+
+    /// The TLS protocol of the handshake, e.g. `TLSv1.3` (as
+    /// `pg_stat_ssl` names it).
+    pub fn version(&self) -> Option<&'static str> {
+        match self.version.load(Ordering::Relaxed) {
+            TLS12 => Some("TLSv1.2"),
+            TLS13 => Some("TLSv1.3"),
+            _ => None,
+        }
     }
 }
 
@@ -88,7 +113,8 @@ pub fn connector(settings: &ConnSettings) -> Result<TlsConnector, TlsSetupError>
             "weak sslmode {mode} may not be used with sslrootcert=system (use verify-full)"
         )));
     }
-    let inner = client_config(settings).map(MakeRustlsConnect::new);
+    let version = Arc::new(AtomicU8::new(0));
+    let inner = client_config(settings, &version).map(MakeRustlsConnect::new);
     let required = matches!(mode, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull);
     if let Err(err) = &inner
         && required
@@ -96,7 +122,7 @@ pub fn connector(settings: &ConnSettings) -> Result<TlsConnector, TlsSetupError>
     {
         return Err(err.clone());
     }
-    Ok(TlsConnector { inner, started: Arc::default() })
+    Ok(TlsConnector { inner, started: Arc::default(), version, wire: None })
 }
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -105,7 +131,7 @@ impl<S> MakeTlsConnect<S> for TlsConnector
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    type Stream = <MakeRustlsConnect as MakeTlsConnect<S>>::Stream;
+    type Stream = Watched<<MakeRustlsConnect as MakeTlsConnect<S>>::Stream>;
     type TlsConnect = Handshake<<MakeRustlsConnect as MakeTlsConnect<S>>::TlsConnect>;
     type Error = BoxError;
 
@@ -114,7 +140,7 @@ where
             Ok(make) => Ok(MakeTlsConnect::<S>::make_tls_connect(make, domain)?),
             Err(err) => Err(err.clone()),
         };
-        Ok(Handshake { inner, started: Arc::clone(&self.started) })
+        Ok(Handshake { inner, started: Arc::clone(&self.started), wire: self.wire.clone() })
     }
 }
 
@@ -122,6 +148,7 @@ where
 pub struct Handshake<T> {
     inner: Result<T, TlsSetupError>,
     started: Arc<AtomicBool>,
+    wire: Option<Arc<Wire>>,
 }
 
 impl<S, T> TlsConnect<S> for Handshake<T>
@@ -130,30 +157,37 @@ where
     T::Stream: Send + 'static,
     T::Future: Send + 'static,
 {
-    type Stream = T::Stream;
+    type Stream = Watched<T::Stream>;
     type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<T::Stream, BoxError>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Stream, BoxError>> + Send>>;
 
     fn connect(self, stream: S) -> Self::Future {
         self.started.store(true, Ordering::Relaxed);
         match self.inner {
             Ok(inner) => {
                 let handshake = inner.connect(stream);
-                Box::pin(async move { handshake.await.map_err(Into::into) })
+                let wire = self.wire;
+                Box::pin(async move {
+                    let stream = handshake.await.map_err(Into::into)?;
+                    Ok(Watched::tls(stream, wire))
+                })
             }
             Err(err) => Box::pin(std::future::ready(Err(err.into()))),
         }
     }
 }
 
-fn client_config(settings: &ConnSettings) -> Result<ClientConfig, TlsSetupError> {
+fn client_config(
+    settings: &ConnSettings,
+    version: &Arc<AtomicU8>,
+) -> Result<ClientConfig, TlsSetupError> {
     let mut provider = rustls::crypto::ring::default_provider();
     // Until 18, PostgreSQL accepts only P-256 by default (`ssl_ecdh_curve =
     // prime256v1`): a key share for it first saves the round trip of a
     // HelloRetryRequest; 18 (`ssl_groups = 'X25519:prime256v1'`) takes it too.
     provider.kx_groups.sort_by_key(|group| group.name() != rustls::NamedGroup::secp256r1);
     let provider = Arc::new(provider);
-    let verifier = Verifier::new(settings, &provider)?;
+    let verifier = Verifier::new(settings, &provider, Arc::clone(version))?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|err| TlsSetupError(format!("TLS setup: {err}")))?
@@ -193,6 +227,8 @@ struct Verifier {
     /// verify-full: the host name is checked too.
     check_host: bool,
     provider: Arc<CryptoProvider>,
+    /// Where the protocol of a handshake is recorded ([`TlsConnector::version`]).
+    version: Arc<AtomicU8>,
 }
 
 impl std::fmt::Debug for Trust {
@@ -205,7 +241,11 @@ impl std::fmt::Debug for Trust {
 }
 
 impl Verifier {
-    fn new(settings: &ConnSettings, provider: &Arc<CryptoProvider>) -> Result<Self, TlsSetupError> {
+    fn new(
+        settings: &ConnSettings,
+        provider: &Arc<CryptoProvider>,
+        version: Arc<AtomicU8>,
+    ) -> Result<Self, TlsSetupError> {
         let mode = settings.sslmode;
         let verify = matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull);
         let trust = match &settings.sslrootcert {
@@ -240,7 +280,12 @@ impl Verifier {
             }
             Some(RootCert::File(_)) | None => Trust::Nothing,
         };
-        Ok(Verifier { trust, check_host: mode == SslMode::VerifyFull, provider: provider.clone() })
+        Ok(Verifier {
+            trust,
+            check_host: mode == SslMode::VerifyFull,
+            provider: provider.clone(),
+            version,
+        })
     }
 }
 
@@ -324,6 +369,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.version.store(TLS12, Ordering::Relaxed);
         verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
@@ -333,6 +379,7 @@ impl ServerCertVerifier for Verifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.version.store(TLS13, Ordering::Relaxed);
         verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
@@ -530,7 +577,7 @@ mod tests {
             &LibpqEnv::default(),
             &ConnectionConfig::default(),
         );
-        let config = client_config(&settings).unwrap();
+        let config = client_config(&settings, &Arc::default()).unwrap();
         let groups: Vec<_> = config.crypto_provider().kx_groups.iter().map(|g| g.name()).collect();
         assert_eq!(groups[0], rustls::NamedGroup::secp256r1, "{groups:?}");
         assert!(groups.contains(&rustls::NamedGroup::X25519), "still offered: {groups:?}");

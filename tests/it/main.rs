@@ -34,6 +34,7 @@ mod tables;
 mod terminal;
 mod tls;
 mod user;
+mod verbose;
 mod versions;
 
 use support::runner::test;
@@ -69,6 +70,7 @@ fn main() {
         terminal::tests(),
         tls::tests(),
         user::tests(),
+        verbose::tests(),
         versions::tests(),
     ];
     support::runner::main(tests.into_iter().flatten().collect());

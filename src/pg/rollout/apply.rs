@@ -181,7 +181,7 @@ impl ClusterPlan {
             return Ok(());
         }
         for (db, session) in &self.sessions {
-            if session.client().simple_query("").await.is_err() {
+            if session.simple_query("").await.is_err() {
                 return Err(db.clone());
             }
         }
@@ -609,7 +609,6 @@ impl Step<'_> {
         if interruptible && self.interrupt.is_raised() {
             return Err(StepError::Interrupted);
         }
-        let client = session.client();
         let lock = format!(
             "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))",
             escape_literal(&roles::lock_key(self.name))
@@ -618,11 +617,11 @@ impl Step<'_> {
             // Sent with their COMMIT: unanswered, they may have committed.
             self.log.pending(statement, db, Ended::InDoubt);
         }
-        let flight = ["BEGIN", lock.as_str()]
+        let flight = [("BEGIN", "BEGIN"), (lock.as_str(), lock.as_str())]
             .into_iter()
-            .chain(statements.iter().map(|s| s.sql.as_str()))
-            .chain(["COMMIT"])
-            .map(|sql| client.batch_execute(sql));
+            .chain(statements.iter().map(|s| (s.sql.as_str(), s.shown.as_str())))
+            .chain([("COMMIT", "COMMIT")])
+            .map(|(sql, shown)| session.execute_shown(sql, shown));
         // `join_all` polls the futures in order, so they are sent in order.
         let answers = join_all(flight).await;
         let Some((index, err)) = answers
@@ -664,7 +663,7 @@ impl Step<'_> {
         statement: &Statement,
     ) -> Result<(), StepError> {
         self.log.pending(statement, db, Ended::InDoubt);
-        match session.client().batch_execute(&statement.sql).await {
+        match session.execute(statement).await {
             Ok(()) => {
                 self.log.settle(Ended::Committed);
                 Ok(())

@@ -56,7 +56,6 @@ pub(super) async fn role_facts(
 ) -> Result<RoleFacts, RoleError> {
     let query = ROLE_FACTS.replace("/*memberships*/", if memberships { MEMBERSHIPS } else { "" });
     let rows = session
-        .client()
         .query_typed(&query, &[(&name, Type::TEXT)])
         .await
         .map_err(|err| RoleError::from_pg(&err, None))?;
@@ -107,7 +106,6 @@ pub(super) async fn group_facts(session: &Session, groups: &[&str]) -> Result<Ve
         return Ok(Vec::new());
     }
     session
-        .client()
         .query_typed(GROUP_FACTS, &[(&groups, Type::TEXT_ARRAY)])
         .await
         .map_err(|err| RoleError::from_pg(&err, None))

@@ -491,7 +491,7 @@ impl ClusterPlan {
             for target in targets {
                 let index = self.session_for(connector, target, target.key.db.as_str()).await?;
                 let session = &self.sessions[index].1;
-                let (grant, revoke) = roles::read_only_grants(session.client(), spec.name).await?;
+                let (grant, revoke) = roles::read_only_grants(session, spec.name).await?;
                 grants.push(ReadGrants { session: index, grant, revoke });
             }
         }
@@ -702,7 +702,6 @@ impl ClusterPlan {
         let superuser = session.server.superuser;
         let query = unrevocable_query(session.server.version_num);
         let rows = session
-            .client()
             .query_typed(
                 &query,
                 &[(&name.as_str(), Type::TEXT), (&shared, Type::BOOL), (&superuser, Type::BOOL)],
