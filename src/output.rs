@@ -364,6 +364,9 @@ impl Progress {
         .with_prefix(prefix);
         // Hidden all the same where indicatif finds no terminal it can draw on.
         if !bar.is_hidden() {
+            // Drawn at once: work that ends within the first tick shows
+            // its bar all the same.
+            bar.tick();
             bar.enable_steady_tick(TICK);
             *lock(&ON_SCREEN) = Some(bar.clone());
         }
