@@ -181,7 +181,9 @@ impl TeamChain {
 }
 
 /// Verifies a whole trail, given in id order: the first break, if any.
-pub fn verify_team_chain<'a>(rows: impl IntoIterator<Item = &'a TeamRow>) -> Result<u64, TeamBreak> {
+pub fn verify_team_chain<'a>(
+    rows: impl IntoIterator<Item = &'a TeamRow>,
+) -> Result<u64, TeamBreak> {
     let mut chain = TeamChain::default();
     for row in rows {
         chain.step(row)?;

@@ -204,7 +204,7 @@ pub const MIGRATIONS: &[&str] = &[
 /// read and change the registry; read the trail and append to it through
 /// `append_audit` only. Everything else is revoked first, so the role holds
 /// exactly this, and owns nothing.
-pub const ACCESS: &str = r#"
+pub const ACCESS: &str = r"
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {role_literal}) THEN
         CREATE ROLE {role} NOLOGIN;
     END IF;
@@ -218,4 +218,4 @@ pub const ACCESS: &str = r#"
     GRANT EXECUTE ON FUNCTION {schema}.append_audit(
         text, bigint, text, text, bigint, text, text, text,
         text, text, text, text, text, text, bigint, text) TO {role};
-"#;
+";

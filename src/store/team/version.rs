@@ -25,12 +25,12 @@ pub enum VersionError {
 }
 
 impl VersionError {
-    pub fn hint(&self) -> Option<String> {
+    /// What to do instead.
+    pub fn hint(&self) -> &'static str {
         match self {
-            VersionError::Newer { .. } => Some(
+            VersionError::Newer { .. } => {
                 "a newer pgacct set up this store; upgrade pgacct (the store was not modified)"
-                    .into(),
-            ),
+            }
         }
     }
 }
@@ -79,7 +79,7 @@ mod tests {
             VersionError::Newer { schema: "pgacct".into(), found: current() + 1, known: current() }
         );
         assert!(err.to_string().contains("knows only up to"), "{err}");
-        assert!(err.hint().unwrap().contains("upgrade pgacct"));
+        assert!(err.hint().contains("upgrade pgacct"));
     }
 
     #[test]
