@@ -38,6 +38,7 @@ pub fn tests() -> Vec<Trial> {
             twenty_concurrent_appenders_make_one_chain,
         ),
         per_major("the_setup_is_versioned", the_setup_is_versioned),
+        per_major("an_owner_without_superuser_sets_it_up", an_owner_without_superuser_sets_it_up),
         vec![
             test!(the_verifier_names_the_row_the_owner_changed),
             test!(print_sql_needs_no_registry_and_takes_names),
@@ -256,6 +257,44 @@ fn a_store_user_can_use_the_registry_and_append(major: u32) {
         .map(|row| row.get(0))
         .collect();
     assert_eq!(callable, ["append_audit"]);
+}
+
+/// The setup as the README advises: by a role of its own with CREATEROLE,
+/// which then grants the users' role.
+fn an_owner_without_superuser_sets_it_up(major: u32) {
+    let pg = Cluster::builder().major(major).start();
+    pg.client()
+        .batch_execute(
+            "CREATE ROLE store_owner LOGIN CREATEROLE PASSWORD 'owner-Pw-3';
+             GRANT CREATE ON DATABASE postgres TO store_owner;
+             CREATE ROLE alice LOGIN PASSWORD 'alice-Pw-1';",
+        )
+        .unwrap();
+    let mut owner = login(&pg, ("store_owner", "owner-Pw-3"));
+    owner.batch_execute(&script()).unwrap();
+    owner.batch_execute("GRANT pgacct_user TO alice").unwrap();
+    let mut alice = login(&pg, ALICE);
+    append(&mut alice, "ok", "appended");
+    alice
+        .execute("INSERT INTO pgacct.targets (env, db, host, port) VALUES ('qa', 'a', 'h', 1)", &[])
+        .unwrap();
+    let rows = trail(&mut alice);
+    assert_eq!(rows[0].record.actor, "alice");
+    assert_eq!(verify_team_chain(&rows), Ok(1));
+    let owner_of_append: String = pg
+        .client()
+        .query_one(
+            "SELECT proowner::regrole::text FROM pg_proc WHERE oid = 'pgacct.append_audit'::regproc",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(owner_of_append, "store_owner");
+    let err = alice.batch_execute("DELETE FROM pgacct.audit").unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE));
+    // Running it again is as much a no-op for this owner.
+    owner.batch_execute(&script()).unwrap();
+    assert_eq!(trail(&mut alice).len(), 1);
 }
 
 /// What a store user tries, and the SQLSTATE each attempt must fail with.
@@ -581,6 +620,14 @@ fn print_sql_needs_no_registry_and_takes_names() {
         .unwrap()
         .get(0);
     assert_eq!(roles, 0, "only the role named was made");
+
+    // A role that can log in would hold more than the grants: refused.
+    su.batch_execute("CREATE ROLE ops LOGIN").unwrap();
+    let ops = Run::new(&sandbox).args("store init --print-sql --role ops").run().stdout;
+    let err = su.batch_execute(&ops).unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.code(), &SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE);
+    assert!(db.message().contains("role ops can log in"), "{}", db.message());
 
     Run::new(&sandbox)
         .args("store init --print-sql --schema public")

@@ -200,13 +200,20 @@ pub const MIGRATIONS: &[&str] = &[
 ];
 
 /// What pgacct's users may do, granted to `{role}` (created NOLOGIN when
-/// missing) after the migrations, on every run: read the schema version;
+/// missing; refused when it can log in or is a superuser, which would hold
+/// more than this) after the migrations, on every run: read the schema version;
 /// read and change the registry; read the trail and append to it through
 /// `append_audit` only. Everything else is revoked first, so the role holds
 /// exactly this, and owns nothing.
 pub const ACCESS: &str = r"
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {role_literal}) THEN
         CREATE ROLE {role} NOLOGIN;
+    ELSIF EXISTS (SELECT FROM pg_catalog.pg_roles
+                  WHERE rolname = {role_literal} AND (rolcanlogin OR rolsuper)) THEN
+        RAISE EXCEPTION 'role % can log in or is a superuser: pgacct''s users get a NOLOGIN role',
+                {role_literal}
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'name another role with --role, or ALTER ROLE ... NOLOGIN';
     END IF;
     REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}, PUBLIC;
     REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {schema} FROM {role}, PUBLIC;

@@ -135,8 +135,9 @@ impl Names {
         let mut sql = self.fill(&format!(
             "-- pgacct team store: schema {{schema}}, users' role {{role}}, schema version {current}.\n\
              --\n\
-             -- Run it as the role that is to own the store (it needs CREATE on the\n\
-             -- database, and CREATEROLE unless {{role}} exists), for example:\n\
+             -- Run it as the role that is to own the store: best a role of its own, not a\n\
+             -- superuser (it owns the SECURITY DEFINER function users append through). It\n\
+             -- needs CREATE on the database, and CREATEROLE unless {{role}} exists. E.g.:\n\
              --   pgacct store init --print-sql | psql -v ON_ERROR_STOP=1 -d 'postgresql://owner@host/db'\n\
              -- then let each person or CI role use it:\n\
              --   GRANT {{role}} TO alice;\n\
