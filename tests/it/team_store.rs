@@ -42,6 +42,7 @@ pub fn tests() -> Vec<Trial> {
         vec![
             test!(the_verifier_names_the_row_the_owner_changed),
             test!(print_sql_needs_no_registry_and_takes_names),
+            test!(setups_run_at_once_queue_and_both_succeed),
         ],
     ]
     .into_iter()
@@ -645,4 +646,24 @@ fn print_sql_needs_no_registry_and_takes_names() {
         .stderr_contains("error: pgacct cannot run the setup itself yet")
         .stderr_contains("hint: print the script with `pgacct store init --print-sql`")
         .run();
+}
+
+fn setups_run_at_once_queue_and_both_succeed() {
+    let pg = Arc::new(Cluster::start());
+    let start = Arc::new(Barrier::new(4));
+    let setups: Vec<_> = (0..4)
+        .map(|_| {
+            let (pg, start, script) = (Arc::clone(&pg), Arc::clone(&start), script());
+            std::thread::spawn(move || {
+                let mut su = pg.client();
+                start.wait();
+                su.batch_execute(&script)
+            })
+        })
+        .collect();
+    for setup in setups {
+        setup.join().unwrap().unwrap();
+    }
+    let versions = dump(&pg, "pgacct.schema_version");
+    assert_eq!(versions.lines().count(), 1, "{versions}");
 }

@@ -147,8 +147,8 @@ impl Names {
              \n\
              BEGIN;\n\
              \n\
-             -- One setup at a time.\n\
-             SELECT pg_advisory_xact_lock({setup_lock});\n\
+             -- One setup at a time (the lock is held until COMMIT).\n\
+             DO $pgacct_lock$ BEGIN PERFORM pg_advisory_xact_lock({setup_lock}); END $pgacct_lock$;\n\
              \n\
              CREATE SCHEMA IF NOT EXISTS {{schema}};\n\
              CREATE TABLE IF NOT EXISTS {{schema}}.schema_version (\n\
