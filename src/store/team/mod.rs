@@ -20,7 +20,7 @@ use std::fmt;
 
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 
-use crate::policy::{PolicyError, RoleName};
+use crate::policy::RoleName;
 
 /// The schema of a team store when none is named.
 pub const DEFAULT_SCHEMA: &str = "pgacct";
@@ -72,15 +72,16 @@ impl std::str::FromStr for StoreSchema {
     }
 }
 
+impl fmt::Display for StoreSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A schema name the team store refuses, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct NameError(String);
-
-impl From<PolicyError> for NameError {
-    fn from(err: PolicyError) -> Self {
-        NameError(err.to_string())
-    }
-}
 
 /// Where a team store lives and whom it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,12 +194,6 @@ impl Names {
         sql.push_str(&self.fill(migrations::ACCESS));
         sql.push_str("END\n$pgacct_access$;\n\nCOMMIT;\n");
         sql
-    }
-}
-
-impl fmt::Display for StoreSchema {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
