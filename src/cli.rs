@@ -129,6 +129,10 @@ pub enum Command {
     #[command(subcommand)]
     Notify(NotifyCommand),
 
+    /// Set up a shared PostgreSQL store for a team (team mode, preview)
+    #[command(subcommand)]
+    Store(StoreCommand),
+
     /// Write the shell completions and man pages into a directory
     #[command(hide = true)]
     GenerateAssets {
@@ -515,6 +519,39 @@ pub enum NotifyKindArg {
     Webhook,
     Command,
     Email,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create or upgrade a team store: a schema in a shared PostgreSQL database
+    ///
+    /// The store holds the registry and an audit trail whose time, writer
+    /// and chain hash the server sets; pgacct's users may only append to
+    /// it. Its owner runs the setup once (again after upgrading pgacct),
+    /// and grants the users' role to each person or CI role.
+    ///
+    /// Example: pgacct store init --print-sql | psql -v ON_ERROR_STOP=1 -d postgresql://owner@db/pgacct
+    ///
+    /// Then, in that database: GRANT pgacct_user TO alice;
+    ///
+    /// The script runs in one transaction; running it again applies only
+    /// what the store lacks. Commands do not use a team store yet.
+    Init(StoreInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreInitArgs {
+    /// Print the setup script (SQL) to stdout instead of running it; connects to nothing
+    #[arg(long)]
+    pub print_sql: bool,
+
+    /// The schema that holds the store
+    #[arg(long, value_name = "NAME", default_value = crate::store::team::DEFAULT_SCHEMA)]
+    pub schema: crate::store::team::StoreSchema,
+
+    /// The NOLOGIN role granted to pgacct's users (created when missing)
+    #[arg(long, value_name = "NAME", default_value = crate::store::team::DEFAULT_ROLE)]
+    pub role: crate::policy::RoleName,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod change;
 mod generate;
 mod notify;
 mod registry;
+mod store;
 mod targets;
 mod user;
 
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Audit(command) => audit::run(command, &ctx),
         Command::User(command) => user::run(command, &ctx),
         Command::Notify(command) => notify::run(command, &ctx),
+        Command::Store(command) => store::run(command),
         Command::GenerateAssets { dir } => generate::run(&dir),
     };
     ctx.close_connections();

@@ -17,6 +17,7 @@
 
 mod file;
 mod migrations;
+pub mod team;
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::ErrorKind;

@@ -31,6 +31,7 @@ mod sslnegotiation;
 mod support;
 mod sync;
 mod tables;
+mod team_store;
 mod terminal;
 mod tls;
 mod user;
@@ -67,6 +68,7 @@ fn main() {
         sslnegotiation::tests(),
         sync::tests(),
         tables::tests(),
+        team_store::tests(),
         terminal::tests(),
         tls::tests(),
         user::tests(),

@@ -1,0 +1,332 @@
+//! The team store's hash chain, recomputed on the client: the server's
+//! append function (`store::team`) sets each record's time, writer and
+//! hash, and this file says byte for byte what that hash covers, so that
+//! `audit verify` can check the shared trail from any machine.
+//!
+//! `hash = hex(SHA-256(canonical))`, where `canonical` is a sequence of
+//! fields, each either `N` (NULL) or `S<len>:<bytes>` (the UTF-8 bytes of
+//! the value, `len` their count in decimal): the version tag
+//! `pgacct-team-v1`, the previous record's hash, then every column of the
+//! record in table order. Numbers are in decimal, booleans `true`/`false`,
+//! the time `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC. Length prefixes keep
+//! field boundaries unambiguous and NULL distinct from an empty string.
+//!
+//! The file depends on nothing else of pgacct: the integration tests
+//! compile it as it is and check it against real servers.
+
+use sha2::{Digest, Sha256};
+
+/// The `prev_hash` of the first record (the local trail's too).
+pub const TEAM_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The first field of every canonical form; a new form gets a new tag.
+pub const TEAM_VERSION: &str = "pgacct-team-v1";
+
+/// The time as the canonical form spells it; PostgreSQL's
+/// `to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.
+const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+/// Every column of a row of the team store's `audit` table except its
+/// hashes, in table order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamRecord {
+    pub id: i64,
+    /// Set by the server, in microseconds.
+    pub ts: jiff::Timestamp,
+    /// `started`, `ok` or `failed`.
+    pub outcome: String,
+    pub started_id: Option<i64>,
+    /// The database user who wrote the record (its `session_user`), set by
+    /// the server.
+    pub actor: String,
+    /// The OS user pgacct ran as, as the client reported it.
+    pub os_user: String,
+    pub host: String,
+    pub pid: i64,
+    pub ci_job: Option<String>,
+    pub ticket: Option<String>,
+    pub operation: String,
+    pub env: Option<String>,
+    pub db: Option<String>,
+    pub cluster: Option<String>,
+    pub role: Option<String>,
+    pub status: String,
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub sql: Option<String>,
+    /// Copied from a local trail by `store migrate`.
+    pub imported: bool,
+}
+
+impl TeamRecord {
+    /// The hash the server gives this record when it follows `prev_hash`.
+    pub fn hash(&self, prev_hash: &str) -> String {
+        hex(&Sha256::digest(self.canonical(prev_hash)))
+    }
+
+    /// The bytes the hash covers.
+    pub fn canonical(&self, prev_hash: &str) -> Vec<u8> {
+        let mut out = Canonical(Vec::with_capacity(512));
+        out.text(Some(TEAM_VERSION));
+        out.text(Some(prev_hash));
+        out.number(Some(self.id));
+        out.text(Some(&self.ts.strftime(TS_FORMAT).to_string()));
+        out.text(Some(&self.outcome));
+        out.number(self.started_id);
+        out.text(Some(&self.actor));
+        out.text(Some(&self.os_user));
+        out.text(Some(&self.host));
+        out.number(Some(self.pid));
+        out.text(self.ci_job.as_deref());
+        out.text(self.ticket.as_deref());
+        out.text(Some(&self.operation));
+        out.text(self.env.as_deref());
+        out.text(self.db.as_deref());
+        out.text(self.cluster.as_deref());
+        out.text(self.role.as_deref());
+        out.text(Some(&self.status));
+        out.text(self.error.as_deref());
+        out.number(self.duration_ms);
+        out.text(self.sql.as_deref());
+        out.text(Some(if self.imported { "true" } else { "false" }));
+        out.0
+    }
+}
+
+struct Canonical(Vec<u8>);
+
+impl Canonical {
+    fn text(&mut self, value: Option<&str>) {
+        match value {
+            None => self.0.push(b'N'),
+            Some(value) => {
+                self.0.extend_from_slice(format!("S{}:", value.len()).as_bytes());
+                self.0.extend_from_slice(value.as_bytes());
+            }
+        }
+    }
+
+    fn number(&mut self, value: Option<i64>) {
+        self.text(value.map(|n| n.to_string()).as_deref());
+    }
+}
+
+/// A row of the team trail as stored: the record and its two hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamRow {
+    pub record: TeamRecord,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Where and how the team chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamBreak {
+    pub id: i64,
+    pub problem: String,
+}
+
+/// `audit verify` over the team trail: fed the rows in id order, one at a
+/// time, it keeps only the last id and hash.
+#[derive(Debug, Clone)]
+pub struct TeamChain {
+    last_id: Option<i64>,
+    expected_prev: String,
+    records: u64,
+}
+
+impl Default for TeamChain {
+    fn default() -> Self {
+        TeamChain { last_id: None, expected_prev: TEAM_GENESIS.to_owned(), records: 0 }
+    }
+}
+
+impl TeamChain {
+    /// Checks the next row: that it follows the one before (a removed,
+    /// inserted or re-ordered row breaks the link) and that its hash is
+    /// the one its contents give (an edited row does not).
+    pub fn step(&mut self, row: &TeamRow) -> Result<(), TeamBreak> {
+        let id = row.record.id;
+        let broken = |problem: String| Err(TeamBreak { id, problem });
+        if self.last_id.is_some_and(|last| id <= last) {
+            return broken(format!("record #{id} is out of order"));
+        }
+        if row.prev_hash != self.expected_prev {
+            let before = match self.last_id {
+                Some(last) => format!("record #{last}"),
+                None => "the start of the trail".to_owned(),
+            };
+            return broken(format!(
+                "record #{id} does not follow {before}: a record was removed or inserted there"
+            ));
+        }
+        if row.record.hash(&row.prev_hash) != row.hash {
+            return broken(format!("record #{id} was changed after it was written"));
+        }
+        self.last_id = Some(id);
+        self.expected_prev.clone_from(&row.hash);
+        self.records += 1;
+        Ok(())
+    }
+
+    /// How many rows have verified.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// The last verified row's id and hash.
+    pub fn head(&self) -> Option<(i64, &str)> {
+        self.last_id.map(|id| (id, self.expected_prev.as_str()))
+    }
+}
+
+/// Verifies a whole trail, given in id order: the first break, if any.
+pub fn verify_team_chain<'a>(
+    rows: impl IntoIterator<Item = &'a TeamRow>,
+) -> Result<u64, TeamBreak> {
+    let mut chain = TeamChain::default();
+    for row in rows {
+        chain.step(row)?;
+    }
+    Ok(chain.records())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Record #2 of a trail written through `append_audit` on PostgreSQL 15,
+    /// with the hash the server gave it.
+    fn from_the_server() -> TeamRow {
+        TeamRow {
+            record: TeamRecord {
+                id: 2,
+                ts: "2026-12-07T02:28:41.103596Z".parse().unwrap(),
+                outcome: "ok".into(),
+                started_id: Some(1),
+                actor: "alice".into(),
+                os_user: "me".into(),
+                host: "h".into(),
+                pid: 1,
+                ci_job: Some(String::new()),
+                ticket: Some("T-1".into()),
+                operation: "registry.add".into(),
+                env: Some("qa".into()),
+                db: Some("db".into()),
+                cluster: Some("h:5432".into()),
+                role: None,
+                status: "added é".into(),
+                error: None,
+                duration_ms: Some(12),
+                sql: Some("SELECT 1".into()),
+                imported: false,
+            },
+            prev_hash: "4e6a614e2b2f26e7d175a2b59ea5fd5bb294f6cf0184e6cfad5f02b8e1908dd0".into(),
+            hash: "14400ed4595486d9102e562c1e56083a3e3f8fbb4b72c39610f6059b459eae87".into(),
+        }
+    }
+
+    /// The canonical form is a contract with the server's `canonical()`:
+    /// these bytes are what `convert_from(canonical(a), 'UTF8')` printed.
+    #[test]
+    fn the_canonical_form_is_the_servers() {
+        let row = from_the_server();
+        assert_eq!(
+            String::from_utf8(row.record.canonical(&row.prev_hash)).unwrap(),
+            "S14:pgacct-team-v1\
+             S64:4e6a614e2b2f26e7d175a2b59ea5fd5bb294f6cf0184e6cfad5f02b8e1908dd0\
+             S1:2S27:2026-12-07T02:28:41.103596ZS2:okS1:1S5:aliceS2:meS1:hS1:1S0:S3:T-1\
+             S12:registry.addS2:qaS2:dbS6:h:5432NS8:added éNS2:12S8:SELECT 1S5:false"
+        );
+        assert_eq!(row.record.hash(&row.prev_hash), row.hash);
+    }
+
+    /// Whole seconds still spell six digits, as `to_char(.., 'US')` does.
+    #[test]
+    fn the_time_always_has_microseconds() {
+        let mut record = from_the_server().record;
+        record.ts = "2026-12-07T02:28:41Z".parse().unwrap();
+        let canonical = String::from_utf8(record.canonical(TEAM_GENESIS)).unwrap();
+        assert!(canonical.contains("S27:2026-12-07T02:28:41.000000Z"), "{canonical}");
+    }
+
+    #[test]
+    fn every_field_and_the_previous_hash_count() {
+        let row = from_the_server();
+        let base = row.record.hash(&row.prev_hash);
+        assert_ne!(row.record.hash(TEAM_GENESIS), base);
+        let changed: [fn(&mut TeamRecord); 5] = [
+            |r| r.actor = "bob".into(),
+            |r| r.ts += jiff::SignedDuration::from_micros(1),
+            |r| r.ci_job = None,
+            |r| r.imported = true,
+            |r| r.id = 3,
+        ];
+        for change in changed {
+            let mut record = row.record.clone();
+            change(&mut record);
+            assert_ne!(record.hash(&row.prev_hash), base, "{record:?}");
+        }
+        // Moving bytes from one field to the next changes the hash too.
+        let mut moved = row.record.clone();
+        moved.env = Some("qad".into());
+        moved.db = Some("b".into());
+        assert_ne!(moved.hash(&row.prev_hash), base);
+    }
+
+    fn trail(n: i64) -> Vec<TeamRow> {
+        let mut rows: Vec<TeamRow> = Vec::new();
+        for id in 1..=n {
+            let mut record = from_the_server().record;
+            record.id = id;
+            let prev_hash = rows.last().map_or(TEAM_GENESIS.to_owned(), |r| r.hash.clone());
+            let hash = record.hash(&prev_hash);
+            rows.push(TeamRow { record, prev_hash, hash });
+        }
+        rows
+    }
+
+    #[test]
+    fn an_intact_trail_verifies() {
+        assert_eq!(verify_team_chain(&trail(5)), Ok(5));
+        assert_eq!(verify_team_chain(&[]), Ok(0));
+        let mut chain = TeamChain::default();
+        for row in &trail(2) {
+            chain.step(row).unwrap();
+        }
+        assert_eq!(chain.head(), Some((2, trail(2)[1].hash.as_str())));
+    }
+
+    #[test]
+    fn the_first_bad_record_is_named() {
+        let mut edited = trail(5);
+        edited[2].record.status = "nothing happened".into();
+        let err = verify_team_chain(&edited).unwrap_err();
+        assert_eq!(err.id, 3);
+        assert!(err.problem.contains("changed"), "{}", err.problem);
+
+        let mut removed = trail(5);
+        removed.remove(1);
+        let err = verify_team_chain(&removed).unwrap_err();
+        assert_eq!(err.id, 3);
+        assert!(err.problem.contains("removed or inserted"), "{}", err.problem);
+
+        let mut first_gone = trail(3);
+        first_gone.remove(0);
+        assert_eq!(verify_team_chain(&first_gone).unwrap_err().id, 2);
+
+        let mut swapped = trail(3);
+        swapped.swap(1, 2);
+        assert_eq!(verify_team_chain(&swapped).unwrap_err().id, 3);
+    }
+}
