@@ -224,7 +224,9 @@ impl Cluster {
                 .arg("--host")
                 .arg(primary.socket_dir())
                 .args(["--port", &primary.port.to_string(), "--username", SUPERUSER])
-                .args(["--write-recovery-conf", "--wal-method=stream", "--no-sync"]),
+                .args(["--write-recovery-conf", "--wal-method=stream", "--no-sync"])
+                // Not a spread checkpoint: a test waits for it.
+                .arg("--checkpoint=fast"),
         );
         append(
             &standby.data_dir().join("postgresql.conf"),
