@@ -42,8 +42,8 @@ pub struct Cli {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Global Options")]
 pub struct GlobalArgs {
-    /// The registry file [default: the platform data directory's pgacct/pgacct.db]
-    #[arg(long, global = true, env = "PGACCT_REGISTRY", value_name = "PATH")]
+    /// The registry file, or a team store's postgresql:// URL (no password in it) [default: [store] url in config.toml, else the platform data directory's pgacct/pgacct.db]
+    #[arg(long, global = true, env = "PGACCT_REGISTRY", value_name = "PATH|URL")]
     pub registry: Option<PathBuf>,
 
     /// The configuration file [default: the platform config directory's pgacct/config.toml]
@@ -530,12 +530,19 @@ pub enum StoreCommand {
     /// it. Its owner runs the setup once (again after upgrading pgacct),
     /// and grants the users' role to each person or CI role.
     ///
-    /// Example: pgacct store init --print-sql | psql -v ON_ERROR_STOP=1 -d postgresql://owner@db/pgacct
+    /// Example: pgacct store init --registry postgresql://owner@db/pgacct
+    ///
+    /// Or review the script and run it yourself: pgacct store init
+    /// --print-sql | psql -v ON_ERROR_STOP=1 -d postgresql://owner@db/pgacct
     ///
     /// Then, in that database: GRANT pgacct_user TO alice;
     ///
-    /// The script runs in one transaction; running it again applies only
-    /// what the store lacks. Commands do not use a team store yet.
+    /// The store's URL comes from --registry, PGACCT_REGISTRY or [store]
+    /// url in config.toml; its password from PGPASSWORD, [store]
+    /// password_command, ~/.pgpass, or a prompt, never from the URL. The
+    /// setup runs in one transaction; running it again applies only what
+    /// the store lacks, and a store from a newer pgacct is left untouched.
+    /// Other commands do not use a team store yet.
     Init(StoreInitArgs),
 }
 
@@ -544,6 +551,10 @@ pub struct StoreInitArgs {
     /// Print the setup script (SQL) to stdout instead of running it; connects to nothing
     #[arg(long)]
     pub print_sql: bool,
+
+    /// Connect and read the store's version, print the SQL the setup would run, and change nothing
+    #[arg(long, conflicts_with = "print_sql")]
+    pub dry_run: bool,
 
     /// The schema that holds the store
     #[arg(long, value_name = "NAME", default_value = crate::store::team::DEFAULT_SCHEMA)]

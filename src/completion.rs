@@ -462,6 +462,10 @@ impl Line {
     /// when there is none or it cannot be read.
     fn registry(&self) -> Option<Store> {
         let path = self.path("registry", "PGACCT_REGISTRY", crate::registry::default_path())?;
+        // A team store's URL is no file; completion reads no team store.
+        if path.to_str().is_some_and(crate::store::StoreLocation::is_url) {
+            return None;
+        }
         Store::open_to_read(&path).ok().flatten()
     }
 

@@ -30,6 +30,34 @@ pub struct Config {
     /// `[audit]`: where the audit key is.
     #[serde(default)]
     pub audit: crate::audit::KeyConfig,
+    /// `[store]`: a team store, and how to log in to it.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// `[store]`: the team store to use when neither `--registry` nor
+/// `PGACCT_REGISTRY` names a store.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A `postgresql://` URL, without a password; checked when the file is read.
+    pub url: Option<String>,
+    /// A program that prints the store password, as its argv; no shell runs.
+    pub password_command: Option<PasswordCommand>,
+}
+
+impl StoreConfig {
+    /// The team store `url` names, if any.
+    pub fn location(&self) -> Result<Option<crate::store::StoreLocation>, String> {
+        let Some(url) = &self.url else { return Ok(None) };
+        if !crate::store::StoreLocation::is_url(url) {
+            // Never shown: it might be a URL with a typo and a password.
+            return Err("[store] url must be a postgresql:// or postgres:// URL".into());
+        }
+        crate::store::StoreLocation::parse(PathBuf::from(url))
+            .map(Some)
+            .map_err(|err| format!("[store] url: {err}; {}", err.hint()))
+    }
 }
 
 impl Config {
@@ -145,6 +173,10 @@ impl Config {
         config
             .audit
             .check()
+            .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        config
+            .store
+            .location()
             .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
         for (i, entry) in config.notify.iter().enumerate() {
             entry.channel(i + 1).map_err(|message| ConfigError::Invalid {

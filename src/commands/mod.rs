@@ -23,10 +23,10 @@ use crate::cli::{ChangeArgs, Cli, Command, Format, GlobalArgs};
 use crate::config::Config;
 use crate::error::{CommandError, CommandResult};
 use crate::output::{Layout, Messages, Output};
-use crate::pg::{Connections, Connector, LibpqEnv, Prompt};
+use crate::pg::{ConnSettings, Connections, Connector, LibpqEnv, Prompt, StoreConn};
 use crate::registry::Target;
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CommandResult {
@@ -43,7 +43,7 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Audit(command) => audit::run(command, &ctx),
         Command::User(command) => user::run(command, &ctx),
         Command::Notify(command) => notify::run(command, &ctx),
-        Command::Store(command) => store::run(command),
+        Command::Store(command) => store::run(command, &ctx),
         Command::GenerateAssets { dir } => generate::run(&dir),
     };
     ctx.close_connections();
@@ -83,13 +83,43 @@ impl Context {
         Ok(Output::new(format).with_layout(layout))
     }
 
+    /// Where the store is: `--registry` (or `PGACCT_REGISTRY`), else
+    /// `[store] url` in config.toml, else the default file. A URL is a
+    /// team store; anything else a file.
+    pub fn store_location(&self) -> Result<StoreLocation, CommandError> {
+        if let Some(given) = &self.global.registry {
+            return StoreLocation::parse(given.clone()).map_err(|err| {
+                let hint = err.hint();
+                CommandError::usage(err).hint(hint)
+            });
+        }
+        // A file with errors is reported by `config()` itself.
+        if let Some(location) = self.config()?.store.location().ok().flatten() {
+            return Ok(location);
+        }
+        let path = crate::registry::default_path().ok_or_else(|| {
+            CommandError::usage("cannot find a home directory for the default registry")
+                .hint("pass --registry PATH or set PGACCT_REGISTRY")
+        })?;
+        Ok(StoreLocation::File(path))
+    }
+
+    /// The registry file. A team store is refused: no command but `store
+    /// init` uses one yet, and a URL must never be taken for a file name.
     fn store_path(&self) -> Result<PathBuf, CommandError> {
-        let path = match &self.global.registry {
-            Some(path) => path.clone(),
-            None => crate::registry::default_path().ok_or_else(|| {
-                CommandError::usage("cannot find a home directory for the default registry")
-                    .hint("pass --registry PATH or set PGACCT_REGISTRY")
-            })?,
+        let path = match self.store_location()? {
+            StoreLocation::File(path) => path,
+            StoreLocation::Team(_) => {
+                return Err(CommandError::usage(
+                    "the registry is a team store (a postgresql:// URL), which this command \
+                     does not use yet",
+                )
+                .hint(
+                    "team mode is a preview: only `pgacct store init` uses a team store so far; \
+                     point --registry or PGACCT_REGISTRY at a registry file (and leave [store] \
+                     url unset) for other commands",
+                ));
+            }
         };
         self.messages.detail(&format!("registry: {}", path.display()));
         Ok(path)
@@ -191,6 +221,35 @@ impl Context {
             self.messages.warn(&warning);
         }
         Ok(connector)
+    }
+
+    /// A connector and the settings of the team store `conn`: the
+    /// password from `PGPASSWORD`, `[store] password_command`, the password
+    /// file, then a prompt when stdin is a terminal.
+    pub fn store_connector(
+        &self,
+        conn: &StoreConn,
+    ) -> Result<(Connector, ConnSettings), CommandError> {
+        let env = LibpqEnv::from_process()?;
+        let config = self.config()?;
+        let settings = ConnSettings::for_store(
+            conn,
+            &env,
+            &config.connection(),
+            config.store.password_command.clone(),
+        );
+        settings.check().map_err(|err| {
+            CommandError::from(err)
+                .hint("use sslmode=require or stronger in the store URL, or unset PGSSLNEGOTIATION")
+        })?;
+        let connector = self.connector(&[])?;
+        self.messages.detail(&format!(
+            "team store: database {} on {} as {}",
+            settings.dbname,
+            settings.cluster(),
+            settings.user
+        ));
+        Ok((connector, settings))
     }
 
     /// Lets the connections of sessions that were dropped say goodbye

@@ -133,13 +133,14 @@ fn one_line(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pg::trace::Endpoint;
     use crate::registry::TargetKey;
 
-    fn target() -> TargetKey {
-        TargetKey { env: "qa".parse().unwrap(), db: "orders".parse().unwrap() }
+    fn target() -> Endpoint {
+        Endpoint::Target(TargetKey { env: "qa".parse().unwrap(), db: "orders".parse().unwrap() })
     }
 
-    fn connect(target: &TargetKey) -> Connect<'_> {
+    fn connect(target: &Endpoint) -> Connect<'_> {
         Connect {
             target,
             user: "postgres",

@@ -18,12 +18,12 @@ use tokio_postgres::{Client, Config, Row, SimpleQueryMessage};
 use super::credentials::{self, AdminPassword, Credentials, PasswordSource};
 use super::hosts::{self, PassedOver};
 use super::roles::{RoleError, Statement};
-use super::settings::{ConnSettings, LibpqEnv};
+use super::settings::{ConnSettings, Endpoint, LibpqEnv};
 use super::tls::{self, TlsConnector};
 use super::trace::{self, Event, Tracer};
 use super::wire::{self, Route, Socket, Start, Watched, Wire};
 use crate::config::ConnectionConfig;
-use crate::registry::{SslMode, Target, TargetKey};
+use crate::registry::{SslMode, Target};
 use crate::secret::Secret;
 
 /// Asks the person at the terminal for a password.
@@ -312,6 +312,18 @@ impl Connector {
         // Of the whole host list: one prompt serves every host of it.
         let prompt_key = credentials::prompt_key(&settings);
         hosts::first_read_write(&settings, async |host| self.connect_host(host, &prompt_key).await)
+            .await
+    }
+
+    /// Opens a session with `settings` made by the caller (the team
+    /// store's, [`ConnSettings::for_store`]): TLS, password sources, prompt
+    /// and host list as for a target.
+    pub async fn connect_with(&self, settings: &ConnSettings) -> Result<Session, ConnectError> {
+        settings
+            .check()
+            .map_err(|err| ConnectError::new(settings, Failure::Setup(err.to_string())))?;
+        let prompt_key = credentials::prompt_key(settings);
+        hosts::first_read_write(settings, async |host| self.connect_host(host, &prompt_key).await)
             .await
     }
 
@@ -642,9 +654,11 @@ fn wire_config(
         .dbname(&settings.dbname)
         .user(&settings.user)
         .application_name(&settings.application_name)
-        // Startup options: set before the first statement, and not logged as one.
+        // Startup options: set before the first statement, and not logged as
+        // one; the connection string's own first, so pgacct's timeouts win.
         .options(format!(
-            "-c lock_timeout={} -c statement_timeout={}",
+            "{}-c lock_timeout={} -c statement_timeout={}",
+            settings.options.as_deref().map_or(String::new(), |options| format!("{options} ")),
             settings.lock_timeout.as_millis(),
             settings.statement_timeout.as_millis()
         ))
@@ -727,7 +741,7 @@ fn socket_failure(err: &std::io::Error, settings: &ConnSettings) -> Failure {
 struct Closing {
     tracer: Tracer,
     wire: Arc<Wire>,
-    target: TargetKey,
+    target: Endpoint,
     cluster: String,
     started: Instant,
 }
@@ -921,7 +935,7 @@ impl Failure {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("cannot connect to {target} ({cluster}) as {user}: {failure}")]
 pub struct ConnectError {
-    pub target: TargetKey,
+    pub target: Endpoint,
     pub cluster: String,
     pub user: String,
     pub failure: Failure,
@@ -943,7 +957,10 @@ impl ConnectError {
 
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
-        let env = self.target.env.as_str();
+        let Endpoint::Target(target) = &self.target else {
+            return self.store_hint();
+        };
+        let env = target.env.as_str();
         Some(match &self.failure {
             Failure::NoPassword { .. } => format!(
                 "set {} (or PGACCT_ADMIN_PASSWORD), an admin_password_command ([env.{env}] in \
@@ -959,15 +976,55 @@ impl ConnectError {
                 "use sslnegotiation postgres for this server: pgacct registry update --env {} \
                  --db {} --unset sslnegotiation (and unset PGSSLNEGOTIATION)",
                 env,
-                crate::registry::shell_word(self.target.db.as_str())
+                crate::registry::shell_word(target.db.as_str())
             ),
+            Failure::NotPostgres(_) => format!(
+                "something else (an HTTP or SSH server?) listens there: check the host and port \
+                 with pgacct registry show --env {} --db {}",
+                env,
+                target.db.as_str()
+            ),
+            Failure::Server { code, message } => return server_hint(code, message, self),
+            _ => return self.common_hint(),
+        })
+    }
+
+    /// What to do about a failure to reach the team store.
+    fn store_hint(&self) -> Option<String> {
+        Some(match &self.failure {
+            Failure::NoPassword { .. } => "set PGPASSWORD, a [store] password_command in \
+                                           config.toml, or add a line \
+                                           host:port:database:user:password to ~/.pgpass with \
+                                           mode 0600 (never a password in the URL)"
+                .into(),
+            Failure::PasswordCommand(_) => "run the command yourself to see what it says; it is \
+                                            [store] password_command in config.toml"
+                .into(),
+            Failure::DirectTlsUnsupported => "use sslnegotiation=postgres in the store URL (and \
+                                              unset PGSSLNEGOTIATION)"
+                .into(),
+            Failure::NotPostgres(_) => "something else (an HTTP or SSH server?) listens there: \
+                                        check the host and port of the store URL"
+                .into(),
+            Failure::Server { code, .. } if code == "3D000" => {
+                "check the database name of the store URL (--registry, PGACCT_REGISTRY or \
+                 [store] url)"
+                    .into()
+            }
+            Failure::Server { code, message } => return server_hint(code, message, self),
+            _ => return self.common_hint(),
+        })
+    }
+
+    /// What to do, where it does not depend on what the session is for.
+    fn common_hint(&self) -> Option<String> {
+        Some(match &self.failure {
             Failure::AuthFailed { password_from: Some(source), .. } => {
                 format!("the password came from {source}; check it, and the admin role")
             }
             Failure::AuthFailed { password_from: None, .. } => {
                 "check the admin role and how the server authenticates it (pg_hba.conf)".into()
             }
-            Failure::Server { code, message } => return server_hint(code, message, self),
             Failure::Refused => format!(
                 "is PostgreSQL running on {}, and does listen_addresses include that address?",
                 self.cluster
@@ -986,16 +1043,15 @@ impl ConnectError {
                 "sslmode {} needs TLS; enable ssl on the server or use sslmode prefer",
                 self.sslmode
             ),
-            Failure::NotPostgres(_) => format!(
-                "something else (an HTTP or SSH server?) listens there: check the host and port \
-                 with pgacct registry show --env {} --db {}",
-                self.target.env.as_str(),
-                self.target.db.as_str()
-            ),
             Failure::NoReadWriteHost(_) => "pgacct works only on the primary of a host list; \
                                             during a failover, run it again once one is promoted"
                 .into(),
-            Failure::PasswordMissing
+            Failure::NoPassword { .. }
+            | Failure::PasswordCommand(_)
+            | Failure::DirectTlsUnsupported
+            | Failure::NotPostgres(_)
+            | Failure::Server { .. }
+            | Failure::PasswordMissing
             | Failure::Setup(_)
             | Failure::Network(_)
             | Failure::Other(_) => return None,
@@ -1017,11 +1073,14 @@ fn server_hint(code: &str, message: &str, err: &ConnectError) -> Option<String> 
             ))
         }
         "28000" => Some("the server's pg_hba.conf does not let this role in from here".into()),
-        "3D000" => Some(format!(
-            "check the database name: pgacct registry show --env {} --db {}",
-            err.target.env.as_str(),
-            err.target.db.as_str()
-        )),
+        "3D000" => match &err.target {
+            Endpoint::Target(target) => Some(format!(
+                "check the database name: pgacct registry show --env {} --db {}",
+                target.env.as_str(),
+                target.db.as_str()
+            )),
+            Endpoint::Store => None,
+        },
         "53300" => Some("the server has no free connection slots".into()),
         "57P03" => Some("the server is starting up or shutting down; try again".into()),
         _ => None,

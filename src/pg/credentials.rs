@@ -9,6 +9,9 @@
 //!
 //! then, only when the server asks for a password and stdin is a terminal,
 //! a prompt (see [`super::Prompt`]), asked once per user and host set.
+//!
+//! The team store's password is the user's own, not an admin's: only
+//! `PGPASSWORD`, then `[store] password_command`, then the password file.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,7 +25,7 @@ use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
 use super::pgpass::{self, PassFile, Unusable};
-use super::settings::{ConnSettings, LibpqEnv};
+use super::settings::{ConnSettings, Endpoint, LibpqEnv};
 use crate::registry::{Host, PasswordCommand};
 use crate::secret::Secret;
 
@@ -53,8 +56,11 @@ impl fmt::Debug for AdminPassword {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PasswordSource {
     Variable(String),
-    /// The program of an `admin_password_command`.
-    Command(String),
+    /// The program of a password command: which setting, and its program.
+    Command {
+        setting: &'static str,
+        program: String,
+    },
     PassFile(PathBuf),
     Prompt,
 }
@@ -63,7 +69,7 @@ impl fmt::Display for PasswordSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PasswordSource::Variable(name) => write!(f, "${name}"),
-            PasswordSource::Command(program) => write!(f, "admin_password_command {program}"),
+            PasswordSource::Command { setting, program } => write!(f, "{setting} {program}"),
             PasswordSource::PassFile(path) => write!(f, "the password file {}", path.display()),
             PasswordSource::Prompt => f.write_str("the prompt"),
         }
@@ -84,11 +90,18 @@ pub struct Lookup {
 /// An `admin_password_command` gave no password. Names the program and
 /// what went wrong, never what it printed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("admin_password_command {program} {problem}")]
+#[error("{setting} {program} {problem}")]
 pub struct CommandFailure {
+    /// The setting that names the command: `admin_password_command`, or
+    /// `[store] password_command`.
+    pub setting: &'static str,
     pub program: String,
     pub problem: String,
 }
+
+/// The settings that name a password command, as messages name them.
+const ADMIN_COMMAND: &str = "admin_password_command";
+const STORE_COMMAND: &str = "[store] password_command";
 
 /// At most this much output is read: far more than any password or token.
 const MAX_OUTPUT: u64 = 64 * 1024;
@@ -136,15 +149,28 @@ impl Credentials {
         }
     }
 
-    /// Looks for the admin password for `settings`, in order.
+    /// Looks for the password for `settings`, in order: the admin's for a
+    /// target, the user's own for the team store.
     pub async fn find(&self, settings: &ConnSettings) -> Lookup {
-        let env_name = settings.target.env.as_str();
-        let variables = [
-            LibpqEnv::per_env_password_variable(env_name),
-            "PGACCT_ADMIN_PASSWORD".to_owned(),
-            "PG_ADMIN_PASS".to_owned(),
-            "PGPASSWORD".to_owned(),
-        ];
+        let (variables, setting, none_set) = match &settings.target {
+            Endpoint::Target(key) => {
+                let env_name = key.env.as_str();
+                let variables = vec![
+                    LibpqEnv::per_env_password_variable(env_name),
+                    "PGACCT_ADMIN_PASSWORD".to_owned(),
+                    "PG_ADMIN_PASS".to_owned(),
+                    "PGPASSWORD".to_owned(),
+                ];
+                let none_set =
+                    format!("admin_password_command (none for the target or [env.{env_name}])");
+                (variables, ADMIN_COMMAND, none_set)
+            }
+            Endpoint::Store => (
+                vec!["PGPASSWORD".to_owned()],
+                STORE_COMMAND,
+                format!("{STORE_COMMAND} (none in config.toml)"),
+            ),
+        };
         let mut looked_at = Vec::new();
         for name in variables {
             if let Some(value) = self.env.get(&name) {
@@ -158,14 +184,14 @@ impl Credentials {
             let (found, command_failed) =
                 match self.run_once(command, settings.password_command_timeout).await {
                     Ok(password) => {
-                        let source = PasswordSource::Command(command.program().to_owned());
-                        (Some((password, source)), None)
+                        let program = command.program().to_owned();
+                        (Some((password, PasswordSource::Command { setting, program })), None)
                     }
-                    Err(failure) => (None, Some(failure)),
+                    Err(failure) => (None, Some(CommandFailure { setting, ..failure })),
                 };
             return Lookup { found, looked_at, command_failed };
         }
-        looked_at.push(format!("admin_password_command (none for the target or [env.{env_name}])"));
+        looked_at.push(none_set);
         let Some(path) = &self.passfile_path else {
             looked_at.push("~/.pgpass (no HOME)".to_owned());
             return Lookup { found: None, looked_at, command_failed: None };
@@ -207,7 +233,11 @@ impl Credentials {
             let command = command.clone();
             let program = command.program().to_owned();
             tokio::task::spawn_blocking(move || run(&command, timeout)).await.unwrap_or_else(|_| {
-                Err(CommandFailure { program, problem: "stopped unexpectedly".into() })
+                Err(CommandFailure {
+                    setting: ADMIN_COMMAND,
+                    program,
+                    problem: "stopped unexpectedly".into(),
+                })
             })
         };
         cell.get_or_init(run).await.clone()
@@ -237,7 +267,11 @@ pub fn prompt_key(settings: &ConnSettings) -> String {
 /// user's terminal, for at most `timeout`; its stdout less one trailing
 /// newline is the password.
 fn run(command: &PasswordCommand, timeout: Duration) -> CommandResult {
-    let fail = |problem: String| CommandFailure { program: command.program().to_owned(), problem };
+    let fail = |problem: String| CommandFailure {
+        setting: ADMIN_COMMAND,
+        program: command.program().to_owned(),
+        problem,
+    };
     let mut child = Command::new(command.program())
         .args(command.args())
         .stdin(Stdio::null())
@@ -376,7 +410,8 @@ mod tests {
             let (secret, source) = lookup.found.unwrap();
             if sources.is_empty() {
                 assert_eq!(secret.as_bytes(), b"from-command");
-                assert_eq!(source, PasswordSource::Command(command.program().to_owned()));
+                let program = command.program().to_owned();
+                assert_eq!(source, PasswordSource::Command { setting: ADMIN_COMMAND, program });
                 let lookup = block_on(credentials.find(&settings()));
                 let (secret, source) = lookup.found.unwrap();
                 assert_eq!(secret.as_bytes(), b"from-file");

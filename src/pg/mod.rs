@@ -21,5 +21,6 @@ mod tls;
 pub mod trace;
 mod wire;
 
+pub(crate) use connect::describe_error;
 pub use connect::{ConnectError, Connections, Connector, Prompt, Session, SessionFacts};
-pub use settings::{InvalidEnvironment, LibpqEnv};
+pub use settings::{ConnSettings, InvalidEnvironment, LibpqEnv, StoreConn};

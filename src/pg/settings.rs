@@ -27,6 +27,9 @@ const VARIABLES: &[&str] = &[
     "PGCONNECT_TIMEOUT",
     "PGPASSFILE",
     "PGAPPNAME",
+    "PGHOST",
+    "PGPORT",
+    "PGDATABASE",
     "PGUSER",
     "PGPASSWORD",
     "PGACCT_ADMIN_USER",
@@ -124,10 +127,28 @@ impl LibpqEnv {
     }
 }
 
+/// What a session is for: a registered target (as its admin), or the
+/// team store (as the person running pgacct). It decides where the
+/// password is looked for and how messages name the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Target(TargetKey),
+    Store,
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Target(key) => key.fmt(f),
+            Endpoint::Store => f.write_str("the team store"),
+        }
+    }
+}
+
 /// Everything needed to open a session to one target, except the password.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {
-    pub target: TargetKey,
+    pub target: Endpoint,
     /// Host name, IP address, or socket directory.
     pub host: String,
     pub port: u16,
@@ -141,6 +162,9 @@ pub struct ConnSettings {
     /// `None` waits forever.
     pub connect_timeout: Option<Duration>,
     pub application_name: String,
+    /// Startup options of the connection string (`-c name=value ...`),
+    /// sent before pgacct's own timeouts.
+    pub options: Option<String>,
     pub lock_timeout: Duration,
     pub statement_timeout: Duration,
     /// The target's `admin_password_command`, else its env's.
@@ -152,35 +176,16 @@ pub struct ConnSettings {
 impl ConnSettings {
     /// Resolves the settings for `target`.
     pub fn resolve(target: &Target, env: &LibpqEnv, config: &ConnectionConfig) -> ConnSettings {
-        let sslrootcert = match (&target.sslrootcert, env.get("PGSSLROOTCERT")) {
-            (Some(cert), _) => Some(cert.clone()),
-            (None, Some("system")) => Some(RootCert::System),
-            (None, Some(path)) => Some(RootCert::File(PathBuf::from(path))),
-            (None, None) => env.dot_postgresql("root.crt").map(RootCert::File),
-        };
-        // libpq: with sslrootcert=system and no sslmode given, verify-full.
-        let default_mode = match sslrootcert {
-            Some(RootCert::System) => SslMode::VerifyFull,
-            _ => SslMode::Prefer,
-        };
-        let sslmode =
-            target.sslmode.or_else(|| env.sslmode().ok().flatten()).unwrap_or(default_mode);
-        let sslcert = target
-            .sslcert
-            .as_ref()
-            .map(|c| CertFile::path(c).to_owned())
-            .or_else(|| env.get("PGSSLCERT").map(PathBuf::from))
-            .or_else(|| env.dot_postgresql("postgresql.crt"));
-        let sslkey = target
-            .sslkey
-            .as_ref()
-            .map(|k| CertFile::path(k).to_owned())
-            .or_else(|| env.get("PGSSLKEY").map(PathBuf::from))
-            .or_else(|| sslcert.as_ref().and_then(|_| env.dot_postgresql("postgresql.key")));
-        let sslnegotiation = target
-            .sslnegotiation
-            .or_else(|| env.sslnegotiation().ok().flatten())
-            .unwrap_or_default();
+        let tls = Tls::resolve(
+            Tls {
+                sslmode: target.sslmode,
+                sslnegotiation: target.sslnegotiation,
+                sslrootcert: target.sslrootcert.clone(),
+                sslcert: target.sslcert.as_ref().map(|c| CertFile::path(c).to_owned()),
+                sslkey: target.sslkey.as_ref().map(|k| CertFile::path(k).to_owned()),
+            },
+            env,
+        );
         let password_command = target
             .admin_password_command
             .clone()
@@ -188,18 +193,77 @@ impl ConnSettings {
         let connect_timeout =
             env.connect_timeout().ok().flatten().unwrap_or(config.connect_timeout);
         ConnSettings {
-            target: target.key.clone(),
+            target: Endpoint::Target(target.key.clone()),
             host: target.host.as_str().to_owned(),
             port: target.port,
             dbname: target.key.db.as_str().to_owned(),
             user: admin_user(target, env),
-            sslmode,
-            sslnegotiation,
-            sslrootcert,
-            sslcert,
-            sslkey,
+            sslmode: tls.sslmode.unwrap_or_default(),
+            sslnegotiation: tls.sslnegotiation.unwrap_or_default(),
+            sslrootcert: tls.sslrootcert,
+            sslcert: tls.sslcert,
+            sslkey: tls.sslkey,
             connect_timeout: (!connect_timeout.is_zero()).then_some(connect_timeout),
             application_name: env.get("PGAPPNAME").unwrap_or("pgacct").to_owned(),
+            options: None,
+            lock_timeout: config.lock_timeout,
+            statement_timeout: config.statement_timeout,
+            password_command,
+            password_command_timeout: config.admin_password_command_timeout,
+        }
+    }
+
+    /// The settings for the team store of `conn` (its connection string),
+    /// then the libpq environment (`PGHOST`, `PGPORT`, `PGUSER`,
+    /// `PGDATABASE`, `PGSSLMODE`, ...), then libpq's defaults: the OS
+    /// user, a database named after the user. `password_command` is
+    /// `[store] password_command`.
+    pub fn for_store(
+        conn: &StoreConn,
+        env: &LibpqEnv,
+        config: &ConnectionConfig,
+        password_command: Option<PasswordCommand>,
+    ) -> ConnSettings {
+        let tls = Tls::resolve(conn.tls.clone(), env);
+        let user = conn
+            .user
+            .clone()
+            .or_else(|| env.get("PGUSER").map(str::to_owned))
+            .or_else(|| whoami::username().ok())
+            .unwrap_or_else(|| "postgres".to_owned());
+        let dbname = conn
+            .dbname
+            .clone()
+            .or_else(|| env.get("PGDATABASE").map(str::to_owned))
+            .unwrap_or_else(|| user.clone());
+        let host = conn
+            .host
+            .clone()
+            .or_else(|| env.get("PGHOST").map(str::to_owned))
+            .unwrap_or_else(default_socket_directory);
+        let port = conn.port.or_else(|| env.get("PGPORT")?.trim().parse().ok()).unwrap_or(5432);
+        let connect_timeout = conn
+            .connect_timeout
+            .or_else(|| env.connect_timeout().ok().flatten())
+            .unwrap_or(config.connect_timeout);
+        ConnSettings {
+            target: Endpoint::Store,
+            host,
+            port,
+            dbname,
+            user,
+            sslmode: tls.sslmode.unwrap_or_default(),
+            sslnegotiation: tls.sslnegotiation.unwrap_or_default(),
+            sslrootcert: tls.sslrootcert,
+            sslcert: tls.sslcert,
+            sslkey: tls.sslkey,
+            connect_timeout: (!connect_timeout.is_zero()).then_some(connect_timeout),
+            application_name: conn
+                .application_name
+                .clone()
+                .or_else(|| env.get("PGAPPNAME").map(str::to_owned))
+                .unwrap_or_else(|| "pgacct".to_owned()),
+            options: conn.options.clone(),
             lock_timeout: config.lock_timeout,
             statement_timeout: config.statement_timeout,
             password_command,
@@ -243,6 +307,82 @@ pub fn admin_user(target: &Target, env: &LibpqEnv) -> String {
         .map(str::to_owned)
         .or_else(|| whoami::username().ok())
         .unwrap_or_else(|| "postgres".to_owned())
+}
+
+/// The team store's connection string, as given: what it leaves out comes
+/// from the libpq environment, then libpq's defaults
+/// ([`ConnSettings::for_store`]). Never a password.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreConn {
+    /// A host, a socket directory, or a host list (`db1:5433,db2`).
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub dbname: Option<String>,
+    pub tls: Tls,
+    pub connect_timeout: Option<Duration>,
+    pub application_name: Option<String>,
+    /// `-c name=value ...`, sent at startup.
+    pub options: Option<String>,
+}
+
+/// TLS settings as given; what is not given comes from the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tls {
+    pub sslmode: Option<SslMode>,
+    pub sslnegotiation: Option<SslNegotiation>,
+    pub sslrootcert: Option<RootCert>,
+    pub sslcert: Option<PathBuf>,
+    pub sslkey: Option<PathBuf>,
+}
+
+impl Tls {
+    /// `given`, completed from the libpq environment and `~/.postgresql/`
+    /// as libpq completes it; `sslmode` and `sslnegotiation` are always set.
+    fn resolve(given: Tls, env: &LibpqEnv) -> Tls {
+        let sslrootcert = match (given.sslrootcert, env.get("PGSSLROOTCERT")) {
+            (Some(cert), _) => Some(cert),
+            (None, Some("system")) => Some(RootCert::System),
+            (None, Some(path)) => Some(RootCert::File(PathBuf::from(path))),
+            (None, None) => env.dot_postgresql("root.crt").map(RootCert::File),
+        };
+        // libpq: with sslrootcert=system and no sslmode given, verify-full.
+        let default_mode = match sslrootcert {
+            Some(RootCert::System) => SslMode::VerifyFull,
+            _ => SslMode::Prefer,
+        };
+        let sslmode =
+            given.sslmode.or_else(|| env.sslmode().ok().flatten()).unwrap_or(default_mode);
+        let sslcert = given
+            .sslcert
+            .or_else(|| env.get("PGSSLCERT").map(PathBuf::from))
+            .or_else(|| env.dot_postgresql("postgresql.crt"));
+        let sslkey = given
+            .sslkey
+            .or_else(|| env.get("PGSSLKEY").map(PathBuf::from))
+            .or_else(|| sslcert.as_ref().and_then(|_| env.dot_postgresql("postgresql.key")));
+        let sslnegotiation = given
+            .sslnegotiation
+            .or_else(|| env.sslnegotiation().ok().flatten())
+            .unwrap_or_default();
+        Tls {
+            sslmode: Some(sslmode),
+            sslnegotiation: Some(sslnegotiation),
+            sslrootcert,
+            sslcert,
+            sslkey,
+        }
+    }
+}
+
+/// Where libpq looks for the server's socket when no host is given: the
+/// directory Debian's and Red Hat's packages use, else `/tmp`.
+fn default_socket_directory() -> String {
+    ["/var/run/postgresql", "/tmp"]
+        .into_iter()
+        .find(|dir| Path::new(dir).is_dir())
+        .unwrap_or("/tmp")
+        .to_owned()
 }
 
 #[cfg(test)]

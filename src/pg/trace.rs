@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::registry::TargetKey;
+pub use super::settings::Endpoint;
 
 /// Hears what the connection layer does. Called from the connection
 /// tasks too, so it must be quick and must not block for long.
@@ -42,7 +42,7 @@ pub enum Event<'a> {
 /// One connection attempt.
 #[derive(Debug)]
 pub struct Connect<'a> {
-    pub target: &'a TargetKey,
+    pub target: &'a Endpoint,
     pub user: &'a str,
     /// `host:port` as the target names it (a socket directory, for a Unix
     /// socket).
@@ -77,7 +77,7 @@ pub enum Tls {
 /// One statement, as shown.
 #[derive(Debug)]
 pub struct Ran<'a> {
-    pub target: &'a TargetKey,
+    pub target: &'a Endpoint,
     /// The statement, secrets redacted.
     pub sql: &'a str,
     pub took: Duration,
@@ -91,7 +91,7 @@ pub struct Ran<'a> {
 /// The end of a connection.
 #[derive(Debug)]
 pub struct Closed<'a> {
-    pub target: &'a TargetKey,
+    pub target: &'a Endpoint,
     pub cluster: &'a str,
     /// Every round trip of the connection, from the first byte.
     pub round_trips: u32,

@@ -16,6 +16,7 @@
 //! instead of failing on a read-to-write upgrade.
 
 mod file;
+mod location;
 mod migrations;
 pub mod team;
 
@@ -29,6 +30,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use self::file::Contents;
 pub use self::file::Unsafe;
+pub use self::location::StoreLocation;
 use self::migrations::APPLICATION_ID;
 
 /// How long a writer waits for another process's transaction to finish.

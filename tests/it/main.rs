@@ -31,6 +31,7 @@ mod sslnegotiation;
 mod support;
 mod sync;
 mod tables;
+mod team_init;
 mod team_store;
 mod terminal;
 mod tls;
@@ -68,6 +69,7 @@ fn main() {
         sslnegotiation::tests(),
         sync::tests(),
         tables::tests(),
+        team_init::tests(),
         team_store::tests(),
         terminal::tests(),
         tls::tests(),

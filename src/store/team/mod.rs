@@ -2,8 +2,9 @@
 //! the registry and an audit trail whose time, writer and chain hash the
 //! server sets. This module renders the one script that creates and
 //! upgrades it (`pgacct store init --print-sql`), for the schema's owner to
-//! review and run, and decides whether a schema version found in a store
-//! is one this pgacct can use.
+//! review and run, decides whether a schema version found in a store is
+//! one this pgacct can use, and runs the setup itself (`pgacct store
+//! init`, [`setup`]).
 //!
 //! The script runs in one transaction: it refuses a store from a newer
 //! pgacct, applies the [`migrations`] the store has not had (so running it
@@ -11,10 +12,11 @@
 //! needs. Names are validated and quoted; nothing else is put into it.
 
 mod migrations;
-// The team backend reads the version when it opens a store, in the next
-// step of issue 15; until then the tests are its only callers.
-#[cfg_attr(not(test), expect(dead_code, reason = "used once commands open a team store"))]
+mod setup;
 mod version;
+
+pub use setup::{Found, SetupError, apply, inspect};
+pub use version::Version;
 
 use std::fmt;
 

@@ -1,0 +1,127 @@
+//! `pgacct store init` on a live store: read what the store's database
+//! holds, judge its schema version, and run the setup script (one
+//! transaction) when something is missing. A store from a newer pgacct is
+//! refused before anything is run.
+
+use tokio_postgres::types::Type;
+
+use super::Names;
+use super::version::{Version, VersionError};
+use crate::pg::Session;
+
+/// What the store's database held before the setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// `current_database()`.
+    pub database: String,
+    /// `None`: no store in the schema yet.
+    pub version: Option<Version>,
+    /// The users' role exists.
+    pub role_exists: bool,
+}
+
+impl Found {
+    /// Whether the setup has nothing to add: the schema at this pgacct's
+    /// version, and the users' role there.
+    pub fn is_complete(&self) -> bool {
+        self.version == Some(Version::Current) && self.role_exists
+    }
+}
+
+/// Why the setup did not run, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A newer pgacct set up the store: nothing was run.
+    #[error(transparent)]
+    Newer(#[from] VersionError),
+    /// The role running the setup may not do part of it; nothing was
+    /// changed (the script is one transaction).
+    #[error("the setup was refused by the server, and nothing was changed: {message}")]
+    Privileges { message: String, role: String, database: String },
+    #[error("the setup failed, and nothing was changed: {message}")]
+    Server { message: String },
+    #[error("cannot read the store's schema version: {message}")]
+    Read { message: String },
+}
+
+impl SetupError {
+    /// What to do instead.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SetupError::Newer(err) => Some(err.hint().to_owned()),
+            SetupError::Privileges { role, database, .. } => Some(format!(
+                "run it as the role that is to own the store, with CREATE on the database \
+                 (GRANT CREATE ON DATABASE {} TO owner) and CREATEROLE unless role {role} \
+                 exists; or let a superuser run it",
+                postgres_protocol::escape::escape_identifier(database)
+            )),
+            SetupError::Server { .. } | SetupError::Read { .. } => None,
+        }
+    }
+
+    /// Whether the refusal came before anything was touched because of
+    /// what the store is (exit 2), not a failure to run (exit 1).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, SetupError::Newer(_))
+    }
+}
+
+/// The database, whether the schema holds a store, and whether the
+/// users' role exists: names as bind parameters.
+const LOOK: &str = "\
+SELECT current_database()::text,
+       to_regclass($1) IS NOT NULL,
+       EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $2)";
+
+/// What the store's database holds: read only.
+pub async fn inspect(session: &Session, names: &Names) -> Result<Found, SetupError> {
+    let read = |err: tokio_postgres::Error| SetupError::Read { message: message_of(&err) };
+    let table = names.fill("{schema}.schema_version");
+    let rows = session
+        .query_typed(LOOK, &[(&table, Type::TEXT), (&names.role.as_str(), Type::TEXT)])
+        .await
+        .map_err(read)?;
+    let row = rows.first().ok_or_else(|| SetupError::Read { message: "no answer".into() })?;
+    let database: String = row.try_get(0).map_err(read)?;
+    let has_store: bool = row.try_get(1).map_err(read)?;
+    let role_exists: bool = row.try_get(2).map_err(read)?;
+    let version = if has_store {
+        let rows = session.query_typed(&names.version_query(), &[]).await.map_err(read)?;
+        let found: Option<i32> =
+            rows.first().map(|row| row.try_get(0)).transpose().map_err(read)?.flatten();
+        Some(names.check_version(found)?)
+    } else {
+        None
+    };
+    Ok(Found { database, version, role_exists })
+}
+
+/// Runs the setup script as one transaction. On failure the transaction
+/// is rolled back, so nothing is left half done.
+pub async fn apply(session: &Session, names: &Names, found: &Found) -> Result<(), SetupError> {
+    let Err(err) = session.simple_query(&names.script()).await else {
+        return Ok(());
+    };
+    // The script's BEGIN left the session in a failed transaction.
+    let _ = session.simple_query("ROLLBACK").await;
+    let message = message_of(&err);
+    let code = err.code().map(tokio_postgres::error::SqlState::code);
+    Err(match code {
+        // insufficient_privilege: no CREATE on the database, no
+        // CREATEROLE, not the owner of what is to change.
+        Some("42501") => SetupError::Privileges {
+            message,
+            role: names.role.as_str().to_owned(),
+            database: found.database.clone(),
+        },
+        _ => SetupError::Server { message },
+    })
+}
+
+/// The server's message, else tokio-postgres's account of the failure.
+fn message_of(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => crate::pg::describe_error(err),
+    }
+}
