@@ -361,6 +361,20 @@ const CONFIG_TABLES: &[ConfigTable] = &[
         ],
     ),
     (
+        "[store]",
+        "A team store (preview): a schema in a shared PostgreSQL database. Only pgacct store init uses it so far.",
+        &[
+            (
+                "url",
+                "The store's postgresql:// URL (libpq's syntax, without a password), used when neither --registry nor PGACCT_REGISTRY is given.",
+            ),
+            (
+                "password_command",
+                "A program that prints the store password, as [\"program\", \"arg\", ...]; no shell runs. PGPASSWORD wins over it; ~/.pgpass comes after it.",
+            ),
+        ],
+    ),
+    (
         "[audit]",
         "The audit key.",
         &[(

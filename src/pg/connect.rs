@@ -1006,6 +1006,9 @@ impl ConnectError {
             Failure::NotPostgres(_) => "something else (an HTTP or SSH server?) listens there: \
                                         check the host and port of the store URL"
                 .into(),
+            Failure::AuthFailed { password_from: Some(source), .. } => {
+                format!("the password came from {source}; check it, and the user in the store URL")
+            }
             Failure::Server { code, .. } if code == "3D000" => {
                 "check the database name of the store URL (--registry, PGACCT_REGISTRY or \
                  [store] url)"

@@ -11,7 +11,7 @@ use libtest_mimic::Trial;
 use crate::support::cluster::SUPERUSER;
 use crate::support::fleet::majors;
 use crate::support::runner::{test, trial};
-use crate::support::{Cluster, Run, Sandbox};
+use crate::support::{Cluster, Run, Sandbox, on_a_terminal};
 
 pub fn tests() -> Vec<Trial> {
     [
@@ -28,6 +28,7 @@ pub fn tests() -> Vec<Trial> {
             test!(missing_privileges_are_named_and_nothing_is_left_behind),
             test!(dry_run_prints_the_sql_and_changes_nothing),
             test!(the_password_comes_from_the_store_password_command),
+            test!(without_a_password_the_places_are_named_and_a_terminal_prompts),
             test!(a_url_with_a_password_is_refused_before_connecting),
             test!(other_commands_refuse_a_team_store_and_create_no_file),
             test!(store_init_needs_a_team_store),
@@ -383,6 +384,63 @@ fn the_password_comes_from_the_store_password_command() {
         .stderr_contains("[store] password_command /bin/false failed with exit status 1")
         .stderr_contains("hint: run the command yourself")
         .run();
+}
+
+fn without_a_password_the_places_are_named_and_a_terminal_prompts() {
+    let pg = Cluster::start();
+    add_owner(&pg);
+    let sandbox = Sandbox::new();
+    let (user, password) = OWNER;
+    let store = url(&pg, user);
+    // Admin passwords are not the store's.
+    let ran = Run::new(&sandbox)
+        .args("store init --registry")
+        .arg(&store)
+        .env("PGACCT_ADMIN_PASSWORD", password)
+        .env("PG_ADMIN_PASS", password)
+        .expect(1)
+        .stderr_contains(&format!(
+            "cannot connect to the team store ({}:{}) as {user}: no password found (looked at \
+             $PGPASSWORD, [store] password_command (none in config.toml),",
+            pg.host(),
+            pg.port()
+        ))
+        .stderr_contains("no terminal to prompt on")
+        .stderr_contains("hint: set PGPASSWORD, a [store] password_command in config.toml")
+        .run();
+    assert!(!ran.stderr.contains(password));
+    // A wrong password from the password file is named as its source.
+    let passfile = pgpass(&sandbox, &format!("*:*:*:{user}:not-it"));
+    Run::new(&sandbox)
+        .args("store init --registry")
+        .arg(&store)
+        .env("PGPASSFILE", &passfile)
+        .expect(1)
+        .stderr_contains("password authentication failed")
+        .stderr_contains(&format!(
+            "hint: the password came from the password file {}",
+            passfile.display()
+        ))
+        .run();
+    let (shown, code) = on_a_terminal(
+        &sandbox,
+        &format!("store init --registry {store}"),
+        &[],
+        "Password for store_owner@",
+        &format!("{password}\n"),
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "Password for {user}@{}:{} (the team store)",
+            pg.host(),
+            pg.port()
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("created store schema pgacct"), "{shown}");
+    assert!(!shown.contains(password), "no echo: {shown}");
+    assert!(!pg.log().contains(password));
 }
 
 fn a_url_with_a_password_is_refused_before_connecting() {
