@@ -52,7 +52,11 @@ impl StoreConfig {
         let Some(url) = &self.url else { return Ok(None) };
         if !crate::store::StoreLocation::is_url(url) {
             // Never shown: it might be a URL with a typo and a password.
-            return Err("[store] url must be a postgresql:// or postgres:// URL".into());
+            return Err(
+                "[store] url must be a postgresql:// URL or a key=value connection string \
+                        (host=... dbname=...)"
+                    .into(),
+            );
         }
         crate::store::StoreLocation::parse(PathBuf::from(url))
             .map(Some)

@@ -481,6 +481,53 @@ mod tests {
     }
 
     #[test]
+    fn the_store_takes_its_url_then_the_environment_then_libpq_defaults() {
+        let config = ConnectionConfig::default();
+        let command: PasswordCommand = "vault read".parse().unwrap();
+        let env = LibpqEnv::from_pairs(&[
+            ("PGHOST", "envhost"),
+            ("PGPORT", "6000"),
+            ("PGUSER", "envuser"),
+            ("PGDATABASE", "envdb"),
+            ("PGSSLMODE", "require"),
+            ("PGACCT_ADMIN_USER", "admin"),
+        ]);
+        let given = StoreConn {
+            host: Some("db1,db2:5433".into()),
+            port: Some(5434),
+            user: Some("owner".into()),
+            dbname: Some("teamdb".into()),
+            tls: Tls { sslmode: Some(SslMode::VerifyFull), ..Tls::default() },
+            options: Some("-c work_mem=8MB".into()),
+            ..StoreConn::default()
+        };
+        let store = ConnSettings::for_store(&given, &env, &config, Some(command.clone()));
+        assert_eq!(store.target, Endpoint::Store);
+        assert_eq!((store.host.as_str(), store.port), ("db1,db2:5433", 5434));
+        assert_eq!((store.user.as_str(), store.dbname.as_str()), ("owner", "teamdb"));
+        assert_eq!(store.sslmode, SslMode::VerifyFull);
+        assert_eq!(store.options.as_deref(), Some("-c work_mem=8MB"));
+        assert_eq!(store.password_command, Some(command));
+
+        let from_env = ConnSettings::for_store(&StoreConn::default(), &env, &config, None);
+        assert_eq!((from_env.host.as_str(), from_env.port), ("envhost", 6000));
+        assert_eq!((from_env.user.as_str(), from_env.dbname.as_str()), ("envuser", "envdb"));
+        assert_eq!(from_env.sslmode, SslMode::Require);
+
+        // libpq's defaults: the OS user, a database of the user's name, the
+        // admin variables not read.
+        let env = LibpqEnv::from_pairs(&[("PGACCT_ADMIN_USER", "admin")]);
+        let defaults = ConnSettings::for_store(&StoreConn::default(), &env, &config, None);
+        let os_user = whoami::username().unwrap();
+        assert_eq!(
+            (defaults.user.as_str(), defaults.dbname.as_str()),
+            (os_user.as_str(), os_user.as_str())
+        );
+        assert!(defaults.is_socket() && defaults.port == 5432, "{defaults:?}");
+        assert_eq!(defaults.sslmode, SslMode::Prefer);
+    }
+
+    #[test]
     fn pgconnect_timeout_reads_like_libpq() {
         let timeout = |value| {
             let env = LibpqEnv::from_pairs(&[("PGCONNECT_TIMEOUT", value)]);

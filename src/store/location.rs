@@ -1,11 +1,13 @@
 //! Where the store is: a SQLite file (a path, as always) or a team store
-//! in PostgreSQL (a `postgresql://` or `postgres://` URL in libpq's URI
-//! syntax). Parsed once, where `--registry`, `PGACCT_REGISTRY` or
-//! `[store] url` is read, so that a URL is never taken for a file name.
+//! in PostgreSQL: a `postgresql://` or `postgres://` URL in libpq's URI
+//! syntax, or libpq's `key=value` connection string (`host=db1
+//! dbname=pgacct`, recognised by a libpq keyword and `=` at its start).
+//! Parsed once, where `--registry`, `PGACCT_REGISTRY` or `[store] url` is
+//! read, so that neither is ever taken for a file name.
 //!
-//! A password in the URL is refused, never shown: it would sit in argv
+//! A password in either form is refused, never shown: it would sit in argv
 //! (visible to every user of the machine), the environment or the config
-//! file. The error messages here never repeat the URL.
+//! file. The error messages here never repeat what was given.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,48 +30,170 @@ const SCHEMES: &[&str] = &["postgresql://", "postgres://"];
 /// A team store URL pgacct cannot use; never holds the URL itself.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    #[error("the store URL holds a password; pgacct refuses it (it would be visible to others)")]
-    Password,
-    #[error("invalid store URL: {0}")]
-    Invalid(String),
+    #[error("the store {0} holds a password; pgacct refuses it (it would be visible to others)")]
+    Password(Form),
+    #[error("invalid store {0}: {1}")]
+    Invalid(Form, String),
 }
+
+/// How the team store was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Url,
+    KeyValue,
+}
+
+impl std::fmt::Display for Form {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Form::Url => "URL",
+            Form::KeyValue => "connection string",
+        })
+    }
+}
+
+/// The keywords pgacct reads, in both forms, as libpq names them.
+const KEYWORDS: &[&str] = &[
+    "host",
+    "port",
+    "user",
+    "dbname",
+    "sslmode",
+    "sslnegotiation",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "connect_timeout",
+    "application_name",
+    "options",
+    "target_session_attrs",
+];
 
 impl UrlError {
     pub fn hint(&self) -> &'static str {
         match self {
-            UrlError::Password => {
+            UrlError::Password(_) => {
                 "leave the password out of the URL, and give it with ~/.pgpass (PGPASSFILE), \
                  PGPASSWORD or a [store] password_command in config.toml"
             }
-            UrlError::Invalid(_) => {
+            UrlError::Invalid(Form::Url, _) => {
                 "the form is postgresql://[user@]host[:port][,host2[:port2]...]/dbname\
                  [?sslmode=...&sslrootcert=...&options=...&application_name=...]"
+            }
+            UrlError::Invalid(Form::KeyValue, _) => {
+                "the form is host=HOST port=PORT user=USER dbname=DB sslmode=MODE ..., a value \
+                 with spaces in single quotes"
             }
         }
     }
 }
 
 impl StoreLocation {
-    /// A `postgresql://` or `postgres://` URL is a team store; anything
-    /// else is the path of a file.
+    /// A `postgresql://` or `postgres://` URL, or a `key=value`
+    /// connection string, is a team store; anything else is the path of a
+    /// file.
     pub fn parse(given: PathBuf) -> Result<StoreLocation, UrlError> {
-        match given
-            .to_str()
-            .and_then(|text| SCHEMES.iter().find_map(|scheme| text.strip_prefix(scheme)))
-        {
-            Some(rest) => parse_url(rest).map(StoreLocation::Team),
-            None => Ok(StoreLocation::File(given)),
+        let Some(text) = given.to_str() else { return Ok(StoreLocation::File(given)) };
+        if let Some(rest) = SCHEMES.iter().find_map(|scheme| text.strip_prefix(scheme)) {
+            return parse_url(rest).map(StoreLocation::Team);
         }
+        if is_key_value(text) {
+            return parse_key_value(text).map(StoreLocation::Team);
+        }
+        Ok(StoreLocation::File(given))
     }
 
-    /// Whether `text` is a team store's URL.
+    /// Whether `text` names a team store rather than a file.
     pub fn is_url(text: &str) -> bool {
-        SCHEMES.iter().any(|scheme| text.starts_with(scheme))
+        SCHEMES.iter().any(|scheme| text.starts_with(scheme)) || is_key_value(text)
     }
 }
 
 fn invalid(message: impl Into<String>) -> UrlError {
-    UrlError::Invalid(message.into())
+    UrlError::Invalid(Form::Url, message.into())
+}
+
+/// A connection string starts with a keyword and `=` (libpq's `password`
+/// included, to refuse it); a file name hardly does.
+fn is_key_value(text: &str) -> bool {
+    let Some((key, _)) = text.trim_start().split_once('=') else { return false };
+    let key = key.trim_end();
+    key == "password" || KEYWORDS.contains(&key)
+}
+
+/// `key=value key='a value' ...`, as libpq reads it: spaces around `=`
+/// allowed, `\` escapes the next character, single quotes hold spaces.
+fn parse_key_value(text: &str) -> Result<StoreConn, UrlError> {
+    let mut conn = StoreConn::default();
+    let mut ports = None;
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            key.push(c);
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.next() != Some('=') {
+            return Err(in_key_value(format!("'{key}' is not followed by =")));
+        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if chars.next_if_eq(&'\'').is_some() {
+            loop {
+                match chars.next() {
+                    None => return Err(in_key_value("a quote is not closed")),
+                    Some('\'') => break,
+                    Some('\\') => value.extend(chars.next()),
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    value.extend(chars.next());
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        if value.contains('\0') {
+            return Err(in_key_value(format!("{key} holds a NUL byte")));
+        }
+        match key.as_str() {
+            // A port per host: applied once the hosts are known.
+            "port" if value.contains(',') => ports = Some(value),
+            _ => set_parameter(&mut conn, &key, value).map_err(|err| match err {
+                UrlError::Password(_) => UrlError::Password(Form::KeyValue),
+                UrlError::Invalid(_, message) => UrlError::Invalid(Form::KeyValue, message),
+            })?,
+        }
+    }
+    if let Some(ports) = ports {
+        let hosts = conn.host.clone().unwrap_or_default();
+        let hosts: Vec<&str> = hosts.split(',').collect();
+        let ports: Vec<&str> = ports.split(',').collect();
+        if hosts.len() != ports.len() {
+            return Err(in_key_value("port lists as many ports as host lists hosts"));
+        }
+        let mut list = Vec::new();
+        for (host, port) in hosts.iter().zip(ports) {
+            let port = parse_port(port.trim()).map_err(|_| {
+                in_key_value(format!("invalid port '{port}': a number from 1 to 65535"))
+            })?;
+            let host = if host.contains(':') { format!("[{host}]") } else { (*host).to_owned() };
+            list.push(format!("{host}:{port}"));
+        }
+        conn.host = Some(list.join(","));
+    }
+    Ok(conn)
+}
+
+fn in_key_value(message: impl Into<String>) -> UrlError {
+    UrlError::Invalid(Form::KeyValue, message.into())
 }
 
 /// The URL after its scheme: `[user@][hosts][/dbname][?key=value&...]`.
@@ -83,7 +207,7 @@ fn parse_url(rest: &str) -> Result<StoreConn, UrlError> {
     let hosts = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => {
             if userinfo.contains(':') {
-                return Err(UrlError::Password);
+                return Err(UrlError::Password(Form::Url));
             }
             conn.user = Some(decode(userinfo, "the user")?).filter(|user| !user.is_empty());
             hosts
@@ -169,7 +293,7 @@ fn parse_port(text: &str) -> Result<u16, UrlError> {
 fn set_parameter(conn: &mut StoreConn, key: &str, value: String) -> Result<(), UrlError> {
     let bad = |err: crate::registry::InvalidValue| invalid(err.to_string());
     match key {
-        "password" => return Err(UrlError::Password),
+        "password" => return Err(UrlError::Password(Form::Url)),
         "host" => {
             value.parse::<Host>().map_err(bad)?;
             conn.host = Some(value);
@@ -203,9 +327,8 @@ fn set_parameter(conn: &mut StoreConn, key: &str, value: String) -> Result<(), U
         }
         _ => {
             return Err(invalid(format!(
-                "unknown parameter '{key}' (pgacct reads host, port, user, dbname, sslmode, \
-                 sslnegotiation, sslrootcert, sslcert, sslkey, connect_timeout, \
-                 application_name, options)"
+                "unknown parameter '{key}' (pgacct reads {})",
+                KEYWORDS.join(", ")
             )));
         }
     }
@@ -291,8 +414,40 @@ mod tests {
             "postgres://db1/pgacct?password=s3cret",
         ] {
             let err = StoreLocation::parse(PathBuf::from(url)).unwrap_err();
-            assert_eq!(err, UrlError::Password, "{url}");
+            assert_eq!(err, UrlError::Password(Form::Url), "{url}");
             assert!(!err.to_string().contains("s3cret") && !err.hint().contains("s3cret"));
+        }
+    }
+
+    #[test]
+    fn key_value_strings_read_as_libpq_reads_them() {
+        let conn = team("host=db1 port = 5433 dbname='my store' user=o\\'k sslmode=require");
+        assert_eq!(conn.host.as_deref(), Some("db1"));
+        assert_eq!(conn.port, Some(5433));
+        assert_eq!(conn.dbname.as_deref(), Some("my store"));
+        assert_eq!(conn.user.as_deref(), Some("o'k"));
+        assert_eq!(conn.tls.sslmode, Some(SslMode::Require));
+        let listed = team("host=db1,db2,::1 port=5433,5434,5435 dbname=x");
+        assert_eq!(listed.host.as_deref(), Some("db1:5433,db2:5434,[::1]:5435"));
+        assert_eq!(team("  dbname=x host=/tmp").host.as_deref(), Some("/tmp"));
+        for path in ["hostname=x", "my=file.db", "./host=x", "dir/user=x"] {
+            assert_eq!(
+                StoreLocation::parse(PathBuf::from(path)),
+                Ok(StoreLocation::File(PathBuf::from(path)))
+            );
+        }
+        let err = StoreLocation::parse(PathBuf::from("host=db1 password='s3cret x'")).unwrap_err();
+        assert_eq!(err, UrlError::Password(Form::KeyValue));
+        assert!(!err.to_string().contains("s3cret"));
+        for (text, says) in [
+            ("host=db1 dbname='x", "quote is not closed"),
+            ("host=db1 dbname", "not followed by ="),
+            ("host=db1 port=1,2", "as many ports"),
+            ("host=db1 colour=red", "unknown parameter 'colour'"),
+        ] {
+            let err = StoreLocation::parse(PathBuf::from(text)).unwrap_err();
+            assert!(err.to_string().contains(says), "{text}: {err}");
+            assert!(err.to_string().starts_with("invalid store connection string"), "{err}");
         }
     }
 

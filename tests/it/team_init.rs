@@ -325,6 +325,14 @@ fn dry_run_prints_the_sql_and_changes_nothing() {
         .run();
     let script = Run::new(&sandbox).args("store init --print-sql").run().stdout;
     assert_eq!(ran.stdout, script);
+    // libpq's key=value form names the same store.
+    let key_value = Run::new(&sandbox)
+        .args("store init --dry-run --registry")
+        .arg(format!("host={} port={} user={SUPERUSER} dbname=postgres", pg.host(), pg.port()))
+        .env("PGPASSWORD", pg.password())
+        .stderr_contains("dry run: would create store schema pgacct")
+        .run();
+    assert_eq!(key_value.stdout, script);
     let left: i64 = pg
         .client()
         .query_one(

@@ -640,11 +640,13 @@ fn print_sql_needs_no_registry_and_takes_names() {
         .expect(2)
         .stderr_contains("pg_")
         .run();
+    // Without --print-sql it runs the setup, on a team store only (see
+    // team_init.rs).
     Run::new(&sandbox)
         .args("store init")
         .expect(2)
-        .stderr_contains("error: pgacct cannot run the setup itself yet")
-        .stderr_contains("hint: print the script with `pgacct store init --print-sql`")
+        .stderr_contains("error: store init sets up a team store, and the registry is a file")
+        .stderr_contains("or print the script with --print-sql")
         .run();
 }
 
