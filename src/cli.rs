@@ -43,7 +43,15 @@ pub struct Cli {
 #[command(next_help_heading = "Global Options")]
 pub struct GlobalArgs {
     /// The registry file, or a team store's postgresql:// URL (no password in it) [default: [store] url in config.toml, else the platform data directory's pgacct/pgacct.db]
-    #[arg(long, global = true, env = "PGACCT_REGISTRY", value_name = "PATH|URL")]
+    // The value is never shown in --help: it may be a URL someone put a
+    // password in.
+    #[arg(
+        long,
+        global = true,
+        env = "PGACCT_REGISTRY",
+        hide_env_values = true,
+        value_name = "PATH|URL"
+    )]
     pub registry: Option<PathBuf>,
 
     /// The configuration file [default: the platform config directory's pgacct/config.toml]

@@ -472,6 +472,12 @@ fn a_url_with_a_password_is_refused_before_connecting() {
             .arg("postgres://127.0.0.1:1/postgres?password=s3cret-Pw"),
     );
     refused(Run::new(&sandbox).env("PGACCT_REGISTRY", with_password).args("registry list"));
+    // Nor does --help show it.
+    for help in ["--help", "registry list --help", "store init --help"] {
+        let shown = Run::new(&sandbox).env("PGACCT_REGISTRY", with_password).args(help).run();
+        assert!(shown.stdout.contains("PGACCT_REGISTRY"), "{}", shown.stdout);
+        assert!(!shown.stdout.contains("s3cret"), "{}", shown.stdout);
+    }
     sandbox.write_config(&format!("[store]\nurl = \"{with_password}\"\n"));
     let ran = Run::new(&sandbox)
         .env_remove("PGACCT_REGISTRY")
