@@ -111,8 +111,8 @@ impl Context {
             StoreLocation::File(path) => path,
             StoreLocation::Team(_) => {
                 return Err(CommandError::usage(
-                    "the registry is a team store (a postgresql:// URL), which this command \
-                     does not use yet",
+                    "the registry is a team store in PostgreSQL (a connection URL), which this \
+                     command does not use yet",
                 )
                 .hint(
                     "team mode is a preview: only `pgacct store init` uses a team store so far; \

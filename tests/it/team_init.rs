@@ -493,7 +493,7 @@ fn other_commands_refuse_a_team_store_and_create_no_file() {
     let store = "postgresql://alice@127.0.0.1:1/postgres";
     let refused = |run: Run| {
         run.expect(2)
-            .stderr_contains("the registry is a team store (a postgresql:// URL), which this command does not use yet")
+            .stderr_contains("the registry is a team store in PostgreSQL (a connection URL), which this command does not use yet")
             .stderr_contains("only `pgacct store init` uses a team store so far")
             .run();
     };
@@ -504,6 +504,11 @@ fn other_commands_refuse_a_team_store_and_create_no_file() {
             .args("registry add --env qa --db orders --host db1"),
     );
     refused(Run::new(&sandbox).env("PGACCT_REGISTRY", store).args("audit show"));
+    refused(
+        Run::new(&sandbox)
+            .env("PGACCT_REGISTRY", "host=127.0.0.1 port=1 dbname=postgres")
+            .args("registry add --env qa --db orders --host db1"),
+    );
     sandbox.write_config(&format!("[store]\nurl = \"{store}\"\n"));
     refused(
         Run::new(&sandbox)
@@ -514,7 +519,7 @@ fn other_commands_refuse_a_team_store_and_create_no_file() {
     let entries: Vec<String> = std::fs::read_dir(sandbox.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("postgres"))
+        .filter(|name| name.starts_with("postgres") || name.starts_with("host"))
         .collect();
     assert_eq!(entries, Vec::<String>::new());
 }
