@@ -10,15 +10,13 @@
 //! trail: every later record must be made with it too, so someone who can
 //! write the store but has not the key cannot append records that verify.
 //! Commands use [`AuditStore`]; the only backend today is the local store
-//! file ([`crate::store::Store`]).
+//! file ([`crate::store::Store`]). A team store's trail is checked with
+//! [`team`], fed by `crate::store::team`.
 
 mod chain;
 mod key;
 mod sqlite;
-// `audit verify` reads the team store's trail in the next step of issue 15;
-// until then the tests are its only callers.
-#[cfg_attr(not(test), expect(dead_code, reason = "used once team mode reads the trail"))]
-mod team;
+pub mod team;
 mod when;
 
 use std::time::Duration;

@@ -181,6 +181,7 @@ impl TeamChain {
 }
 
 /// Verifies a whole trail, given in id order: the first break, if any.
+#[cfg_attr(not(test), allow(dead_code, reason = "pgacct streams the rows through TeamChain"))]
 pub fn verify_team_chain<'a>(
     rows: impl IntoIterator<Item = &'a TeamRow>,
 ) -> Result<u64, TeamBreak> {

@@ -7,11 +7,15 @@ use serde::Serialize;
 use super::change::{self, Done, Item, Plan, Ran};
 use super::{Context, RECORD_FORMATS};
 use crate::audit::{
-    Anchor, AuditKey, AuditRow, AuditStore, Filter, KEY_VAR, KeyConfig, Side, parse_bound,
+    Anchor, AuditKey, AuditRow, AuditStore, Filter, KEY_VAR, KeyConfig, Side, Verification,
+    parse_bound,
 };
 use crate::cli::{AuditCommand, AuditSealArgs, AuditShowArgs, AuditVerifyArgs, Format};
-use crate::error::{CommandError, CommandResult, Exit};
-use crate::output::{Column, Record};
+use crate::error::{CommandError, CommandResult, Exit, Kind};
+use crate::output::{Column, Output, Record};
+use crate::pg::StoreConn;
+use crate::store::StoreLocation;
+use crate::store::team::{self, Names};
 
 pub fn run(command: AuditCommand, ctx: &Context) -> CommandResult {
     match command {
@@ -157,8 +161,63 @@ fn check_operation(operation: &str) -> Result<(), CommandError> {
 fn verify(args: &AuditVerifyArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, &[Format::Table, Format::Json])?;
     let anchor = args.expect.as_deref().map(parse_anchor).transpose()?;
+    if let StoreLocation::Team(conn) = ctx.store_location()? {
+        return verify_team(ctx, &out, &conn, anchor.as_ref());
+    }
     let key = key(ctx)?;
     let verification = ctx.registry()?.verify(anchor.as_ref(), key.as_ref())?;
+    let key_id = key.as_ref().map(|k| k.id().to_owned());
+    if verification.unchecked > 0 {
+        ctx.messages.warn(&format!(
+            "{} records were made with an audit key, and no key is set: their chain was checked, \
+             their HMACs were not (set {KEY_VAR} or [audit] key_file to check them)",
+            verification.unchecked
+        ));
+    }
+    print_verification(&out, verification, key_id)
+}
+
+/// `audit verify` on a team store: pgacct connects to it as `store init`
+/// does and recomputes the chain the server made. The audit key does not
+/// apply: the server attests team records.
+fn verify_team(
+    ctx: &Context,
+    out: &Output,
+    conn: &StoreConn,
+    anchor: Option<&Anchor>,
+) -> CommandResult {
+    let key_set = std::env::var_os(KEY_VAR).is_some_and(|v| !v.is_empty())
+        || ctx.config()?.audit.key_file.is_some();
+    if key_set {
+        ctx.messages.warn(&format!(
+            "the audit key ({KEY_VAR} or [audit] key_file) does not apply to a team store, and \
+             was not used: the server sets each record's time, writer and hash"
+        ));
+    }
+    let (connector, settings) = ctx.store_connector(conn)?;
+    let verification = ctx.runtime()?.block_on(async {
+        let session = connector
+            .connect_with(&settings)
+            .await
+            .map_err(|err| CommandError::from(err).context("cannot reach the team store"))?;
+        let result = team::verify_trail(&session, &Names::default(), anchor).await;
+        session.close().await;
+        result.map_err(|err| {
+            let kind = if err.is_refusal() { Kind::Usage } else { Kind::Failure };
+            let hint = err.hint();
+            CommandError::new(kind, err).hints(hint)
+        })
+    })?;
+    print_verification(out, verification, None)
+}
+
+/// The report of `audit verify`, the same for both stores: exit 1 when the
+/// trail is broken.
+fn print_verification(
+    out: &Output,
+    verification: Verification,
+    key_id: Option<String>,
+) -> CommandResult {
     let report = VerifyReport {
         intact: verification.break_at.is_none(),
         records: verification.records,
@@ -167,16 +226,9 @@ fn verify(args: &AuditVerifyArgs, ctx: &Context) -> CommandResult {
         broken_at: verification.break_at.as_ref().map(|b| b.id),
         problem: verification.break_at.map(|b| b.problem),
         sealed_from: verification.sealed_from,
-        key_id: key.as_ref().map(|k| k.id().to_owned()),
+        key_id,
         unchecked: verification.unchecked,
     };
-    if report.unchecked > 0 {
-        ctx.messages.warn(&format!(
-            "{} records were made with an audit key, and no key is set: their chain was checked, \
-             their HMACs were not (set {KEY_VAR} or [audit] key_file to check them)",
-            report.unchecked
-        ));
-    }
     let mut stdout = std::io::stdout().lock();
     if out.format() == Format::Json {
         serde_json::to_writer_pretty(&mut stdout, &report).map_err(std::io::Error::from)?;

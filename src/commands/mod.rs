@@ -105,7 +105,8 @@ impl Context {
     }
 
     /// The registry file. A team store is refused: no command but `store
-    /// init` uses one yet, and a URL must never be taken for a file name.
+    /// init` and `audit verify` uses one yet, and a URL must never be taken
+    /// for a file name.
     fn store_path(&self) -> Result<PathBuf, CommandError> {
         let path = match self.store_location()? {
             StoreLocation::File(path) => path,
@@ -115,9 +116,9 @@ impl Context {
                      command does not use yet",
                 )
                 .hint(
-                    "team mode is a preview: only `pgacct store init` uses a team store so far; \
-                     point --registry or PGACCT_REGISTRY at a registry file (and leave [store] \
-                     url unset) for other commands",
+                    "team mode is a preview: only `pgacct store init` and `pgacct audit verify` \
+                     use a team store so far; point --registry or PGACCT_REGISTRY at a registry \
+                     file (and leave [store] url unset) for other commands",
                 ));
             }
         };

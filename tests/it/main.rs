@@ -33,6 +33,7 @@ mod sync;
 mod tables;
 mod team_init;
 mod team_store;
+mod team_verify;
 mod terminal;
 mod tls;
 mod user;
@@ -71,6 +72,7 @@ fn main() {
         tables::tests(),
         team_init::tests(),
         team_store::tests(),
+        team_verify::tests(),
         terminal::tests(),
         tls::tests(),
         user::tests(),

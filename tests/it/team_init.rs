@@ -494,7 +494,7 @@ fn other_commands_refuse_a_team_store_and_create_no_file() {
     let refused = |run: Run| {
         run.expect(2)
             .stderr_contains("the registry is a team store in PostgreSQL (a connection URL), which this command does not use yet")
-            .stderr_contains("only `pgacct store init` uses a team store so far")
+            .stderr_contains("only `pgacct store init` and `pgacct audit verify` use a team store so far")
             .run();
     };
     refused(Run::new(&sandbox).args("user list --env qa --all --registry").arg(store));

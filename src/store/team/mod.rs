@@ -4,7 +4,8 @@
 //! upgrades it (`pgacct store init --print-sql`), for the schema's owner to
 //! review and run, decides whether a schema version found in a store is
 //! one this pgacct can use, and runs the setup itself (`pgacct store
-//! init`, [`setup`]).
+//! init`, [`setup`]), and reads the audit trail for `pgacct audit verify`
+//! ([`verify_trail`]).
 //!
 //! The script runs in one transaction: it refuses a store from a newer
 //! pgacct, applies the [`migrations`] the store has not had (so running it
@@ -13,9 +14,11 @@
 
 mod migrations;
 mod setup;
+mod trail;
 mod version;
 
 pub use setup::{Found, SetupError, apply, inspect};
+pub use trail::verify_trail;
 pub use version::Version;
 
 use std::fmt;

@@ -1,0 +1,251 @@
+//! `pgacct audit verify` on a team store: read the trail in id order, in
+//! batches of one snapshot (never the whole table at once), and check each
+//! row with the client's own recomputation of the chain
+//! ([`crate::audit::team`]). Read only: a user holding only the users'
+//! role (SELECT on the trail) can run it.
+
+use std::time::SystemTime;
+
+use tokio_postgres::Row;
+use tokio_postgres::types::Type;
+
+use super::Names;
+use super::setup::{SetupError, inspect};
+use super::version::{Version, VersionError};
+use crate::audit::team::{TeamChain, TeamRecord, TeamRow};
+use crate::audit::{Anchor, Break, Verification};
+use crate::pg::Session;
+
+/// Rows read per round trip: the verifier keeps none of them.
+const BATCH: i64 = 5000;
+
+/// Why the trail could not be checked. A broken chain is not an error but
+/// a [`Verification`] with a break.
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    /// A newer pgacct set up the store: nothing was read.
+    #[error(transparent)]
+    Newer(#[from] VersionError),
+    /// The schema holds no team store (yet).
+    #[error("there is no pgacct team store in schema {schema} of database {database}")]
+    Absent { schema: String, database: String },
+    #[error("cannot read the team store's audit trail: {message}")]
+    Read { message: String },
+}
+
+impl TrailError {
+    /// What to do instead.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TrailError::Newer(err) => Some(err.hint().to_owned()),
+            TrailError::Absent { .. } => Some(
+                "check the database in the store URL; the store's owner sets it up with `pgacct \
+                 store init`"
+                    .to_owned(),
+            ),
+            TrailError::Read { .. } => None,
+        }
+    }
+
+    /// Whether the store is one this pgacct must not read (exit 2), rather
+    /// than a failure to read it.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, TrailError::Newer(_) | TrailError::Absent { .. })
+    }
+}
+
+impl From<SetupError> for TrailError {
+    fn from(err: SetupError) -> Self {
+        match err {
+            SetupError::Newer(err) => TrailError::Newer(err),
+            SetupError::Read { message }
+            | SetupError::Server { message }
+            | SetupError::Privileges { message, .. } => TrailError::Read { message },
+        }
+    }
+}
+
+impl Names {
+    /// The next batch of the trail after id `$1`, every column in table order.
+    fn trail_query(&self) -> String {
+        self.fill(&format!(
+            "SELECT id, ts, outcome, started_id, actor, os_user, host, pid, ci_job, ticket,
+                    operation, env, db, cluster, role, status, error, duration_ms, sql,
+                    imported, prev_hash, hash
+               FROM {{schema}}.audit
+              WHERE id > $1
+              ORDER BY id
+              LIMIT {BATCH}"
+        ))
+    }
+}
+
+/// Checks the team store's whole trail from its first record, and with
+/// `anchor`, that the anchored record is still there with its hash (as
+/// the local trail's `verify` does).
+pub async fn verify_trail(
+    session: &Session,
+    names: &Names,
+    anchor: Option<&Anchor>,
+) -> Result<Verification, TrailError> {
+    let found = inspect(session, names).await?;
+    match found.version {
+        None | Some(Version::Empty) => {
+            return Err(TrailError::Absent {
+                schema: names.schema.as_str().to_owned(),
+                database: found.database,
+            });
+        }
+        Some(Version::Older(_) | Version::Current) => {}
+    }
+    let read = |err: tokio_postgres::Error| TrailError::Read { message: message_of(&err) };
+    // One snapshot for every batch: appends made meanwhile are not seen
+    // half way.
+    session.simple_query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(read)?;
+    let result = walk(session, names, anchor).await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = session.simple_query(end).await;
+    let verification = result?;
+    ended.map_err(read)?;
+    Ok(verification)
+}
+
+async fn walk(
+    session: &Session,
+    names: &Names,
+    anchor: Option<&Anchor>,
+) -> Result<Verification, TrailError> {
+    let read = |err: tokio_postgres::Error| TrailError::Read { message: message_of(&err) };
+    let sql = names.trail_query();
+    let mut chain = TeamChain::default();
+    let mut anchor_seen = false;
+    let mut after = 0_i64;
+    let broken = |chain: &TeamChain, at: Break| Verification {
+        // The bad record counts as checked, as in the local trail.
+        records: chain.records() + 1,
+        head: None,
+        break_at: Some(at),
+        sealed_from: None,
+        unchecked: 0,
+    };
+    loop {
+        let rows = session.query_typed(&sql, &[(&after, Type::INT8)]).await.map_err(read)?;
+        for row in &rows {
+            let id: i64 = row.try_get(0).map_err(read)?;
+            after = id;
+            let team_row = match team_row(row) {
+                Ok(team_row) => team_row,
+                Err(problem) => {
+                    let at = Break {
+                        id,
+                        problem: format!("record #{id} {problem}: the trail was tampered with"),
+                    };
+                    return Ok(broken(&chain, at));
+                }
+            };
+            if let Err(at) = chain.step(&team_row) {
+                return Ok(broken(&chain, Break { id: at.id, problem: at.problem }));
+            }
+            if let Some(anchor) = anchor.filter(|a| a.id == id) {
+                anchor_seen = true;
+                if anchor.hash != team_row.hash {
+                    let problem = format!(
+                        "record #{id} no longer has the anchored hash: the trail was rewritten \
+                         from there on"
+                    );
+                    // The record itself verified: it counts once.
+                    let mut verification = broken(&chain, Break { id, problem });
+                    verification.records -= 1;
+                    return Ok(verification);
+                }
+            }
+        }
+        if i64::try_from(rows.len()).unwrap_or(i64::MAX) < BATCH {
+            break;
+        }
+    }
+    let break_at = anchor.filter(|_| !anchor_seen).map(|anchor| Break {
+        id: anchor.id,
+        problem: format!("record #{} is gone: the trail was cut short", anchor.id),
+    });
+    let head = match break_at {
+        Some(_) => None,
+        None => chain.head().map(|(id, hash)| (id, hash.to_owned())),
+    };
+    Ok(Verification { records: chain.records(), head, break_at, sealed_from: None, unchecked: 0 })
+}
+
+/// A row as the verifier takes it; what is wrong with it when a column
+/// the schema declares NOT NULL is null, or a value cannot be read (a
+/// time of `infinity`): only a changed table holds such a row.
+fn team_row(row: &Row) -> Result<TeamRow, String> {
+    fn required<'a, T: tokio_postgres::types::FromSql<'a>>(
+        row: &'a Row,
+        index: usize,
+    ) -> Result<T, String> {
+        let name = row.columns()[index].name();
+        match row.try_get::<_, Option<T>>(index) {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(format!("has no {name}")),
+            Err(_) => Err(format!("holds an unreadable {name}")),
+        }
+    }
+    fn optional<'a, T: tokio_postgres::types::FromSql<'a>>(
+        row: &'a Row,
+        index: usize,
+    ) -> Result<Option<T>, String> {
+        row.try_get(index)
+            .map_err(|_| format!("holds an unreadable {}", row.columns()[index].name()))
+    }
+    let ts: SystemTime = required(row, 1)?;
+    let ts = jiff::Timestamp::try_from(ts).map_err(|_| "holds an unreadable ts".to_owned())?;
+    Ok(TeamRow {
+        record: TeamRecord {
+            id: required(row, 0)?,
+            ts,
+            outcome: required(row, 2)?,
+            started_id: optional(row, 3)?,
+            actor: required(row, 4)?,
+            os_user: required(row, 5)?,
+            host: required(row, 6)?,
+            pid: required(row, 7)?,
+            ci_job: optional(row, 8)?,
+            ticket: optional(row, 9)?,
+            operation: required(row, 10)?,
+            env: optional(row, 11)?,
+            db: optional(row, 12)?,
+            cluster: optional(row, 13)?,
+            role: optional(row, 14)?,
+            status: required(row, 15)?,
+            error: optional(row, 16)?,
+            duration_ms: optional(row, 17)?,
+            sql: optional(row, 18)?,
+            imported: required(row, 19)?,
+        },
+        prev_hash: required(row, 20)?,
+        hash: required(row, 21)?,
+    })
+}
+
+/// The server's message, else tokio-postgres's account of the failure.
+fn message_of(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => crate::pg::describe_error(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trail_query_names_the_schema_and_reads_in_batches() {
+        let names = Names { schema: "s2".parse().unwrap(), role: "r2".parse().unwrap() };
+        let sql = names.trail_query();
+        assert!(sql.contains("FROM \"s2\".audit"), "{sql}");
+        assert!(sql.contains("WHERE id > $1"), "{sql}");
+        assert!(sql.contains("ORDER BY id"), "{sql}");
+        assert!(sql.contains(&format!("LIMIT {BATCH}")), "{sql}");
+    }
+}
