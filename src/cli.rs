@@ -595,6 +595,10 @@ pub enum AuditCommand {
     /// With the audit key (PGACCT_AUDIT_KEY or [audit] key_file), also
     /// checks every keyed record's HMAC, and fails on a trail with no keyed
     /// record. Without it, keyed records' HMACs are not checked (it says so).
+    ///
+    /// With a team store (--registry postgresql://...), checks the shared
+    /// trail as the server wrote it, from any machine, as any user granted
+    /// the store's role; the audit key does not apply there.
     Verify(AuditVerifyArgs),
 
     /// Seal the trail: from the next record on, every record must be made
