@@ -2,8 +2,8 @@
 //! holds only `pgacct_user`, checks the trail the server attested on every
 //! supported major (the same report as the local trail's, table and JSON,
 //! `--expect`), and finds the rows its owner changed or removed with the
-//! append-only trigger disabled; a trail longer than one read batch; a
-//! store that is absent or newer refused.
+//! append-only trigger disabled; a trail longer than one read batch; rows
+//! the schema would refuse; a store that is absent or newer refused.
 
 use libtest_mimic::Trial;
 use postgres::GenericClient;
@@ -22,6 +22,7 @@ pub fn tests() -> Vec<Trial> {
         vec![
             test!(a_trail_longer_than_a_batch_is_read_to_its_end),
             test!(an_absent_or_newer_store_is_refused),
+            test!(a_row_the_schema_would_refuse_breaks_the_trail),
         ],
     ]
     .into_iter()
@@ -213,4 +214,26 @@ fn an_absent_or_newer_store_is_refused() {
         .stderr_contains("hint: a newer pgacct set up this store; upgrade pgacct")
         .run();
     assert_eq!(ran.stdout, "");
+}
+
+/// Rows only a changed table can hold, a NULL where the schema says NOT
+/// NULL or a time of `infinity`: the trail breaks there, nothing panics.
+fn a_row_the_schema_would_refuse_breaks_the_trail() {
+    let pg = Setup { pg: store(majors()[0]), machine: Sandbox::new() };
+    append(&mut pg.pg.client(), 3);
+    let mut su = pg.pg.client();
+    su.batch_execute(
+        "ALTER TABLE pgacct.audit DISABLE TRIGGER audit_append_only;
+         ALTER TABLE pgacct.audit ALTER status DROP NOT NULL;
+         UPDATE pgacct.audit SET status = NULL WHERE id = 2;",
+    )
+    .unwrap();
+    broken(&pg, 2, "record #2 has no status: the trail was tampered with", 2);
+    for ts in ["infinity", "-infinity"] {
+        su.batch_execute(&format!(
+            "UPDATE pgacct.audit SET status = 'record 2', ts = '{ts}' WHERE id = 2"
+        ))
+        .unwrap();
+        broken(&pg, 2, "record #2 holds an unreadable ts: the trail was tampered with", 2);
+    }
 }
