@@ -89,7 +89,10 @@ fn show(args: &AuditShowArgs, ctx: &Context) -> CommandResult {
         incomplete: args.incomplete,
         limit: (args.limit > 0).then_some(args.limit),
     };
-    let rows = ctx.registry()?.show(&filter)?;
+    let rows = match ctx.store_location()? {
+        StoreLocation::Team(conn) => show_team(ctx, &conn, &filter)?,
+        StoreLocation::File(_) => ctx.registry()?.show(&filter)?,
+    };
     // Shown, not skipped: a DBA looking for what happened needs to see the
     // record that was tampered with, most of all.
     for row in &rows {
@@ -103,6 +106,33 @@ fn show(args: &AuditShowArgs, ctx: &Context) -> CommandResult {
     }
     out.list_or_say(&rows, &ctx.messages, "no audit records match")?;
     Ok(Exit::Success)
+}
+
+/// `audit show` on a team store: its records as the local trail shows
+/// them, read as `audit verify` reads them.
+fn show_team(
+    ctx: &Context,
+    conn: &StoreConn,
+    filter: &Filter,
+) -> Result<Vec<AuditRow>, CommandError> {
+    let (connector, settings) = ctx.store_connector(conn)?;
+    ctx.runtime()?.block_on(async {
+        let session = connector
+            .connect_with(&settings)
+            .await
+            .map_err(|err| CommandError::from(err).context("cannot reach the team store"))?;
+        let result = team::show_trail(&session, &Names::default(), filter).await;
+        session.close().await;
+        result.map_err(trail_error)
+    })
+}
+
+/// A team trail that could not be read: a store this pgacct must not read
+/// is refused (exit 2), a failure to read it is a failure.
+fn trail_error(err: team::TrailError) -> CommandError {
+    let kind = if err.is_refusal() { Kind::Usage } else { Kind::Failure };
+    let hint = err.hint();
+    CommandError::new(kind, err).hints(hint)
 }
 
 #[derive(Debug, Serialize)]
@@ -202,11 +232,7 @@ fn verify_team(
             .map_err(|err| CommandError::from(err).context("cannot reach the team store"))?;
         let result = team::verify_trail(&session, &Names::default(), anchor).await;
         session.close().await;
-        result.map_err(|err| {
-            let kind = if err.is_refusal() { Kind::Usage } else { Kind::Failure };
-            let hint = err.hint();
-            CommandError::new(kind, err).hints(hint)
-        })
+        result.map_err(trail_error)
     })?;
     print_verification(out, verification, None)
 }

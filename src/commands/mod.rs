@@ -105,7 +105,7 @@ impl Context {
     }
 
     /// The registry file. A team store is refused: no command but `store
-    /// init` and `audit verify` uses one yet, and a URL must never be taken
+    /// init`, `audit verify` and `audit show` uses one yet, and a URL must never be taken
     /// for a file name.
     fn store_path(&self) -> Result<PathBuf, CommandError> {
         let path = match self.store_location()? {
@@ -116,8 +116,8 @@ impl Context {
                      command does not use yet",
                 )
                 .hint(
-                    "team mode is a preview: only `pgacct store init` and `pgacct audit verify` \
-                     use a team store so far; point --registry or PGACCT_REGISTRY at a registry \
+                    "team mode is a preview: only `pgacct store init`, `pgacct audit verify` and \
+                     `pgacct audit show` use a team store so far; point --registry or PGACCT_REGISTRY at a registry \
                      file (and leave [store] url unset) for other commands",
                 ));
             }

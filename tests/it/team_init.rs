@@ -494,7 +494,7 @@ fn other_commands_refuse_a_team_store_and_create_no_file() {
     let refused = |run: Run| {
         run.expect(2)
             .stderr_contains("the registry is a team store in PostgreSQL (a connection URL), which this command does not use yet")
-            .stderr_contains("only `pgacct store init` and `pgacct audit verify` use a team store so far")
+            .stderr_contains("only `pgacct store init`, `pgacct audit verify` and `pgacct audit show` use a team store so far")
             .run();
     };
     refused(Run::new(&sandbox).args("user list --env qa --all --registry").arg(store));
@@ -503,7 +503,7 @@ fn other_commands_refuse_a_team_store_and_create_no_file() {
             .env("PGACCT_REGISTRY", store)
             .args("registry add --env qa --db orders --host db1"),
     );
-    refused(Run::new(&sandbox).env("PGACCT_REGISTRY", store).args("audit show"));
+    refused(Run::new(&sandbox).env("PGACCT_REGISTRY", store).args("registry list"));
     refused(
         Run::new(&sandbox)
             .env("PGACCT_REGISTRY", "host=127.0.0.1 port=1 dbname=postgres")

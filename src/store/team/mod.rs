@@ -5,7 +5,7 @@
 //! review and run, decides whether a schema version found in a store is
 //! one this pgacct can use, and runs the setup itself (`pgacct store
 //! init`, [`setup`]), and reads the audit trail for `pgacct audit verify`
-//! ([`verify_trail`]).
+//! ([`verify_trail`]) and `pgacct audit show` ([`show_trail`]).
 //!
 //! The script runs in one transaction: it refuses a store from a newer
 //! pgacct, applies the [`migrations`] the store has not had (so running it
@@ -18,7 +18,7 @@ mod trail;
 mod version;
 
 pub use setup::{Found, SetupError, apply, inspect};
-pub use trail::verify_trail;
+pub use trail::{TrailError, show_trail, verify_trail};
 pub use version::Version;
 
 use std::fmt;

@@ -7,13 +7,13 @@
 use std::time::SystemTime;
 
 use tokio_postgres::Row;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::Names;
 use super::setup::{SetupError, inspect};
 use super::version::{Version, VersionError};
 use crate::audit::team::{TeamChain, TeamRecord, TeamRow};
-use crate::audit::{Anchor, Break, Verification};
+use crate::audit::{Anchor, AuditRow, Break, Filter, Verification};
 use crate::pg::Session;
 
 /// Rows read per round trip: the verifier keeps none of them.
@@ -80,6 +80,129 @@ impl Names {
     }
 }
 
+/// Started records that no outcome record answers, as in the local trail.
+const UNANSWERED: &str = "r.outcome = 'started' AND NOT EXISTS \
+     (SELECT 1 FROM {schema}.audit o WHERE o.started_id = r.id)";
+
+/// `SELECT` for `filter` (`audit show`), built from fixed fragments; every
+/// value is a bind parameter, in the order of the returned list. The
+/// columns are those of [`Names::trail_query`], so that a row reads alike.
+fn show_query<'a>(names: &Names, filter: &'a Filter) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
+    let mut conditions = vec![if filter.failed {
+        "r.outcome = 'failed'".to_owned()
+    } else if filter.incomplete {
+        UNANSWERED.to_owned()
+    } else {
+        format!("(r.outcome IN ('ok', 'failed') OR ({UNANSWERED}))")
+    }];
+    let mut values: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut bind = |condition: &str, value: Option<&'a String>| {
+        if let Some(value) = value {
+            values.push(value);
+            conditions.push(condition.replace('?', &format!("${}", values.len())));
+        }
+    };
+    bind("r.env = ?", filter.env.as_ref());
+    bind("r.db = ?", filter.db.as_ref());
+    bind("r.role = ?", filter.role.as_ref());
+    bind("r.actor = ?", filter.actor.as_ref());
+    bind(
+        "(r.operation = ? OR left(r.operation, length(?) + 1) = ? || '.')",
+        filter.operation.as_ref(),
+    );
+    let sql = names.fill(&format!(
+        "SELECT id, ts, outcome, started_id, actor, os_user, host, pid, ci_job, ticket,
+                operation, env, db, cluster, role, status, error, duration_ms, sql,
+                imported, prev_hash, hash
+           FROM {{schema}}.audit r
+          WHERE {}",
+        conditions.join(" AND ")
+    ));
+    (sql, values)
+}
+
+/// The records `audit show` lists, newest first, as the local trail lists
+/// them; `actor` is the database user the server recorded. A row that the
+/// schema would refuse (changed by the store's owner) is an error naming it.
+pub async fn show_trail(
+    session: &Session,
+    names: &Names,
+    filter: &Filter,
+) -> Result<Vec<AuditRow>, TrailError> {
+    present(session, names).await?;
+    let read = |err: tokio_postgres::Error| TrailError::Read { message: message_of(&err) };
+    let (mut sql, values) = show_query(names, filter);
+    let since = filter.since.as_ref().map(|b| b.as_str().to_owned());
+    let until = filter.until.as_ref().map(|b| b.as_str().to_owned());
+    let limit = filter.limit.map(i64::from);
+    let mut params: Vec<(&(dyn ToSql + Sync), Type)> =
+        values.into_iter().map(|v| (v, Type::TEXT)).collect();
+    if let Some(since) = &since {
+        params.push((since, Type::TEXT));
+        sql.push_str(&format!(" AND r.ts >= ${}::timestamptz", params.len()));
+    }
+    if let Some(until) = &until {
+        params.push((until, Type::TEXT));
+        sql.push_str(&format!(" AND r.ts < ${}::timestamptz", params.len()));
+    }
+    params.push((&limit, Type::INT8));
+    sql.push_str(&format!(" ORDER BY r.id DESC LIMIT ${}", params.len()));
+    let rows = session.query_typed(&sql, &params).await.map_err(read)?;
+    rows.iter()
+        .map(|row| {
+            let team_row = team_row(row).map_err(|problem| {
+                let id: Option<i64> = row.try_get(0).ok().flatten();
+                TrailError::Read {
+                    message: format!(
+                        "record #{} {problem}: the trail was tampered with; see `pgacct audit \
+                         verify`",
+                        id.map_or_else(|| "?".to_owned(), |id| id.to_string())
+                    ),
+                }
+            })?;
+            Ok(shown_row(team_row.record))
+        })
+        .collect()
+}
+
+/// A team record as `audit show` shows it: the same fields as the local
+/// trail's, the time in milliseconds.
+fn shown_row(record: TeamRecord) -> AuditRow {
+    AuditRow {
+        id: record.id,
+        time: record.ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        outcome: if record.outcome == "started" { "incomplete".into() } else { record.outcome },
+        operation: record.operation,
+        env: record.env,
+        db: record.db,
+        cluster: record.cluster,
+        role: record.role,
+        status: record.status,
+        error: record.error,
+        duration_ms: record.duration_ms,
+        actor: record.actor,
+        host: record.host,
+        pid: record.pid,
+        ci_job: record.ci_job,
+        ticket: record.ticket,
+        sql: record.sql,
+        started_id: record.started_id.unwrap_or(record.id),
+        damaged: None,
+    }
+}
+
+/// Refuses a schema that holds no team store, or one from a newer pgacct.
+async fn present(session: &Session, names: &Names) -> Result<(), TrailError> {
+    let found = inspect(session, names).await?;
+    match found.version {
+        None | Some(Version::Empty) => Err(TrailError::Absent {
+            schema: names.schema.as_str().to_owned(),
+            database: found.database,
+        }),
+        Some(Version::Older(_) | Version::Current) => Ok(()),
+    }
+}
+
 /// Checks the team store's whole trail from its first record, and with
 /// `anchor`, that the anchored record is still there with its hash (as
 /// the local trail's `verify` does).
@@ -88,16 +211,7 @@ pub async fn verify_trail(
     names: &Names,
     anchor: Option<&Anchor>,
 ) -> Result<Verification, TrailError> {
-    let found = inspect(session, names).await?;
-    match found.version {
-        None | Some(Version::Empty) => {
-            return Err(TrailError::Absent {
-                schema: names.schema.as_str().to_owned(),
-                database: found.database,
-            });
-        }
-        Some(Version::Older(_) | Version::Current) => {}
-    }
+    present(session, names).await?;
     let read = |err: tokio_postgres::Error| TrailError::Read { message: message_of(&err) };
     // One snapshot for every batch: appends made meanwhile are not seen
     // half way.
@@ -247,5 +361,23 @@ mod tests {
         assert!(sql.contains("WHERE id > $1"), "{sql}");
         assert!(sql.contains("ORDER BY id"), "{sql}");
         assert!(sql.contains(&format!("LIMIT {BATCH}")), "{sql}");
+    }
+
+    #[test]
+    fn the_show_query_binds_every_value() {
+        let filter = Filter {
+            env: Some("qa'; DROP TABLE x; --".into()),
+            db: Some("orders".into()),
+            operation: Some("user".into()),
+            incomplete: true,
+            ..Filter::default()
+        };
+        let (sql, values) = show_query(&Names::default(), &filter);
+        assert_eq!(values.len(), 3);
+        assert!(!sql.contains("DROP") && !sql.contains("orders"), "{sql}");
+        assert!(sql.contains("r.env = $1 AND r.db = $2"), "{sql}");
+        assert!(sql.contains("left(r.operation, length($3) + 1) = $3 || '.'"), "{sql}");
+        assert!(sql.contains("FROM \"pgacct\".audit o WHERE o.started_id = r.id"), "{sql}");
+        assert!(!sql.contains("{schema}"), "{sql}");
     }
 }
