@@ -550,7 +550,8 @@ pub enum StoreCommand {
     /// password_command, ~/.pgpass, or a prompt, never from the URL. The
     /// setup runs in one transaction; running it again applies only what
     /// the store lacks, and a store from a newer pgacct is left untouched.
-    /// Other commands do not use a team store yet.
+    /// Other commands than `audit show` and `audit verify` do not use a team
+    /// store yet.
     Init(StoreInitArgs),
 }
 
@@ -580,6 +581,11 @@ pub enum AuditCommand {
     /// One row per operation: its outcome (ok, failed, or incomplete when
     /// the process ended before recording one), what it concerned, what
     /// happened, who ran it, where and under which ticket. Times are UTC.
+    ///
+    /// With a team store (--registry postgresql://...), shows the shared
+    /// trail with the same filters and columns, as any user granted the
+    /// store's role; the actor there is the database user who wrote the
+    /// record, as the server recorded it.
     ///
     /// Example: pgacct audit show --env prod --since 7d --failed
     Show(AuditShowArgs),
@@ -634,7 +640,7 @@ pub struct AuditShowArgs {
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
 
-    /// Only operations run by this OS user
+    /// Only operations run by this OS user (with a team store: this database user)
     #[arg(long, value_name = "NAME")]
     pub actor: Option<String>,
 
