@@ -1,17 +1,18 @@
 //! `pgacct audit show` on a team store: alice, who holds only
 //! `pgacct_user`, lists the records the server attested, newest first, with
 //! every filter the local trail takes, the same columns and JSON fields;
-//! the actor is the database user who wrote each record.
+//! the actor is the database user who wrote each record. A row the schema
+//! would refuse is named, not shown blank.
 
 use libtest_mimic::Trial;
 use postgres::Client;
 
 use crate::support::fleet::majors;
-use crate::support::runner::trial;
+use crate::support::runner::{test, trial};
 use crate::support::{Cluster, Run, Sandbox};
 
 pub fn tests() -> Vec<Trial> {
-    majors()
+    let mut tests: Vec<Trial> = majors()
         .into_iter()
         .map(|major| {
             trial(
@@ -20,7 +21,9 @@ pub fn tests() -> Vec<Trial> {
                 move || alice_shows_the_team_trail_with_each_filter(major),
             )
         })
-        .collect()
+        .collect();
+    tests.push(test!(a_row_the_schema_would_refuse_is_named_not_shown_blank));
+    tests
 }
 
 const ALICE: (&str, &str) = ("alice", "alice-Show-Pw-1");
@@ -204,4 +207,32 @@ fn alice_shows_the_team_trail_with_each_filter(major: u32) {
     let ran = show("--env nowhere").stderr_is("no audit records match\n").run();
     assert_eq!(ran.stdout, "");
     assert_eq!(show("--env nowhere").json(), serde_json::json!([]));
+}
+
+/// A row only a changed table can hold (a NULL where the schema says NOT
+/// NULL): `audit show` names it and points to `audit verify`, rather than
+/// show a blank or panic.
+fn a_row_the_schema_would_refuse_is_named_not_shown_blank() {
+    let pg = store(majors()[0]);
+    let trail = fill(&pg);
+    pg.client()
+        .batch_execute(&format!(
+            "ALTER TABLE pgacct.audit DISABLE TRIGGER audit_append_only;
+             ALTER TABLE pgacct.audit ALTER status DROP NOT NULL;
+             UPDATE pgacct.audit SET status = NULL WHERE id = {};",
+            trail.failed
+        ))
+        .unwrap();
+    let url = format!("postgresql://{}@{}:{}/postgres", ALICE.0, pg.host(), pg.port());
+    let ran = Run::new(&Sandbox::new())
+        .args("audit show --registry")
+        .arg(url)
+        .env("PGPASSWORD", ALICE.1)
+        .expect(1)
+        .stderr_contains(&format!(
+            "record #{} has no status: the trail was tampered with; see `pgacct audit verify`",
+            trail.failed
+        ))
+        .run();
+    assert_eq!(ran.stdout, "");
 }
