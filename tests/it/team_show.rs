@@ -28,20 +28,9 @@ pub fn tests() -> Vec<Trial> {
 
 const ALICE: (&str, &str) = ("alice", "alice-Show-Pw-1");
 
-/// A cluster of `major` with the default store set up by its superuser, and
-/// alice, who was granted `pgacct_user` and nothing else.
+/// A cluster of `major` with the default store, and alice, granted `pgacct_user` only.
 fn store(major: u32) -> Cluster {
-    let script = Run::new(&Sandbox::new()).args("store init --print-sql").run().stdout;
-    let pg = Cluster::builder().major(major).start();
-    let mut su = pg.client();
-    su.batch_execute(&script).unwrap();
-    let (user, password) = ALICE;
-    su.batch_execute("SET log_statement = 'none'").unwrap();
-    su.batch_execute(&format!(
-        "CREATE ROLE {user} LOGIN PASSWORD '{password}'; GRANT pgacct_user TO {user};"
-    ))
-    .unwrap();
-    pg
+    crate::support::team::store_with(major, &[ALICE])
 }
 
 /// Appends one record through the store's function: its id.

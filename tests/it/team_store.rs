@@ -13,6 +13,7 @@ use postgres::error::SqlState;
 
 use crate::support::fleet::majors;
 use crate::support::runner::{test, trial};
+use crate::support::team::script;
 use crate::support::{Cluster, Run, Sandbox};
 
 // pgacct's own verifier of the team chain, compiled as it is: the hashes the
@@ -62,24 +63,9 @@ fn per_major(name: &str, run: fn(u32)) -> Vec<Trial> {
 const ALICE: (&str, &str) = ("alice", "alice-Pw-1");
 const BOB: (&str, &str) = ("bob", "bob-Pw-2");
 
-/// The setup script with the default names, as pgacct prints it.
-fn script() -> String {
-    Run::new(&Sandbox::new()).args("store init --print-sql").run().stdout
-}
-
-/// A cluster of `major` with the default store set up by its superuser,
-/// and alice and bob, who were granted `pgacct_user` and nothing else.
+/// A cluster of `major` with the default store, and alice and bob, granted `pgacct_user` only.
 fn store(major: u32) -> Cluster {
-    let pg = Cluster::builder().major(major).start();
-    let mut su = pg.client();
-    su.batch_execute(&script()).unwrap();
-    for (user, password) in [ALICE, BOB] {
-        su.batch_execute(&format!(
-            "CREATE ROLE {user} LOGIN PASSWORD '{password}'; GRANT pgacct_user TO {user};"
-        ))
-        .unwrap();
-    }
-    pg
+    crate::support::team::store_with(major, &[ALICE, BOB])
 }
 
 fn login(pg: &Cluster, (user, password): (&str, &str)) -> postgres::Client {

@@ -6,6 +6,7 @@ pub mod fleet;
 pub mod receivers;
 pub mod run;
 pub mod runner;
+pub mod team;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
