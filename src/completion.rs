@@ -21,7 +21,7 @@ use clap_complete::env::{Elvish, EnvCompleter, Fish, Powershell, Shells};
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::registry::{EnvName, Labels, RegistryStore, natural_cmp};
-use crate::store::Store;
+use crate::store::FileStore;
 
 /// The variable that asks the binary for completions (`COMPLETE=bash`).
 const VAR: &str = "COMPLETE";
@@ -460,13 +460,13 @@ impl Line {
 
     /// The registry, opened to read (never created, never written); `None`
     /// when there is none or it cannot be read.
-    fn registry(&self) -> Option<Store> {
+    fn registry(&self) -> Option<FileStore> {
         let path = self.path("registry", "PGACCT_REGISTRY", crate::registry::default_path())?;
         // A team store's URL is no file; completion reads no team store.
         if path.to_str().is_some_and(crate::store::StoreLocation::is_url) {
             return None;
         }
-        Store::open_to_read(&path).ok().flatten()
+        FileStore::open_to_read(&path).ok().flatten()
     }
 
     /// config.toml; the built-in defaults when it is absent or invalid.

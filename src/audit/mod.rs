@@ -10,7 +10,7 @@
 //! trail: every later record must be made with it too, so someone who can
 //! write the store but has not the key cannot append records that verify.
 //! Commands use [`AuditStore`]; the only backend today is the local store
-//! file ([`crate::store::Store`]). A team store's trail is checked with
+//! file ([`crate::store::FileStore`]). A team store's trail is checked with
 //! [`team`], fed by `crate::store::team`.
 
 mod chain;

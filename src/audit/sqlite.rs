@@ -18,7 +18,7 @@ use super::{
     Anchor, AuditKey, AuditRow, AuditStore, Break, Error, Filter, Finish, Head, Invocation,
     Operation, OperationTarget, Outcome, Verification,
 };
-use crate::store::Store;
+use crate::store::FileStore;
 
 const RECORD_COLUMNS: &str = "id, ts, outcome, started_id, actor, host, pid, ci_job, ticket, \
                               operation, env, db, cluster, role, status, error, duration_ms, sql";
@@ -67,7 +67,7 @@ SELECT r.id, r.operation, r.env, r.db, r.cluster, r.role, r.status, o.outcome, o
 const UNANSWERED: &str =
     "r.outcome = 'started' AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.started_id = r.id)";
 
-impl AuditStore for Store {
+impl AuditStore for FileStore {
     fn start(&mut self, who: &Invocation, operations: &[Operation]) -> Result<Vec<i64>, Error> {
         let ts = crate::time::now();
         let (ids, _) = self.append(who.audit_key.as_ref(), |_, next_id| {
@@ -625,7 +625,7 @@ fn who_fields(who: &Invocation) -> Record {
     }
 }
 
-impl Store {
+impl FileStore {
     /// Appends the records `build` makes (given the transaction and the
     /// next free id) after the current last record, chaining their hashes,
     /// made with `key` when there is one. A trail whose last record was
@@ -703,7 +703,7 @@ mod tests {
 
     use super::*;
 
-    fn open() -> (tempfile::TempDir, Store) {
+    fn open() -> (tempfile::TempDir, FileStore) {
         crate::store::scratch()
     }
 
@@ -834,7 +834,7 @@ mod tests {
     /// Appends a record the way someone with write access to the file
     /// would: a correct chain link, the hash made with `key` (plain SHA-256
     /// without one), and `mark` in `key_id`.
-    fn forge(db: &Store, key: Option<&AuditKey>, mark: Option<&str>) -> i64 {
+    fn forge(db: &FileStore, key: Option<&AuditKey>, mark: Option<&str>) -> i64 {
         let head = db.head().unwrap().unwrap();
         let r = Record {
             id: head.id + 1,

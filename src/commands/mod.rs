@@ -26,7 +26,7 @@ use crate::output::{Layout, Messages, Output};
 use crate::pg::{ConnSettings, Connections, Connector, LibpqEnv, Prompt, StoreConn};
 use crate::registry::Target;
 use crate::secret::Secret;
-use crate::store::{Store, StoreLocation};
+use crate::store::{FileStore, StoreLocation};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CommandResult {
@@ -128,16 +128,16 @@ impl Context {
 
     /// The store for a command that reads only: never created, never
     /// written. `None` when there is none yet.
-    pub fn store_to_read(&self) -> Result<Option<Store>, CommandError> {
+    pub fn store_to_read(&self) -> Result<Option<FileStore>, CommandError> {
         let path = self.store_path()?;
-        Store::open_to_read(&path)
+        FileStore::open_to_read(&path)
             .map_err(|err| CommandError::from(err).context("cannot open the registry"))
     }
 
     /// The store for a command that reads only, which needs one to exist.
-    pub fn registry(&self) -> Result<Store, CommandError> {
+    pub fn registry(&self) -> Result<FileStore, CommandError> {
         let path = self.store_path()?;
-        match Store::open_to_read(&path) {
+        match FileStore::open_to_read(&path) {
             Ok(Some(store)) => Ok(store),
             Ok(None) => Err(crate::store::Error::absent(path).into()),
             Err(err) => Err(CommandError::from(err).context("cannot open the registry")),
@@ -147,12 +147,12 @@ impl Context {
     /// The store a change plans from, which must exist: open for writing
     /// unless `args` asks for a dry run (which opens nothing for writing),
     /// so that the pipeline records through the same connection.
-    pub fn registry_to_change(&self, args: &ChangeArgs) -> Result<Store, CommandError> {
+    pub fn registry_to_change(&self, args: &ChangeArgs) -> Result<FileStore, CommandError> {
         if args.dry_run {
             return self.registry();
         }
         let path = self.store_path()?;
-        match Store::open_existing_to_write(&path) {
+        match FileStore::open_existing_to_write(&path) {
             Ok(Some(store)) => Ok(store),
             Ok(None) => Err(crate::store::Error::absent(path).into()),
             Err(err) => Err(CommandError::from(err).context("cannot open the registry")),
@@ -161,9 +161,9 @@ impl Context {
 
     /// The store for writing, created if needed: only the change pipeline
     /// asks for it, once a change is about to be made.
-    pub fn store_to_write(&self) -> Result<Store, CommandError> {
+    pub fn store_to_write(&self) -> Result<FileStore, CommandError> {
         let path = self.store_path()?;
-        Store::open_to_write(&path)
+        FileStore::open_to_write(&path)
             .map_err(|err| CommandError::from(err).context("cannot open the registry"))
     }
 

@@ -2,7 +2,7 @@
 //! port, db): one database name may live on many clusters of an env.
 //!
 //! Commands talk to it through [`RegistryStore`]; today the only backend is
-//! the local store file ([`crate::store::Store`]), which also holds the
+//! the local store file ([`crate::store::FileStore`]), which also holds the
 //! audit trail.
 
 mod host_list;

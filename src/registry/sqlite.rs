@@ -11,13 +11,13 @@ use super::{
     PasswordCommand, RegistryStore, RootCert, SslMode, SslNegotiation, Target, TargetChanges,
     TargetKey,
 };
-use crate::store::Store;
+use crate::store::FileStore;
 
 const COLUMNS: &str = "env, db, host, port, sslmode, sslrootcert, sslcert, sslkey, admin_user, \
                        active, notes, labels, sslnegotiation, admin_password_command, \
                        created_at, updated_at";
 
-impl RegistryStore for Store {
+impl RegistryStore for FileStore {
     fn add(&mut self, target: &Target) -> Result<Entry, Error> {
         self.write(|tx| {
             if find(tx, target)?.is_some() {
@@ -151,7 +151,7 @@ const LABEL_SETS: &str = "SELECT DISTINCT labels FROM targets
 /// The rows of `sql` that read back as valid: a row edited by hand into
 /// something invalid is left out.
 fn readable_rows<T>(
-    store: &Store,
+    store: &FileStore,
     sql: &str,
     params: impl rusqlite::Params,
     read: impl Fn(&Row<'_>) -> rusqlite::Result<T>,
@@ -324,7 +324,7 @@ impl FromSql for CertFile {
 mod tests {
     use super::*;
 
-    fn open() -> (tempfile::TempDir, Store) {
+    fn open() -> (tempfile::TempDir, FileStore) {
         crate::store::scratch()
     }
 

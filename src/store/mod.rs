@@ -39,7 +39,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An open store file.
 #[derive(Debug)]
-pub struct Store {
+pub struct FileStore {
     conn: Connection,
     path: PathBuf,
     writable: bool,
@@ -125,11 +125,11 @@ impl Error {
     }
 }
 
-impl Store {
+impl FileStore {
     /// Opens the store for a command that only reads. It never creates or
     /// writes the file: `None` when there is no store there yet (no file,
     /// or an empty one).
-    pub fn open_to_read(path: &Path) -> Result<Option<Store>, Error> {
+    pub fn open_to_read(path: &Path) -> Result<Option<FileStore>, Error> {
         if file::inspect(path)? != Some(Contents::Sqlite) {
             return Ok(None);
         }
@@ -164,7 +164,7 @@ impl Store {
 
     /// Opens the store for a command that writes, creating it (mode 0600,
     /// in a directory of mode 0700) and migrating it as needed.
-    pub fn open_to_write(path: &Path) -> Result<Store, Error> {
+    pub fn open_to_write(path: &Path) -> Result<FileStore, Error> {
         if file::inspect(path)?.is_none() {
             file::check_place(path)?;
             create_file(path)?;
@@ -190,9 +190,9 @@ impl Store {
     }
 
     /// Opens, for writing, a store that exists (migrating it as needed):
-    /// `None` where [`Store::open_to_read`] finds none, and nothing is
+    /// `None` where [`FileStore::open_to_read`] finds none, and nothing is
     /// created then.
-    pub fn open_existing_to_write(path: &Path) -> Result<Option<Store>, Error> {
+    pub fn open_existing_to_write(path: &Path) -> Result<Option<FileStore>, Error> {
         if file::inspect(path)? != Some(Contents::Sqlite) {
             return Ok(None);
         }
@@ -204,17 +204,17 @@ impl Store {
         self.writable
     }
 
-    fn connect(path: &Path, flags: OpenFlags) -> Result<Store, Error> {
+    fn connect(path: &Path, flags: OpenFlags) -> Result<FileStore, Error> {
         Self::connect_as(path, path, flags)
     }
 
     /// Opens `name` (a path, or a URI) as the store at `path`.
-    fn connect_as(path: &Path, name: &Path, flags: OpenFlags) -> Result<Store, Error> {
+    fn connect_as(path: &Path, name: &Path, flags: OpenFlags) -> Result<FileStore, Error> {
         let sqlite_err = |source| Error::Sqlite { path: path.to_owned(), source };
         let conn = Connection::open_with_flags(name, flags).map_err(sqlite_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite_err)?;
         let writable = conn.is_readonly(rusqlite::MAIN_DB) == Ok(false);
-        Ok(Store { conn, path: path.to_owned(), writable })
+        Ok(FileStore { conn, path: path.to_owned(), writable })
     }
 
     /// Opens a store to read, so that SQLite leaves no `-wal` or `-shm`
@@ -222,7 +222,7 @@ impl Store {
     /// database creates both and cannot remove them, while the last
     /// connection that may write removes them on close (it checkpoints the
     /// log of writers that came and went meanwhile: their data, not ours).
-    fn connect_to_read(path: &Path) -> Result<Store, Error> {
+    fn connect_to_read(path: &Path) -> Result<FileStore, Error> {
         let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
         if sidecar(path, "-wal").exists() {
             // A writer is at work, or stopped without cleaning up: its files stay.
@@ -383,9 +383,9 @@ fn uri_path(path: &Path) -> String {
 
 /// A store in a fresh temporary directory, for unit tests.
 #[cfg(test)]
-pub fn scratch() -> (tempfile::TempDir, Store) {
+pub fn scratch() -> (tempfile::TempDir, FileStore) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Store::open_to_write(&dir.path().join("r.db")).expect("a new store");
+    let store = FileStore::open_to_write(&dir.path().join("r.db")).expect("a new store");
     (dir, store)
 }
 
@@ -415,10 +415,10 @@ mod tests {
     fn reading_writes_nothing_and_leaves_no_wal_or_shm_file_behind() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
-        drop(Store::open_to_write(&path).unwrap());
+        drop(FileStore::open_to_write(&path).unwrap());
         assert_eq!(sidecars(&path), Vec::<PathBuf>::new());
         let before = fs::read(&path).unwrap();
-        let store = Store::open_to_read(&path).unwrap().unwrap();
+        let store = FileStore::open_to_read(&path).unwrap().unwrap();
         assert_eq!(store.read(migrations::user_version).unwrap(), migrations::current());
         assert!(!store.is_writable());
         store.read(|conn| conn.execute_batch("CREATE TABLE t (a)")).unwrap_err();
@@ -427,9 +427,9 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), before);
 
         // While a writer has it open, its files are shared, and stay its own.
-        let writer = Store::open_to_write(&path).unwrap();
+        let writer = FileStore::open_to_write(&path).unwrap();
         assert_eq!(sidecars(&path).len(), 2);
-        let reader = Store::open_to_read(&path).unwrap().unwrap();
+        let reader = FileStore::open_to_read(&path).unwrap().unwrap();
         assert_eq!(reader.read(migrations::user_version).unwrap(), migrations::current());
         drop(reader);
         assert_eq!(sidecars(&path).len(), 2);
@@ -444,27 +444,27 @@ mod tests {
         fs::create_dir(&shared).unwrap();
         chmod(&shared, 0o777);
         let path = shared.join("sub/r.db");
-        let problem = refusal(Store::open_to_write(&path));
+        let problem = refusal(FileStore::open_to_write(&path));
         assert!(matches!(problem, Unsafe::DirWritable { mode: 0o777, .. }), "{problem}");
         assert_eq!(fs::read_dir(&shared).unwrap().count(), 0, "nothing created");
 
         chmod(&shared, 0o1777);
-        drop(Store::open_to_write(&path).unwrap());
+        drop(FileStore::open_to_write(&path).unwrap());
         let sub = shared.join("sub");
         assert_eq!(fs::metadata(&sub).unwrap().permissions().mode() & 0o7777, 0o700);
 
         chmod(&path, 0o660);
         let before = fs::read(&path).unwrap();
         for problem in [
-            refusal(Store::open_to_read(&path)),
-            refusal(Store::open_existing_to_write(&path)),
-            refusal(Store::open_to_write(&path)),
+            refusal(FileStore::open_to_read(&path)),
+            refusal(FileStore::open_existing_to_write(&path)),
+            refusal(FileStore::open_to_write(&path)),
         ] {
             assert_eq!(problem, Unsafe::FileWritable { mode: 0o660 });
         }
         chmod(&path, 0o600);
         chmod(&sub, 0o770);
-        let problem = refusal(Store::open_to_read(&path));
+        let problem = refusal(FileStore::open_to_read(&path));
         assert!(matches!(problem, Unsafe::DirWritable { mine: true, .. }), "{problem}");
         assert_eq!(fs::read(&path).unwrap(), before);
         assert_eq!(sidecars(&path), Vec::<PathBuf>::new());
@@ -474,12 +474,12 @@ mod tests {
     fn a_symbolic_link_is_followed_and_its_target_judged() {
         let dir = tempfile::tempdir().unwrap();
         let real = dir.path().join("real/r.db");
-        drop(Store::open_to_write(&real).unwrap());
+        drop(FileStore::open_to_write(&real).unwrap());
         let link = dir.path().join("link.db");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert!(Store::open_to_read(&link).unwrap().is_some());
+        assert!(FileStore::open_to_read(&link).unwrap().is_some());
         chmod(real.parent().unwrap(), 0o777);
-        let problem = refusal(Store::open_to_read(&link));
+        let problem = refusal(FileStore::open_to_read(&link));
         assert!(matches!(problem, Unsafe::DirWritable { .. }), "{problem}");
     }
 
@@ -488,7 +488,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("r.db");
         file::make_fifo(&fifo);
-        assert_eq!(refusal(Store::open_to_write(&fifo)), Unsafe::NotAFile("a FIFO (named pipe)"));
+        assert_eq!(
+            refusal(FileStore::open_to_write(&fifo)),
+            Unsafe::NotAFile("a FIFO (named pipe)")
+        );
     }
 
     #[test]
@@ -496,13 +499,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/r.db");
-        assert!(Store::open_to_read(&path).unwrap().is_none());
+        assert!(FileStore::open_to_read(&path).unwrap().is_none());
         assert!(!path.exists() && !path.parent().unwrap().exists());
-        drop(Store::open_to_write(&path).unwrap());
+        drop(FileStore::open_to_write(&path).unwrap());
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
-        let store = Store::open_to_read(&path).unwrap().unwrap();
+        let store = FileStore::open_to_read(&path).unwrap().unwrap();
         assert_eq!(store.read(migrations::user_version).unwrap(), migrations::current());
         assert!(!store.is_writable());
     }
@@ -511,11 +514,11 @@ mod tests {
     fn a_change_opens_only_a_store_that_exists_and_migrates_an_older_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/r.db");
-        assert!(Store::open_existing_to_write(&path).unwrap().is_none());
+        assert!(FileStore::open_existing_to_write(&path).unwrap().is_none());
         assert!(!path.parent().unwrap().exists());
         fs::create_dir(path.parent().unwrap()).unwrap();
         fs::write(&path, b"").unwrap();
-        assert!(Store::open_existing_to_write(&path).unwrap().is_none());
+        assert!(FileStore::open_existing_to_write(&path).unwrap().is_none());
         assert_eq!(fs::metadata(&path).unwrap().len(), 0, "an empty file is left alone");
 
         fs::remove_file(&path).unwrap();
@@ -524,8 +527,8 @@ mod tests {
         older.execute_batch(migrations::MIGRATIONS[0]).unwrap();
         older.pragma_update(None, "user_version", 1).unwrap();
         drop(older);
-        assert!(matches!(Store::open_to_read(&path), Err(Error::OlderSchema { found: 1, .. })));
-        let store = Store::open_existing_to_write(&path).unwrap().unwrap();
+        assert!(matches!(FileStore::open_to_read(&path), Err(Error::OlderSchema { found: 1, .. })));
+        let store = FileStore::open_existing_to_write(&path).unwrap().unwrap();
         assert!(store.is_writable());
         assert_eq!(store.read(migrations::user_version).unwrap(), migrations::current());
     }
@@ -547,7 +550,7 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         let before = fs::read(&path).unwrap();
 
-        let store = Store::open_to_read(&path).unwrap().unwrap();
+        let store = FileStore::open_to_read(&path).unwrap().unwrap();
         let key_ids: i64 = store
             .read(|c| c.query_row("SELECT count(key_id) FROM audit", [], |r| r.get(0)))
             .unwrap();
