@@ -11,11 +11,9 @@ use crate::audit::{
     parse_bound,
 };
 use crate::cli::{AuditCommand, AuditSealArgs, AuditShowArgs, AuditVerifyArgs, Format};
-use crate::error::{CommandError, CommandResult, Exit, Kind};
+use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{Column, Output, Record};
-use crate::pg::StoreConn;
-use crate::store::StoreLocation;
-use crate::store::team::{self, Names};
+use crate::store::Store;
 
 pub fn run(command: AuditCommand, ctx: &Context) -> CommandResult {
     match command {
@@ -89,10 +87,7 @@ fn show(args: &AuditShowArgs, ctx: &Context) -> CommandResult {
         incomplete: args.incomplete,
         limit: (args.limit > 0).then_some(args.limit),
     };
-    let rows = match ctx.store_location()? {
-        StoreLocation::Team(conn) => show_team(ctx, &conn, &filter)?,
-        StoreLocation::File(_) => ctx.registry()?.show(&filter)?,
-    };
+    let rows = ctx.registry()?.show(&filter)?;
     // Shown, not skipped: a DBA looking for what happened needs to see the
     // record that was tampered with, most of all.
     for row in &rows {
@@ -106,33 +101,6 @@ fn show(args: &AuditShowArgs, ctx: &Context) -> CommandResult {
     }
     out.list_or_say(&rows, &ctx.messages, "no audit records match")?;
     Ok(Exit::Success)
-}
-
-/// `audit show` on a team store: its records as the local trail shows
-/// them, read as `audit verify` reads them.
-fn show_team(
-    ctx: &Context,
-    conn: &StoreConn,
-    filter: &Filter,
-) -> Result<Vec<AuditRow>, CommandError> {
-    let (connector, settings) = ctx.store_connector(conn)?;
-    ctx.runtime()?.block_on(async {
-        let session = connector
-            .connect_with(&settings)
-            .await
-            .map_err(|err| CommandError::from(err).context("cannot reach the team store"))?;
-        let result = team::show_trail(&session, &Names::default(), filter).await;
-        session.close().await;
-        result.map_err(trail_error)
-    })
-}
-
-/// A team trail that could not be read: a store this pgacct must not read
-/// is refused (exit 2), a failure to read it is a failure.
-fn trail_error(err: team::TrailError) -> CommandError {
-    let kind = if err.is_refusal() { Kind::Usage } else { Kind::Failure };
-    let hint = err.hint();
-    CommandError::new(kind, err).hints(hint)
 }
 
 #[derive(Debug, Serialize)]
@@ -191,11 +159,13 @@ fn check_operation(operation: &str) -> Result<(), CommandError> {
 fn verify(args: &AuditVerifyArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, &[Format::Table, Format::Json])?;
     let anchor = args.expect.as_deref().map(parse_anchor).transpose()?;
-    if let StoreLocation::Team(conn) = ctx.store_location()? {
-        return verify_team(ctx, &out, &conn, anchor.as_ref());
+    let store = ctx.registry()?;
+    if let Store::Team(_) = store {
+        warn_if_key_set(ctx)?;
+        return print_verification(&out, store.verify(anchor.as_ref(), None)?, None);
     }
     let key = key(ctx)?;
-    let verification = ctx.registry()?.verify(anchor.as_ref(), key.as_ref())?;
+    let verification = store.verify(anchor.as_ref(), key.as_ref())?;
     let key_id = key.as_ref().map(|k| k.id().to_owned());
     if verification.unchecked > 0 {
         ctx.messages.warn(&format!(
@@ -207,15 +177,9 @@ fn verify(args: &AuditVerifyArgs, ctx: &Context) -> CommandResult {
     print_verification(&out, verification, key_id)
 }
 
-/// `audit verify` on a team store: pgacct connects to it as `store init`
-/// does and recomputes the chain the server made. The audit key does not
-/// apply: the server attests team records.
-fn verify_team(
-    ctx: &Context,
-    out: &Output,
-    conn: &StoreConn,
-    anchor: Option<&Anchor>,
-) -> CommandResult {
+/// The audit key does not apply to a team store, whose server attests
+/// its records: say so when one is set.
+fn warn_if_key_set(ctx: &Context) -> Result<(), CommandError> {
     let key_set = std::env::var_os(KEY_VAR).is_some_and(|v| !v.is_empty())
         || ctx.config()?.audit.key_file.is_some();
     if key_set {
@@ -224,17 +188,7 @@ fn verify_team(
              was not used: the server sets each record's time, writer and hash"
         ));
     }
-    let (connector, settings) = ctx.store_connector(conn)?;
-    let verification = ctx.runtime()?.block_on(async {
-        let session = connector
-            .connect_with(&settings)
-            .await
-            .map_err(|err| CommandError::from(err).context("cannot reach the team store"))?;
-        let result = team::verify_trail(&session, &Names::default(), anchor).await;
-        session.close().await;
-        result.map_err(trail_error)
-    })?;
-    print_verification(out, verification, None)
+    Ok(())
 }
 
 /// The report of `audit verify`, the same for both stores: exit 1 when the

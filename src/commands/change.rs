@@ -26,7 +26,7 @@ use crate::error::{CommandError, Exit, Tally};
 use crate::interrupt::Interrupt;
 use crate::notify::{self, Event, TargetResult};
 use crate::secret::{self, Endpoint, Secret, SecretFile, SecretFormat};
-use crate::store::FileStore;
+use crate::store::Store;
 
 /// What a change will do, before it does anything.
 #[derive(Debug, Default)]
@@ -156,9 +156,9 @@ pub fn run(
     ctx: &Context,
     plan: &Plan,
     args: &ChangeArgs,
-    store: Option<FileStore>,
+    store: Option<Store>,
     secret: Option<&SecretDelivery>,
-    apply: impl FnOnce(&mut FileStore, &Interrupt) -> Vec<Done>,
+    apply: impl FnOnce(&mut Store, &Interrupt) -> Vec<Done>,
 ) -> Result<Ran, CommandError> {
     if !plan.refusals.is_empty() {
         return Err(refused(&plan.refusals));
@@ -287,7 +287,7 @@ fn operation(plan: &Plan, item: &Item) -> Operation {
 /// still be delivered; the trail shows the operations as incomplete.
 fn journal_finish(
     ctx: &Context,
-    store: &mut FileStore,
+    store: &mut Store,
     who: &Invocation,
     started: &[i64],
     done: &[Done],
@@ -398,7 +398,7 @@ fn event(who: &Invocation, plan: &Plan, done: &[Done], head: Option<&Head>) -> E
 /// Sends `event` to the channels whose filters select it, after the
 /// change's outcome is recorded, each delivery journaled like a change. A
 /// failure is a warning and never changes the command's result.
-fn announce(ctx: &Context, store: &mut FileStore, who: &Invocation, event: &Event) {
+fn announce(ctx: &Context, store: &mut Store, who: &Invocation, event: &Event) {
     let channels = match ctx.config() {
         Ok(config) => config.channels(),
         Err(err) => {

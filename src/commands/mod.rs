@@ -26,16 +26,18 @@ use crate::output::{Layout, Messages, Output};
 use crate::pg::{ConnSettings, Connections, Connector, LibpqEnv, Prompt, StoreConn};
 use crate::registry::Target;
 use crate::secret::Secret;
-use crate::store::{FileStore, StoreLocation};
+use crate::store::team::{Names, TeamStore};
+use crate::store::{FileStore, Store, StoreLocation};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> CommandResult {
     let messages = Messages::new(cli.global.quiet, cli.global.verbose);
-    let ctx = Context {
+    let mut ctx = Context {
         global: cli.global,
         messages,
         config: OnceCell::new(),
         runtime: OnceCell::new(),
+        team: OnceCell::new(),
         connections: RefCell::default(),
     };
     let result = match cli.command {
@@ -46,6 +48,8 @@ pub fn run(cli: Cli) -> CommandResult {
         Command::Store(command) => store::run(command, &ctx),
         Command::GenerateAssets { dir } => generate::run(&dir),
     };
+    // The team store's session ends with the others.
+    drop(ctx.team.take());
     ctx.close_connections();
     result
 }
@@ -57,7 +61,9 @@ pub(crate) struct Context {
     pub global: GlobalArgs,
     pub messages: Messages,
     config: OnceCell<Config>,
-    runtime: OnceCell<tokio::runtime::Runtime>,
+    runtime: OnceCell<Arc<tokio::runtime::Runtime>>,
+    /// The team store, once connected to: one session per run.
+    team: OnceCell<TeamStore>,
     /// The connection tasks of every connector made, to end cleanly.
     connections: RefCell<Vec<Connections>>,
 }
@@ -104,56 +110,44 @@ impl Context {
         Ok(StoreLocation::File(path))
     }
 
-    /// The registry file. A team store is refused: no command but `store
-    /// init`, `audit verify` and `audit show` uses one yet, and a URL must never be taken
-    /// for a file name.
-    fn store_path(&self) -> Result<PathBuf, CommandError> {
+    /// The store for a command that reads only: a local file is never
+    /// created or written (`None` when there is none yet); a team store is
+    /// connected to.
+    pub fn store_to_read(&self) -> Result<Option<Store>, CommandError> {
         let path = match self.store_location()? {
+            StoreLocation::Team(conn) => return self.team_store(&conn).map(Some),
             StoreLocation::File(path) => path,
-            StoreLocation::Team(_) => {
-                return Err(CommandError::usage(
-                    "the registry is a team store in PostgreSQL (a connection URL), which this \
-                     command does not use yet",
-                )
-                .hint(
-                    "team mode is a preview: only `pgacct store init`, `pgacct audit verify` and \
-                     `pgacct audit show` use a team store so far; point --registry or PGACCT_REGISTRY at a registry \
-                     file (and leave [store] url unset) for other commands",
-                ));
-            }
         };
         self.messages.detail(&format!("registry: {}", path.display()));
-        Ok(path)
-    }
-
-    /// The store for a command that reads only: never created, never
-    /// written. `None` when there is none yet.
-    pub fn store_to_read(&self) -> Result<Option<FileStore>, CommandError> {
-        let path = self.store_path()?;
         FileStore::open_to_read(&path)
+            .map(|store| store.map(Store::File))
             .map_err(|err| CommandError::from(err).context("cannot open the registry"))
     }
 
     /// The store for a command that reads only, which needs one to exist.
-    pub fn registry(&self) -> Result<FileStore, CommandError> {
-        let path = self.store_path()?;
-        match FileStore::open_to_read(&path) {
-            Ok(Some(store)) => Ok(store),
-            Ok(None) => Err(crate::store::Error::absent(path).into()),
-            Err(err) => Err(CommandError::from(err).context("cannot open the registry")),
+    pub fn registry(&self) -> Result<Store, CommandError> {
+        match self.store_to_read()? {
+            Some(store) => Ok(store),
+            None => Err(crate::store::Error::absent(self.store_file()?).into()),
         }
     }
 
     /// The store a change plans from, which must exist: open for writing
     /// unless `args` asks for a dry run (which opens nothing for writing),
-    /// so that the pipeline records through the same connection.
-    pub fn registry_to_change(&self, args: &ChangeArgs) -> Result<FileStore, CommandError> {
+    /// so that the pipeline records through the same connection. A team
+    /// store that cannot be reached refuses the change here, before any
+    /// target is touched.
+    pub fn registry_to_change(&self, args: &ChangeArgs) -> Result<Store, CommandError> {
         if args.dry_run {
             return self.registry();
         }
-        let path = self.store_path()?;
+        let path = match self.store_location()? {
+            StoreLocation::Team(conn) => return self.team_store(&conn),
+            StoreLocation::File(path) => path,
+        };
+        self.messages.detail(&format!("registry: {}", path.display()));
         match FileStore::open_existing_to_write(&path) {
-            Ok(Some(store)) => Ok(store),
+            Ok(Some(store)) => Ok(Store::File(store)),
             Ok(None) => Err(crate::store::Error::absent(path).into()),
             Err(err) => Err(CommandError::from(err).context("cannot open the registry")),
         }
@@ -161,10 +155,40 @@ impl Context {
 
     /// The store for writing, created if needed: only the change pipeline
     /// asks for it, once a change is about to be made.
-    pub fn store_to_write(&self) -> Result<FileStore, CommandError> {
-        let path = self.store_path()?;
+    pub fn store_to_write(&self) -> Result<Store, CommandError> {
+        let path = match self.store_location()? {
+            StoreLocation::Team(conn) => return self.team_store(&conn),
+            StoreLocation::File(path) => path,
+        };
+        self.messages.detail(&format!("registry: {}", path.display()));
         FileStore::open_to_write(&path)
+            .map(Store::File)
             .map_err(|err| CommandError::from(err).context("cannot open the registry"))
+    }
+
+    /// The registry file's path, for messages about it.
+    fn store_file(&self) -> Result<PathBuf, CommandError> {
+        match self.store_location()? {
+            StoreLocation::File(path) => Ok(path),
+            StoreLocation::Team(_) => Err(CommandError::failure("the team store is not a file")),
+        }
+    }
+
+    /// The team store at `conn`, connected to once per run and shared by
+    /// every use of it. Every command opens it before it touches a target,
+    /// so a store out of reach stops a change before anything changed.
+    fn team_store(&self, conn: &StoreConn) -> Result<Store, CommandError> {
+        if let Some(store) = self.team.get() {
+            return Ok(Store::Team(store.clone()));
+        }
+        let (connector, settings) = self.store_connector(conn)?;
+        let runtime = self.shared_runtime()?;
+        let session = runtime.block_on(connector.connect_with(&settings)).map_err(|err| {
+            CommandError::from(err).context("cannot reach the team store; nothing was done")
+        })?;
+        let store = TeamStore::open(runtime, session, Names::default())
+            .map_err(|err| CommandError::from(crate::store::Error::from(err)))?;
+        Ok(Store::Team(self.team.get_or_init(|| store).clone()))
     }
 
     /// The configuration: `--config`, else the default file if it exists,
@@ -195,7 +219,13 @@ impl Context {
             .build()
             .map_err(|err| CommandError::from(err).context("cannot start the async runtime"))?;
         raise_open_file_limit();
-        Ok(self.runtime.get_or_init(|| runtime))
+        Ok(self.runtime.get_or_init(|| Arc::new(runtime)))
+    }
+
+    /// The runtime, for what keeps it beyond a borrow (the team store).
+    fn shared_runtime(&self) -> Result<Arc<tokio::runtime::Runtime>, CommandError> {
+        self.runtime()?;
+        Ok(self.runtime.get().expect("the runtime was just made").clone())
     }
 
     /// A connector for this run's `targets`, with a password prompt when

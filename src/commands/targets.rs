@@ -9,7 +9,7 @@ use crate::registry::{
     ClusterRef, DbName, EnvName, Error, Label, ListFilter, RegistryStore, Target, TargetKey,
     shell_word,
 };
-use crate::store::FileStore;
+use crate::store::Store;
 
 /// What TARGETS names: an env (or every env), and any of database names,
 /// clusters and labels; with none of those, every active target in scope.
@@ -27,7 +27,7 @@ pub struct Selection<'a> {
 /// label, each of those as given. A name or cluster that matches no target
 /// of the env is refused, and so is a name whose targets are all inactive.
 /// Errors are input errors: nothing has been touched yet.
-pub fn select(store: &FileStore, selection: &Selection<'_>) -> Result<Vec<Target>, CommandError> {
+pub fn select(store: &Store, selection: &Selection<'_>) -> Result<Vec<Target>, CommandError> {
     let filter = ListFilter { env: selection.env.cloned(), ..ListFilter::default() };
     let in_scope: Vec<Target> = store.list(&filter)?.into_iter().map(|e| e.target).collect();
     for db in selection.dbs {
@@ -85,7 +85,7 @@ fn scope_words(env: Option<&EnvName>) -> String {
 
 /// The active targets named `key`, on every cluster that has it: refused
 /// when there is none, or when every one is inactive.
-fn active_named(store: &FileStore, key: &TargetKey) -> Result<Vec<Target>, CommandError> {
+fn active_named(store: &Store, key: &TargetKey) -> Result<Vec<Target>, CommandError> {
     let entries = store.matching(key, None)?;
     let Some(first) = entries.first() else {
         return Err(Error::NotFound(key.clone(), None).into());
@@ -114,7 +114,7 @@ fn inactive_hint(target: &Target, on_several: bool) -> String {
 
 /// The registered target `key` on the cluster an audit record names
 /// (`host:port`, or one server of a host list), which must be active.
-fn active_on(store: &FileStore, key: &TargetKey, cluster: &str) -> Result<Target, CommandError> {
+fn active_on(store: &Store, key: &TargetKey, cluster: &str) -> Result<Target, CommandError> {
     let entries = store.matching(key, None)?;
     let Some(entry) = entries.iter().find(|e| e.target.recorded_as(cluster)) else {
         return Err(match entries.first() {
@@ -138,7 +138,7 @@ fn active_on(store: &FileStore, key: &TargetKey, cluster: &str) -> Result<Target
 }
 
 /// The targets of a reading user command.
-pub fn of_reading(store: &FileStore, args: &TargetArgs) -> Result<Vec<Target>, CommandError> {
+pub fn of_reading(store: &Store, args: &TargetArgs) -> Result<Vec<Target>, CommandError> {
     select(
         store,
         &Selection {
@@ -200,7 +200,7 @@ fn retried(intent: &str) -> Option<i64> {
 
 /// The targets of a change: named, or `--retry`'s.
 pub fn of_change(
-    store: &FileStore,
+    store: &Store,
     args: &ChangeTargetArgs,
 ) -> Result<(Vec<Target>, Option<Retry>), CommandError> {
     if let Some(id) = args.retry {
@@ -227,7 +227,7 @@ fn key_of(record: &OperationTarget) -> Result<Option<TargetKey>, CommandError> {
 /// The targets where the operation of audit record `id` did not succeed
 /// (failed, or never finished) and has not since, as registered now.
 fn retry(
-    store: &FileStore,
+    store: &Store,
     id: i64,
     env: Option<&EnvName>,
 ) -> Result<(Vec<Target>, Retry), CommandError> {
@@ -277,7 +277,7 @@ fn retry(
 
 /// Where an operation, and the ones it retried in turn, set a password.
 fn password_holders(
-    store: &FileStore,
+    store: &Store,
     mut records: Vec<OperationTarget>,
 ) -> Result<Vec<(Target, bool)>, CommandError> {
     let mut holders: Vec<(Target, bool)> = Vec::new();
@@ -316,7 +316,7 @@ fn password_holders(
 /// Whether the change of `record` has succeeded on `key` since: its newest
 /// record there (on the same cluster) is a later success.
 fn done_since(
-    store: &FileStore,
+    store: &Store,
     record: &OperationTarget,
     key: &TargetKey,
 ) -> Result<bool, CommandError> {
@@ -368,10 +368,7 @@ pub fn by_cluster(targets: &[Target]) -> Vec<Cluster<'_>> {
 
 /// The registered targets, other than `selected`, on the clusters of
 /// `selected`: roles are cluster-wide, so a change reaches them too.
-pub fn sharing_clusters(
-    store: &FileStore,
-    selected: &[Target],
-) -> Result<Vec<Target>, CommandError> {
+pub fn sharing_clusters(store: &Store, selected: &[Target]) -> Result<Vec<Target>, CommandError> {
     let clusters: Vec<String> = selected.iter().map(Target::cluster).collect();
     Ok(store
         .list(&ListFilter::default())?

@@ -1,7 +1,13 @@
-//! The store: the one owner of the local SQLite file that holds the
-//! registry and the audit trail. It opens the file safely, migrates it,
-//! and runs transactions; [`crate::registry`] and [`crate::audit`] add only
-//! their queries.
+//! The store: where the registry and the audit trail live, behind one
+//! interface ([`Store`], which implements [`RegistryStore`] and
+//! [`AuditStore`]) with two backends: the local SQLite file
+//! ([`FileStore`], the embedded default) and a schema in a shared
+//! PostgreSQL database ([`team::TeamStore`], team mode). Commands use
+//! [`Store`] and never ask which it is.
+//!
+//! [`FileStore`] is the one owner of the local file. It opens the file
+//! safely, migrates it, and runs transactions; [`crate::registry`] and
+//! [`crate::audit`] add only their queries.
 //!
 //! Opening never writes to a file that is not ours: what the path is, who
 //! owns and can write it and its directories ([`file`]), then the header,
@@ -32,10 +38,137 @@ use self::file::Contents;
 pub use self::file::Unsafe;
 pub use self::location::StoreLocation;
 use self::migrations::APPLICATION_ID;
+use crate::audit::{
+    Anchor, AuditKey, AuditRow, AuditStore, Filter, Finish, Head, Invocation, Operation,
+    OperationTarget, Verification,
+};
+use crate::registry::sync::Change;
+use crate::registry::{
+    ClusterRef, DbName, Entry, EnvName, Labels, ListFilter, RegistryStore, Target, TargetChanges,
+    TargetKey,
+};
 
 /// How long a writer waits for another process's transaction to finish.
 /// Generous, because twenty cron jobs may start in the same second.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An open store, of either backend.
+#[derive(Debug)]
+pub enum Store {
+    File(FileStore),
+    Team(team::TeamStore),
+}
+
+impl Store {
+    /// False for a local file opened to read (a team store's writes are
+    /// for its server to allow).
+    pub fn is_writable(&self) -> bool {
+        match self {
+            Store::File(store) => store.is_writable(),
+            Store::Team(_) => true,
+        }
+    }
+}
+
+/// Calls the same method on whichever backend `$store` is.
+macro_rules! either {
+    ($store:expr, $s:ident => $call:expr) => {
+        match $store {
+            Store::File($s) => $call,
+            Store::Team($s) => $call,
+        }
+    };
+}
+
+impl RegistryStore for Store {
+    fn add(&mut self, target: &Target) -> Result<Entry, crate::registry::Error> {
+        either!(self, s => s.add(target))
+    }
+    fn entry_of(&self, target: &Target) -> Result<Option<Entry>, crate::registry::Error> {
+        either!(self, s => s.entry_of(target))
+    }
+    fn matching(
+        &self,
+        key: &TargetKey,
+        cluster: Option<&ClusterRef>,
+    ) -> Result<Vec<Entry>, crate::registry::Error> {
+        either!(self, s => s.matching(key, cluster))
+    }
+    fn list(&self, filter: &ListFilter) -> Result<Vec<Entry>, crate::registry::Error> {
+        either!(self, s => s.list(filter))
+    }
+    fn update(
+        &mut self,
+        target: &Target,
+        changes: &TargetChanges,
+    ) -> Result<Entry, crate::registry::Error> {
+        either!(self, s => s.update(target, changes))
+    }
+    fn set_active(
+        &mut self,
+        target: &Target,
+        active: bool,
+    ) -> Result<Entry, crate::registry::Error> {
+        either!(self, s => s.set_active(target, active))
+    }
+    fn remove(&mut self, target: &Target) -> Result<Entry, crate::registry::Error> {
+        either!(self, s => s.remove(target))
+    }
+    fn apply(&mut self, changes: &[Change]) -> Result<(), crate::registry::Error> {
+        either!(self, s => s.apply(changes))
+    }
+    fn env_names(&self) -> Result<Vec<(EnvName, u32)>, crate::registry::Error> {
+        either!(self, s => s.env_names())
+    }
+    fn db_names(
+        &self,
+        env: Option<&EnvName>,
+    ) -> Result<Vec<(DbName, u32)>, crate::registry::Error> {
+        either!(self, s => s.db_names(env))
+    }
+    fn clusters(
+        &self,
+        env: Option<&EnvName>,
+    ) -> Result<Vec<(ClusterRef, u32)>, crate::registry::Error> {
+        either!(self, s => s.clusters(env))
+    }
+    fn label_sets(&self, env: Option<&EnvName>) -> Result<Vec<Labels>, crate::registry::Error> {
+        either!(self, s => s.label_sets(env))
+    }
+}
+
+impl AuditStore for Store {
+    fn start(
+        &mut self,
+        who: &Invocation,
+        operations: &[Operation],
+    ) -> Result<Vec<i64>, crate::audit::Error> {
+        either!(self, s => s.start(who, operations))
+    }
+    fn finish(
+        &mut self,
+        who: &Invocation,
+        outcomes: &[Finish],
+    ) -> Result<Option<Head>, crate::audit::Error> {
+        either!(self, s => s.finish(who, outcomes))
+    }
+    fn operation(&self, id: i64) -> Result<Vec<OperationTarget>, crate::audit::Error> {
+        either!(self, s => s.operation(id))
+    }
+    fn show(&self, filter: &Filter) -> Result<Vec<AuditRow>, crate::audit::Error> {
+        either!(self, s => s.show(filter))
+    }
+    fn head(&self) -> Result<Option<Head>, crate::audit::Error> {
+        either!(self, s => s.head())
+    }
+    fn verify(
+        &self,
+        anchor: Option<&Anchor>,
+        key: Option<&AuditKey>,
+    ) -> Result<Verification, crate::audit::Error> {
+        either!(self, s => s.verify(anchor, key))
+    }
+}
 
 /// An open store file.
 #[derive(Debug)]
@@ -84,12 +217,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+
+    #[error(transparent)]
+    Team(#[from] team::TeamError),
 }
 
 impl Error {
     /// True when the error is the caller's input: a path to something else.
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, Error::NotARegistry { .. } | Error::Unsafe { .. })
+        match self {
+            Error::NotARegistry { .. } | Error::Unsafe { .. } => true,
+            Error::Team(err) => err.is_refusal(),
+            _ => false,
+        }
     }
 
     /// The error for a reading command that found no store at `path`:
@@ -120,6 +260,7 @@ impl Error {
                 Some("the next command that changes something migrates it first".into())
             }
             Error::Unsafe { path, problem } => Some(problem.hint(path)),
+            Error::Team(err) => err.hint(),
             Error::Sqlite { .. } | Error::Io { .. } => None,
         }
     }

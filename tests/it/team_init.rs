@@ -30,7 +30,7 @@ pub fn tests() -> Vec<Trial> {
             test!(the_password_comes_from_the_store_password_command),
             test!(without_a_password_the_places_are_named_and_a_terminal_prompts),
             test!(a_url_with_a_password_is_refused_before_connecting),
-            test!(other_commands_refuse_a_team_store_and_create_no_file),
+            test!(a_store_out_of_reach_is_named_and_no_file_is_created),
             test!(store_init_needs_a_team_store),
         ],
     ]
@@ -488,33 +488,44 @@ fn a_url_with_a_password_is_refused_before_connecting() {
     assert!(!ran.stderr.contains("s3cret"), "{}", ran.stderr);
 }
 
-fn other_commands_refuse_a_team_store_and_create_no_file() {
+fn a_store_out_of_reach_is_named_and_no_file_is_created() {
     let sandbox = Sandbox::new();
     let store = "postgresql://alice@127.0.0.1:1/postgres";
-    let refused = |run: Run| {
-        run.expect(2)
-            .stderr_contains("the registry is a team store in PostgreSQL (a connection URL), which this command does not use yet")
-            .stderr_contains("only `pgacct store init`, `pgacct audit verify` and `pgacct audit show` use a team store so far")
+    let changing = |run: Run| {
+        run.expect(1)
+            .stderr_contains("error: cannot reach the team store; nothing was done")
+            .stderr_contains("cannot connect to the team store (127.0.0.1:1) as alice")
             .run();
     };
-    refused(Run::new(&sandbox).args("user list --env qa --all --registry").arg(store));
-    refused(
+    changing(
         Run::new(&sandbox)
             .env("PGACCT_REGISTRY", store)
             .args("registry add --env qa --db orders --host db1"),
     );
-    refused(Run::new(&sandbox).env("PGACCT_REGISTRY", store).args("registry list"));
-    refused(
+    changing(
         Run::new(&sandbox)
-            .env("PGACCT_REGISTRY", "host=127.0.0.1 port=1 dbname=postgres")
+            .env("PGACCT_REGISTRY", "host=127.0.0.1 port=1 dbname=postgres user=alice")
             .args("registry add --env qa --db orders --host db1"),
     );
     sandbox.write_config(&format!("[store]\nurl = \"{store}\"\n"));
-    refused(
+    changing(
         Run::new(&sandbox)
             .env_remove("PGACCT_REGISTRY")
-            .args("registry add --env qa --db orders --host db1"),
+            .args("user create-vm --env qa --all --server web01 --service-port 8080"),
     );
+    for reading in ["user list --env qa --all", "registry list", "audit show"] {
+        let ran = Run::new(&sandbox)
+            .env_remove("PGACCT_REGISTRY")
+            .args(reading)
+            .expect(1)
+            .any_stderr()
+            .run();
+        assert!(
+            ran.stderr.starts_with("error: cannot reach the team store; nothing was done\n"),
+            "{}",
+            ran.stderr
+        );
+    }
     // Not taken for a relative file name: nothing appeared where pgacct ran.
     let entries: Vec<String> = std::fs::read_dir(sandbox.path())
         .unwrap()

@@ -16,7 +16,7 @@ use crate::output::{self, Column, Record};
 use crate::registry::inventory;
 use crate::registry::sync::{self, Change, ChangeSet};
 use crate::registry::{Entry, EnvName, Error, ListFilter, RegistryStore, Target};
-use crate::store::FileStore;
+use crate::store::Store;
 
 /// One row of the `registry import` report.
 #[derive(Debug, Serialize)]
@@ -142,7 +142,7 @@ pub fn run(args: &ImportArgs, ctx: &Context) -> CommandResult {
 }
 
 /// Every entry of `envs`, active or not.
-fn registered_in(store: &FileStore, envs: &BTreeSet<EnvName>) -> Result<Vec<Entry>, Error> {
+fn registered_in(store: &Store, envs: &BTreeSet<EnvName>) -> Result<Vec<Entry>, Error> {
     let mut entries = Vec::new();
     for env in envs {
         let filter = ListFilter { env: Some(env.clone()), ..ListFilter::default() };
@@ -152,7 +152,7 @@ fn registered_in(store: &FileStore, envs: &BTreeSet<EnvName>) -> Result<Vec<Entr
 }
 
 /// The entries of `targets` that are registered.
-fn registered_of(store: &FileStore, targets: &[Target]) -> Result<Vec<Entry>, Error> {
+fn registered_of(store: &Store, targets: &[Target]) -> Result<Vec<Entry>, Error> {
     let mut entries = Vec::new();
     for target in targets {
         entries.extend(store.entry_of(target)?);

@@ -18,7 +18,7 @@ use crate::registry::{
     ClearableField, Entry, Error, Label, Labels, ListFilter, RegistryStore, Target, TargetChanges,
     TargetKey,
 };
-use crate::store::FileStore;
+use crate::store::Store;
 
 pub fn run(command: RegistryCommand, ctx: &Context) -> CommandResult {
     match command {
@@ -92,7 +92,7 @@ impl EntryChange<'_> {
         self,
         ctx: &Context,
         out: &Output,
-        apply: impl FnOnce(&mut FileStore) -> Result<Entry, Error>,
+        apply: impl FnOnce(&mut Store) -> Result<Entry, Error>,
     ) -> CommandResult {
         let key = &self.target.key;
         let plan = Plan {

@@ -12,13 +12,17 @@
 //! twice is a no-op), and then grants the users' role exactly what it
 //! needs. Names are validated and quoted; nothing else is put into it.
 
+mod journal;
 mod migrations;
+mod registry;
 mod setup;
+mod store;
 mod trail;
 mod version;
 
 pub use setup::{Found, SetupError, apply, inspect};
-pub use trail::{TrailError, show_trail, verify_trail};
+pub use store::{TeamError, TeamStore};
+use trail::{show_trail, verify_trail};
 pub use version::Version;
 
 use std::fmt;
@@ -36,6 +40,14 @@ pub const DEFAULT_ROLE: &str = "pgacct_user";
 /// The schema version this pgacct writes and reads.
 pub fn current() -> i32 {
     i32::try_from(migrations::MIGRATIONS.len()).expect("a handful of migrations fits in i32")
+}
+
+/// The server's message, else tokio-postgres's account of the failure.
+fn message_of(err: &tokio_postgres::Error) -> String {
+    match err.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => crate::pg::describe_error(err),
+    }
 }
 
 /// A schema for the team store: the identifier rule (`^[a-z_][a-z0-9_]*$`,

@@ -5,8 +5,8 @@
 
 use tokio_postgres::types::Type;
 
-use super::Names;
 use super::version::{Version, VersionError};
+use super::{Names, message_of};
 use crate::pg::Session;
 
 /// What the store's database held before the setup.
@@ -116,12 +116,4 @@ pub async fn apply(session: &Session, names: &Names, found: &Found) -> Result<()
         },
         _ => SetupError::Server { message },
     })
-}
-
-/// The server's message, else tokio-postgres's account of the failure.
-fn message_of(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => db.message().to_owned(),
-        None => crate::pg::describe_error(err),
-    }
 }

@@ -9,9 +9,9 @@ use std::time::SystemTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::Names;
 use super::setup::{SetupError, inspect};
 use super::version::{Version, VersionError};
+use super::{Names, message_of};
 use crate::audit::team::{TeamChain, TeamRecord, TeamRow};
 use crate::audit::{Anchor, AuditRow, Break, Filter, Verification};
 use crate::pg::Session;
@@ -31,27 +31,6 @@ pub enum TrailError {
     Absent { schema: String, database: String },
     #[error("cannot read the team store's audit trail: {message}")]
     Read { message: String },
-}
-
-impl TrailError {
-    /// What to do instead.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            TrailError::Newer(err) => Some(err.hint().to_owned()),
-            TrailError::Absent { .. } => Some(
-                "check the database in the store URL; the store's owner sets it up with `pgacct \
-                 store init`"
-                    .to_owned(),
-            ),
-            TrailError::Read { .. } => None,
-        }
-    }
-
-    /// Whether the store is one this pgacct must not read (exit 2), rather
-    /// than a failure to read it.
-    pub fn is_refusal(&self) -> bool {
-        matches!(self, TrailError::Newer(_) | TrailError::Absent { .. })
-    }
 }
 
 impl From<SetupError> for TrailError {
@@ -339,14 +318,6 @@ fn team_row(row: &Row) -> Result<TeamRow, String> {
         prev_hash: required(row, 20)?,
         hash: required(row, 21)?,
     })
-}
-
-/// The server's message, else tokio-postgres's account of the failure.
-fn message_of(err: &tokio_postgres::Error) -> String {
-    match err.as_db_error() {
-        Some(db) => db.message().to_owned(),
-        None => crate::pg::describe_error(err),
-    }
 }
 
 #[cfg(test)]
