@@ -142,26 +142,34 @@ impl Default for TeamChain {
 }
 
 impl TeamChain {
-    /// Checks the next row: that it follows the one before (a removed,
-    /// inserted or re-ordered row breaks the link) and that its hash is
-    /// the one its contents give (an edited row does not).
+    /// Checks the next row: that it follows the one before (the server
+    /// numbers records 1, 2, 3, ..., so a gap is a removed row, and a link
+    /// to another hash an inserted, replaced or re-ordered one) and that
+    /// its hash is the one its contents give (an edited row does not). The
+    /// problems are worded as the local trail's.
     pub fn step(&mut self, row: &TeamRow) -> Result<(), TeamBreak> {
         let id = row.record.id;
-        let broken = |problem: String| Err(TeamBreak { id, problem });
-        if self.last_id.is_some_and(|last| id <= last) {
-            return broken(format!("record #{id} is out of order"));
+        let last = self.last_id.unwrap_or(0);
+        if id <= last {
+            return Err(TeamBreak { id, problem: format!("record #{id} is out of order") });
+        }
+        if id > last + 1 {
+            let problem = if id == last + 2 {
+                format!("record #{} is missing (deleted)", last + 1)
+            } else {
+                format!("records #{} to #{} are missing (deleted)", last + 1, id - 1)
+            };
+            return Err(TeamBreak { id: last + 1, problem });
         }
         if row.prev_hash != self.expected_prev {
-            let before = match self.last_id {
-                Some(last) => format!("record #{last}"),
-                None => "the start of the trail".to_owned(),
-            };
-            return broken(format!(
-                "record #{id} does not follow {before}: a record was removed or inserted there"
-            ));
+            let after = if last == 0 { "the start".to_owned() } else { format!("record #{last}") };
+            let problem =
+                format!("record #{id} does not follow {after} (inserted, replaced or re-ordered)");
+            return Err(TeamBreak { id, problem });
         }
         if row.record.hash(&row.prev_hash) != row.hash {
-            return broken(format!("record #{id} was changed after it was written"));
+            let problem = format!("record #{id} does not match its hash (edited)");
+            return Err(TeamBreak { id, problem });
         }
         self.last_id = Some(id);
         self.expected_prev.clone_from(&row.hash);
@@ -314,20 +322,25 @@ mod tests {
         edited[2].record.status = "nothing happened".into();
         let err = verify_team_chain(&edited).unwrap_err();
         assert_eq!(err.id, 3);
-        assert!(err.problem.contains("changed"), "{}", err.problem);
+        assert_eq!(err.problem, "record #3 does not match its hash (edited)");
 
         let mut removed = trail(5);
         removed.remove(1);
         let err = verify_team_chain(&removed).unwrap_err();
-        assert_eq!(err.id, 3);
-        assert!(err.problem.contains("removed or inserted"), "{}", err.problem);
+        assert_eq!((err.id, err.problem.as_str()), (2, "record #2 is missing (deleted)"));
 
         let mut first_gone = trail(3);
         first_gone.remove(0);
-        assert_eq!(verify_team_chain(&first_gone).unwrap_err().id, 2);
+        assert_eq!(verify_team_chain(&first_gone).unwrap_err().id, 1);
 
+        // Rows renumbered into each other's places: the link breaks.
         let mut swapped = trail(3);
         swapped.swap(1, 2);
-        assert_eq!(verify_team_chain(&swapped).unwrap_err().id, 3);
+        (swapped[1].record.id, swapped[2].record.id) = (2, 3);
+        let err = verify_team_chain(&swapped).unwrap_err();
+        assert_eq!(
+            (err.id, err.problem.as_str()),
+            (2, "record #2 does not follow record #1 (inserted, replaced or re-ordered)")
+        );
     }
 }

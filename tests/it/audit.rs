@@ -4,23 +4,27 @@
 
 use libtest_mimic::Trial;
 
-use crate::support::runner::test;
+use crate::support::runner::{both_stores, test};
 
 use serde_json::Value;
 
 use crate::support::{Pause, Run, Sandbox, add_twenty_targets_at_once};
 
+/// The trail's scenarios on a local file and on a team store.
 pub fn tests() -> Vec<Trial> {
-    vec![
-        test!(every_registry_change_and_failure_is_recorded),
-        test!(filters_select_the_right_operations),
-        test!(input_errors_and_dry_runs_leave_no_record),
-        test!(twenty_concurrent_changes_leave_one_valid_chain),
-        test!(edits_deletions_and_swaps_are_found_at_the_right_record),
-        test!(a_noted_head_exposes_a_trail_cut_short),
-        test!(an_operation_killed_midway_shows_as_incomplete),
-        test!(the_trail_refuses_plain_changes),
+    [
+        both_stores!(every_registry_change_and_failure_is_recorded),
+        both_stores!(filters_select_the_right_operations),
+        both_stores!(input_errors_and_dry_runs_leave_no_record),
+        both_stores!(twenty_concurrent_changes_leave_one_valid_chain),
+        both_stores!(edits_deletions_and_swaps_are_found_at_the_right_record),
+        both_stores!(a_noted_head_exposes_a_trail_cut_short),
+        both_stores!(an_operation_killed_midway_shows_as_incomplete),
+        vec![test!(the_trail_refuses_plain_changes)],
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// `audit show` with these filters: its rows.
@@ -185,12 +189,25 @@ fn twenty_concurrent_changes_leave_one_valid_chain() {
     assert_eq!(report["intact"], true);
 }
 
-/// Opens the registry as an attacker would, without the triggers that
-/// stop accidents.
+/// Changes the trail as an attacker who can write the store would: the
+/// file's owner, or the team store's, without the triggers that stop
+/// accidents.
 fn tamper(sandbox: &Sandbox, sql: &str) {
-    let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").unwrap();
-    conn.execute_batch(sql).unwrap();
+    match sandbox.team() {
+        None => {
+            let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
+            conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;")
+                .unwrap();
+            conn.execute_batch(sql).unwrap();
+        }
+        Some(store) => store
+            .owner()
+            .batch_execute(&format!(
+                "ALTER TABLE audit DISABLE TRIGGER audit_append_only; {sql}
+                 ALTER TABLE audit ENABLE TRIGGER audit_append_only;"
+            ))
+            .unwrap(),
+    }
 }
 
 fn edits_deletions_and_swaps_are_found_at_the_right_record() {
@@ -259,10 +276,7 @@ fn an_operation_killed_midway_shows_as_incomplete() {
     let child =
         pause.arm(Run::new(&sandbox).args("registry add --env qa --db killed --host h")).spawn();
     pause.wait();
-    let started: i64 = rusqlite::Connection::open(sandbox.registry())
-        .unwrap()
-        .query_row("SELECT count(*) FROM audit WHERE db = 'killed'", [], |r| r.get(0))
-        .unwrap();
+    let started = sandbox.count_records("db = 'killed'");
     assert_eq!(started, 1, "the started record is written before the pause");
     child.kill(); // SIGKILL
 

@@ -4,7 +4,7 @@
 
 use libtest_mimic::Trial;
 
-use crate::support::runner::test;
+use crate::support::runner::{both_stores, test};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -14,29 +14,34 @@ use serde_json::{Value, json};
 
 use crate::support::{Run, Sandbox, add_twenty_targets_at_once};
 
+/// The registry's commands on a local file and on a team store; what only a
+/// file can be (not SQLite, another user's) on a file.
 pub fn tests() -> Vec<Trial> {
-    vec![
-        test!(add_then_list_and_show_in_every_format),
-        test!(machine_formats_print_the_changed_entry),
-        test!(update_changes_only_what_is_given),
-        test!(deactivate_activate_and_remove),
-        test!(adding_an_existing_target_fails_with_a_hint),
-        test!(dry_run_writes_nothing),
-        test!(import_csv_in_both_spellings_and_toml_skipping_what_exists),
-        test!(a_bad_row_imports_nothing),
-        test!(export_round_trips_through_import_in_every_format),
-        test!(invalid_input_is_refused_with_exit_2_before_anything_is_written),
-        test!(certificate_paths_are_stored_absolute),
-        test!(a_file_that_is_not_sqlite_is_left_untouched),
-        test!(another_programs_sqlite_database_is_left_untouched),
-        test!(a_registry_from_a_newer_pgacct_is_refused_and_not_modified),
-        test!(reading_a_registry_that_does_not_exist_says_so),
-        test!(the_registry_is_private_to_its_owner),
-        test!(twenty_concurrent_adds_all_succeed),
-        test!(a_closed_stdout_pipe_ends_quietly),
-        test!(quiet_silences_status_lines),
-        test!(help_and_version_exit_0_and_unknown_commands_exit_2),
+    [
+        both_stores!(add_then_list_and_show_in_every_format),
+        both_stores!(machine_formats_print_the_changed_entry),
+        both_stores!(update_changes_only_what_is_given),
+        both_stores!(deactivate_activate_and_remove),
+        both_stores!(adding_an_existing_target_fails_with_a_hint),
+        both_stores!(dry_run_writes_nothing),
+        both_stores!(import_csv_in_both_spellings_and_toml_skipping_what_exists),
+        both_stores!(a_bad_row_imports_nothing),
+        both_stores!(export_round_trips_through_import_in_every_format),
+        both_stores!(invalid_input_is_refused_with_exit_2_before_anything_is_written),
+        both_stores!(certificate_paths_are_stored_absolute),
+        vec![test!(a_file_that_is_not_sqlite_is_left_untouched)],
+        vec![test!(another_programs_sqlite_database_is_left_untouched)],
+        vec![test!(a_registry_from_a_newer_pgacct_is_refused_and_not_modified)],
+        vec![test!(reading_a_registry_that_does_not_exist_says_so)],
+        vec![test!(the_registry_is_private_to_its_owner)],
+        both_stores!(twenty_concurrent_adds_all_succeed),
+        both_stores!(a_closed_stdout_pipe_ends_quietly),
+        both_stores!(quiet_silences_status_lines),
+        vec![test!(help_and_version_exit_0_and_unknown_commands_exit_2)],
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn add(sandbox: &Sandbox, env: &str, db: &str, host: &str) {
@@ -248,7 +253,7 @@ fn adding_an_existing_target_fails_with_a_hint() {
 fn dry_run_writes_nothing() {
     let sandbox = Sandbox::new();
     add(&sandbox, "qa", "app", "h1");
-    let before = std::fs::read(sandbox.registry()).unwrap();
+    let before = sandbox.store_state();
     for line in [
         "registry add --env qa --db new --host h2",
         "registry update --env qa --db app --port 7777",
@@ -266,7 +271,7 @@ fn dry_run_writes_nothing() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["port"], 5432);
     assert_eq!(list[0]["active"], true);
-    assert_eq!(std::fs::read(sandbox.registry()).unwrap(), before);
+    assert_eq!(sandbox.store_state(), before);
 
     let file = sandbox.write("more.csv", "env,db,host\nqa,app,h1\nqa,other,h2\n");
     let report = Run::new(&sandbox)
@@ -357,7 +362,7 @@ fn a_bad_row_imports_nothing() {
         .stderr_contains("bad.csv: line 3: invalid port 99999: use 1 to 65535")
         .run();
     assert_eq!(ran.stdout, "");
-    assert!(!sandbox.registry().exists(), "the registry was created for a refused import");
+    assert!(sandbox.store_is_empty(), "the refused import wrote to the store");
 
     let unknown = sandbox.write("cols.csv", "env,database,host\n");
     Run::new(&sandbox)
@@ -488,7 +493,7 @@ fn invalid_input_is_refused_with_exit_2_before_anything_is_written() {
         .expect(2)
         .stderr_is("error: sslcert is set but sslkey is not; give both\n")
         .run();
-    assert!(!sandbox.registry().exists(), "invalid input created the registry");
+    assert!(sandbox.store_is_empty(), "invalid input wrote to the store");
 }
 
 fn certificate_paths_are_stored_absolute() {

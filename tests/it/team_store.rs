@@ -484,7 +484,7 @@ fn the_verifier_names_the_row_the_owner_changed() {
     .unwrap();
     let err = verify_team_chain(&trail(&mut su)).unwrap_err();
     assert_eq!(err.id, 3, "{err:?}");
-    assert!(err.problem.contains("changed"), "{}", err.problem);
+    assert!(err.problem.contains("(edited)"), "{}", err.problem);
 
     // A hash recomputed to match hides nothing: the next record's link breaks.
     su.batch_execute(
@@ -493,13 +493,13 @@ fn the_verifier_names_the_row_the_owner_changed() {
     .unwrap();
     let err = verify_team_chain(&trail(&mut su)).unwrap_err();
     assert_eq!(err.id, 4, "{err:?}");
-    assert!(err.problem.contains("removed or inserted"), "{}", err.problem);
+    assert!(err.problem.contains("(inserted, replaced or re-ordered)"), "{}", err.problem);
 
     su.batch_execute("DELETE FROM pgacct.audit WHERE id >= 3").unwrap();
     assert_eq!(verify_team_chain(&trail(&mut su)), Ok(2));
     su.batch_execute("DELETE FROM pgacct.audit WHERE id = 1").unwrap();
     let err = verify_team_chain(&trail(&mut su)).unwrap_err();
-    assert_eq!(err.id, 2, "{err:?}");
+    assert_eq!((err.id, err.problem.as_str()), (1, "record #1 is missing (deleted)"));
 }
 
 /// The store's objects and grants, as text: to see that a second run of

@@ -20,24 +20,91 @@ pub use run::{Ran, Run, Running};
 pub const PGACCT: &str = env!("CARGO_BIN_EXE_pgacct");
 
 /// A private home for one test: its own registry, config and HOME, and an
-/// environment with nothing of the developer's in it.
+/// environment with nothing of the developer's in it. The registry is a
+/// file, or in team mode ([`team::in_team_mode`]) a team store of its own.
 #[derive(Debug)]
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    team: Option<team::TeamDb>,
 }
 
 impl Sandbox {
+    /// A sandbox whose store is a file, or a team store in team mode.
     pub fn new() -> Sandbox {
+        let mut sandbox = Sandbox::local();
+        if team::team_mode() {
+            let store = team::TeamDb::create();
+            let pgpass = sandbox.path().join("home/.pgpass");
+            std::fs::write(&pgpass, store.pgpass_line()).expect("write the store's .pgpass");
+            std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod .pgpass");
+            sandbox.team = Some(store);
+        }
+        sandbox
+    }
+
+    /// A sandbox whose store is a file, whatever the mode.
+    pub fn local() -> Sandbox {
         let dir = tempfile::Builder::new().prefix("pgacct-test-").tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("home")).expect("create home");
-        Sandbox { dir }
+        Sandbox { dir, team: None }
+    }
+
+    /// The sandbox's team store, in team mode.
+    pub fn team(&self) -> Option<&team::TeamDb> {
+        self.team.as_ref()
+    }
+
+    /// What the store holds, to compare before and after something that
+    /// must write nothing: the file's bytes (empty when there is none), or
+    /// the team store's targets and audit trail.
+    pub fn store_state(&self) -> String {
+        match &self.team {
+            None => std::fs::read(self.registry())
+                .map(|bytes| format!("{bytes:?}"))
+                .unwrap_or_default(),
+            Some(store) => {
+                let row = store
+                    .owner()
+                    .query_one(
+                        "SELECT (SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY env, db, host, port), '')
+                                   FROM targets t),
+                                (SELECT count(*) || ' records, head ' || coalesce(max(hash), '-')
+                                   FROM audit)",
+                        &[],
+                    )
+                    .expect("read the team store");
+                format!("{}\n{}", row.get::<_, String>(0), row.get::<_, String>(1))
+            }
+        }
+    }
+
+    /// Whether the store holds nothing: no file, or a team store without a
+    /// target or a record.
+    pub fn store_is_empty(&self) -> bool {
+        match &self.team {
+            None => !self.registry().exists(),
+            Some(_) => self.store_state() == "\n0 records, head -",
+        }
+    }
+
+    /// `SELECT count(*) FROM audit WHERE <condition>` on the store.
+    pub fn count_records(&self, condition: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM audit WHERE {condition}");
+        match &self.team {
+            None => rusqlite::Connection::open(self.registry())
+                .unwrap()
+                .query_row(&sql, [], |r| r.get(0))
+                .unwrap(),
+            Some(store) => store.owner().query_one(&sql, &[]).unwrap().get(0),
+        }
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    /// The registry file the sandbox's commands use.
+    /// The registry file the sandbox's commands use (when not in team mode).
     pub fn registry(&self) -> PathBuf {
         self.path().join("registry.db")
     }
@@ -88,8 +155,11 @@ impl Sandbox {
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path().join("home"))
-            .env("PGACCT_REGISTRY", self.registry())
             .current_dir(self.path());
+        match &self.team {
+            None => cmd.env("PGACCT_REGISTRY", self.registry()),
+            Some(store) => cmd.env("PGACCT_REGISTRY", store.url()),
+        };
         cmd
     }
 }

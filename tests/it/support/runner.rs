@@ -58,6 +58,15 @@ pub fn for_every_setup(module: &str, name: &str, oldest: u32, run: fn(Admin, u32
         .collect()
 }
 
+/// The test twice: on a local store file (`file::function`) and on a team
+/// store (`file::function::team`).
+pub fn on_both_stores(module: &str, name: &str, run: fn()) -> Vec<Trial> {
+    vec![
+        trial(module, name, run),
+        trial(module, &format!("{name}::team"), move || super::team::in_team_mode(run)),
+    ]
+}
+
 fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_owned()
@@ -78,6 +87,7 @@ pub fn main(tests: Vec<Trial>) -> ! {
         }
     }));
     let conclusion = libtest_mimic::run(&libtest_mimic::Arguments::from_args(), tests);
+    super::team::stop_shared();
     super::cluster::remove_templates();
     conclusion.exit()
 }
@@ -101,4 +111,11 @@ macro_rules! every_setup {
     };
 }
 
-pub(crate) use {every_setup, test};
+/// `both_stores!(function)`: the test on a local file and on a team store.
+macro_rules! both_stores {
+    ($name:ident) => {
+        $crate::support::runner::on_both_stores(module_path!(), stringify!($name), $name)
+    };
+}
+
+pub(crate) use {both_stores, every_setup, test};
