@@ -34,6 +34,7 @@ mod tables;
 mod team_init;
 mod team_show;
 mod team_store;
+mod team_use;
 mod team_verify;
 mod terminal;
 mod tls;
@@ -74,6 +75,7 @@ fn main() {
         team_init::tests(),
         team_show::tests(),
         team_store::tests(),
+        team_use::tests(),
         team_verify::tests(),
         terminal::tests(),
         tls::tests(),

@@ -60,9 +60,9 @@ impl Sandbox {
     /// the team store's targets and audit trail.
     pub fn store_state(&self) -> String {
         match &self.team {
-            None => std::fs::read(self.registry())
-                .map(|bytes| format!("{bytes:?}"))
-                .unwrap_or_default(),
+            None => {
+                std::fs::read(self.registry()).map(|bytes| format!("{bytes:?}")).unwrap_or_default()
+            }
             Some(store) => {
                 let row = store
                     .owner()
