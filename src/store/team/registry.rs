@@ -71,21 +71,25 @@ impl RegistryStore for TeamStore {
         Ok(entries)
     }
 
+    /// Served from every target, read once per run: a change lists twice.
     fn list(&self, filter: &ListFilter) -> Result<Vec<Entry>, Error> {
-        let sql = self.names().fill(&format!(
-            "SELECT {COLUMNS} FROM {{schema}}.targets
-              WHERE ($1::text IS NULL OR env = $1) AND (NOT $2 OR active)"
-        ));
-        let env = filter.env.as_ref().map(EnvName::as_str);
-        let rows = self.run(
-            self.session()
-                .query_typed(&sql, &[(&env, Type::TEXT), (&filter.active_only, Type::BOOL)]),
-        );
-        let rows = rows.map_err(|err| self.failed("read the registry", &err))?;
-        let mut entries = self.entries(&rows)?;
-        entries.retain(|e| e.target.labels.has_all(&filter.labels));
-        entries.sort_by(|a, b| list_order(&a.target, &b.target));
-        Ok(entries)
+        let all = if let Some(all) = self.known_targets() {
+            all
+        } else {
+            let sql = self.names().fill(&format!("SELECT {COLUMNS} FROM {{schema}}.targets"));
+            let rows = self.run(self.session().query_typed(&sql, &[]));
+            let rows = rows.map_err(|err| self.failed("read the registry", &err))?;
+            let mut entries = self.entries(&rows)?;
+            entries.sort_by(|a, b| list_order(&a.target, &b.target));
+            self.remember_targets(entries)
+        };
+        Ok(all
+            .iter()
+            .filter(|e| filter.env.as_ref().is_none_or(|env| e.target.key.env == *env))
+            .filter(|e| !filter.active_only || e.target.active)
+            .filter(|e| e.target.labels.has_all(&filter.labels))
+            .cloned()
+            .collect())
     }
 
     fn update(&mut self, target: &Target, changes: &TargetChanges) -> Result<Entry, Error> {

@@ -3,7 +3,7 @@
 //! transaction) when something is missing. A store from a newer pgacct is
 //! refused before anything is run.
 
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::version::{Version, VersionError};
 use super::{Names, message_of};
@@ -73,20 +73,26 @@ SELECT current_database()::text,
        to_regclass($1) IS NOT NULL,
        EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $2)";
 
-/// What the store's database holds: read only.
+/// What the store's database holds: read only. Both queries go out
+/// together (one round trip); the version's fails, and is not used, when
+/// the schema holds no store.
 pub async fn inspect(session: &Session, names: &Names) -> Result<Found, SetupError> {
     let read = |err: tokio_postgres::Error| SetupError::Read { message: message_of(&err) };
     let table = names.fill("{schema}.schema_version");
-    let rows = session
-        .query_typed(LOOK, &[(&table, Type::TEXT), (&names.role.as_str(), Type::TEXT)])
-        .await
-        .map_err(read)?;
+    let role = names.role.as_str();
+    let version_query = names.version_query();
+    let params: [(&(dyn ToSql + Sync), Type); 2] = [(&table, Type::TEXT), (&role, Type::TEXT)];
+    let (look, version) = futures_util::join!(
+        session.query_typed(LOOK, &params),
+        session.query_typed(&version_query, &[]),
+    );
+    let rows = look.map_err(read)?;
     let row = rows.first().ok_or_else(|| SetupError::Read { message: "no answer".into() })?;
     let database: String = row.try_get(0).map_err(read)?;
     let has_store: bool = row.try_get(1).map_err(read)?;
     let role_exists: bool = row.try_get(2).map_err(read)?;
     let version = if has_store {
-        let rows = session.query_typed(&names.version_query(), &[]).await.map_err(read)?;
+        let rows = version.map_err(read)?;
         let found: Option<i32> =
             rows.first().map(|row| row.try_get(0)).transpose().map_err(read)?.flatten();
         Some(names.check_version(found)?)

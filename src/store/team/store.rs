@@ -7,6 +7,7 @@
 //! queries to the end on the run's runtime. They are called between the
 //! run's async phases, never from inside one.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use super::setup::{SetupError, inspect};
 use super::version::{Version, VersionError};
 use super::{Names, current};
 use crate::pg::Session;
+use crate::registry::Entry;
 
 /// An open team store. Clones share the one session.
 #[derive(Debug, Clone)]
@@ -32,6 +34,10 @@ struct Inner {
     /// `schema pgacct of database team on db.example:5432`, for messages.
     place: String,
     version: Version,
+    /// Every registered target, read once per run by the first listing
+    /// (a change lists them twice: to select, and to name the targets that
+    /// share its clusters) and forgotten when the run changes the registry.
+    targets: RefCell<Option<Rc<Vec<Entry>>>>,
 }
 
 /// Why the team store cannot serve, or a query to it failed.
@@ -113,7 +119,8 @@ impl TeamStore {
             None | Some(Version::Empty) => return Err(TeamError::Absent { place }),
             Some(version) => version,
         };
-        Ok(TeamStore { inner: Rc::new(Inner { runtime, session, names, place, version }) })
+        let targets = RefCell::default();
+        Ok(TeamStore { inner: Rc::new(Inner { runtime, session, names, place, version, targets }) })
     }
 
     /// Runs `work` to its end on the run's runtime.
@@ -129,6 +136,23 @@ impl TeamStore {
         &self.inner.names
     }
 
+    /// The targets read earlier in this run, if any.
+    pub(super) fn known_targets(&self) -> Option<Rc<Vec<Entry>>> {
+        self.inner.targets.borrow().clone()
+    }
+
+    /// Keeps `targets` for the rest of the run.
+    pub(super) fn remember_targets(&self, targets: Vec<Entry>) -> Rc<Vec<Entry>> {
+        let targets = Rc::new(targets);
+        *self.inner.targets.borrow_mut() = Some(targets.clone());
+        targets
+    }
+
+    /// Forgets the targets read: the run is about to change the registry.
+    pub(super) fn forget_targets(&self) {
+        self.inner.targets.borrow_mut().take();
+    }
+
     /// Where the store is, for messages.
     pub fn place(&self) -> &str {
         &self.inner.place
@@ -138,6 +162,7 @@ impl TeamStore {
     /// pgacct's: its users may not migrate it, and what they would write
     /// may not fit it.
     pub(super) fn check_writable(&self) -> Result<(), TeamError> {
+        self.forget_targets();
         match self.inner.version {
             Version::Older(found) => {
                 Err(TeamError::Older { place: self.inner.place.clone(), found, known: current() })
