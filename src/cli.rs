@@ -21,9 +21,10 @@ use crate::registry::{
 
 /// Provision and manage PostgreSQL login roles across many databases.
 ///
-/// pgacct keeps an inventory of target databases (the registry) in a local
-/// SQLite file and connects straight to each target. Data goes to stdout;
-/// progress, warnings and errors go to stderr.
+/// pgacct keeps an inventory of target databases (the registry) and an
+/// audit trail in a local SQLite file, or for a team in a shared PostgreSQL
+/// database (--registry postgresql://...), and connects straight to each
+/// target. Data goes to stdout; progress, warnings and errors go to stderr.
 ///
 /// Exit codes: 0 success, 1 failure, 2 usage error or invalid input
 /// (nothing was touched), 3 partial success, 130 interrupted.
@@ -137,7 +138,7 @@ pub enum Command {
     #[command(subcommand)]
     Notify(NotifyCommand),
 
-    /// Set up a shared PostgreSQL store for a team (team mode, preview)
+    /// Set up a shared PostgreSQL store for a team (team mode)
     #[command(subcommand)]
     Store(StoreCommand),
 
@@ -550,8 +551,7 @@ pub enum StoreCommand {
     /// password_command, ~/.pgpass, or a prompt, never from the URL. The
     /// setup runs in one transaction; running it again applies only what
     /// the store lacks, and a store from a newer pgacct is left untouched.
-    /// Other commands than `audit show` and `audit verify` do not use a team
-    /// store yet.
+    /// Every command then works on the store as on a registry file.
     Init(StoreInitArgs),
 }
 

@@ -13,7 +13,7 @@ use crate::audit::{
 use crate::cli::{AuditCommand, AuditSealArgs, AuditShowArgs, AuditVerifyArgs, Format};
 use crate::error::{CommandError, CommandResult, Exit};
 use crate::output::{Column, Output, Record};
-use crate::store::Store;
+use crate::store::{Store, StoreLocation};
 
 pub fn run(command: AuditCommand, ctx: &Context) -> CommandResult {
     match command {
@@ -254,6 +254,13 @@ struct SealReport {
 /// record was made with this key already: the trail is sealed.
 fn seal(args: &AuditSealArgs, ctx: &Context) -> CommandResult {
     let out = ctx.output(Format::Table, &[Format::Table, Format::Json])?;
+    if let StoreLocation::Team(_) = ctx.store_location()? {
+        return Err(CommandError::usage(
+            "a team store's trail cannot be sealed: the audit key does not apply there, its \
+             server sets every record's time, writer and hash",
+        )
+        .hint("check the shared trail with `pgacct audit verify`"));
+    }
     let key = key(ctx)?.ok_or_else(|| {
         CommandError::usage("`audit seal` needs the audit key, and none is set").hint(format!(
             "set {KEY_VAR}, or [audit] key_file in config.toml (see README: The audit key)"

@@ -19,6 +19,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_store_out_of_reach_stops_a_change_before_any_target),
         test!(a_store_lost_during_a_change_leaves_it_incomplete_and_the_password_delivered),
         test!(a_retry_finds_its_targets_in_the_team_trail),
+        test!(a_team_trail_is_not_sealed),
     ]
 }
 
@@ -297,5 +298,19 @@ fn a_retry_finds_its_targets_in_the_team_trail() {
         .args(&format!("user lock ghost --retry {id}"))
         .expect(2)
         .stderr_contains("nothing to retry")
+        .run();
+}
+
+/// The audit key does not apply to a team store: sealing is refused before
+/// anything is reached.
+fn a_team_trail_is_not_sealed() {
+    let sandbox = Sandbox::local();
+    Run::new(&sandbox)
+        .env("PGACCT_REGISTRY", "postgresql://alice@127.0.0.1:1/postgres")
+        .env("PGACCT_AUDIT_KEY", "ab".repeat(32))
+        .args("audit seal")
+        .expect(2)
+        .stderr_contains("error: a team store's trail cannot be sealed")
+        .stderr_contains("hint: check the shared trail with `pgacct audit verify`")
         .run();
 }
