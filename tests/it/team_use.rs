@@ -20,6 +20,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_store_lost_during_a_change_leaves_it_incomplete_and_the_password_delivered),
         test!(a_retry_finds_its_targets_in_the_team_trail),
         test!(a_team_trail_is_not_sealed),
+        test!(a_user_without_the_role_is_told_what_to_grant),
     ]
 }
 
@@ -313,4 +314,34 @@ fn a_team_trail_is_not_sealed() {
         .stderr_contains("error: a team store's trail cannot be sealed")
         .stderr_contains("hint: check the shared trail with `pgacct audit verify`")
         .run();
+}
+
+/// A login the store's owner has not granted `pgacct_user` to: told what
+/// to ask for, for reading and changing alike; nothing is written.
+fn a_user_without_the_role_is_told_what_to_grant() {
+    let (store, password) = store(&[]);
+    store
+        .client()
+        .batch_execute(&format!(
+            "SET log_statement = 'none'; CREATE ROLE mallory LOGIN PASSWORD '{password}'"
+        ))
+        .unwrap();
+    let target = Cluster::builder().major(majors()[0]).start();
+    let machine = Machine::new("bastion-a", "mallory", &store, &password);
+    for line in ["registry list", "registry add --env qa --db x --host h", "audit show"] {
+        machine
+            .pgacct(&store, &target)
+            .args(line)
+            .expect(1)
+            .stderr_contains(&format!(
+                "error: the team store in schema pgacct of database postgres on 127.0.0.1:{} \
+                 refused to read its schema version: permission denied for schema pgacct",
+                store.port()
+            ))
+            .stderr_contains("hint: pgacct's users need the store's role, which its owner grants: GRANT pgacct_user TO \"mallory\"")
+            .run();
+    }
+    let rows: i64 =
+        store.client().query_one("SELECT count(*) FROM pgacct.audit", &[]).unwrap().get(0);
+    assert_eq!(rows, 0);
 }

@@ -41,7 +41,11 @@ pub enum SetupError {
     #[error("the setup failed, and nothing was changed: {message}")]
     Server { message: String },
     #[error("cannot read the store's schema version: {message}")]
-    Read { message: String },
+    Read {
+        message: String,
+        /// The server refused it (`insufficient_privilege`).
+        denied: bool,
+    },
 }
 
 impl SetupError {
@@ -77,7 +81,10 @@ SELECT current_database()::text,
 /// together (one round trip); the version's fails, and is not used, when
 /// the schema holds no store.
 pub async fn inspect(session: &Session, names: &Names) -> Result<Found, SetupError> {
-    let read = |err: tokio_postgres::Error| SetupError::Read { message: message_of(&err) };
+    let read = |err: tokio_postgres::Error| SetupError::Read {
+        message: message_of(&err),
+        denied: err.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+    };
     let table = names.fill("{schema}.schema_version");
     let role = names.role.as_str();
     let version_query = names.version_query();
@@ -87,7 +94,9 @@ pub async fn inspect(session: &Session, names: &Names) -> Result<Found, SetupErr
         session.query_typed(&version_query, &[]),
     );
     let rows = look.map_err(read)?;
-    let row = rows.first().ok_or_else(|| SetupError::Read { message: "no answer".into() })?;
+    let row = rows
+        .first()
+        .ok_or_else(|| SetupError::Read { message: "no answer".into(), denied: false })?;
     let database: String = row.try_get(0).map_err(read)?;
     let has_store: bool = row.try_get(1).map_err(read)?;
     let role_exists: bool = row.try_get(2).map_err(read)?;

@@ -55,7 +55,7 @@ pub enum TeamError {
     Older { place: String, found: i32, known: i32 },
     /// The server refused what the user's role may not do.
     #[error("the team store in {place} refused to {doing}: {message}")]
-    Denied { place: String, doing: &'static str, message: String },
+    Denied { place: String, doing: &'static str, message: String, user: String },
     #[error("cannot {doing} in the team store in {place}: {message}")]
     Query { place: String, doing: &'static str, message: String },
 }
@@ -75,11 +75,11 @@ impl TeamError {
                  meanwhile"
                     .to_owned(),
             ),
-            TeamError::Denied { .. } => Some(
-                "pgacct's users need the store's role: GRANT pgacct_user TO <you> (run by the \
-                 store's owner)"
-                    .to_owned(),
-            ),
+            TeamError::Denied { user, .. } => Some(format!(
+                "pgacct's users need the store's role, which its owner grants: GRANT pgacct_user \
+                 TO {} (or the role named at `pgacct store init --role`)",
+                postgres_protocol::escape::escape_identifier(user)
+            )),
             TeamError::Query { .. } => None,
         }
     }
@@ -106,10 +106,19 @@ impl TeamStore {
         let found = match found {
             Ok(found) => found,
             Err(SetupError::Newer(err)) => return Err(TeamError::Newer(err)),
+            Err(SetupError::Read { message, denied }) => {
+                let place = place(&session.settings.dbname);
+                let doing = "read its schema version";
+                return Err(if denied {
+                    TeamError::Denied { place, doing, message, user: session.settings.user.clone() }
+                } else {
+                    TeamError::Query { place, doing, message }
+                });
+            }
             Err(err) => {
                 return Err(TeamError::Query {
                     place: place(&session.settings.dbname),
-                    doing: "read the schema version",
+                    doing: "read its schema version",
                     message: err.to_string(),
                 });
             }
@@ -175,9 +184,11 @@ impl TeamStore {
     pub(super) fn failed(&self, doing: &'static str, err: &tokio_postgres::Error) -> TeamError {
         let place = self.inner.place.clone();
         let message = super::message_of(err);
-        match err.code().map(tokio_postgres::error::SqlState::code) {
-            Some("42501") => TeamError::Denied { place, doing, message },
-            _ => TeamError::Query { place, doing, message },
+        if err.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+            let user = self.inner.session.settings.user.clone();
+            TeamError::Denied { place, doing, message, user }
+        } else {
+            TeamError::Query { place, doing, message }
         }
     }
 

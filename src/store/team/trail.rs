@@ -37,7 +37,7 @@ impl From<SetupError> for TrailError {
     fn from(err: SetupError) -> Self {
         match err {
             SetupError::Newer(err) => TrailError::Newer(err),
-            SetupError::Read { message }
+            SetupError::Read { message, .. }
             | SetupError::Server { message }
             | SetupError::Privileges { message, .. } => TrailError::Read { message },
         }
