@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> CommandResult {
         config: OnceCell::new(),
         runtime: OnceCell::new(),
         team: OnceCell::new(),
+        reads_registry: matches!(cli.command, Command::Registry(_) | Command::User(_)),
         connections: RefCell::default(),
     };
     let result = match cli.command {
@@ -64,6 +65,9 @@ pub(crate) struct Context {
     runtime: OnceCell<Arc<tokio::runtime::Runtime>>,
     /// The team store, once connected to: one session per run.
     team: OnceCell<TeamStore>,
+    /// The command reads the registry: a team store's targets are read as
+    /// it is opened, in the same round trip.
+    reads_registry: bool,
     /// The connection tasks of every connector made, to end cleanly.
     connections: RefCell<Vec<Connections>>,
 }
@@ -186,7 +190,7 @@ impl Context {
         let session = runtime.block_on(connector.connect_with(&settings)).map_err(|err| {
             CommandError::from(err).context("cannot reach the team store; nothing was done")
         })?;
-        let store = TeamStore::open(runtime, session, Names::default())
+        let store = TeamStore::open(runtime, session, Names::default(), self.reads_registry)
             .map_err(|err| CommandError::from(crate::store::Error::from(err)))?;
         Ok(Store::Team(self.team.get_or_init(|| store).clone()))
     }

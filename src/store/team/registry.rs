@@ -6,6 +6,7 @@
 //! a row read `FOR UPDATE` cannot change under the change planned on it.
 
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
@@ -52,12 +53,22 @@ impl RegistryStore for TeamStore {
     }
 
     fn entry_of(&self, target: &Target) -> Result<Option<Entry>, Error> {
+        if let Some(all) = self.known_targets() {
+            return Ok(all.iter().find(|e| e.target.is(target)).cloned());
+        }
         let rows = self.run(find(self, self.session(), target, ""));
         let rows = rows.map_err(|err| self.failed("read the registry", &err))?;
         rows.first().map(|row| self.entry(row)).transpose()
     }
 
     fn matching(&self, key: &TargetKey, cluster: Option<&ClusterRef>) -> Result<Vec<Entry>, Error> {
+        if let Some(all) = self.known_targets() {
+            return Ok(all
+                .iter()
+                .filter(|e| e.target.key == *key && cluster.is_none_or(|c| c.matches(&e.target)))
+                .cloned()
+                .collect());
+        }
         let sql = self
             .names()
             .fill(&format!("SELECT {COLUMNS} FROM {{schema}}.targets WHERE env = $1 AND db = $2"));
@@ -73,16 +84,7 @@ impl RegistryStore for TeamStore {
 
     /// Served from every target, read once per run: a change lists twice.
     fn list(&self, filter: &ListFilter) -> Result<Vec<Entry>, Error> {
-        let all = if let Some(all) = self.known_targets() {
-            all
-        } else {
-            let sql = self.names().fill(&format!("SELECT {COLUMNS} FROM {{schema}}.targets"));
-            let rows = self.run(self.session().query_typed(&sql, &[]));
-            let rows = rows.map_err(|err| self.failed("read the registry", &err))?;
-            let mut entries = self.entries(&rows)?;
-            entries.sort_by(|a, b| list_order(&a.target, &b.target));
-            self.remember_targets(entries)
-        };
+        let all = self.every_target()?;
         Ok(all
             .iter()
             .filter(|e| filter.env.as_ref().is_none_or(|env| e.target.key.env == *env))
@@ -190,7 +192,31 @@ impl RegistryStore for TeamStore {
     }
 }
 
+/// Every target, for [`TeamStore::keep_targets`].
+pub(super) fn every_target_query(names: &super::Names) -> String {
+    names.fill(&format!("SELECT {COLUMNS} FROM {{schema}}.targets"))
+}
+
 impl TeamStore {
+    /// Every target: those read earlier in the run, or read now.
+    fn every_target(&self) -> Result<Rc<Vec<Entry>>, Error> {
+        if let Some(all) = self.known_targets() {
+            return Ok(all);
+        }
+        let sql = every_target_query(self.names());
+        let rows = self.run(self.session().query_typed(&sql, &[]));
+        let rows = rows.map_err(|err| self.failed("read the registry", &err))?;
+        self.keep_targets(&rows)
+    }
+
+    /// Keeps `rows` (of [`every_target_query`]) as the registry for the rest
+    /// of the run, in list order.
+    pub(super) fn keep_targets(&self, rows: &[Row]) -> Result<Rc<Vec<Entry>>, Error> {
+        let mut entries = self.entries(rows)?;
+        entries.sort_by(|a, b| list_order(&a.target, &b.target));
+        Ok(self.remember_targets(entries))
+    }
+
     /// Runs `work` in one transaction; a refusal rolls it back.
     fn change<T>(
         &self,

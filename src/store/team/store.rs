@@ -93,9 +93,21 @@ impl TeamError {
 
 impl TeamStore {
     /// The store `session` is connected to, once its schema is checked: a
-    /// store from a newer pgacct, or none at all, is refused.
-    pub fn open(runtime: Arc<Runtime>, session: Session, names: Names) -> Result<Self, TeamError> {
-        let found = runtime.block_on(inspect(&session, &names));
+    /// store from a newer pgacct, or none at all, is refused. With
+    /// `prefetch`, for a command that reads the registry, every target is
+    /// read in the same round trip as the schema's version.
+    pub fn open(
+        runtime: Arc<Runtime>,
+        session: Session,
+        names: Names,
+        prefetch: bool,
+    ) -> Result<Self, TeamError> {
+        let every_target = super::registry::every_target_query(&names);
+        let (found, targets) = runtime.block_on(async {
+            futures_util::join!(inspect(&session, &names), async {
+                if prefetch { Some(session.query_typed(&every_target, &[]).await) } else { None }
+            })
+        });
         let place = |database: &str| {
             format!(
                 "schema {} of database {database} on {}",
@@ -128,8 +140,22 @@ impl TeamStore {
             None | Some(Version::Empty) => return Err(TeamError::Absent { place }),
             Some(version) => version,
         };
-        let targets = RefCell::default();
-        Ok(TeamStore { inner: Rc::new(Inner { runtime, session, names, place, version, targets }) })
+        let store = TeamStore {
+            inner: Rc::new(Inner {
+                runtime,
+                session,
+                names,
+                place,
+                version,
+                targets: RefCell::default(),
+            }),
+        };
+        // What the prefetch could not read, the first listing reads again
+        // and reports.
+        if let Some(Ok(rows)) = targets {
+            let _ = store.keep_targets(&rows);
+        }
+        Ok(store)
     }
 
     /// Runs `work` to its end on the run's runtime.
