@@ -64,6 +64,7 @@ impl Record for AuditRow {
         Column::shown("ticket"),
         Column::wide("sql"),
         Column::wide("started_id"),
+        Column::if_any("imported_id"),
         Column::wide("damaged"),
     ];
 }
@@ -171,6 +172,8 @@ const OPERATIONS: &[&str] = &[
     "registry.remove",
     "registry.sync",
     "registry.update",
+    "store",
+    "store.migrate",
     "user",
     "user.create",
     "user.drop",

@@ -197,6 +197,177 @@ pub const MIGRATIONS: &[&str] = &[
     END
     $fn$;
     "#,
+    // 2: records moved in from a local trail (`pgacct store migrate`):
+    // where from (the file trail's identity), their id and hash there. A
+    // record with `imported_from` hashes those three too; any other hashes
+    // exactly as before, so a store of version 1 keeps verifying.
+    r#"
+    ALTER TABLE {schema}.audit
+        ADD COLUMN imported_from text,
+        ADD COLUMN imported_id   bigint,
+        ADD COLUMN imported_hash text;
+    CREATE UNIQUE INDEX audit_imported ON {schema}.audit (imported_from, imported_id);
+
+    CREATE OR REPLACE FUNCTION {schema}.canonical(r {schema}.audit) RETURNS bytea
+        LANGUAGE sql STABLE
+        SET search_path = pg_catalog, pg_temp
+    AS $fn$
+        SELECT {schema}.canonical_field('pgacct-team-v1')
+            || {schema}.canonical_field((r).prev_hash)
+            || {schema}.canonical_field((r).id::text)
+            || {schema}.canonical_field(
+                   to_char((r).ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+            || {schema}.canonical_field((r).outcome)
+            || {schema}.canonical_field((r).started_id::text)
+            || {schema}.canonical_field((r).actor)
+            || {schema}.canonical_field((r).os_user)
+            || {schema}.canonical_field((r).host)
+            || {schema}.canonical_field((r).pid::text)
+            || {schema}.canonical_field((r).ci_job)
+            || {schema}.canonical_field((r).ticket)
+            || {schema}.canonical_field((r).operation)
+            || {schema}.canonical_field((r).env)
+            || {schema}.canonical_field((r).db)
+            || {schema}.canonical_field((r).cluster)
+            || {schema}.canonical_field((r).role)
+            || {schema}.canonical_field((r).status)
+            || {schema}.canonical_field((r).error)
+            || {schema}.canonical_field((r).duration_ms::text)
+            || {schema}.canonical_field((r).sql)
+            || {schema}.canonical_field(CASE WHEN (r).imported THEN 'true' ELSE 'false' END)
+            || CASE WHEN (r).imported_from IS NULL THEN ''::bytea
+               ELSE {schema}.canonical_field((r).imported_from)
+                 || {schema}.canonical_field((r).imported_id::text)
+                 || {schema}.canonical_field((r).imported_hash)
+               END
+    $fn$;
+
+    -- Moves a batch of a local trail's records in, in the file's id order,
+    -- after the last record, under append_audit's lock: the server chains
+    -- them. Their time, actor (the file's OS user, as os_user too), host,
+    -- pid and the rest are the file's: imported records are marked, not
+    -- attested. A record imported before (same p_from and id) is skipped
+    -- when its hash is the same, and refused when not. Not granted to the
+    -- users' role: the store's owner runs it (`pgacct store migrate`).
+    CREATE FUNCTION {schema}.import_audit(
+        p_from        text,
+        p_id          bigint[],
+        p_ts          text[],
+        p_outcome     text[],
+        p_started_id  bigint[],
+        p_actor       text[],
+        p_host        text[],
+        p_pid         bigint[],
+        p_ci_job      text[],
+        p_ticket      text[],
+        p_operation   text[],
+        p_env         text[],
+        p_db          text[],
+        p_cluster     text[],
+        p_role        text[],
+        p_status      text[],
+        p_error       text[],
+        p_duration_ms bigint[],
+        p_sql         text[],
+        p_hash        text[],
+        OUT imported  integer,
+        OUT already   integer
+    )
+        LANGUAGE plpgsql
+        SET search_path = pg_catalog, {schema}, pg_temp
+    AS $fn$
+    DECLARE
+        n        integer := coalesce(array_length(p_id, 1), 0);
+        rec      {schema}.audit;
+        last     {schema}.audit;
+        seen     bigint;
+        found_id bigint;
+        found    text;
+    BEGIN
+        IF p_from IS NULL THEN
+            RAISE EXCEPTION 'import_audit: no trail identity given';
+        END IF;
+        IF n <> coalesce(array_length(p_ts, 1), 0) OR n <> coalesce(array_length(p_outcome, 1), 0)
+           OR n <> coalesce(array_length(p_started_id, 1), 0)
+           OR n <> coalesce(array_length(p_actor, 1), 0) OR n <> coalesce(array_length(p_host, 1), 0)
+           OR n <> coalesce(array_length(p_pid, 1), 0) OR n <> coalesce(array_length(p_ci_job, 1), 0)
+           OR n <> coalesce(array_length(p_ticket, 1), 0)
+           OR n <> coalesce(array_length(p_operation, 1), 0)
+           OR n <> coalesce(array_length(p_env, 1), 0) OR n <> coalesce(array_length(p_db, 1), 0)
+           OR n <> coalesce(array_length(p_cluster, 1), 0)
+           OR n <> coalesce(array_length(p_role, 1), 0) OR n <> coalesce(array_length(p_status, 1), 0)
+           OR n <> coalesce(array_length(p_error, 1), 0)
+           OR n <> coalesce(array_length(p_duration_ms, 1), 0)
+           OR n <> coalesce(array_length(p_sql, 1), 0) OR n <> coalesce(array_length(p_hash, 1), 0)
+        THEN
+            RAISE EXCEPTION 'import_audit: the arrays differ in length';
+        END IF;
+        imported := 0;
+        already  := 0;
+        PERFORM pg_advisory_xact_lock({append_lock});
+        SELECT max(a.imported_id) INTO seen FROM {schema}.audit a WHERE a.imported_from = p_from;
+        SELECT a.* INTO last FROM {schema}.audit a ORDER BY a.id DESC LIMIT 1;
+        FOR i IN 1 .. n LOOP
+            IF i > 1 AND p_id[i] <= p_id[i - 1] THEN
+                RAISE EXCEPTION 'import_audit: record #% comes after record #%, out of order',
+                        p_id[i], p_id[i - 1];
+            END IF;
+            IF p_id[i] <= seen THEN
+                SELECT a.id, a.imported_hash INTO found_id, found
+                  FROM {schema}.audit a
+                 WHERE a.imported_from = p_from AND a.imported_id = p_id[i];
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'import_audit: record #% of % is missing from the store, '
+                                    'which holds later ones', p_id[i], p_from;
+                END IF;
+                IF found IS DISTINCT FROM p_hash[i] THEN
+                    RAISE EXCEPTION 'record #% of % differs from the one imported as record #%',
+                            p_id[i], p_from, found_id;
+                END IF;
+                already := already + 1;
+                CONTINUE;
+            END IF;
+            rec.id          := coalesce(last.id, 0) + 1;
+            rec.ts          := p_ts[i]::timestamptz;
+            rec.outcome     := p_outcome[i];
+            rec.started_id  := NULL;
+            IF p_started_id[i] IS NOT NULL THEN
+                SELECT a.id INTO rec.started_id
+                  FROM {schema}.audit a
+                 WHERE a.imported_from = p_from AND a.imported_id = p_started_id[i];
+                IF rec.started_id IS NULL THEN
+                    RAISE EXCEPTION 'import_audit: record #% answers record #%, which is not in the store',
+                            p_id[i], p_started_id[i];
+                END IF;
+            END IF;
+            rec.actor       := p_actor[i];
+            rec.os_user     := p_actor[i];
+            rec.host        := p_host[i];
+            rec.pid         := p_pid[i];
+            rec.ci_job      := p_ci_job[i];
+            rec.ticket      := p_ticket[i];
+            rec.operation   := p_operation[i];
+            rec.env         := p_env[i];
+            rec.db          := p_db[i];
+            rec.cluster     := p_cluster[i];
+            rec.role        := p_role[i];
+            rec.status      := p_status[i];
+            rec.error       := p_error[i];
+            rec.duration_ms := p_duration_ms[i];
+            rec.sql         := p_sql[i];
+            rec.imported    := true;
+            rec.imported_from := p_from;
+            rec.imported_id   := p_id[i];
+            rec.imported_hash := p_hash[i];
+            rec.prev_hash   := coalesce(last.hash, repeat('0', 64));
+            rec.hash        := encode(sha256({schema}.canonical(rec)), 'hex');
+            INSERT INTO {schema}.audit SELECT rec.*;
+            last := rec;
+            imported := imported + 1;
+        END LOOP;
+    END
+    $fn$;
+    "#,
 ];
 
 /// What pgacct's users may do, granted to `{role}` (created NOLOGIN when
