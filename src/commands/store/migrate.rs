@@ -26,6 +26,14 @@ use crate::store::team::import::{self, MigrateError, TargetsMoved};
 /// records go in 20 calls.
 const BATCH: usize = 5000;
 
+/// A target of the file that the store has with other settings.
+#[derive(Debug, Serialize)]
+struct Differing {
+    target: String,
+    /// The columns that differ.
+    columns: Vec<String>,
+}
+
 /// What `--format json` prints.
 #[derive(Debug, Default, Serialize)]
 struct Report {
@@ -35,7 +43,7 @@ struct Report {
     /// Targets of the file the store had already, left as they were.
     targets_already_there: u64,
     /// Those of them whose settings differ from the file's.
-    targets_differing: Vec<String>,
+    targets_differing: Vec<Differing>,
     /// Audit records moved in (or that would be).
     records: u64,
     /// Records of the file moved in by an earlier run.
@@ -144,9 +152,11 @@ async fn move_in(
     let ended = import::end(session, result.is_ok() && !args.dry_run).await;
     let (report, database) = result?;
     ended.map_err(migrate_error)?;
-    for name in &report.targets_differing {
+    for differing in &report.targets_differing {
         ctx.messages.warn(&format!(
-            "{name} is in the store already, with other settings: left as the store has it"
+            "{} is in the store already with other settings ({}): left as the store has it",
+            differing.target,
+            differing.columns.join(", ")
         ));
     }
     let summary = format!(
@@ -217,10 +227,8 @@ async fn copy(
             .map_err(migrate_error)?;
     report.targets = added;
     report.targets_already_there = already;
-    report.targets_differing = differing
-        .into_iter()
-        .map(|(name, columns)| format!("{name} ({})", columns.join(", ")))
-        .collect();
+    report.targets_differing =
+        differing.into_iter().map(|(target, columns)| Differing { target, columns }).collect();
     if !args.dry_run && (report.records > 0 || report.targets > 0) {
         let mut status = format!(
             "imported {} and {} from {}",
