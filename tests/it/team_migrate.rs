@@ -36,6 +36,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_record_rewritten_since_the_move_is_refused),
         test!(a_dry_run_says_what_it_would_move_and_writes_nothing),
         test!(a_hundred_thousand_records_move_in_and_verify),
+        test!(a_store_of_version_1_keeps_verifying_through_the_upgrade),
     ]);
     tests
 }
@@ -664,4 +665,74 @@ fn a_hundred_thousand_records_move_in_and_verify() {
         ))
         .run();
     assert_eq!(counts(&pg), (N + 1, 1));
+}
+
+/// The setup script as a pgacct of schema version 1 printed it: the same
+/// without migration 2.
+fn script_of_version_1() -> String {
+    let script = crate::support::team::script();
+    let start = script.find("\n-- Migration 2.\n").expect("migration 2 in the script");
+    let end_mark = "$pgacct_migration_2$;\n";
+    let end = script.rfind(end_mark).expect("the end of migration 2") + end_mark.len();
+    format!("{}{}", &script[..start], &script[end..])
+}
+
+/// Records written by a store of version 1 verify before and after its
+/// owner upgrades it (migration 2 replaces `canonical()`), and alongside
+/// records moved in afterwards.
+fn a_store_of_version_1_keeps_verifying_through_the_upgrade() {
+    let pg = Cluster::builder().major(majors()[0]).start();
+    let mut su = pg.client();
+    su.batch_execute(&script_of_version_1()).unwrap();
+    su.batch_execute("SET log_statement = 'none'").unwrap();
+    su.batch_execute(&format!(
+        "CREATE ROLE {} LOGIN PASSWORD '{}'; GRANT pgacct_user TO {};",
+        ALICE.0, ALICE.1, ALICE.0
+    ))
+    .unwrap();
+    let versions: Vec<i32> = su
+        .query("SELECT version FROM pgacct.schema_version ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1]);
+    let mut alice = pg.login("postgres", ALICE.0, ALICE.1).unwrap();
+    alice
+        .batch_execute(
+            "SELECT pgacct.append_audit('ok', NULL, 'alice', 'laptop', i, NULL, 'T-' || i,
+                 'registry.add', 'dev', 'x', 'h:5432', NULL, 'target added é', NULL, i, NULL)
+               FROM generate_series(1, 3) AS i",
+        )
+        .unwrap();
+    let local = Sandbox::new();
+    // Read as version 1: no import columns there.
+    intact(&local, &pg, 3);
+    let shown = as_alice(&local, &pg, "audit show").rows();
+    assert_eq!(shown.len(), 3);
+    assert!(shown.iter().all(|row| row["imported_id"].is_null()), "{shown:?}");
+    // A file cannot move into a store of version 1.
+    trail(&local);
+    migrate(&local, &pg, "")
+        .expect(2)
+        .stderr_contains("has schema version 1, older than this pgacct's 2")
+        .stderr_contains("hint: the store's owner upgrades it first with `pgacct store init`")
+        .run();
+
+    Run::new(&local)
+        .args("store init --registry")
+        .arg(url(&pg, SUPERUSER))
+        .env("PGPASSWORD", pg.password())
+        .stderr_contains("upgraded store schema pgacct from version 1 to 2")
+        .any_stderr()
+        .run();
+    intact(&local, &pg, 3);
+    migrate(&local, &pg, "").any_stderr().run();
+    alice
+        .batch_execute(
+            "SELECT pgacct.append_audit('ok', NULL, 'alice', 'laptop', 9, NULL, NULL,
+                 'registry.add', 'dev', 'y', 'h:5432', NULL, 'target added', NULL, 9, NULL)",
+        )
+        .unwrap();
+    intact(&local, &pg, 3 + 10 + 1 + 1);
 }
