@@ -37,6 +37,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_dry_run_says_what_it_would_move_and_writes_nothing),
         test!(a_hundred_thousand_records_move_in_and_verify),
         test!(a_store_of_version_1_keeps_verifying_through_the_upgrade),
+        test!(a_sealed_trail_moves_in_with_its_key_only),
     ]);
     tests
 }
@@ -735,4 +736,37 @@ fn a_store_of_version_1_keeps_verifying_through_the_upgrade() {
         )
         .unwrap();
     intact(&local, &pg, 3 + 10 + 1 + 1);
+}
+
+const KEY: &str = "3f1c9a7e5b2d4f6081a3c5e7092b4d6f8a1c3e5f7092b4d6e8f0a2c4e6081a3c";
+
+/// A trail sealed with the audit key: its HMACs are checked before the
+/// move, so without the key it is refused; with it, it moves in whole.
+fn a_sealed_trail_moves_in_with_its_key_only() {
+    let pg = store(majors()[0]);
+    let local = Sandbox::new();
+    trail(&local);
+    Run::new(&local).args("audit seal -q").env("PGACCT_AUDIT_KEY", KEY).run();
+    migrate(&local, &pg, "")
+        .expect(2)
+        .stderr_contains(&format!(
+            "error: the audit trail of {} is sealed with an audit key (from record #11), and no \
+             key is set",
+            local.registry().display()
+        ))
+        .stderr_contains("hint: set the trail's key in PGACCT_AUDIT_KEY")
+        .run();
+    assert_eq!(counts(&pg), (0, 0));
+    migrate(&local, &pg, "")
+        .env("PGACCT_AUDIT_KEY", "ab".repeat(32))
+        .expect(1)
+        .stderr_contains("is broken: record #11 was made with another audit key")
+        .run();
+    assert_eq!(counts(&pg), (0, 0));
+    migrate(&local, &pg, "")
+        .env("PGACCT_AUDIT_KEY", KEY)
+        .stderr_contains("moved 2 targets (0 already there) and 12 audit records")
+        .run();
+    assert_eq!(imported_records(&pg), local_records(&local.registry()));
+    intact(&local, &pg, 13);
 }
