@@ -137,7 +137,7 @@ pub enum Command {
     #[command(subcommand)]
     Notify(NotifyCommand),
 
-    /// Set up a shared PostgreSQL store for a team (team mode, preview)
+    /// Set up a shared PostgreSQL store for a team, and move a registry into it (team mode, preview)
     #[command(subcommand)]
     Store(StoreCommand),
 
