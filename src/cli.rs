@@ -138,7 +138,7 @@ pub enum Command {
     #[command(subcommand)]
     Notify(NotifyCommand),
 
-    /// Set up a shared PostgreSQL store for a team (team mode)
+    /// Set up a shared PostgreSQL store for a team, and move a registry into it (team mode)
     #[command(subcommand)]
     Store(StoreCommand),
 
@@ -553,6 +553,46 @@ pub enum StoreCommand {
     /// the store lacks, and a store from a newer pgacct is left untouched.
     /// Every command then works on the store as on a registry file.
     Init(StoreInitArgs),
+
+    /// Move a local registry and its audit trail into the team store
+    ///
+    /// Copies the targets of the registry file FILE and its whole audit
+    /// trail into the team store named by --registry, PGACCT_REGISTRY or
+    /// [store] url, in one transaction: all of it, or nothing. The file's
+    /// hash chain is checked first (with the audit key when one is set; a
+    /// trail sealed with a key needs it), and a broken chain is refused,
+    /// naming the first bad record.
+    ///
+    /// Records keep their times, actors, hosts and pids; the store chains
+    /// them after its own and marks them as imported, with their id and hash
+    /// in the file (`audit show` has an imported_id column): the server
+    /// chains them, it does not attest them. The move itself is recorded in
+    /// the store's trail as the database user who ran it.
+    ///
+    /// Run it as the store's owner: pgacct's users may not import. Running
+    /// it again moves only what the file gained since, and refuses a file
+    /// whose records differ from the ones moved in before. A target the
+    /// store has already is left as it is; a warning names those whose
+    /// settings differ.
+    ///
+    /// Example: pgacct store migrate --from ~/.local/share/pgacct/pgacct.db
+    /// --registry postgresql://owner@db/pgacct
+    Migrate(StoreMigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreMigrateArgs {
+    /// The local registry file to move in (read only; never changed)
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub from: PathBuf,
+
+    /// Check the file and the store, say what would be moved, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// A change reference (ticket) recorded with the move in the store's trail
+    #[arg(long, value_name = "TEXT", value_parser = parse_ticket)]
+    pub ticket: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use chain::Record;
 pub use key::{AuditKey, KEY_VAR, KeyConfig, KeyError};
+pub use sqlite::Export;
 pub use when::{Side, TimeBound, parse_bound};
 
 /// Who ran pgacct, where: the part of every record that describes the
@@ -135,10 +137,21 @@ pub struct AuditRow {
     pub sql: Option<String>,
     /// The started record of this operation (itself, when incomplete).
     pub started_id: i64,
+    /// In a team store, a record moved in from a local trail (`store
+    /// migrate`): its id there. Null for records written in the store, and
+    /// in the local trail.
+    pub imported_id: Option<i64>,
     /// Set when the record holds what pgacct never writes (invalid UTF-8, a
     /// value of the wrong type): which columns, shown escaped. The trail was
     /// tampered with; `audit verify` names the record.
     pub damaged: Option<String>,
+}
+
+/// A record of the local trail as it is stored, for `store migrate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub record: Record,
+    pub hash: String,
 }
 
 /// What `audit show` selects. `None` and `false` select everything.

@@ -419,6 +419,7 @@ fn audit_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {
         ticket: record.ticket,
         sql: record.sql,
         started_id: record.started_id.unwrap_or(record.id),
+        imported_id: None,
         damaged,
     })
 }
@@ -622,6 +623,86 @@ fn who_fields(who: &Invocation) -> Record {
         error: None,
         duration_ms: None,
         sql: None,
+    }
+}
+
+/// Reads a verified local trail for copying (`store migrate`): in batches,
+/// in id order, up to the head its verification reported, checking every
+/// record's link and hash again on the way, so that what is copied is what
+/// verified even if the file changed in between.
+#[derive(Debug)]
+pub struct Export<'k> {
+    key: Option<&'k AuditKey>,
+    head: Option<(i64, String)>,
+    last_id: i64,
+    prev: String,
+}
+
+impl<'k> Export<'k> {
+    /// The trail up to `head` ([`Verification::head`]), whose keyed records
+    /// are checked with `key`.
+    pub fn new(head: Option<(i64, String)>, key: Option<&'k AuditKey>) -> Self {
+        Export { key, head, last_id: 0, prev: GENESIS.to_owned() }
+    }
+
+    /// The next (at most) `limit` records; empty at the head.
+    pub fn next_batch(
+        &mut self,
+        store: &FileStore,
+        limit: usize,
+    ) -> Result<Vec<super::StoredRecord>, Error> {
+        let Some((head_id, head_hash)) = self.head.clone() else { return Ok(Vec::new()) };
+        if self.last_id >= head_id {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = store.read(|conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS}, prev_hash, hash, key_id FROM audit
+                  WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![self.last_id, head_id, limit], |row| {
+                let mut cells = Cells::new(row);
+                let record = read_record(&mut cells)?;
+                let prev_hash = cells.text(18, NAMES[18])?;
+                let hash = cells.text(19, NAMES[19])?;
+                let key_id = cells.optional_text(20, NAMES[20])?;
+                Ok((record, prev_hash, hash, key_id, cells.damage()))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let changed = |id: i64, what: &str| Error::Damaged {
+            id,
+            problem: format!("{what} since the trail was verified; run the command again"),
+        };
+        if rows.is_empty() {
+            return Err(changed(self.last_id + 1, "it is gone"));
+        }
+        let mut batch = Vec::with_capacity(rows.len());
+        for (record, prev_hash, hash, key_id, damage) in rows {
+            let id = record.id;
+            if let Some(problem) = damage {
+                return Err(Error::Damaged { id, problem });
+            }
+            if id != self.last_id + 1 || prev_hash != self.prev {
+                return Err(changed(id, "the trail was changed there"));
+            }
+            let expected = match (&key_id, self.key) {
+                (None, _) => record.hash(&prev_hash),
+                (Some(_), Some(key)) => record.hash_with(Some(key), &prev_hash),
+                (Some(_), None) => return Err(Error::Sealed { id }),
+            };
+            if expected != hash {
+                return Err(changed(id, "it was changed"));
+            }
+            self.last_id = id;
+            self.prev.clone_from(&hash);
+            batch.push(super::StoredRecord { record, hash });
+        }
+        if self.last_id == head_id && self.prev != head_hash {
+            return Err(changed(head_id, "it was changed"));
+        }
+        Ok(batch)
     }
 }
 

@@ -10,6 +10,9 @@
 //! record in table order. Numbers are in decimal, booleans `true`/`false`,
 //! the time `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC. Length prefixes keep
 //! field boundaries unambiguous and NULL distinct from an empty string.
+//! A record moved in from a local trail (`imported_from` set, schema
+//! version 2) has three more fields at the end: `imported_from`,
+//! `imported_id`, `imported_hash`; any other record hashes as in version 1.
 //!
 //! The file depends on nothing else of pgacct: the integration tests
 //! compile it as it is and check it against real servers.
@@ -56,6 +59,12 @@ pub struct TeamRecord {
     pub sql: Option<String>,
     /// Copied from a local trail by `store migrate`.
     pub imported: bool,
+    /// The identity of the local trail it was copied from (`file:<hash of
+    /// its first record>`), its id and its hash there; `None` for records
+    /// written in the store.
+    pub imported_from: Option<String>,
+    pub imported_id: Option<i64>,
+    pub imported_hash: Option<String>,
 }
 
 impl TeamRecord {
@@ -89,6 +98,11 @@ impl TeamRecord {
         out.number(self.duration_ms);
         out.text(self.sql.as_deref());
         out.text(Some(if self.imported { "true" } else { "false" }));
+        if self.imported_from.is_some() {
+            out.text(self.imported_from.as_deref());
+            out.number(self.imported_id);
+            out.text(self.imported_hash.as_deref());
+        }
         out.0
     }
 }
@@ -239,6 +253,9 @@ mod tests {
                 duration_ms: Some(12),
                 sql: Some("SELECT 1".into()),
                 imported: false,
+                imported_from: None,
+                imported_id: None,
+                imported_hash: None,
             },
             prev_hash: "4e6a614e2b2f26e7d175a2b59ea5fd5bb294f6cf0184e6cfad5f02b8e1908dd0".into(),
             hash: "14400ed4595486d9102e562c1e56083a3e3f8fbb4b72c39610f6059b459eae87".into(),
@@ -258,6 +275,53 @@ mod tests {
              S12:registry.addS2:qaS2:dbS6:h:5432NS8:added éNS2:12S8:SELECT 1S5:false"
         );
         assert_eq!(row.record.hash(&row.prev_hash), row.hash);
+    }
+
+    /// Record #3 of a store of schema version 2 on PostgreSQL 15, moved in
+    /// by `import_audit`: the import fields close the canonical form.
+    #[test]
+    fn an_imported_record_hashes_its_origin_too() {
+        let row = TeamRow {
+            record: TeamRecord {
+                id: 3,
+                ts: "2026-11-26T17:49:03.2Z".parse().unwrap(),
+                outcome: "ok".into(),
+                started_id: Some(2),
+                actor: "bob".into(),
+                os_user: "bob".into(),
+                host: "bast".into(),
+                pid: 4,
+                ci_job: None,
+                ticket: None,
+                operation: "registry.add".into(),
+                env: Some("prod".into()),
+                db: Some("orders".into()),
+                cluster: Some("h:1".into()),
+                role: None,
+                status: "target added".into(),
+                error: None,
+                duration_ms: Some(3),
+                sql: None,
+                imported: true,
+                imported_from: Some("file:abc".into()),
+                imported_id: Some(2),
+                imported_hash: Some("bb".into()),
+            },
+            prev_hash: "e9c71020442d6d73fbd200a560e0c9ee7445d8f68fbb26c5575fcb68abf4e719".into(),
+            hash: "1790bbd3dd76eb2bdc3c333279405c5dc0074d71940e34747ebefb5fde0e2998".into(),
+        };
+        assert_eq!(
+            String::from_utf8(row.record.canonical(&row.prev_hash)).unwrap(),
+            "S14:pgacct-team-v1\
+             S64:e9c71020442d6d73fbd200a560e0c9ee7445d8f68fbb26c5575fcb68abf4e719\
+             S1:3S27:2026-11-26T17:49:03.200000ZS2:okS1:2S3:bobS3:bobS4:bastS1:4NN\
+             S12:registry.addS4:prodS6:ordersS3:h:1NS12:target addedNS1:3NS4:true\
+             S8:file:abcS1:2S2:bb"
+        );
+        assert_eq!(row.record.hash(&row.prev_hash), row.hash);
+        let mut other = row.record.clone();
+        other.imported_hash = Some("bc".into());
+        assert_ne!(other.hash(&row.prev_hash), row.hash);
     }
 
     /// Whole seconds still spell six digits, as `to_char(.., 'US')` does.

@@ -62,6 +62,7 @@ impl Record for AuditRow {
         Column::shown("ticket"),
         Column::wide("sql"),
         Column::wide("started_id"),
+        Column::if_any("imported_id"),
         Column::wide("damaged"),
     ];
 }
@@ -139,6 +140,8 @@ const OPERATIONS: &[&str] = &[
     "registry.remove",
     "registry.sync",
     "registry.update",
+    "store",
+    "store.migrate",
     "user",
     "user.create",
     "user.drop",

@@ -3,6 +3,9 @@
 //! psql (no connection); else pgacct connects to the store's URL and runs
 //! it as one transaction (`--dry-run`: prints what it would run). The
 //! commands that use a team store are the next steps of team mode.
+//! `pgacct store migrate` ([`migrate`]) moves a local registry into one.
+
+mod migrate;
 
 use std::io::Write as _;
 
@@ -17,6 +20,7 @@ use super::Context;
 pub fn run(command: StoreCommand, ctx: &Context) -> CommandResult {
     match command {
         StoreCommand::Init(args) => init(args, ctx),
+        StoreCommand::Migrate(args) => migrate::run(&args, ctx),
     }
 }
 
@@ -26,7 +30,11 @@ fn init(args: StoreInitArgs, ctx: &Context) -> CommandResult {
         print(&names.script())?;
         return Ok(Exit::Success);
     }
-    let conn = team_store(ctx)?;
+    let conn = team_store(
+        ctx,
+        "store init sets up a team store, and the registry is a file",
+        "; or print the script with --print-sql",
+    )?;
     let (connector, settings) = ctx.store_connector(&conn)?;
     let runtime = ctx.runtime()?;
     runtime.block_on(async {
@@ -40,18 +48,16 @@ fn init(args: StoreInitArgs, ctx: &Context) -> CommandResult {
     })
 }
 
-/// The team store's connection string: `store init` works on nothing else.
-fn team_store(ctx: &Context) -> Result<StoreConn, CommandError> {
+/// The team store's connection string: the `store` commands work on
+/// nothing else. `refusal` says what the command does, and `hint` adds
+/// what else it can do.
+fn team_store(ctx: &Context, refusal: &str, hint: &str) -> Result<StoreConn, CommandError> {
     match ctx.store_location()? {
         StoreLocation::Team(conn) => Ok(conn),
-        StoreLocation::File(_) => {
-            Err(CommandError::usage("store init sets up a team store, and the registry is a file")
-                .hint(
-                    "name the store's database with --registry postgresql://owner@host/dbname (or \
-             PGACCT_REGISTRY, or [store] url in config.toml); or print the script with \
-             --print-sql",
-                ))
-        }
+        StoreLocation::File(_) => Err(CommandError::usage(refusal).hint(format!(
+            "name the store's database with --registry postgresql://owner@host/dbname (or \
+             PGACCT_REGISTRY, or [store] url in config.toml){hint}"
+        ))),
     }
 }
 

@@ -32,6 +32,7 @@ mod support;
 mod sync;
 mod tables;
 mod team_init;
+mod team_migrate;
 mod team_show;
 mod team_store;
 mod team_use;
@@ -73,6 +74,7 @@ fn main() {
         sync::tests(),
         tables::tests(),
         team_init::tests(),
+        team_migrate::tests(),
         team_show::tests(),
         team_store::tests(),
         team_use::tests(),

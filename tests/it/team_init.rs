@@ -125,7 +125,7 @@ fn a_superuser_sets_it_up_and_a_second_run_changes_nothing(major: u32) {
         .arg(&store)
         .env("PGPASSWORD", pg.password())
         .stderr_contains(&format!(
-            "created store schema pgacct (version 1) in database postgres on {}:{}; role \
+            "created store schema pgacct (version 2) in database postgres on {}:{}; role \
              pgacct_user created",
             pg.host(),
             pg.port()
@@ -142,7 +142,7 @@ fn a_superuser_sets_it_up_and_a_second_run_changes_nothing(major: u32) {
                       WHERE relnamespace = 'pgacct'::regnamespace AND relkind = 'r'),
                     (SELECT prosecdef FROM pg_proc WHERE oid = 'pgacct.append_audit'::regproc),
                     (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'pgacct_user'),
-                    (SELECT string_agg(version::text || ':' || applied_by, ',')
+                    (SELECT string_agg(version::text || ':' || applied_by, ',' ORDER BY version)
                        FROM pgacct.schema_version)",
             &[],
         )
@@ -151,7 +151,7 @@ fn a_superuser_sets_it_up_and_a_second_run_changes_nothing(major: u32) {
     assert_eq!(catalog.get::<_, String>(1), "audit,schema_version,targets");
     assert!(catalog.get::<_, bool>(2), "append_audit is SECURITY DEFINER");
     assert!(!catalog.get::<_, bool>(3), "pgacct_user is NOLOGIN");
-    assert_eq!(catalog.get::<_, String>(4), format!("1:{SUPERUSER}"));
+    assert_eq!(catalog.get::<_, String>(4), format!("1:{SUPERUSER},2:{SUPERUSER}"));
     let privileges: Vec<String> = su
         .query(
             "SELECT table_name || ':' || string_agg(privilege_type, ',' ORDER BY privilege_type)
@@ -182,7 +182,7 @@ fn a_superuser_sets_it_up_and_a_second_run_changes_nothing(major: u32) {
         .args("store init --registry")
         .arg(&store)
         .env("PGPASSWORD", pg.password())
-        .stderr_is("store schema pgacct is already at version 1: nothing to do\n")
+        .stderr_is("store schema pgacct is already at version 2: nothing to do\n")
         .run();
     assert_eq!(snapshot(&pg), before);
     let log = logged_since(&pg, log_from);
@@ -203,7 +203,7 @@ fn an_owner_with_createrole_sets_it_up_with_the_password_file(major: u32) {
         .args("store init --registry")
         .arg(url(&pg, user))
         .env("PGPASSFILE", &passfile)
-        .stderr_contains("created store schema pgacct (version 1) in database postgres")
+        .stderr_contains("created store schema pgacct (version 2) in database postgres")
         .stderr_contains("GRANT \"pgacct_user\" TO alice;")
         .run();
     for text in [&ran.stdout, &ran.stderr, &pg.log()] {
@@ -257,7 +257,7 @@ fn a_newer_store_is_refused_and_left_alone() {
     for run in [init(), init().args("--dry-run")] {
         let ran = run
             .expect(2)
-            .stderr_contains("has schema version 2, but this pgacct knows only up to 1")
+            .stderr_contains("has schema version 3, but this pgacct knows only up to 2")
             .stderr_contains("hint: a newer pgacct set up this store; upgrade pgacct")
             .run();
         assert_eq!(ran.stdout, "");
@@ -317,7 +317,7 @@ fn dry_run_prints_the_sql_and_changes_nothing() {
         .arg(url(&pg, SUPERUSER))
         .env("PGPASSWORD", pg.password())
         .stderr_is(&format!(
-            "dry run: would create store schema pgacct (version 1) in database postgres on {}:{}; \
+            "dry run: would create store schema pgacct (version 2) in database postgres on {}:{}; \
              would create role pgacct_user; nothing was changed\n",
             pg.host(),
             pg.port()
@@ -362,7 +362,7 @@ fn the_password_comes_from_the_store_password_command() {
     let ran = Run::new(&sandbox)
         .env_remove("PGACCT_REGISTRY")
         .args("store init")
-        .stderr_contains("created store schema pgacct (version 1) in database postgres")
+        .stderr_contains("created store schema pgacct (version 2) in database postgres")
         .run();
     for text in [&ran.stdout, &ran.stderr, &pg.log()] {
         assert!(!text.contains(password), "the password leaked: {text}");

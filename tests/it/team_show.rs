@@ -150,7 +150,7 @@ fn alice_shows_the_team_trail_with_each_filter(major: u32) {
     let mut fields: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
     fields.sort_unstable();
     let mut expected: Vec<&str> = "id time outcome operation env db cluster role status error \
-         duration_ms actor host pid ci_job ticket sql started_id damaged"
+         duration_ms actor host pid ci_job ticket sql started_id imported_id damaged"
         .split_whitespace()
         .collect();
     expected.sort_unstable();

@@ -91,7 +91,7 @@ fn trail(client: &mut postgres::Client) -> Vec<TeamRow> {
         .query(
             "SELECT id, ts, outcome, started_id, actor, os_user, host, pid, ci_job, ticket,
                     operation, env, db, cluster, role, status, error, duration_ms, sql,
-                    imported, prev_hash, hash
+                    imported, imported_from, imported_id, imported_hash, prev_hash, hash
              FROM pgacct.audit ORDER BY id",
             &[],
         )
@@ -119,9 +119,12 @@ fn trail(client: &mut postgres::Client) -> Vec<TeamRow> {
                 duration_ms: row.get(17),
                 sql: row.get(18),
                 imported: row.get(19),
+                imported_from: row.get(20),
+                imported_id: row.get(21),
+                imported_hash: row.get(22),
             },
-            prev_hash: row.get(20),
-            hash: row.get(21),
+            prev_hash: row.get(23),
+            hash: row.get(24),
         })
         .collect()
 }
@@ -653,5 +656,18 @@ fn setups_run_at_once_queue_and_both_succeed() {
         setup.join().unwrap().unwrap();
     }
     let versions = dump(&pg, "pgacct.schema_version");
-    assert_eq!(versions.lines().count(), 1, "{versions}");
+    let current: usize = script()
+        .split("schema version ")
+        .nth(1)
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        versions.lines().count(),
+        current,
+        "one row per migration, each applied once: {versions}"
+    );
 }

@@ -197,6 +197,174 @@ pub const MIGRATIONS: &[&str] = &[
     END
     $fn$;
     "#,
+    // 2: records moved in from a local trail (`pgacct store migrate`):
+    // where from (the file trail's identity), their id and hash there. A
+    // record with `imported_from` hashes those three too; any other hashes
+    // exactly as before, so a store of version 1 keeps verifying.
+    r#"
+    ALTER TABLE {schema}.audit
+        ADD COLUMN imported_from text,
+        ADD COLUMN imported_id   bigint,
+        ADD COLUMN imported_hash text;
+    CREATE UNIQUE INDEX audit_imported ON {schema}.audit (imported_from, imported_id);
+
+    -- The same bytes as migration 1's canonical() for every record without
+    -- imported_from, in one aggregate rather than 22 function calls (which
+    -- cost a millisecond a record: an import of 100,000 would take minutes).
+    CREATE OR REPLACE FUNCTION {schema}.canonical(r {schema}.audit) RETURNS bytea
+        LANGUAGE sql STABLE
+        SET search_path = pg_catalog, pg_temp
+    AS $fn$
+        SELECT string_agg(
+                   CASE WHEN v IS NULL THEN convert_to('N', 'UTF8')
+                   ELSE convert_to('S' || octet_length(convert_to(v, 'UTF8')) || ':' || v, 'UTF8')
+                   END,
+                   ''::bytea ORDER BY n)
+          FROM unnest(
+                   ARRAY['pgacct-team-v1', (r).prev_hash, (r).id::text,
+                         to_char((r).ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                         (r).outcome, (r).started_id::text, (r).actor, (r).os_user, (r).host,
+                         (r).pid::text, (r).ci_job, (r).ticket, (r).operation, (r).env, (r).db,
+                         (r).cluster, (r).role, (r).status, (r).error, (r).duration_ms::text,
+                         (r).sql, CASE WHEN (r).imported THEN 'true' ELSE 'false' END]
+                   || CASE WHEN (r).imported_from IS NULL THEN ARRAY[]::text[]
+                      ELSE ARRAY[(r).imported_from, (r).imported_id::text, (r).imported_hash]
+                      END)
+               WITH ORDINALITY AS f(v, n)
+    $fn$;
+
+    -- Moves a batch of a local trail's records in, in the file's id order,
+    -- after the last record, under append_audit's lock: the server chains
+    -- them. Their time, actor (the file's OS user, as os_user too), host,
+    -- pid and the rest are the file's: imported records are marked, not
+    -- attested. A record imported before (same p_from and id) is skipped
+    -- when its hash is the same, and refused when not. Not granted to the
+    -- users' role: the store's owner runs it (`pgacct store migrate`).
+    CREATE FUNCTION {schema}.import_audit(
+        p_from        text,
+        p_id          bigint[],
+        p_ts          text[],
+        p_outcome     text[],
+        p_started_id  bigint[],
+        p_actor       text[],
+        p_host        text[],
+        p_pid         bigint[],
+        p_ci_job      text[],
+        p_ticket      text[],
+        p_operation   text[],
+        p_env         text[],
+        p_db          text[],
+        p_cluster     text[],
+        p_role        text[],
+        p_status      text[],
+        p_error       text[],
+        p_duration_ms bigint[],
+        p_sql         text[],
+        p_hash        text[],
+        OUT imported  integer,
+        OUT already   integer
+    )
+        LANGUAGE plpgsql
+        SET search_path = pg_catalog, {schema}, pg_temp
+    AS $fn$
+    DECLARE
+        n        integer := coalesce(array_length(p_id, 1), 0);
+        f        record;
+        rec      {schema}.audit;
+        last     {schema}.audit;
+        seen     bigint;
+        before   bigint;
+        found_id bigint;
+        found    text;
+    BEGIN
+        IF p_from IS NULL THEN
+            RAISE EXCEPTION 'import_audit: no trail identity given';
+        END IF;
+        IF EXISTS (SELECT FROM unnest(ARRAY[
+                array_length(p_ts, 1), array_length(p_outcome, 1), array_length(p_started_id, 1),
+                array_length(p_actor, 1), array_length(p_host, 1), array_length(p_pid, 1),
+                array_length(p_ci_job, 1), array_length(p_ticket, 1),
+                array_length(p_operation, 1), array_length(p_env, 1), array_length(p_db, 1),
+                array_length(p_cluster, 1), array_length(p_role, 1), array_length(p_status, 1),
+                array_length(p_error, 1), array_length(p_duration_ms, 1), array_length(p_sql, 1),
+                array_length(p_hash, 1)]) AS l WHERE coalesce(l, 0) <> n) THEN
+            RAISE EXCEPTION 'import_audit: the arrays differ in length';
+        END IF;
+        imported := 0;
+        already  := 0;
+        PERFORM pg_advisory_xact_lock({append_lock});
+        SELECT max(a.imported_id) INTO seen FROM {schema}.audit a WHERE a.imported_from = p_from;
+        SELECT a.* INTO last FROM {schema}.audit a ORDER BY a.id DESC LIMIT 1;
+        -- One pass over the arrays: subscripting them would walk each one
+        -- from its start for every record.
+        FOR f IN
+            SELECT * FROM unnest(p_id, p_ts, p_outcome, p_started_id, p_actor, p_host, p_pid,
+                                 p_ci_job, p_ticket, p_operation, p_env, p_db, p_cluster,
+                                 p_role, p_status, p_error, p_duration_ms, p_sql, p_hash)
+                AS u(id, ts, outcome, started_id, actor, host, pid, ci_job, ticket, operation,
+                     env, db, cluster, role, status, error, duration_ms, sql, hash)
+        LOOP
+            IF f.id <= before THEN
+                RAISE EXCEPTION 'import_audit: record #% comes after record #%, out of order',
+                        f.id, before;
+            END IF;
+            before := f.id;
+            IF f.id <= seen THEN
+                SELECT a.id, a.imported_hash INTO found_id, found
+                  FROM {schema}.audit a
+                 WHERE a.imported_from = p_from AND a.imported_id = f.id;
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'import_audit: record #% of % is missing from the store, '
+                                    'which holds later ones', f.id, p_from;
+                END IF;
+                IF found IS DISTINCT FROM f.hash THEN
+                    RAISE EXCEPTION 'record #% of % differs from the one imported as record #%',
+                            f.id, p_from, found_id;
+                END IF;
+                already := already + 1;
+                CONTINUE;
+            END IF;
+            rec.id          := coalesce(last.id, 0) + 1;
+            rec.ts          := f.ts::timestamptz;
+            rec.outcome     := f.outcome;
+            rec.started_id  := NULL;
+            IF f.started_id IS NOT NULL THEN
+                SELECT a.id INTO rec.started_id
+                  FROM {schema}.audit a
+                 WHERE a.imported_from = p_from AND a.imported_id = f.started_id;
+                IF rec.started_id IS NULL THEN
+                    RAISE EXCEPTION 'import_audit: record #% answers record #%, which is not in the store',
+                            f.id, f.started_id;
+                END IF;
+            END IF;
+            rec.actor       := f.actor;
+            rec.os_user     := f.actor;
+            rec.host        := f.host;
+            rec.pid         := f.pid;
+            rec.ci_job      := f.ci_job;
+            rec.ticket      := f.ticket;
+            rec.operation   := f.operation;
+            rec.env         := f.env;
+            rec.db          := f.db;
+            rec.cluster     := f.cluster;
+            rec.role        := f.role;
+            rec.status      := f.status;
+            rec.error       := f.error;
+            rec.duration_ms := f.duration_ms;
+            rec.sql         := f.sql;
+            rec.imported    := true;
+            rec.imported_from := p_from;
+            rec.imported_id   := f.id;
+            rec.imported_hash := f.hash;
+            rec.prev_hash   := coalesce(last.hash, repeat('0', 64));
+            rec.hash        := encode(sha256({schema}.canonical(rec)), 'hex');
+            INSERT INTO {schema}.audit SELECT rec.*;
+            last := rec;
+            imported := imported + 1;
+        END LOOP;
+    END
+    $fn$;
+    "#,
 ];
 
 /// What pgacct's users may do, granted to `{role}` (created NOLOGIN when

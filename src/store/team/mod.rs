@@ -5,13 +5,15 @@
 //! review and run, decides whether a schema version found in a store is
 //! one this pgacct can use, and runs the setup itself (`pgacct store
 //! init`, [`setup`]), and reads the audit trail for `pgacct audit verify`
-//! ([`verify_trail`]) and `pgacct audit show` ([`show_trail`]).
+//! ([`verify_trail`]) and `pgacct audit show` ([`show_trail`]), and moves
+//! a local registry and its trail in (`pgacct store migrate`, [`import`]).
 //!
 //! The script runs in one transaction: it refuses a store from a newer
 //! pgacct, applies the [`migrations`] the store has not had (so running it
 //! twice is a no-op), and then grants the users' role exactly what it
 //! needs. Names are validated and quoted; nothing else is put into it.
 
+pub mod import;
 mod journal;
 mod migrations;
 mod registry;

@@ -44,17 +44,34 @@ impl From<SetupError> for TrailError {
     }
 }
 
+/// Every column of the trail in table order, hashes last; a store of
+/// schema version 1 has no import columns, and reads as if none was set.
+fn columns(version: Version) -> &'static str {
+    match version {
+        Version::Older(1) | Version::Empty => {
+            "id, ts, outcome, started_id, actor, os_user, host, pid, ci_job, ticket, operation, \
+             env, db, cluster, role, status, error, duration_ms, sql, imported, \
+             NULL::text AS imported_from, NULL::bigint AS imported_id, \
+             NULL::text AS imported_hash, prev_hash, hash"
+        }
+        Version::Older(_) | Version::Current => {
+            "id, ts, outcome, started_id, actor, os_user, host, pid, ci_job, ticket, operation, \
+             env, db, cluster, role, status, error, duration_ms, sql, imported, imported_from, \
+             imported_id, imported_hash, prev_hash, hash"
+        }
+    }
+}
+
 impl Names {
     /// The next batch of the trail after id `$1`, every column in table order.
-    fn trail_query(&self) -> String {
+    fn trail_query(&self, version: Version) -> String {
         self.fill(&format!(
-            "SELECT id, ts, outcome, started_id, actor, os_user, host, pid, ci_job, ticket,
-                    operation, env, db, cluster, role, status, error, duration_ms, sql,
-                    imported, prev_hash, hash
+            "SELECT {}
                FROM {{schema}}.audit
               WHERE id > $1
               ORDER BY id
-              LIMIT {BATCH}"
+              LIMIT {BATCH}",
+            columns(version)
         ))
     }
 }
@@ -66,7 +83,11 @@ const UNANSWERED: &str = "r.outcome = 'started' AND NOT EXISTS \
 /// `SELECT` for `filter` (`audit show`), built from fixed fragments; every
 /// value is a bind parameter, in the order of the returned list. The
 /// columns are those of [`Names::trail_query`], so that a row reads alike.
-fn show_query<'a>(names: &Names, filter: &'a Filter) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
+fn show_query<'a>(
+    names: &Names,
+    version: Version,
+    filter: &'a Filter,
+) -> (String, Vec<&'a (dyn ToSql + Sync)>) {
     let mut conditions = vec![if filter.failed {
         "r.outcome = 'failed'".to_owned()
     } else if filter.incomplete {
@@ -90,11 +111,10 @@ fn show_query<'a>(names: &Names, filter: &'a Filter) -> (String, Vec<&'a (dyn To
         filter.operation.as_ref(),
     );
     let sql = names.fill(&format!(
-        "SELECT id, ts, outcome, started_id, actor, os_user, host, pid, ci_job, ticket,
-                operation, env, db, cluster, role, status, error, duration_ms, sql,
-                imported, prev_hash, hash
+        "SELECT {}
            FROM {{schema}}.audit r
           WHERE {}",
+        columns(version),
         conditions.join(" AND ")
     ));
     (sql, values)
@@ -108,9 +128,9 @@ pub async fn show_trail(
     names: &Names,
     filter: &Filter,
 ) -> Result<Vec<AuditRow>, TrailError> {
-    present(session, names).await?;
+    let version = present(session, names).await?;
     let read = |err: tokio_postgres::Error| TrailError::Read { message: message_of(&err) };
-    let (mut sql, values) = show_query(names, filter);
+    let (mut sql, values) = show_query(names, version, filter);
     let since = filter.since.as_ref().map(|b| b.as_str().to_owned());
     let until = filter.until.as_ref().map(|b| b.as_str().to_owned());
     let limit = filter.limit.map(i64::from);
@@ -166,19 +186,21 @@ fn shown_row(record: TeamRecord) -> AuditRow {
         ticket: record.ticket,
         sql: record.sql,
         started_id: record.started_id.unwrap_or(record.id),
+        imported_id: record.imported_id,
         damaged: None,
     }
 }
 
-/// Refuses a schema that holds no team store, or one from a newer pgacct.
-async fn present(session: &Session, names: &Names) -> Result<(), TrailError> {
+/// Refuses a schema that holds no team store, or one from a newer pgacct:
+/// the version of the one there.
+async fn present(session: &Session, names: &Names) -> Result<Version, TrailError> {
     let found = inspect(session, names).await?;
     match found.version {
         None | Some(Version::Empty) => Err(TrailError::Absent {
             schema: names.schema.as_str().to_owned(),
             database: found.database,
         }),
-        Some(Version::Older(_) | Version::Current) => Ok(()),
+        Some(version @ (Version::Older(_) | Version::Current)) => Ok(version),
     }
 }
 
@@ -190,12 +212,12 @@ pub async fn verify_trail(
     names: &Names,
     anchor: Option<&Anchor>,
 ) -> Result<Verification, TrailError> {
-    present(session, names).await?;
+    let version = present(session, names).await?;
     let read = |err: tokio_postgres::Error| TrailError::Read { message: message_of(&err) };
     // One snapshot for every batch: appends made meanwhile are not seen
     // half way.
     session.simple_query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(read)?;
-    let result = walk(session, names, anchor).await;
+    let result = walk(session, names, version, anchor).await;
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = session.simple_query(end).await;
     let verification = result?;
@@ -206,10 +228,11 @@ pub async fn verify_trail(
 async fn walk(
     session: &Session,
     names: &Names,
+    version: Version,
     anchor: Option<&Anchor>,
 ) -> Result<Verification, TrailError> {
     let read = |err: tokio_postgres::Error| TrailError::Read { message: message_of(&err) };
-    let sql = names.trail_query();
+    let sql = names.trail_query(version);
     let mut chain = TeamChain::default();
     let mut anchor_seen = false;
     let mut after = 0_i64;
@@ -314,9 +337,12 @@ fn team_row(row: &Row) -> Result<TeamRow, String> {
             duration_ms: optional(row, 17)?,
             sql: optional(row, 18)?,
             imported: required(row, 19)?,
+            imported_from: optional(row, 20)?,
+            imported_id: optional(row, 21)?,
+            imported_hash: optional(row, 22)?,
         },
-        prev_hash: required(row, 20)?,
-        hash: required(row, 21)?,
+        prev_hash: required(row, 23)?,
+        hash: required(row, 24)?,
     })
 }
 
@@ -327,7 +353,7 @@ mod tests {
     #[test]
     fn the_trail_query_names_the_schema_and_reads_in_batches() {
         let names = Names { schema: "s2".parse().unwrap(), role: "r2".parse().unwrap() };
-        let sql = names.trail_query();
+        let sql = names.trail_query(Version::Current);
         assert!(sql.contains("FROM \"s2\".audit"), "{sql}");
         assert!(sql.contains("WHERE id > $1"), "{sql}");
         assert!(sql.contains("ORDER BY id"), "{sql}");
@@ -343,7 +369,7 @@ mod tests {
             incomplete: true,
             ..Filter::default()
         };
-        let (sql, values) = show_query(&Names::default(), &filter);
+        let (sql, values) = show_query(&Names::default(), Version::Current, &filter);
         assert_eq!(values.len(), 3);
         assert!(!sql.contains("DROP") && !sql.contains("orders"), "{sql}");
         assert!(sql.contains("r.env = $1 AND r.db = $2"), "{sql}");
