@@ -605,9 +605,9 @@ pub struct StoreInitArgs {
     #[arg(long, conflicts_with = "print_sql")]
     pub dry_run: bool,
 
-    /// The schema that holds the store
-    #[arg(long, value_name = "NAME", default_value = crate::store::team::DEFAULT_SCHEMA)]
-    pub schema: crate::store::team::StoreSchema,
+    /// The schema that holds the store [default: [store] schema in config.toml, else pgacct]
+    #[arg(long, value_name = "NAME")]
+    pub schema: Option<crate::store::team::StoreSchema>,
 
     /// The NOLOGIN role granted to pgacct's users (created when missing)
     #[arg(long, value_name = "NAME", default_value = crate::store::team::DEFAULT_ROLE)]

@@ -44,9 +44,20 @@ pub struct StoreConfig {
     pub url: Option<String>,
     /// A program that prints the store password, as its argv; no shell runs.
     pub password_command: Option<PasswordCommand>,
+    /// The schema that holds the store, when not `pgacct`.
+    pub schema: Option<String>,
 }
 
 impl StoreConfig {
+    /// The schema that holds the store: `schema`, else `pgacct`.
+    pub fn schema(&self) -> Result<crate::store::team::StoreSchema, String> {
+        match &self.schema {
+            None => crate::store::team::StoreSchema::parse(crate::store::team::DEFAULT_SCHEMA),
+            Some(name) => crate::store::team::StoreSchema::parse(name),
+        }
+        .map_err(|err| format!("[store] schema: {err}"))
+    }
+
     /// The team store `url` names, if any.
     pub fn location(&self) -> Result<Option<crate::store::StoreLocation>, String> {
         let Some(url) = &self.url else { return Ok(None) };
@@ -181,6 +192,10 @@ impl Config {
         config
             .store
             .location()
+            .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
+        config
+            .store
+            .schema()
             .map_err(|message| ConfigError::Invalid { path: path.to_owned(), message })?;
         for (i, entry) in config.notify.iter().enumerate() {
             entry.channel(i + 1).map_err(|message| ConfigError::Invalid {

@@ -362,7 +362,7 @@ const CONFIG_TABLES: &[ConfigTable] = &[
     ),
     (
         "[store]",
-        "A team store (preview): a schema in a shared PostgreSQL database. Only pgacct store init uses it so far.",
+        "A team store: the registry and the audit trail in a schema of a shared PostgreSQL database (see pgacct-store-init(1)).",
         &[
             (
                 "url",
@@ -371,6 +371,10 @@ const CONFIG_TABLES: &[ConfigTable] = &[
             (
                 "password_command",
                 "A program that prints the store password, as [\"program\", \"arg\", ...]; no shell runs. PGPASSWORD wins over it; ~/.pgpass comes after it.",
+            ),
+            (
+                "schema",
+                "The schema that holds the store, as given to pgacct store init --schema [default: pgacct].",
             ),
         ],
     ),

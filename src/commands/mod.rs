@@ -26,7 +26,7 @@ use crate::output::{Layout, Messages, Output};
 use crate::pg::{ConnSettings, Connections, Connector, LibpqEnv, Prompt, StoreConn};
 use crate::registry::Target;
 use crate::secret::Secret;
-use crate::store::team::{Names, TeamStore};
+use crate::store::team::{Names, StoreSchema, TeamStore};
 use crate::store::{FileStore, Store, StoreLocation};
 
 /// Runs the parsed command line.
@@ -178,6 +178,17 @@ impl Context {
         }
     }
 
+    /// The team store's names: its schema from `schema` (`store init
+    /// --schema`), else `[store] schema` in config.toml, else `pgacct`.
+    pub fn store_names(&self, schema: Option<StoreSchema>) -> Result<Names, CommandError> {
+        let schema = match schema {
+            Some(schema) => schema,
+            // A file with errors is reported by `config()` itself.
+            None => self.config()?.store.schema().map_err(CommandError::usage)?,
+        };
+        Ok(Names { schema, ..Names::default() })
+    }
+
     /// The team store at `conn`, connected to once per run and shared by
     /// every use of it. Every command opens it before it touches a target,
     /// so a store out of reach stops a change before anything changed.
@@ -190,7 +201,7 @@ impl Context {
         let session = runtime.block_on(connector.connect_with(&settings)).map_err(|err| {
             CommandError::from(err).context("cannot reach the team store; nothing was done")
         })?;
-        let store = TeamStore::open(runtime, session, Names::default(), self.reads_registry)
+        let store = TeamStore::open(runtime, session, self.store_names(None)?, self.reads_registry)
             .map_err(|err| CommandError::from(crate::store::Error::from(err)))?;
         Ok(Store::Team(self.team.get_or_init(|| store).clone()))
     }

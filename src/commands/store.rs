@@ -25,7 +25,7 @@ pub fn run(command: StoreCommand, ctx: &Context) -> CommandResult {
 }
 
 fn init(args: StoreInitArgs, ctx: &Context) -> CommandResult {
-    let names = Names { schema: args.schema, role: args.role };
+    let names = Names { role: args.role, ..ctx.store_names(args.schema)? };
     if args.print_sql {
         print(&names.script())?;
         return Ok(Exit::Success);

@@ -21,6 +21,7 @@ pub fn tests() -> Vec<Trial> {
         test!(a_retry_finds_its_targets_in_the_team_trail),
         test!(a_team_trail_is_not_sealed),
         test!(a_user_without_the_role_is_told_what_to_grant),
+        test!(a_store_in_another_schema_is_named_in_config),
     ]
 }
 
@@ -344,4 +345,39 @@ fn a_user_without_the_role_is_told_what_to_grant() {
     let rows: i64 =
         store.client().query_one("SELECT count(*) FROM pgacct.audit", &[]).unwrap().get(0);
     assert_eq!(rows, 0);
+}
+
+/// `store init --schema` makes a store another schema: `[store] schema`
+/// names it for every command; without it, pgacct says where it looked.
+fn a_store_in_another_schema_is_named_in_config() {
+    let (store, password) = store(&["alice"]);
+    let owner = Sandbox::local();
+    Run::new(&owner)
+        .env(
+            "PGACCT_REGISTRY",
+            format!("postgresql://postgres@127.0.0.1:{}/postgres", store.port()),
+        )
+        .env("PGPASSWORD", store.password())
+        .args("store init --schema team_b")
+        .stderr_contains("created store schema team_b (version")
+        .run();
+    let target = Cluster::builder().major(majors()[0]).start();
+    let machine = Machine::new("bastion-a", "alice", &store, &password);
+    let config = machine.sandbox.write_config("[store]\nschema = \"team_b\"\n");
+    machine.pgacct(&store, &target).args("registry add --env qa --db orders --host h -q").run();
+    let in_b: i64 =
+        store.client().query_one("SELECT count(*) FROM team_b.targets", &[]).unwrap().get(0);
+    let in_default: i64 =
+        store.client().query_one("SELECT count(*) FROM pgacct.targets", &[]).unwrap().get(0);
+    assert_eq!((in_b, in_default), (1, 0));
+    std::fs::remove_file(config).unwrap();
+    let ran = machine.pgacct(&store, &target).args("registry list").json();
+    assert_eq!(ran, serde_json::json!([]), "the default schema's store is empty");
+    machine.sandbox.write_config("[store]\nschema = \"Team-B\"\n");
+    machine
+        .pgacct(&store, &target)
+        .args("registry list")
+        .expect(2)
+        .stderr_contains("[store] schema: schema name 'Team-B' is refused")
+        .run();
 }

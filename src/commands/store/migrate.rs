@@ -146,7 +146,7 @@ async fn move_in(
     source: &Source<'_>,
     args: &StoreMigrateArgs,
 ) -> Result<Report, CommandError> {
-    let names = Names::default();
+    let names = ctx.store_names(None)?;
     import::begin(session, args.dry_run).await.map_err(migrate_error)?;
     let result = copy(session, &names, source, args).await;
     let ended = import::end(session, result.is_ok() && !args.dry_run).await;
