@@ -4,19 +4,23 @@
 use libtest_mimic::Trial;
 use serde_json::{Value, json};
 
-use crate::support::runner::test;
+use crate::support::runner::both_stores;
 use crate::support::{Run, Sandbox};
 
+/// Every sync scenario on a local file and on a team store.
 pub fn tests() -> Vec<Trial> {
-    vec![
-        test!(sync_adds_updates_and_deactivates_listing_every_difference),
-        test!(a_resync_of_the_same_file_changes_nothing_and_records_one_summary),
-        test!(dry_run_shows_the_change_set_and_writes_nothing),
-        test!(a_bad_row_syncs_nothing),
-        test!(extra_csv_columns_are_ignored_with_one_warning),
-        test!(env_limits_the_scope),
-        test!(plain_import_records_only_what_it_adds),
+    [
+        both_stores!(sync_adds_updates_and_deactivates_listing_every_difference),
+        both_stores!(a_resync_of_the_same_file_changes_nothing_and_records_one_summary),
+        both_stores!(dry_run_shows_the_change_set_and_writes_nothing),
+        both_stores!(a_bad_row_syncs_nothing),
+        both_stores!(extra_csv_columns_are_ignored_with_one_warning),
+        both_stores!(env_limits_the_scope),
+        both_stores!(plain_import_records_only_what_it_adds),
     ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 const HEADER: &str = "env,db,host,port,sslmode,labels,notes\n";
@@ -39,12 +43,7 @@ fn registered(sandbox: &Sandbox) {
 /// (operations, records) in the audit trail: an operation is a started
 /// record and its outcome.
 fn audit_counts(sandbox: &Sandbox) -> (i64, i64) {
-    let conn = rusqlite::Connection::open(sandbox.registry()).unwrap();
-    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
-    (
-        count("SELECT count(*) FROM audit WHERE outcome = 'started'"),
-        count("SELECT count(*) FROM audit"),
-    )
+    (sandbox.count_records("outcome = 'started'"), sandbox.count_records("true"))
 }
 
 fn list(sandbox: &Sandbox) -> Vec<Value> {
@@ -160,7 +159,7 @@ fn a_resync_of_the_same_file_changes_nothing_and_records_one_summary() {
 fn dry_run_shows_the_change_set_and_writes_nothing() {
     let sandbox = Sandbox::new();
     registered(&sandbox);
-    let bytes = std::fs::read(sandbox.registry()).unwrap();
+    let before = sandbox.store_state();
     let file = prod_file(&sandbox);
     let report = Run::new(&sandbox)
         .args("registry import --sync --dry-run")
@@ -183,7 +182,7 @@ fn dry_run_shows_the_change_set_and_writes_nothing() {
             ("would deactivate", ""),
         ]
     );
-    assert_eq!(std::fs::read(sandbox.registry()).unwrap(), bytes, "the file is byte-identical");
+    assert_eq!(sandbox.store_state(), before, "the store is as it was");
 }
 
 fn a_bad_row_syncs_nothing() {
@@ -259,7 +258,7 @@ fn env_limits_the_scope() {
     // The wrong file at 3 a.m.: qa's inventory synced into prod would
     // deactivate all of prod. Refused, and nothing is touched.
     let qa_only = sandbox.write("qa-only.csv", format!("{HEADER}qa,orders,qa2,5432,,,\n"));
-    let before = std::fs::read(sandbox.registry()).unwrap();
+    let before = sandbox.store_state();
     let counts = audit_counts(&sandbox);
     Run::new(&sandbox)
         .args("registry import --sync --env prod")
@@ -269,7 +268,7 @@ fn env_limits_the_scope() {
         .stderr_contains("left out 1 targets of other environments (--env prod)")
         .stderr_contains("hint: check the file")
         .run();
-    assert_eq!(std::fs::read(sandbox.registry()).unwrap(), before);
+    assert_eq!(sandbox.store_state(), before);
     assert_eq!(audit_counts(&sandbox), counts);
 }
 

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use futures_util::future::join_all;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -134,25 +135,39 @@ impl RegistryStore for TeamStore {
         }
     }
 
+    /// Locks every row the changes concern in one query, checks each is as
+    /// planned, then sends every write in one pipeline: a sync of a
+    /// thousand targets costs a few round trips, not two per target.
     fn apply(&mut self, changes: &[Change]) -> Result<(), Error> {
         self.check_writable()?;
-        self.change("change the registry", async |session| {
+        let store: &TeamStore = self;
+        store.change("change the registry", async |session| {
+            let targets: Vec<&Target> = changes.iter().map(Change::target).collect();
+            let registered = locked_all(store, session, &targets).await?;
+            let mut planned = Vec::with_capacity(changes.len());
             for change in changes {
-                let registered = locked(self, session, change.target()).await?;
                 let planned_against = match change {
                     Change::Add(_) => None,
                     Change::Update { from, .. } => Some((**from).clone()),
                     Change::Deactivate(to) => Some(Target { active: true, ..to.clone() }),
                 };
-                if registered != planned_against {
+                let now = registered.iter().find(|r| r.is(change.target()));
+                if now != planned_against.as_ref() {
                     return Ok(Err(Error::Moved(change.target().name())));
                 }
-                let written = match &planned_against {
-                    None => insert(self, session, change.target()).await?,
-                    Some(from) => save(self, session, from, change.target()).await?.map(|_| ()),
-                };
-                if let Err(err) = written {
-                    return Ok(Err(err));
+                planned.push(planned_against);
+            }
+            let writes = changes.iter().zip(&planned).map(|(change, from)| async move {
+                match from {
+                    None => insert(store, session, change.target()).await,
+                    Some(from) => {
+                        save(store, session, from, change.target()).await.map(|r| r.map(drop))
+                    }
+                }
+            });
+            for written in join_all(writes).await {
+                if let Err(refused) = written? {
+                    return Ok(Err(refused));
                 }
             }
             Ok(Ok(()))
@@ -288,6 +303,44 @@ async fn locked(
         .await
         .map_err(|err| store.failed("read the registry", &err))?;
     rows.first().map(|row| store.entry(row).map(|e| e.target)).transpose()
+}
+
+/// The registered targets among `targets`, their rows locked until the
+/// transaction ends.
+async fn locked_all(
+    store: &TeamStore,
+    session: &Session,
+    targets: &[&Target],
+) -> Result<Vec<Target>, Error> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = store.names().fill(&format!(
+        "SELECT {COLUMNS} FROM {{schema}}.targets
+          WHERE (env, db, host, port) IN
+                (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[]))
+            FOR UPDATE"
+    ));
+    let column = |f: fn(&Target) -> &str| -> Vec<&str> { targets.iter().map(|t| f(t)).collect() };
+    let (envs, dbs, hosts) = (
+        column(|t| t.key.env.as_str()),
+        column(|t| t.key.db.as_str()),
+        column(|t| t.host.as_str()),
+    );
+    let ports: Vec<i32> = targets.iter().map(|t| i32::from(t.port)).collect();
+    let rows = session
+        .query_typed(
+            &sql,
+            &[
+                (&envs, Type::TEXT_ARRAY),
+                (&dbs, Type::TEXT_ARRAY),
+                (&hosts, Type::TEXT_ARRAY),
+                (&ports, Type::INT4_ARRAY),
+            ],
+        )
+        .await
+        .map_err(|err| store.failed("read the registry", &err))?;
+    rows.iter().map(|row| store.entry(row).map(|e| e.target)).collect()
 }
 
 /// Adds `target`; refused as moved when another process added it first.
