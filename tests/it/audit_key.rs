@@ -8,8 +8,8 @@ use std::path::Path;
 use libtest_mimic::Trial;
 use rusqlite::types::Value as Sql;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
+use crate::support::local_trail::{FIELDS, plain_hash, rechain, to_json};
 use crate::support::receivers::{Answer, HttpReceiver, SmtpReceiver};
 use crate::support::runner::test;
 use crate::support::{Run, Sandbox};
@@ -60,32 +60,6 @@ fn open(sandbox: &Sandbox) -> rusqlite::Connection {
     rusqlite::Connection::open(sandbox.registry()).unwrap()
 }
 
-/// The fields of record `id` a hash covers, in the canonical order.
-const FIELDS: &str = "id, ts, outcome, started_id, actor, host, pid, ci_job, ticket, operation, \
-                      env, db, cluster, role, status, error, duration_ms, sql";
-
-fn to_json(value: Sql) -> Value {
-    match value {
-        Sql::Null => Value::Null,
-        Sql::Integer(n) => json!(n),
-        Sql::Text(text) => json!(text),
-        other => panic!("not in a record: {other:?}"),
-    }
-}
-
-/// The plain SHA-256 a record with these fields has after `prev`, as
-/// anyone can compute it from the README (`sha256(prev ‖ canonical)`).
-fn plain_hash(prev: &str, fields: &[Value]) -> String {
-    let canonical: Vec<Value> =
-        std::iter::once(json!("pgacct-audit-v1")).chain(fields.iter().cloned()).collect();
-    let text = serde_json::to_string(&canonical).unwrap();
-    let digest = Sha256::digest(format!("{prev}{text}").as_bytes());
-    digest.iter().fold(String::new(), |mut hex, b| {
-        hex.push_str(&format!("{b:02x}"));
-        hex
-    })
-}
-
 /// Appends, as someone who can write the file, a copy of record `like`
 /// after the last record: a correct chain link, `hash` made by
 /// [`plain_hash`] (or `forged_hash` when given), and `mark` as its key id.
@@ -134,32 +108,7 @@ fn append_forgery(
 /// Rewrites records `from` to `to` as plain SHA-256 records with a correct
 /// chain, as a forger without the key would to hide something.
 fn rewrite_as_plain(sandbox: &Sandbox, from: i64, to: i64) {
-    let conn = open(sandbox);
-    conn.execute_batch("DROP TRIGGER IF EXISTS audit_no_update").unwrap();
-    let mut prev: String = conn
-        .query_row("SELECT hash FROM audit WHERE id = ?1", [from - 1], |r| r.get(0))
-        .unwrap_or_else(|_| "0".repeat(64));
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM audit WHERE id BETWEEN ?1 AND ?2 ORDER BY id")
-        .unwrap()
-        .query_map([from, to], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for id in ids {
-        let fields: Vec<Value> = conn
-            .query_row(&format!("SELECT {FIELDS} FROM audit WHERE id = ?1"), [id], |row| {
-                (0..18).map(|i| row.get::<_, Sql>(i).map(to_json)).collect()
-            })
-            .unwrap();
-        let hash = plain_hash(&prev, &fields);
-        conn.execute(
-            "UPDATE audit SET prev_hash = ?2, hash = ?3, key_id = NULL WHERE id = ?1",
-            rusqlite::params![id, prev, hash],
-        )
-        .unwrap();
-        prev = hash;
-    }
+    rechain(&open(sandbox), from, to);
 }
 
 fn key_ids(sandbox: &Sandbox) -> Vec<Option<String>> {

@@ -12,10 +12,10 @@ use libtest_mimic::Trial;
 use postgres::error::SqlState;
 use rusqlite::types::Value as Sql;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::support::cluster::SUPERUSER;
 use crate::support::fleet::majors;
+use crate::support::local_trail::{FIELDS, plain_hash, rechain};
 use crate::support::runner::{test, trial};
 use crate::support::{Cluster, Run, Sandbox};
 
@@ -434,60 +434,13 @@ fn a_broken_file_is_refused_and_nothing_is_written() {
     assert_eq!(counts(&pg), (0, 0));
 }
 
-/// The plain SHA-256 a local record with these fields has after `prev`
-/// (README: `sha256(prev ‖ canonical)`, the canonical form a JSON array).
-fn plain_hash(prev: &str, fields: &[Value]) -> String {
-    let canonical: Vec<Value> =
-        std::iter::once(json!("pgacct-audit-v1")).chain(fields.iter().cloned()).collect();
-    let text = serde_json::to_string(&canonical).unwrap();
-    let digest = Sha256::digest(format!("{prev}{text}").as_bytes());
-    digest.iter().fold(String::new(), |mut hex, b| {
-        hex.push_str(&format!("{b:02x}"));
-        hex
-    })
-}
-
-const FIELDS: &str = "id, ts, outcome, started_id, actor, host, pid, ci_job, ticket, operation, \
-                      env, db, cluster, role, status, error, duration_ms, sql";
-
-fn to_json(value: Sql) -> Value {
-    match value {
-        Sql::Null => Value::Null,
-        Sql::Integer(n) => json!(n),
-        Sql::Text(text) => json!(text),
-        other => panic!("not in a record: {other:?}"),
-    }
-}
-
 /// Edits record `id`'s status and re-chains every record from there, as
 /// someone who rewrites history in the file would: the file verifies.
 fn rewrite_from(local: &Sandbox, id: i64) {
     let conn = rusqlite::Connection::open(local.registry()).unwrap();
     conn.execute_batch("DROP TRIGGER IF EXISTS audit_no_update").unwrap();
     conn.execute("UPDATE audit SET status = 'nothing happened' WHERE id = ?1", [id]).unwrap();
-    let mut prev: String =
-        conn.query_row("SELECT hash FROM audit WHERE id = ?1", [id - 1], |r| r.get(0)).unwrap();
-    let ids: Vec<i64> = conn
-        .prepare("SELECT id FROM audit WHERE id >= ?1 ORDER BY id")
-        .unwrap()
-        .query_map([id], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    for id in ids {
-        let fields: Vec<Value> = conn
-            .query_row(&format!("SELECT {FIELDS} FROM audit WHERE id = ?1"), [id], |row| {
-                (0..18).map(|i| row.get::<_, Sql>(i).map(to_json)).collect()
-            })
-            .unwrap();
-        let hash = plain_hash(&prev, &fields);
-        conn.execute(
-            "UPDATE audit SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
-            rusqlite::params![id, prev, hash],
-        )
-        .unwrap();
-        prev = hash;
-    }
+    rechain(&conn, id, i64::MAX);
 }
 
 fn a_record_rewritten_since_the_move_is_refused() {

@@ -84,6 +84,23 @@ impl Machine {
     }
 }
 
+/// A store with one member, alice, on one machine, and a target cluster
+/// registered as qa/postgres.
+fn alice_with_a_target() -> (Cluster, Cluster, Machine) {
+    let (store, password) = store(&["alice"]);
+    let target = Cluster::builder().major(majors()[0]).start();
+    let machine = Machine::new("bastion-a", "alice", &store, &password);
+    machine
+        .pgacct(&store, &target)
+        .args(&format!(
+            "registry add --env qa --db postgres --host 127.0.0.1 --port {}",
+            target.port()
+        ))
+        .args("--admin-user postgres -q")
+        .run();
+    (store, target, machine)
+}
+
 /// Whether this process may give a child a host name of its own.
 fn can_name_hosts() -> bool {
     Command::new("unshare")
@@ -179,17 +196,7 @@ fn three_machines_of_twenty_processes_share_one_store() {
 /// The store is down: a change stops before it connects to any target,
 /// and says so.
 fn a_store_out_of_reach_stops_a_change_before_any_target() {
-    let (store, password) = store(&["alice"]);
-    let target = Cluster::builder().major(majors()[0]).start();
-    let machine = Machine::new("bastion-a", "alice", &store, &password);
-    machine
-        .pgacct(&store, &target)
-        .args(&format!(
-            "registry add --env qa --db postgres --host 127.0.0.1 --port {}",
-            target.port()
-        ))
-        .args("--admin-user postgres -q")
-        .run();
+    let (store, target, machine) = alice_with_a_target();
     store.stop();
     let log_before = target.log();
     machine
@@ -212,17 +219,7 @@ fn a_store_out_of_reach_stops_a_change_before_any_target() {
 /// password delivered, and the trail shows it incomplete once the store is
 /// back.
 fn a_store_lost_during_a_change_leaves_it_incomplete_and_the_password_delivered() {
-    let (store, password) = store(&["alice"]);
-    let target = Cluster::builder().major(majors()[0]).start();
-    let machine = Machine::new("bastion-a", "alice", &store, &password);
-    machine
-        .pgacct(&store, &target)
-        .args(&format!(
-            "registry add --env qa --db postgres --host 127.0.0.1 --port {}",
-            target.port()
-        ))
-        .args("--admin-user postgres -q")
-        .run();
+    let (store, target, machine) = alice_with_a_target();
     let pause = Pause::new(&machine.sandbox);
     let secret = machine.sandbox.path().join("web01.env");
     let running = pause

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod fleet;
+pub mod local_trail;
 pub mod receivers;
 pub mod run;
 pub mod runner;
