@@ -396,6 +396,23 @@ pub struct PasswordArgs {
     /// Replace an existing secret file
     #[arg(long, requires = "secret_file")]
     pub force: bool,
+
+    /// Pipe the password to the program given after -- (the json format's document on stdin)
+    ///
+    /// The program and its arguments follow a `--` at the end of the command line, e.g.
+    /// `--secret-command -- vault kv put secret/app -`; nothing after `--` is read as an option
+    /// of pgacct's. It is run without a shell, with pgacct's environment less the admin
+    /// passwords and the audit key, its stdout discarded; it must exit with status 0 within 60 s.
+    /// pgacct checks that the program exists and is executable before anything changes; when it
+    /// fails afterwards, the document is printed on stdout (unless a --secret-file holds the
+    /// password) and the exit code is 1. The password is never in its arguments.
+    #[arg(long, requires = "secret_argv")]
+    pub secret_command: bool,
+
+    /// The --secret-command program and its arguments
+    #[arg(last = true, value_name = "PROGRAM [ARGS]", requires = "secret_command",
+          value_hint = ValueHint::CommandWithArguments)]
+    pub secret_argv: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -410,6 +427,8 @@ pub enum SecretFormatArg {
     Url,
     /// A Kubernetes Secret manifest (stringData) per target
     K8sSecret,
+    /// A pgbouncer userlist.txt line: "role" "SCRAM-SHA-256$..." (the verifier set, never the password)
+    Pgbouncer,
 }
 
 #[derive(Debug, Args)]

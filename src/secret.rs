@@ -21,6 +21,10 @@ use zeroize::Zeroizing;
 use crate::pg::pgpass;
 use crate::registry::{Host, HostEntry};
 
+mod command;
+
+pub use command::SecretCommand;
+
 /// A password or other secret text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Zeroizing<String>);
@@ -63,6 +67,76 @@ pub fn scram_verifier(password: &Secret, iterations: u32) -> String {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
     scram_verifier_with_salt(password, &salt, iterations)
+}
+
+/// How the verifiers of one new password are salted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Salting {
+    /// A fresh salt for every server: what a stolen verifier gives away on
+    /// one cluster says nothing of the others.
+    PerServer,
+    /// One salt for the whole invocation, so that every server with the
+    /// same `scram_iterations` stores the very same verifier: what a
+    /// pgbouncer `auth_file` needs to log in to each of them for its clients
+    /// (SCRAM pass-through takes the server's verifier, byte for byte).
+    Shared,
+}
+
+/// The new password of a change, and the SCRAM verifiers made of it. With
+/// [`Salting::Shared`] each verifier is made once per iteration count and
+/// kept, so that what is delivered (`--secret-format pgbouncer`) is the
+/// verifier that was sent, not another hash of the password. Clones share
+/// the verifiers made.
+#[derive(Debug, Clone)]
+pub struct Password {
+    secret: Secret,
+    salting: Salting,
+    /// The invocation's salt, and the verifiers made with it by iteration
+    /// count ([`Salting::Shared`] only).
+    shared: std::sync::Arc<SharedVerifiers>,
+}
+
+#[derive(Debug)]
+struct SharedVerifiers {
+    salt: [u8; 16],
+    made: std::sync::Mutex<std::collections::BTreeMap<u32, String>>,
+}
+
+impl Password {
+    pub fn new(secret: Secret, salting: Salting) -> Password {
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let made = std::sync::Mutex::default();
+        Password { secret, salting, shared: std::sync::Arc::new(SharedVerifiers { salt, made }) }
+    }
+
+    /// The verifier to send to a server whose `scram_iterations` is
+    /// `iterations`.
+    pub fn verifier(&self, iterations: u32) -> String {
+        if self.salting == Salting::PerServer {
+            return scram_verifier(&self.secret, iterations);
+        }
+        let mut made = self.shared.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        made.entry(iterations)
+            .or_insert_with(|| {
+                scram_verifier_with_salt(&self.secret, &self.shared.salt, iterations)
+            })
+            .clone()
+    }
+
+    /// The shared verifiers made so far, by iteration count (none with
+    /// [`Salting::PerServer`]).
+    pub fn shared_verifiers(&self) -> std::collections::BTreeMap<u32, String> {
+        self.shared.made.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl std::ops::Deref for Password {
+    type Target = Secret;
+
+    fn deref(&self) -> &Secret {
+        &self.secret
+    }
 }
 
 fn scram_verifier_with_salt(password: &Secret, salt: &[u8], iterations: u32) -> String {
@@ -140,6 +214,9 @@ pub enum SecretFormat {
     Url,
     /// A Kubernetes Secret manifest per target, with `stringData`.
     K8sSecret,
+    /// A pgbouncer `userlist.txt` line: the role and its SCRAM verifier,
+    /// never the password.
+    Pgbouncer,
 }
 
 impl SecretFormat {
@@ -147,6 +224,19 @@ impl SecretFormat {
     pub fn single_target(self) -> bool {
         matches!(self, SecretFormat::Env)
     }
+
+    /// True when the format holds the password itself (all but pgbouncer's,
+    /// which holds a verifier: the password must go somewhere besides).
+    pub fn holds_password(self) -> bool {
+        !matches!(self, SecretFormat::Pgbouncer)
+    }
+}
+
+/// pgbouncer's `userlist.txt` line for `user` and its stored `verifier`:
+/// both in double quotes, a `"` inside doubled, as pgbouncer reads them.
+pub fn pgbouncer_line(user: &str, verifier: &str) -> Zeroizing<String> {
+    let quote = |text: &str| format!("\"{}\"", text.replace('"', "\"\""));
+    Zeroizing::new(format!("{} {}\n", quote(user), quote(verifier)))
 }
 
 /// Where a delivered password works.
@@ -280,6 +370,9 @@ pub fn render(
                 out.push_str(&e.url(user, password));
                 out.push('\n');
             }
+        }
+        SecretFormat::Pgbouncer => {
+            debug_assert!(false, "a pgbouncer line is made of the verifier: pgbouncer_line");
         }
         SecretFormat::K8sSecret => {
             for (i, e) in endpoints.iter().enumerate() {
@@ -593,7 +686,15 @@ pub fn check_given(password: &str) -> Result<(), BadPassword> {
     Ok(())
 }
 
-/// The password in a secret file pgacct wrote, in any `--secret-format`:
+/// Whether `text` is a pgbouncer userlist (`"user" "SCRAM-SHA-256$..."`),
+/// which holds no password to read back.
+pub fn holds_verifiers(text: &str) -> bool {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty()).peekable();
+    lines.peek().is_some() && lines.all(|l| l.starts_with('"') && l.contains("\" \"SCRAM-SHA-256$"))
+}
+
+/// The password in a secret file pgacct wrote, in any `--secret-format`
+/// but pgbouncer's:
 /// `None` when none is found, or when the file holds different ones.
 pub fn read_back(text: &str) -> Option<Secret> {
     if let Ok(document) = serde_json::from_str::<serde_json::Value>(text) {
@@ -708,6 +809,39 @@ mod tests {
         assert_eq!(verifier_matches(&verifier, &pw), Some(true));
         assert_eq!(verifier_matches(&verifier, &Secret::new("wrong".into())), Some(false));
         assert_eq!(verifier_matches("md5abc", &pw), None);
+    }
+
+    #[test]
+    fn a_shared_salt_makes_one_verifier_per_iteration_count() {
+        let shared = Password::new(Secret::new("pw".into()), Salting::Shared);
+        let first = shared.verifier(4096);
+        assert_eq!(shared.verifier(4096), first, "the same verifier for every server");
+        assert_eq!(shared.clone().verifier(4096), first, "clones share it");
+        assert_eq!(verifier_matches(&first, &shared), Some(true));
+        let more = shared.verifier(10_000);
+        assert!(more.starts_with("SCRAM-SHA-256$10000:"), "{more}");
+        let made = shared.shared_verifiers();
+        assert_eq!(made.keys().copied().collect::<Vec<_>>(), [4096, 10_000]);
+        assert_eq!(made[&4096], first);
+        let salt = |v: &str| v.split(['$', ':']).nth(2).unwrap().to_owned();
+        assert_eq!(salt(&first), salt(&more), "one salt for the invocation");
+        let per_server = Password::new(Secret::new("pw".into()), Salting::PerServer);
+        assert_ne!(per_server.verifier(4096), per_server.verifier(4096), "a salt per server");
+        assert!(per_server.shared_verifiers().is_empty());
+    }
+
+    #[test]
+    fn pgbouncer_lines_quote_as_pgbouncer_reads_them() {
+        assert_eq!(
+            *pgbouncer_line("app", "SCRAM-SHA-256$4096:c2FsdA==$a:b"),
+            "\"app\" \"SCRAM-SHA-256$4096:c2FsdA==$a:b\"\n"
+        );
+        assert_eq!(*pgbouncer_line("we\"ird", "v"), "\"we\"\"ird\" \"v\"\n");
+        let line = pgbouncer_line("app", &scram_verifier(&Secret::new("pw".into()), 4096));
+        assert!(holds_verifiers(&line));
+        assert_eq!(read_back(&line), None, "no password to read back");
+        assert!(!holds_verifiers("PGPASSWORD=x\n"));
+        assert!(!holds_verifiers(""));
     }
 
     fn endpoint(host: &str) -> Endpoint {

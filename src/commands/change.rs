@@ -25,7 +25,7 @@ use crate::cli::ChangeArgs;
 use crate::error::{CommandError, Exit, Tally};
 use crate::interrupt::Interrupt;
 use crate::notify::{self, Event, TargetResult};
-use crate::secret::{self, Endpoint, Secret, SecretFile, SecretFormat};
+use crate::secret::{self, Endpoint, Password, SecretCommand, SecretFile, SecretFormat};
 use crate::store::Store;
 
 /// What a change will do, before it does anything.
@@ -104,9 +104,40 @@ impl Done {
 #[derive(Debug)]
 pub struct SecretDelivery {
     pub role: String,
-    pub secret: Secret,
+    pub secret: Password,
     /// `--secret-file`, its format, and `--force`.
     pub file: Option<(std::path::PathBuf, SecretFormat, bool)>,
+    /// `--secret-command`.
+    pub command: Option<SecretCommand>,
+}
+
+impl SecretDelivery {
+    /// What the plan shows about delivering: `--secret-format pgbouncer`
+    /// needs one verifier for every server, and with servers whose
+    /// `scram_iterations` differ there are several.
+    fn refusals(&self) -> Vec<Refusal> {
+        if !matches!(self.file, Some((_, SecretFormat::Pgbouncer, _))) {
+            return Vec::new();
+        }
+        let made = self.secret.shared_verifiers();
+        if made.len() < 2 {
+            return Vec::new();
+        }
+        let counts: Vec<String> = made.keys().map(ToString::to_string).collect();
+        vec![Refusal {
+            at: String::new(),
+            reason: format!(
+                "--secret-format pgbouncer writes one SCRAM verifier, and the clusters' \
+                 scram_iterations differ ({}): no one verifier is stored on all of them",
+                counts.join(", ")
+            ),
+            hint: Some(
+                "change the clusters of each scram_iterations in a run of their own (pgacct \
+                 registry check shows it), or set scram_iterations alike"
+                    .into(),
+            ),
+        }]
+    }
 }
 
 /// What running the pipeline came to.
@@ -160,8 +191,11 @@ pub fn run(
     secret: Option<&SecretDelivery>,
     apply: impl FnOnce(&mut Store, &Interrupt) -> Vec<Done>,
 ) -> Result<Ran, CommandError> {
-    if !plan.refusals.is_empty() {
-        return Err(refused(&plan.refusals));
+    let delivery_refusals = secret.map(SecretDelivery::refusals).unwrap_or_default();
+    if !plan.refusals.is_empty() || !delivery_refusals.is_empty() {
+        let refusals: Vec<Refusal> =
+            plan.refusals.iter().cloned().chain(delivery_refusals).collect();
+        return Err(refused(&refusals));
     }
     if args.dry_run {
         return Ok(Ran::DryRun);
@@ -212,9 +246,9 @@ pub fn run(
              its password delivered",
         );
     }
-    let delivery_failed = match (secret, claim) {
-        (Some(secret), Some(claim)) => !deliver(ctx, plan, secret, claim, &done),
-        _ => false,
+    let delivery_failed = match secret {
+        Some(secret) => !deliver(ctx, plan, secret, claim, &done),
+        None => false,
     };
     if plan.announce {
         let event = event(&who, plan, &done, head.as_ref());
@@ -317,18 +351,18 @@ fn journal_finish(
     }
 }
 
-/// Writes the secret file for the items whose targets have the password.
-/// False when a password was set and the file could not be written: the
-/// secret then stays in the staging file beside it, or, when even that
-/// failed, is printed on stdout, so that it is never lost.
+/// Delivers the password of the items whose targets have it: to the
+/// secret file, then to the secret command. False when a password was set
+/// and a delivery failed: the secret then stays in the staging file beside
+/// the file, or, when nothing else holds it, is printed on stdout, so that
+/// it is never lost.
 fn deliver(
     ctx: &Context,
     plan: &Plan,
     secret: &SecretDelivery,
-    claim: SecretFile,
+    claim: Option<SecretFile>,
     done: &[Done],
 ) -> bool {
-    let Some((_, format, _)) = &secret.file else { return true };
     let endpoints: Vec<Endpoint> = plan
         .items
         .iter()
@@ -336,20 +370,97 @@ fn deliver(
         .filter(|(_, done)| done.password_set)
         .filter_map(|(item, _)| item.endpoint.clone())
         .collect();
-    let path = claim.path().to_owned();
     if endpoints.is_empty() {
-        ctx.messages.status(&format!("no password was set; {} was not written", path.display()));
+        if let Some(claim) = &claim {
+            let path = claim.path().display();
+            ctx.messages.status(&format!("no password was set; {path} was not written"));
+        }
+        if let Some(command) = &secret.command {
+            let name = command.name();
+            ctx.messages.status(&format!("no password was set; {name} was not run"));
+        }
         return true;
     }
-    let contents = secret::render(*format, &secret.role, &secret.secret, &endpoints);
+    let mut kept = false;
+    let mut delivered = true;
+    if let (Some((_, format, _)), Some(claim)) = (&secret.file, claim) {
+        let filled = fill(ctx, secret, *format, claim, &endpoints);
+        kept = format.holds_password() && filled != Filled::Lost;
+        delivered = filled == Filled::Written;
+    }
+    let Some(command) = &secret.command else { return delivered };
+    let document = secret::render(SecretFormat::Json, &secret.role, &secret.secret, &endpoints);
+    match command.run(&document, &secret.secret) {
+        Ok(()) => {
+            let name = command.name();
+            ctx.messages.status(&format!("password for {} piped to {name}", secret.role));
+            delivered
+        }
+        Err(err) => {
+            let hint = err.hint();
+            let err = CommandError::failure(err.to_string()).hints(hint);
+            if kept {
+                err.context(
+                    "the password was set, and the secret command failed; the secret \
+                             file holds it",
+                )
+                .report();
+            } else {
+                err.context(
+                    "the password was set, and the secret command failed; so that it is \
+                             not lost, the secret follows on stdout",
+                )
+                .report();
+                let _ = std::io::Write::write_all(&mut std::io::stdout(), document.as_bytes());
+            }
+            false
+        }
+    }
+}
+
+/// How a secret file was filled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filled {
+    Written,
+    /// Not in place, but kept in the staging file, or printed.
+    Kept,
+    /// Nothing could be written nor printed (a verifier that was not made).
+    Lost,
+}
+
+/// Writes the secret file in `format` for `endpoints`.
+fn fill(
+    ctx: &Context,
+    secret: &SecretDelivery,
+    format: SecretFormat,
+    claim: SecretFile,
+    endpoints: &[Endpoint],
+) -> Filled {
+    let path = claim.path().to_owned();
+    let contents = if format == SecretFormat::Pgbouncer {
+        // The verifier the servers were sent; the plan refused several.
+        let made = secret.secret.shared_verifiers();
+        let Some(verifier) = made.values().next() else {
+            CommandError::failure(format!(
+                "the password was set, and no SCRAM verifier was made for {}",
+                path.display()
+            ))
+            .report();
+            return Filled::Lost;
+        };
+        secret::pgbouncer_line(&secret.role, verifier)
+    } else {
+        secret::render(format, &secret.role, &secret.secret, endpoints)
+    };
     match claim.fill(&contents) {
         Ok(()) => {
+            let what = if format.holds_password() { "password" } else { "verifier" };
             ctx.messages.status(&format!(
-                "password for {} written to {}",
+                "{what} for {} written to {}",
                 secret.role,
                 path.display()
             ));
-            true
+            Filled::Written
         }
         Err((err, Some(kept))) => {
             CommandError::from(err)
@@ -359,7 +470,7 @@ fn deliver(
                     kept.display()
                 ))
                 .report();
-            false
+            Filled::Kept
         }
         Err((err, None)) => {
             CommandError::from(err)
@@ -370,7 +481,7 @@ fn deliver(
                 ))
                 .report();
             let _ = std::io::Write::write_all(&mut std::io::stdout(), contents.as_bytes());
-            false
+            Filled::Kept
         }
     }
 }

@@ -12,7 +12,7 @@
 mod channel;
 mod email;
 mod http;
-mod process;
+pub mod process;
 
 use std::collections::BTreeSet;
 use std::sync::mpsc;

@@ -29,7 +29,7 @@ use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, Reading, RoleChange}
 use crate::pg::{ConnectError, Connector};
 use crate::policy::{NameParts, NamedRole, RoleName, SchemaName};
 use crate::registry::{Target, shell_word};
-use crate::secret::{self, Endpoint, Secret};
+use crate::secret::{self, Endpoint, Password};
 
 pub fn run(command: UserCommand, ctx: &Context) -> CommandResult {
     match command {
@@ -309,7 +309,7 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         (Ran::Applied(applied), _) => applied,
         (Ran::DryRun, None) => return Err(CommandError::failure("a dry run applied its plan")),
     };
-    let shown = password.as_ref().filter(|p| !p.given && p.file.is_none());
+    let shown = password.as_ref().filter(|p| p.shown());
     let rows = result_rows(request, &targets, &clusters, &sharing, &outcomes, &ends, shown);
     if let Err(err) = out.list(&rows) {
         let shown = rows.iter().filter(|row| row.password.is_some()).count();
@@ -528,7 +528,7 @@ async fn plan_cluster(
     connector: &Connector,
     cluster: &Cluster<'_>,
     change: &RoleChange<'_>,
-    password: Option<&Secret>,
+    password: Option<&Password>,
     reading: Reading,
     progress: &Progress,
 ) -> ClusterState {

@@ -8,18 +8,20 @@ use crate::cli::{PasswordArgs, SecretFormatArg};
 use crate::commands::Context;
 use crate::commands::change::SecretDelivery;
 use crate::error::CommandError;
-use crate::secret::{self, Secret, SecretFile, SecretFormat};
+use crate::secret::{self, Password, Salting, Secret, SecretCommand, SecretFile, SecretFormat};
 
 /// A new password, and where it goes besides the result.
 #[derive(Debug)]
 pub struct NewPassword {
     /// `None` for a dry run, which sets nothing.
-    pub secret: Option<Secret>,
+    pub secret: Option<Password>,
     /// The user gave it (stdin, a prompt, a secret file): it is theirs, and
     /// never shown back.
     pub given: bool,
     /// `--secret-file`, its format, and `--force`.
     pub file: Option<(PathBuf, SecretFormat, bool)>,
+    /// `--secret-command`, its program found.
+    pub command: Option<SecretCommand>,
 }
 
 impl NewPassword {
@@ -46,6 +48,21 @@ impl NewPassword {
             }
             None => None,
         };
+        let command = if args.secret_command {
+            let found = SecretCommand::resolve(&args.secret_argv).map_err(|err| {
+                let hint = err.hint();
+                CommandError::usage(format!("{err}; nothing was changed")).hints(hint)
+            })?;
+            Some(found)
+        } else {
+            None
+        };
+        // A pgbouncer userlist holds the verifier the servers store: one
+        // salt for the invocation makes it the same on every server.
+        let salting = match &file {
+            Some((_, SecretFormat::Pgbouncer, _)) => Salting::Shared,
+            _ => Salting::PerServer,
+        };
         let given = args.password_stdin || args.password_from.is_some();
         let secret = if let Some(path) = &args.password_from {
             // Read in a dry run too: reading a file changes nothing.
@@ -57,22 +74,36 @@ impl NewPassword {
         } else {
             Some(secret::generate(length))
         };
-        Ok(NewPassword { secret, given, file })
+        let secret = secret.map(|s| Password::new(s, salting));
+        Ok(NewPassword { secret, given, file, command })
     }
 
     /// What the change pipeline delivers, when there is a password.
     pub fn delivery(&self, role: &str) -> Option<SecretDelivery> {
         let secret = self.secret.clone()?;
-        Some(SecretDelivery { role: role.to_owned(), secret, file: self.file.clone() })
+        Some(SecretDelivery {
+            role: role.to_owned(),
+            secret,
+            file: self.file.clone(),
+            command: self.command.clone(),
+        })
+    }
+
+    /// Whether the result shows the password: it was generated, and goes
+    /// to no secret file that holds it (a pgbouncer one holds a verifier)
+    /// and to no secret command.
+    pub fn shown(&self) -> bool {
+        let in_file = self.file.as_ref().is_some_and(|(_, format, _)| format.holds_password());
+        !self.given && !in_file && self.command.is_none()
     }
 
     /// The option that gives this password again, for a retry hint.
     pub fn again(&self) -> String {
         match &self.file {
-            Some((path, _, _)) => {
+            Some((path, format, _)) if format.holds_password() => {
                 format!("--password-from {}", crate::registry::shell_word(&path.to_string_lossy()))
             }
-            None => "--password-stdin".to_owned(),
+            _ => "--password-stdin".to_owned(),
         }
     }
 }
@@ -84,6 +115,7 @@ fn secret_format(arg: SecretFormatArg) -> SecretFormat {
         SecretFormatArg::Pgpass => SecretFormat::Pgpass,
         SecretFormatArg::Url => SecretFormat::Url,
         SecretFormatArg::K8sSecret => SecretFormat::K8sSecret,
+        SecretFormatArg::Pgbouncer => SecretFormat::Pgbouncer,
     }
 }
 
@@ -92,6 +124,13 @@ fn from_secret_file(path: &std::path::Path) -> Result<Secret, CommandError> {
     let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|err| {
         CommandError::usage(format!("cannot read --password-from {}: {err}", path.display()))
     })?);
+    if secret::holds_verifiers(&text) {
+        return Err(CommandError::usage(format!(
+            "{} is a pgbouncer userlist: it holds SCRAM verifiers, not a password",
+            path.display()
+        ))
+        .hint("give a file in another --secret-format, or use --password-stdin"));
+    }
     let secret = secret::read_back(&text).ok_or_else(|| {
         CommandError::usage(format!(
             "{} holds no password pgacct can read back (or more than one)",

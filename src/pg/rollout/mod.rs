@@ -31,7 +31,7 @@ use super::roles::{self, Drift, READ_ALL_DATA_SINCE, RoleError, RoleSpec, Statem
 use super::{Connector, Session, SessionFacts};
 use crate::policy::{AccountType, Attribute, RoleName, SchemaName};
 use crate::registry::Target;
-use crate::secret::{self, Secret};
+use crate::secret::{self, Password};
 
 /// From PostgreSQL 16, CREATEROLE changes only roles it holds ADMIN OPTION on.
 const ADMIN_OPTION_SINCE: i32 = 160_000;
@@ -269,7 +269,7 @@ pub async fn plan(
     session: Session,
     targets: &[&Target],
     change: &RoleChange<'_>,
-    password: Option<&Secret>,
+    password: Option<&Password>,
     reading: Reading,
 ) -> ClusterPlan {
     let db = session.settings.dbname.clone();
@@ -298,7 +298,7 @@ impl ClusterPlan {
         connector: &Connector,
         targets: &[&Target],
         change: &RoleChange<'_>,
-        password: Option<&Secret>,
+        password: Option<&Password>,
         reading: Reading,
     ) -> Result<Work, RoleError> {
         let name = change.role();
@@ -389,11 +389,11 @@ impl ClusterPlan {
         &self,
         targets: &[&Target],
         change: &RoleChange<'_>,
-        password: Option<&Secret>,
+        password: Option<&Password>,
     ) -> Work {
         let name = change.role();
         let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
-        let verifier = password.map(|p| secret::scram_verifier(p, self.scram_iterations()));
+        let verifier = password.map(|p| p.verifier(self.scram_iterations()));
         let version = self.main().server.version_num;
         let statements = match change {
             RoleChange::Create(spec) => {
@@ -474,7 +474,7 @@ impl ClusterPlan {
         targets: &[&Target],
         spec: &RoleSpec<'_>,
         read: &CreateFacts<'_>,
-        password: Option<&Secret>,
+        password: Option<&Password>,
     ) -> Result<Work, RoleError> {
         let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
         if read.role.exists {
