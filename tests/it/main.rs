@@ -27,6 +27,7 @@ mod readme;
 mod registry;
 mod results;
 mod safety;
+mod secrets;
 mod sslnegotiation;
 mod support;
 mod sync;
@@ -70,6 +71,7 @@ fn main() {
         registry::tests(),
         results::tests(),
         safety::tests(),
+        secrets::tests(),
         sslnegotiation::tests(),
         sync::tests(),
         tables::tests(),

@@ -504,14 +504,14 @@ impl ServerUser {
     }
 }
 
-fn running_as_root() -> bool {
+pub fn running_as_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
-trait AsServer {
+pub trait AsServer {
     /// Runs the command as the server's OS user, from `dir`.
     fn as_server(&mut self, dir: &Path) -> &mut Self;
 }
@@ -571,7 +571,7 @@ pub fn remove_templates() {
 }
 
 /// A temporary directory the server's OS user owns.
-fn server_owned_tempdir() -> tempfile::TempDir {
+pub fn server_owned_tempdir() -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix("pgacct-pg-").tempdir().expect("temp dir");
     if let Some(owner) = ServerUser::get() {
         std::os::unix::fs::chown(dir.path(), Some(owner.uid), Some(owner.gid))
@@ -586,7 +586,7 @@ fn append(path: &Path, text: &str) {
     file.write_all(text.as_bytes()).expect("append");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
 }
 
