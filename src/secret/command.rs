@@ -63,7 +63,7 @@ impl SecretCommand {
     /// The program of `argv` (its first word), found as `execvp` would find
     /// it: a name holding a `/` is a path, any other is looked up on `PATH`.
     pub fn resolve(argv: &[OsString]) -> Result<SecretCommand, SecretCommandError> {
-        let Some((first, args)) = argv.split_first() else {
+        let Some((first, rest)) = argv.split_first() else {
             return Err(SecretCommandError::Empty);
         };
         let name = first.to_string_lossy().into_owned();
@@ -84,7 +84,7 @@ impl SecretCommand {
                 .find(|candidate| is_executable_file(candidate))
                 .ok_or_else(|| SecretCommandError::NotFound(name.clone()))?
         };
-        Ok(SecretCommand { name, program, args: args.to_vec() })
+        Ok(SecretCommand { name, program, args: rest.to_vec() })
     }
 
     /// The program as given.
