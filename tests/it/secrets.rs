@@ -251,11 +251,13 @@ fn a_secret_command_gets_the_json_and_the_password_goes_nowhere_else() {
         assert!(!text.contains(password), "the password is in {place}");
     }
     // The result shows no password: the command has it.
+    // (Options go before the `--`: what follows it is the program's.)
     let rows = Run::new(&sandbox)
-        .args("user reset-password --env qa --db orders alice")
+        .args("user reset-password --env qa --db orders alice --format json")
         .args("--secret-command -- ./record.sh")
         .env("PGACCT_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .any_stderr()
+        .run()
         .rows();
     assert_eq!(rows[0]["password"], Value::Null, "{rows:?}");
     let again: Value =
