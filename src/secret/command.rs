@@ -34,7 +34,7 @@ pub enum SecretCommandError {
     NotFound(String),
     #[error("the --secret-command program {name} ({}) is not an executable file", path.display())]
     NotExecutable { name: String, path: PathBuf },
-    #[error("the --secret-command program {name} {failure}{}", said(stderr))]
+    #[error("the --secret-command program {name} failed: {failure}{}", said(stderr))]
     Failed { name: String, failure: PipeFailure, stderr: String },
 }
 

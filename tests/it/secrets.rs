@@ -327,7 +327,7 @@ fn a_failing_secret_command_does_not_lose_the_password() {
         .env("PGACCT_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .expect(1)
         .stderr_contains("the password was set, and the secret command failed")
-        .stderr_contains("the --secret-command program ./record.sh exit status 3")
+        .stderr_contains("the --secret-command program ./record.sh failed: exit status 3")
         .stderr_contains("recorder says hello")
         .run();
     let document = printed_document(&ran.stdout);
