@@ -164,8 +164,8 @@ pub enum Renewal<'a> {
 }
 
 impl Renewal<'_> {
-    /// What the role's marker decides, on a cluster where its comment is
-    /// `comment`.
+    /// What it sets on a cluster where the role's comment is `comment`
+    /// (read where the marker decides).
     fn expiry(&self, comment: Option<&str>) -> Expiry {
         let keep = |why: String| Expiry {
             until: None,
