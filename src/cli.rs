@@ -14,6 +14,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 use crate::completion;
+use crate::policy::ValidFor;
 use crate::registry::{
     AdminUser, CertFile, ClusterRef, DbName, EnvName, Host, Label, LabelKey, PasswordCommand,
     RootCert, SslMode, SslNegotiation,
@@ -180,7 +181,16 @@ pub enum UserCommand {
     /// Example: pgacct user create --env dev --all --type readonly reporting
     Create(CreateArgs),
 
-    /// Give an existing role a new password
+    /// Give an existing role a new password, and renew its VALID UNTIL
+    ///
+    /// VALID UNTIL becomes now plus --valid-for, else plus the valid_for_days
+    /// of the role's type: the one --type names, else the one in the marker
+    /// pgacct left on the role when it created it (COMMENT ON ROLE). A role
+    /// without a marker, or whose type sets no valid_for_days, keeps its
+    /// VALID UNTIL, and the result says so. The new VALID UNTIL goes in
+    /// the same ALTER ROLE as the password.
+    ///
+    /// Example: pgacct user reset-password --env prod --all web01_8080 --valid-for 90d
     ResetPassword(ResetPasswordArgs),
 
     /// Set an existing role's search_path in each target database
@@ -415,6 +425,14 @@ pub struct PasswordArgs {
     pub secret_argv: Vec<std::ffi::OsString>,
 }
 
+/// How long the new password is valid, for one run.
+#[derive(Debug, Args)]
+pub struct ExpiryArgs {
+    /// VALID UNTIL now plus this span (30d, 12h, 2w) or never, instead of the type's valid_for_days
+    #[arg(long, value_name = "SPAN", value_parser = ValidFor::parse)]
+    pub valid_for: Option<ValidFor>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SecretFormatArg {
     /// NAME=value lines: PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, DATABASE_URL (one target)
@@ -448,6 +466,9 @@ pub struct CreateVmArgs {
     pub password: PasswordArgs,
 
     #[command(flatten)]
+    pub expiry: ExpiryArgs,
+
+    #[command(flatten)]
     pub change: ChangeArgs,
 }
 
@@ -466,6 +487,9 @@ pub struct CreateK8sArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub expiry: ExpiryArgs,
 
     #[command(flatten)]
     pub change: ChangeArgs,
@@ -487,6 +511,9 @@ pub struct CreateArgs {
     pub password: PasswordArgs,
 
     #[command(flatten)]
+    pub expiry: ExpiryArgs,
+
+    #[command(flatten)]
     pub change: ChangeArgs,
 }
 
@@ -498,8 +525,15 @@ pub struct ResetPasswordArgs {
     /// The role
     pub name: String,
 
+    /// The role's account type, for its valid_for_days and password length [default: the one in the role's marker]
+    #[arg(long = "type", value_name = "TYPE", add = completion::account_types())]
+    pub kind: Option<String>,
+
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub expiry: ExpiryArgs,
 
     #[command(flatten)]
     pub change: ChangeArgs,

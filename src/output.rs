@@ -630,7 +630,7 @@ fn write_csv(out: &mut impl Write, columns: &[Column], values: &[Value]) -> io::
 
 /// A value as a table shows it: on one line, with control characters
 /// escaped (see [`for_terminal`]).
-fn table_cell(value: &Value) -> String {
+pub fn table_cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Bool(true) => "yes".into(),

@@ -11,6 +11,11 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
+mod expiry;
+pub mod marker;
+
+pub use expiry::{ValidFor, ValidUntil};
+
 /// PostgreSQL truncates identifiers longer than this many bytes; pgacct
 /// refuses them instead.
 pub const MAX_NAME_BYTES: usize = 63;
@@ -661,6 +666,12 @@ impl Policy {
             other => other,
         }
         .to_owned()
+    }
+
+    /// Whether some type sets `valid_for_days`: only then may a reset
+    /// that names no type renew a role's `VALID UNTIL` (by its marker).
+    pub fn some_type_expires(&self) -> bool {
+        self.types.values().any(|t| t.valid_for_days.is_some())
     }
 
     pub fn is_protected(&self, env: &str) -> bool {

@@ -35,7 +35,7 @@ pub fn parse_bound(text: &str, side: Side, now: Timestamp) -> Result<TimeBound, 
         Side::Since => ts,
         Side::Until => ts + SignedDuration::from_millis(1),
     };
-    if let Some(span) = relative(text) {
+    if let Some(span) = crate::time::span(text) {
         return now.checked_sub(span).map(TimeBound::at).map_err(|err| err.to_string());
     }
     if let Ok(ts) = text.parse::<Timestamp>() {
@@ -61,21 +61,6 @@ pub fn parse_bound(text: &str, side: Side, now: Timestamp) -> Result<TimeBound, 
         "invalid time '{text}': use RFC 3339 (2026-11-26T10:00:00Z), a date (2026-11-26), or a \
          span before now (90s, 30m, 24h, 7d, 2w)"
     ))
-}
-
-fn relative(text: &str) -> Option<SignedDuration> {
-    let digits = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(digits);
-    let number: i64 = number.parse().ok()?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" | "min" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return None,
-    };
-    Some(SignedDuration::from_secs(number.checked_mul(seconds)?))
 }
 
 #[cfg(test)]

@@ -287,7 +287,7 @@ const CONFIG_TABLES: &[ConfigTable] = &[
             ),
             (
                 "valid_for_days",
-                "VALID UNTIL, this many days from creation [default: none, never expires; 1 to 3650].",
+                "VALID UNTIL, this many days from creation, renewed at every reset-password (the role's type known from --type or the marker pgacct leaves on the roles it creates) [default: none, never expires; 1 to 3650]. --valid-for overrides it for one run.",
             ),
             ("password_length", "Length of a generated password [default: 22; 16 to 256]."),
             (

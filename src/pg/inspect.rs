@@ -10,6 +10,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::Session;
 use super::roles::RoleError;
+use crate::policy::marker::{self, Marker};
 
 /// How a role's password is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,6 +56,9 @@ pub struct RoleDetail {
     /// Roles that are members of it.
     pub members: Vec<String>,
     pub sessions: i64,
+    /// The marker pgacct left on it as it created it; `None` for a role
+    /// pgacct did not create (or whose comment was changed since).
+    pub managed: Option<Marker>,
 }
 
 const ROLES: &str = "
@@ -140,7 +144,7 @@ pub async fn show(
     let by_name: [(&(dyn ToSql + Sync), Type); 1] = [(&name, Type::TEXT)];
     let with_shared: [(&(dyn ToSql + Sync), Type); 2] =
         [(&name, Type::TEXT), (&SHARED, Type::TEXT)];
-    let (dependencies, members, sessions) = tokio::try_join!(
+    let (dependencies, members, sessions, comment) = tokio::try_join!(
         session.query_typed(
             "SELECT COALESCE(d.datname::text, $2), s.deptype::text, count(*)
                FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid
@@ -155,6 +159,10 @@ pub async fn show(
             &by_name,
         ),
         session.query_typed("SELECT count(*) FROM pg_stat_activity WHERE usename = $1", &by_name),
+        session.query_typed(
+            "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+            &by_name
+        ),
     )
     .map_err(pg)?;
     let mut owns = BTreeMap::new();
@@ -170,7 +178,11 @@ pub async fn show(
     }
     let members = members.iter().map(|row| row.get(0)).collect();
     let sessions = sessions.first().map_or(0, |row| row.get(0));
-    Ok(Some(RoleDetail { info, owns, privileges, members, sessions }))
+    let managed = comment
+        .first()
+        .and_then(|row| row.get::<_, Option<String>>(0))
+        .and_then(|comment| marker::parse(&comment));
+    Ok(Some(RoleDetail { info, owns, privileges, members, sessions, managed }))
 }
 
 /// Every role's `search_path`: role, then database (`""` for all), then value.

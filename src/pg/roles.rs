@@ -4,8 +4,8 @@
 //! where and when they run.
 //!
 //! Identifiers are quoted with `escape_identifier`; the only literals (the
-//! SCRAM verifier, VALID UNTIL) go through `escape_literal`, as DDL takes
-//! no bind parameters.
+//! SCRAM verifier, VALID UNTIL, the marker comment) go through
+//! `escape_literal`, as DDL takes no bind parameters.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 
 use super::Session;
-use crate::policy::{AccountType, Attribute, RoleName, SchemaName, SearchPathScope};
+use crate::policy::marker::Marker;
+use crate::policy::{AccountType, Attribute, RoleName, SchemaName, SearchPathScope, ValidUntil};
 
 /// Shown wherever the verifier would be.
 pub const REDACTED: &str = "<redacted>";
@@ -92,8 +93,9 @@ impl RoleError {
 pub struct RoleSpec<'a> {
     pub name: &'a RoleName,
     pub account: &'a AccountType,
-    /// `VALID UNTIL`, as a timestamp with time zone.
-    pub valid_until: Option<String>,
+    pub valid_until: Option<ValidUntil>,
+    /// Left on the new role as its comment.
+    pub marker: Marker,
 }
 
 /// How an existing role differs from its type's policy: on the cluster,
@@ -133,11 +135,18 @@ pub fn create_statements(
         options.insert(0, "LOGIN".into());
     }
     options.push(format!("CONNECTION LIMIT {}", account.connection_limit));
-    if let Some(until) = &spec.valid_until {
-        options.push(format!("VALID UNTIL {}", escape_literal(until)));
+    if let Some(until) = spec.valid_until {
+        options.push(valid_until(until));
     }
     let head = format!("CREATE ROLE {role} WITH {}", options.join(" "));
-    let mut statements = vec![Statement::with_verifier(&head, verifier)];
+    let mut statements = vec![
+        Statement::with_verifier(&head, verifier),
+        // In the same transaction: no role of pgacct's is without it.
+        Statement::plain(format!(
+            "COMMENT ON ROLE {role} IS {}",
+            escape_literal(&spec.marker.render())
+        )),
+    ];
     for group in &account.member_of {
         statements.push(Statement::plain(format!(
             "GRANT {} TO {role}",
@@ -218,9 +227,22 @@ fn search_path_value(schemas: &[SchemaName]) -> String {
     schemas.iter().map(|s| escape_identifier(s.as_str())).collect::<Vec<_>>().join(", ")
 }
 
-/// `ALTER ROLE ... PASSWORD` with the verifier (or its placeholder).
-pub fn reset_password(name: &RoleName, verifier: Option<&str>) -> Statement {
-    let head = format!("ALTER ROLE {} WITH", escape_identifier(name.as_str()));
+/// `VALID UNTIL '...'`.
+fn valid_until(until: ValidUntil) -> String {
+    format!("VALID UNTIL {}", escape_literal(&until.literal()))
+}
+
+/// `ALTER ROLE ... PASSWORD` with the verifier (or its placeholder), and
+/// the new `VALID UNTIL` in the same statement, when there is one.
+pub fn reset_password(
+    name: &RoleName,
+    verifier: Option<&str>,
+    until: Option<ValidUntil>,
+) -> Statement {
+    let mut head = format!("ALTER ROLE {} WITH", escape_identifier(name.as_str()));
+    if let Some(until) = until {
+        head = format!("{head} {}", valid_until(until));
+    }
     Statement::with_verifier(&head, verifier)
 }
 
@@ -421,11 +443,22 @@ mod tests {
         statements.iter().map(|s| s.shown.as_str()).collect()
     }
 
+    fn marker(kind: &str, ticket: Option<&str>) -> Marker {
+        Marker::new(kind, "2026-12-07T05:40:00Z".parse().unwrap(), ticket)
+    }
+
+    const DEVQA_MARKER: &str = r#"COMMENT ON ROLE "app" IS 'pgacct {"v":1,"type":"devqa","created":"2026-12-07T05:40:00Z","ticket":null}'"#;
+
     #[test]
     fn a_devqa_role_is_made_in_each_target_database() {
         let policy = Policy::new(&BTreeMap::new(), &BTreeMap::new());
         let (name, account) = spec_for(&policy, "devqa");
-        let spec = RoleSpec { name: &name, account: &account, valid_until: None };
+        let spec = RoleSpec {
+            name: &name,
+            account: &account,
+            valid_until: None,
+            marker: marker("devqa", None),
+        };
         let statements = create_statements(
             &spec,
             Some("SCRAM-SHA-256$4096:x$y:z"),
@@ -436,6 +469,7 @@ mod tests {
             shown(&statements),
             [
                 r#"CREATE ROLE "app" WITH LOGIN CONNECTION LIMIT 20 PASSWORD '<redacted>'"#,
+                DEVQA_MARKER,
                 r#"ALTER ROLE "app" IN DATABASE "orders" SET search_path TO "public""#,
                 r#"ALTER ROLE "app" IN DATABASE "my db" SET search_path TO "public""#,
             ]
@@ -450,13 +484,15 @@ mod tests {
         let spec = RoleSpec {
             name: &name,
             account: &account,
-            valid_until: Some("2027-01-01T00:00:00Z".into()),
+            valid_until: Some(ValidUntil::At("2027-01-01T00:00:00Z".parse().unwrap())),
+            marker: marker("readonly", Some("CHG-'1'")),
         };
         let statements = create_statements(&spec, None, &["orders"], 150_000);
         assert_eq!(
             shown(&statements),
             [
                 r#"CREATE ROLE "app" WITH LOGIN CONNECTION LIMIT 20 VALID UNTIL '2027-01-01T00:00:00Z' PASSWORD '<redacted>'"#,
+                r#"COMMENT ON ROLE "app" IS 'pgacct {"v":1,"type":"readonly","created":"2026-12-07T05:40:00Z","ticket":"CHG-''1''"}'"#,
                 r#"GRANT pg_read_all_data TO "app""#,
                 r#"ALTER ROLE "app" IN DATABASE "orders" SET search_path TO "public""#,
                 r#"ALTER ROLE "app" IN DATABASE "orders" SET default_transaction_read_only = on"#,
@@ -469,13 +505,43 @@ mod tests {
         );
 
         let (name, account) = spec_for(&policy, "dba");
-        let spec = RoleSpec { name: &name, account: &account, valid_until: None };
+        let spec = RoleSpec {
+            name: &name,
+            account: &account,
+            valid_until: None,
+            marker: marker("dba", None),
+        };
         assert_eq!(
             shown(&create_statements(&spec, None, &["orders"], 150_000)),
             [
                 r#"CREATE ROLE "app" WITH LOGIN CREATEDB CREATEROLE CONNECTION LIMIT 20 PASSWORD '<redacted>'"#,
+                r#"COMMENT ON ROLE "app" IS 'pgacct {"v":1,"type":"dba","created":"2026-12-07T05:40:00Z","ticket":null}'"#,
                 r#"ALTER ROLE "app" SET search_path TO "public""#,
             ]
+        );
+    }
+
+    #[test]
+    fn a_reset_renews_valid_until_in_the_same_statement() {
+        let name = RoleName::parse("app").unwrap();
+        let until = ValidUntil::At("2027-01-06T05:40:00Z".parse().unwrap());
+        let reset = reset_password(&name, Some("SCRAM-SHA-256$4096:x$y:z"), Some(until));
+        assert_eq!(
+            reset.shown,
+            r#"ALTER ROLE "app" WITH VALID UNTIL '2027-01-06T05:40:00Z' PASSWORD '<redacted>'"#
+        );
+        assert!(
+            reset.sql.ends_with(
+                r"VALID UNTIL '2027-01-06T05:40:00Z' PASSWORD 'SCRAM-SHA-256$4096:x$y:z'"
+            )
+        );
+        assert_eq!(
+            reset_password(&name, None, Some(ValidUntil::Never)).shown,
+            r#"ALTER ROLE "app" WITH VALID UNTIL 'infinity' PASSWORD '<redacted>'"#
+        );
+        assert_eq!(
+            reset_password(&name, None, None).shown,
+            r#"ALTER ROLE "app" WITH PASSWORD '<redacted>'"#
         );
     }
 

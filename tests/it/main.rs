@@ -10,6 +10,7 @@ mod audit_key;
 mod completion;
 mod connect;
 mod credentials;
+mod expiry;
 mod files;
 mod fleet_shape;
 mod generated;
@@ -54,6 +55,7 @@ fn main() {
         completion::tests(),
         connect::tests(),
         credentials::tests(),
+        expiry::tests(),
         files::tests(),
         fleet_shape::tests(),
         generated::tests(),

@@ -119,8 +119,26 @@ impl Record for DetailRow {
         Column::shown("privileges"),
         Column::shown("members"),
         Column::shown("sessions"),
+        Column::shown("managed").displayed(managed),
         Column::if_any("error"),
     ];
+}
+
+/// The marker as a table shows it: `vm, created 2026-12-07T05:40:00Z,
+/// ticket CHG-1`; `no` for a role without one.
+fn managed(marker: &serde_json::Value, _: &serde_json::Value) -> String {
+    let Some(kind) = marker.get("type").and_then(serde_json::Value::as_str) else {
+        return "no".into();
+    };
+    let mut text = format!("type {kind}");
+    if let Some(created) = marker.get("created").and_then(serde_json::Value::as_str) {
+        text.push_str(&format!(", created {created}"));
+    }
+    if let Some(ticket) = marker.get("ticket").and_then(serde_json::Value::as_str) {
+        text.push_str(&format!(", ticket {ticket}"));
+    }
+    // A comment anyone may have written: its control characters escaped.
+    output::table_cell(&serde_json::Value::String(text))
 }
 
 /// What was read on one cluster, and the server it was read on (of a host

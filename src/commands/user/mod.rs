@@ -18,16 +18,17 @@ use super::targets::{self, Cluster, Retry, by_cluster};
 use super::{Context, RECORD_FORMATS, fan_out};
 use crate::audit::Outcome;
 use crate::cli::{
-    ChangeArgs, ChangeTargetArgs, CreateArgs, CreateK8sArgs, CreateVmArgs, DropArgs, Format,
-    PasswordArgs, ResetPasswordArgs, SetSearchPathArgs, UserCommand,
+    ChangeArgs, ChangeTargetArgs, CreateArgs, CreateK8sArgs, CreateVmArgs, DropArgs, ExpiryArgs,
+    Format, PasswordArgs, ResetPasswordArgs, SetSearchPathArgs, UserCommand,
 };
 use crate::error::{CommandError, CommandResult, Exit, Tally};
 use crate::output::{self, Column, Output, Progress, Record, and_list, at_most};
 use crate::pg::inspect;
 use crate::pg::roles::RoleSpec;
-use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, Reading, RoleChange};
+use crate::pg::rollout::{self, ClusterOutcome, ClusterPlan, Reading, Renewal, RoleChange};
 use crate::pg::{ConnectError, Connector};
-use crate::policy::{NameParts, NamedRole, RoleName, SchemaName};
+use crate::policy::marker::Marker;
+use crate::policy::{NameParts, NamedRole, RoleName, SchemaName, ValidFor};
 use crate::registry::{Target, shell_word};
 use crate::secret::{self, Endpoint, Password};
 
@@ -78,7 +79,8 @@ fn create_vm(ctx: &Context, args: &CreateVmArgs) -> CommandResult {
         shell_word(&args.server),
         args.service_port
     );
-    create(ctx, &args.targets, &args.change, "vm", parts, &args.password, again)
+    let new = NewRole { kind: "vm", parts, password: &args.password, expiry: &args.expiry };
+    create(ctx, &args.targets, &args.change, new, again)
 }
 
 fn create_k8s(ctx: &Context, args: CreateK8sArgs) -> CommandResult {
@@ -95,49 +97,83 @@ fn create_k8s(ctx: &Context, args: CreateK8sArgs) -> CommandResult {
     );
     let parts =
         NameParts { service: Some(args.service), prefix: Some(prefix), ..NameParts::default() };
-    create(ctx, &args.targets, &args.change, "k8s", parts, &args.password, again)
+    let new = NewRole { kind: "k8s", parts, password: &args.password, expiry: &args.expiry };
+    create(ctx, &args.targets, &args.change, new, again)
 }
 
 fn create_typed(ctx: &Context, args: CreateArgs) -> CommandResult {
     let again = format!("user create --type {} {}", shell_word(&args.kind), shell_word(&args.name));
     let parts = NameParts { name: Some(args.name), ..NameParts::default() };
-    create(ctx, &args.targets, &args.change, &args.kind, parts, &args.password, again)
+    let new = NewRole { kind: &args.kind, parts, password: &args.password, expiry: &args.expiry };
+    create(ctx, &args.targets, &args.change, new, again)
+}
+
+/// What a create command says about the role to make.
+struct NewRole<'a> {
+    kind: &'a str,
+    parts: NameParts,
+    password: &'a PasswordArgs,
+    expiry: &'a ExpiryArgs,
 }
 
 fn create(
     ctx: &Context,
     targets: &ChangeTargetArgs,
     args: &ChangeArgs,
-    kind: &str,
-    mut parts: NameParts,
-    password: &PasswordArgs,
+    new: NewRole<'_>,
     again: String,
 ) -> CommandResult {
     let policy = ctx.config()?.policy();
-    let account = policy.account_type(kind)?;
+    let account = policy.account_type(new.kind)?;
+    let mut parts = new.parts;
     parts.env = targets.env.as_ref().map(|e| e.as_str().to_owned());
     let command = again.split(" --").next().unwrap_or_default().to_owned();
     let named = account.name_role(&parts, &command)?;
-    let valid_until = account.valid_for_days.map(|days| {
-        let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * i64::from(days));
-        until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    let again = with_valid_for(again, new.expiry);
+    let now = jiff::Timestamp::now();
+    let valid_for = new.expiry.valid_for.or(account.valid_for_days.map(ValidFor::days));
+    let change = RoleChange::Create(RoleSpec {
+        name: &named.name,
+        account,
+        valid_until: valid_for.map(|valid_for| valid_for.from(now)),
+        marker: Marker::new(&account.name, now, args.ticket.as_deref()),
     });
-    let change = RoleChange::Create(RoleSpec { name: &named.name, account, valid_until });
-    let password = Some((password, account.password_length));
+    let password = Some((new.password, account.password_length));
     rollout(ctx, &Request { targets, args, change, password, again, named: Some(&named) })
 }
 
 fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> CommandResult {
     let name = RoleName::parse(&args.name)?;
-    // A reset does not know the role's type, so it uses the default length.
-    let password = Some((&args.password, crate::policy::DEFAULT_PASSWORD_LENGTH));
+    let policy = ctx.config()?.policy();
+    let account = args.kind.as_deref().map(|kind| policy.account_type(kind)).transpose()?;
+    let now = jiff::Timestamp::now();
+    let renewal = match (args.expiry.valid_for, account) {
+        (Some(valid_for), _) => Renewal::To(valid_for.from(now)),
+        (None, Some(account)) => match account.valid_for_days {
+            Some(days) => Renewal::To(ValidFor::days(days).from(now)),
+            None => Renewal::Keep(Some(format!(
+                "VALID UNTIL left as it is: type {} sets no valid_for_days",
+                account.name
+            ))),
+        },
+        // The marker is read only where it can renew something.
+        (None, None) if policy.some_type_expires() => Renewal::ByMarker { policy: &policy, now },
+        (None, None) => Renewal::Keep(None),
+    };
+    // The type's length, where the reset knows the type before it reads
+    // the marker.
+    let length = account.map_or(crate::policy::DEFAULT_PASSWORD_LENGTH, |a| a.password_length);
+    let mut again = format!("user reset-password {name}");
+    if let Some(kind) = &args.kind {
+        again = format!("{again} --type {}", shell_word(kind));
+    }
     change_roles(
         ctx,
         &args.targets,
         &args.change,
-        format!("user reset-password {name}"),
-        RoleChange::ResetPassword(&name),
-        password,
+        with_valid_for(again, &args.expiry),
+        RoleChange::ResetPassword { name: &name, renewal },
+        Some((&args.password, length)),
     )
 }
 
@@ -162,6 +198,14 @@ fn drop_user(ctx: &Context, args: &DropArgs) -> CommandResult {
     };
     let change = RoleChange::Drop { name: &name, heir };
     change_roles(ctx, &args.targets, &args.change, again, change, None)
+}
+
+/// The command `again`, with its `--valid-for`: a retry renews as it did.
+fn with_valid_for(again: String, expiry: &ExpiryArgs) -> String {
+    match expiry.valid_for {
+        Some(valid_for) => format!("{again} --valid-for {valid_for}"),
+        None => again,
+    }
 }
 
 /// One role change, as a command asked for it.
@@ -193,7 +237,7 @@ fn change_roles<'a>(
 /// One cluster, as planned: or why it could not be.
 #[derive(Debug)]
 enum ClusterState {
-    Planned(ClusterPlan),
+    Planned(Box<ClusterPlan>),
     Unreachable(ConnectError),
 }
 
@@ -219,6 +263,9 @@ struct UserRow {
     /// The values a name template was filled with, as given, where their
     /// spelling in the role name differs (`{"service": "gear-service"}`).
     name_from: Option<BTreeMap<&'static str, String>>,
+    /// The `VALID UNTIL` the change set (`2027-01-06T05:40:00Z`, or
+    /// `infinity`), when it set one. Last: CSV columns keep their places.
+    valid_until: Option<String>,
     #[serde(skip)]
     hint: Option<String>,
 }
@@ -237,6 +284,7 @@ impl Record for UserRow {
         Column::wide("sql"),
         Column::wide("selected"),
         Column::wide("name_from"),
+        Column::wide("valid_until"),
     ];
 }
 
@@ -534,9 +582,9 @@ async fn plan_cluster(
 ) -> ClusterState {
     let _work = progress.start(&cluster.name, cluster.targets.len());
     match connector.connect(cluster.targets[0]).await {
-        Ok(session) => ClusterState::Planned(
+        Ok(session) => ClusterState::Planned(Box::new(
             rollout::plan(connector, session, &cluster.targets, change, password, reading).await,
-        ),
+        )),
         Err(err) => ClusterState::Unreachable(err),
     }
 }
@@ -681,7 +729,7 @@ fn confirmations(
     let role = change.role();
     let question = match change {
         RoleChange::Create(spec) => format!("Create {} user {role} on {on}?", spec.account.name),
-        RoleChange::ResetPassword(_) => format!("Reset the password of {role} on {on}?"),
+        RoleChange::ResetPassword { .. } => format!("Reset the password of {role} on {on}?"),
         RoleChange::SetSearchPath { .. } => format!("Set the search_path of {role} on {on}?"),
         RoleChange::Lock { .. } => format!("Lock {role} on {on}?"),
         RoleChange::Unlock(_) => format!("Unlock {role} on {on}?"),
@@ -776,6 +824,7 @@ fn row(
         sql: outcome.executed.iter().map(ToString::to_string).collect(),
         selected: true,
         name_from: None,
+        valid_until: outcome.valid_until.clone(),
         hint: None,
     }
 }

@@ -19,7 +19,7 @@ use crate::interrupt::Interrupt;
 use crate::pg::lifecycle;
 use crate::pg::roles::{self, Drift, Effect, RoleError, Statement};
 use crate::pg::{Connector, Session};
-use crate::policy::RoleName;
+use crate::policy::{RoleName, ValidUntil};
 
 /// The status of a failed outcome after which the new password may be in
 /// force (a statement that sets it committed, or got no answer): the
@@ -88,6 +88,8 @@ pub struct ClusterOutcome {
     pub executed: Vec<Executed>,
     /// The new password is (or may be) in force here: it is to be delivered.
     pub password_set: bool,
+    /// The `VALID UNTIL` the change set (or, previewed, would set).
+    pub valid_until: Option<String>,
 }
 
 impl ClusterPlan {
@@ -192,7 +194,7 @@ impl ClusterPlan {
     async fn run(&self, change: &RoleChange<'_>, step: &Step<'_>) -> ClusterOutcome {
         match &self.work {
             Work::Settled(settled) => settled_outcome(change, settled),
-            Work::Change { statements, grants, terminate } => {
+            Work::Change { statements, grants, terminate, expiry } => {
                 match step.transaction(self.main(), None, statements).await {
                     Ok(()) => {}
                     Err(StepError::Failed(err)) if err.code == Some(SqlState::DUPLICATE_OBJECT) => {
@@ -241,7 +243,8 @@ impl ClusterPlan {
                         return step_failed(change, err.in_database(db));
                     }
                 }
-                let mut outcome = ClusterOutcome::ok(change.done());
+                let mut outcome = ClusterOutcome::ok(expiry.status(change.done()));
+                outcome.valid_until = expiry.until.map(ValidUntil::literal);
                 if *terminate {
                     outcome.sessions = Some(step.terminate(self.main()).await);
                 }
@@ -426,6 +429,7 @@ impl ClusterOutcome {
             drift: Drift::default(),
             executed: Vec::new(),
             password_set: false,
+            valid_until: None,
         }
     }
 

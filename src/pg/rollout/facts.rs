@@ -11,9 +11,11 @@ use super::super::roles::RoleError;
 /// What the plan reads about a role, and the admin's power over it. The
 /// admin's memberships (the last four) are read for a drop only, and are
 /// false otherwise.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct RoleFacts {
     pub(super) exists: bool,
+    /// Its comment: pgacct's marker, on a role pgacct created.
+    pub(super) comment: Option<String>,
     pub(super) superuser: bool,
     pub(super) replication: bool,
     /// The admin holds ADMIN OPTION on it (counts from PostgreSQL 16).
@@ -34,7 +36,8 @@ pub(super) struct RoleFacts {
 /// target.
 const ROLE_FACTS: &str = "
 SELECT r.rolsuper, r.rolreplication,
-       pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION')/*memberships*/
+       pg_has_role(current_user, r.oid, 'MEMBER WITH ADMIN OPTION'),
+       shobj_description(r.oid, 'pg_authid')/*memberships*/
   FROM pg_roles r
  WHERE r.rolname = $1";
 
@@ -67,13 +70,14 @@ pub(super) async fn role_facts(
         superuser: row.get(0),
         replication: row.get(1),
         admin_option: row.get(2),
+        comment: row.get(3),
         ..RoleFacts::default()
     };
     if memberships {
-        facts.acts_as = row.get(3);
-        facts.member = row.get(4);
-        facts.self_granted = row.get(5);
-        facts.admin_option_direct = row.get(6);
+        facts.acts_as = row.get(4);
+        facts.member = row.get(5);
+        facts.self_granted = row.get(6);
+        facts.admin_option_direct = row.get(7);
     }
     Ok(facts)
 }

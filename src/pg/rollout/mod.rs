@@ -29,7 +29,7 @@ use super::inspect;
 use super::lifecycle;
 use super::roles::{self, Drift, READ_ALL_DATA_SINCE, RoleError, RoleSpec, Statement};
 use super::{Connector, Session, SessionFacts};
-use crate::policy::{AccountType, Attribute, RoleName, SchemaName};
+use crate::policy::{AccountType, Attribute, Policy, RoleName, SchemaName, ValidFor, ValidUntil};
 use crate::registry::Target;
 use crate::secret::{self, Password};
 
@@ -47,7 +47,10 @@ pub const SETS_PASSWORD: [&str; 2] = ["user created", "password reset"];
 #[derive(Debug)]
 pub enum RoleChange<'a> {
     Create(RoleSpec<'a>),
-    ResetPassword(&'a RoleName),
+    ResetPassword {
+        name: &'a RoleName,
+        renewal: Renewal<'a>,
+    },
     SetSearchPath {
         name: &'a RoleName,
         schemas: &'a [SchemaName],
@@ -68,7 +71,7 @@ impl RoleChange<'_> {
     pub fn role(&self) -> &RoleName {
         match self {
             RoleChange::Create(spec) => spec.name,
-            RoleChange::ResetPassword(name)
+            RoleChange::ResetPassword { name, .. }
             | RoleChange::SetSearchPath { name, .. }
             | RoleChange::Lock { name, .. }
             | RoleChange::Unlock(name)
@@ -80,7 +83,7 @@ impl RoleChange<'_> {
     pub fn operation(&self) -> &'static str {
         match self {
             RoleChange::Create(_) => "user.create",
-            RoleChange::ResetPassword(_) => "user.reset-password",
+            RoleChange::ResetPassword { .. } => "user.reset-password",
             RoleChange::SetSearchPath { .. } => "user.set-search-path",
             RoleChange::Lock { .. } => "user.lock",
             RoleChange::Unlock(_) => "user.unlock",
@@ -90,14 +93,14 @@ impl RoleChange<'_> {
 
     /// True when the change gives the role a new password.
     pub fn sets_password(&self) -> bool {
-        matches!(self, RoleChange::Create(_) | RoleChange::ResetPassword(_))
+        matches!(self, RoleChange::Create(_) | RoleChange::ResetPassword { .. })
     }
 
     /// What is about to happen, in words.
     pub fn intent(&self) -> String {
         match self {
             RoleChange::Create(spec) => format!("create {} user", spec.account.name),
-            RoleChange::ResetPassword(_) => "reset password".into(),
+            RoleChange::ResetPassword { .. } => "reset password".into(),
             RoleChange::SetSearchPath { schemas, .. } => {
                 format!("set search_path to {}", path_text(schemas))
             }
@@ -115,7 +118,7 @@ impl RoleChange<'_> {
     fn done(&self) -> String {
         match self {
             RoleChange::Create(_) => SETS_PASSWORD[0].into(),
-            RoleChange::ResetPassword(_) => SETS_PASSWORD[1].into(),
+            RoleChange::ResetPassword { .. } => SETS_PASSWORD[1].into(),
             RoleChange::SetSearchPath { schemas, .. } => {
                 format!("search_path set to {}", path_text(schemas))
             }
@@ -130,7 +133,7 @@ impl RoleChange<'_> {
     pub fn not_done(&self) -> String {
         match self {
             RoleChange::Create(_) => "user not created".into(),
-            RoleChange::ResetPassword(_) => "password not reset".into(),
+            RoleChange::ResetPassword { .. } => "password not reset".into(),
             RoleChange::SetSearchPath { .. } => "search_path not set".into(),
             RoleChange::Lock { .. } => "user not locked".into(),
             RoleChange::Unlock(_) => "user not unlocked".into(),
@@ -143,8 +146,69 @@ impl RoleChange<'_> {
     pub fn locks_out_the_admin(&self) -> bool {
         matches!(
             self,
-            RoleChange::ResetPassword(_) | RoleChange::Lock { .. } | RoleChange::Drop { .. }
+            RoleChange::ResetPassword { .. } | RoleChange::Lock { .. } | RoleChange::Drop { .. }
         )
+    }
+}
+
+/// What a reset does to the role's `VALID UNTIL`.
+#[derive(Debug, Clone)]
+pub enum Renewal<'a> {
+    /// Sets it: from `--valid-for`, or the `valid_for_days` of `--type`.
+    To(ValidUntil),
+    /// From the type the role's marker names, read by the plan: that
+    /// type's `valid_for_days`, counted from `now`.
+    ByMarker { policy: &'a Policy, now: jiff::Timestamp },
+    /// Leaves it; the note says why, where there is something to say.
+    Keep(Option<String>),
+}
+
+impl Renewal<'_> {
+    /// What it sets on a cluster where the role's comment is `comment`
+    /// (read where the marker decides).
+    fn expiry(&self, comment: Option<&str>) -> Expiry {
+        let keep = |why: String| Expiry {
+            until: None,
+            note: Some(format!("VALID UNTIL left as it is: {why}; give --type or --valid-for")),
+        };
+        match self {
+            Renewal::To(until) => Expiry { until: Some(*until), note: None },
+            Renewal::Keep(note) => Expiry { until: None, note: note.clone() },
+            Renewal::ByMarker { policy, now } => {
+                let Some(marker) = comment.and_then(crate::policy::marker::parse) else {
+                    return keep("the role has no pgacct marker".into());
+                };
+                match policy.account_type(&marker.kind) {
+                    Ok(account) => Expiry {
+                        until: account.valid_for_days.map(|days| ValidFor::days(days).from(*now)),
+                        note: None,
+                    },
+                    Err(_) => keep(format!(
+                        "its marker names type {}, which this configuration does not have",
+                        marker.kind
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// The `VALID UNTIL` a change sets on one cluster, or why it sets none.
+#[derive(Debug, Clone, Default)]
+struct Expiry {
+    until: Option<ValidUntil>,
+    /// Said after the status: why `VALID UNTIL` is left as it is.
+    note: Option<String>,
+}
+
+impl Expiry {
+    /// `status`, and what became of `VALID UNTIL`.
+    fn status(&self, status: String) -> String {
+        match (self.until, &self.note) {
+            (Some(until), _) => format!("{status}; {}", until.status()),
+            (None, Some(note)) => format!("{status}; {note}"),
+            (None, None) => status,
+        }
     }
 }
 
@@ -194,6 +258,7 @@ enum Work {
         statements: Vec<Statement>,
         grants: Vec<ReadGrants>,
         terminate: bool,
+        expiry: Expiry,
     },
     Drop(DropWork),
 }
@@ -316,7 +381,7 @@ impl ClusterPlan {
             if self.main().server.in_recovery == Some(true) {
                 return Ok(Work::Settled(Settled::Standby));
             }
-            return Ok(self.change_work(targets, change, password));
+            return Ok(self.change_work(targets, change, password, None));
         }
         // What the checks need, in one round trip.
         let is_drop = matches!(change, RoleChange::Drop { .. });
@@ -341,13 +406,13 @@ impl ClusterPlan {
             }
             _ if !facts.exists => Ok(Work::Settled(Settled::NotFound)),
             RoleChange::Drop { heir, .. } => {
-                self.refuse_unchangeable(change, facts);
+                self.refuse_unchangeable(change, &facts);
                 self.plan_drop(connector, targets[0], name, heir.unwrap_or(&admin), facts, &session)
                     .await
             }
             _ => {
-                self.refuse_unchangeable(change, facts);
-                Ok(self.change_work(targets, change, password))
+                self.refuse_unchangeable(change, &facts);
+                Ok(self.change_work(targets, change, password, facts.comment.as_deref()))
             }
         }
     }
@@ -356,8 +421,9 @@ impl ClusterPlan {
     /// server is one the server makes itself when the change runs: the
     /// admin is a superuser (so nothing is beyond its power), and the
     /// change joins no groups (whose powers pgacct checks) and needs no
-    /// per-database grants. Then the role being there or not, or the
-    /// server being a standby, is told by the change's own statements.
+    /// per-database grants; nor, for a reset, the role's marker. Then the
+    /// role being there or not, or the server being a standby, is told by
+    /// the change's own statements.
     fn server_checks_all(&self, change: &RoleChange<'_>) -> bool {
         self.main().server.superuser
             && match change {
@@ -365,8 +431,10 @@ impl ClusterPlan {
                     !spec.account.read_only && self.groups_joined(spec).is_empty()
                 }
                 RoleChange::Drop { .. } => false,
-                RoleChange::ResetPassword(_)
-                | RoleChange::SetSearchPath { .. }
+                RoleChange::ResetPassword { renewal, .. } => {
+                    !matches!(renewal, Renewal::ByMarker { .. })
+                }
+                RoleChange::SetSearchPath { .. }
                 | RoleChange::Lock { .. }
                 | RoleChange::Unlock(_) => true,
             }
@@ -384,22 +452,29 @@ impl ClusterPlan {
         groups
     }
 
-    /// The statements of a change that is not a drop, once its checks passed.
+    /// The statements of a change that is not a drop, once its checks
+    /// passed; `comment` is the role's comment, where the plan read it.
     fn change_work(
         &self,
         targets: &[&Target],
         change: &RoleChange<'_>,
         password: Option<&Password>,
+        comment: Option<&str>,
     ) -> Work {
         let name = change.role();
         let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
         let verifier = password.map(|p| p.verifier(self.scram_iterations()));
         let version = self.main().server.version_num;
+        let mut expiry = Expiry::default();
         let statements = match change {
             RoleChange::Create(spec) => {
+                expiry.until = spec.valid_until;
                 roles::create_statements(spec, verifier.as_deref(), &dbs, version)
             }
-            RoleChange::ResetPassword(_) => vec![roles::reset_password(name, verifier.as_deref())],
+            RoleChange::ResetPassword { renewal, .. } => {
+                expiry = renewal.expiry(comment);
+                vec![roles::reset_password(name, verifier.as_deref(), expiry.until)]
+            }
             RoleChange::SetSearchPath { schemas, .. } => {
                 roles::set_search_path(name, &dbs, schemas)
             }
@@ -411,7 +486,7 @@ impl ClusterPlan {
             }
         };
         let terminate = matches!(change, RoleChange::Lock { terminate: true, .. });
-        Work::Change { statements, grants: Vec::new(), terminate }
+        Work::Change { statements, grants: Vec::new(), terminate, expiry }
     }
 
     fn scram_iterations(&self) -> u32 {
@@ -423,7 +498,7 @@ impl ClusterPlan {
     }
 
     /// Refuses a change the admin may not make to an existing role.
-    fn refuse_unchangeable(&mut self, change: &RoleChange<'_>, facts: RoleFacts) {
+    fn refuse_unchangeable(&mut self, change: &RoleChange<'_>, facts: &RoleFacts) {
         let name = change.role();
         let server = &self.main().server;
         let admin = &self.main().settings.user;
@@ -482,8 +557,8 @@ impl ClusterPlan {
             return Ok(Work::Settled(Settled::AlreadyExists(drift)));
         }
         self.refuse_uncreatable(spec, read.session, read.groups);
-        let Work::Change { statements, mut grants, terminate } =
-            self.change_work(targets, &RoleChange::Create(spec.clone()), password)
+        let Work::Change { statements, mut grants, terminate, expiry } =
+            self.change_work(targets, &RoleChange::Create(spec.clone()), password, None)
         else {
             return Ok(Work::Settled(Settled::Failed("a create planned no statements".into())));
         };
@@ -495,7 +570,7 @@ impl ClusterPlan {
                 grants.push(ReadGrants { session: index, grant, revoke });
             }
         }
-        Ok(Work::Change { statements, grants, terminate })
+        Ok(Work::Change { statements, grants, terminate, expiry })
     }
 
     /// Refuses a create the admin may not make: attributes it may not give,
@@ -590,7 +665,7 @@ impl ClusterPlan {
         }
         let heir_facts = role_facts(self.main(), heir, true).await?;
         let grant_heir = if heir_facts.exists {
-            self.membership_to_act_as(heir, heir_facts, "the heir", session)
+            self.membership_to_act_as(heir, &heir_facts, "the heir", session)
         } else {
             self.refusals.push(
                 Refusal::new(format!(
@@ -600,7 +675,7 @@ impl ClusterPlan {
             );
             false
         };
-        let grant_role = self.membership_to_act_as(name.as_str(), facts, "the role", session);
+        let grant_role = self.membership_to_act_as(name.as_str(), &facts, "the role", session);
         let Some(detail) = inspect::show(self.main(), name.as_str(), &[]).await? else {
             return Ok(Work::Settled(Settled::NotFound));
         };
@@ -648,7 +723,7 @@ impl ClusterPlan {
     fn membership_to_act_as(
         &mut self,
         role: &str,
-        facts: RoleFacts,
+        facts: &RoleFacts,
         what: &str,
         session: &SessionFacts,
     ) -> bool {
@@ -760,7 +835,7 @@ impl ClusterPlan {
         };
         match &self.work {
             Work::Settled(_) => Vec::new(),
-            Work::Change { statements, grants, terminate } => {
+            Work::Change { statements, grants, terminate, .. } => {
                 let mut shown: Vec<String> = statements.iter().map(|s| s.shown.clone()).collect();
                 for grants in grants {
                     shown.extend(grants.grant.iter().map(|s| in_db(grants.session, s)));
@@ -796,7 +871,13 @@ impl ClusterPlan {
     pub fn preview(&self, change: &RoleChange<'_>) -> ClusterOutcome {
         match &self.work {
             Work::Settled(settled) => settled_outcome(change, settled),
-            _ => ClusterOutcome::ok(format!("would {}", change.intent())),
+            Work::Change { expiry, .. } => {
+                let mut outcome =
+                    ClusterOutcome::ok(expiry.status(format!("would {}", change.intent())));
+                outcome.valid_until = expiry.until.map(ValidUntil::literal);
+                outcome
+            }
+            Work::Drop(_) => ClusterOutcome::ok(format!("would {}", change.intent())),
         }
     }
 
