@@ -212,6 +212,24 @@ pub enum UserCommand {
     /// Show one role in detail: also what it owns, per database, and its sessions
     Show(UserNameArgs),
 
+    /// Report the credentials of every role on the targets' clusters, for a review
+    ///
+    /// One row per role and cluster: how its password is stored (scram,
+    /// md5, none, or unknown when the admin may not read pg_authid), VALID
+    /// UNTIL and the days left, the password's age (when pgacct last set it
+    /// there, from the audit trail; unknown when it never did), the account
+    /// type of pgacct's marker (no for a role pgacct did not create), login,
+    /// connection limit and its type's, and SUPERUSER, CREATEROLE and
+    /// BYPASSRLS. The problems column says what is wrong: md5, expired,
+    /// expiring, old, unmanaged, limit differs from its type.
+    ///
+    /// Filters show only the roles with a problem they name; given several,
+    /// a role with any of them. With --fail-if-any, a match exits 1, so cron
+    /// and monitoring can alert.
+    ///
+    /// Example: pgacct user report --all-envs --md5 --expiring-within 14d --older-than 90d --fail-if-any
+    Report(ReportArgs),
+
     /// Stop a role from logging in (NOLOGIN)
     Lock(LockArgs),
 
@@ -242,6 +260,44 @@ pub struct ListUsersArgs {
     /// Only roles whose name matches (psql-style: * and ?)
     #[arg(long, value_name = "PATTERN")]
     pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("problem").multiple(true)
+    .args(["expiring_within", "older_than", "md5", "unmanaged"])))]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// Only roles whose name matches (psql-style: * and ?)
+    #[arg(long, value_name = "PATTERN")]
+    pub name: Option<String>,
+
+    /// Roles whose VALID UNTIL is within this span, or past (e.g. 14d)
+    #[arg(long, value_name = "SPAN", value_parser = parse_span)]
+    pub expiring_within: Option<jiff::SignedDuration>,
+
+    /// Roles whose password pgacct set longer ago than this span (e.g. 90d)
+    #[arg(long, value_name = "SPAN", value_parser = parse_span)]
+    pub older_than: Option<jiff::SignedDuration>,
+
+    /// Roles whose password is stored as an md5 hash
+    #[arg(long)]
+    pub md5: bool,
+
+    /// Roles pgacct did not create (no marker)
+    #[arg(long)]
+    pub unmanaged: bool,
+
+    /// Exit 1 when a role matches the filters
+    #[arg(long, requires = "problem")]
+    pub fail_if_any: bool,
+}
+
+/// A span such as `14d`, `90d`, `12h`, `2w`.
+fn parse_span(s: &str) -> Result<jiff::SignedDuration, String> {
+    crate::time::span(s)
+        .ok_or_else(|| format!("invalid span '{s}': give a number and a unit, e.g. 14d, 12h, 2w"))
 }
 
 #[derive(Debug, Args)]

@@ -236,6 +236,17 @@ impl std::fmt::Display for Head {
     }
 }
 
+/// When pgacct last set a role's password on a cluster: the newest `ok`
+/// record that created the role or reset its password there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordSet {
+    pub role: String,
+    /// `host:port`.
+    pub cluster: String,
+    /// UTC, milliseconds.
+    pub time: String,
+}
+
 /// Storage of the audit trail: append and read, never change.
 pub trait AuditStore {
     /// Appends one started record per operation, in one transaction;
@@ -252,6 +263,8 @@ pub trait AuditStore {
     fn show(&self, filter: &Filter) -> Result<Vec<AuditRow>, Error>;
     /// The newest record.
     fn head(&self) -> Result<Option<Head>, Error>;
+    /// When pgacct last set each role's password, per cluster.
+    fn passwords_set(&self) -> Result<Vec<PasswordSet>, Error>;
     /// Walks the whole chain; with an anchor, also checks that the record
     /// it names still has that hash; with a key, checks the HMACs of the
     /// records made with one, and that a trail has any.

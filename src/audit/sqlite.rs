@@ -16,7 +16,7 @@ use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use super::chain::{GENESIS, Record};
 use super::{
     Anchor, AuditKey, AuditRow, AuditStore, Break, Error, Filter, Finish, Head, Invocation,
-    Operation, OperationTarget, Outcome, Verification,
+    Operation, OperationTarget, Outcome, PasswordSet, Verification,
 };
 use crate::store::FileStore;
 
@@ -174,6 +174,22 @@ impl AuditStore for FileStore {
 
     fn head(&self) -> Result<Option<Head>, Error> {
         self.read(last_record)?
+    }
+
+    fn passwords_set(&self) -> Result<Vec<PasswordSet>, Error> {
+        let [created, reset] = crate::pg::rollout::SETS_PASSWORD;
+        Ok(self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT role, cluster, max(ts) FROM audit
+                  WHERE outcome = 'ok' AND status IN (?1, ?2)
+                    AND role IS NOT NULL AND cluster IS NOT NULL
+                  GROUP BY role, cluster",
+            )?;
+            let rows = stmt.query_map([created, reset], |row| {
+                Ok(PasswordSet { role: row.get(0)?, cluster: row.get(1)?, time: row.get(2)? })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?)
     }
 
     fn verify(

@@ -40,7 +40,7 @@ pub use self::location::StoreLocation;
 use self::migrations::APPLICATION_ID;
 use crate::audit::{
     Anchor, AuditKey, AuditRow, AuditStore, Filter, Finish, Head, Invocation, Operation,
-    OperationTarget, Verification,
+    OperationTarget, PasswordSet, Verification,
 };
 use crate::registry::sync::Change;
 use crate::registry::{
@@ -160,6 +160,9 @@ impl AuditStore for Store {
     }
     fn head(&self) -> Result<Option<Head>, crate::audit::Error> {
         either!(self, s => s.head())
+    }
+    fn passwords_set(&self) -> Result<Vec<PasswordSet>, crate::audit::Error> {
+        either!(self, s => s.passwords_set())
     }
     fn verify(
         &self,

@@ -26,6 +26,7 @@ mod policy_input;
 mod progress;
 mod readme;
 mod registry;
+mod report;
 mod results;
 mod safety;
 mod secrets;
@@ -71,6 +72,7 @@ fn main() {
         progress::tests(),
         readme::tests(),
         registry::tests(),
+        report::tests(),
         results::tests(),
         safety::tests(),
         secrets::tests(),

@@ -146,7 +146,7 @@ fn managed(marker: &serde_json::Value, _: &serde_json::Value) -> String {
 type Read<T> = (String, Result<T, String>);
 
 /// Connects to each cluster (through its first target) and runs `read`.
-fn on_each_cluster<'t, T, F>(
+pub(super) fn on_each_cluster<'t, T, F>(
     ctx: &Context,
     connector: &Connector,
     jobs: u16,

@@ -6,6 +6,7 @@
 
 mod list;
 mod password;
+mod report;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -40,6 +41,7 @@ pub fn run(command: UserCommand, ctx: &Context) -> CommandResult {
         UserCommand::ResetPassword(args) => reset_password(ctx, &args),
         UserCommand::SetSearchPath(args) => set_search_path(ctx, &args),
         UserCommand::List(args) => list::list(ctx, &args),
+        UserCommand::Report(args) => report::report(ctx, &args),
         UserCommand::Show(args) => list::show(ctx, &args),
         UserCommand::Lock(args) => {
             let name = RoleName::parse(&args.name)?;

@@ -17,7 +17,7 @@ use super::trail::TrailError;
 use super::{TeamStore, show_trail, verify_trail};
 use crate::audit::{
     Anchor, AuditKey, AuditRow, AuditStore, Error, Filter, Finish, Head, Invocation, Operation,
-    OperationTarget, Outcome, Verification,
+    OperationTarget, Outcome, PasswordSet, Verification,
 };
 
 /// A started record: what the client knows, `$1` to `$16` of
@@ -64,6 +64,14 @@ SELECT r.id, r.operation, r.env, r.db, r.cluster, r.role, r.status, o.outcome, o
  ORDER BY r.id";
 
 const HEAD: &str = "SELECT id, hash FROM {schema}.audit ORDER BY id DESC LIMIT 1";
+
+/// When each role's password was last set, per cluster, as the local
+/// trail's time is written.
+const PASSWORDS_SET: &str = "
+SELECT role, cluster, to_char(max(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
+  FROM {schema}.audit
+ WHERE outcome = 'ok' AND status IN ($1, $2) AND role IS NOT NULL AND cluster IS NOT NULL
+ GROUP BY role, cluster";
 
 impl AuditStore for TeamStore {
     fn start(&mut self, who: &Invocation, operations: &[Operation]) -> Result<Vec<i64>, Error> {
@@ -138,6 +146,24 @@ impl AuditStore for TeamStore {
         let rows = self.run(self.session().query_typed(&sql, &[]));
         let rows = rows.map_err(|err| self.failed("read the audit trail", &err))?;
         rows.first().map(|row| self.head_of(row)).transpose()
+    }
+
+    fn passwords_set(&self) -> Result<Vec<PasswordSet>, Error> {
+        let [created, reset] = crate::pg::rollout::SETS_PASSWORD;
+        let sql = self.names().fill(PASSWORDS_SET);
+        let rows = self
+            .run(self.session().query_typed(&sql, &[(&created, Type::TEXT), (&reset, Type::TEXT)]));
+        let rows = rows.map_err(|err| self.failed("read the audit trail", &err))?;
+        rows.iter()
+            .map(|row| {
+                let read = |err| self.failed("read the audit trail", &err);
+                Ok(PasswordSet {
+                    role: row.try_get(0).map_err(read)?,
+                    cluster: row.try_get(1).map_err(read)?,
+                    time: row.try_get(2).map_err(read)?,
+                })
+            })
+            .collect()
     }
 
     /// The server attests a team trail's records; there is no audit key to
