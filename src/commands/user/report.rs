@@ -27,7 +27,7 @@ use crate::registry::natural_cmp;
 const DAY: i64 = 86_400;
 
 /// One role on one cluster, as the review sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct ReportRow {
     cluster: String,
     /// The selected targets on this cluster.
@@ -230,19 +230,8 @@ pub fn report(ctx: &Context, args: &ReportArgs) -> CommandResult {
                 rows.push(ReportRow {
                     cluster: server,
                     targets: names,
-                    role: None,
-                    password: None,
-                    valid_until: None,
-                    days_left: None,
-                    password_set: None,
-                    password_age_days: None,
-                    managed: None,
-                    can_login: None,
-                    connection_limit: None,
-                    policy_limit: None,
-                    powers: Vec::new(),
-                    problems: Vec::new(),
                     error: Some(error),
+                    ..ReportRow::default()
                 });
             }
         }
