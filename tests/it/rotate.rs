@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use libtest_mimic::Trial;
 
+use crate::safety::{pgacct_waits_for_a_lock, wait_until};
 use crate::support::fleet::{Admin, Fleet};
 use crate::support::local_trail::rechain;
 use crate::support::read_password_from;
@@ -17,6 +18,8 @@ pub fn tests() -> Vec<Trial> {
         test!(old_passwords_are_rotated_into_files),
         test!(type_md5_and_names_select),
         test!(refusals_change_nothing),
+        test!(ctrl_c_stops_and_delivers_what_committed),
+        test!(a_role_that_fails_makes_it_partial),
     ]
 }
 
@@ -221,4 +224,71 @@ fn refusals_change_nothing() {
     rotate("app_b --force --yes -q").run();
     assert_ne!(fleet.pg.verifier("app_b"), before.1);
     assert!(std::fs::read_to_string(dir.join("app_b.json")).unwrap().contains("app_b"));
+}
+
+/// Ctrl-C while the second role's reset waits behind a lock: the first
+/// role's password is in force and in its file, the second is rolled back
+/// and gets no file, and the rotation ends 130 saying what was done.
+fn ctrl_c_stops_and_delivers_what_committed() {
+    let fleet = fleet_with(&["role_a", "role_b", "role_c"]);
+    fleet.sandbox.write_config("[connection]\nlock_timeout = \"60s\"\n");
+    let before_b = fleet.pg.verifier("role_b");
+    let before_c = fleet.pg.verifier("role_c");
+    let mut holder = fleet.pg.client();
+    let mut held = holder.transaction().unwrap();
+    held.batch_execute("ALTER ROLE role_b CONNECTION LIMIT 5").unwrap();
+    let dir = fleet.sandbox.path().join("keys");
+    let running = fleet
+        .pgacct()
+        .args("user rotate --env qa --all role_a role_b role_c --secret-format env --format json")
+        .arg("--secret-dir")
+        .arg(&dir)
+        .expect(130)
+        .stderr_contains("interrupted: rotated role_a")
+        .spawn();
+    wait_until("role_b's reset to wait", || pgacct_waits_for_a_lock(&fleet.pg));
+    running.signal("INT");
+    let ran = running.finish();
+    held.rollback().unwrap();
+    let rows = ran.rows();
+    let outcome = |role: &str| rows.iter().find(|r| r["role"] == role).unwrap()["outcome"].clone();
+    assert_eq!(outcome("role_a"), "ok");
+    assert_eq!(outcome("role_b"), "failed");
+    let password = read_password_from(&dir.join("role_a.env"));
+    fleet.login("orders", "role_a", &password).expect("role_a's new password is delivered");
+    assert!(!dir.join("role_b.env").exists(), "no file for a password not set");
+    assert_eq!(fleet.pg.verifier("role_b"), before_b, "role_b was rolled back");
+    // The rotation stopped: the next role was not started.
+    let c = rows.iter().find(|r| r["role"] == "role_c").unwrap();
+    assert_eq!(c["status"], "not started: interrupted");
+    assert_eq!(fleet.pg.verifier("role_c"), before_c);
+    assert_eq!(resets_of(&fleet, "role_c"), 0);
+}
+
+/// A role whose reset fails (a lock held past lock_timeout) does not stop
+/// the others; the result is partial (3) with reset's retry hint.
+fn a_role_that_fails_makes_it_partial() {
+    let fleet = fleet_with(&["role_a", "role_b"]);
+    fleet.sandbox.write_config("[connection]\nlock_timeout = \"1s\"\n");
+    let before_b = fleet.pg.verifier("role_b");
+    let mut holder = fleet.pg.client();
+    let mut held = holder.transaction().unwrap();
+    held.batch_execute("ALTER ROLE role_b CONNECTION LIMIT 5").unwrap();
+    let dir = fleet.sandbox.path().join("keys");
+    let ran = fleet
+        .pgacct()
+        .args("user rotate --env qa --all role_b role_a --format json")
+        .arg("--secret-dir")
+        .arg(&dir)
+        .expect(3)
+        .stderr_contains("pgacct user reset-password role_b --retry")
+        .run();
+    held.rollback().unwrap();
+    let rows = ran.rows();
+    let outcome = |role: &str| rows.iter().find(|r| r["role"] == role).unwrap()["outcome"].clone();
+    assert_eq!(outcome("role_a"), "ok");
+    assert_eq!(outcome("role_b"), "failed");
+    assert!(dir.join("role_a.json").exists());
+    assert!(!dir.join("role_b.json").exists());
+    assert_eq!(fleet.pg.verifier("role_b"), before_b);
 }
