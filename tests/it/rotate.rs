@@ -265,7 +265,7 @@ fn ctrl_c_stops_and_delivers_what_committed() {
     assert_eq!(resets_of(&fleet, "role_c"), 0);
 }
 
-/// A role whose reset fails (a lock held past lock_timeout) does not stop
+/// A role whose reset fails (a lock held past `lock_timeout`) does not stop
 /// the others; the result is partial (3) with reset's retry hint.
 fn a_role_that_fails_makes_it_partial() {
     let fleet = fleet_with(&["role_a", "role_b"]);
