@@ -10,8 +10,8 @@ use libtest_mimic::Trial;
 use crate::safety::{pgacct_waits_for_a_lock, wait_until};
 use crate::support::fleet::{Admin, Fleet};
 use crate::support::local_trail::rechain;
-use crate::support::read_password_from;
 use crate::support::runner::test;
+use crate::support::{on_a_terminal, read_password_from};
 
 pub fn tests() -> Vec<Trial> {
     vec![
@@ -20,6 +20,7 @@ pub fn tests() -> Vec<Trial> {
         test!(refusals_change_nothing),
         test!(ctrl_c_stops_and_delivers_what_committed),
         test!(a_role_that_fails_makes_it_partial),
+        test!(a_protected_env_is_confirmed_once),
     ]
 }
 
@@ -200,6 +201,17 @@ fn refusals_change_nothing() {
     let state = fleet.sandbox.store_state();
 
     rotate("").expect(2).stderr_contains("--type").run();
+    // A dry run shows the plan, and makes no directory.
+    let planned = fleet.sandbox.path().join("planned");
+    let rows = fleet
+        .pgacct()
+        .args("user rotate --env qa --all app_a --dry-run --format json --secret-dir")
+        .arg(&planned)
+        .stderr_contains("rotate app_a (named) on qa/orders")
+        .run()
+        .rows();
+    assert_eq!(rows[0]["status"], "would reset the password (dry run)");
+    assert!(!planned.exists(), "a dry run creates nothing");
     // One existing file refuses the whole rotation, before anything.
     std::fs::write(dir.join("app_b.json"), "keep me").unwrap();
     rotate("app_a app_b").expect(2).stderr_contains("app_b.json").any_stderr().run();
@@ -291,4 +303,25 @@ fn a_role_that_fails_makes_it_partial() {
     assert!(dir.join("role_a.json").exists());
     assert!(!dir.join("role_b.json").exists());
     assert_eq!(fleet.pg.verifier("role_b"), before_b);
+}
+
+/// On a terminal, a protected env asks once for the whole rotation.
+fn a_protected_env_is_confirmed_once() {
+    let fleet = fleet_with(&["app_a", "app_b"]);
+    fleet.sandbox.write_config("[env.qa]\nprotected = true\n");
+    let before = (fleet.pg.verifier("app_a"), fleet.pg.verifier("app_b"));
+    let dir = fleet.sandbox.path().join("keys");
+    let (shown, code) = on_a_terminal(
+        &fleet.sandbox,
+        &format!("user rotate --env qa --all app_a app_b --secret-dir {}", dir.display()),
+        &[("PGACCT_ADMIN_PASSWORD", fleet.password())],
+        "Rotate the passwords of 2 roles?",
+        "y\n",
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert_eq!(shown.matches("[y/N]").count(), 1, "asked once: {shown}");
+    assert!(!shown.contains("Reset the password"), "no question per role: {shown}");
+    assert_ne!(fleet.pg.verifier("app_a"), before.0);
+    assert_ne!(fleet.pg.verifier("app_b"), before.1);
+    assert!(dir.join("app_a.json").exists() && dir.join("app_b.json").exists());
 }
