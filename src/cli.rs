@@ -230,6 +230,24 @@ pub enum UserCommand {
     /// Example: pgacct user report --all-envs --md5 --expiring-within 14d --older-than 90d --fail-if-any
     Report(ReportArgs),
 
+    /// Give new passwords to the roles a selection finds, one file per role in --secret-dir
+    ///
+    /// The selection is read first, on every cluster: the roles named, else
+    /// those whose marker is of --type, whose password pgacct set longer ago
+    /// than --older-than (a role whose age the audit trail does not know is
+    /// left out, and counted), and with --md5 every role whose password is
+    /// stored as md5. Superusers and the admin role are never rotated. The
+    /// plan (each role and its clusters) is shown, and confirmed where an
+    /// env is protected (--yes for scripts). Then each role in turn is reset
+    /// as reset-password resets it (one new password on all its clusters,
+    /// VALID UNTIL renewed, one audit operation), and its password written
+    /// to DIR/ROLE.FORMAT (mode 0600; DIR made 0700 if missing). Every file
+    /// is checked before anything changes: an existing one is refused
+    /// without --force. Ctrl-C stops between roles.
+    ///
+    /// Example: pgacct user rotate --env prod --all --older-than 90d --secret-dir /run/rotated --secret-format json
+    Rotate(RotateArgs),
+
     /// Stop a role from logging in (NOLOGIN)
     Lock(LockArgs),
 
@@ -587,6 +605,48 @@ pub struct ResetPasswordArgs {
 
     #[command(flatten)]
     pub password: PasswordArgs,
+
+    #[command(flatten)]
+    pub expiry: ExpiryArgs,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("selector").required(true).multiple(true)
+    .args(["names", "kind", "older_than", "md5"])))]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub targets: ChangeTargetArgs,
+
+    /// The roles to rotate [default: those the options below select]
+    #[arg(value_name = "NAME", conflicts_with_all = ["kind", "older_than", "md5"])]
+    pub names: Vec<String>,
+
+    /// Roles whose pgacct marker is of this account type
+    #[arg(long = "type", value_name = "TYPE", add = completion::account_types())]
+    pub kind: Option<String>,
+
+    /// Roles whose password pgacct set longer ago than this span (e.g. 90d)
+    #[arg(long, value_name = "SPAN", value_parser = parse_span)]
+    pub older_than: Option<jiff::SignedDuration>,
+
+    /// Also every role whose password is stored as an md5 hash
+    #[arg(long)]
+    pub md5: bool,
+
+    /// The directory for the secret files, one per role (made, mode 0700, if missing)
+    #[arg(long, value_name = "DIR", value_hint = ValueHint::DirPath)]
+    pub secret_dir: PathBuf,
+
+    /// Format of the secret files (env only for roles on one target)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "json")]
+    pub secret_format: SecretFormatArg,
+
+    /// Replace existing secret files
+    #[arg(long)]
+    pub force: bool,
 
     #[command(flatten)]
     pub expiry: ExpiryArgs,

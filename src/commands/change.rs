@@ -294,7 +294,7 @@ pub fn ensure_confirmable(args: &ChangeArgs, because: &[String]) -> Result<(), C
 
 /// Asks `question` on the terminal; `because` says why it must be asked.
 /// A "no" ends the command (exit 1), Ctrl-C interrupts it (exit 130).
-fn confirm(args: &ChangeArgs, question: &str, because: &[String]) -> Result<(), CommandError> {
+pub fn confirm(args: &ChangeArgs, question: &str, because: &[String]) -> Result<(), CommandError> {
     ensure_confirmable(args, because)?;
     let yes = dialoguer::Confirm::new()
         .with_prompt(crate::output::for_terminal(question))

@@ -28,6 +28,7 @@ mod readme;
 mod registry;
 mod report;
 mod results;
+mod rotate;
 mod safety;
 mod secrets;
 mod sslnegotiation;
@@ -73,6 +74,7 @@ fn main() {
         readme::tests(),
         registry::tests(),
         report::tests(),
+        rotate::tests(),
         results::tests(),
         safety::tests(),
         secrets::tests(),

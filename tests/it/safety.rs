@@ -323,7 +323,7 @@ impl Trio {
 }
 
 /// Waits until `ready` holds, or fails the test after 30 s.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -332,7 +332,7 @@ fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
 }
 
 /// Whether a pgacct session on `pg` waits for a lock.
-fn pgacct_waits_for_a_lock(pg: &Cluster) -> bool {
+pub fn pgacct_waits_for_a_lock(pg: &Cluster) -> bool {
     pg.client()
         .query_one(
             "SELECT count(*) FROM pg_stat_activity

@@ -7,6 +7,7 @@
 mod list;
 mod password;
 mod report;
+mod rotate;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -42,6 +43,7 @@ pub fn run(command: UserCommand, ctx: &Context) -> CommandResult {
         UserCommand::SetSearchPath(args) => set_search_path(ctx, &args),
         UserCommand::List(args) => list::list(ctx, &args),
         UserCommand::Report(args) => report::report(ctx, &args),
+        UserCommand::Rotate(args) => rotate::rotate(ctx, &args),
         UserCommand::Show(args) => list::show(ctx, &args),
         UserCommand::Lock(args) => {
             let name = RoleName::parse(&args.name)?;
@@ -141,7 +143,10 @@ fn create(
         marker: Marker::new(&account.name, now, args.ticket.as_deref()),
     });
     let password = Some((new.password, account.password_length));
-    rollout(ctx, &Request { targets, args, change, password, again, named: Some(&named) })
+    rollout(
+        ctx,
+        &Request { targets, args, change, password, again, named: Some(&named), only: None },
+    )
 }
 
 fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> CommandResult {
@@ -221,6 +226,9 @@ struct Request<'a> {
     again: String,
     /// A name a template made: what its spelling changed is shown.
     named: Option<&'a NamedRole>,
+    /// Only the targets on these clusters (`host:port`), of those the
+    /// target options select.
+    only: Option<&'a [String]>,
 }
 
 /// Plans and makes `change` on the targets `targets` names; `password`
@@ -233,7 +241,7 @@ fn change_roles<'a>(
     change: RoleChange<'a>,
     password: Option<(&'a PasswordArgs, usize)>,
 ) -> CommandResult {
-    rollout(ctx, &Request { targets, args, change, password, again, named: None })
+    rollout(ctx, &Request { targets, args, change, password, again, named: None, only: None })
 }
 
 /// One cluster, as planned: or why it could not be.
@@ -294,12 +302,83 @@ impl Record for UserRow {
 /// change pipeline, and reports one row per target.
 fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
+    let (rows, applied, password) = match roll(ctx, request, &out)? {
+        Rolled::Reported(exit) => return Ok(exit),
+        Rolled::Applied(done) => {
+            let AppliedRows { rows, applied, password } = *done;
+            (rows, applied, password)
+        }
+    };
+    if let Err(err) = out.list(&rows) {
+        let shown = rows.iter().filter(|row| row.password.is_some()).count();
+        if err.kind() != std::io::ErrorKind::BrokenPipe || shown == 0 {
+            output::unless_closed(Err(err))?;
+        } else {
+            // The password went nowhere: it is lost, and says so.
+            return Err(CommandError::failure(format!(
+                "stdout was closed before the new password of {} was shown; it is in force on \
+                 {}, and known to no one",
+                request.change.role(),
+                output::plural(shown, "target")
+            ))
+            .hint("give it a password you hold: pgacct user reset-password ... --password-stdin"));
+        }
+    }
+    Ok(hint_after(ctx, request, &rows, &applied, password.as_ref()))
+}
+
+/// What [`roll`] came to.
+enum Rolled {
+    /// A dry run, whose plan is printed: its exit.
+    Reported(Exit),
+    Applied(Box<AppliedRows>),
+}
+
+/// An applied change's rows, outcome, and password.
+struct AppliedRows {
+    rows: Vec<UserRow>,
+    applied: change::Applied,
+    password: Option<NewPassword>,
+}
+
+/// The hints after the rows of an applied change (a retry where some
+/// target failed), and its exit.
+fn hint_after(
+    ctx: &Context,
+    request: &Request<'_>,
+    rows: &[UserRow],
+    applied: &change::Applied,
+    password: Option<&NewPassword>,
+) -> Exit {
+    ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
+    let tally = applied.tally();
+    if let (true, Some(first)) = (tally.failed > 0, applied.first_record) {
+        let got_it = applied.done.iter().any(|d| d.password_set);
+        let again = match password {
+            // A password the user gave stays the one to give: it may be
+            // the one an earlier operation set.
+            Some(password) if !got_it && !password.given => None,
+            Some(_) if applied.delivery_failed => Some("--password-stdin".to_owned()),
+            Some(password) => Some(password.again()),
+            None => None,
+        };
+        retry_hint(ctx, request, first, tally, again.as_deref());
+    }
+    applied.exit()
+}
+
+/// Plans `request`, runs it through the change pipeline, and returns its
+/// rows; a dry run prints its plan on `out`.
+fn roll(ctx: &Context, request: &Request<'_>, out: &Output) -> Result<Rolled, CommandError> {
     let policy = ctx.config()?.policy();
     let change = &request.change;
     let store = ctx.registry_to_change(request.args)?;
-    let (targets, retry) = targets::of_change(&store, request.targets)?;
+    let (mut targets, retry) = targets::of_change(&store, request.targets)?;
     if let Some(retry) = &retry {
         check_retry(retry, change)?;
+    }
+    if let Some(only) = request.only {
+        targets.retain(|t| only.contains(&t.cluster()));
     }
     let sharing = targets::sharing_clusters(&store, &targets)?;
     let (confirm_because, question) = confirmations(change, &policy, &targets, &sharing);
@@ -354,43 +433,15 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
         })?;
     let applied = match (ran, planned) {
         (Ran::DryRun, Some(states)) => {
-            return dry_run_report(ctx, &out, request, &targets, &clusters, &states, &plan);
+            let exit = dry_run_report(ctx, out, request, &targets, &clusters, &states, &plan)?;
+            return Ok(Rolled::Reported(exit));
         }
         (Ran::Applied(applied), _) => applied,
         (Ran::DryRun, None) => return Err(CommandError::failure("a dry run applied its plan")),
     };
     let shown = password.as_ref().filter(|p| p.shown());
     let rows = result_rows(request, &targets, &clusters, &sharing, &outcomes, &ends, shown);
-    if let Err(err) = out.list(&rows) {
-        let shown = rows.iter().filter(|row| row.password.is_some()).count();
-        if err.kind() != std::io::ErrorKind::BrokenPipe || shown == 0 {
-            output::unless_closed(Err(err))?;
-        } else {
-            // The password went nowhere: it is lost, and says so.
-            return Err(CommandError::failure(format!(
-                "stdout was closed before the new password of {} was shown; it is in force on \
-                 {}, and known to no one",
-                change.role(),
-                output::plural(shown, "target")
-            ))
-            .hint("give it a password you hold: pgacct user reset-password ... --password-stdin"));
-        }
-    }
-    ctx.messages.hints(rows.iter().filter_map(|row| row.hint.as_deref()));
-    let tally = applied.tally();
-    if let (true, Some(first)) = (tally.failed > 0, applied.first_record) {
-        let got_it = applied.done.iter().any(|d| d.password_set);
-        let again = match &password {
-            // A password the user gave stays the one to give: it may be
-            // the one an earlier operation set.
-            Some(password) if !got_it && !password.given => None,
-            Some(_) if applied.delivery_failed => Some("--password-stdin".to_owned()),
-            Some(password) => Some(password.again()),
-            None => None,
-        };
-        retry_hint(ctx, request, first, tally, again.as_deref());
-    }
-    Ok(applied.exit())
+    Ok(Rolled::Applied(Box::new(AppliedRows { rows, applied, password })))
 }
 
 /// One row per target in the order given, with the password where it was

@@ -108,7 +108,7 @@ impl NewPassword {
     }
 }
 
-fn secret_format(arg: SecretFormatArg) -> SecretFormat {
+pub(super) fn secret_format(arg: SecretFormatArg) -> SecretFormat {
     match arg {
         SecretFormatArg::Env => SecretFormat::Env,
         SecretFormatArg::Json => SecretFormat::Json,
