@@ -151,6 +151,15 @@ fn a_createrole_admin_sees_password_kinds_as_unknown() {
     let soon = rows.iter().find(|r| r["role"] == "soon").unwrap();
     assert_eq!(soon["days_left"], 5);
     assert_eq!(soon["managed"], "devqa");
+    // An empty answer to --md5 says that it could not look.
+    let ran = fleet
+        .pgacct()
+        .args("user report --env qa --all --md5 --format json")
+        .stderr_contains(
+            "warning: --md5 cannot tell on 1 cluster of 1: the admin may not read pg_authid there",
+        )
+        .run();
+    assert_eq!(ran.json(), serde_json::json!([]));
 }
 
 /// With a team store, the ages come from the shared trail: a password

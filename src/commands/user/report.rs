@@ -167,6 +167,21 @@ impl Review<'_> {
     }
 }
 
+/// Says that `--md5` could not look on `unknown` clusters, so that an
+/// empty answer is not taken for a clean one.
+fn warn_of_unknown_kinds(ctx: &Context, clusters: &[targets::Cluster<'_>], unknown: &[String]) {
+    if unknown.is_empty() {
+        return;
+    }
+    ctx.messages.warn(&format!(
+        "--md5 cannot tell on {} of {}: the admin may not read pg_authid there ({}); \
+         a superuser admin can",
+        output::plural(unknown.len(), "cluster"),
+        clusters.len(),
+        output::at_most(4, unknown),
+    ));
+}
+
 /// Whether `row` has one of the problems the filters ask for; every row
 /// when none is given.
 fn selected(args: &ReportArgs, row: &ReportRow) -> bool {
@@ -212,10 +227,15 @@ pub fn report(ctx: &Context, args: &ReportArgs) -> CommandResult {
     )?;
     let mut rows = Vec::new();
     let mut failed = 0;
+    // Clusters where the admin may not read pg_authid: --md5 cannot tell there.
+    let mut unknown_kinds = Vec::new();
     for (cluster, (server, result)) in clusters.iter().zip(results) {
         let names: Vec<String> = cluster.targets.iter().map(|t| t.key.to_string()).collect();
         match result {
             Ok(mut credentials) => {
+                if credentials.iter().any(|c| c.info.password == PasswordKind::Unknown) {
+                    unknown_kinds.push(server.clone());
+                }
                 credentials.sort_by(|a, b| natural_cmp(&a.info.name, &b.info.name));
                 for credential in credentials {
                     let key = (credential.info.name.clone(), cluster.name.clone());
@@ -235,6 +255,9 @@ pub fn report(ctx: &Context, args: &ReportArgs) -> CommandResult {
                 });
             }
         }
+    }
+    if args.md5 {
+        warn_of_unknown_kinds(ctx, &clusters, &unknown_kinds);
     }
     let matched = rows.iter().filter(|r| r.error.is_none()).count();
     out.list_or_say(&rows, &ctx.messages, "no roles match")?;
