@@ -212,6 +212,22 @@ pub enum UserCommand {
     /// Show one role in detail: also what it owns, per database, and its sessions
     Show(UserNameArgs),
 
+    /// Bring existing roles back to their type's policy, never touching the password
+    ///
+    /// Repairs the connection limit, CREATEDB and CREATEROLE, memberships
+    /// (the type's roles and groups), search_path and
+    /// default_transaction_read_only in each target database, the data
+    /// access of readonly and readwrite types (USAGE, privileges and
+    /// default privileges in each target database), and a VALID UNTIL
+    /// later than valid_for_days allows. A locked role stays locked. The
+    /// type is --type, else the one in the role's pgacct marker. The plan
+    /// is shown, protected environments ask first, and every repair is in
+    /// the audit trail. --check only reports: exit 1 when anything would
+    /// change, 0 when nothing would (a CI drift gate).
+    ///
+    /// Example: pgacct user sync --env prod --all --type readonly --check
+    Sync(SyncArgs),
+
     /// Report the credentials of every role on the targets' clusters, for a review
     ///
     /// One row per role and cluster: how its password is stored (scram,
@@ -650,6 +666,27 @@ pub struct RotateArgs {
 
     #[command(flatten)]
     pub expiry: ExpiryArgs,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub targets: ChangeTargetArgs,
+
+    /// The roles to sync [default: every role whose marker is of --type]
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// The account type to bring them to [default: the one in each role's marker]
+    #[arg(long = "type", value_name = "TYPE", add = completion::account_types())]
+    pub kind: Option<String>,
+
+    /// Only report: exit 1 when anything would change, 0 when nothing would
+    #[arg(long, conflicts_with_all = ["dry_run", "yes"])]
+    pub check: bool,
 
     #[command(flatten)]
     pub change: ChangeArgs,

@@ -251,16 +251,19 @@ enum Placeholder {
     Prefix,
     Env,
     Name,
+    /// A target database: in group templates only.
+    Db,
 }
 
 impl Placeholder {
-    const ALL: [Placeholder; 6] = [
+    const ALL: [Placeholder; 7] = [
         Placeholder::Server,
         Placeholder::ServicePort,
         Placeholder::Service,
         Placeholder::Prefix,
         Placeholder::Env,
         Placeholder::Name,
+        Placeholder::Db,
     ];
 
     /// The word between the braces.
@@ -272,6 +275,7 @@ impl Placeholder {
             Placeholder::Prefix => "prefix",
             Placeholder::Env => "env",
             Placeholder::Name => "name",
+            Placeholder::Db => "db",
         }
     }
 
@@ -284,6 +288,7 @@ impl Placeholder {
             Placeholder::Prefix => "the k8s prefix (--prefix, or k8s_prefix in config.toml)",
             Placeholder::Env => "--env",
             Placeholder::Name => "NAME",
+            Placeholder::Db => "the target database",
         }
     }
 }
@@ -395,9 +400,17 @@ pub struct TypeKeys {
     pub valid_for_days: Option<u32>,
     #[serde(default, deserialize_with = "password_length")]
     pub password_length: Option<usize>,
-    /// Really read-only: `pg_read_all_data` (or grants) and
-    /// `default_transaction_read_only`.
+    /// Read-only data access: the old spelling of `access = "read"`.
     pub read_only: Option<bool>,
+    /// What the role may do with the data of its scope.
+    pub access: Option<Access>,
+    /// Where that access reaches: the target databases, or the cluster.
+    pub read_scope: Option<ReadScope>,
+    /// A NOLOGIN group per database that holds the grants, e.g. `{db}_ro`.
+    pub group: Option<Template>,
+    /// `false`: the role never gets a password; `auth` says how it logs in.
+    pub password: Option<bool>,
+    pub auth: Option<Auth>,
     /// Ask before creating one.
     pub confirm: Option<bool>,
     /// The type may join a privileged role (a superuser, a role with
@@ -442,6 +455,134 @@ impl<'de> Deserialize<'de> for ServerName {
     }
 }
 
+/// What a type's roles may do with the data in their scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Only what other keys give (memberships): no grants of pgacct's.
+    #[default]
+    None,
+    /// USAGE on schemas, SELECT on tables and sequences; never writes.
+    Read,
+    /// Also INSERT, UPDATE, DELETE, and USAGE on sequences; creates nothing.
+    ReadWrite,
+}
+
+impl Access {
+    /// The privileges on tables, views and the like, as GRANT takes them.
+    pub fn table_privileges(self) -> &'static [&'static str] {
+        match self {
+            Access::None => &[],
+            Access::Read => &["SELECT"],
+            Access::ReadWrite => &["SELECT", "INSERT", "UPDATE", "DELETE"],
+        }
+    }
+
+    /// The privileges on sequences.
+    pub fn sequence_privileges(self) -> &'static [&'static str] {
+        match self {
+            Access::None => &[],
+            Access::Read => &["SELECT"],
+            Access::ReadWrite => &["USAGE", "SELECT"],
+        }
+    }
+
+    /// The predefined role of cluster scope (PostgreSQL 14+).
+    pub fn predefined_role(self) -> Option<&'static str> {
+        match self {
+            Access::None => None,
+            Access::Read => Some("pg_read_all_data"),
+            Access::ReadWrite => Some("pg_write_all_data"),
+        }
+    }
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Access::None => "none",
+            Access::Read => "read",
+            Access::ReadWrite => "readwrite",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Access {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        [Access::None, Access::Read, Access::ReadWrite]
+            .into_iter()
+            .find(|a| a.keyword() == text)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "access is \"none\", \"read\" or \"readwrite\", not {text:?}"
+                ))
+            })
+    }
+}
+
+/// Where a type's data access reaches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadScope {
+    /// Grants in each target database, with default privileges for what
+    /// is created there later.
+    #[default]
+    Targets,
+    /// `pg_read_all_data` / `pg_write_all_data`: every database of the
+    /// cluster, registered or not (PostgreSQL 14+).
+    Cluster,
+}
+
+impl<'de> Deserialize<'de> for ReadScope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "targets" => Ok(ReadScope::Targets),
+            "cluster" => Ok(ReadScope::Cluster),
+            other => Err(serde::de::Error::custom(format!(
+                "read_scope is \"targets\" (grants in each target database) or \"cluster\" \
+                 (pg_read_all_data, PostgreSQL 14+), not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// How a type's roles authenticate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Auth {
+    /// A password pgacct generates (or is given) and delivers.
+    #[default]
+    Password,
+    /// Amazon RDS IAM tokens: the role joins `rds_iam`.
+    IamRds,
+    /// A client certificate whose CN is the role name (`cert` in `pg_hba.conf`).
+    Cert,
+    /// Something outside pgacct (LDAP, Kerberos, a proxy).
+    External,
+}
+
+impl Auth {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Auth::Password => "password",
+            Auth::IamRds => "iam-rds",
+            Auth::Cert => "cert",
+            Auth::External => "external",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Auth {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        [Auth::Password, Auth::IamRds, Auth::Cert, Auth::External]
+            .into_iter()
+            .find(|a| a.keyword() == text)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "auth is \"iam-rds\", \"cert\" or \"external\" (with password = false), \
+                     not {text:?}"
+                ))
+            })
+    }
+}
+
 /// `[types.NAME]`, checked as a whole: power beyond the database's data
 /// is given only by a type that says `allow_privileged = true`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -452,6 +593,16 @@ impl TryFrom<TypeKeys> for TypeConfig {
     type Error = String;
 
     fn try_from(keys: TypeKeys) -> Result<TypeConfig, String> {
+        check_access_keys(&keys)?;
+        if let Some(template) = &keys.template
+            && template.segments.contains(&Segment::Value(Placeholder::Db))
+        {
+            return Err(format!(
+                "template '{}' uses {{db}}: a login role is one per cluster; {{db}} names groups \
+                 (group = \"{{db}}_ro\")",
+                template.as_str()
+            ));
+        }
         if keys.allow_privileged == Some(true) {
             return Ok(TypeConfig(keys));
         }
@@ -474,6 +625,68 @@ impl TryFrom<TypeKeys> for TypeConfig {
         }
         Ok(TypeConfig(keys))
     }
+}
+
+/// The keys of data access and authentication that only make sense
+/// together: a group needs access to hold, and in the target databases;
+/// a password-less role says how it logs in.
+fn check_access_keys(keys: &TypeKeys) -> Result<(), String> {
+    if keys.read_only.is_some() && keys.access.is_some() {
+        return Err("read_only is the old spelling of access = \"read\": give one of them".into());
+    }
+    if let Some(group) = &keys.group {
+        check_group_template(group)?;
+        let access =
+            keys.access.or(keys.read_only.map(|ro| if ro { Access::Read } else { Access::None }));
+        if access == Some(Access::None) {
+            return Err(
+                "group holds the type's grants: it needs access = \"read\" or \"readwrite\"".into(),
+            );
+        }
+        if keys.read_scope == Some(ReadScope::Cluster) {
+            return Err(
+                "group holds grants in each target database: it needs read_scope = \"targets\""
+                    .into(),
+            );
+        }
+    }
+    match (keys.password, keys.auth) {
+        (Some(false), None) => Err(
+            "password = false needs auth = \"iam-rds\", \"cert\" or \"external\": how the role logs in".into(),
+        ),
+        (Some(false), Some(Auth::Password)) => {
+            Err("password = false and auth = \"password\" contradict each other".into())
+        }
+        (None | Some(true), Some(auth)) if auth != Auth::Password => Err(format!(
+            "auth = \"{}\" is for roles without a password: say password = false as well",
+            auth.keyword()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A group template names one role per database: `{db}` (and `{env}`) only.
+fn check_group_template(group: &Template) -> Result<(), String> {
+    let allowed = [Placeholder::Db, Placeholder::Env];
+    let uses_db = group.segments.contains(&Segment::Value(Placeholder::Db));
+    for segment in &group.segments {
+        if let Segment::Value(p) = segment
+            && !allowed.contains(p)
+        {
+            return Err(format!(
+                "group '{}' may use {{db}} and {{env}}, not {{{}}}",
+                group.as_str(),
+                p.key()
+            ));
+        }
+    }
+    if !uses_db {
+        return Err(format!(
+            "group '{}' must use {{db}}: it names one group per database, e.g. \"{{db}}_ro\"",
+            group.as_str()
+        ));
+    }
+    Ok(())
 }
 
 /// Roles that are, by name, a superuser or a path to the server's files
@@ -564,7 +777,12 @@ pub struct AccountType {
     pub search_path_scope: SearchPathScope,
     pub valid_for_days: Option<u32>,
     pub password_length: usize,
-    pub read_only: bool,
+    pub access: Access,
+    pub read_scope: ReadScope,
+    /// The NOLOGIN group per database that holds the grants.
+    pub group: Option<Template>,
+    /// How the role logs in; anything but `Password` means no password.
+    pub auth: Auth,
     pub confirm: bool,
     /// May join roles the plan finds privileged.
     pub allow_privileged: bool,
@@ -585,7 +803,10 @@ fn builtin(name: &str, template: &str, connection_limit: i32) -> AccountType {
         search_path_scope: SearchPathScope::TargetDatabases,
         valid_for_days: None,
         password_length: DEFAULT_PASSWORD_LENGTH,
-        read_only: false,
+        access: Access::None,
+        read_scope: ReadScope::Targets,
+        group: None,
+        auth: Auth::Password,
         confirm: false,
         allow_privileged: false,
         server_name: ServerName::Full,
@@ -593,7 +814,8 @@ fn builtin(name: &str, template: &str, connection_limit: i32) -> AccountType {
 }
 
 fn builtins() -> BTreeMap<String, AccountType> {
-    let readonly = AccountType { read_only: true, ..builtin("readonly", "{name}", 20) };
+    let readonly = AccountType { access: Access::Read, ..builtin("readonly", "{name}", 20) };
+    let readwrite = AccountType { access: Access::ReadWrite, ..builtin("readwrite", "{name}", 20) };
     let dba = AccountType {
         attributes: vec![Attribute::Login, Attribute::CreateDb, Attribute::CreateRole],
         search_path_scope: SearchPathScope::AllDatabases,
@@ -606,6 +828,7 @@ fn builtins() -> BTreeMap<String, AccountType> {
         builtin("devqa", "{name}", 20),
         builtin("devlead", "{name}", 20),
         readonly,
+        readwrite,
         dba,
     ]
     .into_iter()
@@ -694,7 +917,19 @@ fn merge(base: AccountType, config: &TypeConfig) -> AccountType {
         },
         valid_for_days: config.valid_for_days.or(base.valid_for_days),
         password_length: config.password_length.unwrap_or(base.password_length),
-        read_only: config.read_only.unwrap_or(base.read_only),
+        access: match (config.access, config.read_only) {
+            (Some(access), _) => access,
+            (None, Some(true)) => Access::Read,
+            (None, Some(false)) => Access::None,
+            (None, None) => base.access,
+        },
+        read_scope: config.read_scope.unwrap_or(base.read_scope),
+        group: config.group.clone().or(base.group),
+        auth: match config.password {
+            Some(false) => config.auth.unwrap_or(base.auth),
+            Some(true) => Auth::Password,
+            None => base.auth,
+        },
         confirm: config.confirm.unwrap_or(base.confirm),
         allow_privileged: config.allow_privileged.unwrap_or(base.allow_privileged),
         server_name: config.server_name.unwrap_or(base.server_name),
@@ -725,6 +960,7 @@ impl NameParts {
             Placeholder::Prefix => self.prefix.clone(),
             Placeholder::Env => self.env.clone(),
             Placeholder::Name => self.name.clone(),
+            Placeholder::Db => None,
         }
     }
 }
@@ -804,7 +1040,9 @@ impl AccountType {
             let used = match placeholder {
                 Placeholder::Name | Placeholder::ServicePort => given.clone(),
                 Placeholder::Server => spelling(self.server_name.of(&given)),
-                Placeholder::Service | Placeholder::Prefix | Placeholder::Env => spelling(&given),
+                Placeholder::Service | Placeholder::Prefix | Placeholder::Env | Placeholder::Db => {
+                    spelling(&given)
+                }
             };
             if placeholder != Placeholder::Name && !used.bytes().any(|b| b.is_ascii_alphanumeric())
             {
@@ -824,6 +1062,32 @@ impl AccountType {
             Ok(()) => Ok(named),
             Err(err) => Err(self.explain(err, &named, parts, command)),
         }
+    }
+
+    /// Whether its roles get a password pgacct generates and delivers.
+    pub fn has_password(&self) -> bool {
+        self.auth == Auth::Password
+    }
+
+    /// The group of database `db` (in `env`), when the type has groups:
+    /// its template filled with the database's spelling.
+    pub fn group_name(&self, db: &str, env: &str) -> Option<Result<RoleName, PolicyError>> {
+        let template = self.group.as_ref()?;
+        let mut filled = String::new();
+        for segment in &template.segments {
+            match segment {
+                Segment::Text(text) => filled.push_str(text),
+                Segment::Value(Placeholder::Env) => filled.push_str(&spelling(env)),
+                Segment::Value(_) => filled.push_str(&spelling(db)),
+            }
+        }
+        Some(check_role_name(&filled).map(|()| RoleName(filled.clone())).map_err(|err| {
+            PolicyError::new(format!(
+                "{err} (group '{}' of type {} for database {db})",
+                template.as_str(),
+                self.name
+            ))
+        }))
     }
 
     /// `err`, about a name this type's template made, with where the name
@@ -1113,14 +1377,22 @@ mod tests {
         let types = policy("");
         let row = |name: &str| {
             let t = types.account_type(name).unwrap();
-            (t.template.as_str().to_owned(), t.connection_limit, t.read_only, t.confirm)
+            (t.template.as_str().to_owned(), t.connection_limit, t.access, t.confirm)
         };
-        assert_eq!(row("vm"), ("{server}_{service_port}".into(), 200, false, false));
-        assert_eq!(row("k8s"), ("{prefix}_{service}".into(), 200, false, false));
-        assert_eq!(row("devqa"), ("{name}".into(), 20, false, false));
-        assert_eq!(row("devlead"), ("{name}".into(), 20, false, false));
-        assert_eq!(row("readonly"), ("{name}".into(), 20, true, false));
-        assert_eq!(row("dba"), ("{name}".into(), 20, false, true));
+        assert_eq!(row("vm"), ("{server}_{service_port}".into(), 200, Access::None, false));
+        assert_eq!(row("k8s"), ("{prefix}_{service}".into(), 200, Access::None, false));
+        assert_eq!(row("devqa"), ("{name}".into(), 20, Access::None, false));
+        assert_eq!(row("devlead"), ("{name}".into(), 20, Access::None, false));
+        assert_eq!(row("readonly"), ("{name}".into(), 20, Access::Read, false));
+        assert_eq!(row("readwrite"), ("{name}".into(), 20, Access::ReadWrite, false));
+        assert_eq!(row("dba"), ("{name}".into(), 20, Access::None, true));
+        for name in ["vm", "readonly", "readwrite"] {
+            let t = types.account_type(name).unwrap();
+            assert_eq!(
+                (t.read_scope, t.group.is_none(), t.auth),
+                (ReadScope::Targets, true, Auth::Password)
+            );
+        }
         let dba = types.account_type("dba").unwrap();
         assert_eq!(dba.search_path_scope, SearchPathScope::AllDatabases);
         assert_eq!(dba.attributes, [Attribute::Login, Attribute::CreateDb, Attribute::CreateRole]);
@@ -1147,7 +1419,9 @@ mod tests {
         assert_eq!(app.password_length, 32);
         assert_eq!(app.member_of[0].as_str(), "app_readers");
         let unknown = types.account_type("nope").unwrap_err().to_string();
-        assert!(unknown.contains("known types: app, dba, devlead, devqa, k8s, readonly, vm"));
+        assert!(
+            unknown.contains("known types: app, dba, devlead, devqa, k8s, readonly, readwrite, vm")
+        );
     }
 
     #[test]
@@ -1408,7 +1682,7 @@ mod properties {
             pieces in prop::collection::vec(
                 prop_oneof![
                     "[a-z_]{1,4}".prop_map(|t| (t, None)),
-                    prop::sample::select(Placeholder::ALL.to_vec()).prop_map(|p| (String::new(), Some(p))),
+                    prop::sample::select(Placeholder::ALL.into_iter().filter(|p| *p != Placeholder::Db).collect::<Vec<_>>()).prop_map(|p| (String::new(), Some(p))),
                 ],
                 1..6,
             ),

@@ -45,6 +45,9 @@ pub struct Plan {
     pub question: String,
     /// Lines shown before the question (and by `--dry-run`).
     pub notes: Vec<String>,
+    /// Warnings shown before the question (and by `--dry-run`): what the
+    /// change will not prevent, such as PUBLIC creating in a schema.
+    pub warnings: Vec<String>,
     /// Tell the notification channels afterwards.
     pub announce: bool,
 }
@@ -196,6 +199,9 @@ pub fn run(
         let refusals: Vec<Refusal> =
             plan.refusals.iter().cloned().chain(delivery_refusals).collect();
         return Err(refused(&refusals));
+    }
+    for warning in &plan.warnings {
+        ctx.messages.warn(warning);
     }
     if args.dry_run {
         return Ok(Ran::DryRun);

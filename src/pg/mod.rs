@@ -14,6 +14,7 @@ mod hosts;
 pub mod inspect;
 pub mod lifecycle;
 pub mod pgpass;
+pub mod privileges;
 pub mod review;
 pub mod roles;
 pub mod rollout;

@@ -15,7 +15,10 @@ use tokio_postgres::types::Type;
 
 use super::Session;
 use crate::policy::marker::Marker;
-use crate::policy::{AccountType, Attribute, RoleName, SchemaName, SearchPathScope, ValidUntil};
+use crate::policy::{
+    Access, AccountType, Attribute, Auth, MemberOf, ReadScope, RoleName, SchemaName,
+    SearchPathScope, ValidUntil,
+};
 
 /// Shown wherever the verifier would be.
 pub const REDACTED: &str = "<redacted>";
@@ -37,6 +40,11 @@ pub enum Effect {
     SetsPassword,
     /// It drops the role.
     DropsRole,
+    /// It grants or revokes privileges on a database's objects: such
+    /// statements of concurrent runs queue on a lock per database, as
+    /// concurrent GRANTs on one object fail with "tuple concurrently
+    /// updated".
+    Grants,
 }
 
 impl std::fmt::Debug for Statement {
@@ -102,16 +110,45 @@ pub struct RoleSpec<'a> {
 /// and in each target database.
 #[derive(Debug, Clone, Default)]
 pub struct Drift {
-    pub cluster: Vec<String>,
-    pub databases: BTreeMap<String, Vec<String>>,
+    pub cluster: Vec<Finding>,
+    pub databases: BTreeMap<String, Vec<Finding>>,
+}
+
+/// One way a role differs from its policy, and the statement that
+/// repairs it; none for what a sync leaves as it is (a locked role).
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub text: String,
+    pub fix: Option<Statement>,
 }
 
 impl Drift {
-    /// Everything that differs for `db`.
+    /// Everything that differs for `db`, in words.
     pub fn for_database(&self, db: &str) -> Vec<String> {
-        let mut all = self.cluster.clone();
-        all.extend(self.databases.get(db).into_iter().flatten().cloned());
-        all
+        self.cluster
+            .iter()
+            .chain(self.databases.get(db).into_iter().flatten())
+            .map(|f| f.text.clone())
+            .collect()
+    }
+
+    /// Adds what a privileges read found lacking in `db`; its grants run
+    /// in that database, so the findings here carry no fix.
+    pub fn lacking_in(&mut self, db: &str, lacking: &[String]) {
+        if lacking.is_empty() {
+            return;
+        }
+        let found = lacking.iter().map(|text| Finding { text: text.clone(), fix: None });
+        self.databases.entry(db.to_owned()).or_default().extend(found);
+    }
+
+    /// The statements that repair it, from any session to the cluster.
+    pub fn fixes(&self) -> Vec<Statement> {
+        self.cluster
+            .iter()
+            .chain(self.databases.values().flatten())
+            .filter_map(|f| f.fix.clone())
+            .collect()
     }
 }
 
@@ -119,13 +156,15 @@ impl Drift {
 pub const READ_ALL_DATA_SINCE: i32 = 140_000;
 
 /// The statements that make `spec` on a server of `version_num`, for the
-/// target databases `dbs`. `verifier` is the SCRAM verifier; `None` writes
-/// the placeholder (for `--dry-run`).
+/// target databases `dbs`, joining `groups` (its type's per-database
+/// groups). `verifier` is the SCRAM verifier; `None` writes the
+/// placeholder (for `--dry-run`). A type without a password gets none.
 pub fn create_statements(
     spec: &RoleSpec<'_>,
     verifier: Option<&str>,
     dbs: &[&str],
     version_num: i32,
+    groups: &[RoleName],
 ) -> Vec<Statement> {
     let role = escape_identifier(spec.name.as_str());
     let account = spec.account;
@@ -139,88 +178,92 @@ pub fn create_statements(
         options.push(valid_until(until));
     }
     let head = format!("CREATE ROLE {role} WITH {}", options.join(" "));
+    let create = if account.has_password() {
+        Statement::with_verifier(&head, verifier)
+    } else {
+        Statement::plain(head)
+    };
     let mut statements = vec![
-        Statement::with_verifier(&head, verifier),
+        create,
         // In the same transaction: no role of pgacct's is without it.
         Statement::plain(format!(
             "COMMENT ON ROLE {role} IS {}",
             escape_literal(&spec.marker.render())
         )),
     ];
-    for group in &account.member_of {
+    for group in joined_roles(account, version_num) {
+        statements.push(Statement::plain(format!("GRANT {} TO {role}", escape_identifier(group))));
+    }
+    for group in groups {
+        statements.push(create_group(group, &spec.marker));
         statements.push(Statement::plain(format!(
             "GRANT {} TO {role}",
             escape_identifier(group.as_str())
         )));
     }
-    if account.read_only && version_num >= READ_ALL_DATA_SINCE {
-        statements.push(Statement::plain(format!("GRANT pg_read_all_data TO {role}")));
-    }
     if !account.search_path.is_empty() {
-        let path = search_path_value(&account.search_path);
-        match account.search_path_scope {
-            SearchPathScope::AllDatabases => {
-                statements
-                    .push(Statement::plain(format!("ALTER ROLE {role} SET search_path TO {path}")));
-            }
-            SearchPathScope::TargetDatabases => {
-                for db in dbs {
-                    statements.push(Statement::plain(format!(
-                        "ALTER ROLE {role} IN DATABASE {} SET search_path TO {path}",
-                        escape_identifier(db)
-                    )));
-                }
-            }
-        }
+        statements.extend(search_path_statements(spec.name, account, dbs));
     }
-    if account.read_only {
-        for db in dbs {
-            statements.push(Statement::plain(format!(
-                "ALTER ROLE {role} IN DATABASE {} SET default_transaction_read_only = on",
-                escape_identifier(db)
-            )));
-        }
+    if account.access == Access::Read {
+        statements.extend(dbs.iter().map(|db| read_only_default(spec.name, db)));
     }
     statements
 }
 
-/// Grants for a read-only role on a server without `pg_read_all_data`, in
-/// the database the client is connected to (every schema but the
-/// system's), and the revokes that take them back, in that order.
-pub async fn read_only_grants(
-    session: &Session,
-    name: &RoleName,
-) -> Result<(Vec<Statement>, Vec<Statement>), RoleError> {
-    let rows = session
-        .query_typed(
-            "SELECT nspname::text FROM pg_namespace
-              WHERE nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY 1",
-            &[],
-        )
-        .await
-        .map_err(|err| RoleError::from_pg(&err, None))?;
-    let role = escape_identifier(name.as_str());
-    let mut grants = Vec::new();
-    let mut revokes = Vec::new();
-    for row in rows {
-        let schema = escape_identifier(row.get::<_, &str>(0));
-        grants.push(Statement::plain(format!("GRANT USAGE ON SCHEMA {schema} TO {role}")));
-        grants.push(Statement::plain(format!(
-            "GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"
-        )));
-        grants.push(Statement::plain(format!(
-            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT SELECT ON TABLES TO {role}"
-        )));
-        revokes.push(Statement::plain(format!(
-            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE SELECT ON TABLES FROM {role}"
-        )));
-        revokes.push(Statement::plain(format!(
-            "REVOKE SELECT ON ALL TABLES IN SCHEMA {schema} FROM {role}"
-        )));
-        revokes.push(Statement::plain(format!("REVOKE USAGE ON SCHEMA {schema} FROM {role}")));
+/// The roles a role of `account` joins on a server of `version_num`: its
+/// type's; for cluster scope `pg_read_all_data` or `pg_write_all_data`
+/// (PostgreSQL 14+; the plan refuses cluster scope before); and `rds_iam`
+/// for IAM authentication.
+pub fn joined_roles(account: &AccountType, version_num: i32) -> Vec<&str> {
+    let mut roles: Vec<&str> = account.member_of.iter().map(MemberOf::as_str).collect();
+    if account.read_scope == ReadScope::Cluster && version_num >= READ_ALL_DATA_SINCE {
+        roles.extend(account.access.predefined_role());
     }
-    revokes.reverse();
-    Ok((grants, revokes))
+    if account.auth == Auth::IamRds {
+        // Amazon RDS and Aurora authenticate its members with IAM tokens.
+        roles.push("rds_iam");
+    }
+    roles
+}
+
+/// The `search_path` statements of `account` for `name`: for each of
+/// `dbs`, or for all databases.
+fn search_path_statements(name: &RoleName, account: &AccountType, dbs: &[&str]) -> Vec<Statement> {
+    let role = escape_identifier(name.as_str());
+    let path = search_path_value(&account.search_path);
+    match account.search_path_scope {
+        SearchPathScope::AllDatabases => {
+            vec![Statement::plain(format!("ALTER ROLE {role} SET search_path TO {path}"))]
+        }
+        SearchPathScope::TargetDatabases => set_search_path(name, dbs, &account.search_path),
+    }
+}
+
+/// `default_transaction_read_only = on` in `db`: a safety net only, as the
+/// role may turn it off; its privileges are what keep it from writing.
+fn read_only_default(name: &RoleName, db: &str) -> Statement {
+    Statement::plain(format!(
+        "ALTER ROLE {} IN DATABASE {} SET default_transaction_read_only = on",
+        escape_identifier(name.as_str()),
+        escape_identifier(db)
+    ))
+}
+
+/// Creates the NOLOGIN group `name` unless it exists, under the advisory
+/// lock on its name, so that concurrent creates of two of its members
+/// make it once; with pgacct's marker (of type `group`, no ticket: the
+/// block holds no text from outside).
+pub fn create_group(name: &RoleName, marker: &Marker) -> Statement {
+    let group = escape_identifier(name.as_str());
+    let comment = Marker { kind: "group".into(), ticket: None, ..marker.clone() };
+    Statement::plain(format!(
+        "DO $pgacct$BEGIN PERFORM pg_advisory_xact_lock(hashtextextended({}, 0)); \
+         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {}) THEN \
+         CREATE ROLE {group} NOLOGIN; COMMENT ON ROLE {group} IS {}; END IF; END$pgacct$",
+        escape_literal(&lock_key(name)),
+        escape_literal(name.as_str()),
+        escape_literal(&comment.render())
+    ))
 }
 
 fn search_path_value(schemas: &[SchemaName]) -> String {
@@ -298,19 +341,29 @@ pub fn drop_role(name: &RoleName) -> Statement {
     }
 }
 
+/// The advisory lock key of grants in a database (advisory locks are per
+/// database): see [`Effect::Grants`].
+pub const GRANTS_LOCK_KEY: &str = "pgacct grants";
+
 /// The advisory lock key every pgacct process uses for a role name.
 pub fn lock_key(name: &RoleName) -> String {
     format!("pgacct role {}", name.as_str())
 }
 
-/// How the existing role differs from `spec`'s account type.
+/// How the existing role `name` differs from `account`'s policy on the
+/// cluster and in `dbs` (its memberships, attributes and settings; the
+/// privileges in each database are [`super::privileges`]'s), each way
+/// with the statement that repairs it. `groups` are the type's groups
+/// the role should be a member of; `now` dates a `VALID UNTIL` repair.
 pub async fn drift(
     session: &Session,
-    spec: &RoleSpec<'_>,
+    name: &RoleName,
+    account: &AccountType,
     dbs: &[&str],
+    groups: &[RoleName],
+    now: jiff::Timestamp,
 ) -> Result<Drift, RoleError> {
     let pg = |err: tokio_postgres::Error| RoleError::from_pg(&err, None);
-    let name = spec.name.as_str();
     // Both in one round trip.
     let (roles, settings) = tokio::try_join!(
         async {
@@ -318,79 +371,142 @@ pub async fn drift(
                 .query_typed(
                     "SELECT r.rolconnlimit, r.rolcanlogin, r.rolcreatedb, r.rolcreaterole,
                             ARRAY(SELECT g.rolname::text FROM pg_auth_members m
-                                    JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid)
+                                    JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid),
+                            r.rolvaliduntil IS NULL OR r.rolvaliduntil = 'infinity'
+                              OR r.rolvaliduntil > now() + make_interval(days => $2 + 1)
                        FROM pg_roles r WHERE r.rolname = $1",
-                    &[(&name, Type::TEXT)],
+                    &[
+                        (&name.as_str(), Type::TEXT),
+                        (
+                            &account
+                                .valid_for_days
+                                .map_or(0, |d| i32::try_from(d).unwrap_or(i32::MAX)),
+                            Type::INT4,
+                        ),
+                    ],
                 )
                 .await
                 .map_err(pg)
         },
-        role_settings(session, spec.name)
+        role_settings(session, name)
     )?;
     let Some(role) = roles.first() else {
         // Dropped meanwhile: nothing to compare.
         return Ok(Drift::default());
     };
-    let account = spec.account;
+    let quoted = escape_identifier(name.as_str());
+    let alter = |what: String| Some(Statement::plain(format!("ALTER ROLE {quoted} {what}")));
     let mut drift = Drift::default();
     let limit: i32 = role.get(0);
     if limit != account.connection_limit {
-        drift
-            .cluster
-            .push(format!("connection limit {limit} (policy {})", account.connection_limit));
+        drift.cluster.push(Finding {
+            text: format!("connection limit {limit} (policy {})", account.connection_limit),
+            fix: alter(format!("CONNECTION LIMIT {}", account.connection_limit)),
+        });
     }
     if !role.get::<_, bool>(1) {
-        drift.cluster.push("cannot log in (NOLOGIN)".into());
+        // Locked on purpose, most likely: `user unlock` undoes it, not a sync.
+        drift.cluster.push(Finding { text: "cannot log in (NOLOGIN)".into(), fix: None });
     }
     for (index, attribute) in [(2, Attribute::CreateDb), (3, Attribute::CreateRole)] {
         let has: bool = role.get(index);
         let wanted = account.attributes.contains(&attribute);
         if has != wanted {
-            let (verb, policy) = if has { ("has", "without") } else { ("lacks", "with") };
-            drift.cluster.push(format!("{verb} {} (policy {policy} it)", attribute.keyword()));
+            let (verb, policy, keyword) = if has {
+                ("has", "without", format!("NO{}", attribute.keyword()))
+            } else {
+                ("lacks", "with", attribute.keyword().to_owned())
+            };
+            drift.cluster.push(Finding {
+                text: format!("{verb} {} (policy {policy} it)", attribute.keyword()),
+                fix: alter(keyword),
+            });
         }
     }
-    let groups: Vec<String> = role.get(4);
-    let mut wanted: Vec<&str> =
-        account.member_of.iter().map(super::super::policy::MemberOf::as_str).collect();
-    if account.read_only && session.server.version_num >= READ_ALL_DATA_SINCE {
-        wanted.push("pg_read_all_data");
-    }
+    let member_of: Vec<String> = role.get(4);
+    let wanted = joined_roles(account, session.server.version_num)
+        .into_iter()
+        .map(str::to_owned)
+        .chain(groups.iter().map(|g| g.as_str().to_owned()));
     for group in wanted {
-        if !groups.iter().any(|g| g == group) {
-            drift.cluster.push(format!("not a member of {group}"));
+        if !member_of.contains(&group) {
+            drift.cluster.push(Finding {
+                text: format!("not a member of {group}"),
+                fix: Some(Statement::plain(format!(
+                    "GRANT {} TO {quoted}",
+                    escape_identifier(&group)
+                ))),
+            });
         }
     }
-
-    let expected: Vec<&str> = account.search_path.iter().map(SchemaName::as_str).collect();
+    if let Some(days) = account.valid_for_days
+        && role.get::<_, bool>(5)
+    {
+        let until = crate::policy::ValidFor::days(days).from(now);
+        drift.cluster.push(Finding {
+            text: format!("VALID UNTIL later than {days} days from now (policy {days} days)"),
+            fix: alter(valid_until(until)),
+        });
+    }
+    if account.search_path_scope == SearchPathScope::AllDatabases {
+        let everywhere = settings.get("").and_then(|s| s.get("search_path"));
+        if let Some(text) = search_path_differs(account, everywhere) {
+            let fix = search_path_statements(name, account, &[]).pop();
+            drift.cluster.push(Finding { text, fix });
+        }
+    }
     for db in dbs {
-        let mut differs = Vec::new();
-        let in_db = settings.get(*db);
-        let everywhere = settings.get("");
-        let setting = |name: &str| {
-            in_db.and_then(|s| s.get(name)).or_else(|| everywhere.and_then(|s| s.get(name)))
-        };
-        if !expected.is_empty() {
-            match setting("search_path") {
-                Some(actual) if parse_search_path(actual) == expected => {}
-                Some(actual) => {
-                    differs.push(format!("search_path {actual} (policy {})", expected.join(", ")));
-                }
-                None => {
-                    differs.push(format!("search_path not set (policy {})", expected.join(", ")));
-                }
-            }
-        }
-        if account.read_only
-            && setting("default_transaction_read_only").map(String::as_str) != Some("on")
-        {
-            differs.push("default_transaction_read_only is not on".into());
-        }
+        let differs = drift_in_database(name, account, db, &settings);
         if !differs.is_empty() {
             drift.databases.insert((*db).to_owned(), differs);
         }
     }
     Ok(drift)
+}
+
+/// How the role `name` differs from `account`'s settings in `db`, given
+/// its `settings` (database name, `""` for all, to setting to value).
+fn drift_in_database(
+    name: &RoleName,
+    account: &AccountType,
+    db: &str,
+    settings: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Vec<Finding> {
+    let mut differs = Vec::new();
+    let in_db = settings.get(db);
+    let everywhere = settings.get("");
+    let setting = |name: &str| {
+        in_db.and_then(|s| s.get(name)).or_else(|| everywhere.and_then(|s| s.get(name)))
+    };
+    if account.search_path_scope == SearchPathScope::TargetDatabases
+        && let Some(text) = search_path_differs(account, setting("search_path"))
+    {
+        differs
+            .push(Finding { text, fix: set_search_path(name, &[db], &account.search_path).pop() });
+    }
+    if account.access == Access::Read
+        && setting("default_transaction_read_only").map(String::as_str) != Some("on")
+    {
+        differs.push(Finding {
+            text: "default_transaction_read_only is not on".into(),
+            fix: Some(read_only_default(name, db)),
+        });
+    }
+    differs
+}
+
+/// How `actual`, a role's `search_path`, differs from `account`'s; `None`
+/// when it does not (or the type sets none).
+fn search_path_differs(account: &AccountType, actual: Option<&String>) -> Option<String> {
+    let expected: Vec<&str> = account.search_path.iter().map(SchemaName::as_str).collect();
+    if expected.is_empty() {
+        return None;
+    }
+    match actual {
+        Some(actual) if parse_search_path(actual) == expected => None,
+        Some(actual) => Some(format!("search_path {actual} (policy {})", expected.join(", "))),
+        None => Some(format!("search_path not set (policy {})", expected.join(", "))),
+    }
 }
 
 /// The role's settings: database name (`""` for all databases) to
@@ -464,6 +580,7 @@ mod tests {
             Some("SCRAM-SHA-256$4096:x$y:z"),
             &["orders", "my db"],
             150_000,
+            &[],
         );
         assert_eq!(
             shown(&statements),
@@ -487,21 +604,33 @@ mod tests {
             valid_until: Some(ValidUntil::At("2027-01-01T00:00:00Z".parse().unwrap())),
             marker: marker("readonly", Some("CHG-'1'")),
         };
-        let statements = create_statements(&spec, None, &["orders"], 150_000);
+        let statements = create_statements(&spec, None, &["orders"], 150_000, &[]);
         assert_eq!(
             shown(&statements),
             [
                 r#"CREATE ROLE "app" WITH LOGIN CONNECTION LIMIT 20 VALID UNTIL '2027-01-01T00:00:00Z' PASSWORD '<redacted>'"#,
                 r#"COMMENT ON ROLE "app" IS 'pgacct {"v":1,"type":"readonly","created":"2026-12-07T05:40:00Z","ticket":"CHG-''1''"}'"#,
-                r#"GRANT pg_read_all_data TO "app""#,
                 r#"ALTER ROLE "app" IN DATABASE "orders" SET search_path TO "public""#,
                 r#"ALTER ROLE "app" IN DATABASE "orders" SET default_transaction_read_only = on"#,
-            ]
+            ],
+            "targets scope: the grants are the plan's, per database"
         );
+        let cluster = AccountType { read_scope: ReadScope::Cluster, ..account.clone() };
+        let spec = RoleSpec { account: &cluster, ..spec };
         assert!(
-            !shown(&create_statements(&spec, None, &["orders"], 130_000))
+            shown(&create_statements(&spec, None, &["orders"], 150_000, &[]))
+                .contains(&r#"GRANT "pg_read_all_data" TO "app""#)
+        );
+        let writer = AccountType { access: Access::ReadWrite, ..cluster.clone() };
+        let spec = RoleSpec { account: &writer, ..spec };
+        let statements = create_statements(&spec, None, &["orders"], 160_000, &[]);
+        assert!(shown(&statements).contains(&r#"GRANT "pg_write_all_data" TO "app""#));
+        assert!(!shown(&statements).iter().any(|s| s.contains("read_only")));
+        assert!(
+            !shown(&create_statements(&spec, None, &["orders"], 130_000, &[]))
                 .iter()
-                .any(|s| s.contains("pg_read_all_data"))
+                .any(|s| s.contains("_all_data")),
+            "before 14 the plan refuses cluster scope"
         );
 
         let (name, account) = spec_for(&policy, "dba");
@@ -512,7 +641,7 @@ mod tests {
             marker: marker("dba", None),
         };
         assert_eq!(
-            shown(&create_statements(&spec, None, &["orders"], 150_000)),
+            shown(&create_statements(&spec, None, &["orders"], 150_000, &[])),
             [
                 r#"CREATE ROLE "app" WITH LOGIN CREATEDB CREATEROLE CONNECTION LIMIT 20 PASSWORD '<redacted>'"#,
                 r#"COMMENT ON ROLE "app" IS 'pgacct {"v":1,"type":"dba","created":"2026-12-07T05:40:00Z","ticket":null}'"#,

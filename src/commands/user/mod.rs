@@ -8,6 +8,7 @@ mod list;
 mod password;
 mod report;
 mod rotate;
+mod sync;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -45,6 +46,7 @@ pub fn run(command: UserCommand, ctx: &Context) -> CommandResult {
         UserCommand::Report(args) => report::report(ctx, &args),
         UserCommand::Rotate(args) => rotate::rotate(ctx, &args),
         UserCommand::Show(args) => list::show(ctx, &args),
+        UserCommand::Sync(args) => sync::sync(ctx, &args),
         UserCommand::Lock(args) => {
             let name = RoleName::parse(&args.name)?;
             let terminate = if args.terminate { " --terminate" } else { "" };
@@ -143,10 +145,9 @@ fn create(
         marker: Marker::new(&account.name, now, args.ticket.as_deref()),
     });
     let password = Some((new.password, account.password_length));
-    rollout(
-        ctx,
-        &Request { targets, args, change, password, again, named: Some(&named), only: None },
-    )
+    let request =
+        Request { named: Some(&named), ..Request::new(targets, args, change, password, again) };
+    rollout(ctx, &request)
 }
 
 fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> CommandResult {
@@ -229,6 +230,21 @@ struct Request<'a> {
     /// Only the targets on these clusters (`host:port`), of those the
     /// target options select.
     only: Option<&'a [String]>,
+    /// Plan and report how each target differs, and change nothing
+    /// (`user sync --check`).
+    check: bool,
+}
+
+impl<'a> Request<'a> {
+    fn new(
+        targets: &'a ChangeTargetArgs,
+        args: &'a ChangeArgs,
+        change: RoleChange<'a>,
+        password: Option<(&'a PasswordArgs, usize)>,
+        again: String,
+    ) -> Request<'a> {
+        Request { targets, args, change, password, again, named: None, only: None, check: false }
+    }
 }
 
 /// Plans and makes `change` on the targets `targets` names; `password`
@@ -241,7 +257,7 @@ fn change_roles<'a>(
     change: RoleChange<'a>,
     password: Option<(&'a PasswordArgs, usize)>,
 ) -> CommandResult {
-    rollout(ctx, &Request { targets, args, change, password, again, named: None, only: None })
+    rollout(ctx, &Request::new(targets, args, change, password, again))
 }
 
 /// One cluster, as planned: or why it could not be.
@@ -304,6 +320,10 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
     let out = ctx.output(Format::Table, RECORD_FORMATS)?;
     let (rows, applied, password) = match roll(ctx, request, &out)? {
         Rolled::Reported(exit) => return Ok(exit),
+        Rolled::Checked(rows, changes) => {
+            output::unless_closed(out.list(&rows))?;
+            return Ok(if changes { Exit::Failure } else { Exit::Success });
+        }
         Rolled::Applied(done) => {
             let AppliedRows { rows, applied, password } = *done;
             (rows, applied, password)
@@ -331,6 +351,8 @@ fn rollout(ctx: &Context, request: &Request<'_>) -> CommandResult {
 enum Rolled {
     /// A dry run, whose plan is printed: its exit.
     Reported(Exit),
+    /// A check: how each target differs, and whether anything would change.
+    Checked(Vec<UserRow>, bool),
     Applied(Box<AppliedRows>),
 }
 
@@ -394,7 +416,8 @@ fn roll(ctx: &Context, request: &Request<'_>, out: &Output) -> Result<Rolled, Co
     let jobs = request.targets.jobs.jobs;
     let clusters = by_cluster(&targets);
     let secret = password.as_ref().and_then(|p| p.secret.as_ref());
-    let reading = reading(request.args, &confirm_because);
+    let reading =
+        if request.check { Reading::Everything } else { reading(request.args, &confirm_because) };
     let planning = Progress::planning(targets.len(), &ctx.messages);
     let states: Vec<ClusterState> = runtime.block_on(fan_out(jobs, &clusters, |c| {
         plan_cluster(&connector, c, change, secret, reading, &planning)
@@ -416,22 +439,28 @@ fn roll(ctx: &Context, request: &Request<'_>, out: &Output) -> Result<Rolled, Co
     let delivery = password.as_ref().and_then(|p| p.delivery(change.role().as_str()));
     let mut planned = Some(states);
     let mut outcomes: Vec<ClusterOutcome> = Vec::new();
-    let ran =
-        change::run(ctx, &plan, request.args, Some(store), delivery.as_ref(), |_, interrupt| {
-            let states = planned.take().unwrap_or_default();
-            let progress = Progress::new(targets.len(), &ctx.messages);
-            let connector = &connector;
-            let work = states.into_iter().zip(&clusters);
-            outcomes = runtime.block_on(fan_out(jobs, work, |(state, c)| {
-                apply_cluster(state, c, change, interrupt, connector, &progress)
-            }));
-            progress.finish();
-            let firsts = first_of_each(&targets, &clusters);
-            cluster_of_each(&targets, &clusters)
-                .map(|(ci, target)| done_for(&outcomes[ci], target, firsts[ci]))
-                .collect()
-        })?;
+    // A check runs the pipeline as a dry run: its refusals, and nothing else.
+    let check_args = ChangeArgs { yes: false, dry_run: true, ticket: None };
+    let args = if request.check { &check_args } else { request.args };
+    let ran = change::run(ctx, &plan, args, Some(store), delivery.as_ref(), |_, interrupt| {
+        let states = planned.take().unwrap_or_default();
+        let progress = Progress::new(targets.len(), &ctx.messages);
+        let connector = &connector;
+        let work = states.into_iter().zip(&clusters);
+        outcomes = runtime.block_on(fan_out(jobs, work, |(state, c)| {
+            apply_cluster(state, c, change, interrupt, connector, &progress)
+        }));
+        progress.finish();
+        let firsts = first_of_each(&targets, &clusters);
+        cluster_of_each(&targets, &clusters)
+            .map(|(ci, target)| done_for(&outcomes[ci], target, firsts[ci]))
+            .collect()
+    })?;
     let applied = match (ran, planned) {
+        (Ran::DryRun, Some(states)) if request.check => {
+            let (rows, changes) = check_rows(request, &targets, &clusters, &states);
+            return Ok(Rolled::Checked(rows, changes));
+        }
         (Ran::DryRun, Some(states)) => {
             let exit = dry_run_report(ctx, out, request, &targets, &clusters, &states, &plan)?;
             return Ok(Rolled::Reported(exit));
@@ -693,6 +722,12 @@ fn describe(
                 reason: r.reason.clone(),
                 hint: r.hint.clone(),
             }));
+            for warning in &cluster_plan.warnings {
+                let warning = format!("{}: {warning}", cluster.name);
+                if !plan.warnings.contains(&warning) {
+                    plan.warnings.push(warning);
+                }
+            }
             if let Some(preflight) = &cluster_plan.preflight {
                 plan.notes.push(format!("{name} on {}: {preflight}", cluster.name));
                 intent = format!("{intent} (preflight: {preflight})");
@@ -787,6 +822,7 @@ fn confirmations(
         RoleChange::Lock { .. } => format!("Lock {role} on {on}?"),
         RoleChange::Unlock(_) => format!("Unlock {role} on {on}?"),
         RoleChange::Drop { .. } => format!("Drop {role} from the clusters of {on}?"),
+        RoleChange::Sync { .. } => format!("Bring {role} back to its policy on {on}?"),
     };
     (because, question)
 }
@@ -837,10 +873,10 @@ fn counted_on(target: &Target, first: Option<&Target>) -> Option<String> {
 fn done_for(outcome: &ClusterOutcome, target: &Target, first: Option<&Target>) -> Done {
     let drift = outcome.drift.for_database(target.key.db.as_str());
     let status = outcome.status_at(counted_on(target, first).as_deref());
-    let status = if drift.is_empty() {
-        status
-    } else {
-        format!("{status}; differs from policy: {}", drift.join("; "))
+    let status = match (drift.is_empty(), outcome.repaired) {
+        (true, _) => status,
+        (false, true) => format!("{status}; repaired: {}", drift.join("; ")),
+        (false, false) => format!("{status}; differs from policy: {}", drift.join("; ")),
     };
     Done {
         outcome: outcome.outcome,
@@ -885,6 +921,42 @@ fn row(
 /// The values `named` was made of, as given, where their spelling changed.
 fn name_from(named: Option<&NamedRole>) -> Option<BTreeMap<&'static str, String>> {
     named.filter(|n| !n.from.is_empty()).map(|n| n.from.iter().cloned().collect())
+}
+
+/// `--check`: one row per target with how it differs from its policy, and
+/// whether any cluster's plan would change something.
+fn check_rows(
+    request: &Request<'_>,
+    targets: &[Target],
+    clusters: &[Cluster<'_>],
+    states: &[ClusterState],
+) -> (Vec<UserRow>, bool) {
+    let change = &request.change;
+    let servers = servers(clusters, states);
+    let mut changes = false;
+    let previews: Vec<ClusterOutcome> = states
+        .iter()
+        .map(|state| match state {
+            ClusterState::Planned(plan) => {
+                changes |= !plan.statements(change).is_empty();
+                plan.preview(change)
+            }
+            ClusterState::Unreachable(err) => rollout::unreachable(&connect_error(err)),
+        })
+        .collect();
+    // A cluster that could not be checked (unreachable, the role missing)
+    // does not pass the gate either.
+    changes |= previews.iter().any(|p| !p.outcome.is_ok());
+    let rows = cluster_of_each(targets, clusters)
+        .map(|(ci, target)| {
+            let mut row = row(target, &servers[ci], change, &previews[ci], None);
+            if let ClusterState::Planned(plan) = &states[ci] {
+                row.sql = plan.statements(change);
+            }
+            row
+        })
+        .collect();
+    (rows, changes)
 }
 
 /// `--dry-run`: the plan of every cluster, as apply would run it.

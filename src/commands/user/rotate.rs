@@ -420,14 +420,11 @@ impl RotationPlan<'_> {
             secret_command: false,
             secret_argv: Vec::new(),
         };
+        let change = RoleChange::ResetPassword { name: &name, renewal };
+        let again = with_valid_for(format!("user reset-password {name}"), &self.args.expiry);
         let request = Request {
-            targets: &self.args.targets,
-            args: confirmed,
-            change: RoleChange::ResetPassword { name: &name, renewal },
-            password: Some((&password, length)),
-            again: with_valid_for(format!("user reset-password {name}"), &self.args.expiry),
-            named: None,
             only: Some(&pick.clusters),
+            ..Request::new(&self.args.targets, confirmed, change, Some((&password, length)), again)
         };
         match roll(ctx, &request, out) {
             Ok(Rolled::Applied(done)) => {
@@ -457,6 +454,7 @@ impl RotationPlan<'_> {
                 rotated.interrupted |= done.applied.interrupted;
             }
             Ok(Rolled::Reported(exit)) => rotated.exits.push(exit),
+            Ok(Rolled::Checked(..)) => unreachable!("a rotation is never a check"),
             Err(err) => {
                 // One role that cannot be planned stops no other.
                 let error = err.to_string();

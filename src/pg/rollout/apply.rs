@@ -83,8 +83,11 @@ pub struct ClusterOutcome {
     /// What `--terminate` did: the role's sessions on the whole cluster.
     pub sessions: Option<String>,
     pub error: Option<String>,
-    /// How an existing role differs from its policy (create).
+    /// How an existing role differs from its policy (create), or what a
+    /// sync repaired.
     pub drift: Drift,
+    /// `drift` was repaired.
+    pub repaired: bool,
     pub executed: Vec<Executed>,
     /// The new password is (or may be) in force here: it is to be delivered.
     pub password_set: bool,
@@ -194,7 +197,7 @@ impl ClusterPlan {
     async fn run(&self, change: &RoleChange<'_>, step: &Step<'_>) -> ClusterOutcome {
         match &self.work {
             Work::Settled(settled) => settled_outcome(change, settled),
-            Work::Change { statements, grants, terminate, expiry } => {
+            Work::Change { statements, grants, terminate, expiry, drift, .. } => {
                 match step.transaction(self.main(), None, statements).await {
                     Ok(()) => {}
                     Err(StepError::Failed(err)) if err.code == Some(SqlState::DUPLICATE_OBJECT) => {
@@ -203,8 +206,11 @@ impl ClusterPlan {
                         if let RoleChange::Create(spec) = change {
                             step.log.clear();
                             let dbs = self.target_dbs();
+                            let now = jiff::Timestamp::now();
                             let drift =
-                                roles::drift(self.main(), spec, &dbs).await.unwrap_or_default();
+                                roles::drift(self.main(), spec.name, spec.account, &dbs, &[], now)
+                                    .await
+                                    .unwrap_or_default();
                             return ClusterOutcome::ok("user already exists".into())
                                 .with_drift(drift);
                         }
@@ -245,6 +251,8 @@ impl ClusterPlan {
                 }
                 let mut outcome = ClusterOutcome::ok(expiry.status(change.done()));
                 outcome.valid_until = expiry.until.map(ValidUntil::literal);
+                outcome.drift = drift.clone();
+                outcome.repaired = true;
                 if *terminate {
                     outcome.sessions = Some(step.terminate(self.main()).await);
                 }
@@ -263,7 +271,7 @@ impl ClusterPlan {
     /// with the new password, and the outcome says so.
     async fn undo_create(&self, step: &Step<'_>, outcome: &mut ClusterOutcome) {
         let Some(failed_at) = step.undo.take() else { return };
-        let Work::Change { grants, .. } = &self.work else { return };
+        let Work::Change { grants, undo, .. } = &self.work else { return };
         let mut result = Ok(());
         for grants in &grants[..failed_at] {
             let (db, session) = &self.sessions[grants.session];
@@ -273,7 +281,10 @@ impl ClusterPlan {
             }
         }
         if result.is_ok() {
-            result = step.statement_always(self.main(), None, &roles::drop_role(step.name)).await;
+            // The grants that went in with the role, then the role.
+            let mut last = undo.clone();
+            last.push(roles::drop_role(step.name));
+            result = step.transaction_always(self.main(), None, &last).await;
         }
         let note = match result {
             Ok(()) => "the new role was taken back".to_owned(),
@@ -380,6 +391,7 @@ pub(super) fn settled_outcome(change: &RoleChange<'_>, settled: &Settled) -> Clu
         Settled::AlreadyExists(drift) => {
             ClusterOutcome::ok("user already exists".into()).with_drift(drift.clone())
         }
+        Settled::InSync(drift) => ClusterOutcome::ok("in sync".into()).with_drift(drift.clone()),
         Settled::NotFound => ClusterOutcome::failed(
             "user not found".into(),
             format!("role {} does not exist", change.role()),
@@ -427,6 +439,7 @@ impl ClusterOutcome {
             sessions: None,
             error: None,
             drift: Drift::default(),
+            repaired: false,
             executed: Vec::new(),
             password_set: false,
             valid_until: None,
@@ -617,12 +630,23 @@ impl Step<'_> {
             "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))",
             escape_literal(&roles::lock_key(self.name))
         );
+        // Grants on a database's objects queue on one lock per database
+        // (taken after the role's, always in that order), as concurrent
+        // GRANTs on one object fail with "tuple concurrently updated".
+        let grants = statements.iter().any(|s| s.effect == Effect::Grants);
+        let database_lock = grants.then(|| {
+            format!(
+                "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))",
+                escape_literal(roles::GRANTS_LOCK_KEY)
+            )
+        });
         for statement in statements {
             // Sent with their COMMIT: unanswered, they may have committed.
             self.log.pending(statement, db, Ended::InDoubt);
         }
-        let flight = [("BEGIN", "BEGIN"), (lock.as_str(), lock.as_str())]
-            .into_iter()
+        let locks = [Some(lock.as_str()), database_lock.as_deref()].into_iter().flatten();
+        let flight = std::iter::once(("BEGIN", "BEGIN"))
+            .chain(locks.map(|l| (l, l)))
             .chain(statements.iter().map(|s| (s.sql.as_str(), s.shown.as_str())))
             .chain([("COMMIT", "COMMIT")])
             .map(|(sql, shown)| session.execute_shown(sql, shown));
@@ -640,8 +664,9 @@ impl Step<'_> {
             // No answer (the connection broke): it may have committed.
             return Err(StepError::InDoubt(crate::pg::connect::describe_error(err)));
         }
-        // Answers 0 and 1 are BEGIN and the lock; the last is COMMIT.
-        let failed = index.checked_sub(2).filter(|i| *i < statements.len());
+        // The first answers are BEGIN and the locks; the last is COMMIT.
+        let before = 2 + usize::from(database_lock.is_some());
+        let failed = index.checked_sub(before).filter(|i| *i < statements.len());
         self.log.settle_with(failed, Ended::RolledBack);
         Err(self.error(err, failed.map(|i| &statements[i])))
     }

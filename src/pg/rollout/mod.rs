@@ -27,9 +27,12 @@ pub use self::apply::{ClusterOutcome, Ended, MAY_BE_IN_FORCE, unreachable};
 use self::facts::{RoleFacts, group_facts, role_facts, unrevocable_query};
 use super::inspect;
 use super::lifecycle;
+use super::privileges::{self, DatabaseAccess};
 use super::roles::{self, Drift, READ_ALL_DATA_SINCE, RoleError, RoleSpec, Statement};
 use super::{Connector, Session, SessionFacts};
-use crate::policy::{AccountType, Attribute, Policy, RoleName, SchemaName, ValidFor, ValidUntil};
+use crate::policy::{
+    Access, AccountType, Attribute, Policy, ReadScope, RoleName, SchemaName, ValidFor, ValidUntil,
+};
 use crate::registry::Target;
 use crate::secret::{self, Password};
 
@@ -65,6 +68,14 @@ pub enum RoleChange<'a> {
         name: &'a RoleName,
         heir: Option<&'a str>,
     },
+    /// Brings the role back to its type's policy; never its password.
+    Sync {
+        name: &'a RoleName,
+        /// `--type`, else the type its marker names, read by the plan.
+        account: Option<&'a AccountType>,
+        policy: &'a Policy,
+        now: jiff::Timestamp,
+    },
 }
 
 impl RoleChange<'_> {
@@ -75,7 +86,8 @@ impl RoleChange<'_> {
             | RoleChange::SetSearchPath { name, .. }
             | RoleChange::Lock { name, .. }
             | RoleChange::Unlock(name)
-            | RoleChange::Drop { name, .. } => name,
+            | RoleChange::Drop { name, .. }
+            | RoleChange::Sync { name, .. } => name,
         }
     }
 
@@ -88,6 +100,7 @@ impl RoleChange<'_> {
             RoleChange::Lock { .. } => "user.lock",
             RoleChange::Unlock(_) => "user.unlock",
             RoleChange::Drop { .. } => "user.drop",
+            RoleChange::Sync { .. } => "user.sync",
         }
     }
 
@@ -111,6 +124,10 @@ impl RoleChange<'_> {
             RoleChange::Drop { heir: Some(heir), .. } => {
                 format!("drop user, what it owns going to {heir}")
             }
+            RoleChange::Sync { account: Some(account), .. } => {
+                format!("sync user to type {}", account.name)
+            }
+            RoleChange::Sync { account: None, .. } => "sync user to its type".into(),
         }
     }
 
@@ -125,6 +142,7 @@ impl RoleChange<'_> {
             RoleChange::Lock { .. } => "user locked".into(),
             RoleChange::Unlock(_) => "user unlocked".into(),
             RoleChange::Drop { .. } => "user dropped".into(),
+            RoleChange::Sync { .. } => "user synced".into(),
         }
     }
 
@@ -138,15 +156,20 @@ impl RoleChange<'_> {
             RoleChange::Lock { .. } => "user not locked".into(),
             RoleChange::Unlock(_) => "user not unlocked".into(),
             RoleChange::Drop { .. } => "user not dropped".into(),
+            RoleChange::Sync { .. } => "user not synced".into(),
         }
     }
 
     /// Whether it would take away the admin's own access: pgacct never
-    /// resets, locks or drops a role it connects as.
+    /// resets, locks, drops or syncs (its connection limit, memberships,
+    /// expiry) a role it connects as.
     pub fn locks_out_the_admin(&self) -> bool {
         matches!(
             self,
-            RoleChange::ResetPassword { .. } | RoleChange::Lock { .. } | RoleChange::Drop { .. }
+            RoleChange::ResetPassword { .. }
+                | RoleChange::Lock { .. }
+                | RoleChange::Drop { .. }
+                | RoleChange::Sync { .. }
         )
     }
 }
@@ -241,6 +264,8 @@ pub enum Settled {
     NotFound,
     /// The role is there already (create); how it differs from its policy.
     AlreadyExists(Drift),
+    /// Nothing to repair (sync); what it leaves as it is.
+    InSync(Drift),
     /// The server is in recovery.
     Standby,
     /// The plan could not read what it needs.
@@ -257,14 +282,20 @@ enum Work {
     Change {
         statements: Vec<Statement>,
         grants: Vec<ReadGrants>,
+        /// What takes back the grants `statements` made, before the new
+        /// role is dropped, if the create cannot finish elsewhere.
+        undo: Vec<Statement>,
         terminate: bool,
         expiry: Expiry,
+        /// What a sync repairs (and leaves).
+        drift: Drift,
     },
     Drop(DropWork),
 }
 
-/// The grants of a new read-only role in one database (before PostgreSQL
-/// 14), and the revokes that take them back if the create cannot finish.
+/// The grants of a role (or its group) in one database other than the
+/// plan's first, and the revokes that take them back if a create cannot
+/// finish.
 #[derive(Debug)]
 struct ReadGrants {
     /// The session (by index) to the database.
@@ -291,6 +322,10 @@ struct CreateFacts<'r> {
     session: &'r SessionFacts,
     /// The rows of [`group_facts`] for the groups it joins.
     groups: &'r [tokio_postgres::Row],
+    /// The type's group of each target database.
+    type_groups: Vec<(String, RoleName)>,
+    /// What the role (or its group) lacks in the first database.
+    first_access: Option<DatabaseAccess>,
 }
 
 /// A change planned on one cluster: its sessions, what it will run, and
@@ -310,6 +345,8 @@ pub struct ClusterPlan {
     pub refusals: Vec<Refusal>,
     /// What a drop will affect, in one line.
     pub preflight: Option<String>,
+    /// Warned of before the change: PUBLIC may create in a schema.
+    pub warnings: Vec<String>,
 }
 
 /// How much a plan reads before the change.
@@ -345,6 +382,7 @@ pub async fn plan(
         ready: !change.sets_password() || password.is_some(),
         refusals: Vec::new(),
         preflight: None,
+        warnings: Vec::new(),
     };
     plan.work = match plan.decide(connector, targets, change, password, reading).await {
         Ok(work) => work,
@@ -383,17 +421,39 @@ impl ClusterPlan {
             }
             return Ok(self.change_work(targets, change, password, None));
         }
-        // What the checks need, in one round trip.
+        // What the checks need, in one round trip: for a create, also what
+        // the role (or its group) lacks in the first database.
         let is_drop = matches!(change, RoleChange::Drop { .. });
-        let groups = match change {
-            RoleChange::Create(spec) => self.groups_joined(spec),
-            _ => Vec::new(),
+        let (groups, type_groups) = match change {
+            RoleChange::Create(spec) => {
+                (self.groups_joined(spec.account), self.type_groups(targets, spec.account))
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        let checked: Vec<&str> =
+            groups.iter().copied().chain(type_groups.iter().map(|(_, g)| g.as_str())).collect();
+        let first_access = match change {
+            RoleChange::Create(spec) if reaches_targets(spec.account) => {
+                Some(grantee(name, &type_groups, &self.sessions[0].0).to_owned())
+            }
+            _ => None,
         };
         let main = self.main();
-        let (session, facts, groups) = tokio::try_join!(
+        let first_db = self.sessions[0].0.clone();
+        let (session, facts, groups, first_access) = tokio::try_join!(
             main.facts(),
             role_facts(main, name.as_str(), is_drop),
-            group_facts(main, &groups)
+            group_facts(main, &checked),
+            async {
+                match (&first_access, change) {
+                    (Some(grantee), RoleChange::Create(spec)) => {
+                        privileges::read(main, &first_db, grantee, spec.account.access)
+                            .await
+                            .map(Some)
+                    }
+                    _ => Ok(None),
+                }
+            }
         )?;
         let session = session.clone();
         if session.in_recovery {
@@ -401,8 +461,14 @@ impl ClusterPlan {
         }
         match change {
             RoleChange::Create(spec) => {
-                let read = CreateFacts { role: facts, session: &session, groups: &groups };
-                self.plan_create(connector, targets, spec, &read, password).await
+                let read = CreateFacts {
+                    role: facts,
+                    session: &session,
+                    groups: &groups,
+                    type_groups,
+                    first_access,
+                };
+                self.plan_create(connector, targets, spec, read, password).await
             }
             _ if !facts.exists => Ok(Work::Settled(Settled::NotFound)),
             RoleChange::Drop { heir, .. } => {
@@ -410,11 +476,221 @@ impl ClusterPlan {
                 self.plan_drop(connector, targets[0], name, heir.unwrap_or(&admin), facts, &session)
                     .await
             }
+            RoleChange::Sync { account, policy, now, .. } => {
+                self.refuse_unchangeable(change, &facts);
+                let account = match account {
+                    Some(account) => account,
+                    None => match self.marked_type(name, policy, facts.comment.as_deref()) {
+                        Some(account) => account,
+                        None => return Ok(Work::Settled(Settled::NotFound)),
+                    },
+                };
+                self.plan_sync(connector, targets, name, account, &session, *now).await
+            }
             _ => {
                 self.refuse_unchangeable(change, &facts);
                 Ok(self.change_work(targets, change, password, facts.comment.as_deref()))
             }
         }
+    }
+
+    /// The type the role's marker names, or a refusal saying why there is
+    /// none (a sync must know the policy to bring the role to).
+    fn marked_type<'p>(
+        &mut self,
+        name: &RoleName,
+        policy: &'p Policy,
+        comment: Option<&str>,
+    ) -> Option<&'p AccountType> {
+        let refusal = match comment.and_then(crate::policy::marker::parse) {
+            None => {
+                Refusal::new(format!("{name} has no pgacct marker, so its type is not known here"))
+            }
+            Some(marker) => match policy.account_type(&marker.kind) {
+                Ok(account) => return Some(account),
+                Err(_) => Refusal::new(format!(
+                    "{name}'s marker names type {}, which this configuration does not have",
+                    marker.kind
+                )),
+            },
+        };
+        self.refusals.push(refusal.hint("name the type to bring it to: --type T"));
+        None
+    }
+
+    /// The group of each target database, for a type with groups; a
+    /// refusal for a database whose group name breaks the rules.
+    fn type_groups(
+        &mut self,
+        targets: &[&Target],
+        account: &AccountType,
+    ) -> Vec<(String, RoleName)> {
+        let mut groups = Vec::new();
+        for target in targets {
+            let db = target.key.db.as_str();
+            match account.group_name(db, target.key.env.as_str()) {
+                None => return Vec::new(),
+                Some(Ok(group)) => groups.push((db.to_owned(), group)),
+                Some(Err(err)) => self.refusals.push(
+                    Refusal::new(err.to_string())
+                        .hint(format!("change group of [types.{}] in config.toml", account.name)),
+                ),
+            }
+        }
+        groups
+    }
+
+    /// Refuses a type whose access this server cannot give as it says.
+    fn refuse_scope(&mut self, account: &AccountType) {
+        let version = self.main().server.version_num;
+        if account.access != Access::None
+            && account.read_scope == ReadScope::Cluster
+            && version < READ_ALL_DATA_SINCE
+        {
+            self.refusals.push(
+                Refusal::new(format!(
+                    "type {} has read_scope = \"cluster\", which takes {} (PostgreSQL 14 and \
+                     later); this server is {}",
+                    account.name,
+                    account.access.predefined_role().unwrap_or("pg_read_all_data"),
+                    version / 10_000
+                ))
+                .hint("use read_scope = \"targets\" (grants in each target database) for it"),
+            );
+        }
+        if account.group.is_some() && account.access == Access::None {
+            self.refusals.push(Refusal::new(format!(
+                "type {} has a group but no access to give it: say access = \"read\" or \
+                 \"readwrite\"",
+                account.name
+            )));
+        }
+    }
+
+    /// What the role (or the group of each database, for a type with
+    /// groups) lacks of `account`'s access in each target database, with
+    /// the session of each; `first` is what the plan read already in the
+    /// first database.
+    async fn access_by_database(
+        &mut self,
+        connector: &Connector,
+        targets: &[&Target],
+        subject: &Subject<'_>,
+        mut first: Option<DatabaseAccess>,
+    ) -> Result<Vec<(usize, DatabaseAccess)>, RoleError> {
+        let Subject { name, account, groups } = *subject;
+        if !reaches_targets(account) {
+            return Ok(Vec::new());
+        }
+        let mut found = Vec::new();
+        for target in targets {
+            let db = target.key.db.as_str();
+            let grantee = grantee(name, groups, db).to_owned();
+            let index = self.session_for(connector, target, db).await?;
+            let mut access = match first.take().filter(|_| index == 0) {
+                Some(access) => access,
+                None => {
+                    privileges::read(&self.sessions[index].1, db, &grantee, account.access).await?
+                }
+            };
+            if grantee != name.as_str() {
+                for text in &mut access.lacking {
+                    *text = format!("group {grantee} {text}");
+                }
+            }
+            found.push((index, access));
+        }
+        Ok(found)
+    }
+
+    /// Refusals for what the admin may not grant, and the notes, of `access`.
+    fn take_access_findings(&mut self, access: &[(usize, DatabaseAccess)]) {
+        for (_, access) in access {
+            self.refusals.extend(
+                access
+                    .forbidden
+                    .iter()
+                    .map(|f| Refusal::new(f.reason.clone()).hint(f.hint.clone())),
+            );
+            self.warnings.extend(access.notes.iter().cloned());
+        }
+    }
+
+    /// How the existing role differs from `account`'s policy, everywhere;
+    /// and what it (or its groups) lacks in each database.
+    async fn drift(
+        &mut self,
+        connector: &Connector,
+        targets: &[&Target],
+        subject: &Subject<'_>,
+        first: Option<DatabaseAccess>,
+        now: jiff::Timestamp,
+    ) -> Result<(Drift, Vec<(usize, DatabaseAccess)>), RoleError> {
+        let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
+        let group_names = distinct(subject.groups);
+        let (name, account) = (subject.name, subject.account);
+        let mut drift = roles::drift(self.main(), name, account, &dbs, &group_names, now).await?;
+        let access = self.access_by_database(connector, targets, subject, first).await?;
+        for (index, found) in &access {
+            drift.lacking_in(&self.sessions[*index].0, &found.lacking);
+        }
+        Ok((drift, access))
+    }
+
+    /// The work of a sync: the groups to make, the repairs, and the grants
+    /// in each database; none when the role is as its policy says.
+    async fn plan_sync(
+        &mut self,
+        connector: &Connector,
+        targets: &[&Target],
+        name: &RoleName,
+        account: &AccountType,
+        session: &SessionFacts,
+        now: jiff::Timestamp,
+    ) -> Result<Work, RoleError> {
+        self.refuse_scope(account);
+        let type_groups = self.type_groups(targets, account);
+        let group_names = distinct(&type_groups);
+        let joined: Vec<&str> = self
+            .groups_joined(account)
+            .into_iter()
+            .chain(group_names.iter().map(RoleName::as_str))
+            .collect();
+        let rows = group_facts(self.main(), &joined).await?;
+        let subject = Subject { name, account, groups: &type_groups };
+        let (drift, access) = self.drift(connector, targets, &subject, None, now).await?;
+        // Only the groups it would newly join are the admin's to grant.
+        let missing: Vec<&tokio_postgres::Row> = rows
+            .iter()
+            .filter(|row| {
+                let group: String = row.get(0);
+                drift.cluster.iter().any(|f| f.text == format!("not a member of {group}"))
+            })
+            .collect();
+        self.refuse_groups(account, session, &missing, &group_names);
+        self.take_access_findings(&access);
+        let mut statements: Vec<Statement> = rows
+            .iter()
+            .filter(|row| !row.get::<_, bool>(1))
+            .filter_map(|row| group_names.iter().find(|g| g.as_str() == row.get::<_, &str>(0)))
+            .map(|group| {
+                let marker = crate::policy::marker::Marker::new("group", now, None);
+                roles::create_group(group, &marker)
+            })
+            .collect();
+        statements.extend(drift.fixes());
+        let grants = place_grants(&mut statements, access, None);
+        if statements.is_empty() && grants.is_empty() {
+            return Ok(Work::Settled(Settled::InSync(drift)));
+        }
+        Ok(Work::Change {
+            statements,
+            grants,
+            undo: Vec::new(),
+            terminate: false,
+            expiry: Expiry::default(),
+            drift,
+        })
     }
 
     /// Whether every check of `change` beyond those made without the
@@ -428,9 +704,11 @@ impl ClusterPlan {
         self.main().server.superuser
             && match change {
                 RoleChange::Create(spec) => {
-                    !spec.account.read_only && self.groups_joined(spec).is_empty()
+                    !reaches_targets(spec.account)
+                        && spec.account.group.is_none()
+                        && self.groups_joined(spec.account).is_empty()
                 }
-                RoleChange::Drop { .. } => false,
+                RoleChange::Drop { .. } | RoleChange::Sync { .. } => false,
                 RoleChange::ResetPassword { renewal, .. } => {
                     !matches!(renewal, Renewal::ByMarker { .. })
                 }
@@ -440,16 +718,10 @@ impl ClusterPlan {
             }
     }
 
-    /// The groups a new role of `spec` joins: its type's, and
-    /// `pg_read_all_data` for a read-only one from PostgreSQL 14.
-    fn groups_joined<'s>(&self, spec: &'s RoleSpec<'_>) -> Vec<&'s str> {
-        let account = spec.account;
-        let mut groups: Vec<&str> =
-            account.member_of.iter().map(crate::policy::MemberOf::as_str).collect();
-        if account.read_only && self.main().server.version_num >= READ_ALL_DATA_SINCE {
-            groups.push("pg_read_all_data");
-        }
-        groups
+    /// The roles a role of `account` joins: its type's, and the predefined
+    /// role of its access for cluster scope.
+    fn groups_joined<'s>(&self, account: &'s AccountType) -> Vec<&'s str> {
+        roles::joined_roles(account, self.main().server.version_num)
     }
 
     /// The statements of a change that is not a drop, once its checks
@@ -469,7 +741,7 @@ impl ClusterPlan {
         let statements = match change {
             RoleChange::Create(spec) => {
                 expiry.until = spec.valid_until;
-                roles::create_statements(spec, verifier.as_deref(), &dbs, version)
+                roles::create_statements(spec, verifier.as_deref(), &dbs, version, &[])
             }
             RoleChange::ResetPassword { renewal, .. } => {
                 expiry = renewal.expiry(comment);
@@ -480,13 +752,22 @@ impl ClusterPlan {
             }
             RoleChange::Lock { .. } => vec![roles::set_login(name, false)],
             RoleChange::Unlock(_) => vec![roles::set_login(name, true)],
-            RoleChange::Drop { .. } => {
-                debug_assert!(false, "a drop is planned by plan_drop");
-                return Work::Settled(Settled::Failed("a drop was planned as a change".into()));
+            RoleChange::Drop { .. } | RoleChange::Sync { .. } => {
+                debug_assert!(false, "drops and syncs have plans of their own");
+                return Work::Settled(Settled::Failed(
+                    "a drop or sync was planned as a change".into(),
+                ));
             }
         };
         let terminate = matches!(change, RoleChange::Lock { terminate: true, .. });
-        Work::Change { statements, grants: Vec::new(), terminate, expiry }
+        Work::Change {
+            statements,
+            grants: Vec::new(),
+            undo: Vec::new(),
+            terminate,
+            expiry,
+            drift: Drift::default(),
+        }
     }
 
     fn scram_iterations(&self) -> u32 {
@@ -548,29 +829,43 @@ impl ClusterPlan {
         connector: &Connector,
         targets: &[&Target],
         spec: &RoleSpec<'_>,
-        read: &CreateFacts<'_>,
+        read: CreateFacts<'_>,
         password: Option<&Password>,
     ) -> Result<Work, RoleError> {
-        let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
+        let account = spec.account;
         if read.role.exists {
-            let drift = roles::drift(self.main(), spec, &dbs).await?;
+            let now = jiff::Timestamp::now();
+            let subject = Subject { name: spec.name, account, groups: &read.type_groups };
+            let (drift, _) =
+                self.drift(connector, targets, &subject, read.first_access, now).await?;
             return Ok(Work::Settled(Settled::AlreadyExists(drift)));
         }
-        self.refuse_uncreatable(spec, read.session, read.groups);
-        let Work::Change { statements, mut grants, terminate, expiry } =
-            self.change_work(targets, &RoleChange::Create(spec.clone()), password, None)
-        else {
-            return Ok(Work::Settled(Settled::Failed("a create planned no statements".into())));
-        };
-        if spec.account.read_only && self.main().server.version_num < READ_ALL_DATA_SINCE {
-            for target in targets {
-                let index = self.session_for(connector, target, target.key.db.as_str()).await?;
-                let session = &self.sessions[index].1;
-                let (grant, revoke) = roles::read_only_grants(session, spec.name).await?;
-                grants.push(ReadGrants { session: index, grant, revoke });
-            }
-        }
-        Ok(Work::Change { statements, grants, terminate, expiry })
+        let group_names = distinct(&read.type_groups);
+        let rows: Vec<&tokio_postgres::Row> = read.groups.iter().collect();
+        self.refuse_uncreatable(spec, read.session, &rows, &group_names);
+        self.refuse_scope(account);
+        let subject = Subject { name: spec.name, account, groups: &read.type_groups };
+        let access =
+            self.access_by_database(connector, targets, &subject, read.first_access).await?;
+        self.take_access_findings(&access);
+        let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
+        let verifier = password.map(|p| p.verifier(self.scram_iterations()));
+        let version = self.main().server.version_num;
+        let mut statements =
+            roles::create_statements(spec, verifier.as_deref(), &dbs, version, &group_names);
+        // Grants on the role itself go with it if the create is taken back;
+        // a group's stay, as other members may have joined it meanwhile.
+        let mut undo = Vec::new();
+        let own = group_names.is_empty().then_some(&mut undo);
+        let grants = place_grants(&mut statements, access, own);
+        Ok(Work::Change {
+            statements,
+            grants,
+            undo,
+            terminate: false,
+            expiry: Expiry { until: spec.valid_until, note: None },
+            drift: Drift::default(),
+        })
     }
 
     /// Refuses a create the admin may not make: attributes it may not give,
@@ -581,7 +876,8 @@ impl ClusterPlan {
         &mut self,
         spec: &RoleSpec<'_>,
         session: &SessionFacts,
-        groups: &[tokio_postgres::Row],
+        groups: &[&tokio_postgres::Row],
+        made_here: &[RoleName],
     ) {
         let version = self.main().server.version_num;
         let admin = self.main().settings.user.clone();
@@ -615,11 +911,29 @@ impl ClusterPlan {
                 }
             }
         }
+        self.refuse_groups(account, session, groups, made_here);
+    }
+
+    /// Refuses joining groups (rows of [`group_facts`]) that are missing
+    /// (but for `made_here`, the type's groups the change makes), that the
+    /// admin may not grant, or that are privileged unless the type allows.
+    fn refuse_groups(
+        &mut self,
+        account: &AccountType,
+        session: &SessionFacts,
+        groups: &[&tokio_postgres::Row],
+        made_here: &[RoleName],
+    ) {
+        let version = self.main().server.version_num;
+        let admin = self.main().settings.user.clone();
         for row in groups {
             let (group, exists, superuser, admin_option): (String, bool, bool, bool) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
             if let Some(refusal) = privileged_group(account, row) {
                 self.refusals.push(refusal);
+            }
+            if !exists && made_here.iter().any(|g| g.as_str() == group) {
+                continue;
             }
             if !exists {
                 self.refusals.push(
@@ -871,10 +1185,11 @@ impl ClusterPlan {
     pub fn preview(&self, change: &RoleChange<'_>) -> ClusterOutcome {
         match &self.work {
             Work::Settled(settled) => settled_outcome(change, settled),
-            Work::Change { expiry, .. } => {
+            Work::Change { expiry, drift, .. } => {
                 let mut outcome =
                     ClusterOutcome::ok(expiry.status(format!("would {}", change.intent())));
                 outcome.valid_until = expiry.until.map(ValidUntil::literal);
+                outcome.drift = drift.clone();
                 outcome
             }
             Work::Drop(_) => ClusterOutcome::ok(format!("would {}", change.intent())),
@@ -894,6 +1209,62 @@ impl ClusterPlan {
             _ => None,
         }
     }
+}
+
+/// A role and the policy it is held to: its type, and the type's group
+/// of each target database.
+struct Subject<'s> {
+    name: &'s RoleName,
+    account: &'s AccountType,
+    groups: &'s [(String, RoleName)],
+}
+
+/// Puts the grants of the first database into `statements` (its own
+/// transaction) and returns those of the others; with `undo`, the
+/// revokes of the first database's go there.
+fn place_grants(
+    statements: &mut Vec<Statement>,
+    access: Vec<(usize, DatabaseAccess)>,
+    mut undo: Option<&mut Vec<Statement>>,
+) -> Vec<ReadGrants> {
+    let mut grants = Vec::new();
+    for (index, found) in access {
+        if found.grants.is_empty() {
+            continue;
+        }
+        if index == 0 {
+            statements.extend(found.grants);
+            if let Some(undo) = undo.as_deref_mut() {
+                undo.extend(found.revokes);
+            }
+        } else {
+            let revoke = if undo.is_some() { found.revokes } else { Vec::new() };
+            grants.push(ReadGrants { session: index, grant: found.grants, revoke });
+        }
+    }
+    grants
+}
+
+/// Whether `account` gets grants in each target database.
+fn reaches_targets(account: &AccountType) -> bool {
+    account.access != Access::None && account.read_scope == ReadScope::Targets
+}
+
+/// Who holds the grants in `db`: its group, for a type with groups, else
+/// the role.
+fn grantee<'g>(name: &'g RoleName, groups: &'g [(String, RoleName)], db: &str) -> &'g str {
+    groups.iter().find(|(of, _)| of == db).map_or(name.as_str(), |(_, group)| group.as_str())
+}
+
+/// The groups of `groups`, each once, in order.
+fn distinct(groups: &[(String, RoleName)]) -> Vec<RoleName> {
+    let mut names: Vec<RoleName> = Vec::new();
+    for (_, group) in groups {
+        if !names.contains(group) {
+            names.push(group.clone());
+        }
+    }
+    names
 }
 
 fn terminate_text(name: &RoleName) -> String {
