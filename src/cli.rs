@@ -175,8 +175,8 @@ pub enum UserCommand {
     /// Example: pgacct user create-k8s --env qa --db orders --service gear-service
     CreateK8s(CreateK8sArgs),
 
-    /// Create an account of a type: devqa, devlead, readonly, dba, or one
-    /// from config.toml
+    /// Create an account of a type: devqa, devlead, readonly, readwrite, dba,
+    /// or one from config.toml
     ///
     /// Example: pgacct user create --env dev --all --type readonly reporting
     Create(CreateArgs),

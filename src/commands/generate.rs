@@ -262,7 +262,7 @@ const CONFIG_TABLES: &[ConfigTable] = &[
     ),
     (
         "[types.NAME]",
-        "An account type: a built-in one (vm, k8s, devqa, devlead, readonly, dba) changed key by key, or a new one (whose keys default as below). pgacct user create --type NAME uses it.",
+        "An account type: a built-in one (vm, k8s, devqa, devlead, readonly, readwrite, dba) changed key by key, or a new one (whose keys default as below). pgacct user create --type NAME uses it.",
         &[
             (
                 "template",
@@ -291,9 +291,18 @@ const CONFIG_TABLES: &[ConfigTable] = &[
             ),
             ("password_length", "Length of a generated password [default: 22; 16 to 256]."),
             (
-                "read_only",
-                "Really read-only: pg_read_all_data (PostgreSQL 14+; before, grants) and default_transaction_read_only = on [default: false; true for readonly].",
+                "access",
+                "Data access: \"none\", \"read\" (USAGE on schemas, SELECT on tables and sequences; default_transaction_read_only = on as a safety net) or \"readwrite\" (also INSERT, UPDATE, DELETE and USAGE on sequences); never CREATE [default: \"none\"; \"read\" for readonly, \"readwrite\" for readwrite].",
             ),
+            (
+                "read_scope",
+                "Where access reaches: \"targets\" (grants in each target database, with default privileges FOR ROLE every role that owns or may create objects in its schemas) or \"cluster\" (pg_read_all_data / pg_write_all_data, every database of the cluster; PostgreSQL 14+) [default: \"targets\"].",
+            ),
+            (
+                "group",
+                "A NOLOGIN group per target database that holds the grants, its name a template with {db} (and {env}), e.g. \"{db}_ro\"; made once, logins join it [default: none, grants go to the role]. Needs access and read_scope = \"targets\".",
+            ),
+            ("read_only", "The old spelling of access = \"read\" (true) or \"none\" (false)."),
             ("confirm", "Ask before creating one [default: false; true for dba]."),
             (
                 "allow_privileged",

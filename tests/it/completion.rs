@@ -214,7 +214,7 @@ fn bash_completes_built_in_and_config_account_types() {
     fleet(&sandbox);
     sandbox.write_config("[types.app]\ntemplate = \"app_{name}\"\n");
     let types = bash_completes(&sandbox, "pgacct user create --env qa --all --type ");
-    for kind in ["app", "dba", "devlead", "devqa", "readonly"] {
+    for kind in ["app", "dba", "devlead", "devqa", "readonly", "readwrite"] {
         assert!(types.iter().any(|t| t == kind), "--type does not offer {kind}: {types:?}");
     }
     assert!(!types.iter().any(|t| t.contains('.')), "file names offered: {types:?}");
@@ -222,7 +222,7 @@ fn bash_completes_built_in_and_config_account_types() {
     // --config on the line is the one read.
     let other = sandbox.write("other.toml", "[types.reporting]\n");
     let line = format!("pgacct --config {} user create --type re", other.display());
-    assert_eq!(bash_completes(&sandbox, &line), ["readonly", "reporting"]);
+    assert_eq!(bash_completes(&sandbox, &line), ["readonly", "readwrite", "reporting"]);
 }
 
 fn bash_does_not_offer_the_hidden_command() {

@@ -256,7 +256,12 @@ fn drop_refuses_the_admin_role_and_superusers() {
 fn provisioning_works_with_a_createrole_admin() {
     for major in [None, Some(17)] {
         let fleet = Fleet::new(Admin::CreateRole, major, &["orders"]);
-        fleet.pg.client_to("orders").batch_execute("CREATE TABLE items (id int)").unwrap();
+        // The admin may grant on what it owns (a readonly role's grants).
+        fleet
+            .pg
+            .client_to("orders")
+            .batch_execute("CREATE TABLE items (id int); ALTER TABLE items OWNER TO pgacct_admin")
+            .unwrap();
         for line in [
             "user create-vm --env qa --db orders --server web01 --service-port 80",
             "user create --env qa --db orders --type readonly reporter",

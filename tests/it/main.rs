@@ -5,6 +5,7 @@
 //! reports a test whose PostgreSQL is missing as ignored, never as passed.
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
 mod audit;
 mod audit_key;
 mod completion;
@@ -52,6 +53,7 @@ use support::runner::test;
 fn main() {
     let tests = [
         vec![test!(every_test_file_is_declared)],
+        accounts::tests(),
         audit::tests(),
         audit_key::tests(),
         completion::tests(),

@@ -46,7 +46,7 @@ fn a_mistyped_account_type_suggests_the_nearest() {
         .expect(2)
         .stderr_is(
             "error: unknown account type 'superuser'; known types: dba, devlead, devqa, k8s, \
-             readonly, vm\n",
+             readonly, readwrite, vm\n",
         )
         .run();
     assert_eq!(audit_records(&sandbox), records);

@@ -667,7 +667,7 @@ fn an_interrupted_create_takes_its_role_back() {
 }
 
 /// Runs a `readonly` create of `role` on orders and billing of a fleet
-/// (before PostgreSQL 14, whose grants go database by database) while
+/// (whose grants go database by database) while
 /// another session holds pgacct's lock on `role` in billing. The run must
 /// end interrupted (130), and as `expect` adds; `meanwhile` gets the
 /// running pgacct once its grants there wait, and returns what it printed.
@@ -929,29 +929,46 @@ fn an_abandoned_drop_takes_the_admins_membership_back() {
     assert_eq!(fleet.pg.can_login("gil"), Some(false), "left NOLOGIN");
 }
 
-/// Before PostgreSQL 14 a CREATEROLE admin gives a new read-only role its
-/// grants database by database; when one database refuses, the grants
-/// already made are revoked and the role dropped again.
+/// A new read-only role gets its grants database by database; when one
+/// database refuses at apply time (its schema changed owner after the plan
+/// looked), the grants already made are revoked and the role dropped again.
 fn a_create_whose_grants_fail_takes_its_role_back() {
     let fleet = Fleet::new(Admin::CreateRole, Some(13), &["orders", "billing"]);
     fleet
         .pg
         .client_to("billing")
-        .batch_execute("CREATE ROLE owner1; CREATE SCHEMA locked AUTHORIZATION owner1")
+        .batch_execute(&format!(
+            "CREATE ROLE owner1; CREATE SCHEMA app AUTHORIZATION {ADMIN_ROLE};
+             SET ROLE {ADMIN_ROLE}; CREATE TABLE app.invoices (id int)"
+        ))
         .unwrap();
-    let rows = fleet
-        .pgacct()
-        .args("user create --env qa --db orders --db billing --type readonly ro3")
+    let pause = Pause::new(&fleet.sandbox);
+    let running = pause
+        .arm(fleet.pgacct())
+        .args("user create --env qa --db orders --db billing --type readonly ro3 --format json")
         .expect(1)
         .stderr_contains("hint: to do it again on the targets that did not succeed")
-        .rows();
-    let error = rows[0]["error"].as_str().unwrap();
-    assert!(error.contains("in database billing: permission denied for schema locked"), "{error}");
-    assert!(error.ends_with("; the new role was taken back"), "{error}");
-    assert_eq!(rows[0]["password"], Value::Null);
+        .spawn();
+    pause.wait();
+    fleet
+        .pg
+        .client_to("billing")
+        .batch_execute("ALTER SCHEMA app OWNER TO owner1; ALTER TABLE app.invoices OWNER TO owner1")
+        .unwrap();
+    pause.release();
+    let rows = running.finish().rows();
+    for row in &rows {
+        let error = row["error"].as_str().unwrap();
+        assert!(error.contains("in database billing: permission denied for schema app"), "{error}");
+        assert!(error.ends_with("; the new role was taken back"), "{error}");
+        assert_eq!(row["password"], Value::Null);
+    }
     assert_eq!(fleet.pg.can_login("ro3"), None, "the role is gone");
     let sql = audit(&fleet.sandbox, "user.create")[0]["sql"].as_str().unwrap().to_owned();
-    assert!(sql.contains(r#"REVOKE USAGE ON SCHEMA "public" FROM "ro3" -- in orders"#), "{sql}");
+    assert!(
+        sql.contains(r#"-- failed: GRANT USAGE ON SCHEMA "app" TO "ro3" -- in billing"#),
+        "{sql}"
+    );
     assert!(sql.contains(r#"DROP ROLE "ro3""#), "{sql}");
 }
 

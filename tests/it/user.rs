@@ -23,9 +23,6 @@ pub fn tests() -> Vec<Trial> {
         test!(a_missing_group_is_refused_and_a_failure_midway_leaves_no_role),
         test!(a_stopped_cluster_fails_alone),
         test!(dry_run_shows_the_sql_and_changes_nothing),
-        test!(readonly_reads_and_cannot_write_or_create),
-        test!(readonly_on_postgres_13),
-        test!(readonly_on_postgres_17),
         test!(dba_accounts_and_protected_envs_ask_first),
         test!(secret_files_are_private_complete_and_never_overwritten_unasked),
         test!(the_servers_scram_iterations_are_used),
@@ -431,78 +428,6 @@ fn dry_run_shows_the_sql_and_changes_nothing() {
         .run();
     let audit = Run::new(&sandbox).args("audit show --operation user").rows();
     assert!(audit.is_empty(), "dry runs write no audit records: {audit:?}");
-}
-
-fn readonly_reads_and_cannot_write_or_create() {
-    let sandbox = Sandbox::new();
-    let pg = cluster_with(&sandbox, "qa", &["orders"]);
-    readonly_scenario(&sandbox, &pg);
-}
-
-/// PostgreSQL 13 has no `pg_read_all_data`: grants and default privileges
-/// in each database do the same.
-fn readonly_on_postgres_13() {
-    let sandbox = Sandbox::new();
-    let pg = Cluster::builder().major(13).start();
-    let pg = registered(pg, &sandbox, "qa", &["orders"]);
-    readonly_scenario(&sandbox, &pg);
-}
-
-fn readonly_on_postgres_17() {
-    let sandbox = Sandbox::new();
-    let pg = Cluster::builder().major(17).start();
-    let pg = registered(pg, &sandbox, "qa", &["orders"]);
-    readonly_scenario(&sandbox, &pg);
-}
-
-/// A readonly account reads existing and later tables, and cannot write.
-fn readonly_scenario(sandbox: &Sandbox, pg: &Cluster) {
-    pg.client_to("orders")
-        .batch_execute("CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2)")
-        .unwrap();
-    let rows = pgacct(sandbox, pg)
-        .args("user create --env qa --db orders --type readonly reporting")
-        .rows();
-    let version: i32 = pg
-        .client()
-        .query_one("SHOW server_version_num", &[])
-        .unwrap()
-        .get::<_, String>(0)
-        .parse()
-        .unwrap();
-    if version >= 140_000 {
-        assert!(memberships(pg, "reporting").contains(&"pg_read_all_data".to_owned()));
-    } else {
-        // Before pg_read_all_data: grants and default privileges in the database.
-        let granted: bool = pg
-            .client_to("orders")
-            .query_one("SELECT has_table_privilege('reporting', 'items', 'SELECT')", &[])
-            .unwrap()
-            .get(0);
-        assert!(granted);
-    }
-    assert!(
-        settings(pg, "reporting", Some("orders"))
-            .contains(&"default_transaction_read_only=on".to_owned())
-    );
-    let mut session =
-        login(pg, "orders", "reporting", rows[0]["password"].as_str().unwrap()).unwrap();
-    let count: i64 = session.query_one("SELECT count(*) FROM items", &[]).unwrap().get(0);
-    assert_eq!(count, 2);
-    for sql in ["INSERT INTO items VALUES (3)", "CREATE TABLE mine (id int)", "DELETE FROM items"] {
-        assert!(session.batch_execute(sql).is_err(), "{sql} was allowed");
-    }
-    // Even outside a read-only transaction, there is no privilege to write.
-    session.batch_execute("SET default_transaction_read_only = off").unwrap();
-    let err = session.batch_execute("INSERT INTO items VALUES (3)").unwrap_err();
-    assert!(err.as_db_error().unwrap().message().contains("permission denied"), "{err}");
-    // Tables made later by the admin are readable too (pg_read_all_data, or
-    // the default privileges).
-    pg.client_to("orders")
-        .batch_execute("CREATE TABLE later (id int); INSERT INTO later VALUES (7)")
-        .unwrap();
-    let later: i32 = session.query_one("SELECT id FROM later", &[]).unwrap().get(0);
-    assert_eq!(later, 7);
 }
 
 fn dba_accounts_and_protected_envs_ask_first() {

@@ -1,6 +1,6 @@
 //! What differs between PostgreSQL majors, run on every supported major
 //! (12 to 18) with a superuser and with a CREATEROLE admin: provisioning,
-//! read-only accounts, the server's SCRAM iteration count, and md5
+//! the server's SCRAM iteration count, and md5
 //! passwords left behind. (Drops and the CREATEROLE rules of 16 are in
 //! lifecycle.rs and safety.rs, also per setup.)
 
@@ -14,7 +14,6 @@ use crate::support::{Cluster, Run};
 pub fn tests() -> Vec<Trial> {
     [
         every_setup!(create_reset_and_search_path_work),
-        every_setup!(readonly_reads_and_never_writes),
         every_setup!(verifiers_use_the_servers_scram_iterations),
         every_setup!(an_md5_password_is_replaced_by_a_scram_verifier),
         every_setup!(the_server_answers_what_a_plan_leaves_to_it),
@@ -68,60 +67,6 @@ fn create_reset_and_search_path_work(admin: Admin, major: u32) {
     for db in ["orders", "billing"] {
         assert_eq!(settings(&fleet, "web01_80", db), ["search_path=app, public"], "{db}");
     }
-}
-
-/// A readonly account reads the tables there are and those made later, and
-/// has no privilege to write, even with read-only transactions turned off.
-fn readonly_reads_and_never_writes(admin: Admin, major: u32) {
-    let fleet = Fleet::new(admin, Some(major), &["orders"]);
-    fleet
-        .pg
-        .client_to("orders")
-        .batch_execute("CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2)")
-        .unwrap();
-    let create = Run::new(&fleet.sandbox)
-        .env("PGACCT_ADMIN_PASSWORD", fleet.password())
-        .args("user create --env qa --db orders --type readonly reporting");
-    if admin == Admin::CreateRole && major < 14 {
-        // Before pg_read_all_data, reading takes grants on each table, and
-        // a CREATEROLE admin may grant only what it owns or holds with
-        // GRANT OPTION: the create fails and is taken back whole.
-        let rows = create.expect(1).any_stderr().rows();
-        assert!(
-            rows[0]["error"].as_str().unwrap().contains("permission denied for table items"),
-            "{rows:?}"
-        );
-        assert_eq!(fleet.pg.can_login("reporting"), None, "nothing is left behind");
-        return;
-    }
-    let rows = create.rows();
-    assert_eq!(rows[0]["status"], "user created", "{rows:?}");
-    assert!(
-        settings(&fleet, "reporting", "orders")
-            .contains(&"default_transaction_read_only=on".into())
-    );
-
-    let mut session =
-        fleet.login("orders", "reporting", rows[0]["password"].as_str().unwrap()).unwrap();
-    let count: i64 = session.query_one("SELECT count(*) FROM items", &[]).unwrap().get(0);
-    assert_eq!(count, 2);
-    session.batch_execute("SET default_transaction_read_only = off").unwrap();
-    for sql in ["INSERT INTO items VALUES (3)", "DELETE FROM items"] {
-        let err = session.batch_execute(sql).unwrap_err();
-        assert!(err.as_db_error().unwrap().message().contains("permission denied"), "{sql}: {err}");
-    }
-    // Creating a table takes CREATE on the schema, which PUBLIC holds on
-    // schema public before 15 unless the DBA revoked it: pgacct grants none.
-    let created = session.batch_execute("CREATE TABLE mine (id int)");
-    assert_eq!(created.is_ok(), major < 15, "{created:?}");
-    // A table the application's owner makes later is readable as well.
-    fleet
-        .pg
-        .client_to("orders")
-        .batch_execute("CREATE TABLE later (id int); INSERT INTO later VALUES (7)")
-        .unwrap();
-    let later: i32 = session.query_one("SELECT id FROM later", &[]).unwrap().get(0);
-    assert_eq!(later, 7);
 }
 
 /// From 16 on, verifiers use the server's `scram_iterations`; before, the

@@ -586,12 +586,18 @@ impl ClusterPlan {
         for target in targets {
             let db = target.key.db.as_str();
             let grantee = grantee(name, groups, db).to_owned();
-            let index = self.session_for(connector, target, db).await?;
+            // Said of the database, as the cluster's one error is shown on
+            // the rows of all its targets.
+            let in_db = |err: RoleError| RoleError {
+                message: format!("in database {db}: {}", err.message),
+                ..err
+            };
+            let index = self.session_for(connector, target, db).await.map_err(in_db)?;
             let mut access = match first.take().filter(|_| index == 0) {
                 Some(access) => access,
-                None => {
-                    privileges::read(&self.sessions[index].1, db, &grantee, account.access).await?
-                }
+                None => privileges::read(&self.sessions[index].1, db, &grantee, account.access)
+                    .await
+                    .map_err(in_db)?,
             };
             if grantee != name.as_str() {
                 for text in &mut access.lacking {
