@@ -71,8 +71,15 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
     let fleet = Fleet::new(admin, Some(major), &["orders", "billing"]);
     fleet.sandbox.write_config(READER_TYPE);
     application(&fleet);
-    let old = version(&fleet.pg) < 150_000;
+    let reporter = readonly_reads_its_targets_only(&fleet);
+    readwrite_writes_and_creates_nothing(&fleet);
+    let readers = a_group_holds_the_grants(&fleet);
+    sync_repairs_drift(&fleet, &reporter, &readers);
+}
 
+/// readonly, targets scope; its password.
+fn readonly_reads_its_targets_only(fleet: &Fleet) -> String {
+    let old = version(&fleet.pg) < 150_000;
     // readonly, targets scope: it reads what there is and what comes later,
     // in its targets only, and never writes.
     let ran = fleet
@@ -97,7 +104,7 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
             "SET ROLE app_owner; CREATE TABLE app.later (v int); INSERT INTO app.later VALUES (7)",
         )
         .unwrap();
-    let mut reader = login(&fleet, "orders", "reporter", &password);
+    let mut reader = login(fleet, "orders", "reporter", &password);
     let count: i64 = reader.query_one("SELECT count(*) FROM app.items", &[]).unwrap().get(0);
     assert_eq!(count, 2);
     let later: i32 = reader.query_one("SELECT v FROM app.later", &[]).unwrap().get(0);
@@ -113,13 +120,16 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
     ] {
         assert_eq!(outcome(&mut reader, sql), DENIED, "readonly: {sql}");
     }
-    let mut elsewhere = login(&fleet, "outside", "reporter", &password);
+    let mut elsewhere = login(fleet, "outside", "reporter", &password);
     assert_eq!(
         outcome(&mut elsewhere, "SELECT * FROM app.items"),
         DENIED,
         "a database outside the targets is not readable"
     );
+    password
+}
 
+fn readwrite_writes_and_creates_nothing(fleet: &Fleet) {
     // readwrite: writes, uses sequences, creates nothing.
     let rows = fleet
         .pgacct()
@@ -127,7 +137,7 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
         .args("user create --env qa --db orders --type readwrite writer")
         .rows();
     assert_eq!(rows[0]["status"], "user created", "{rows:?}");
-    let mut writer = login(&fleet, "orders", "writer", rows[0]["password"].as_str().unwrap());
+    let mut writer = login(fleet, "orders", "writer", rows[0]["password"].as_str().unwrap());
     for sql in [
         "INSERT INTO app.items (name) VALUES ('w')",
         "UPDATE app.items SET name = 'v' WHERE name = 'w'",
@@ -143,8 +153,11 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
     ] {
         assert_eq!(outcome(&mut writer, sql), DENIED, "readwrite: {sql}");
     }
+}
 
-    // A group per database holds the grants; logins are its members.
+/// A group per database holds the grants; logins are its members. Their
+/// passwords.
+fn a_group_holds_the_grants(fleet: &Fleet) -> Vec<String> {
     let mut passwords = Vec::new();
     for name in ["alice", "bob"] {
         let rows = fleet
@@ -179,11 +192,16 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
     let members: Vec<&String> = group.1.iter().filter(|m| *m != fleet.admin_role()).collect();
     assert_eq!(members, ["alice", "bob"]);
     assert!(group.2 && !group.3, "the grants are the group's, not the member's: {group:?}");
-    let mut alice = login(&fleet, "orders", "alice", &passwords[0]);
+    let mut alice = login(fleet, "orders", "alice", &passwords[0]);
     let count: i64 = alice.query_one("SELECT count(*) FROM app.later", &[]).unwrap().get(0);
     assert_eq!(count, 2);
 
-    // Drift, and its repair.
+    passwords
+}
+
+/// Drift, and its repair.
+fn sync_repairs_drift(fleet: &Fleet, password: &str, passwords: &[String]) {
+    let mut su = fleet.pg.client_to("orders");
     su.batch_execute(
         "ALTER ROLE reporter CONNECTION LIMIT 5;
          ALTER ROLE alice IN DATABASE orders SET search_path TO app;
@@ -245,8 +263,8 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
         "a reader's safety net stays"
     );
     // The passwords are untouched.
-    login(&fleet, "orders", "reporter", &password);
-    login(&fleet, "orders", "bob", &passwords[1]);
+    login(fleet, "orders", "reporter", password);
+    login(fleet, "orders", "bob", &passwords[1]);
     let audit = fleet.pgacct().args("audit show --operation user.sync").rows();
     assert_eq!(audit.len(), 3, "one operation per role: {audit:?}");
     let statuses: Vec<&str> = audit.iter().map(|r| r["status"].as_str().unwrap()).collect();
@@ -265,7 +283,10 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
 fn two_readonly_creates_at_once_never_collide() {
     let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     fleet.sandbox.write_config(READER_TYPE);
-    let tables: String = (1..=300).map(|i| format!("CREATE TABLE app.t{i} (id serial);")).collect();
+    let tables: String = (1..=300).fold(String::new(), |mut sql, i| {
+        sql.push_str(&format!("CREATE TABLE app.t{i} (id serial);"));
+        sql
+    });
     let create = |db: &str, kind: &str, name: String| {
         fleet
             .pgacct()
