@@ -183,14 +183,8 @@ pub fn create_statements(
     } else {
         Statement::plain(head)
     };
-    let mut statements = vec![
-        create,
-        // In the same transaction: no role of pgacct's is without it.
-        Statement::plain(format!(
-            "COMMENT ON ROLE {role} IS {}",
-            escape_literal(&spec.marker.render())
-        )),
-    ];
+    // In the same transaction: no role of pgacct's is without its marker.
+    let mut statements = vec![create, mark(spec.name, &spec.marker)];
     for group in joined_roles(account, version_num) {
         statements.push(Statement::plain(format!("GRANT {} TO {role}", escape_identifier(group))));
     }
@@ -208,6 +202,15 @@ pub fn create_statements(
         statements.extend(dbs.iter().map(|db| read_only_default(spec.name, db)));
     }
     statements
+}
+
+/// `COMMENT ON ROLE` with pgacct's `marker`.
+pub fn mark(name: &RoleName, marker: &Marker) -> Statement {
+    Statement::plain(format!(
+        "COMMENT ON ROLE {} IS {}",
+        escape_identifier(name.as_str()),
+        escape_literal(&marker.render())
+    ))
 }
 
 /// The roles a role of `account` joins on a server of `version_num`: its

@@ -45,6 +45,7 @@ mod team_verify;
 mod terminal;
 mod tls;
 mod user;
+mod user_sync;
 mod verbose;
 mod versions;
 
@@ -92,6 +93,7 @@ fn main() {
         terminal::tests(),
         tls::tests(),
         user::tests(),
+        user_sync::tests(),
         verbose::tests(),
         versions::tests(),
     ];

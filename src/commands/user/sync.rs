@@ -61,7 +61,18 @@ pub fn sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
             check: args.check,
             ..Request::new(&args.targets, &args.change, change, None, again)
         };
-        match roll(ctx, &request, &out)? {
+        let rolled = match roll(ctx, &request, &out) {
+            Ok(rolled) => rolled,
+            // One role that cannot be planned (or is refused) stops no
+            // other; an interrupt stops them all.
+            Err(err) if names.len() > 1 && err.exit() != Exit::Interrupted => {
+                exits.push(err.exit());
+                err.context(format!("{name} was not synced")).report();
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        match rolled {
             Rolled::Reported(exit) => exits.push(exit),
             Rolled::Checked(found, changes) => {
                 rows.extend(found);

@@ -478,14 +478,30 @@ impl ClusterPlan {
             }
             RoleChange::Sync { account, policy, now, .. } => {
                 self.refuse_unchangeable(change, &facts);
-                let account = match account {
-                    Some(account) => account,
-                    None => match self.marked_type(name, policy, facts.comment.as_deref()) {
-                        Some(account) => account,
-                        None => return Ok(Work::Settled(Settled::NotFound)),
-                    },
+                let comment = facts.comment.as_deref();
+                let marked = self.marked_type(name, policy, comment, account.is_none());
+                let account = match (account, marked) {
+                    (Some(given), Some(marked)) if given.name != marked.name => {
+                        self.refusals.push(
+                            Refusal::new(format!(
+                                "{name} is a {} account (its pgacct marker says so), not {}: a \
+                                 sync to another type's policy would change its connection \
+                                 limit, memberships and access",
+                                marked.name, given.name
+                            ))
+                            .hint(format!(
+                                "leave out --type to bring it back to type {}",
+                                marked.name
+                            )),
+                        );
+                        return Ok(Work::Settled(Settled::NotFound));
+                    }
+                    (Some(given), _) => given,
+                    (None, Some(marked)) => marked,
+                    (None, None) => return Ok(Work::Settled(Settled::NotFound)),
                 };
-                self.plan_sync(connector, targets, name, account, &session, *now).await
+                let adopt = comment.is_none().then_some(*now);
+                self.plan_sync(connector, targets, name, account, &session, (*now, adopt)).await
             }
             _ => {
                 self.refuse_unchangeable(change, &facts);
@@ -494,14 +510,20 @@ impl ClusterPlan {
         }
     }
 
-    /// The type the role's marker names, or a refusal saying why there is
-    /// none (a sync must know the policy to bring the role to).
+    /// The type the role's marker names; when there is none and `needed`
+    /// (a sync must know the policy to bring the role to), a refusal
+    /// saying why.
     fn marked_type<'p>(
         &mut self,
         name: &RoleName,
         policy: &'p Policy,
         comment: Option<&str>,
+        needed: bool,
     ) -> Option<&'p AccountType> {
+        if !needed {
+            let marker = comment.and_then(crate::policy::marker::parse)?;
+            return policy.account_type(&marker.kind).ok();
+        }
         let refusal = match comment.and_then(crate::policy::marker::parse) {
             None => {
                 Refusal::new(format!("{name} has no pgacct marker, so its type is not known here"))
@@ -645,6 +667,8 @@ impl ClusterPlan {
 
     /// The work of a sync: the groups to make, the repairs, and the grants
     /// in each database; none when the role is as its policy says.
+    /// `now`, and again when the role has no comment: it is adopted, its
+    /// marker added.
     async fn plan_sync(
         &mut self,
         connector: &Connector,
@@ -652,7 +676,7 @@ impl ClusterPlan {
         name: &RoleName,
         account: &AccountType,
         session: &SessionFacts,
-        now: jiff::Timestamp,
+        (now, adopt): (jiff::Timestamp, Option<jiff::Timestamp>),
     ) -> Result<Work, RoleError> {
         self.refuse_scope(account);
         let type_groups = self.type_groups(targets, account);
@@ -664,7 +688,17 @@ impl ClusterPlan {
             .collect();
         let rows = group_facts(self.main(), &joined).await?;
         let subject = Subject { name, account, groups: &type_groups };
-        let (drift, access) = self.drift(connector, targets, &subject, None, now).await?;
+        let (mut drift, access) = self.drift(connector, targets, &subject, None, now).await?;
+        if let Some(at) = adopt {
+            let marker = crate::policy::marker::Marker::new(&account.name, at, None);
+            drift.cluster.insert(
+                0,
+                roles::Finding {
+                    text: format!("no pgacct marker (adopted as type {})", account.name),
+                    fix: Some(roles::mark(name, &marker)),
+                },
+            );
+        }
         // Only the groups it would newly join are the admin's to grant.
         let missing: Vec<&tokio_postgres::Row> = rows
             .iter()
@@ -710,7 +744,7 @@ impl ClusterPlan {
         self.main().server.superuser
             && match change {
                 RoleChange::Create(spec) => {
-                    !reaches_targets(spec.account)
+                    spec.account.access == Access::None
                         && spec.account.group.is_none()
                         && self.groups_joined(spec.account).is_empty()
                 }
