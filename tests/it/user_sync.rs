@@ -129,7 +129,7 @@ fn sync_refuses_another_type_and_adopts_an_unmarked_role() {
     assert_eq!(rows[0]["status"], "in sync");
 }
 
-/// VALID UNTIL later than the type's valid_for_days allows is brought to
+/// VALID UNTIL later than the type's `valid_for_days` allows is brought to
 /// now plus those days; a locked role stays locked, and is said to be.
 fn sync_renews_an_expiry_beyond_policy_and_leaves_a_lock() {
     let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
@@ -185,7 +185,7 @@ fn sync_asks_in_a_protected_env_and_a_dry_run_changes_nothing() {
     assert_eq!(audit.len(), 1, "the dry run and the refusal wrote nothing: {audit:?}");
 }
 
-/// `read_scope = "cluster"` joins pg_read_all_data (pg_write_all_data for
+/// `read_scope = "cluster"` joins `pg_read_all_data` (`pg_write_all_data` for
 /// readwrite) from PostgreSQL 14, and is refused before, where those roles
 /// do not exist; a sync puts back a membership that was taken.
 fn cluster_scope_joins_the_predefined_roles_from_14_only() {
