@@ -145,8 +145,10 @@ const OPERATIONS: &[&str] = &[
     "user",
     "user.create",
     "user.drop",
+    "user.grant-role",
     "user.lock",
     "user.reset-password",
+    "user.revoke-role",
     "user.set-search-path",
     "user.unlock",
 ];

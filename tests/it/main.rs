@@ -17,6 +17,7 @@ mod generated;
 mod ha;
 mod harness;
 mod lifecycle;
+mod memberships;
 mod messages;
 mod names;
 mod notify;
@@ -64,6 +65,7 @@ fn main() {
         ha::tests(),
         harness::tests(),
         lifecycle::tests(),
+        memberships::tests(),
         messages::tests(),
         names::tests(),
         notify::tests(),
