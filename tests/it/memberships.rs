@@ -9,13 +9,13 @@ use serde_json::Value;
 
 use crate::support::fleet::{ADMIN_PASSWORD, ADMIN_ROLE, Admin, Fleet, majors, version};
 use crate::support::runner::{test, trial};
-use crate::support::{Cluster, Run};
+use crate::support::{Cluster, Run, on_a_terminal};
 
 pub fn tests() -> Vec<Trial> {
     let mut tests = vec![
         test!(a_privileged_group_is_refused_and_nothing_changes),
         test!(a_missing_group_or_the_role_itself_is_refused),
-        test!(a_protected_env_without_yes_and_without_a_terminal_is_refused),
+        test!(a_protected_env_asks_on_a_terminal_and_refuses_without_one),
         test!(a_dry_run_shows_the_sql_and_changes_nothing),
     ];
     tests.extend(on_four_majors("grant_and_revoke_round_trip", 12, grant_and_revoke_round_trip));
@@ -244,7 +244,7 @@ fn a_missing_group_or_the_role_itself_is_refused() {
     assert_eq!(rows[0]["status"], "user not found", "{rows:?}");
 }
 
-fn a_protected_env_without_yes_and_without_a_terminal_is_refused() {
+fn a_protected_env_asks_on_a_terminal_and_refuses_without_one() {
     let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
     fleet.pg.client().batch_execute("CREATE ROLE orders_ro NOLOGIN").unwrap();
     fleet.create("alice");
@@ -259,6 +259,17 @@ fn a_protected_env_without_yes_and_without_a_terminal_is_refused() {
     let rows =
         fleet.pgacct().args("user grant-role --env qa --db orders alice orders_ro --yes").rows();
     assert_eq!(rows[0]["status"], "membership granted", "{rows:?}");
+    // On a terminal it asks, and a yes revokes.
+    let (shown, code) = on_a_terminal(
+        &fleet.sandbox,
+        "user revoke-role --env qa --db orders alice orders_ro",
+        &[("PGACCT_ADMIN_PASSWORD", fleet.password())],
+        "Revoke orders_ro from alice on qa/orders?",
+        "y\n",
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("membership revoked"), "{shown}");
+    assert!(grantors(&fleet.pg, "alice", "orders_ro").is_empty());
 }
 
 fn a_dry_run_shows_the_sql_and_changes_nothing() {
