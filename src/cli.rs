@@ -270,6 +270,30 @@ pub enum UserCommand {
     /// Let a locked role log in again (LOGIN)
     Unlock(UnlockArgs),
 
+    /// Make a role a member of a group role (GRANT GROUP TO NAME)
+    ///
+    /// The plan refuses, before anything changes, a group that does not
+    /// exist, one with powers beyond data (a superuser, REPLICATION,
+    /// BYPASSRLS, the server's files or programs, or a member of such a
+    /// role: grant those by hand as a superuser), and one the admin may not
+    /// grant (from PostgreSQL 16 it needs ADMIN OPTION on the group). A role
+    /// that is a member already is left as it is. Protected environments
+    /// ask first, and the grant is in the audit trail.
+    ///
+    /// Example: pgacct user grant-role --env qa --db orders alice orders_ro
+    GrantRole(MembershipArgs),
+
+    /// End a role's membership in a group role (REVOKE GROUP FROM NAME)
+    ///
+    /// From PostgreSQL 16 a role may be a member by several grants, one per
+    /// grantor: each is revoked (REVOKE ... GRANTED BY the grantor), and
+    /// the plan refuses, before anything changes, a grant the admin may not
+    /// revoke (another grantor's, for a CREATEROLE admin). A role that is
+    /// not a member is left as it is.
+    ///
+    /// Example: pgacct user revoke-role --env qa --db orders alice orders_ro
+    RevokeRole(MembershipArgs),
+
     /// Remove a role from the targets' clusters
     ///
     /// First a plan on each cluster: what the role owns and holds in each
@@ -366,6 +390,21 @@ pub struct UnlockArgs {
 
     /// The role
     pub name: String,
+
+    #[command(flatten)]
+    pub change: ChangeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MembershipArgs {
+    #[command(flatten)]
+    pub targets: ChangeTargetArgs,
+
+    /// The role
+    pub name: String,
+
+    /// The group role
+    pub group: String,
 
     #[command(flatten)]
     pub change: ChangeArgs,

@@ -328,6 +328,28 @@ pub fn revoke_from_admin(role: &str) -> Statement {
     Statement::plain(format!("REVOKE {} FROM CURRENT_USER", escape_identifier(role)))
 }
 
+/// `GRANT group TO name`: from PostgreSQL 16 recorded as granted by the
+/// admin (a superuser's: by the bootstrap superuser).
+pub fn grant_membership(group: &RoleName, name: &RoleName) -> Statement {
+    Statement::plain(format!(
+        "GRANT {} TO {}",
+        escape_identifier(group.as_str()),
+        escape_identifier(name.as_str())
+    ))
+}
+
+/// `REVOKE group FROM name`; with `grantor`, only that grantor's grant
+/// (from PostgreSQL 16 a plain REVOKE removes the admin's own only).
+pub fn revoke_membership(group: &RoleName, name: &RoleName, grantor: Option<&str>) -> Statement {
+    let granted_by =
+        grantor.map(|g| format!(" GRANTED BY {}", escape_identifier(g))).unwrap_or_default();
+    Statement::plain(format!(
+        "REVOKE {} FROM {}{granted_by}",
+        escape_identifier(group.as_str()),
+        escape_identifier(name.as_str())
+    ))
+}
+
 /// In one database: what `name` owns goes to `heir`, then its privileges go.
 pub fn disown(name: &RoleName, heir: &str) -> [Statement; 2] {
     let role = escape_identifier(name.as_str());

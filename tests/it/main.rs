@@ -18,6 +18,7 @@ mod generated;
 mod ha;
 mod harness;
 mod lifecycle;
+mod memberships;
 mod messages;
 mod names;
 mod notify;
@@ -67,6 +68,7 @@ fn main() {
         ha::tests(),
         harness::tests(),
         lifecycle::tests(),
+        memberships::tests(),
         messages::tests(),
         names::tests(),
         notify::tests(),

@@ -22,7 +22,7 @@ use super::{Context, RECORD_FORMATS, fan_out};
 use crate::audit::Outcome;
 use crate::cli::{
     ChangeArgs, ChangeTargetArgs, CreateArgs, CreateK8sArgs, CreateVmArgs, DropArgs, ExpiryArgs,
-    Format, PasswordArgs, ResetPasswordArgs, SetSearchPathArgs, UserCommand,
+    Format, MembershipArgs, PasswordArgs, ResetPasswordArgs, SetSearchPathArgs, UserCommand,
 };
 use crate::error::{CommandError, CommandResult, Exit, Tally};
 use crate::output::{self, Column, Output, Progress, Record, and_list, at_most};
@@ -71,7 +71,29 @@ pub fn run(command: UserCommand, ctx: &Context) -> CommandResult {
             )
         }
         UserCommand::Drop(args) => drop_user(ctx, &args),
+        UserCommand::GrantRole(args) => membership(ctx, &args, true),
+        UserCommand::RevokeRole(args) => membership(ctx, &args, false),
     }
+}
+
+/// `user grant-role` (`grant`) or `user revoke-role`.
+fn membership(ctx: &Context, args: &MembershipArgs, grant: bool) -> CommandResult {
+    let name = RoleName::parse(&args.name)?;
+    let group = RoleName::parse(&args.group)?;
+    let command = if grant { "grant-role" } else { "revoke-role" };
+    if name == group {
+        return Err(CommandError::usage(format!(
+            "{command} names {name} as both the role and the group: a role is never a member of \
+             itself"
+        )));
+    }
+    let again = format!("user {command} {name} {group}");
+    let change = if grant {
+        RoleChange::GrantRole { name: &name, group: &group }
+    } else {
+        RoleChange::RevokeRole { name: &name, group: &group }
+    };
+    change_roles(ctx, &args.targets, &args.change, again, change, None)
 }
 
 fn create_vm(ctx: &Context, args: &CreateVmArgs) -> CommandResult {
@@ -823,6 +845,8 @@ fn confirmations(
         RoleChange::Unlock(_) => format!("Unlock {role} on {on}?"),
         RoleChange::Drop { .. } => format!("Drop {role} from the clusters of {on}?"),
         RoleChange::Sync { .. } => format!("Bring {role} back to its policy on {on}?"),
+        RoleChange::GrantRole { group, .. } => format!("Grant {group} to {role} on {on}?"),
+        RoleChange::RevokeRole { group, .. } => format!("Revoke {group} from {role} on {on}?"),
     };
     (because, question)
 }

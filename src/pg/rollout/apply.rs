@@ -392,6 +392,7 @@ pub(super) fn settled_outcome(change: &RoleChange<'_>, settled: &Settled) -> Clu
             ClusterOutcome::ok("user already exists".into()).with_drift(drift.clone())
         }
         Settled::InSync(drift) => ClusterOutcome::ok("in sync".into()).with_drift(drift.clone()),
+        Settled::Unchanged(status) => ClusterOutcome::ok(status.clone()),
         Settled::NotFound => ClusterOutcome::failed(
             "user not found".into(),
             format!("role {} does not exist", change.role()),

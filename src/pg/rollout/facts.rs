@@ -198,3 +198,48 @@ pub(super) fn unrevocable_query(version_num: i32) -> String {
     let parameters = if version_num >= 150_000 { PARAMETER_ACLS } else { "" };
     UNREVOCABLE.replace("/*parameters*/", parameters)
 }
+
+/// One grant of a membership: from PostgreSQL 16 a role may hold one per
+/// grantor, before only one.
+#[derive(Debug, Clone)]
+pub(super) struct Grant {
+    /// Who granted it; `None` for a grantor gone since (before 16).
+    pub(super) grantor: Option<String>,
+    /// The admin has the grantor's privileges, so may revoke as it (from
+    /// 16 a REVOKE removes only the grant of the grantor it names).
+    pub(super) revocable: bool,
+    /// The member holds it WITH ADMIN OPTION and granted the group onward:
+    /// a REVOKE without CASCADE refuses (from 16).
+    pub(super) granted_onward: bool,
+}
+
+/// The grants making `$1` a member of `$2`, directly.
+const GRANTS: &str = "
+SELECT g.rolname::text,
+       g.oid IS NOT NULL AND pg_has_role(current_user, g.oid, 'USAGE'),
+       m.admin_option AND EXISTS (SELECT 1 FROM pg_auth_members d
+                                   WHERE d.roleid = m.roleid AND d.grantor = m.member)
+  FROM pg_auth_members m
+  JOIN pg_roles r ON r.oid = m.member
+  JOIN pg_roles p ON p.oid = m.roleid
+  LEFT JOIN pg_roles g ON g.oid = m.grantor
+ WHERE r.rolname = $1 AND p.rolname = $2
+ ORDER BY 1";
+
+/// The grants that make `member` a member of `group`; none when it is not
+/// one (or either role is missing), and none (and no query) without a group.
+pub(super) async fn grants(
+    session: &Session,
+    member: &str,
+    group: Option<&str>,
+) -> Result<Vec<Grant>, RoleError> {
+    let Some(group) = group else { return Ok(Vec::new()) };
+    let rows = session
+        .query_typed(GRANTS, &[(&member, Type::TEXT), (&group, Type::TEXT)])
+        .await
+        .map_err(|err| RoleError::from_pg(&err, None))?;
+    Ok(rows
+        .iter()
+        .map(|row| Grant { grantor: row.get(0), revocable: row.get(1), granted_onward: row.get(2) })
+        .collect())
+}

@@ -24,7 +24,7 @@ use tokio_postgres::types::Type;
 
 use self::apply::settled_outcome;
 pub use self::apply::{ClusterOutcome, Ended, MAY_BE_IN_FORCE, unreachable};
-use self::facts::{RoleFacts, group_facts, role_facts, unrevocable_query};
+use self::facts::{Grant, RoleFacts, grants, group_facts, role_facts, unrevocable_query};
 use super::inspect;
 use super::lifecycle;
 use super::privileges::{self, DatabaseAccess};
@@ -76,6 +76,16 @@ pub enum RoleChange<'a> {
         policy: &'a Policy,
         now: jiff::Timestamp,
     },
+    /// Makes the role a member of `group`.
+    GrantRole {
+        name: &'a RoleName,
+        group: &'a RoleName,
+    },
+    /// Ends the role's membership in `group`: every grant of it.
+    RevokeRole {
+        name: &'a RoleName,
+        group: &'a RoleName,
+    },
 }
 
 impl RoleChange<'_> {
@@ -87,7 +97,19 @@ impl RoleChange<'_> {
             | RoleChange::Lock { name, .. }
             | RoleChange::Unlock(name)
             | RoleChange::Drop { name, .. }
-            | RoleChange::Sync { name, .. } => name,
+            | RoleChange::Sync { name, .. }
+            | RoleChange::GrantRole { name, .. }
+            | RoleChange::RevokeRole { name, .. } => name,
+        }
+    }
+
+    /// The group of a membership change.
+    pub fn group(&self) -> Option<&RoleName> {
+        match self {
+            RoleChange::GrantRole { group, .. } | RoleChange::RevokeRole { group, .. } => {
+                Some(group)
+            }
+            _ => None,
         }
     }
 
@@ -101,6 +123,8 @@ impl RoleChange<'_> {
             RoleChange::Unlock(_) => "user.unlock",
             RoleChange::Drop { .. } => "user.drop",
             RoleChange::Sync { .. } => "user.sync",
+            RoleChange::GrantRole { .. } => "user.grant-role",
+            RoleChange::RevokeRole { .. } => "user.revoke-role",
         }
     }
 
@@ -128,6 +152,8 @@ impl RoleChange<'_> {
                 format!("sync user to type {}", account.name)
             }
             RoleChange::Sync { account: None, .. } => "sync user to its type".into(),
+            RoleChange::GrantRole { group, .. } => format!("grant membership in {group}"),
+            RoleChange::RevokeRole { group, .. } => format!("revoke membership in {group}"),
         }
     }
 
@@ -143,6 +169,8 @@ impl RoleChange<'_> {
             RoleChange::Unlock(_) => "user unlocked".into(),
             RoleChange::Drop { .. } => "user dropped".into(),
             RoleChange::Sync { .. } => "user synced".into(),
+            RoleChange::GrantRole { .. } => "membership granted".into(),
+            RoleChange::RevokeRole { .. } => "membership revoked".into(),
         }
     }
 
@@ -157,6 +185,8 @@ impl RoleChange<'_> {
             RoleChange::Unlock(_) => "user not unlocked".into(),
             RoleChange::Drop { .. } => "user not dropped".into(),
             RoleChange::Sync { .. } => "user not synced".into(),
+            RoleChange::GrantRole { .. } => "membership not granted".into(),
+            RoleChange::RevokeRole { .. } => "membership not revoked".into(),
         }
     }
 
@@ -266,6 +296,8 @@ pub enum Settled {
     AlreadyExists(Drift),
     /// Nothing to repair (sync); what it leaves as it is.
     InSync(Drift),
+    /// Nothing to do, and why: "already a member of G".
+    Unchanged(String),
     /// The server is in recovery.
     Standby,
     /// The plan could not read what it needs.
@@ -291,6 +323,20 @@ enum Work {
         drift: Drift,
     },
     Drop(DropWork),
+}
+
+impl Work {
+    /// One locked transaction of `statements`, and nothing else.
+    fn change(statements: Vec<Statement>) -> Work {
+        Work::Change {
+            statements,
+            grants: Vec::new(),
+            undo: Vec::new(),
+            terminate: false,
+            expiry: Expiry::default(),
+            drift: Drift::default(),
+        }
+    }
 }
 
 /// The grants of a role (or its group) in one database other than the
@@ -430,8 +476,12 @@ impl ClusterPlan {
             }
             _ => (Vec::new(), Vec::new()),
         };
-        let checked: Vec<&str> =
-            groups.iter().copied().chain(type_groups.iter().map(|(_, g)| g.as_str())).collect();
+        let checked: Vec<&str> = groups
+            .iter()
+            .copied()
+            .chain(type_groups.iter().map(|(_, g)| g.as_str()))
+            .chain(change.group().map(RoleName::as_str))
+            .collect();
         let first_access = match change {
             RoleChange::Create(spec) if reaches_targets(spec.account) => {
                 Some(grantee(name, &type_groups, &self.sessions[0].0).to_owned())
@@ -440,10 +490,11 @@ impl ClusterPlan {
         };
         let main = self.main();
         let first_db = self.sessions[0].0.clone();
-        let (session, facts, groups, first_access) = tokio::try_join!(
+        let (session, facts, groups, grants, first_access) = tokio::try_join!(
             main.facts(),
             role_facts(main, name.as_str(), is_drop),
             group_facts(main, &checked),
+            grants(main, name.as_str(), change.group().map(RoleName::as_str)),
             async {
                 match (&first_access, change) {
                     (Some(grantee), RoleChange::Create(spec)) => {
@@ -469,6 +520,9 @@ impl ClusterPlan {
                     first_access,
                 };
                 self.plan_create(connector, targets, spec, read, password).await
+            }
+            RoleChange::GrantRole { group, .. } | RoleChange::RevokeRole { group, .. } => {
+                Ok(self.plan_membership(change, group, &facts, groups.first(), &grants, &session))
             }
             _ if !facts.exists => Ok(Work::Settled(Settled::NotFound)),
             RoleChange::Drop { heir, .. } => {
@@ -733,6 +787,136 @@ impl ClusterPlan {
         })
     }
 
+    /// The work of a grant-role or revoke-role. Refused: a group that does
+    /// not exist, a privileged one (to grant), one the admin may not grant
+    /// or revoke, and from PostgreSQL 16 a grant the admin may not revoke.
+    /// Settled: the role missing, a member already (grant) or not one
+    /// (revoke).
+    fn plan_membership(
+        &mut self,
+        change: &RoleChange<'_>,
+        group: &RoleName,
+        role: &RoleFacts,
+        row: Option<&tokio_postgres::Row>,
+        grants: &[Grant],
+        session: &SessionFacts,
+    ) -> Work {
+        let name = change.role();
+        let granting = matches!(change, RoleChange::GrantRole { .. });
+        let verb = if granting { "grant" } else { "revoke" };
+        let Some(row) = row.filter(|row| row.get::<_, bool>(1)) else {
+            self.refusals.push(
+                Refusal::new(if granting {
+                    format!("role {group} does not exist, so {name} cannot be made a member of it")
+                } else {
+                    format!("role {group} does not exist, so {name} has no membership in it to end")
+                })
+                .hint(format!(
+                    "check the spelling, or create {group} first (a type with group = ... makes \
+                     its groups)"
+                )),
+            );
+            return Work::Settled(Settled::Failed(format!("role {group} does not exist")));
+        };
+        if granting && let Some((_, power)) = privilege(row) {
+            self.refusals.push(
+                Refusal::new(format!("role {group} {power}: pgacct does not grant it")).hint(
+                    format!("if {name} is to have that power, grant it by hand as a superuser"),
+                ),
+            );
+        }
+        self.refuse_membership_power(group, row, verb, session);
+        if !role.exists {
+            return Work::Settled(Settled::NotFound);
+        }
+        if granting {
+            if !grants.is_empty() {
+                return Work::Settled(Settled::Unchanged(format!("already a member of {group}")));
+            }
+            return Work::change(vec![roles::grant_membership(group, name)]);
+        }
+        if grants.is_empty() {
+            return Work::Settled(Settled::Unchanged(format!("not a member of {group}")));
+        }
+        if self.main().server.version_num < ADMIN_OPTION_SINCE {
+            // One membership, whoever granted it: a REVOKE ends it.
+            return Work::change(vec![roles::revoke_membership(group, name, None)]);
+        }
+        let admin = self.main().settings.user.clone();
+        let mut statements = Vec::new();
+        for grant in grants {
+            let Some(grantor) = grant.grantor.as_deref() else { continue };
+            if !grant.revocable {
+                self.refusals.push(
+                    Refusal::new(format!(
+                        "{name} is a member of {group} by a grant of {grantor}, which the admin \
+                         {admin} may not revoke: from PostgreSQL 16 each grantor's grant is its \
+                         own, and only {grantor}, a role with its privileges, or a superuser \
+                         may revoke it"
+                    ))
+                    .hint(format!(
+                        "as a superuser: REVOKE {group} FROM {name} GRANTED BY {grantor}"
+                    )),
+                );
+            }
+            if grant.granted_onward {
+                self.refusals.push(
+                    Refusal::new(format!(
+                        "{name} holds {group} WITH ADMIN OPTION (granted by {grantor}) and has \
+                         granted it to other roles: revoking it would take their memberships \
+                         too (CASCADE)"
+                    ))
+                    .hint(format!("revoke {group} from the roles {name} granted it to first")),
+                );
+            }
+            statements.push(roles::revoke_membership(group, name, Some(grantor)));
+        }
+        Work::change(statements)
+    }
+
+    /// Refuses a membership change in `group` (a row of [`group_facts`])
+    /// the admin may not make.
+    fn refuse_membership_power(
+        &mut self,
+        group: &RoleName,
+        row: &tokio_postgres::Row,
+        verb: &str,
+        session: &SessionFacts,
+    ) {
+        if session.superuser {
+            return;
+        }
+        let version = self.main().server.version_num;
+        let admin = self.main().settings.user.clone();
+        let (superuser, admin_option): (bool, bool) = (row.get(2), row.get(3));
+        let admin_hint = format!(
+            "as a superuser: GRANT {group} TO {admin} WITH ADMIN OPTION (from PostgreSQL 16 also \
+             INHERIT FALSE, SET FALSE: the power to grant it, not to use it)"
+        );
+        let refusal = if superuser {
+            Refusal::new(format!(
+                "{group} is a superuser, and the admin {admin} is not: only a superuser may \
+                 {verb} membership in it"
+            ))
+            .hint(format!("{verb} it by hand as a superuser"))
+        } else if version >= ADMIN_OPTION_SINCE && !admin_option {
+            Refusal::new(format!(
+                "the admin {admin} holds no ADMIN OPTION on {group}, which PostgreSQL 16 and \
+                 later require to {verb} membership in it"
+            ))
+            .hint(admin_hint)
+        } else if version < ADMIN_OPTION_SINCE && !session.createrole && !admin_option {
+            Refusal::new(format!(
+                "the admin {admin} has neither CREATEROLE nor ADMIN OPTION on {group}, one of \
+                 which it needs to {verb} membership in it"
+            ))
+            .hint(admin_hint)
+        } else {
+            return;
+        };
+        self.refusals.push(refusal);
+    }
+
     /// Whether every check of `change` beyond those made without the
     /// server is one the server makes itself when the change runs: the
     /// admin is a superuser (so nothing is beyond its power), and the
@@ -748,7 +932,10 @@ impl ClusterPlan {
                         && spec.account.group.is_none()
                         && self.groups_joined(spec.account).is_empty()
                 }
-                RoleChange::Drop { .. } | RoleChange::Sync { .. } => false,
+                RoleChange::Drop { .. }
+                | RoleChange::Sync { .. }
+                | RoleChange::GrantRole { .. }
+                | RoleChange::RevokeRole { .. } => false,
                 RoleChange::ResetPassword { renewal, .. } => {
                     !matches!(renewal, Renewal::ByMarker { .. })
                 }
@@ -792,11 +979,15 @@ impl ClusterPlan {
             }
             RoleChange::Lock { .. } => vec![roles::set_login(name, false)],
             RoleChange::Unlock(_) => vec![roles::set_login(name, true)],
-            RoleChange::Drop { .. } | RoleChange::Sync { .. } => {
-                debug_assert!(false, "drops and syncs have plans of their own");
-                return Work::Settled(Settled::Failed(
-                    "a drop or sync was planned as a change".into(),
-                ));
+            RoleChange::Drop { .. }
+            | RoleChange::Sync { .. }
+            | RoleChange::GrantRole { .. }
+            | RoleChange::RevokeRole { .. } => {
+                debug_assert!(false, "drops, syncs and memberships have plans of their own");
+                return Work::Settled(Settled::Failed(format!(
+                    "{} was planned as a plain change",
+                    change.operation()
+                )));
             }
         };
         let terminate = matches!(change, RoleChange::Lock { terminate: true, .. });
@@ -1314,7 +1505,24 @@ fn terminate_text(name: &RoleName) -> String {
 /// A refusal for a group (a row of `GROUP_FACTS`) that is, or leads to, a
 /// privileged role, unless the account type allows it.
 fn privileged_group(account: &AccountType, row: &tokio_postgres::Row) -> Option<Refusal> {
-    let power: String = row.get::<_, Option<String>>(4).filter(|_| !account.allow_privileged)?;
+    if account.allow_privileged {
+        return None;
+    }
+    let (group, power) = privilege(row)?;
+    Some(Refusal::new(format!("role {group}, which type {} joins, {power}", account.name)).hint(
+        format!(
+            "join a role without these powers, or say allow_privileged = true in [types.{}] \
+                 of config.toml",
+            account.name
+        ),
+    ))
+}
+
+/// The group of a row of `GROUP_FACTS`, and what privileged role it is, or
+/// is a member of ("is a member of x, a superuser"); `None` when it is
+/// neither.
+fn privilege(row: &tokio_postgres::Row) -> Option<(String, String)> {
+    let power: String = row.get::<_, Option<String>>(4)?;
     let group: String = row.get(0);
     let what = match (row.get(5), row.get(6), row.get(7)) {
         (true, _, _) => "a superuser",
@@ -1323,12 +1531,5 @@ fn privileged_group(account: &AccountType, row: &tokio_postgres::Row) -> Option<
         _ => "a role with access to the server's files or programs",
     };
     let reach = if power == group { String::new() } else { format!(" a member of {power},") };
-    Some(
-        Refusal::new(format!("role {group}, which type {} joins, is{reach} {what}", account.name))
-            .hint(format!(
-                "join a role without these powers, or say allow_privileged = true in [types.{}] \
-                 of config.toml",
-                account.name
-            )),
-    )
+    Some((group, format!("is{reach} {what}")))
 }
