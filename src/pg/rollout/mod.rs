@@ -533,26 +533,8 @@ impl ClusterPlan {
             RoleChange::Sync { account, policy, now, .. } => {
                 self.refuse_unchangeable(change, &facts);
                 let comment = facts.comment.as_deref();
-                let marked = self.marked_type(name, policy, comment, account.is_none());
-                let account = match (account, marked) {
-                    (Some(given), Some(marked)) if given.name != marked.name => {
-                        self.refusals.push(
-                            Refusal::new(format!(
-                                "{name} is a {} account (its pgacct marker says so), not {}: a \
-                                 sync to another type's policy would change its connection \
-                                 limit, memberships and access",
-                                marked.name, given.name
-                            ))
-                            .hint(format!(
-                                "leave out --type to bring it back to type {}",
-                                marked.name
-                            )),
-                        );
-                        return Ok(Work::Settled(Settled::NotFound));
-                    }
-                    (Some(given), _) => given,
-                    (None, Some(marked)) => marked,
-                    (None, None) => return Ok(Work::Settled(Settled::NotFound)),
+                let Some(account) = self.sync_type(name, *account, policy, comment) else {
+                    return Ok(Work::Settled(Settled::NotFound));
                 };
                 let adopt = comment.is_none().then_some(*now);
                 self.plan_sync(connector, targets, name, account, &session, (*now, adopt)).await
@@ -561,6 +543,35 @@ impl ClusterPlan {
                 self.refuse_unchangeable(change, &facts);
                 Ok(self.change_work(targets, change, password, facts.comment.as_deref()))
             }
+        }
+    }
+
+    /// The type a sync brings the role to: `given` (`--type`), which must
+    /// be the one its marker names, if any; else the marker's. A refusal
+    /// says why there is none.
+    fn sync_type<'p>(
+        &mut self,
+        name: &RoleName,
+        given: Option<&'p AccountType>,
+        policy: &'p Policy,
+        comment: Option<&str>,
+    ) -> Option<&'p AccountType> {
+        let marked = self.marked_type(name, policy, comment, given.is_none());
+        match (given, marked) {
+            (Some(given), Some(marked)) if given.name != marked.name => {
+                self.refusals.push(
+                    Refusal::new(format!(
+                        "{name} is a {} account (its pgacct marker says so), not {}: a sync \
+                         to another type's policy would change its connection limit, \
+                         memberships and access",
+                        marked.name, given.name
+                    ))
+                    .hint(format!("leave out --type to bring it back to type {}", marked.name)),
+                );
+                None
+            }
+            (Some(given), _) => Some(given),
+            (None, marked) => marked,
         }
     }
 
