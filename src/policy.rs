@@ -486,12 +486,13 @@ impl Access {
         }
     }
 
-    /// The predefined role of cluster scope (PostgreSQL 14+).
-    pub fn predefined_role(self) -> Option<&'static str> {
+    /// The predefined roles of cluster scope (PostgreSQL 14+): writing
+    /// with a WHERE clause needs reading too.
+    pub fn predefined_roles(self) -> &'static [&'static str] {
         match self {
-            Access::None => None,
-            Access::Read => Some("pg_read_all_data"),
-            Access::ReadWrite => Some("pg_write_all_data"),
+            Access::None => &[],
+            Access::Read => &["pg_read_all_data"],
+            Access::ReadWrite => &["pg_read_all_data", "pg_write_all_data"],
         }
     }
 

@@ -214,13 +214,13 @@ pub fn mark(name: &RoleName, marker: &Marker) -> Statement {
 }
 
 /// The roles a role of `account` joins on a server of `version_num`: its
-/// type's; for cluster scope `pg_read_all_data` or `pg_write_all_data`
+/// type's; for cluster scope `pg_read_all_data` (and `pg_write_all_data` for readwrite)
 /// (PostgreSQL 14+; the plan refuses cluster scope before); and `rds_iam`
 /// for IAM authentication.
 pub fn joined_roles(account: &AccountType, version_num: i32) -> Vec<&str> {
     let mut roles: Vec<&str> = account.member_of.iter().map(MemberOf::as_str).collect();
     if account.read_scope == ReadScope::Cluster && version_num >= READ_ALL_DATA_SINCE {
-        roles.extend(account.access.predefined_role());
+        roles.extend(account.access.predefined_roles());
     }
     if account.auth == Auth::IamRds {
         // Amazon RDS and Aurora authenticate its members with IAM tokens.

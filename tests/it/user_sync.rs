@@ -202,7 +202,8 @@ fn cluster_scope_joins_the_predefined_roles_from_14_only() {
     let row = catalog(
         &fleet,
         "SELECT pg_has_role('ro', 'pg_read_all_data', 'MEMBER'),
-                pg_has_role('rw', 'pg_write_all_data', 'MEMBER'),
+                pg_has_role('rw', 'pg_write_all_data', 'MEMBER')
+                  AND pg_has_role('rw', 'pg_read_all_data', 'MEMBER'),
                 pg_has_role('ro', 'pg_write_all_data', 'MEMBER')",
     );
     assert_eq!(

@@ -639,7 +639,7 @@ impl ClusterPlan {
                     "type {} has read_scope = \"cluster\", which takes {} (PostgreSQL 14 and \
                      later); this server is {}",
                     account.name,
-                    account.access.predefined_role().unwrap_or("pg_read_all_data"),
+                    account.access.predefined_roles().join(" and "),
                     version / 10_000
                 ))
                 .hint("use read_scope = \"targets\" (grants in each target database) for it"),
