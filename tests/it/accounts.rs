@@ -75,6 +75,46 @@ fn readonly_readwrite_groups_and_sync(admin: Admin, major: u32) {
     readwrite_writes_and_creates_nothing(&fleet);
     let readers = a_group_holds_the_grants(&fleet);
     sync_repairs_drift(&fleet, &reporter, &readers);
+    drops_leave_nothing_behind(&fleet);
+}
+
+/// Dropping the accounts takes their grants and default privileges with
+/// them, in every database; the group stays for its other members.
+fn drops_leave_nothing_behind(fleet: &Fleet) {
+    for name in ["reporter", "writer", "alice"] {
+        let rows = fleet
+            .pgacct()
+            .any_stderr()
+            .args(&format!("user drop --env qa --db orders --db billing {name} --yes"))
+            .rows();
+        assert!(rows.iter().all(|r| r["status"] == "user dropped"), "{name}: {rows:?}");
+    }
+    for db in ["orders", "billing"] {
+        let left: i64 = fleet
+            .pg
+            .client_to(db)
+            .query_one(
+                "SELECT count(*) FROM pg_default_acl d, aclexplode(d.defaclacl) a
+                  WHERE pg_get_userbyid(a.grantee) NOT IN ('orders_ro', 'bob')
+                    AND a.grantee <> d.defaclrole",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0, "default privileges of the dropped roles are gone in {db}");
+    }
+    let members: Vec<String> = fleet
+        .pg
+        .client()
+        .query_one(
+            "SELECT ARRAY(SELECT m.rolname::text FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member
+                           WHERE a.roleid = 'orders_ro'::regrole AND m.rolcanlogin ORDER BY 1)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let members: Vec<&String> = members.iter().filter(|m| *m != fleet.admin_role()).collect();
+    assert_eq!(members, ["bob"]);
 }
 
 /// readonly, targets scope; its password.
