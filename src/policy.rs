@@ -568,6 +568,28 @@ impl Auth {
     }
 }
 
+impl Auth {
+    /// How a role `role` of this kind logs in, said after "user created";
+    /// `None` for a password.
+    pub fn login_note(self, role: &str) -> Option<String> {
+        match self {
+            Auth::Password => None,
+            Auth::IamRds => Some("logs in with IAM tokens (rds_iam)".into()),
+            Auth::Cert => Some(format!(
+                "logs in with a client certificate: needs a pg_hba.conf line such as \
+                 \"hostssl all {role} 0.0.0.0/0 cert\""
+            )),
+            Auth::External => Some("authenticates outside PostgreSQL passwords (external)".into()),
+        }
+    }
+
+    /// "a cert account", "an iam-rds account".
+    pub fn account_phrase(self) -> String {
+        let article = if matches!(self, Auth::IamRds | Auth::External) { "an" } else { "a" };
+        format!("{article} {} account", self.keyword())
+    }
+}
+
 impl<'de> Deserialize<'de> for Auth {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -897,6 +919,12 @@ impl Policy {
         self.types.values().any(|t| t.valid_for_days.is_some())
     }
 
+    /// Whether some type's roles have no password: only then does a reset
+    /// read the role's marker to refuse one of them.
+    pub fn some_type_has_no_password(&self) -> bool {
+        self.types.values().any(|t| !t.has_password())
+    }
+
     pub fn is_protected(&self, env: &str) -> bool {
         self.envs.get(env).is_some_and(|e| e.protected)
     }
@@ -1067,6 +1095,18 @@ impl AccountType {
     /// Whether its roles get a password pgacct generates and delivers.
     pub fn has_password(&self) -> bool {
         self.auth == Auth::Password
+    }
+
+    /// Why role `role` of this type gets no password, for a type without
+    /// one: `app is a cert account (type tls): it has no password`.
+    pub fn without_password(&self, role: &str) -> Option<String> {
+        (!self.has_password()).then(|| {
+            format!(
+                "{role} is {} (type {}): it has no password",
+                self.auth.account_phrase(),
+                self.name
+            )
+        })
     }
 
     /// The group of database `db` (in `env`), when the type has groups:

@@ -21,6 +21,7 @@ mod messages;
 mod names;
 mod notify;
 mod parity;
+mod passwordless;
 mod pgpass;
 mod policy_input;
 mod progress;
@@ -68,6 +69,7 @@ fn main() {
         names::tests(),
         notify::tests(),
         parity::tests(),
+        passwordless::tests(),
         pgpass::tests(),
         policy_input::tests(),
         progress::tests(),
