@@ -291,6 +291,14 @@ const CONFIG_TABLES: &[ConfigTable] = &[
             ),
             ("password_length", "Length of a generated password [default: 22; 16 to 256]."),
             (
+                "password",
+                "false: the role never gets a password; pgacct makes, reads and delivers none, reset-password refuses it and rotate leaves it out. Needs auth [default: true].",
+            ),
+            (
+                "auth",
+                "How a role without a password logs in, with password = false: \"iam-rds\" (joins rds_iam: RDS and Aurora accept IAM tokens), \"cert\" (a client certificate; needs a pg_hba.conf line such as hostssl all NAME 0.0.0.0/0 cert) or \"external\" (LDAP, Kerberos, ...; pgacct sets nothing) [default: none].",
+            ),
+            (
                 "read_only",
                 "Really read-only: pg_read_all_data (PostgreSQL 14+; before, grants) and default_transaction_read_only = on [default: false; true for readonly].",
             ),

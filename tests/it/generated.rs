@@ -117,6 +117,8 @@ fn man_pages_have_the_sections_a_dba_reads() {
         "search_path_all_databases",
         "valid_for_days",
         "password_length",
+        "password",
+        "auth",
         "read_only",
         "confirm",
         "allow_privileged",
