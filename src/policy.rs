@@ -1211,6 +1211,35 @@ mod tests {
     }
 
     #[test]
+    fn a_type_without_a_password_says_how_its_roles_log_in() {
+        let builtin = policy("");
+        assert!(!builtin.some_type_has_no_password());
+        assert_eq!(builtin.account_type("devqa").unwrap().without_password("app"), None);
+        let policy = policy(
+            "[types.iam]\npassword = false\nauth = \"iam-rds\"\n\
+             [types.tls]\npassword = false\nauth = \"cert\"\n\
+             [types.vm]\npassword = false\nauth = \"external\"\n",
+        );
+        assert!(policy.some_type_has_no_password());
+        let said = |kind: &str| {
+            let account = policy.account_type(kind).unwrap();
+            (account.without_password("app").unwrap(), account.auth.login_note("app").unwrap())
+        };
+        assert_eq!(
+            said("iam"),
+            (
+                "app is an iam-rds account (type iam): it has no password".to_owned(),
+                "logs in with IAM tokens (rds_iam)".to_owned()
+            )
+        );
+        let (tls, note) = said("tls");
+        assert_eq!(tls, "app is a cert account (type tls): it has no password");
+        assert!(note.ends_with("\"hostssl all app 0.0.0.0/0 cert\""), "{note}");
+        assert_eq!(said("vm").0, "app is an external account (type vm): it has no password");
+        assert_eq!(Auth::Password.login_note("app"), None);
+    }
+
+    #[test]
     fn role_names_follow_the_rule() {
         for ok in ["app", "_svc", "web01_8080", &"a".repeat(63)] {
             assert!(RoleName::parse(ok).is_ok(), "{ok}");
