@@ -566,9 +566,7 @@ impl Auth {
             Auth::External => "external",
         }
     }
-}
 
-impl Auth {
     /// How a role `role` of this kind logs in, said after "user created";
     /// `None` for a password.
     pub fn login_note(self, role: &str) -> Option<String> {
