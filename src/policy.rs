@@ -567,6 +567,26 @@ impl Auth {
             Auth::External => "external",
         }
     }
+
+    /// How a role `role` of this kind logs in, said after "user created";
+    /// `None` for a password.
+    pub fn login_note(self, role: &str) -> Option<String> {
+        match self {
+            Auth::Password => None,
+            Auth::IamRds => Some("logs in with IAM tokens (rds_iam)".into()),
+            Auth::Cert => Some(format!(
+                "logs in with a client certificate: needs a pg_hba.conf line such as \
+                 \"hostssl all {role} 0.0.0.0/0 cert\""
+            )),
+            Auth::External => Some("authenticates outside PostgreSQL passwords (external)".into()),
+        }
+    }
+
+    /// "a cert account", "an iam-rds account".
+    pub fn account_phrase(self) -> String {
+        let article = if matches!(self, Auth::IamRds | Auth::External) { "an" } else { "a" };
+        format!("{article} {} account", self.keyword())
+    }
 }
 
 impl<'de> Deserialize<'de> for Auth {
@@ -898,6 +918,12 @@ impl Policy {
         self.types.values().any(|t| t.valid_for_days.is_some())
     }
 
+    /// Whether some type's roles have no password: only then does a reset
+    /// read the role's marker to refuse one of them.
+    pub fn some_type_has_no_password(&self) -> bool {
+        self.types.values().any(|t| !t.has_password())
+    }
+
     pub fn is_protected(&self, env: &str) -> bool {
         self.envs.get(env).is_some_and(|e| e.protected)
     }
@@ -1070,6 +1096,18 @@ impl AccountType {
         self.auth == Auth::Password
     }
 
+    /// Why role `role` of this type gets no password, for a type without
+    /// one: `app is a cert account (type tls): it has no password`.
+    pub fn without_password(&self, role: &str) -> Option<String> {
+        (!self.has_password()).then(|| {
+            format!(
+                "{role} is {} (type {}): it has no password",
+                self.auth.account_phrase(),
+                self.name
+            )
+        })
+    }
+
     /// The group of database `db` (in `env`), when the type has groups:
     /// its template filled with the database's spelling.
     pub fn group_name(&self, db: &str, env: &str) -> Option<Result<RoleName, PolicyError>> {
@@ -1169,6 +1207,35 @@ mod tests {
     fn policy(toml_text: &str) -> Policy {
         let file: File = toml::from_str(toml_text).unwrap();
         Policy::new(&file.types, &file.env)
+    }
+
+    #[test]
+    fn a_type_without_a_password_says_how_its_roles_log_in() {
+        let builtin = policy("");
+        assert!(!builtin.some_type_has_no_password());
+        assert_eq!(builtin.account_type("devqa").unwrap().without_password("app"), None);
+        let policy = policy(
+            "[types.iam]\npassword = false\nauth = \"iam-rds\"\n\
+             [types.tls]\npassword = false\nauth = \"cert\"\n\
+             [types.vm]\npassword = false\nauth = \"external\"\n",
+        );
+        assert!(policy.some_type_has_no_password());
+        let said = |kind: &str| {
+            let account = policy.account_type(kind).unwrap();
+            (account.without_password("app").unwrap(), account.auth.login_note("app").unwrap())
+        };
+        assert_eq!(
+            said("iam"),
+            (
+                "app is an iam-rds account (type iam): it has no password".to_owned(),
+                "logs in with IAM tokens (rds_iam)".to_owned()
+            )
+        );
+        let (tls, note) = said("tls");
+        assert_eq!(tls, "app is a cert account (type tls): it has no password");
+        assert!(note.ends_with("\"hostssl all app 0.0.0.0/0 cert\""), "{note}");
+        assert_eq!(said("vm").0, "app is an external account (type vm): it has no password");
+        assert_eq!(Auth::Password.login_note("app"), None);
     }
 
     #[test]

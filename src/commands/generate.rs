@@ -303,6 +303,14 @@ const CONFIG_TABLES: &[ConfigTable] = &[
                 "A NOLOGIN group per target database that holds the grants, its name a template with {db} (and {env}), e.g. \"{db}_ro\"; made once, logins join it [default: none, grants go to the role]. Needs access and read_scope = \"targets\".",
             ),
             ("read_only", "The old spelling of access = \"read\" (true) or \"none\" (false)."),
+            (
+                "password",
+                "false: the role never gets a password; pgacct makes, reads and delivers none, reset-password refuses it and rotate leaves it out. Needs auth [default: true].",
+            ),
+            (
+                "auth",
+                "How a role without a password logs in, with password = false: \"iam-rds\" (joins rds_iam: RDS and Aurora accept IAM tokens), \"cert\" (a client certificate; needs a pg_hba.conf line such as hostssl all NAME 0.0.0.0/0 cert) or \"external\" (LDAP, Kerberos, ...; pgacct sets nothing) [default: none].",
+            ),
             ("confirm", "Ask before creating one [default: false; true for dba]."),
             (
                 "allow_privileged",

@@ -120,6 +120,8 @@ fn man_pages_have_the_sections_a_dba_reads() {
         "access",
         "read_scope",
         "group",
+        "password",
+        "auth",
         "read_only",
         "confirm",
         "allow_privileged",

@@ -23,6 +23,7 @@ mod messages;
 mod names;
 mod notify;
 mod parity;
+mod passwordless;
 mod pgpass;
 mod policy_input;
 mod progress;
@@ -73,6 +74,7 @@ fn main() {
         names::tests(),
         notify::tests(),
         parity::tests(),
+        passwordless::tests(),
         pgpass::tests(),
         policy_input::tests(),
         progress::tests(),

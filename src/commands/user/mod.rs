@@ -166,16 +166,53 @@ fn create(
         valid_until: valid_for.map(|valid_for| valid_for.from(now)),
         marker: Marker::new(&account.name, now, args.ticket.as_deref()),
     });
-    let password = Some((new.password, account.password_length));
+    let password = if account.has_password() {
+        Some((new.password, account.password_length))
+    } else {
+        refuse_password_options(account, new.password)?;
+        None
+    };
     let request =
         Request { named: Some(&named), ..Request::new(targets, args, change, password, again) };
     rollout(ctx, &request)
+}
+
+/// Refuses the password options for a type whose roles get no password:
+/// there is nothing to read, write or pipe.
+fn refuse_password_options(
+    account: &crate::policy::AccountType,
+    args: &PasswordArgs,
+) -> Result<(), CommandError> {
+    let given: Vec<&str> = [
+        (args.password_stdin, "--password-stdin"),
+        (args.password_from.is_some(), "--password-from"),
+        (args.secret_file.is_some(), "--secret-file"),
+        (args.secret_command, "--secret-command"),
+    ]
+    .into_iter()
+    .filter_map(|(given, option)| given.then_some(option))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(CommandError::usage(format!(
+        "type {} has no password (auth = \"{}\"): {} {} nothing to do; nothing was changed",
+        account.name,
+        account.auth.keyword(),
+        and_list(&given),
+        if given.len() == 1 { "has" } else { "have" },
+    ))
+    .hint("leave out the password options, or use a type with passwords"))
 }
 
 fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> CommandResult {
     let name = RoleName::parse(&args.name)?;
     let policy = ctx.config()?.policy();
     let account = args.kind.as_deref().map(|kind| policy.account_type(kind)).transpose()?;
+    if let Some(reason) = account.and_then(|a| a.without_password(name.as_str())) {
+        return Err(CommandError::usage(format!("{reason}; nothing was changed"))
+            .hint("reset-password is for roles of types with passwords"));
+    }
     let now = jiff::Timestamp::now();
     let renewal = match (args.expiry.valid_for, account) {
         (Some(valid_for), _) => Renewal::To(valid_for.from(now)),
@@ -202,7 +239,7 @@ fn reset_password(ctx: &Context, args: &ResetPasswordArgs) -> CommandResult {
         &args.targets,
         &args.change,
         with_valid_for(again, &args.expiry),
-        RoleChange::ResetPassword { name: &name, renewal },
+        RoleChange::ResetPassword { name: &name, renewal, policy: &policy },
         Some((&args.password, length)),
     )
 }
@@ -312,8 +349,12 @@ struct UserRow {
     /// spelling in the role name differs (`{"service": "gear-service"}`).
     name_from: Option<BTreeMap<&'static str, String>>,
     /// The `VALID UNTIL` the change set (`2027-01-06T05:40:00Z`, or
-    /// `infinity`), when it set one. Last: CSV columns keep their places.
+    /// `infinity`), when it set one.
     valid_until: Option<String>,
+    /// How a role created without a password logs in (`iam-rds`, `cert`,
+    /// `external`); `None` for a password. Last: CSV columns keep their
+    /// places.
+    auth: Option<&'static str>,
     #[serde(skip)]
     hint: Option<String>,
 }
@@ -333,6 +374,7 @@ impl Record for UserRow {
         Column::wide("selected"),
         Column::wide("name_from"),
         Column::wide("valid_until"),
+        Column::wide("auth"),
     ];
 }
 
@@ -938,6 +980,12 @@ fn row(
         selected: true,
         name_from: None,
         valid_until: outcome.valid_until.clone(),
+        auth: match change {
+            RoleChange::Create(spec) if !spec.account.has_password() => {
+                Some(spec.account.auth.keyword())
+            }
+            _ => None,
+        },
         hint: None,
     }
 }

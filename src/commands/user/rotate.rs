@@ -170,7 +170,8 @@ fn read_selection(
         &clusters,
         &async |session, _| review::credentials(session, None).await.map_err(|e| e.to_string()),
     )?;
-    let selector = Selector { args, names, set, now: Timestamp::now() };
+    let policy = ctx.config()?.policy();
+    let selector = Selector { args, names, set, now: Timestamp::now(), policy: &policy };
     let mut selection = Selection::default();
     let mut unreadable = Vec::new();
     for (cluster, (server, result)) in clusters.iter().zip(results) {
@@ -208,6 +209,8 @@ struct Selector<'a> {
     /// When pgacct last set each (role, cluster)'s password.
     set: HashMap<(String, String), String>,
     now: Timestamp,
+    /// Tells the types whose roles have no password, never rotated.
+    policy: &'a Policy,
 }
 
 impl Selector<'_> {
@@ -225,6 +228,10 @@ impl Selector<'_> {
         let name = info.name.clone();
         let superuser = info.attributes.contains(&"SUPERUSER");
         let kind = credential.comment.as_deref().and_then(marker::parse).map(|m| m.kind);
+        let without_password = kind
+            .as_deref()
+            .and_then(|kind| self.policy.account_type(kind).ok())
+            .filter(|account| !account.has_password());
         let mut because = BTreeSet::new();
         if self.names.iter().any(|n| n.as_str() == name) {
             because.insert("named".to_owned());
@@ -239,7 +246,7 @@ impl Selector<'_> {
                     let days = self.now.duration_since(at).as_secs() / 86_400;
                     because.insert(format!("set {days} days ago"));
                 }
-                None if info.can_login && !superuser => {
+                None if info.can_login && !superuser && without_password.is_none() => {
                     selection.unknown_age.insert(name.clone());
                 }
                 _ => {}
@@ -258,7 +265,13 @@ impl Selector<'_> {
         } else if RoleName::parse(&name).is_err() {
             Some(format!("{name} (not a name pgacct manages)"))
         } else {
-            None
+            without_password.map(|account| {
+                format!(
+                    "{name} ({} of type {}: no password)",
+                    account.auth.account_phrase(),
+                    account.name
+                )
+            })
         };
         if let Some(refused) = refused {
             selection.refused.insert(refused);
@@ -420,7 +433,7 @@ impl RotationPlan<'_> {
             secret_command: false,
             secret_argv: Vec::new(),
         };
-        let change = RoleChange::ResetPassword { name: &name, renewal };
+        let change = RoleChange::ResetPassword { name: &name, renewal, policy };
         let again = with_valid_for(format!("user reset-password {name}"), &self.args.expiry);
         let request = Request {
             only: Some(&pick.clusters),
@@ -533,7 +546,10 @@ fn check_named(names: &[RoleName], selection: &Selection) -> Result<(), CommandE
             "refusing to rotate {}; nothing was changed",
             refused.join(", ")
         ))
-        .hint("pgacct never rotates a superuser or its admin role; reset-password one by hand"));
+        .hint(
+            "pgacct never rotates a superuser, its admin role, or a role whose type has no \
+             password; reset-password a superuser by hand",
+        ));
     }
     let missing: Vec<&str> =
         names.iter().map(RoleName::as_str).filter(|n| !selection.picks.contains_key(*n)).collect();

@@ -53,6 +53,9 @@ pub enum RoleChange<'a> {
     ResetPassword {
         name: &'a RoleName,
         renewal: Renewal<'a>,
+        /// Where some type has no password, the plan reads the role's
+        /// marker and refuses a role of such a type.
+        policy: &'a Policy,
     },
     SetSearchPath {
         name: &'a RoleName,
@@ -128,9 +131,14 @@ impl RoleChange<'_> {
         }
     }
 
-    /// True when the change gives the role a new password.
+    /// True when the change gives the role a new password: a reset, and
+    /// the create of a type with passwords.
     pub fn sets_password(&self) -> bool {
-        matches!(self, RoleChange::Create(_) | RoleChange::ResetPassword { .. })
+        match self {
+            RoleChange::Create(spec) => spec.account.has_password(),
+            RoleChange::ResetPassword { .. } => true,
+            _ => false,
+        }
     }
 
     /// What is about to happen, in words.
@@ -160,7 +168,10 @@ impl RoleChange<'_> {
     /// What happened, when it worked.
     fn done(&self) -> String {
         match self {
-            RoleChange::Create(_) => SETS_PASSWORD[0].into(),
+            RoleChange::Create(spec) => match spec.account.auth.login_note(spec.name.as_str()) {
+                Some(note) => format!("{}; {note}", SETS_PASSWORD[0]),
+                None => SETS_PASSWORD[0].into(),
+            },
             RoleChange::ResetPassword { .. } => SETS_PASSWORD[1].into(),
             RoleChange::SetSearchPath { schemas, .. } => {
                 format!("search_path set to {}", path_text(schemas))
@@ -541,8 +552,24 @@ impl ClusterPlan {
             }
             _ => {
                 self.refuse_unchangeable(change, &facts);
+                if let RoleChange::ResetPassword { policy, .. } = change {
+                    self.refuse_passwordless(name, policy, facts.comment.as_deref());
+                }
                 Ok(self.change_work(targets, change, password, facts.comment.as_deref()))
             }
+        }
+    }
+
+    /// Refuses a reset of a role whose marker names a type without a
+    /// password: a password would let it log in a way its type rules out.
+    fn refuse_passwordless(&mut self, name: &RoleName, policy: &Policy, comment: Option<&str>) {
+        let Some(marker) = comment.and_then(crate::policy::marker::parse) else { return };
+        let Ok(account) = policy.account_type(&marker.kind) else { return };
+        if let Some(reason) = account.without_password(name.as_str()) {
+            self.refusals.push(Refusal::new(reason).hint(format!(
+                "type {} says password = false in config.toml: there is no password to reset",
+                account.name
+            )));
         }
     }
 
@@ -947,8 +974,9 @@ impl ClusterPlan {
                 | RoleChange::Sync { .. }
                 | RoleChange::GrantRole { .. }
                 | RoleChange::RevokeRole { .. } => false,
-                RoleChange::ResetPassword { renewal, .. } => {
+                RoleChange::ResetPassword { renewal, policy, .. } => {
                     !matches!(renewal, Renewal::ByMarker { .. })
+                        && !policy.some_type_has_no_password()
                 }
                 RoleChange::SetSearchPath { .. }
                 | RoleChange::Lock { .. }
@@ -1177,7 +1205,21 @@ impl ClusterPlan {
             if !exists && made_here.iter().any(|g| g.as_str() == group) {
                 continue;
             }
-            if !exists {
+            let by_auth = group == "rds_iam"
+                && account.auth == crate::policy::Auth::IamRds
+                && !account.member_of.iter().any(|m| m.as_str() == group);
+            if !exists && by_auth {
+                self.refusals.push(
+                    Refusal::new(format!(
+                        "role rds_iam, which type {} joins for auth = \"iam-rds\", does not exist",
+                        account.name
+                    ))
+                    .hint(
+                        "rds_iam is Amazon RDS and Aurora's: there they accept IAM tokens for its \
+                         members; elsewhere give the type another auth",
+                    ),
+                );
+            } else if !exists {
                 self.refusals.push(
                     Refusal::new(format!(
                         "role {group}, which type {} joins, does not exist",
