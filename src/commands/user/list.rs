@@ -11,6 +11,7 @@ use crate::commands::{Context, RECORD_FORMATS, fan_out};
 use crate::error::{CommandError, CommandResult, Exit, Tally};
 use crate::output::{self, Column, Progress, Record};
 use crate::pg::inspect::{self, PasswordKind, RoleDetail, RoleInfo};
+use crate::pg::review;
 use crate::pg::{Connector, Session};
 use crate::policy::RoleName;
 use crate::registry::natural_cmp;
@@ -144,6 +145,33 @@ fn managed(marker: &serde_json::Value, _: &serde_json::Value) -> String {
 /// What was read on one cluster, and the server it was read on (of a host
 /// list, the read-write one).
 type Read<T> = (String, Result<T, String>);
+
+/// Every role's credential facts on each of `clusters`, with the server
+/// that answered, for a change that selects roles by them (`user rotate`,
+/// `user sync --type`): a cluster that cannot be read refuses the change,
+/// as roles there could not be selected.
+pub(super) fn credentials_of_each<'t>(
+    ctx: &Context,
+    connector: &Connector,
+    jobs: u16,
+    clusters: &'t [Cluster<'t>],
+) -> Result<Vec<(String, Vec<review::Credential>)>, CommandError> {
+    let read = on_each_cluster(ctx, connector, jobs, clusters, &async |session, _| {
+        review::credentials(session, None).await.map_err(|e| e.to_string())
+    })?;
+    let unreadable: Vec<String> = read
+        .iter()
+        .filter_map(|(server, result)| result.as_ref().err().map(|err| format!("{server}: {err}")))
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(CommandError::usage(format!(
+            "cannot read the roles of {}; nothing was changed:\n  {}",
+            output::plural(unreadable.len(), "cluster"),
+            unreadable.join("\n  ")
+        )));
+    }
+    Ok(read.into_iter().filter_map(|(server, result)| result.ok().map(|c| (server, c))).collect())
+}
 
 /// Connects to each cluster (through its first target) and runs `read`.
 pub(super) fn on_each_cluster<'t, T, F>(

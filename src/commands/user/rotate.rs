@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::list::on_each_cluster;
+use super::list::credentials_of_each;
 use super::password::secret_format;
 use super::{Request, Rolled, roll, with_valid_for};
 use crate::audit::{AuditStore as _, Outcome};
@@ -26,7 +26,7 @@ use crate::error::{CommandError, CommandResult, Exit, Tally};
 use crate::interrupt::Interrupt;
 use crate::output::{self, Column, Output, Record};
 use crate::pg::inspect::PasswordKind;
-use crate::pg::review::{self, Credential};
+use crate::pg::review::Credential;
 use crate::pg::rollout::{Renewal, RoleChange};
 use crate::policy::{Policy, RoleName, marker};
 use crate::registry::{Target, natural_cmp};
@@ -163,25 +163,11 @@ fn read_selection(
     drop(store);
     let connector = ctx.connector(&targets)?;
     let clusters = by_cluster(&targets);
-    let results = on_each_cluster(
-        ctx,
-        &connector,
-        args.targets.jobs.jobs,
-        &clusters,
-        &async |session, _| review::credentials(session, None).await.map_err(|e| e.to_string()),
-    )?;
+    let read = credentials_of_each(ctx, &connector, args.targets.jobs.jobs, &clusters)?;
     let policy = ctx.config()?.policy();
     let selector = Selector { args, names, set, now: Timestamp::now(), policy: &policy };
     let mut selection = Selection::default();
-    let mut unreadable = Vec::new();
-    for (cluster, (server, result)) in clusters.iter().zip(results) {
-        let credentials = match result {
-            Ok(credentials) => credentials,
-            Err(err) => {
-                unreadable.push(format!("{server}: {err}"));
-                continue;
-            }
-        };
+    for (cluster, (server, credentials)) in clusters.iter().zip(read) {
         let admins: BTreeSet<String> = targets
             .iter()
             .chain(&sharing)
@@ -191,13 +177,6 @@ fn read_selection(
         for credential in credentials {
             selector.consider(&mut selection, &cluster.name, &server, &admins, &credential);
         }
-    }
-    if !unreadable.is_empty() {
-        return Err(CommandError::usage(format!(
-            "cannot read the roles of {}; nothing was changed:\n  {}",
-            output::plural(unreadable.len(), "cluster"),
-            unreadable.join("\n  ")
-        )));
     }
     Ok((targets, sharing, selection))
 }

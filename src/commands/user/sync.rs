@@ -4,14 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::list::on_each_cluster;
+use super::list::credentials_of_each;
 use super::{Request, Rolled, UserRow, hint_after, roll};
 use crate::cli::{Format, SyncArgs};
 use crate::commands::targets::{self, by_cluster};
 use crate::commands::{Context, RECORD_FORMATS};
 use crate::error::{CommandError, CommandResult, Exit};
 use crate::output;
-use crate::pg::review;
 use crate::pg::rollout::RoleChange;
 use crate::policy::{RoleName, marker};
 use crate::registry::{natural_cmp, shell_word};
@@ -112,20 +111,9 @@ fn of_type(ctx: &Context, args: &SyncArgs, kind: &str) -> Result<Selected, Comma
     drop(store);
     let connector = ctx.connector(&targets)?;
     let clusters = by_cluster(&targets);
-    let read =
-        on_each_cluster(ctx, &connector, args.targets.jobs.jobs, &clusters, &async |s, _| {
-            review::credentials(s, None).await.map_err(|e| e.to_string())
-        })?;
+    let read = credentials_of_each(ctx, &connector, args.targets.jobs.jobs, &clusters)?;
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut unreadable = Vec::new();
-    for (cluster, (server, result)) in clusters.iter().zip(read) {
-        let credentials = match result {
-            Ok(credentials) => credentials,
-            Err(err) => {
-                unreadable.push(format!("{server}: {err}"));
-                continue;
-            }
-        };
+    for (cluster, (_, credentials)) in clusters.iter().zip(read) {
         for credential in credentials {
             let marked = credential.comment.as_deref().and_then(marker::parse);
             if marked.is_some_and(|m| m.kind == kind)
@@ -134,13 +122,6 @@ fn of_type(ctx: &Context, args: &SyncArgs, kind: &str) -> Result<Selected, Comma
                 found.entry(credential.info.name).or_default().insert(cluster.name.clone());
             }
         }
-    }
-    if !unreadable.is_empty() {
-        return Err(CommandError::usage(format!(
-            "cannot read the roles of {}; nothing was changed:\n  {}",
-            output::plural(unreadable.len(), "cluster"),
-            unreadable.join("\n  ")
-        )));
     }
     let mut names: Vec<(String, BTreeSet<String>)> = found.into_iter().collect();
     names.sort_by(|a, b| natural_cmp(&a.0, &b.0));
