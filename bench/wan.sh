@@ -8,6 +8,10 @@
 #                   pgacct's --dry-run prints, with a literal password
 #   create-vm       one `user create-vm` on a cluster with two registered
 #                   databases; psql: the statements --dry-run prints, in one -c
+#   create readonly one `user create --type readonly` on a database with an
+#                   application schema (20 tables); psql: the statements
+#                   --dry-run prints (the create and its grants), in one -c,
+#                   which leaves out the catalog read that finds them
 #   check           `registry check` of one target; psql: a connection and one
 #                   query reading the same facts
 #   reset x10, x50  `user reset-password --all` over 10 and 50 clusters (real
@@ -89,6 +93,9 @@ fleet_start fleet 50 "" "CREATE ROLE bench_user LOGIN PASSWORD 'Bench-$RANDOM$RA
 cluster_ports=("${fleet_ports[@]}")
 one=${cluster_ports[0]}
 fleet_psql "$one" "CREATE DATABASE bench_db2"
+fleet_psql "$one" "CREATE ROLE app_owner; CREATE SCHEMA app AUTHORIZATION app_owner;
+    SET ROLE app_owner; DO \$\$BEGIN FOR i IN 1..20 LOOP
+        EXECUTE format('CREATE TABLE app.t%s (id serial)', i); END LOOP; END\$\$"
 
 # The TLS server: PostgreSQL 17 (direct TLS needs 17), hostssl only.
 pg17=${PG17_BIN_DIR:-$repo_dir/target/pg-majors/17/package/native/bin}
@@ -172,6 +179,7 @@ dry_run_sql() {
 }
 reset_sql=$(dry_run_sql user reset-password --env one --db postgres bench_user)
 create_sql=$(dry_run_sql user create-vm --env one --all --server bench --service-port 8080)
+create_ro_sql=$(dry_run_sql user create --env one --db postgres --type readonly bench_ro)
 [ -n "$reset_sql" ] || reset_sql="ALTER ROLE bench_user PASSWORD '<redacted>';"
 [ -n "$create_sql" ] || create_sql="CREATE ROLE bench_8080 LOGIN CONNECTION LIMIT 200 PASSWORD '<redacted>';
 ALTER ROLE bench_8080 IN DATABASE bench_db2 SET search_path TO public;
@@ -184,10 +192,11 @@ check_sql="SELECT current_setting('server_version_num')::int4, current_setting('
  WHERE r.rolname = current_user"
 
 # Cases, their tools, and the rows of the table (case|pgacct series|psql series).
-cases=(reset create check reset10 reset50)
+cases=(reset create createro check reset10 reset50)
 declare -A case_tools
 for c in "${cases[@]}"; do case_tools[$c]="psql ${builds[*]}"; done
-rows=("reset|reset|reset" "create-vm (2 dbs)|create|create" "registry check|check|check"
+rows=("reset|reset|reset" "create-vm (2 dbs)|create|create"
+      "create readonly (20 tables)|createro|createro" "registry check|check|check"
       "reset x10 clusters|reset10|reset10" "reset x50 clusters|reset50|reset50")
 if [ -n "$tls_port" ]; then
     cases+=(tls) case_tools[tls]="psql ${builds[*]}"
@@ -229,10 +238,12 @@ invoke() {
     [ "$rtt" = 0 ] || w=w p=${wan_ports[0]} tp=$wan_tls_port
     [ -z "${JOBS:-}" ] || jobs=(--jobs "$JOBS")
     local reset=${reset_sql//<redacted>/$pw} create=${create_sql//<redacted>/$pw}
+    local create_ro=${create_ro_sql//<redacted>/$pw}
     local tls_env=(PGSSLMODE=verify-full PGSSLROOTCERT="$work/certs/ca.crt")
     case $tool,$c in
         psql,reset) psql_run "$p" "$reset" ;;
         psql,create) psql_run "$p" "$create" ;;
+        psql,createro) psql_run "$p" "$create_ro" ;;
         psql,check) psql_run "$p" "$check_sql" ;;
         psql,reset10) psql_fanout 10 "$rtt" "$reset" ;;
         psql,reset50) psql_fanout 50 "$rtt" "$reset" ;;
@@ -242,6 +253,8 @@ invoke() {
         *,reset) pgacct_run "$tool" user reset-password --env "${w}one" --db postgres bench_user ;;
         *,create) pgacct_run "$tool" user create-vm --env "${w}one" --all --server bench \
                       --service-port 8080 ;;
+        *,createro) pgacct_run "$tool" user create --env "${w}one" --db postgres --type readonly \
+                        bench_ro ;;
         *,check) pgacct_run "$tool" registry check --env "${w}one" --db postgres ;;
         *,reset10) pgacct_run "$tool" user reset-password --env "${w}ten" --all "${jobs[@]}" bench_user ;;
         *,reset50) pgacct_run "$tool" user reset-password --env "${w}fifty" --all "${jobs[@]}" bench_user ;;
@@ -258,6 +271,9 @@ run_once() {
     local tool=$1 c=$2 rtt=$3 t0 t1 rc=0 took
     [ "$c" != create ] || fleet_psql "$one" "SET client_min_messages = warning;
         DROP ROLE IF EXISTS bench_8080"
+    [ "$c" != createro ] || fleet_psql "$one" "SET client_min_messages = warning;
+        DO \$\$BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench_ro') THEN
+            DROP OWNED BY bench_ro; DROP ROLE bench_ro; END IF; END\$\$"
     proxy_take >/dev/null
     t0=$(now_us)
     invoke "$tool" "$c" "$rtt" >"$work/out" 2>&1 || rc=$?
