@@ -16,6 +16,7 @@ pub fn tests() -> Vec<Trial> {
         vec![
             test!(two_readonly_creates_at_once_never_collide),
             test!(a_createrole_admin_is_told_what_it_may_not_grant),
+            test!(a_login_role_is_never_taken_for_a_group),
         ],
     ]
     .into_iter()
@@ -425,4 +426,20 @@ fn a_createrole_admin_is_told_what_it_may_not_grant() {
         .get(0);
     assert!(!exists, "nothing was created");
     assert!(!fleet.pg.log().contains("CREATE ROLE \"reporter\""));
+}
+
+/// A type's group name that is taken by a role that can log in is refused:
+/// its members would get that login's privileges.
+fn a_login_role_is_never_taken_for_a_group() {
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
+    fleet.sandbox.write_config(READER_TYPE);
+    fleet.pg.client().batch_execute("CREATE ROLE orders_ro LOGIN").unwrap();
+    fleet
+        .pgacct()
+        .args("user create --env qa --db orders --type reader alice")
+        .expect(2)
+        .stderr_contains("orders_ro, the group of type reader there, exists and can log in")
+        .stderr_contains("hint: rename that role, or give [types.reader] another group template")
+        .run();
+    assert_eq!(fleet.pg.can_login("alice"), None, "nothing was created");
 }

@@ -86,11 +86,13 @@ pub(super) async fn role_facts(
 /// them, and the first privileged role each is (or is a member of): a
 /// superuser, a role with REPLICATION or BYPASSRLS, or one that reaches the
 /// server's files and programs. A superuser group is its own answer, as
-/// `pg_has_role` says a superuser is a member of every role.
+/// `pg_has_role` says a superuser is a member of every role. Last, whether
+/// it can log in (a type's group must not).
 const GROUP_FACTS: &str = "
 SELECT w.name, g.oid IS NOT NULL, COALESCE(g.rolsuper, false),
        g.oid IS NOT NULL AND pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION'),
-       p.rolname, p.rolsuper, p.rolreplication, p.rolbypassrls
+       p.rolname, p.rolsuper, p.rolreplication, p.rolbypassrls,
+       COALESCE(g.rolcanlogin, false)
   FROM unnest($1::text[]) AS w(name)
   LEFT JOIN pg_roles g ON g.rolname = w.name
   LEFT JOIN LATERAL (

@@ -1202,8 +1202,24 @@ impl ClusterPlan {
             if let Some(refusal) = privileged_group(account, row) {
                 self.refusals.push(refusal);
             }
-            if !exists && made_here.iter().any(|g| g.as_str() == group) {
+            let type_group = made_here.iter().any(|g| g.as_str() == group);
+            if !exists && type_group {
                 continue;
+            }
+            if type_group && row.get::<_, bool>(8) {
+                // Its members would get a login's privileges, and its grants
+                // would be a person's or an application's.
+                self.refusals.push(
+                    Refusal::new(format!(
+                        "{group}, the group of type {} there, exists and can log in: it is a \
+                         login role, not a group",
+                        account.name
+                    ))
+                    .hint(format!(
+                        "rename that role, or give [types.{}] another group template",
+                        account.name
+                    )),
+                );
             }
             let by_auth = group == "rds_iam"
                 && account.auth == crate::policy::Auth::IamRds
