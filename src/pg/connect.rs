@@ -860,6 +860,7 @@ async fn read_facts(session: &Session) -> Result<SessionFacts, RoleError> {
         message: "the admin role is not in pg_roles".into(),
         statement: None,
         code: None,
+        on_data: false,
     })?;
     Ok(SessionFacts {
         version_num: row.try_get(0).map_err(pg)?,

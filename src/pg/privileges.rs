@@ -20,34 +20,55 @@ use crate::policy::Access;
 /// One query per database: per schema, what the grantee `$1` lacks of
 /// the table privileges `$2` and sequence privileges `$3`, and whether the
 /// admin (the current user) may grant it. A grantee that does not exist
-/// yet holds what PUBLIC holds.
+/// yet, or with `$4` one whose memberships in `pg_read_all_data` and
+/// `pg_write_all_data` are about to go, holds what PUBLIC holds.
+///
+/// Extensions' schemas and objects are left out: they are the extension's
+/// (`pg_depend` says so), and a `GRANT ... ON ALL TABLES IN SCHEMA` that
+/// would reach one, or an object the admin may not grant on, is not used:
+/// the objects are then named one by one.
 const ACCESS: &str = "
 WITH g AS (SELECT (SELECT oid FROM pg_roles WHERE rolname = $1) AS oid),
 s AS (
   SELECT n.oid, n.nspname, n.nspowner, n.nspacl FROM pg_namespace n
-   WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'),
+   WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+     AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                      WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
+                        AND d.deptype = 'e')),
 rel AS (
   SELECT c.oid, c.relnamespace AS nsp, c.relname, c.relkind = 'S' AS seq, c.relowner,
-         CASE WHEN c.relkind = 'S' THEN $3::text[] ELSE $2::text[] END AS wanted
+         CASE WHEN c.relkind = 'S' THEN $3::text[] ELSE $2::text[] END AS wanted,
+         EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                    AND d.deptype = 'e') AS extension
     FROM pg_class c JOIN s ON s.oid = c.relnamespace
    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')),
 lack AS (
-  SELECT r.oid, r.nsp, r.relname, r.seq, r.relowner,
+  SELECT r.oid, r.nsp, r.relname, r.seq, r.relowner, r.extension,
          bool_or(NOT CASE
-           WHEN r.seq AND g.oid IS NULL THEN has_sequence_privilege('public', r.oid, w.p)
+           WHEN r.seq AND (g.oid IS NULL OR $4) THEN has_sequence_privilege('public', r.oid, w.p)
            WHEN r.seq THEN has_sequence_privilege(g.oid, r.oid, w.p)
-           WHEN g.oid IS NULL THEN has_table_privilege('public', r.oid, w.p)
+           WHEN g.oid IS NULL OR $4 THEN has_table_privilege('public', r.oid, w.p)
            ELSE has_table_privilege(g.oid, r.oid, w.p) END) AS lacks,
          bool_or(NOT CASE
            WHEN r.seq THEN has_sequence_privilege(r.oid, w.p || ' WITH GRANT OPTION')
            ELSE has_table_privilege(r.oid, w.p || ' WITH GRANT OPTION') END) AS ungrantable
     FROM rel r CROSS JOIN g CROSS JOIN LATERAL unnest(r.wanted) AS w(p)
-   GROUP BY 1, 2, 3, 4, 5),
-who AS (
+   GROUP BY 1, 2, 3, 4, 5, 6),
+own AS (
   SELECT s.oid AS nsp, s.nspowner AS role FROM s
-  UNION SELECT nsp, relowner FROM rel
   UNION SELECT s.oid, a.grantee FROM s CROSS JOIN LATERAL aclexplode(s.nspacl) a
          WHERE a.privilege_type = 'CREATE' AND a.grantee <> 0),
+who AS (
+  SELECT nsp, role FROM own
+  -- Who creates through a membership owns what it creates: the members
+  -- that inherit (but superusers, and the admin, which creates nothing).
+  UNION SELECT o.nsp, m.oid FROM own o JOIN pg_roles m
+           ON m.oid <> o.role AND NOT m.rolsuper AND m.rolname <> current_user
+          AND pg_has_role(m.oid, o.role, 'USAGE')
+  -- Owners of objects there that may create more (through PUBLIC, say).
+  UNION SELECT nsp, relowner FROM rel
+         WHERE NOT extension AND has_schema_privilege(relowner, nsp, 'CREATE')),
 creator AS (
   SELECT DISTINCT w.nsp,
          CASE WHEN r.rolname = 'pg_database_owner'
@@ -57,6 +78,9 @@ creator AS (
 c AS (
   SELECT cr.nsp, r.rolname::text AS name, r.rolsuper,
          pg_has_role(cr.role, 'USAGE') AS acts_for,
+         EXISTS (SELECT 1 FROM rel WHERE rel.nsp = cr.nsp AND rel.relowner = cr.role
+                    AND NOT rel.extension)
+           OR EXISTS (SELECT 1 FROM s WHERE s.oid = cr.nsp AND s.nspowner = cr.role) AS owns,
          (SELECT count(DISTINCT (d.defaclobjtype, a.privilege_type))
             FROM pg_default_acl d CROSS JOIN LATERAL aclexplode(d.defaclacl) a
            WHERE d.defaclrole = cr.role AND d.defaclnamespace IN (cr.nsp, 0)
@@ -67,21 +91,33 @@ c AS (
     FROM creator cr JOIN pg_roles r ON r.oid = cr.role
    WHERE cr.role IS DISTINCT FROM (SELECT oid FROM g))
 SELECT s.nspname::text, pg_get_userbyid(s.nspowner)::text,
-       CASE WHEN g.oid IS NULL THEN has_schema_privilege('public', s.oid, 'USAGE')
+       CASE WHEN g.oid IS NULL OR $4 THEN has_schema_privilege('public', s.oid, 'USAGE')
             ELSE has_schema_privilege(g.oid, s.oid, 'USAGE') END,
        has_schema_privilege(s.oid, 'USAGE WITH GRANT OPTION'),
        has_schema_privilege('public', s.oid, 'CREATE'),
-       (SELECT count(*) FROM lack l WHERE l.nsp = s.oid AND l.lacks AND NOT l.seq)::int,
-       (SELECT count(*) FROM lack l WHERE l.nsp = s.oid AND l.lacks AND l.seq)::int,
+       ARRAY(SELECT format('%I.%I', s.nspname, l.relname) FROM lack l
+              WHERE l.nsp = s.oid AND l.lacks AND NOT l.seq AND NOT l.extension
+                AND NOT l.ungrantable ORDER BY 1),
+       ARRAY(SELECT format('%I.%I', s.nspname, l.relname) FROM lack l
+              WHERE l.nsp = s.oid AND l.lacks AND l.seq AND NOT l.extension
+                AND NOT l.ungrantable ORDER BY 1),
        ARRAY(SELECT format('%I.%I', s.nspname, l.relname)
                || ' (owner ' || pg_get_userbyid(l.relowner) || ')'
-               FROM lack l WHERE l.nsp = s.oid AND l.lacks AND l.ungrantable ORDER BY 1),
+               FROM lack l WHERE l.nsp = s.oid AND l.lacks AND l.ungrantable
+                AND NOT l.extension ORDER BY 1),
        ARRAY(SELECT c.name FROM c WHERE c.nsp = s.oid AND NOT c.covered AND c.acts_for
               ORDER BY 1),
        ARRAY(SELECT c.name FROM c WHERE c.nsp = s.oid AND NOT c.covered AND NOT c.acts_for
-                AND NOT c.rolsuper ORDER BY 1),
+                AND NOT c.rolsuper AND c.owns ORDER BY 1),
        ARRAY(SELECT DISTINCT r.rolname::text FROM lack l JOIN pg_roles r ON r.oid = l.relowner
-              WHERE l.nsp = s.oid AND l.lacks AND l.ungrantable AND NOT r.rolsuper ORDER BY 1)
+              WHERE l.nsp = s.oid AND l.lacks AND l.ungrantable AND NOT l.extension
+                AND NOT r.rolsuper ORDER BY 1),
+       NOT EXISTS (SELECT 1 FROM lack l WHERE l.nsp = s.oid AND NOT l.seq
+                      AND (l.extension OR l.ungrantable)),
+       NOT EXISTS (SELECT 1 FROM lack l WHERE l.nsp = s.oid AND l.seq
+                      AND (l.extension OR l.ungrantable)),
+       ARRAY(SELECT c.name FROM c WHERE c.nsp = s.oid AND NOT c.covered AND NOT c.acts_for
+                AND NOT c.rolsuper AND NOT c.owns ORDER BY 1)
   FROM s CROSS JOIN g
  ORDER BY 1";
 
@@ -117,16 +153,23 @@ struct SchemaFacts {
     usage: bool,
     usage_grantable: bool,
     public_creates: bool,
-    lacking_tables: i32,
-    lacking_sequences: i32,
+    /// The tables and sequences it lacks privileges on, quoted.
+    lacking_tables: Vec<String>,
+    lacking_sequences: Vec<String>,
+    /// Whether `GRANT ... ON ALL TABLES` (`SEQUENCES`) `IN SCHEMA` would
+    /// reach only objects the admin may grant on, none an extension's.
+    all_tables: bool,
+    all_sequences: bool,
     /// `schema.object (owner role)`, of those the admin may not grant.
     ungrantable: Vec<String>,
     /// Of those, the owners that are not superusers.
     owners: Vec<String>,
     /// Roles that own or may create objects there, without default
-    /// privileges for the grantee: that the admin may act for, and not.
+    /// privileges for the grantee: that the admin may act for; that own
+    /// something there, and that may only create, which it may not.
     creators: Vec<String>,
     strangers: Vec<String>,
+    newcomers: Vec<String>,
 }
 
 impl SchemaFacts {
@@ -143,6 +186,9 @@ impl SchemaFacts {
             creators: row.get(8),
             strangers: row.get(9),
             owners: row.get(10),
+            all_tables: row.get(11),
+            all_sequences: row.get(12),
+            newcomers: row.get(13),
         }
     }
 }
@@ -160,19 +206,26 @@ struct Grant<'a> {
 
 /// Reads, on `session` (connected to database `db`), what `grantee`
 /// lacks of `access`, and decides the grants. The admin is the session's
-/// user.
+/// user. `fresh`: count only what PUBLIC holds, as the grantee's
+/// cluster-wide access is about to be taken away.
 pub async fn read(
     session: &Session,
     db: &str,
     grantee: &str,
     access: Access,
+    fresh: bool,
 ) -> Result<DatabaseAccess, RoleError> {
     let tables: Vec<&str> = access.table_privileges().to_vec();
     let sequences: Vec<&str> = access.sequence_privileges().to_vec();
     let rows = session
         .query_typed(
             ACCESS,
-            &[(&grantee, Type::TEXT), (&tables, Type::TEXT_ARRAY), (&sequences, Type::TEXT_ARRAY)],
+            &[
+                (&grantee, Type::TEXT),
+                (&tables, Type::TEXT_ARRAY),
+                (&sequences, Type::TEXT_ARRAY),
+                (&fresh, Type::BOOL),
+            ],
         )
         .await
         .map_err(|err| RoleError::from_pg(&err, None))?;
@@ -218,27 +271,41 @@ impl DatabaseAccess {
                         "in database {db}, the admin {admin} may not grant USAGE on schema \
                          {name} (owner {owner})"
                     ),
-                    hint: format!(
-                        "as a superuser or {owner}: GRANT {owner} TO {admin}, so that pgacct \
-                         grants as the owner; or grant USAGE on {name} to {grantee} yourself"
-                    ),
+                    hint: if owner == "pg_database_owner" {
+                        format!(
+                            "have the owner of database {db} grant USAGE on {name} to {grantee}"
+                        )
+                    } else {
+                        format!(
+                            "as a superuser or {owner}: GRANT {owner} TO {admin}, so that \
+                             pgacct grants as the owner; or grant USAGE on {name} to {grantee} \
+                             yourself"
+                        )
+                    },
                 });
             }
         }
-        for (lacking, kind, privileges, what) in [
-            (schema.lacking_tables, "TABLES", &g.tables, "table"),
-            (schema.lacking_sequences, "SEQUENCES", &g.sequences, "sequence"),
+        for (lacking, all, kind, privileges, what) in [
+            (&schema.lacking_tables, schema.all_tables, "TABLE", &g.tables, "table"),
+            (&schema.lacking_sequences, schema.all_sequences, "SEQUENCE", &g.sequences, "sequence"),
         ] {
-            if lacking > 0 {
-                self.lacking.push(format!(
-                    "lacks {privileges} on {} in schema {name}",
-                    count(lacking, what)
-                ));
-                self.grant(
-                    format!("GRANT {privileges} ON ALL {kind} IN SCHEMA {quoted} TO {to}"),
-                    format!("REVOKE {privileges} ON ALL {kind} IN SCHEMA {quoted} FROM {to}"),
-                );
+            if lacking.is_empty() {
+                continue;
             }
+            self.lacking.push(format!(
+                "lacks {privileges} on {} in schema {name}",
+                count(lacking.len(), what)
+            ));
+            // The objects' names are the server's own quoting (format %I).
+            let on = if all {
+                format!("ALL {kind}S IN SCHEMA {quoted}")
+            } else {
+                format!("{kind} {}", lacking.join(", "))
+            };
+            self.grant(
+                format!("GRANT {privileges} ON {on} TO {to}"),
+                format!("REVOKE {privileges} ON {on} FROM {to}"),
+            );
         }
         if !schema.ungrantable.is_empty() {
             self.forbidden.push(ungrantable(g, schema));
@@ -256,6 +323,17 @@ impl DatabaseAccess {
                     format!("{defaults} REVOKE {privileges} ON {kind} FROM {to}"),
                 );
             }
+        }
+        if !schema.newcomers.is_empty() {
+            // Nothing of theirs is there yet: warned of, not refused.
+            let who = schema.newcomers.join(", ");
+            self.notes.push(format!(
+                "in database {db}, what {who} may create in schema {name} later will not be \
+                 {grantee}'s to use: the admin {admin} may not set default privileges for \
+                 them (as a superuser: GRANT {} TO {admin}; `pgacct user sync` grants on \
+                 what was made meanwhile)",
+                schema.newcomers.join(", ")
+            ));
         }
         for stranger in &schema.strangers {
             self.lacking.push(format!(
@@ -283,8 +361,9 @@ fn ungrantable(g: &Grant<'_>, schema: &SchemaFacts) -> Forbidden {
     let (db, admin, grantee, tables) = (g.db, g.admin, g.grantee, &g.tables);
     Forbidden {
         reason: format!(
-            "in database {db}, the admin {admin} may not grant {tables} on {} of schema {}, \
-             which it neither owns nor holds WITH GRANT OPTION: {}",
+            "in database {db}, the admin {admin} may not grant {tables} (on sequences {}) on {} \
+             of schema {}, which it neither owns nor holds WITH GRANT OPTION: {}",
+            g.sequences,
             count(schema.ungrantable.len(), "object"),
             schema.name,
             named(&schema.ungrantable)

@@ -77,6 +77,9 @@ pub struct RoleError {
     pub statement: Option<String>,
     /// The SQLSTATE, when the server answered with one.
     pub code: Option<SqlState>,
+    /// The statement was about a database's objects (a grant), so the
+    /// error is that database's.
+    pub on_data: bool,
 }
 
 impl RoleError {
@@ -92,7 +95,12 @@ impl RoleError {
             }
             None => super::connect::describe_error(err),
         };
-        RoleError { message, statement: statement.map(|s| s.shown.clone()), code }
+        RoleError {
+            message,
+            statement: statement.map(|s| s.shown.clone()),
+            code,
+            on_data: statement.is_some_and(|s| s.effect == Effect::Grants),
+        }
     }
 }
 
@@ -112,6 +120,9 @@ pub struct RoleSpec<'a> {
 pub struct Drift {
     pub cluster: Vec<Finding>,
     pub databases: BTreeMap<String, Vec<Finding>>,
+    /// Its cluster-wide data access is to go: what it holds in each
+    /// database counts as nothing.
+    pub fresh: bool,
 }
 
 /// One way a role differs from its policy, and the statement that
@@ -154,6 +165,9 @@ impl Drift {
 
 /// `pg_read_all_data` exists from PostgreSQL 14.
 pub const READ_ALL_DATA_SINCE: i32 = 140_000;
+
+/// From PostgreSQL 16, memberships are per grantor.
+const ADMIN_OPTION_SINCE: i32 = 160_000;
 
 /// The statements that make `spec` on a server of `version_num`, for the
 /// target databases `dbs`, joining `groups` (its type's per-database
@@ -252,17 +266,20 @@ fn read_only_default(name: &RoleName, db: &str) -> Statement {
     ))
 }
 
-/// Creates the NOLOGIN group `name` unless it exists, under the advisory
-/// lock on its name, so that concurrent creates of two of its members
-/// make it once; with pgacct's marker (of type `group`, no ticket: the
-/// block holds no text from outside).
+/// Creates the NOLOGIN group `name` unless it exists, with pgacct's marker
+/// (of type `group`, no ticket: the block holds no text from outside).
+/// Concurrent creates of two of its members make it once: those through
+/// one database queue on the advisory lock on its name; through different
+/// databases (advisory locks are per database), the second waits on the
+/// first's new row and finds the name taken, which it takes as made.
 pub fn create_group(name: &RoleName, marker: &Marker) -> Statement {
     let group = escape_identifier(name.as_str());
     let comment = Marker { kind: "group".into(), ticket: None, ..marker.clone() };
     Statement::plain(format!(
         "DO $pgacct$BEGIN PERFORM pg_advisory_xact_lock(hashtextextended({}, 0)); \
          IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {}) THEN \
-         CREATE ROLE {group} NOLOGIN; COMMENT ON ROLE {group} IS {}; END IF; END$pgacct$",
+         CREATE ROLE {group} NOLOGIN; COMMENT ON ROLE {group} IS {}; END IF; \
+         EXCEPTION WHEN unique_violation OR duplicate_object THEN NULL; END$pgacct$",
         escape_literal(&lock_key(name)),
         escape_literal(name.as_str()),
         escape_literal(&comment.render())
@@ -350,12 +367,15 @@ pub fn revoke_membership(group: &RoleName, name: &RoleName, grantor: Option<&str
     ))
 }
 
-/// In one database: what `name` owns goes to `heir`, then its privileges go.
+/// In one database: what `name` owns goes to `heir`, then its privileges
+/// go. Both rewrite the ACLs a concurrent create's grants do: they queue
+/// on the same lock ([`Effect::Grants`]).
 pub fn disown(name: &RoleName, heir: &str) -> [Statement; 2] {
     let role = escape_identifier(name.as_str());
+    let on_data = |sql: String| Statement { effect: Effect::Grants, ..Statement::plain(sql) };
     [
-        Statement::plain(format!("REASSIGN OWNED BY {role} TO {}", escape_identifier(heir))),
-        Statement::plain(format!("DROP OWNED BY {role}")),
+        on_data(format!("REASSIGN OWNED BY {role} TO {}", escape_identifier(heir))),
+        on_data(format!("DROP OWNED BY {role}")),
     ]
 }
 
@@ -398,7 +418,14 @@ pub async fn drift(
                             ARRAY(SELECT g.rolname::text FROM pg_auth_members m
                                     JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid),
                             r.rolvaliduntil IS NULL OR r.rolvaliduntil = 'infinity'
-                              OR r.rolvaliduntil > now() + make_interval(days => $2 + 1)
+                              OR r.rolvaliduntil > now() + make_interval(days => $2 + 1),
+                            ARRAY(SELECT g.rolname || ' ' || pg_get_userbyid(m.grantor)
+                                    FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                                   WHERE m.member = r.oid
+                                     AND g.rolname IN ('pg_read_all_data', 'pg_write_all_data')
+                                   ORDER BY 1),
+                            CASE WHEN isfinite(r.rolvaliduntil)
+                                 THEN to_char(r.rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD') END
                        FROM pg_roles r WHERE r.rolname = $1",
                     &[
                         (&name.as_str(), Type::TEXT),
@@ -464,15 +491,9 @@ pub async fn drift(
             });
         }
     }
-    if let Some(days) = account.valid_for_days
-        && role.get::<_, bool>(5)
-    {
-        let until = crate::policy::ValidFor::days(days).from(now);
-        drift.cluster.push(Finding {
-            text: format!("VALID UNTIL later than {days} days from now (policy {days} days)"),
-            fix: alter(valid_until(until)),
-        });
-    }
+    drift.cluster.extend(expiry_drift(name, account, role, now));
+    drift.cluster.extend(cluster_scope_drift(name, account, role, session.server.version_num));
+    drift.fresh = drift.cluster.iter().any(|f| f.text.contains("reaches every database"));
     if account.search_path_scope == SearchPathScope::AllDatabases {
         let everywhere = settings.get("").and_then(|s| s.get("search_path"));
         if let Some(text) = search_path_differs(account, everywhere) {
@@ -518,6 +539,70 @@ fn drift_in_database(
         });
     }
     differs
+}
+
+/// A `VALID UNTIL` later than `account`'s `valid_for_days` allows (the
+/// drift query's row: columns 5 and 7), and its repair from `now`.
+fn expiry_drift(
+    name: &RoleName,
+    account: &AccountType,
+    role: &tokio_postgres::Row,
+    now: jiff::Timestamp,
+) -> Option<Finding> {
+    let days = account.valid_for_days?;
+    if !role.get::<_, bool>(5) {
+        return None;
+    }
+    let until = crate::policy::ValidFor::days(days).from(now);
+    let now_until = role
+        .get::<_, Option<String>>(7)
+        .map_or("no expiry".to_owned(), |day| format!("VALID UNTIL {day}"));
+    Some(Finding {
+        text: format!(
+            "{now_until}, later than {days} days from now (policy valid_for_days = {days}): it \
+             becomes {}",
+            until.status()
+        ),
+        fix: Some(Statement::plain(format!(
+            "ALTER ROLE {} {}",
+            escape_identifier(name.as_str()),
+            valid_until(until)
+        ))),
+    })
+}
+
+/// Memberships in `pg_read_all_data` and `pg_write_all_data` (the drift
+/// query's column 6: `role grantor`) of a role whose type reads only its
+/// target databases: cluster scope given before (by hand, or by pgacct
+/// before it had scopes), which reaches every database, registered or not.
+fn cluster_scope_drift(
+    name: &RoleName,
+    account: &AccountType,
+    role: &tokio_postgres::Row,
+    version_num: i32,
+) -> Vec<Finding> {
+    if account.access == Access::None || account.read_scope != ReadScope::Targets {
+        return Vec::new();
+    }
+    let quoted = escape_identifier(name.as_str());
+    role.get::<_, Vec<String>>(6)
+        .iter()
+        .map(|held| {
+            let (group, grantor) = held.split_once(' ').unwrap_or((held.as_str(), ""));
+            let mut revoke = format!("REVOKE {} FROM {quoted}", escape_identifier(group));
+            if version_num >= ADMIN_OPTION_SINCE {
+                // Memberships are per grantor from 16: this one's.
+                revoke = format!("{revoke} GRANTED BY {}", escape_identifier(grantor));
+            }
+            Finding {
+                text: format!(
+                    "member of {group}, which reaches every database of the cluster (policy: \
+                     its target databases)"
+                ),
+                fix: Some(Statement::plain(revoke)),
+            }
+        })
+        .collect()
 }
 
 /// How `actual`, a role's `search_path`, differs from `account`'s; `None`

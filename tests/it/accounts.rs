@@ -17,6 +17,9 @@ pub fn tests() -> Vec<Trial> {
             test!(two_readonly_creates_at_once_never_collide),
             test!(a_createrole_admin_is_told_what_it_may_not_grant),
             test!(a_login_role_is_never_taken_for_a_group),
+            test!(a_sync_that_fails_in_a_later_database_keeps_the_role),
+            test!(sync_takes_back_cluster_wide_reading_and_grants_per_database),
+            test!(grants_name_objects_when_a_schema_holds_what_the_admin_cannot_grant),
         ],
     ]
     .into_iter()
@@ -442,4 +445,158 @@ fn a_login_role_is_never_taken_for_a_group() {
         .stderr_contains("hint: rename that role, or give [types.reader] another group template")
         .run();
     assert_eq!(fleet.pg.can_login("alice"), None, "nothing was created");
+}
+
+/// A sync whose grants fail in its second database (the schema there
+/// changed owner after the plan looked) reports the failure there, keeps
+/// what committed in the first, and never takes the role away: it was
+/// there before the sync.
+fn a_sync_that_fails_in_a_later_database_keeps_the_role() {
+    let fleet = Fleet::new(Admin::CreateRole, Some(16), &["orders", "billing"]);
+    fleet.sandbox.write_config(READER_TYPE);
+    fleet.pg.client().batch_execute("CREATE ROLE owner1; CREATE ROLE app_owner NOLOGIN").unwrap();
+    fleet.pg.client().batch_execute("GRANT app_owner TO pgacct_admin").unwrap();
+    let password = fleet
+        .pgacct()
+        .args("user create --env qa --db orders --db billing --type reader alice")
+        .rows()[0]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for db in ["orders", "billing"] {
+        fleet
+            .pg
+            .client_to(db)
+            .batch_execute(
+                "CREATE SCHEMA app AUTHORIZATION app_owner; SET ROLE app_owner;
+                 CREATE TABLE app.items (id int)",
+            )
+            .unwrap();
+    }
+    let pause = Pause::new(&fleet.sandbox);
+    let running = pause
+        .arm(fleet.pgacct())
+        .args("user sync --env qa --db orders --db billing alice --format json")
+        .expect(1)
+        .any_stderr()
+        .spawn();
+    pause.wait();
+    fleet
+        .pg
+        .client_to("billing")
+        .batch_execute("ALTER SCHEMA app OWNER TO owner1; ALTER TABLE app.items OWNER TO owner1")
+        .unwrap();
+    pause.release();
+    let rows = running.finish().rows();
+    let error = rows[0]["error"].as_str().unwrap();
+    assert!(error.contains("in database billing: permission denied for schema app"), "{error}");
+    assert!(error.ends_with("the repairs that committed before stay"), "{error}");
+    assert!(fleet.login("orders", "alice", &password).is_ok(), "alice is still there");
+    let read: bool = fleet
+        .pg
+        .client_to("orders")
+        .query_one("SELECT has_table_privilege('alice', 'app.items', 'SELECT')", &[])
+        .unwrap()
+        .get(0);
+    assert!(read, "what committed in orders stays");
+}
+
+/// A readonly role given cluster scope before (by hand, or by pgacct
+/// before it had scopes) reaches every database: sync takes
+/// `pg_read_all_data` back and grants in its target databases instead,
+/// in the same run.
+fn sync_takes_back_cluster_wide_reading_and_grants_per_database() {
+    let fleet = Fleet::new(Admin::Superuser, Some(16), &["orders"]);
+    application(&fleet);
+    let marker =
+        r#"pgacct {"v":1,"type":"readonly","created":"2026-01-01T00:00:00Z","ticket":null}"#;
+    fleet
+        .pg
+        .client()
+        .batch_execute(&format!(
+            "CREATE ROLE old_ro LOGIN CONNECTION LIMIT 20 PASSWORD 'Old-ro-pw-1';
+             COMMENT ON ROLE old_ro IS '{marker}';
+             GRANT pg_read_all_data TO old_ro;
+             ALTER ROLE old_ro IN DATABASE orders SET search_path TO public;
+             ALTER ROLE old_ro IN DATABASE orders SET default_transaction_read_only = on;"
+        ))
+        .unwrap();
+    let check =
+        fleet.pgacct().args("user sync --env qa --db orders old_ro --check").expect(1).rows();
+    let drift = check[0]["drift"].to_string();
+    assert!(
+        drift.contains("member of pg_read_all_data, which reaches every database of the cluster"),
+        "{drift}"
+    );
+    assert!(drift.contains("lacks SELECT on 1 table in schema app"), "{drift}");
+    fleet.pgacct().args("user sync --env qa --db orders old_ro").rows();
+    let mut session = fleet.login("orders", "old_ro", "Old-ro-pw-1").unwrap();
+    let count: i64 = session.query_one("SELECT count(*) FROM app.items", &[]).unwrap().get(0);
+    assert_eq!(count, 2, "it reads its target database");
+    let mut elsewhere = fleet.login("outside", "old_ro", "Old-ro-pw-1").unwrap();
+    assert_eq!(outcome(&mut elsewhere, "SELECT * FROM app.items"), DENIED, "and no other");
+    fleet.pgacct().args("user sync --env qa --db orders old_ro --check").expect(0).rows();
+}
+
+/// Where a schema holds objects the admin may not grant on (but the role
+/// reads already) or an extension's, pgacct names the objects it grants on
+/// rather than granting ON ALL TABLES, which would fail (or reach the
+/// extension's); and it leaves extensions' objects alone. Tables that a
+/// member of a role with CREATE on a schema makes later are covered too.
+fn grants_name_objects_when_a_schema_holds_what_the_admin_cannot_grant() {
+    let fleet = Fleet::new(Admin::CreateRole, None, &["orders"]);
+    let mut su = fleet.pg.client_to("orders");
+    su.batch_execute(
+        "CREATE ROLE app_owner NOLOGIN; CREATE ROLE vault NOLOGIN;
+         CREATE ROLE migrators NOLOGIN; CREATE ROLE deploy LOGIN PASSWORD 'Deploy-pw-1';
+         GRANT migrators TO deploy; GRANT app_owner TO pgacct_admin;
+         CREATE SCHEMA app AUTHORIZATION app_owner;
+         GRANT CREATE, USAGE ON SCHEMA app TO migrators;
+         CREATE EXTENSION pg_stat_statements;
+         CREATE TABLE app.secrets (id int); ALTER TABLE app.secrets OWNER TO vault;
+         SET ROLE app_owner; CREATE TABLE app.items (id int); RESET ROLE;",
+    )
+    .unwrap();
+    let rows = fleet
+        .pgacct()
+        .args("user create --env qa --db orders --type readonly ro")
+        .expect(2)
+        .any_stderr()
+        .run();
+    assert!(rows.stderr.contains("app.secrets (owner vault)"), "{}", rows.stderr);
+    assert!(!rows.stderr.contains("pg_stat_statements"), "an extension's objects: {}", rows.stderr);
+    su.batch_execute("CREATE ROLE ro LOGIN PASSWORD 'Ro-pw-1'; GRANT SELECT ON app.secrets TO ro;
+         COMMENT ON ROLE ro IS 'pgacct {\"v\":1,\"type\":\"readonly\",\"created\":\"2026-01-01T00:00:00Z\",\"ticket\":null}'")
+        .unwrap();
+    // deploy (a member of migrators, which may create in app) owns nothing
+    // yet: without its privileges the admin is warned, not refused.
+    let ran = fleet
+        .pgacct()
+        .args("user sync --env qa --db orders ro --check --format json")
+        .expect(1)
+        .any_stderr()
+        .run();
+    assert!(
+        ran.stderr.contains(
+            "what deploy, migrators may create in schema app later will not be ro's to use"
+        ),
+        "{}",
+        ran.stderr
+    );
+    fleet.pg.client().batch_execute("GRANT deploy, migrators TO pgacct_admin").unwrap();
+    let rows = fleet.pgacct().args("user sync --env qa --db orders ro").rows();
+    let sql = rows[0]["sql"].to_string();
+    assert!(sql.contains(r#"GRANT SELECT ON TABLE app.items TO \"ro\""#), "{sql}");
+    assert!(!sql.contains("ON ALL TABLES IN SCHEMA \\\"app\\\""), "{sql}");
+    assert!(sql.contains(r#"FOR ROLE \"deploy\" IN SCHEMA \"app\""#), "{sql}");
+    assert!(!sql.contains("pg_stat_statements"), "{sql}");
+    let mut deploy = fleet.login("orders", "deploy", "Deploy-pw-1").unwrap();
+    deploy
+        .batch_execute("CREATE TABLE app.later (v int); INSERT INTO app.later VALUES (1)")
+        .unwrap();
+    let mut ro = fleet.login("orders", "ro", "Ro-pw-1").unwrap();
+    let v: i32 = ro.query_one("SELECT v FROM app.later", &[]).unwrap().get(0);
+    assert_eq!(v, 1, "a table a member of migrators made later is readable");
+    let n: i64 = ro.query_one("SELECT count(*) FROM app.items", &[]).unwrap().get(0);
+    assert_eq!(n, 0);
 }

@@ -86,7 +86,17 @@ pub fn sync(ctx: &Context, args: &SyncArgs) -> CommandResult {
     if !(args.change.dry_run && out.format() == Format::Table) {
         output::unless_closed(out.list(&rows))?;
     }
-    Ok(worst(&exits))
+    Ok(if args.check { gate(&exits) } else { worst(&exits) })
+}
+
+/// The exit of a check of several roles, a drift gate: 1 when any role
+/// would change (or could not be checked), 2 when any was refused, 0 when
+/// none would change.
+fn gate(exits: &[Exit]) -> Exit {
+    [Exit::Interrupted, Exit::Usage, Exit::Failure, Exit::Partial]
+        .into_iter()
+        .find(|exit| exits.contains(exit))
+        .map_or(Exit::Success, |exit| if exit == Exit::Partial { Exit::Failure } else { exit })
 }
 
 /// The exit of several runs: interrupted, else partial when some failed
@@ -132,4 +142,22 @@ fn of_type(ctx: &Context, args: &SyncArgs, kind: &str) -> Result<Selected, Comma
             Ok((name, Some(clusters.into_iter().collect())))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_of_several_roles_fails_when_any_would_change() {
+        use Exit::{Failure, Interrupted, Partial, Success, Usage};
+        assert_eq!(gate(&[Success, Success]), Success);
+        assert_eq!(gate(&[Success, Failure]), Failure);
+        assert_eq!(gate(&[Partial, Success]), Failure);
+        assert_eq!(gate(&[Failure, Usage]), Usage);
+        assert_eq!(gate(&[Usage, Interrupted]), Interrupted);
+        assert_eq!(worst(&[Success, Failure]), Partial);
+        assert_eq!(worst(&[Failure, Failure]), Failure);
+        assert_eq!(worst(&[]), Success);
+    }
 }

@@ -238,15 +238,27 @@ impl ClusterPlan {
                     Err(StepError::Interrupted) => {
                         return step_failed(change, StepError::Interrupted).note("rolled back");
                     }
+                    // A grant's error is its database's: said so, as the
+                    // cluster's error is shown on each of its targets' rows.
+                    Err(StepError::Failed(err)) if err.on_data => {
+                        let db = &self.sessions[0].0;
+                        return step_failed(change, StepError::Failed(err).in_database(db));
+                    }
                     Err(err) => return step_failed(change, err),
                 }
                 for (index, grants) in grants.iter().enumerate() {
                     let (db, session) = &self.sessions[grants.session];
                     if let Err(err) = step.transaction(session, Some(db), &grants.grant).await {
-                        // The role exists without all its grants: it is
-                        // taken back once the work is over.
+                        let failed = step_failed(change, err.in_database(db));
+                        if !matches!(change, RoleChange::Create(_)) {
+                            // A sync: what committed stays, and is listed;
+                            // the role was there before and stays.
+                            return failed.note("the repairs that committed before stay");
+                        }
+                        // A new role without all its grants: it is taken
+                        // back once the work is over.
                         *step.undo.borrow_mut() = Some(index);
-                        return step_failed(change, err.in_database(db));
+                        return failed;
                     }
                 }
                 let mut outcome = ClusterOutcome::ok(expiry.status(change.done()));
@@ -271,6 +283,7 @@ impl ClusterPlan {
     /// with the new password, and the outcome says so.
     async fn undo_create(&self, step: &Step<'_>, outcome: &mut ClusterOutcome) {
         let Some(failed_at) = step.undo.take() else { return };
+        debug_assert!(outcome.outcome == Outcome::Failed, "only a failed create is taken back");
         let Work::Change { grants, undo, .. } = &self.work else { return };
         let mut result = Ok(());
         for grants in &grants[..failed_at] {

@@ -509,7 +509,7 @@ impl ClusterPlan {
             async {
                 match (&first_access, change) {
                     (Some(grantee), RoleChange::Create(spec)) => {
-                        privileges::read(main, &first_db, grantee, spec.account.access)
+                        privileges::read(main, &first_db, grantee, spec.account.access, false)
                             .await
                             .map(Some)
                     }
@@ -691,6 +691,7 @@ impl ClusterPlan {
         targets: &[&Target],
         subject: &Subject<'_>,
         mut first: Option<DatabaseAccess>,
+        fresh: bool,
     ) -> Result<Vec<(usize, DatabaseAccess)>, RoleError> {
         let Subject { name, account, groups } = *subject;
         if !reaches_targets(account) {
@@ -707,11 +708,13 @@ impl ClusterPlan {
                 ..err
             };
             let index = self.session_for(connector, target, db).await.map_err(in_db)?;
-            let mut access = match first.take().filter(|_| index == 0) {
-                Some(access) => access,
-                None => privileges::read(&self.sessions[index].1, db, &grantee, account.access)
+            let mut access = if let Some(access) = first.take().filter(|_| index == 0) {
+                access
+            } else {
+                let session = &self.sessions[index].1;
+                privileges::read(session, db, &grantee, account.access, fresh)
                     .await
-                    .map_err(in_db)?,
+                    .map_err(in_db)?
             };
             if grantee != name.as_str() {
                 for text in &mut access.lacking {
@@ -750,7 +753,11 @@ impl ClusterPlan {
         let group_names = distinct(subject.groups);
         let (name, account) = (subject.name, subject.account);
         let mut drift = roles::drift(self.main(), name, account, &dbs, &group_names, now).await?;
-        let access = self.access_by_database(connector, targets, subject, first).await?;
+        // Read again as if the role had no cluster-wide access, as the
+        // sync takes it away.
+        let first = first.filter(|_| !drift.fresh);
+        let fresh = drift.fresh;
+        let access = self.access_by_database(connector, targets, subject, first, fresh).await?;
         for (index, found) in &access {
             drift.lacking_in(&self.sessions[*index].0, &found.lacking);
         }
@@ -1116,7 +1123,7 @@ impl ClusterPlan {
         self.refuse_scope(account);
         let subject = Subject { name: spec.name, account, groups: &read.type_groups };
         let access =
-            self.access_by_database(connector, targets, &subject, read.first_access).await?;
+            self.access_by_database(connector, targets, &subject, read.first_access, false).await?;
         self.take_access_findings(&access);
         let dbs: Vec<&str> = targets.iter().map(|t| t.key.db.as_str()).collect();
         let verifier = password.map(|p| p.verifier(self.scram_iterations()));
@@ -1433,6 +1440,7 @@ impl ClusterPlan {
             message: err.failure.to_string(),
             statement: None,
             code: None,
+            on_data: false,
         })?;
         self.sessions.push((db.to_owned(), session));
         Ok(self.sessions.len() - 1)
