@@ -308,8 +308,21 @@ impl DatabaseAccess {
             );
         }
         if !schema.ungrantable.is_empty() {
+            self.lacking.push(format!(
+                "lacks its privileges on {} in schema {name} that the admin may not grant on",
+                count(schema.ungrantable.len(), "object")
+            ));
             self.forbidden.push(ungrantable(g, schema));
         }
+        self.add_defaults(g, schema);
+    }
+
+    /// Default privileges in one schema: set for the roles that may create
+    /// there and the admin may act for; warned of, or refused, for others.
+    fn add_defaults(&mut self, g: &Grant<'_>, schema: &SchemaFacts) {
+        let (db, admin, grantee, to) = (g.db, g.admin, g.grantee, &g.to);
+        let name = &schema.name;
+        let quoted = escape_identifier(name);
         for creator in &schema.creators {
             self.lacking
                 .push(format!("no default privileges for what {creator} creates in schema {name}"));
@@ -341,9 +354,9 @@ impl DatabaseAccess {
             ));
             self.forbidden.push(Forbidden {
                 reason: format!(
-                    "in database {db}, {stranger} owns objects or may create them in schema \
-                     {name}, and the admin {admin} may not set default privileges for it (it \
-                     does not have {stranger}'s privileges)"
+                    "in database {db}, {stranger} owns schema {name} or objects in it and may \
+                     create more there, and the admin {admin} may not set default privileges \
+                     for it (it does not have {stranger}'s privileges)"
                 ),
                 hint: format!("as a superuser: GRANT {stranger} TO {admin}"),
             });

@@ -554,13 +554,12 @@ fn expiry_drift(
         return None;
     }
     let until = crate::policy::ValidFor::days(days).from(now);
-    let now_until = role
-        .get::<_, Option<String>>(7)
-        .map_or("no expiry".to_owned(), |day| format!("VALID UNTIL {day}"));
+    let now_until = role.get::<_, Option<String>>(7).map_or("no expiry".to_owned(), |day| {
+        format!("VALID UNTIL {day}, later than {days} days from now")
+    });
     Some(Finding {
         text: format!(
-            "{now_until}, later than {days} days from now (policy valid_for_days = {days}): it \
-             becomes {}",
+            "{now_until} (policy valid_for_days = {days}): it becomes {}",
             until.status()
         ),
         fix: Some(Statement::plain(format!(
