@@ -77,7 +77,10 @@ creator AS (
     FROM who w JOIN pg_roles r ON r.oid = w.role),
 c AS (
   SELECT cr.nsp, r.rolname::text AS name, r.rolsuper,
-         pg_has_role(cr.role, 'USAGE') AS acts_for,
+         -- ALTER DEFAULT PRIVILEGES FOR ROLE takes its privileges from 16,
+         -- and membership (inherited or not) before.
+         pg_has_role(cr.role, CASE WHEN current_setting('server_version_num')::int >= 160000
+                                   THEN 'USAGE' ELSE 'MEMBER' END) AS acts_for,
          EXISTS (SELECT 1 FROM rel WHERE rel.nsp = cr.nsp AND rel.relowner = cr.role
                     AND NOT rel.extension)
            OR EXISTS (SELECT 1 FROM s WHERE s.oid = cr.nsp AND s.nspowner = cr.role) AS owns,

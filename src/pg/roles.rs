@@ -114,6 +114,9 @@ pub struct RoleSpec<'a> {
     pub marker: Marker,
 }
 
+/// A locked role's finding: left as it is, by sync and by a check.
+const LOCKED: &str = "cannot log in (NOLOGIN)";
+
 /// How an existing role differs from its type's policy: on the cluster,
 /// and in each target database.
 #[derive(Debug, Clone, Default)]
@@ -126,7 +129,8 @@ pub struct Drift {
 }
 
 /// One way a role differs from its policy, and the statement that
-/// repairs it; none for what a sync leaves as it is (a locked role).
+/// repairs it; none for what a sync leaves as it is (a locked role, a
+/// superuser).
 #[derive(Debug, Clone)]
 pub struct Finding {
     pub text: String,
@@ -151,6 +155,15 @@ impl Drift {
         }
         let found = lacking.iter().map(|text| Finding { text: text.clone(), fix: None });
         self.databases.entry(db.to_owned()).or_default().extend(found);
+    }
+
+    /// Whether a check (a drift gate) fails on it: anything but a lock,
+    /// which is on purpose.
+    pub fn fails_a_check(&self) -> bool {
+        self.cluster
+            .iter()
+            .chain(self.databases.values().flatten())
+            .any(|f| f.fix.is_some() || f.text != LOCKED)
     }
 
     /// The statements that repair it, from any session to the cluster.
@@ -425,7 +438,8 @@ pub async fn drift(
                                      AND g.rolname IN ('pg_read_all_data', 'pg_write_all_data')
                                    ORDER BY 1),
                             CASE WHEN isfinite(r.rolvaliduntil)
-                                 THEN to_char(r.rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD') END
+                                 THEN to_char(r.rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD') END,
+                            r.rolreplication, r.rolbypassrls, r.rolsuper
                        FROM pg_roles r WHERE r.rolname = $1",
                     &[
                         (&name.as_str(), Type::TEXT),
@@ -458,23 +472,9 @@ pub async fn drift(
     }
     if !role.get::<_, bool>(1) {
         // Locked on purpose, most likely: `user unlock` undoes it, not a sync.
-        drift.cluster.push(Finding { text: "cannot log in (NOLOGIN)".into(), fix: None });
+        drift.cluster.push(Finding { text: LOCKED.into(), fix: None });
     }
-    for (index, attribute) in [(2, Attribute::CreateDb), (3, Attribute::CreateRole)] {
-        let has: bool = role.get(index);
-        let wanted = account.attributes.contains(&attribute);
-        if has != wanted {
-            let (verb, policy, keyword) = if has {
-                ("has", "without", format!("NO{}", attribute.keyword()))
-            } else {
-                ("lacks", "with", attribute.keyword().to_owned())
-            };
-            drift.cluster.push(Finding {
-                text: format!("{verb} {} (policy {policy} it)", attribute.keyword()),
-                fix: alter(keyword),
-            });
-        }
-    }
+    drift.cluster.extend(attribute_drift(name, account, role));
     let member_of: Vec<String> = role.get(4);
     let wanted = joined_roles(account, session.server.version_num)
         .into_iter()
@@ -539,6 +539,49 @@ fn drift_in_database(
         });
     }
     differs
+}
+
+/// The attributes of the role (the drift query's row) that differ from
+/// `account`'s: CREATEDB, CREATEROLE, REPLICATION and BYPASSRLS, repaired;
+/// SUPERUSER, said.
+fn attribute_drift(
+    name: &RoleName,
+    account: &AccountType,
+    role: &tokio_postgres::Row,
+) -> Vec<Finding> {
+    let quoted = escape_identifier(name.as_str());
+    let mut found = Vec::new();
+    if role.get::<_, bool>(10) {
+        // Left to a person: taking SUPERUSER away is not a repair to make
+        // unseen. A check still fails on it.
+        found.push(Finding {
+            text: "is a SUPERUSER (policy without it): left as it is; ALTER ROLE ... NOSUPERUSER \
+                   by hand"
+                .into(),
+            fix: None,
+        });
+    }
+    for (index, attribute) in [
+        (2, Attribute::CreateDb),
+        (3, Attribute::CreateRole),
+        (8, Attribute::Replication),
+        (9, Attribute::BypassRls),
+    ] {
+        let has: bool = role.get(index);
+        let wanted = account.attributes.contains(&attribute);
+        if has != wanted {
+            let (verb, policy, keyword) = if has {
+                ("has", "without", format!("NO{}", attribute.keyword()))
+            } else {
+                ("lacks", "with", attribute.keyword().to_owned())
+            };
+            found.push(Finding {
+                text: format!("{verb} {} (policy {policy} it)", attribute.keyword()),
+                fix: Some(Statement::plain(format!("ALTER ROLE {quoted} {keyword}"))),
+            });
+        }
+    }
+    found
 }
 
 /// A `VALID UNTIL` later than `account`'s `valid_for_days` allows (the

@@ -15,6 +15,7 @@ pub fn tests() -> Vec<Trial> {
         test!(sync_renews_an_expiry_beyond_policy_and_leaves_a_lock),
         test!(sync_asks_in_a_protected_env_and_a_dry_run_changes_nothing),
         test!(cluster_scope_joins_the_predefined_roles_from_14_only),
+        test!(powers_beyond_the_type_are_repaired_but_superuser_is_left_to_a_person),
     ]
 }
 
@@ -229,4 +230,34 @@ fn cluster_scope_joins_the_predefined_roles_from_14_only() {
         .stderr_contains("type readonly has read_scope = \"cluster\", which takes pg_read_all_data (PostgreSQL 14 and later); this server is 13")
         .run();
     assert_eq!(old.pg.can_login("ro"), None);
+}
+
+/// BYPASSRLS and REPLICATION beyond the type are taken back; SUPERUSER is
+/// left to a person (taking it away is not a repair to make unseen), and
+/// a check fails on it.
+fn powers_beyond_the_type_are_repaired_but_superuser_is_left_to_a_person() {
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders"]);
+    fleet.create("pat");
+    fleet.create("sam");
+    fleet
+        .pg
+        .client()
+        .batch_execute("ALTER ROLE pat BYPASSRLS REPLICATION; ALTER ROLE sam SUPERUSER")
+        .unwrap();
+    let rows = fleet.pgacct().args("user sync --env qa --db orders pat").rows();
+    let status = &statuses(&rows)[0];
+    assert!(status.contains("has BYPASSRLS (policy without it)"), "{status}");
+    assert!(status.contains("has REPLICATION (policy without it)"), "{status}");
+    let row =
+        catalog(&fleet, "SELECT rolbypassrls, rolreplication FROM pg_roles WHERE rolname = 'pat'");
+    assert_eq!((row.get::<_, bool>(0), row.get::<_, bool>(1)), (false, false));
+
+    let rows = fleet.pgacct().args("user sync --env qa --db orders sam --check").expect(1).rows();
+    assert!(
+        statuses(&rows)[0].contains("is a SUPERUSER (policy without it): left as it is"),
+        "{rows:?}"
+    );
+    fleet.pgacct().args("user sync --env qa --db orders sam").rows();
+    let row = catalog(&fleet, "SELECT rolsuper FROM pg_roles WHERE rolname = 'sam'");
+    assert!(row.get::<_, bool>(0), "a sync never takes SUPERUSER away");
 }

@@ -1010,8 +1010,9 @@ fn check_rows(
         .iter()
         .map(|state| match state {
             ClusterState::Planned(plan) => {
-                changes |= !plan.statements(change).is_empty();
-                plan.preview(change)
+                let preview = plan.preview(change);
+                changes |= !plan.statements(change).is_empty() || preview.drift.fails_a_check();
+                preview
             }
             ClusterState::Unreachable(err) => rollout::unreachable(&connect_error(err)),
         })
