@@ -17,6 +17,7 @@ pub fn tests() -> Vec<Trial> {
             test!(two_readonly_creates_at_once_never_collide),
             test!(a_createrole_admin_is_told_what_it_may_not_grant),
             test!(a_login_role_is_never_taken_for_a_group),
+            test!(a_dry_run_names_the_database_of_every_grant),
             test!(a_sync_that_fails_in_a_later_database_keeps_the_role),
             test!(sync_takes_back_cluster_wide_reading_and_grants_per_database),
             test!(grants_name_objects_when_a_schema_holds_what_the_admin_cannot_grant),
@@ -599,4 +600,40 @@ fn grants_name_objects_when_a_schema_holds_what_the_admin_cannot_grant() {
     assert_eq!(v, 1, "a table a member of migrators made later is readable");
     let n: i64 = ro.query_one("SELECT count(*) FROM app.items", &[]).unwrap().get(0);
     assert_eq!(n, 0);
+}
+
+/// A dry run of a readonly create names the database of every grant, the
+/// first's too, after the semicolon, so that it pastes into psql; and the
+/// audit trail of the create names them as well.
+fn a_dry_run_names_the_database_of_every_grant() {
+    let fleet = Fleet::new(Admin::Superuser, None, &["orders", "billing"]);
+    for db in ["orders", "billing"] {
+        fleet
+            .pg
+            .client_to(db)
+            .batch_execute("CREATE SCHEMA app; CREATE TABLE app.t (id int)")
+            .unwrap();
+    }
+    let create = "user create --env qa --db orders --db billing --type readonly rep";
+    let plan = fleet.pgacct().args(&format!("{create} --dry-run")).any_stderr().run().stdout;
+    for db in ["orders", "billing"] {
+        let line = format!("GRANT SELECT ON ALL TABLES IN SCHEMA \"app\" TO \"rep\"; -- in {db}\n");
+        assert!(plan.contains(&line), "{line} in:\n{plan}");
+    }
+    assert!(
+        plan.contains(
+            "CREATE ROLE \"rep\" WITH LOGIN CONNECTION LIMIT 20 PASSWORD '<redacted>';\n"
+        )
+    );
+    fleet.pgacct().args(create).any_stderr().rows();
+    let audit = fleet.pgacct().args("audit show --operation user.create").rows();
+    let sql = audit[0]["sql"].as_str().unwrap();
+    for db in ["orders", "billing"] {
+        assert!(
+            sql.contains(&format!(
+                "GRANT SELECT ON ALL TABLES IN SCHEMA \"app\" TO \"rep\" -- in {db}"
+            )),
+            "{sql}"
+        );
+    }
 }

@@ -1073,7 +1073,12 @@ fn dry_run_report(
                 writeln!(stdout, "-- error: {error}")?;
             }
             for statement in statements {
-                writeln!(stdout, "{statement};")?;
+                // `-- in db` after the semicolon, so that the plan pastes
+                // into psql as it reads.
+                match statement.rsplit_once(" -- in ") {
+                    Some((sql, db)) => writeln!(stdout, "{sql}; -- in {db}")?,
+                    None => writeln!(stdout, "{statement};")?,
+                }
             }
         }
     } else {

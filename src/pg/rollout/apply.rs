@@ -132,6 +132,7 @@ impl ClusterPlan {
         let log = Log::default();
         let step = Step {
             name: change.role(),
+            home: &self.sessions[0].0,
             interrupt,
             log: &log,
             granted: RefCell::default(),
@@ -593,6 +594,8 @@ impl Log {
 /// What every step of one cluster's work shares.
 struct Step<'a> {
     name: &'a RoleName,
+    /// The database of the cluster's own session: where its grants are.
+    home: &'a str,
     interrupt: &'a Interrupt,
     log: &'a Log,
     /// Roles the admin made (or set about making) itself a member of, to
@@ -656,7 +659,9 @@ impl Step<'_> {
         });
         for statement in statements {
             // Sent with their COMMIT: unanswered, they may have committed.
-            self.log.pending(statement, db, Ended::InDoubt);
+            // A grant on the cluster's own session is its database's.
+            let at = db.or((statement.effect == Effect::Grants).then_some(self.home));
+            self.log.pending(statement, at, Ended::InDoubt);
         }
         let locks = [Some(lock.as_str()), database_lock.as_deref()].into_iter().flatten();
         let flight = std::iter::once(("BEGIN", "BEGIN"))

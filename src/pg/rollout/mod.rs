@@ -1458,7 +1458,17 @@ impl ClusterPlan {
         match &self.work {
             Work::Settled(_) => Vec::new(),
             Work::Change { statements, grants, terminate, .. } => {
-                let mut shown: Vec<String> = statements.iter().map(|s| s.shown.clone()).collect();
+                // A grant on the cluster's own session is its database's.
+                let mut shown: Vec<String> = statements
+                    .iter()
+                    .map(|s| {
+                        if s.effect == roles::Effect::Grants && self.sessions.len() > 1 {
+                            format!("{} -- in {}", s.shown, self.sessions[0].0)
+                        } else {
+                            s.shown.clone()
+                        }
+                    })
+                    .collect();
                 for grants in grants {
                     shown.extend(grants.grant.iter().map(|s| in_db(grants.session, s)));
                 }
