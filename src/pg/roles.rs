@@ -126,6 +126,8 @@ pub struct Drift {
     /// Its cluster-wide data access is to go: what it holds in each
     /// database counts as nothing.
     pub fresh: bool,
+    /// The roles it is to join (the admin must be able to grant them).
+    pub joins: Vec<String>,
 }
 
 /// One way a role differs from its policy, and the statement that
@@ -489,11 +491,13 @@ pub async fn drift(
                     escape_identifier(&group)
                 ))),
             });
+            drift.joins.push(group);
         }
     }
     drift.cluster.extend(expiry_drift(name, account, role, now));
-    drift.cluster.extend(cluster_scope_drift(name, account, role, session.server.version_num));
-    drift.fresh = drift.cluster.iter().any(|f| f.text.contains("reaches every database"));
+    let scope = cluster_scope_drift(name, account, role, session.server.version_num);
+    drift.fresh = !scope.is_empty();
+    drift.cluster.extend(scope);
     if account.search_path_scope == SearchPathScope::AllDatabases {
         let everywhere = settings.get("").and_then(|s| s.get("search_path"));
         if let Some(text) = search_path_differs(account, everywhere) {

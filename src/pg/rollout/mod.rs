@@ -801,10 +801,7 @@ impl ClusterPlan {
         // Only the groups it would newly join are the admin's to grant.
         let missing: Vec<&tokio_postgres::Row> = rows
             .iter()
-            .filter(|row| {
-                let group: String = row.get(0);
-                drift.cluster.iter().any(|f| f.text == format!("not a member of {group}"))
-            })
+            .filter(|row| drift.joins.iter().any(|group| group == row.get::<_, &str>(0)))
             .collect();
         self.refuse_groups(account, session, &missing, &group_names);
         self.take_access_findings(&access);
