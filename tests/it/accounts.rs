@@ -250,7 +250,8 @@ fn sync_repairs_drift(fleet: &Fleet, password: &str, passwords: &[String]) {
     su.batch_execute(
         "ALTER ROLE reporter CONNECTION LIMIT 5;
          ALTER ROLE alice IN DATABASE orders SET search_path TO app;
-         REVOKE SELECT ON app.items FROM reporter;",
+         REVOKE SELECT ON app.items FROM reporter;
+         REVOKE SELECT ON app.later FROM orders_ro;",
     )
     .unwrap();
     // The membership is taken back by the role that granted it (from 16,
@@ -271,6 +272,7 @@ fn sync_repairs_drift(fleet: &Fleet, password: &str, passwords: &[String]) {
         "search_path app (policy public)",
         "not a member of orders_ro",
         "lacks SELECT on 1 table in schema app",
+        "lacks SELECT on 1 table in schema app (group orders_ro)",
     ] {
         assert!(drift.iter().any(|d| d == expected), "{expected} in {drift:?}");
     }
@@ -293,7 +295,8 @@ fn sync_repairs_drift(fleet: &Fleet, password: &str, passwords: &[String]) {
         .query_one(
             "SELECT (SELECT rolconnlimit FROM pg_roles WHERE rolname = 'reporter'),
                     pg_has_role('bob', 'orders_ro', 'MEMBER'),
-                    has_table_privilege('reporter', 'app.items', 'SELECT'),
+                    has_table_privilege('reporter', 'app.items', 'SELECT')
+                      AND has_table_privilege('orders_ro', 'app.later', 'SELECT'),
                     (SELECT setconfig FROM pg_db_role_setting
                       WHERE setrole = 'alice'::regrole
                         AND setdatabase = (SELECT oid FROM pg_database WHERE datname = 'orders'))",

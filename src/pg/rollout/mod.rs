@@ -718,7 +718,7 @@ impl ClusterPlan {
             };
             if grantee != name.as_str() {
                 for text in &mut access.lacking {
-                    *text = format!("group {grantee} {text}");
+                    *text = format!("{text} (group {grantee})");
                 }
             }
             found.push((index, access));
